@@ -1,0 +1,1 @@
+SELECT {{schema}}.fs_delete($1, $2) AS deleted

@@ -1,0 +1,1 @@
+SELECT ord, content, bytes, is_dir FROM {{schema}}.fs_download($1, $2)

@@ -1,0 +1,455 @@
+/**
+ * PostgresBackend: deepagents' BackendProtocolV2 where every call is one round trip to one SQL
+ * function installed by our migrations (see migrations/ and sql/). TypeScript here only
+ * validates input (paths.ts, content.ts), shapes results and maps statuses to protocol strings.
+ */
+import pg from "pg";
+import type {
+  BackendProtocolV2,
+  DeleteResult,
+  EditResult,
+  FileDownloadResponse,
+  FileInfo,
+  FileUploadResponse,
+  GlobResult,
+  GrepMatch,
+  GrepResult,
+  LsResult,
+  ReadRawResult,
+  ReadResult,
+  WriteResult,
+} from "../protocol.js";
+import { EMPTY_FILE_CONTENT, errors, grepLimit, readPagination } from "../protocol.js";
+import { normalizeFilePath, normalizePath, dirPrefix, validateWorkspace, PathError } from "../paths.js";
+import { compileGlob, matchesBasename, GlobError } from "../glob.js";
+import { bodyForUpload, bodyForWrite, ContentError, isStorableText, toBytes, type FileBody } from "../content.js";
+import {
+  DEFAULT_MAX_FILE_BYTES,
+  DEFAULT_WORKSPACE,
+  poolConfig,
+  validateSchema,
+  type PostgresBackendConfig,
+} from "./config.js";
+import { migrate, shippedMigrations } from "./migrate.js";
+import { statementsFor, type Statements } from "./statements.js";
+
+/** Optimistic concurrency for write/edit: the version the caller last saw (0 = must not exist). */
+export interface WriteOptions {
+  ifVersion?: number;
+}
+
+export interface FileStat {
+  path: string;
+  mimeType: string;
+  isBinary: boolean;
+  /** Bytes. */
+  size: number;
+  lines: number;
+  version: number;
+  created_at: string;
+  modified_at: string;
+}
+
+export interface StatResult {
+  error?: string;
+  data?: FileStat;
+}
+
+export interface InitializeOptions {
+  /** Apply pending migrations (default true); false only checks the schema is up to date. */
+  migrate?: boolean;
+}
+
+/** State shared by a backend and every withWorkspace() view of it. */
+interface Shared {
+  readonly pool: pg.Pool;
+  readonly ownsPool: boolean;
+  readonly schema: string;
+  readonly sql: Statements;
+  readonly maxFileBytes: number;
+  readonly config: PostgresBackendConfig;
+  initialized?: Promise<void>;
+  closed: boolean;
+}
+
+const MIN_SERVER_VERSION = 140000;
+
+export class PostgresBackend implements BackendProtocolV2 {
+  readonly workspace: string;
+  readonly #shared: Shared;
+
+  constructor(config?: PostgresBackendConfig);
+  /** @internal withWorkspace() */
+  constructor(config: PostgresBackendConfig, shared: Shared, workspace: string);
+  constructor(config: PostgresBackendConfig = {}, shared?: Shared, workspace?: string) {
+    if (shared) {
+      this.#shared = shared;
+      this.workspace = validateWorkspace(workspace);
+      return;
+    }
+    const schema = validateSchema(config.schema);
+    this.workspace = validateWorkspace(config.workspace ?? DEFAULT_WORKSPACE);
+    const pool = config.pool ?? new pg.Pool(poolConfig(config));
+    if (!config.pool) {
+      // An idle connection killed by the server must not crash the process; the pool drops it.
+      pool.on("error", () => {});
+    }
+    this.#shared = {
+      pool,
+      ownsPool: !config.pool,
+      schema,
+      sql: statementsFor(schema),
+      maxFileBytes: config.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES,
+      config,
+      closed: false,
+    };
+  }
+
+  get schema(): string {
+    return this.#shared.schema;
+  }
+
+  /** The pool this backend queries through (shared by all workspaces of this backend). */
+  get pool(): pg.Pool {
+    return this.#shared.pool;
+  }
+
+  /**
+   * Checks the server (PostgreSQL 14+, UTF-8) and applies pending migrations unless
+   * `{ migrate: false }`, in which case it only verifies that the schema is up to date.
+   * Operations call it on first use, so calling it explicitly is optional but surfaces
+   * connection problems early.
+   */
+  initialize(options: InitializeOptions = {}): Promise<void> {
+    const shared = this.#shared;
+    shared.initialized ??= this.#initialize(options).catch((e) => {
+      shared.initialized = undefined;
+      throw e;
+    });
+    return shared.initialized;
+  }
+
+  async #initialize({ migrate: shouldMigrate = true }: InitializeOptions): Promise<void> {
+    const { pool, schema, config } = this.#shared;
+    const { rows } = await pool.query(
+      "SELECT current_setting('server_version_num')::int AS version, current_setting('server_encoding') AS encoding",
+    );
+    if (rows[0].version < MIN_SERVER_VERSION) {
+      throw new Error(`deepagents-backends needs PostgreSQL 14 or newer (server is ${rows[0].version})`);
+    }
+    if (rows[0].encoding !== "UTF8") {
+      throw new Error(`deepagents-backends needs a UTF8 database (server_encoding is ${rows[0].encoding})`);
+    }
+    if (shouldMigrate) {
+      await migrate({ ...config, pool, schema, direction: "up" });
+      return;
+    }
+    const applied = await pool.query(this.#shared.sql.schema_version).then(
+      (r) => r.rows.map((row) => row.name as string),
+      () => [] as string[],
+    );
+    const missing = (await shippedMigrations()).filter((name) => !applied.includes(name));
+    if (missing.length > 0) {
+      throw new Error(
+        `Schema "${schema}" is not up to date (missing migrations: ${missing.join(", ")}); ` +
+          "run `deepagents-backends migrate` or migrate() first",
+      );
+    }
+  }
+
+  /** A view of another workspace over the same pool and schema. */
+  withWorkspace(name: string): PostgresBackend {
+    return new PostgresBackend(this.#shared.config, this.#shared, name);
+  }
+
+  /** Ends the pool if this backend created it (never a pool passed in). Idempotent. */
+  async close(): Promise<void> {
+    const shared = this.#shared;
+    if (shared.closed) return;
+    shared.closed = true;
+    if (shared.ownsPool) await shared.pool.end();
+  }
+
+  async #query(text: string, values: unknown[]): Promise<pg.QueryResult> {
+    if (this.#shared.closed) throw new Error("backend is closed");
+    await this.initialize();
+    return this.#shared.pool.query(text, values);
+  }
+
+  /** Expected failures become the protocol's `{ error }`; anything else is a storage failure. */
+  #failure(operation: string, e: unknown): string {
+    if (e instanceof PathError) return errors.invalidPath(e.input, e.reason);
+    if (e instanceof GlobError) return errors.invalidGlob(e.pattern, e.reason);
+    if (e instanceof ContentError) return e.message;
+    if (e instanceof pg.DatabaseError && e.code === "2201B") {
+      return errors.invalidGlob("", `PostgreSQL rejected the compiled pattern: ${e.message}`);
+    }
+    return errors.storage(operation, (e as Error)?.message ?? String(e));
+  }
+
+  async ls(path: string): Promise<LsResult> {
+    try {
+      const dir = dirPrefix(normalizePath(path, { emptyIsRoot: true }).path);
+      const { rows } = await this.#query(this.#shared.sql.ls, [this.workspace, dir]);
+      const files: FileInfo[] = rows.map((r) => ({
+        path: r.path,
+        is_dir: r.is_dir,
+        size: Number(r.size),
+        modified_at: r.is_dir ? "" : r.modified_at.toISOString(),
+      }));
+      // deepagents orders ls output with localeCompare; keep its order exactly.
+      files.sort((a, b) => a.path.localeCompare(b.path));
+      return { files };
+    } catch (e) {
+      return { error: this.#failure("ls", e) };
+    }
+  }
+
+  async read(filePath: string, offset: number = 0, limit: number = 500): Promise<ReadResult> {
+    try {
+      const path = normalizeFilePath(filePath);
+      const window = readPagination(offset, limit);
+      const { rows } = await this.#query(this.#shared.sql.read, [this.workspace, path, window.offset, window.limit]);
+      if (rows.length === 0) return { error: errors.readNotFound(filePath) };
+      const row = rows[0];
+      const mimeType: string = row.mime_type;
+      if (row.bytes) return { content: toBytes(row.bytes), mimeType };
+      const totalLines: number = row.total_lines;
+      if (totalLines === 0) return { content: EMPTY_FILE_CONTENT, mimeType };
+      if (window.offset >= totalLines) return { error: errors.offsetPastEnd(window.offset, totalLines) };
+      if (window.limit === 0) return { content: "", mimeType };
+      const endLine = Math.min(window.offset + row.window_lines, totalLines);
+      const result: ReadResult = {
+        content: row.window_text ?? "",
+        mimeType,
+        totalLines,
+        startLine: window.offset + 1,
+        endLine,
+      };
+      if (endLine < totalLines) result.nextOffset = endLine;
+      return result;
+    } catch (e) {
+      return { error: this.#failure("read", e) };
+    }
+  }
+
+  async readRaw(filePath: string): Promise<ReadRawResult> {
+    try {
+      const path = normalizeFilePath(filePath);
+      const { rows } = await this.#query(this.#shared.sql.read_raw, [this.workspace, path]);
+      if (rows.length === 0) return { error: errors.readNotFound(filePath) };
+      const row = rows[0];
+      return {
+        data: {
+          content: row.bytes ? toBytes(row.bytes) : row.content,
+          mimeType: row.mime_type,
+          created_at: row.created_at.toISOString(),
+          modified_at: row.modified_at.toISOString(),
+        },
+      };
+    } catch (e) {
+      return { error: this.#failure("readRaw", e) };
+    }
+  }
+
+  /** Metadata of one file without its content (an extension beyond the protocol). */
+  async stat(filePath: string): Promise<StatResult> {
+    try {
+      const path = normalizeFilePath(filePath);
+      const { rows } = await this.#query(this.#shared.sql.stat, [this.workspace, path]);
+      if (rows.length === 0) return { error: errors.readNotFound(filePath) };
+      const row = rows[0];
+      return {
+        data: {
+          path,
+          mimeType: row.mime_type,
+          isBinary: row.is_binary,
+          size: Number(row.size),
+          lines: row.line_count,
+          version: Number(row.version),
+          created_at: row.created_at.toISOString(),
+          modified_at: row.modified_at.toISOString(),
+        },
+      };
+    } catch (e) {
+      return { error: this.#failure("stat", e) };
+    }
+  }
+
+  /**
+   * Create or overwrite. For a binary file type (by extension) the content is base64. With
+   * `{ ifVersion }` it writes only if the file is at that version (0: only if it does not exist).
+   */
+  async write(filePath: string, content: string, options: WriteOptions = {}): Promise<WriteResult & { version?: number }> {
+    try {
+      const path = normalizeFilePath(filePath);
+      const ifVersion = checkIfVersion(options.ifVersion);
+      const body = bodyForWrite(filePath, path, content, this.#shared.maxFileBytes);
+      const { rows } = await this.#query(this.#shared.sql.write, [
+        this.workspace, path, body.text, body.bytes, body.mimeType, ifVersion,
+      ]);
+      const { status, version } = rows[0];
+      if (status === "version_mismatch") return { error: errors.versionMismatch(filePath, ifVersion!, Number(version)) };
+      return { path: filePath, filesUpdate: null, version: Number(version) };
+    } catch (e) {
+      return { error: this.#failure("write", e) };
+    }
+  }
+
+  async edit(
+    filePath: string,
+    oldString: string,
+    newString: string,
+    replaceAll: boolean = false,
+    options: WriteOptions = {},
+  ): Promise<EditResult & { version?: number }> {
+    try {
+      const path = normalizeFilePath(filePath);
+      const ifVersion = checkIfVersion(options.ifVersion);
+      for (const s of [oldString, newString]) {
+        if (typeof s !== "string" || !isStorableText(s)) throw new ContentError(errors.malformedText(filePath));
+      }
+      const { rows } = await this.#query(this.#shared.sql.edit, [
+        this.workspace, path, oldString, newString, replaceAll === true, ifVersion, this.#shared.maxFileBytes,
+      ]);
+      const { status, occurrences, version } = rows[0];
+      switch (status) {
+        case "ok": return { path: filePath, filesUpdate: null, occurrences, version: Number(version) };
+        case "too_large": return { error: errors.tooLarge(filePath, Number(version), this.#shared.maxFileBytes) };
+        case "not_found": return { error: errors.notFound(filePath) };
+        case "version_mismatch": return { error: errors.versionMismatch(filePath, ifVersion!, Number(version)) };
+        case "binary": return { error: errors.editBinary() };
+        case "empty_old": return { error: errors.emptyOldString() };
+        case "no_match": return { error: errors.stringNotFound(oldString) };
+        case "multiple": return { error: errors.multipleOccurrences(oldString, occurrences) };
+        default: throw new Error(`unexpected edit status ${status}`);
+      }
+    } catch (e) {
+      return { error: this.#failure("edit", e) };
+    }
+  }
+
+  /** Recursive and atomic: the path and everything under it. Glob characters are literal. */
+  async delete(filePath: string): Promise<DeleteResult> {
+    try {
+      const { path } = normalizePath(filePath);
+      const { rows } = await this.#query(this.#shared.sql.delete, [this.workspace, path]);
+      if (Number(rows[0].deleted) === 0) return { error: errors.notFound(filePath) };
+      return { path: filePath, filesUpdate: null };
+    } catch (e) {
+      return { error: this.#failure("delete", e) };
+    }
+  }
+
+  /** Literal search, line by line, server-side. */
+  async grep(pattern: string, path: string | null = "/", glob: string | null = null, maxCount: number | null = null): Promise<GrepResult> {
+    try {
+      if (typeof pattern !== "string") throw new ContentError("Error: grep pattern must be a string");
+      const scope = normalizePath(path ?? "/", { emptyIsRoot: true });
+      const filter = glob ? compileGlob(glob) : null;
+      const cap = grepLimit(maxCount);
+      // Stored text is valid UTF-8 without NUL: such a pattern cannot occur in it.
+      if (!isStorableText(pattern)) return { matches: [] };
+      const { rows } = await this.#query(this.#shared.sql.grep, [
+        this.workspace, scope.path, !scope.trailingSlash,
+        filter?.pattern ?? null, filter?.regex ?? null, filter ? matchesBasename(filter.pattern) : false,
+        pattern, cap === null ? null : cap + 1,
+      ]);
+      const matches: GrepMatch[] = rows.map((r) => ({ path: r.path, line: r.line, text: r.text }));
+      if (cap !== null && matches.length > cap) return { matches: matches.slice(0, cap), truncated: true };
+      return { matches };
+    } catch (e) {
+      return { error: this.#failure("grep", e) };
+    }
+  }
+
+  /**
+   * Files matching a glob under `path`, newest first. An absolute pattern ("/src/**\/*.ts") is
+   * matched from the root whatever `path` is.
+   */
+  async glob(pattern: string, path: string = "/"): Promise<GlobResult> {
+    try {
+      const absolute = typeof pattern === "string" && pattern.startsWith("/");
+      const compiled = compileGlob(absolute ? pattern.replace(/^\/+/, "") : pattern);
+      const scope = absolute ? { path: "/", trailingSlash: true } : normalizePath(path, { emptyIsRoot: true });
+      const { rows } = await this.#query(this.#shared.sql.glob, [
+        this.workspace, scope.path, !scope.trailingSlash, compiled.base, compiled.pattern, compiled.regex,
+      ]);
+      const files: FileInfo[] = rows.map((r) => ({
+        path: r.path,
+        is_dir: false,
+        size: Number(r.size),
+        modified_at: r.modified_at.toISOString(),
+      }));
+      return { files };
+    } catch (e) {
+      return { error: this.#failure("glob", e) };
+    }
+  }
+
+  /**
+   * Byte-exact batch upload in one statement. Text types are stored as text when the bytes are
+   * valid UTF-8, otherwise as binary. Results are per file, in input order.
+   */
+  async uploadFiles(files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]> {
+    const responses: FileUploadResponse[] = [];
+    const batch = new Map<string, FileBody>();
+    for (const [input, bytes] of files) {
+      try {
+        const path = normalizeFilePath(input);
+        batch.set(path, bodyForUpload(path, bytes, this.#shared.maxFileBytes)); // last one wins
+        responses.push({ path: input, error: null });
+      } catch (e) {
+        responses.push({ path: input, error: uploadErrorCode(e) });
+      }
+    }
+    if (batch.size > 0) {
+      const paths = [...batch.keys()];
+      const bodies = [...batch.values()];
+      await this.#query(this.#shared.sql.upload, [
+        this.workspace,
+        paths,
+        bodies.map((b) => b.text),
+        bodies.map((b) => b.bytes),
+        bodies.map((b) => b.mimeType),
+      ]);
+    }
+    return responses;
+  }
+
+  /** Byte-exact batch download in one statement; results in input order. */
+  async downloadFiles(paths: string[]): Promise<FileDownloadResponse[]> {
+    const responses: FileDownloadResponse[] = paths.map((path) => ({ path, content: null, error: null }));
+    const lookups: { index: number; path: string }[] = [];
+    paths.forEach((input, index) => {
+      try {
+        lookups.push({ index, path: normalizeFilePath(input) });
+      } catch (e) {
+        responses[index].error = uploadErrorCode(e);
+      }
+    });
+    if (lookups.length > 0) {
+      const { rows } = await this.#query(this.#shared.sql.download, [this.workspace, lookups.map((l) => l.path)]);
+      for (const row of rows) {
+        const response = responses[lookups[Number(row.ord) - 1].index];
+        if (row.bytes) response.content = toBytes(row.bytes);
+        else if (row.content !== null) response.content = toBytes(Buffer.from(row.content, "utf8"));
+        else response.error = row.is_dir ? "is_directory" : "file_not_found";
+      }
+    }
+    return responses;
+  }
+}
+
+function checkIfVersion(ifVersion: number | undefined): number | null {
+  if (ifVersion === undefined || ifVersion === null) return null;
+  if (!Number.isSafeInteger(ifVersion) || ifVersion < 0) {
+    throw new ContentError(`Error: ifVersion must be a non-negative integer (got ${ifVersion})`);
+  }
+  return ifVersion;
+}
+
+/** Per-file error codes: a directory-shaped path is `is_directory`, anything else invalid. */
+function uploadErrorCode(e: unknown): "is_directory" | "invalid_path" {
+  return e instanceof PathError && e.namesDirectory ? "is_directory" : "invalid_path";
+}

@@ -1,0 +1,95 @@
+/**
+ * PostgresBackend configuration: how to reach the server and how to behave once there.
+ * Connection settings become one pg.PoolConfig / pg.ClientConfig, shared by the backend's pool
+ * and by migrate()'s dedicated client.
+ */
+import type pg from "pg";
+
+export type SslMode = "disable" | "prefer" | "require" | "verify-ca" | "verify-full";
+
+export interface ConnectionOptions {
+  /** postgres://user:pass@host:port/db?sslmode=... */
+  connectionString?: string;
+  host?: string;
+  port?: number;
+  database?: string;
+  user?: string;
+  password?: string;
+  ssl?: pg.ClientConfig["ssl"];
+  /** libpq-style shorthand for `ssl` when connectionString is not used. */
+  sslmode?: SslMode;
+}
+
+export interface PostgresBackendConfig extends ConnectionOptions {
+  /** An existing pool to use instead of opening one; close() then leaves it open. */
+  pool?: pg.Pool;
+  /** Schema holding our tables, functions and migrations table. Default "deepagents". */
+  schema?: string;
+  /** Workspace (namespace of files) this instance reads and writes. Default "default". */
+  workspace?: string;
+  /** Idle connections the pool keeps open. Default 2. */
+  minPoolSize?: number;
+  /** Most connections the pool opens. Default 10. */
+  maxPoolSize?: number;
+  /** Server-side statement_timeout for every query, in ms. Default 30000. */
+  statementTimeoutMs?: number;
+  /** Largest file accepted by write/edit/upload, in bytes. Default 64 MiB. */
+  maxFileBytes?: number;
+}
+
+export const DEFAULT_SCHEMA = "deepagents";
+export const DEFAULT_WORKSPACE = "default";
+export const DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024;
+const APPLICATION_NAME = "deepagents-backends";
+
+// Plain lower-case identifiers only: the name goes into SQL as an identifier and into
+// node-pg-migrate's own catalog queries, and users never need to quote it.
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export function validateSchema(schema: string | undefined): string {
+  const name = schema ?? DEFAULT_SCHEMA;
+  if (!SCHEMA_NAME.test(name)) {
+    throw new Error(`Invalid schema name ${JSON.stringify(name)}: use lower-case letters, digits and _ (max 63, not starting with a digit)`);
+  }
+  return name;
+}
+
+function sslFromMode(mode: SslMode | undefined): pg.ClientConfig["ssl"] {
+  switch (mode) {
+    case undefined:
+    case "disable":
+      return undefined;
+    case "prefer":
+    case "require":
+      return { rejectUnauthorized: false };
+    case "verify-ca":
+    case "verify-full":
+      return { rejectUnauthorized: true };
+    default:
+      throw new Error(`Invalid sslmode ${JSON.stringify(mode)}`);
+  }
+}
+
+/** Client settings for one connection (without pool sizing). */
+export function clientConfig(options: ConnectionOptions & { statementTimeoutMs?: number }): pg.ClientConfig {
+  const config: pg.ClientConfig = {
+    application_name: APPLICATION_NAME,
+    statement_timeout: options.statementTimeoutMs ?? 30_000,
+  };
+  if (options.connectionString) config.connectionString = options.connectionString;
+  if (options.host !== undefined) config.host = options.host;
+  if (options.port !== undefined) config.port = options.port;
+  if (options.database !== undefined) config.database = options.database;
+  if (options.user !== undefined) config.user = options.user;
+  if (options.password !== undefined) config.password = options.password;
+  const ssl = options.ssl ?? sslFromMode(options.sslmode);
+  if (ssl !== undefined) config.ssl = ssl;
+  return config;
+}
+
+export function poolConfig(options: PostgresBackendConfig): pg.PoolConfig {
+  const max = options.maxPoolSize ?? 10;
+  const min = Math.min(options.minPoolSize ?? 2, max);
+  if (!(max >= 1)) throw new Error(`maxPoolSize must be at least 1 (got ${options.maxPoolSize})`);
+  return { ...clientConfig(options), max, min, idleTimeoutMillis: 30_000 };
+}

@@ -1,0 +1,133 @@
+/**
+ * Versioned schema installs with node-pg-migrate's programmatic runner. Our migrations (SQL files
+ * shipped in migrations/) live in their own schema with their own migrations table, under an
+ * advisory lock value derived from the schema name: concurrent migrate() calls from many
+ * processes apply each migration exactly once, and never wait on another app's node-pg-migrate.
+ */
+import { fileURLToPath } from "node:url";
+import pg from "pg";
+import { runner } from "node-pg-migrate";
+import { clientConfig, validateSchema, type ConnectionOptions } from "./config.js";
+
+export const MIGRATIONS_DIR = fileURLToPath(new URL("../../migrations/", import.meta.url));
+export const MIGRATIONS_TABLE = "migrations";
+
+export interface MigrateOptions extends ConnectionOptions {
+  /** Borrow one connection from this pool instead of opening one (it is discarded afterwards). */
+  pool?: pg.Pool;
+  /** Default "deepagents". */
+  schema?: string;
+  /** "up" applies every pending migration; "down" reverts them all (or `count`). */
+  direction?: "up" | "down";
+  /** How many migrations to apply or revert. Default: all. */
+  count?: number;
+  /** Report what would run without changing anything. */
+  dryRun?: boolean;
+  /** Progress messages; silent by default. */
+  log?: (message: string) => void;
+}
+
+export interface MigrationRecord {
+  name: string;
+}
+
+/** A 52-bit advisory lock key of our own per schema (fits a JS number and a bigint). */
+export function migrationLockValue(schema: string): number {
+  let hash = 0xcbf29ce484222325n;
+  for (const byte of Buffer.from(`deepagents-backends:migrate:${schema}`, "utf8")) {
+    hash = BigInt.asUintN(64, (hash ^ BigInt(byte)) * 0x100000001b3n);
+  }
+  return Number(hash & 0xfffffffffffffn);
+}
+
+export async function migrate(options: MigrateOptions): Promise<MigrationRecord[]> {
+  const schema = validateSchema(options.schema);
+  const direction = options.direction ?? "up";
+  if (direction !== "up" && direction !== "down") throw new Error(`Invalid direction ${JSON.stringify(direction)}: use "up" or "down"`);
+  const lockValue = migrationLockValue(schema);
+  const log = options.log ?? (() => {});
+  const { client, release } = await connect(options);
+  try {
+    await client.query("SET statement_timeout = 0"); // index builds in later migrations may be slow
+    if (direction === "down" && !(await schemaInstalled(client, schema))) return [];
+    const applied = await runner({
+      dbClient: client,
+      dir: MIGRATIONS_DIR,
+      migrationsTable: MIGRATIONS_TABLE,
+      schema,
+      createSchema: direction === "up",
+      direction,
+      count: options.count ?? Number.POSITIVE_INFINITY,
+      singleTransaction: true,
+      checkOrder: true,
+      lockValue,
+      advisoryLockMode: "wait",
+      dryRun: options.dryRun ?? false,
+      log,
+      verbose: false,
+    } as Parameters<typeof runner>[0]);
+    if (direction === "down" && !options.dryRun) await dropSchemaIfEmpty(client, schema, lockValue);
+    return applied.map((m) => ({ name: m.name }));
+  } finally {
+    await release();
+  }
+}
+
+/**
+ * A connection of its own: the runner changes the session's search_path, so a pooled connection
+ * is destroyed afterwards instead of going back to the pool.
+ */
+async function connect(options: MigrateOptions): Promise<{ client: pg.ClientBase; release: () => Promise<void> }> {
+  if (options.pool) {
+    const client = await options.pool.connect();
+    return { client, release: async () => client.release(true) };
+  }
+  const client = new pg.Client(clientConfig(options));
+  await client.connect();
+  return { client, release: () => client.end().catch(() => {}) };
+}
+
+async function schemaInstalled(client: pg.ClientBase, schema: string): Promise<boolean> {
+  const { rows } = await client.query("SELECT to_regclass($1) IS NOT NULL AS installed", [
+    `${pg.escapeIdentifier(schema)}.${MIGRATIONS_TABLE}`,
+  ]);
+  return rows[0].installed;
+}
+
+/** Names of the migrations shipped with this package, in order. */
+export async function shippedMigrations(): Promise<string[]> {
+  const { readdir } = await import("node:fs/promises");
+  return (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith(".sql")).sort().map((f) => f.slice(0, -4));
+}
+
+/**
+ * After the last migration is reverted, remove what the runner itself created: our migrations
+ * table and the schema, if nothing else lives in it. `public` is never dropped.
+ */
+async function dropSchemaIfEmpty(client: pg.ClientBase, schema: string, lockValue: number): Promise<void> {
+  const ident = pg.escapeIdentifier(schema);
+  await client.query("SELECT pg_advisory_lock($1)", [lockValue]);
+  try {
+    const { rows } = await client.query(`SELECT count(*)::int AS n FROM ${ident}.${MIGRATIONS_TABLE}`);
+    if (rows[0].n > 0) return;
+    await client.query("BEGIN");
+    try {
+      await client.query(`DROP TABLE ${ident}.${MIGRATIONS_TABLE}`);
+      if (schema !== "public") {
+        await client.query("SAVEPOINT drop_schema");
+        try {
+          await client.query(`DROP SCHEMA ${ident}`);
+        } catch {
+          // Other objects live in the schema: it is not ours alone, keep it.
+          await client.query("ROLLBACK TO SAVEPOINT drop_schema");
+        }
+      }
+      await client.query("COMMIT");
+    } catch (e) {
+      await client.query("ROLLBACK");
+      throw e;
+    }
+  } finally {
+    await client.query("SELECT pg_advisory_unlock($1)", [lockValue]);
+  }
+}

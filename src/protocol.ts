@@ -1,0 +1,68 @@
+/**
+ * The contract with deepagents (BackendProtocolV2, as deepagents 1.14 behaves): result types and
+ * every string a backend returns to the agent. One place, so Postgres and S3 say the same thing.
+ * See PROTOCOL.md in the team docs for the rules behind each string.
+ */
+export type {
+  BackendProtocolV2,
+  DeleteResult,
+  EditResult,
+  FileData,
+  FileDownloadResponse,
+  FileInfo,
+  FileOperationError,
+  FileUploadResponse,
+  GlobResult,
+  GrepMatch,
+  GrepResult,
+  LsResult,
+  ReadRawResult,
+  ReadResult,
+  WriteResult,
+} from "deepagents";
+
+/** Returned as the content of an empty text file (deviation shared with FilesystemBackend). */
+export const EMPTY_FILE_CONTENT = "System reminder: File exists but has empty contents";
+
+export const errors = {
+  /** read / readRaw of a missing file. */
+  readNotFound: (path: string) => `File '${path}' not found`,
+  /** edit / delete of a missing file. */
+  notFound: (path: string) => `Error: File '${path}' not found`,
+  offsetPastEnd: (offset: number, totalLines: number) =>
+    `Line offset ${offset} exceeds file length (${totalLines} lines)`,
+  emptyOldString: () => "Error: oldString cannot be empty when file has content",
+  stringNotFound: (oldString: string) => `Error: String not found in file: '${oldString}'`,
+  multipleOccurrences: (oldString: string, count: number) =>
+    `Error: String '${oldString}' has multiple occurrences (appears ${count} times) in file. ` +
+    "Use replace_all=True to replace all instances, or provide a more specific string with surrounding context.",
+  /** StoreBackend's words for an edit of a binary file. */
+  editBinary: () => "Error: Cannot convert binary FileData to string",
+  versionMismatch: (path: string, expected: number, current: number) =>
+    current === 0
+      ? `Error: Version conflict on '${path}': expected version ${expected}, but the file does not exist`
+      : `Error: Version conflict on '${path}': expected version ${expected}, current version is ${current}`,
+  invalidPath: (path: string, why: string) => `Error: Invalid path '${path}': ${why}`,
+  isDirectory: (path: string) => `Error: '${path}' is a directory`,
+  tooLarge: (path: string, size: number, limit: number) =>
+    `Error: File '${path}' is too large (${size} bytes; the limit is ${limit} bytes)`,
+  invalidBase64: (path: string) =>
+    `Error: '${path}' is a binary file type; content must be base64 (optionally a data: URL)`,
+  malformedText: (path: string) =>
+    `Error: Content for '${path}' is not valid text (it contains a NUL character or an unpaired UTF-16 surrogate)`,
+  invalidGlob: (pattern: string, why: string) => `Error: Invalid glob pattern '${pattern}': ${why}`,
+  storage: (operation: string, message: string) => `Error: storage failure during ${operation}: ${message}`,
+} as const;
+
+/** read()'s offset/limit as deepagents normalises them: floored, negatives and NaN to 0. */
+export function readPagination(offset: number, limit: number): { offset: number; limit: number } {
+  const clamp = (n: number) => (Number.isFinite(n) ? Math.min(Math.max(0, Math.floor(n)), 2 ** 31 - 1) : 0);
+  return { offset: clamp(offset), limit: clamp(limit) };
+}
+
+/** grep()'s maxCount: null for no cap, else a whole number of matches (0 allowed). */
+export function grepLimit(maxCount: number | null | undefined): number | null {
+  if (maxCount === null || maxCount === undefined) return null;
+  if (typeof maxCount !== "number" || Number.isNaN(maxCount)) throw new TypeError(`maxCount must be a number (got ${maxCount})`);
+  return Math.max(0, Math.floor(Math.min(maxCount, Number.MAX_SAFE_INTEGER - 1)));
+}

@@ -313,7 +313,11 @@ BEGIN
         AND f.content LIKE $4
         AND ($6 IS NULL OR r.rel = $10 OR r.rel ~ $6)
     ) f
-    CROSS JOIN LATERAL string_to_table(f.content, E'\n') WITH ORDINALITY AS l(line, n)
+    CROSS JOIN LATERAL (
+      SELECT t.line, t.n FROM string_to_table(f.content, E'\n') WITH ORDINALITY AS t(line, n)
+      -- JS splits "" into one empty line (string_to_table gives none): it matches only "".
+      UNION ALL SELECT '', 1 WHERE f.content = '' AND $8 = ''
+    ) l
     WHERE strpos(l.line, $8) > 0
     ORDER BY f.path, l.n
     LIMIT $9

@@ -73,6 +73,16 @@ interface Shared {
 }
 
 const MIN_SERVER_VERSION = 140000;
+const READ_ONLY = { retry: true };
+
+/** The connection died under the query (as opposed to the query failing on a live one). */
+function isConnectionLost(e: unknown): boolean {
+  const err = e as { code?: string; message?: string };
+  return (
+    (typeof err?.code === "string" && (err.code.startsWith("57P") || err.code.startsWith("08") || err.code === "ECONNRESET" || err.code === "EPIPE")) ||
+    /Connection terminated|connection.*(closed|ended)|Client has encountered a connection error/i.test(err?.message ?? "")
+  );
+}
 
 export class PostgresBackend implements BackendProtocolV2 {
   readonly workspace: string;
@@ -170,10 +180,20 @@ export class PostgresBackend implements BackendProtocolV2 {
     if (shared.ownsPool) await shared.pool.end();
   }
 
-  async #query(text: string, values: unknown[]): Promise<pg.QueryResult> {
+  /**
+   * One round trip. A read-only statement (`retry`) is retried once on a connection that turned
+   * out to be dead (killed by the server, dropped by the network): nothing it did can have
+   * taken effect. Writes are never retried here: a lost reply could hide a committed change.
+   */
+  async #query(text: string, values: unknown[], { retry = false } = {}): Promise<pg.QueryResult> {
     if (this.#shared.closed) throw new Error("backend is closed");
     await this.initialize();
-    return this.#shared.pool.query(text, values);
+    try {
+      return await this.#shared.pool.query(text, values);
+    } catch (e) {
+      if (!retry || !isConnectionLost(e)) throw e;
+      return this.#shared.pool.query(text, values);
+    }
   }
 
   /** Expected failures become the protocol's `{ error }`; anything else is a storage failure. */
@@ -190,7 +210,7 @@ export class PostgresBackend implements BackendProtocolV2 {
   async ls(path: string): Promise<LsResult> {
     try {
       const dir = dirPrefix(normalizePath(path, { emptyIsRoot: true }).path);
-      const { rows } = await this.#query(this.#shared.sql.ls, [this.workspace, dir]);
+      const { rows } = await this.#query(this.#shared.sql.ls, [this.workspace, dir], READ_ONLY);
       const files: FileInfo[] = rows.map((r) => ({
         path: r.path,
         is_dir: r.is_dir,
@@ -209,7 +229,7 @@ export class PostgresBackend implements BackendProtocolV2 {
     try {
       const path = normalizeFilePath(filePath);
       const window = readPagination(offset, limit);
-      const { rows } = await this.#query(this.#shared.sql.read, [this.workspace, path, window.offset, window.limit]);
+      const { rows } = await this.#query(this.#shared.sql.read, [this.workspace, path, window.offset, window.limit], READ_ONLY);
       if (rows.length === 0) return { error: errors.readNotFound(filePath) };
       const row = rows[0];
       const mimeType: string = row.mime_type;
@@ -236,7 +256,7 @@ export class PostgresBackend implements BackendProtocolV2 {
   async readRaw(filePath: string): Promise<ReadRawResult> {
     try {
       const path = normalizeFilePath(filePath);
-      const { rows } = await this.#query(this.#shared.sql.read_raw, [this.workspace, path]);
+      const { rows } = await this.#query(this.#shared.sql.read_raw, [this.workspace, path], READ_ONLY);
       if (rows.length === 0) return { error: errors.readNotFound(filePath) };
       const row = rows[0];
       return {
@@ -256,7 +276,7 @@ export class PostgresBackend implements BackendProtocolV2 {
   async stat(filePath: string): Promise<StatResult> {
     try {
       const path = normalizeFilePath(filePath);
-      const { rows } = await this.#query(this.#shared.sql.stat, [this.workspace, path]);
+      const { rows } = await this.#query(this.#shared.sql.stat, [this.workspace, path], READ_ONLY);
       if (rows.length === 0) return { error: errors.readNotFound(filePath) };
       const row = rows[0];
       return {
@@ -354,7 +374,7 @@ export class PostgresBackend implements BackendProtocolV2 {
         this.workspace, scope.path, !scope.trailingSlash,
         filter?.pattern ?? null, filter?.regex ?? null, filter ? matchesBasename(filter.pattern) : false,
         pattern, cap === null ? null : cap + 1,
-      ]);
+      ], READ_ONLY);
       const matches: GrepMatch[] = rows.map((r) => ({ path: r.path, line: r.line, text: r.text }));
       if (cap !== null && matches.length > cap) return { matches: matches.slice(0, cap), truncated: true };
       return { matches };
@@ -374,7 +394,7 @@ export class PostgresBackend implements BackendProtocolV2 {
       const scope = absolute ? { path: "/", trailingSlash: true } : normalizePath(path, { emptyIsRoot: true });
       const { rows } = await this.#query(this.#shared.sql.glob, [
         this.workspace, scope.path, !scope.trailingSlash, compiled.base, compiled.pattern, compiled.regex,
-      ]);
+      ], READ_ONLY);
       const files: FileInfo[] = rows.map((r) => ({
         path: r.path,
         is_dir: false,
@@ -429,7 +449,7 @@ export class PostgresBackend implements BackendProtocolV2 {
       }
     });
     if (lookups.length > 0) {
-      const { rows } = await this.#query(this.#shared.sql.download, [this.workspace, lookups.map((l) => l.path)]);
+      const { rows } = await this.#query(this.#shared.sql.download, [this.workspace, lookups.map((l) => l.path)], READ_ONLY);
       for (const row of rows) {
         const response = responses[lookups[Number(row.ord) - 1].index];
         if (row.bytes) response.content = toBytes(row.bytes);

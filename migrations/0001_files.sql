@@ -67,6 +67,17 @@ LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
   FROM files f WHERE f.workspace = p_workspace AND f.path = p_path
 $$;
 
+-- The content test of grep, as a function the planner prices by what it really costs: reading
+-- (and de-TOASTing) a whole file. LIKE alone is costed as one cheap operator per row, which makes a
+-- scan of every file look cheaper than the trigram index whenever contents live in TOAST.
+-- plpgsql so it is not inlined (inlining would drop the COST).
+CREATE FUNCTION content_has(p_content text, p_pattern text) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE COST 1000 AS $$
+BEGIN
+  RETURN strpos(p_content, p_pattern) > 0;
+END
+$$;
+
 -- Immediate children of `p_dir` (ends with '/'). Files come from the parent index; directories
 -- by a skip scan over the primary key: one index probe per sub-directory, never a read of every
 -- descendant of a large tree.
@@ -310,7 +321,7 @@ BEGIN
       CROSS JOIN LATERAL (SELECT CASE WHEN $5 THEN substr(f.path, length(f.parent) + 1)
                                       ELSE substr(f.path, length($7) + 1) END AS rel) r
       WHERE f.workspace = $1 AND f.path >= $2 AND f.path < $3
-        AND f.content LIKE $4
+        AND f.content LIKE $4 AND content_has(f.content, $8)
         AND ($6 IS NULL OR r.rel = $10 OR r.rel ~ $6)
     ) f
     CROSS JOIN LATERAL (
@@ -376,15 +387,21 @@ DROP FUNCTION fs_read_raw(text, text);
 DROP FUNCTION fs_read(text, text, integer, integer);
 DROP FUNCTION fs_ls(text, text);
 DROP FUNCTION fs_stat(text, text);
+DROP FUNCTION content_has(text, text);
 DROP FUNCTION dir_upper_bound(text);
 DROP FUNCTION text_line_count(text);
 DROP TABLE files;
--- pg_trgm goes only if this migration installed it (it then lives in our schema).
+-- pg_trgm goes only if this migration installed it (it then lives in our schema), and only if
+-- nothing else has come to depend on it since; then it stays, and so does our schema.
 DO $$
 BEGIN
   IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'
              AND extnamespace = current_schema()::regnamespace) THEN
-    DROP EXTENSION pg_trgm;
+    BEGIN
+      DROP EXTENSION pg_trgm;
+    EXCEPTION WHEN dependent_objects_still_exist THEN
+      RAISE NOTICE 'pg_trgm is kept in schema %: other objects use it', current_schema();
+    END;
   END IF;
 END
 $$;

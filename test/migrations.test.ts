@@ -34,8 +34,11 @@ async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Pro
 const objectsIn = (url: string, schema: string) =>
   withClient(url, async (c) => {
     const { rows } = await c.query(
+      // Tables, indexes and functions of ours; members of an extension (pg_trgm) are not ours.
       `SELECT c.relname AS name FROM pg_class c WHERE c.relnamespace = to_regnamespace($1)
-       UNION ALL SELECT p.proname FROM pg_proc p WHERE p.pronamespace = to_regnamespace($1)
+       UNION ALL
+       SELECT p.proname FROM pg_proc p WHERE p.pronamespace = to_regnamespace($1)
+         AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
        ORDER BY 1`,
       [schema],
     );
@@ -132,6 +135,19 @@ test("installs beside public.pg_trgm and another app's node-pg-migrate table, to
     index: (await c.query("SELECT 1 FROM pg_indexes WHERE indexname = 'customers_name_trgm'")).rowCount,
   }));
   assert.equal(theirs, { migrations: ["1700000000000_their-app"], customers: ["ada"], trgm: "public", index: 1 });
+});
+
+test("down keeps a pg_trgm we installed while another schema's index still uses it", async () => {
+  const url = await freshDatabase();
+  await migrate({ connectionString: url, schema: "first" }); // installs pg_trgm into "first"
+  await migrate({ connectionString: url, schema: "second" }); // reuses it
+  await migrate({ connectionString: url, schema: "first", direction: "down" });
+  assert.is(await trgmSchema(url), "first");
+  assert.equal(await objectsIn(url, "first"), []); // our tables and functions are gone
+  const b = new PostgresBackend({ connectionString: url, schema: "second", workspace: "w" });
+  await b.write("/still.txt", "works fine");
+  assert.is((await b.grep("fine")).matches!.length, 1);
+  await b.close();
 });
 
 test("two schemas in one database migrate independently, under different locks", async () => {

@@ -9,6 +9,7 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import pg from "pg";
 import { startEmbeddedPostgres, type EmbeddedServer } from "../src/postgres/embedded.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -58,6 +59,9 @@ if (!env.DATABASE_URL) {
   console.log(`PostgreSQL from DATABASE_URL (${env.DATABASE_URL.replace(/:[^:@]*@/, ":***@")})`);
 }
 
+// A schema of this run's own, dropped at the end: migrations are always tested from scratch.
+env.TEST_SCHEMA = `deepagents_test_${process.pid}_${Date.now().toString(36)}`;
+
 const started = Date.now();
 const files = (await testFiles(path.join(root, "test"))).filter((f) => !filter || f.includes(filter));
 const results: FileResult[] = [];
@@ -75,6 +79,12 @@ try {
     }),
   );
 } finally {
+  const admin = new pg.Client({ connectionString: env.DATABASE_URL });
+  await admin
+    .connect()
+    .then(() => admin.query(`DROP SCHEMA IF EXISTS ${env.TEST_SCHEMA} CASCADE`))
+    .catch((e) => console.log(`could not drop ${env.TEST_SCHEMA}: ${e.message}`))
+    .finally(() => admin.end().catch(() => {}));
   await server?.stop().catch(() => {});
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 }

@@ -11,8 +11,11 @@ import { PostgresBackend } from "../../src/index.js";
 import type { PostgresBackendConfig } from "../../src/postgres/config.js";
 import { startEmbeddedPostgres } from "../../src/postgres/embedded.js";
 
-/** Every test file shares this schema; files isolate themselves by workspace. */
-export const TEST_SCHEMA = "deepagents_test";
+/**
+ * Every test file of one run shares this schema (test/run.ts picks a fresh one per run and drops
+ * it afterwards, so a run never sees an older install); files isolate themselves by workspace.
+ */
+export const TEST_SCHEMA = process.env.TEST_SCHEMA || "deepagents_test";
 
 let url: Promise<string> | undefined;
 

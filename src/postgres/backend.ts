@@ -196,13 +196,16 @@ export class PostgresBackend implements BackendProtocolV2 {
     }
   }
 
-  /** Expected failures become the protocol's `{ error }`; anything else is a storage failure. */
-  #failure(operation: string, e: unknown): string {
+  /**
+   * Expected failures become the protocol's `{ error }`; anything else is a storage failure.
+   * `glob` names the glob in play, for a compiled pattern PostgreSQL refused (SQLSTATE 2201B).
+   */
+  #failure(operation: string, e: unknown, glob?: string | null): string {
     if (e instanceof PathError) return errors.invalidPath(e.input, e.reason);
     if (e instanceof GlobError) return errors.invalidGlob(e.pattern, e.reason);
     if (e instanceof ContentError) return e.message;
-    if (e instanceof pg.DatabaseError && e.code === "2201B") {
-      return errors.invalidGlob("", `PostgreSQL rejected the compiled pattern: ${e.message}`);
+    if (glob && e instanceof pg.DatabaseError && e.code === "2201B") {
+      return errors.invalidGlob(glob, `PostgreSQL rejected its compiled form: ${e.message}`);
     }
     return errors.storage(operation, (e as Error)?.message ?? String(e));
   }
@@ -379,7 +382,7 @@ export class PostgresBackend implements BackendProtocolV2 {
       if (cap !== null && matches.length > cap) return { matches: matches.slice(0, cap), truncated: true };
       return { matches };
     } catch (e) {
-      return { error: this.#failure("grep", e) };
+      return { error: this.#failure("grep", e, glob) };
     }
   }
 
@@ -403,7 +406,7 @@ export class PostgresBackend implements BackendProtocolV2 {
       }));
       return { files };
     } catch (e) {
-      return { error: this.#failure("glob", e) };
+      return { error: this.#failure("glob", e, pattern) };
     }
   }
 

@@ -3,6 +3,8 @@
  * every string a backend returns to the agent. One place, so Postgres and S3 say the same thing.
  * See PROTOCOL.md in the team docs for the rules behind each string.
  */
+import type { ReadResult } from "deepagents";
+
 export type {
   BackendProtocolV2,
   DeleteResult,
@@ -38,10 +40,15 @@ export const errors = {
     "Use replace_all=True to replace all instances, or provide a more specific string with surrounding context.",
   /** StoreBackend's words for an edit of a binary file. */
   editBinary: () => "Error: Cannot convert binary FileData to string",
-  versionMismatch: (path: string, expected: number, current: number) =>
-    current === 0
+  /** `current` 0 or null: the file does not exist. Versions are numbers (Postgres) or ETags (S3). */
+  versionMismatch: (path: string, expected: number | string, current: number | string | null) =>
+    current === 0 || current === null
       ? `Error: Version conflict on '${path}': expected version ${expected}, but the file does not exist`
       : `Error: Version conflict on '${path}': expected version ${expected}, current version is ${current}`,
+  editConflict: (path: string, attempts: number) =>
+    `Error: Could not edit '${path}': it kept changing under concurrent writers (${attempts} attempts); read it again and retry`,
+  tooLargeToRead: (path: string, size: number, limit: number) =>
+    `Error: File '${path}' is too large to read (${size} bytes; the limit is ${limit} bytes)`,
   invalidPath: (path: string, why: string) => `Error: Invalid path '${path}': ${why}`,
   isDirectory: (path: string) => `Error: '${path}' is a directory`,
   tooLarge: (path: string, size: number, limit: number) =>
@@ -54,6 +61,26 @@ export const errors = {
   storage: (operation: string, message: string) => `Error: storage failure during ${operation}: ${message}`,
 } as const;
 
+/** Metadata of one file (an extension beyond the protocol). */
+export interface FileStat<Version = number> {
+  path: string;
+  mimeType: string;
+  isBinary: boolean;
+  /** Bytes. */
+  size: number;
+  /** Lines, counted like read(); null when the backend does not know without reading. */
+  lines: number | null;
+  /** Postgres: a counter, +1 per change. S3: the object's ETag. */
+  version: Version;
+  created_at: string;
+  modified_at: string;
+}
+
+export interface StatResult<Version = number> {
+  error?: string;
+  data?: FileStat<Version>;
+}
+
 /** read()'s offset/limit as deepagents normalises them: floored, negatives and NaN to 0. */
 export function readPagination(offset: number, limit: number): { offset: number; limit: number } {
   const clamp = (n: number) => (Number.isFinite(n) ? Math.min(Math.max(0, Math.floor(n)), 2 ** 31 - 1) : 0);
@@ -65,4 +92,40 @@ export function grepLimit(maxCount: number | null | undefined): number | null {
   if (maxCount === null || maxCount === undefined) return null;
   if (typeof maxCount !== "number" || Number.isNaN(maxCount)) throw new TypeError(`maxCount must be a number (got ${maxCount})`);
   return Math.max(0, Math.floor(Math.min(maxCount, Number.MAX_SAFE_INTEGER - 1)));
+}
+
+/**
+ * The read() result for a text file, from its line count and the window cut from it: the
+ * protocol's empty-file and offset-past-end deviations, then deepagents' window fields.
+ */
+export function textReadResult(
+  mimeType: string,
+  totalLines: number,
+  offset: number,
+  limit: number,
+  window: { text: string | null; lines: number },
+): ReadResult {
+  if (totalLines === 0) return { content: EMPTY_FILE_CONTENT, mimeType };
+  if (offset >= totalLines) return { error: errors.offsetPastEnd(offset, totalLines) };
+  if (limit === 0) return { content: "", mimeType };
+  const endLine = Math.min(offset + window.lines, totalLines);
+  const result: ReadResult = { content: window.text ?? "", mimeType, totalLines, startLine: offset + 1, endLine };
+  if (endLine < totalLines) result.nextOffset = endLine;
+  return result;
+}
+
+/** An edit outcome that is not a success, as the protocol words it. */
+export function editFailure(
+  status: "not_found" | "binary" | "empty_old" | "no_match" | "multiple",
+  path: string,
+  oldString: string,
+  occurrences = 0,
+): string {
+  switch (status) {
+    case "not_found": return errors.notFound(path);
+    case "binary": return errors.editBinary();
+    case "empty_old": return errors.emptyOldString();
+    case "no_match": return errors.stringNotFound(oldString);
+    case "multiple": return errors.multipleOccurrences(oldString, occurrences);
+  }
 }

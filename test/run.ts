@@ -30,7 +30,8 @@ interface FileResult { file: string; passed: number; failed: number; skipped: nu
 
 function runFile(file: string, env: NodeJS.ProcessEnv): Promise<FileResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", file], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+    // --openssl-legacy-provider: s3rver encrypts continuation tokens with DES (see helpers/s3.ts).
+    const child = spawn(process.execPath, ["--openssl-legacy-provider", "--import", "tsx", file], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     child.stdout.on("data", (d) => (output += d));
     child.stderr.on("data", (d) => (output += d));

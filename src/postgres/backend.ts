@@ -19,7 +19,7 @@ import type {
   ReadResult,
   WriteResult,
 } from "../protocol.js";
-import { EMPTY_FILE_CONTENT, errors, grepLimit, readPagination } from "../protocol.js";
+import { editFailure, errors, grepLimit, readPagination, textReadResult, type StatResult } from "../protocol.js";
 import { normalizeFilePath, normalizePath, dirPrefix, validateWorkspace, PathError } from "../paths.js";
 import { compileGlob, matchesBasename, GlobError } from "../glob.js";
 import { bodyForUpload, bodyForWrite, ContentError, isStorableText, toBytes, type FileBody } from "../content.js";
@@ -36,23 +36,6 @@ import { statementsFor, type Statements } from "./statements.js";
 /** Optimistic concurrency for write/edit: the version the caller last saw (0 = must not exist). */
 export interface WriteOptions {
   ifVersion?: number;
-}
-
-export interface FileStat {
-  path: string;
-  mimeType: string;
-  isBinary: boolean;
-  /** Bytes. */
-  size: number;
-  lines: number;
-  version: number;
-  created_at: string;
-  modified_at: string;
-}
-
-export interface StatResult {
-  error?: string;
-  data?: FileStat;
 }
 
 export interface InitializeOptions {
@@ -235,22 +218,11 @@ export class PostgresBackend implements BackendProtocolV2 {
       const { rows } = await this.#query(this.#shared.sql.read, [this.workspace, path, window.offset, window.limit], READ_ONLY);
       if (rows.length === 0) return { error: errors.readNotFound(filePath) };
       const row = rows[0];
-      const mimeType: string = row.mime_type;
-      if (row.bytes) return { content: toBytes(row.bytes), mimeType };
-      const totalLines: number = row.total_lines;
-      if (totalLines === 0) return { content: EMPTY_FILE_CONTENT, mimeType };
-      if (window.offset >= totalLines) return { error: errors.offsetPastEnd(window.offset, totalLines) };
-      if (window.limit === 0) return { content: "", mimeType };
-      const endLine = Math.min(window.offset + row.window_lines, totalLines);
-      const result: ReadResult = {
-        content: row.window_text ?? "",
-        mimeType,
-        totalLines,
-        startLine: window.offset + 1,
-        endLine,
-      };
-      if (endLine < totalLines) result.nextOffset = endLine;
-      return result;
+      if (row.bytes) return { content: toBytes(row.bytes), mimeType: row.mime_type };
+      return textReadResult(row.mime_type, row.total_lines, window.offset, window.limit, {
+        text: row.window_text,
+        lines: row.window_lines,
+      });
     } catch (e) {
       return { error: this.#failure("read", e) };
     }
@@ -338,14 +310,9 @@ export class PostgresBackend implements BackendProtocolV2 {
       const { status, occurrences, version } = rows[0];
       switch (status) {
         case "ok": return { path: filePath, filesUpdate: null, occurrences, version: Number(version) };
-        case "too_large": return { error: errors.tooLarge(filePath, Number(version), this.#shared.maxFileBytes) };
-        case "not_found": return { error: errors.notFound(filePath) };
         case "version_mismatch": return { error: errors.versionMismatch(filePath, ifVersion!, Number(version)) };
-        case "binary": return { error: errors.editBinary() };
-        case "empty_old": return { error: errors.emptyOldString() };
-        case "no_match": return { error: errors.stringNotFound(oldString) };
-        case "multiple": return { error: errors.multipleOccurrences(oldString, occurrences) };
-        default: throw new Error(`unexpected edit status ${status}`);
+        case "too_large": return { error: errors.tooLarge(filePath, Number(version), this.#shared.maxFileBytes) };
+        default: return { error: editFailure(status, filePath, oldString, occurrences) };
       }
     } catch (e) {
       return { error: this.#failure("edit", e) };

@@ -9,8 +9,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { StoreBackend } from "deepagents";
 import { InMemoryStore } from "@langchain/langgraph";
-import { EMPTY_FILE_CONTENT } from "../src/protocol.js";
-import { testBackend, uniqueName } from "./helpers/db.js";
+import type { BackendProtocolV2 } from "deepagents";
+import { EMPTY_FILE_CONTENT } from "../../src/protocol.js";
 
 const SCRIPTS = Number(process.env.DIFF_SCRIPTS ?? 200);
 const SEED = Number(process.env.DIFF_SEED ?? Date.now() % 1_000_000);
@@ -82,7 +82,7 @@ function plain(value: unknown): unknown {
   }));
 }
 
-type Backend = InstanceType<typeof StoreBackend> | Awaited<ReturnType<typeof testBackend>>;
+type Backend = BackendProtocolV2 & Required<Pick<BackendProtocolV2, "delete" | "uploadFiles" | "downloadFiles">>;
 
 async function apply(b: Backend, { op, args }: Op): Promise<unknown> {
   const a = args as any[];
@@ -133,47 +133,51 @@ function comparable(step: Op, value: any): unknown {
   return plain(value);
 }
 
-test(`${SCRIPTS} random scripts: PostgresBackend equals StoreBackend (seed ${SEED})`, async () => {
-  const pgBackend = await testBackend();
-  let compared = 0;
-  // How many comparisons had something in them: the scripts must exercise real content.
-  const nonEmpty = { grep: 0, glob: 0, read: 0, ls: 0, editOk: 0, errors: 0 };
-  try {
-    for (let s = 0; s < SCRIPTS; s++) {
-      const seed = SEED + s;
-      const script = makeScript(seed);
-      const ref = new StoreBackend({ store: new InMemoryStore(), namespace: ["diff", String(seed)] });
-      const ours = pgBackend.withWorkspace(uniqueName("diff"));
-      for (let i = 0; i < script.length; i++) {
-        const step = script[i];
-        const refRaw: any = await apply(ref, step);
-        const got: any = await apply(ours, step);
-        let want: any = await expected(ref, step, refRaw);
-        if (step.op === "download" && (await dirHasFiles(ref, "/dir"))) {
-          // deviation: a directory is `is_directory` (the reference says file_not_found)
-          want = (want as any[]).map((d) => (d.path === "/dir" ? { ...d, error: "is_directory" } : d));
+/**
+ * Registers and runs the differential test for one backend: `fresh()` gives an empty workspace
+ * per script, `close()` runs at the end.
+ */
+export function differential(name: string, target: { fresh(): Promise<Backend>; close(): Promise<void> }): void {
+  test(`${SCRIPTS} random scripts: ${name} equals StoreBackend (seed ${SEED})`, async () => {
+    let compared = 0;
+    // How many comparisons had something in them: the scripts must exercise real content.
+    const nonEmpty = { grep: 0, glob: 0, read: 0, ls: 0, editOk: 0, errors: 0 };
+    try {
+      for (let s = 0; s < SCRIPTS; s++) {
+        const seed = SEED + s;
+        const script = makeScript(seed);
+        const ref = new StoreBackend({ store: new InMemoryStore(), namespace: ["diff", String(seed)] });
+        const ours = await target.fresh();
+        for (let i = 0; i < script.length; i++) {
+          const step = script[i];
+          const refRaw: any = await apply(ref, step);
+          const got: any = await apply(ours, step);
+          let want: any = await expected(ref, step, refRaw);
+          if (step.op === "download" && (await dirHasFiles(ref, "/dir"))) {
+            // deviation: a directory is `is_directory` (the reference says file_not_found)
+            want = (want as any[]).map((d) => (d.path === "/dir" ? { ...d, error: "is_directory" } : d));
+          }
+          const message = `seed ${seed}, step ${i}: ${JSON.stringify(step)}\nscript: ${JSON.stringify(script.slice(0, i + 1))}`;
+          assert.equal(comparable(step, got), comparable(step, want), message);
+          if (step.op === "glob" && got.files) {
+            const times = got.files.map((f: any) => f.modified_at);
+            assert.equal(times, [...times].sort().reverse(), `glob newest first: ${message}`);
+          }
+          compared++;
+          if (step.op === "grep" && got.matches?.length) nonEmpty.grep++;
+          if (step.op === "glob" && got.files?.length) nonEmpty.glob++;
+          if (step.op === "read" && typeof got.content === "string" && got.content.length) nonEmpty.read++;
+          if (step.op === "ls" && got.files?.length) nonEmpty.ls++;
+          if (step.op === "edit" && got.occurrences !== undefined) nonEmpty.editOk++;
+          if (got.error) nonEmpty.errors++;
         }
-        const message = `seed ${seed}, step ${i}: ${JSON.stringify(step)}\nscript: ${JSON.stringify(script.slice(0, i + 1))}`;
-        assert.equal(comparable(step, got), comparable(step, want), message);
-        if (step.op === "glob" && got.files) {
-          const times = got.files.map((f: any) => f.modified_at);
-          assert.equal(times, [...times].sort().reverse(), `glob newest first: ${message}`);
-        }
-        compared++;
-        if (step.op === "grep" && got.matches?.length) nonEmpty.grep++;
-        if (step.op === "glob" && got.files?.length) nonEmpty.glob++;
-        if (step.op === "read" && typeof got.content === "string" && got.content.length) nonEmpty.read++;
-        if (step.op === "ls" && got.files?.length) nonEmpty.ls++;
-        if (step.op === "edit" && got.occurrences !== undefined) nonEmpty.editOk++;
-        if (got.error) nonEmpty.errors++;
       }
+    } finally {
+      await target.close();
     }
-  } finally {
-    await pgBackend.close();
-  }
-  assert.is(compared, SCRIPTS * OPS_PER_SCRIPT);
-  for (const [kind, n] of Object.entries(nonEmpty)) assert.ok(n >= SCRIPTS / 8, `${kind}: only ${n} non-trivial results`);
-  console.log(`compared ${compared} operations; non-trivial: ${JSON.stringify(nonEmpty)}`);
-});
-
-test.run();
+    assert.is(compared, SCRIPTS * OPS_PER_SCRIPT);
+    for (const [kind, n] of Object.entries(nonEmpty)) assert.ok(n >= SCRIPTS / 8, `${kind}: only ${n} non-trivial results`);
+    console.log(`compared ${compared} operations; non-trivial: ${JSON.stringify(nonEmpty)}`);
+  });
+  test.run();
+}

@@ -1,0 +1,603 @@
+/**
+ * S3Backend: deepagents' BackendProtocolV2 on S3 and S3-compatible stores (MinIO, R2, Ceph RGW).
+ * One object per file at `<prefix>/<workspace><path>`, raw bytes, Content-Type from the shared
+ * MIME table, created time and line count in user metadata. Text semantics come from text.ts,
+ * so answers equal PostgresBackend's; edits use If-Match so no concurrent edit is lost.
+ */
+import { randomUUID } from "node:crypto";
+import type { Readable } from "node:stream";
+import micromatch from "micromatch";
+import {
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from "@aws-sdk/client-s3";
+import type {
+  BackendProtocolV2,
+  DeleteResult,
+  EditResult,
+  FileDownloadResponse,
+  FileInfo,
+  FileUploadResponse,
+  GlobResult,
+  GrepMatch,
+  GrepResult,
+  LsResult,
+  ReadRawResult,
+  ReadResult,
+  WriteResult,
+} from "../protocol.js";
+import { editFailure, errors, grepLimit, readPagination, textReadResult, type StatResult } from "../protocol.js";
+import { dirPrefix, normalizeFilePath, normalizePath, PathError, validateWorkspace } from "../paths.js";
+import { compileGlob, GlobError, GLOB_OPTIONS, matchesBasename } from "../glob.js";
+import { bodyForUpload, bodyForWrite, ContentError, isStorableText, toBytes, type FileBody } from "../content.js";
+import { basename, getMimeType, isTextMimeType } from "../mime.js";
+import { lineCount, lineWindow, matchingLines, replaceText } from "../text.js";
+import { mapLimit, orderedPipeline } from "../concurrency.js";
+import { TextCache } from "./text-cache.js";
+import { createS3Client, normalizePrefix, S3_DEFAULTS, type S3BackendConfig, type S3Capabilities } from "./config.js";
+
+/** Optimistic concurrency: the ETag the caller last saw, or 0 for "only if it does not exist". */
+export interface S3WriteOptions {
+  ifVersion?: string | 0;
+}
+
+interface Listed {
+  key: string;
+  path: string;
+  size: number;
+  etag: string;
+  modified: Date;
+}
+
+interface Fetched {
+  bytes: Buffer;
+  etag: string;
+  modified: Date;
+  createdAt: string | undefined;
+}
+
+interface Shared {
+  readonly client: S3Client;
+  readonly ownsClient: boolean;
+  readonly config: S3BackendConfig;
+  readonly cache: TextCache;
+  capabilities?: S3Capabilities;
+  initialized?: Promise<void>;
+}
+
+const META_CREATED = "created-at"; // S3 lower-cases user metadata keys
+const META_LINES = "lines";
+const DELETE_BATCH = 1000;
+
+const status = (e: unknown) => (e as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+const isNotFound = (e: unknown) => status(e) === 404 || ["NoSuchKey", "NotFound"].includes((e as Error)?.name);
+/** 412, or AWS's 409 ConditionalRequestConflict for a condition racing another write. */
+const isPreconditionFailed = (e: unknown) => status(e) === 412 || status(e) === 409 || (e as Error)?.name === "PreconditionFailed";
+const unquote = (etag: string | undefined) => (etag ?? "").replace(/^(W\/)?"|"$/g, "");
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class S3Backend implements BackendProtocolV2 {
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly workspace: string;
+  readonly #shared: Shared;
+  /** Keys of this workspace start with `${root}/`. */
+  readonly #root: string;
+
+  constructor(config: S3BackendConfig);
+  /** @internal withWorkspace() */
+  constructor(config: S3BackendConfig, shared: Shared, workspace: string);
+  constructor(config: S3BackendConfig, shared?: Shared, workspace?: string) {
+    if (!config?.bucket) throw new Error("S3Backend needs a bucket");
+    this.bucket = config.bucket;
+    this.prefix = normalizePrefix(config.prefix);
+    this.workspace = validateWorkspace(workspace ?? config.workspace ?? S3_DEFAULTS.workspace);
+    // A "/" would make one workspace a sub-directory of another.
+    if (this.workspace.includes("/")) throw new Error(`Invalid workspace name ${JSON.stringify(this.workspace)}: '/' is not allowed on S3`);
+    this.#root = this.prefix ? `${this.prefix}/${this.workspace}` : this.workspace;
+    this.#shared = shared ?? {
+      client: config.client ?? createS3Client(config),
+      ownsClient: !config.client,
+      config,
+      cache: new TextCache(config.cacheBytes ?? S3_DEFAULTS.cacheBytes),
+      capabilities: config.capabilities,
+    };
+  }
+
+  /** What the endpoint enforces; known after initialize() (or the first operation). */
+  get capabilities(): S3Capabilities | undefined {
+    return this.#shared.capabilities;
+  }
+
+  get client(): S3Client {
+    return this.#shared.client;
+  }
+
+  withWorkspace(name: string): S3Backend {
+    return new S3Backend(this.#shared.config, this.#shared, name);
+  }
+
+  /** Checks the bucket is reachable and probes once whether the endpoint enforces preconditions. */
+  initialize(): Promise<void> {
+    const shared = this.#shared;
+    shared.initialized ??= this.#initialize().catch((e) => {
+      shared.initialized = undefined;
+      throw e;
+    });
+    return shared.initialized;
+  }
+
+  async #initialize(): Promise<void> {
+    try {
+      await this.#shared.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch (e) {
+      const code = status(e);
+      const why = code === 404 ? "it does not exist" : code === 403 ? "access denied" : (e as Error).message || (e as Error).name;
+      throw new Error(`S3 bucket "${this.bucket}" is not usable: ${why}`);
+    }
+    this.#shared.capabilities ??= await this.#probe();
+  }
+
+  /**
+   * Create-only twice (the second must fail with 412), then If-Match with the quoted and the
+   * unquoted ETag (one must pass) and with a wrong one (must fail). Uses one throwaway key.
+   */
+  async #probe(): Promise<S3Capabilities> {
+    const key = `${this.prefix ? this.prefix + "/" : ""}.deepagents-backends-probe/${randomUUID()}`;
+    const put = async (conditions: { IfMatch?: string; IfNoneMatch?: string }) => {
+      try {
+        const r = await this.#shared.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: "probe", ...conditions }));
+        return unquote(r.ETag);
+      } catch (e) {
+        if (isPreconditionFailed(e) || isNotFound(e)) return null;
+        throw e;
+      }
+    };
+    try {
+      const etag = await put({ IfNoneMatch: "*" });
+      const createOnlyEnforced = (await put({ IfNoneMatch: "*" })) === null;
+      let etagQuoting: S3Capabilities["etagQuoting"] = "quoted";
+      if (etag && (await put({ IfMatch: `"${etag}"` })) === null && (await put({ IfMatch: etag })) !== null) etagQuoting = "unquoted";
+      const wrongRejected = (await put({ IfMatch: etagQuoting === "quoted" ? '"0000"' : "0000" })) === null;
+      return { conditionalWrites: createOnlyEnforced && wrongRejected, etagQuoting };
+    } finally {
+      await this.#shared.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })).catch(() => {});
+    }
+  }
+
+  /** Destroys the S3 client if this backend created it. */
+  async close(): Promise<void> {
+    if (this.#shared.ownsClient) this.#shared.client.destroy();
+  }
+
+  // ---- object primitives -------------------------------------------------------------------
+
+  #key(path: string): string {
+    return this.#root + path;
+  }
+
+  #path(key: string): string {
+    return key.slice(this.#root.length);
+  }
+
+  #ifMatch(etag: string): string {
+    return this.#shared.capabilities?.etagQuoting === "unquoted" ? etag : `"${etag}"`;
+  }
+
+  async #ready(): Promise<void> {
+    await this.initialize();
+  }
+
+  /** Every object under `prefix` (all pages); with a delimiter, also the common prefixes. */
+  async #list(prefix: string, delimiter?: string): Promise<{ objects: Listed[]; prefixes: string[] }> {
+    const objects: Listed[] = [];
+    const prefixes = new Set<string>(); // a set: a common prefix may span pages
+    let token: string | undefined;
+    do {
+      const page = await this.#shared.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: delimiter, ContinuationToken: token }),
+      );
+      for (const o of page.Contents ?? []) {
+        if (!o.Key || o.Key.endsWith("/")) continue; // "directory marker" objects are not files
+        objects.push({ key: o.Key, path: this.#path(o.Key), size: o.Size ?? 0, etag: unquote(o.ETag), modified: o.LastModified ?? new Date(0) });
+      }
+      for (const p of page.CommonPrefixes ?? []) if (p.Prefix) prefixes.add(p.Prefix);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return { objects, prefixes: [...prefixes] };
+  }
+
+  async #head(key: string): Promise<(Listed & { contentType: string; createdAt?: string; lines?: number }) | null> {
+    try {
+      const h = await this.#shared.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      const lines = h.Metadata?.[META_LINES];
+      return {
+        key,
+        path: this.#path(key),
+        size: h.ContentLength ?? 0,
+        etag: unquote(h.ETag),
+        modified: h.LastModified ?? new Date(0),
+        contentType: (h.ContentType ?? getMimeType(key)).split(";")[0].trim(),
+        createdAt: h.Metadata?.[META_CREATED],
+        lines: lines === undefined ? undefined : Number(lines),
+      };
+    } catch (e) {
+      if (isNotFound(e)) return null;
+      throw e;
+    }
+  }
+
+  /** The object's bytes, or null when missing; refuses objects above maxReadBytes unread. */
+  async #get(key: string, displayPath: string): Promise<Fetched | null> {
+    let response;
+    try {
+      response = await this.#shared.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+    } catch (e) {
+      if (isNotFound(e)) return null;
+      throw e;
+    }
+    const limit = this.#shared.config.maxReadBytes ?? S3_DEFAULTS.maxReadBytes;
+    if ((response.ContentLength ?? 0) > limit) {
+      (response.Body as Readable | undefined)?.destroy?.();
+      throw new ContentError(errors.tooLargeToRead(displayPath, response.ContentLength!, limit));
+    }
+    const bytes = Buffer.from(await response.Body!.transformToByteArray());
+    return {
+      bytes,
+      etag: unquote(response.ETag),
+      modified: response.LastModified ?? new Date(),
+      createdAt: response.Metadata?.[META_CREATED],
+    };
+  }
+
+  /**
+   * The object as the agent sees it, decided like an upload (content.ts) so foreign objects with
+   * a generic Content-Type behave too: a text type by extension and valid UTF-8 without NUL is
+   * text; anything else is bytes (application/octet-stream under a text extension).
+   */
+  static #view(path: string, object: Fetched): FileBody {
+    return bodyForUpload(path, object.bytes, Number.POSITIVE_INFINITY);
+  }
+
+  /** PutObject with optional conditions; null when a precondition failed. Returns the new ETag. */
+  async #put(key: string, body: FileBody, createdAt: string, conditions: { IfMatch?: string; IfNoneMatch?: string } = {}): Promise<string | null> {
+    const bytes = body.bytes ?? Buffer.from(body.text!, "utf8");
+    const metadata: Record<string, string> = { [META_CREATED]: createdAt };
+    if (body.text !== null) metadata[META_LINES] = String(lineCount(body.text));
+    try {
+      const r = await this.#shared.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: bytes,
+          ContentLength: bytes.length,
+          ContentType: body.mimeType,
+          Metadata: metadata,
+          ...(this.#shared.capabilities?.conditionalWrites ? conditions : {}),
+        }),
+      );
+      this.#shared.cache.delete(key);
+      return unquote(r.ETag);
+    } catch (e) {
+      if (isPreconditionFailed(e) || (conditions.IfMatch && isNotFound(e))) return null;
+      throw e;
+    }
+  }
+
+  #failure(operation: string, e: unknown): string {
+    if (e instanceof PathError) return errors.invalidPath(e.input, e.reason);
+    if (e instanceof GlobError) return errors.invalidGlob(e.pattern, e.reason);
+    if (e instanceof ContentError) return e.message;
+    const err = e as Error & { $metadata?: { httpStatusCode?: number } };
+    const detail = err?.message && err.message !== "UnknownError" ? err.message : `${err?.name ?? "error"} (HTTP ${status(e) ?? "?"})`;
+    return errors.storage(operation, detail);
+  }
+
+  // ---- protocol ----------------------------------------------------------------------------
+
+  async ls(path: string): Promise<LsResult> {
+    try {
+      const dir = dirPrefix(normalizePath(path, { emptyIsRoot: true }).path);
+      await this.#ready();
+      const { objects, prefixes } = await this.#list(this.#key(dir), "/");
+      const files: FileInfo[] = [
+        ...objects.map((o) => ({ path: o.path, is_dir: false, size: o.size, modified_at: o.modified.toISOString() })),
+        ...prefixes.map((p) => ({ path: this.#path(p), is_dir: true, size: 0, modified_at: "" })),
+      ];
+      files.sort((a, b) => a.path.localeCompare(b.path));
+      return { files };
+    } catch (e) {
+      return { error: this.#failure("ls", e) };
+    }
+  }
+
+  async read(filePath: string, offset: number = 0, limit: number = 500): Promise<ReadResult> {
+    try {
+      const path = normalizeFilePath(filePath);
+      const window = readPagination(offset, limit);
+      await this.#ready();
+      const object = await this.#get(this.#key(path), filePath);
+      if (!object) return { error: errors.readNotFound(filePath) };
+      const view = S3Backend.#view(path, object);
+      if (view.text === null) return { content: toBytes(object.bytes), mimeType: view.mimeType };
+      return textReadResult(view.mimeType, lineCount(view.text), window.offset, window.limit, lineWindow(view.text, window.offset, window.limit));
+    } catch (e) {
+      return { error: this.#failure("read", e) };
+    }
+  }
+
+  async readRaw(filePath: string): Promise<ReadRawResult> {
+    try {
+      const path = normalizeFilePath(filePath);
+      await this.#ready();
+      const object = await this.#get(this.#key(path), filePath);
+      if (!object) return { error: errors.readNotFound(filePath) };
+      const view = S3Backend.#view(path, object);
+      return {
+        data: {
+          content: view.text ?? toBytes(object.bytes),
+          mimeType: view.mimeType,
+          created_at: object.createdAt ?? object.modified.toISOString(),
+          modified_at: object.modified.toISOString(),
+        },
+      };
+    } catch (e) {
+      return { error: this.#failure("readRaw", e) };
+    }
+  }
+
+  /** Metadata without content; `version` is the ETag, `lines` null for objects we did not write. */
+  async stat(filePath: string): Promise<StatResult<string>> {
+    try {
+      const path = normalizeFilePath(filePath);
+      await this.#ready();
+      const head = await this.#head(this.#key(path));
+      if (!head) return { error: errors.readNotFound(filePath) };
+      const mimeType = head.contentType;
+      return {
+        data: {
+          path,
+          mimeType,
+          isBinary: !isTextMimeType(mimeType),
+          size: head.size,
+          lines: head.lines ?? null,
+          version: head.etag,
+          created_at: head.createdAt ?? head.modified.toISOString(),
+          modified_at: head.modified.toISOString(),
+        },
+      };
+    } catch (e) {
+      return { error: this.#failure("stat", e) };
+    }
+  }
+
+  async write(filePath: string, content: string, options: S3WriteOptions = {}): Promise<WriteResult & { version?: string }> {
+    try {
+      const path = normalizeFilePath(filePath);
+      const body = bodyForWrite(filePath, path, content, this.#maxFileBytes);
+      const ifVersion = options.ifVersion;
+      await this.#ready();
+      const key = this.#key(path);
+      const existing = await this.#head(key); // keeps created_at; checks the version when asked
+      if (ifVersion !== undefined && (ifVersion === 0 ? existing !== null : existing?.etag !== ifVersion)) {
+        return { error: errors.versionMismatch(filePath, ifVersion, existing?.etag ?? null) };
+      }
+      const conditions = ifVersion === undefined ? {} : ifVersion === 0 ? { IfNoneMatch: "*" } : { IfMatch: this.#ifMatch(ifVersion) };
+      const etag = await this.#put(key, body, existing?.createdAt ?? new Date().toISOString(), conditions);
+      if (etag === null) return { error: errors.versionMismatch(filePath, ifVersion!, (await this.#head(key))?.etag ?? null) };
+      return { path: filePath, filesUpdate: null, version: etag };
+    } catch (e) {
+      return { error: this.#failure("write", e) };
+    }
+  }
+
+  /**
+   * GET (ETag) → replace → PUT If-Match; a lost race re-reads and re-applies, up to
+   * maxEditAttempts, so concurrent edits of different strings all land.
+   */
+  async edit(
+    filePath: string,
+    oldString: string,
+    newString: string,
+    replaceAll: boolean = false,
+    options: S3WriteOptions = {},
+  ): Promise<EditResult & { version?: string }> {
+    try {
+      const path = normalizeFilePath(filePath);
+      for (const s of [oldString, newString]) {
+        if (typeof s !== "string" || !isStorableText(s)) throw new ContentError(errors.malformedText(filePath));
+      }
+      await this.#ready();
+      const key = this.#key(path);
+      const attempts = this.#shared.config.maxEditAttempts ?? S3_DEFAULTS.maxEditAttempts;
+      for (let attempt = 1; attempt <= attempts; attempt++) {
+        const object = await this.#get(key, filePath);
+        if (!object) return { error: errors.notFound(filePath) };
+        if (options.ifVersion !== undefined && options.ifVersion !== object.etag) {
+          return { error: errors.versionMismatch(filePath, options.ifVersion, object.etag) };
+        }
+        const view = S3Backend.#view(path, object);
+        if (view.text === null) return { error: editFailure("binary", filePath, oldString) };
+        const result = replaceText(view.text, oldString, newString, replaceAll === true);
+        if (result.status !== "ok") {
+          return { error: editFailure(result.status, filePath, oldString, "occurrences" in result ? result.occurrences : 0) };
+        }
+        const size = Buffer.byteLength(result.content, "utf8");
+        if (size > this.#maxFileBytes) return { error: errors.tooLarge(filePath, size, this.#maxFileBytes) };
+        const body: FileBody = { mimeType: view.mimeType, text: result.content, bytes: null, size };
+        const etag = await this.#put(key, body, object.createdAt ?? object.modified.toISOString(), { IfMatch: this.#ifMatch(object.etag) });
+        if (etag !== null) return { path: filePath, filesUpdate: null, occurrences: result.occurrences, version: etag };
+        if (options.ifVersion !== undefined) {
+          return { error: errors.versionMismatch(filePath, options.ifVersion, (await this.#head(key))?.etag ?? null) };
+        }
+        await sleep(Math.random() * Math.min(200, 5 * 2 ** Math.min(attempt, 6))); // jittered backoff
+      }
+      return { error: errors.editConflict(filePath, attempts) };
+    } catch (e) {
+      return { error: this.#failure("edit", e) };
+    }
+  }
+
+  /** Recursive: the object and everything under `path/`, in DeleteObjects batches of 1000. */
+  async delete(filePath: string): Promise<DeleteResult> {
+    try {
+      const { path } = normalizePath(filePath);
+      await this.#ready();
+      const [under, exact] = await Promise.all([
+        this.#list(this.#key(dirPrefix(path))),
+        path === "/" ? null : this.#head(this.#key(path)),
+      ]);
+      const keys = [...(exact ? [exact.key] : []), ...under.objects.map((o) => o.key)];
+      if (keys.length === 0) return { error: errors.notFound(filePath) };
+      for (let i = 0; i < keys.length; i += DELETE_BATCH) {
+        const batch = keys.slice(i, i + DELETE_BATCH);
+        const r = await this.#shared.client.send(
+          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
+        );
+        batch.forEach((k) => this.#shared.cache.delete(k));
+        if (r.Errors?.length) {
+          throw new Error(`${r.Errors.length} of ${batch.length} objects could not be deleted (first: ${r.Errors[0].Key}: ${r.Errors[0].Code})`);
+        }
+      }
+      return { path: filePath, filesUpdate: null };
+    } catch (e) {
+      return { error: this.#failure("delete", e) };
+    }
+  }
+
+  /** Candidates of grep/glob: exactly `path` when it names an object, else its subtree. */
+  async #scope(path: string, trailingSlash: boolean, listPrefix: string): Promise<{ objects: Listed[]; exact: boolean; dir: string }> {
+    const dir = dirPrefix(path);
+    const [exact, under] = await Promise.all([
+      path === "/" || trailingSlash ? null : this.#head(this.#key(path)),
+      this.#list(this.#key(dir) + listPrefix),
+    ]);
+    if (exact) return { objects: [exact], exact: true, dir };
+    return { objects: under.objects, exact: false, dir };
+  }
+
+  /** Literal search: list, then fetch texts (ETag cache first) in path order, `grepConcurrency` at a time. */
+  async grep(pattern: string, path: string | null = "/", glob: string | null = null, maxCount: number | null = null): Promise<GrepResult> {
+    try {
+      if (typeof pattern !== "string") throw new ContentError("Error: grep pattern must be a string");
+      const scope = normalizePath(path ?? "/", { emptyIsRoot: true });
+      if (glob) compileGlob(glob); // validates
+      const cap = grepLimit(maxCount);
+      if (!isStorableText(pattern)) return { matches: [] };
+      await this.#ready();
+      const { objects, exact, dir } = await this.#scope(scope.path, scope.trailingSlash, "");
+      const candidates = objects.filter((o) => {
+        if (!isTextMimeType(getMimeType(o.path))) return false;
+        if (!glob) return true;
+        const subject = exact || matchesBasename(glob) ? basename(o.path) : o.path.slice(dir.length);
+        return micromatch.isMatch(subject, glob, GLOB_OPTIONS);
+      });
+      const matches: GrepMatch[] = [];
+      const concurrency = this.#shared.config.grepConcurrency ?? S3_DEFAULTS.grepConcurrency;
+      await orderedPipeline(
+        candidates,
+        concurrency,
+        (o) => this.#cachedText(o),
+        (text, o) => {
+          if (text !== null) for (const m of matchingLines(text, pattern)) matches.push({ path: o.path, ...m });
+          return cap === null || matches.length <= cap;
+        },
+      );
+      if (cap !== null && matches.length > cap) return { matches: matches.slice(0, cap), truncated: true };
+      return { matches };
+    } catch (e) {
+      return { error: this.#failure("grep", e) };
+    }
+  }
+
+  async #cachedText(o: Listed): Promise<string | null> {
+    const cached = this.#shared.cache.get(o.key, o.etag);
+    if (cached !== undefined) return cached;
+    const object = await this.#get(o.key, o.path);
+    if (!object) return null; // deleted since the listing
+    const { text } = S3Backend.#view(o.path, object);
+    if (text !== null) this.#shared.cache.set(o.key, object.etag, text, object.bytes.length);
+    return text;
+  }
+
+  /** Lists only the glob's literal leading directory; newest first. */
+  async glob(pattern: string, path: string = "/"): Promise<GlobResult> {
+    try {
+      const absolute = typeof pattern === "string" && pattern.startsWith("/");
+      const glob = absolute ? pattern.replace(/^\/+/, "") : pattern;
+      const compiled = compileGlob(glob);
+      const scope = absolute ? { path: "/", trailingSlash: true } : normalizePath(path, { emptyIsRoot: true });
+      await this.#ready();
+      const { objects, exact, dir } = await this.#scope(scope.path, scope.trailingSlash, compiled.base);
+      const files: FileInfo[] = objects
+        .filter((o) => micromatch.isMatch(exact ? basename(o.path) : o.path.slice(dir.length), glob, GLOB_OPTIONS))
+        .sort((a, b) => b.modified.getTime() - a.modified.getTime() || (a.path < b.path ? -1 : 1))
+        .map((o) => ({ path: o.path, is_dir: false, size: o.size, modified_at: o.modified.toISOString() }));
+      return { files };
+    } catch (e) {
+      return { error: this.#failure("glob", e) };
+    }
+  }
+
+  /** Byte-exact, per-file results in input order; a path given twice is written once (last wins). */
+  async uploadFiles(files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]> {
+    await this.#ready();
+    const responses: FileUploadResponse[] = [];
+    const batch = new Map<string, FileBody>();
+    for (const [input, bytes] of files) {
+      try {
+        const path = normalizeFilePath(input);
+        batch.set(path, bodyForUpload(path, bytes, this.#maxFileBytes));
+        responses.push({ path: input, error: null });
+      } catch (e) {
+        responses.push({ path: input, error: e instanceof PathError && e.namesDirectory ? "is_directory" : "invalid_path" });
+      }
+    }
+    const now = new Date().toISOString();
+    await mapLimit([...batch], this.#concurrency, ([path, body]) => this.#put(this.#key(path), body, now));
+    return responses;
+  }
+
+  async downloadFiles(paths: string[]): Promise<FileDownloadResponse[]> {
+    await this.#ready();
+    return mapLimit(paths, this.#concurrency, async (input): Promise<FileDownloadResponse> => {
+      let path: string;
+      try {
+        path = normalizeFilePath(input);
+      } catch (e) {
+        return { path: input, content: null, error: e instanceof PathError && e.namesDirectory ? "is_directory" : "invalid_path" };
+      }
+      const object = await this.#getAnySize(this.#key(path));
+      if (object) return { path: input, content: toBytes(object), error: null };
+      const children = await this.#shared.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.#key(path) + "/", MaxKeys: 1 }),
+      );
+      return { path: input, content: null, error: children.KeyCount ? "is_directory" : "file_not_found" };
+    });
+  }
+
+  /** Downloads are byte transfers, not reads for the model: no maxReadBytes limit. */
+  async #getAnySize(key: string): Promise<Buffer | null> {
+    try {
+      const r = await this.#shared.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      return Buffer.from(await r.Body!.transformToByteArray());
+    } catch (e) {
+      if (isNotFound(e)) return null;
+      throw e;
+    }
+  }
+
+  get #maxFileBytes(): number {
+    return this.#shared.config.maxFileBytes ?? S3_DEFAULTS.maxFileBytes;
+  }
+
+  get #concurrency(): number {
+    return this.#shared.config.grepConcurrency ?? S3_DEFAULTS.grepConcurrency;
+  }
+}

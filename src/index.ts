@@ -1,6 +1,6 @@
 export { PostgresBackend } from "./postgres/backend.js";
 export type { WriteOptions, InitializeOptions } from "./postgres/backend.js";
-export type { FileStat, StatResult } from "./protocol.js";
+export type { FileStat, StatResult, SearchOptions, SearchResult } from "./protocol.js";
 export { migrate } from "./postgres/migrate.js";
 export type { MigrateOptions, MigrationRecord } from "./postgres/migrate.js";
 export type { PostgresBackendConfig, ConnectionOptions, SslMode } from "./postgres/config.js";

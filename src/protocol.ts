@@ -58,6 +58,7 @@ export const errors = {
   malformedText: (path: string) =>
     `Error: Content for '${path}' is not valid text (it contains a NUL character or an unpaired UTF-16 surrogate)`,
   invalidGlob: (pattern: string, why: string) => `Error: Invalid glob pattern '${pattern}': ${why}`,
+  invalidRegex: (pattern: string, why: string) => `Error: Invalid regular expression '${pattern}': ${why}`,
   storage: (operation: string, message: string) => `Error: storage failure during ${operation}: ${message}`,
 } as const;
 
@@ -79,6 +80,24 @@ export interface FileStat<Version = number> {
 export interface StatResult<Version = number> {
   error?: string;
   data?: FileStat<Version>;
+}
+
+/** search(): grep beyond the protocol (regex, case-insensitive). */
+export interface SearchOptions {
+  pattern: string;
+  /** Treat `pattern` as a regular expression (JavaScript syntax). Default false: a literal. */
+  regex?: boolean;
+  ignoreCase?: boolean;
+  /** Default "/". */
+  path?: string;
+  glob?: string | null;
+  maxCount?: number | null;
+}
+
+export interface SearchResult {
+  matches?: Array<{ path: string; line: number; text: string }>;
+  truncated?: boolean;
+  error?: string;
 }
 
 /** read()'s offset/limit as deepagents normalises them: floored, negatives and NaN to 0. */

@@ -34,11 +34,16 @@ export function replaceText(content: string, oldString: string, newString: strin
   return { status: "ok", content: parts.join(newString), occurrences };
 }
 
-/** 1-based numbers and texts of the lines containing `pattern` (a literal). */
-export function matchingLines(text: string, pattern: string): Array<{ line: number; text: string }> {
+/** A line predicate: a literal (grep) or a compiled regular expression (search). */
+export type LineTest = (line: string) => boolean;
+
+export const containsLiteral = (pattern: string): LineTest => (line) => line.includes(pattern);
+
+/** 1-based numbers and texts of the lines that pass `test`. */
+export function matchingLines(text: string, test: LineTest): Array<{ line: number; text: string }> {
   const out: Array<{ line: number; text: string }> = [];
   text.split("\n").forEach((line, i) => {
-    if (line.includes(pattern)) out.push({ line: i + 1, text: line });
+    if (test(line)) out.push({ line: i + 1, text: line });
   });
   return out;
 }

@@ -139,6 +139,22 @@ test("grep: stops fetching once maxCount is reached, in path order", async () =>
   assert.ok(counts.GetObjectCommand <= 4, `fetched ${counts.GetObjectCommand} of 30 objects`);
 });
 
+test("search(): regex and case-insensitive matching, client-side, with path, glob and maxCount", async () => {
+  const b = fresh();
+  await b.uploadFiles([
+    ["/src/a.ts", Buffer.from("const fooBar = 1;\nFOOBAR();\nfoo_bar\n")],
+    ["/src/b.md", Buffer.from("foobar in docs\n")],
+    ["/other/c.ts", Buffer.from("fooBar elsewhere\n")],
+  ]);
+  assert.equal((await b.search({ pattern: "foo[A-Z]\\w+", regex: true })).matches!.map((m) => `${m.path}:${m.line}`), ["/other/c.ts:1", "/src/a.ts:1"]);
+  assert.equal((await b.search({ pattern: "foobar", ignoreCase: true, path: "/src" })).matches!.map((m) => `${m.path}:${m.line}`), ["/src/a.ts:1", "/src/a.ts:2", "/src/b.md:1"]);
+  assert.equal(await b.search({ pattern: "^foo", regex: true, ignoreCase: true, glob: "*.ts", maxCount: 2 }), {
+    matches: [{ path: "/other/c.ts", line: 1, text: "fooBar elsewhere" }, { path: "/src/a.ts", line: 2, text: "FOOBAR();" }],
+    truncated: true,
+  });
+  assert.match((await b.search({ pattern: "(unclosed", regex: true })).error!, /^Error: Invalid regular expression '\(unclosed': /);
+});
+
 test("read refuses objects above maxReadBytes; download still returns them byte-exact", async () => {
   const b = await s3.backend({ maxReadBytes: 100 });
   const big = Buffer.alloc(1000, "a");

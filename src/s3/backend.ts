@@ -32,12 +32,12 @@ import type {
   ReadResult,
   WriteResult,
 } from "../protocol.js";
-import { editFailure, errors, grepLimit, readPagination, textReadResult, type StatResult } from "../protocol.js";
+import { editFailure, errors, grepLimit, readPagination, textReadResult, type SearchOptions, type SearchResult, type StatResult } from "../protocol.js";
 import { dirPrefix, normalizeFilePath, normalizePath, PathError, validateWorkspace } from "../paths.js";
 import { compileGlob, GlobError, GLOB_OPTIONS, matchesBasename } from "../glob.js";
 import { bodyForUpload, bodyForWrite, ContentError, isStorableText, toBytes, type FileBody } from "../content.js";
 import { basename, getMimeType, isTextMimeType } from "../mime.js";
-import { lineCount, lineWindow, matchingLines, replaceText } from "../text.js";
+import { containsLiteral, lineCount, lineWindow, matchingLines, replaceText, type LineTest } from "../text.js";
 import { mapLimit, orderedPipeline } from "../concurrency.js";
 import { TextCache } from "./text-cache.js";
 import { createS3Client, normalizePrefix, S3_DEFAULTS, type S3BackendConfig, type S3Capabilities } from "./config.js";
@@ -484,12 +484,41 @@ export class S3Backend implements BackendProtocolV2 {
 
   /** Literal search: list, then fetch texts (ETag cache first) in path order, `grepConcurrency` at a time. */
   async grep(pattern: string, path: string | null = "/", glob: string | null = null, maxCount: number | null = null): Promise<GrepResult> {
+    if (typeof pattern !== "string") return { error: "Error: grep pattern must be a string" };
+    // Stored text is valid UTF-8 without NUL: such a pattern cannot occur in it.
+    return this.#search("grep", isStorableText(pattern) ? containsLiteral(pattern) : null, path, glob, maxCount);
+  }
+
+  /**
+   * grep beyond the protocol: a JavaScript regular expression and/or case-insensitive matching,
+   * evaluated here in the client as the objects stream in (S3 cannot search server-side).
+   */
+  async search(options: SearchOptions): Promise<SearchResult> {
+    const { pattern, regex = false, ignoreCase = false } = options;
+    if (typeof pattern !== "string") return { error: "Error: search pattern must be a string" };
+    let test: LineTest | null;
+    if (regex) {
+      try {
+        const re = new RegExp(pattern, ignoreCase ? "i" : "");
+        test = (line) => re.test(line);
+      } catch (e) {
+        return { error: errors.invalidRegex(pattern, (e as Error).message) };
+      }
+    } else if (ignoreCase) {
+      const folded = pattern.toLowerCase();
+      test = (line) => line.toLowerCase().includes(folded);
+    } else {
+      test = isStorableText(pattern) ? containsLiteral(pattern) : null;
+    }
+    return this.#search("search", test, options.path ?? "/", options.glob ?? null, options.maxCount ?? null);
+  }
+
+  async #search(operation: string, test: LineTest | null, path: string | null, glob: string | null, maxCount: number | null): Promise<GrepResult> {
     try {
-      if (typeof pattern !== "string") throw new ContentError("Error: grep pattern must be a string");
       const scope = normalizePath(path ?? "/", { emptyIsRoot: true });
       if (glob) compileGlob(glob); // validates
       const cap = grepLimit(maxCount);
-      if (!isStorableText(pattern)) return { matches: [] };
+      if (test === null) return { matches: [] };
       await this.#ready();
       const { objects, exact, dir } = await this.#scope(scope.path, scope.trailingSlash, "");
       const candidates = objects.filter((o) => {
@@ -499,20 +528,19 @@ export class S3Backend implements BackendProtocolV2 {
         return micromatch.isMatch(subject, glob, GLOB_OPTIONS);
       });
       const matches: GrepMatch[] = [];
-      const concurrency = this.#shared.config.grepConcurrency ?? S3_DEFAULTS.grepConcurrency;
       await orderedPipeline(
         candidates,
-        concurrency,
+        this.#concurrency,
         (o) => this.#cachedText(o),
         (text, o) => {
-          if (text !== null) for (const m of matchingLines(text, pattern)) matches.push({ path: o.path, ...m });
+          if (text !== null) for (const m of matchingLines(text, test)) matches.push({ path: o.path, ...m });
           return cap === null || matches.length <= cap;
         },
       );
       if (cap !== null && matches.length > cap) return { matches: matches.slice(0, cap), truncated: true };
       return { matches };
     } catch (e) {
-      return { error: this.#failure("grep", e) };
+      return { error: this.#failure(operation, e) };
     }
   }
 

@@ -74,3 +74,10 @@ export function bodyForUpload(path: string, data: Uint8Array, maxBytes: number):
 export function toBytes(buffer: Buffer): Uint8Array {
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
+
+/** edit()'s old and new strings must be storable text, like written content. */
+export function checkEditStrings(displayPath: string, ...strings: unknown[]): void {
+  for (const s of strings) {
+    if (typeof s !== "string" || !isStorableText(s)) throw new ContentError(errors.malformedText(displayPath));
+  }
+}

@@ -83,3 +83,8 @@ export function validateWorkspace(name: unknown): string {
   }
   return name;
 }
+
+/** The per-file code of upload/download for a path that failed normalizeFilePath(). */
+export function fileErrorCode(e: unknown): "is_directory" | "invalid_path" {
+  return e instanceof PathError && e.namesDirectory ? "is_directory" : "invalid_path";
+}

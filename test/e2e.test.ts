@@ -5,9 +5,10 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { createDeepAgent, CompositeBackend, StateBackend } from "deepagents";
+import { CompositeBackend, StateBackend } from "deepagents";
 import { fakeModel } from "@langchain/core/testing";
-import { AIMessage, ToolMessage, type BaseMessage } from "@langchain/core/messages";
+import { AIMessage } from "@langchain/core/messages";
+import { runAgent } from "./helpers/agent.js";
 import { adminClient, testBackend, TEST_SCHEMA } from "./helpers/db.js";
 
 const backend = await testBackend();
@@ -16,19 +17,6 @@ test.after(async () => {
   await backend.close();
   await admin.end();
 });
-
-const toolText = (messages: BaseMessage[]) =>
-  Object.fromEntries(
-    messages
-      .filter((m): m is ToolMessage => ToolMessage.isInstance(m))
-      .map((m) => [m.tool_call_id, typeof m.content === "string" ? m.content : JSON.stringify(m.content)]),
-  );
-
-async function run(model: ReturnType<typeof fakeModel>, agentBackend: unknown) {
-  const agent = createDeepAgent({ model, backend: agentBackend as never });
-  const result = await agent.invoke({ messages: [{ role: "user", content: "work on the files" }] }, { recursionLimit: 50 });
-  return toolText(result.messages as BaseMessage[]);
-}
 
 test("createDeepAgent drives write, edit, read, ls, glob, grep and delete on PostgresBackend", async () => {
   const b = backend.withWorkspace("e2e-agent");
@@ -48,7 +36,7 @@ test("createDeepAgent drives write, edit, read, ls, glob, grep and delete on Pos
     ])
     .respondWithTools([{ name: "delete", id: "d1", args: { file_path: "/notes" } }])
     .respond(new AIMessage("All done."));
-  const out = await run(model, b);
+  const out = await runAgent(model, b);
 
   assert.is(out.w1, "Successfully wrote to '/notes/todo.md'");
   assert.is(out.e1, "Successfully replaced 1 occurrence(s) in '/src/app.ts'");
@@ -87,7 +75,7 @@ test("CompositeBackend: /memories/ on PostgresBackend over a StateBackend defaul
       { name: "read_file", id: "r1", args: { file_path: "/memories/prefs.md" } },
     ])
     .respond(new AIMessage("done"));
-  const out = await run(model, composite);
+  const out = await runAgent(model, composite);
 
   assert.match(out.s1, /\/memories\/facts\.md/);
   assert.match(out.s1, /\/memories\/prefs\.md/);

@@ -5,9 +5,10 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { createDeepAgent, CompositeBackend, StateBackend } from "deepagents";
+import { CompositeBackend, StateBackend } from "deepagents";
 import { fakeModel } from "@langchain/core/testing";
-import { AIMessage, ToolMessage, type BaseMessage } from "@langchain/core/messages";
+import { AIMessage } from "@langchain/core/messages";
+import { runAgent } from "./helpers/agent.js";
 import { startTestS3 } from "./helpers/s3.js";
 import { testBackend } from "./helpers/db.js";
 
@@ -17,13 +18,6 @@ test.after(async () => {
   await s3.close();
   await pg.close();
 });
-
-const toolText = (messages: BaseMessage[]) =>
-  Object.fromEntries(
-    messages
-      .filter((m): m is ToolMessage => ToolMessage.isInstance(m))
-      .map((m) => [m.tool_call_id, typeof m.content === "string" ? m.content : JSON.stringify(m.content)]),
-  );
 
 test("createDeepAgent drives the file tools on S3Backend", async () => {
   const b = await s3.backend();
@@ -38,8 +32,7 @@ test("createDeepAgent drives the file tools on S3Backend", async () => {
     ])
     .respondWithTools([{ name: "delete", id: "d1", args: { file_path: "/report.md" } }])
     .respond(new AIMessage("done"));
-  const agent = createDeepAgent({ model, backend: b });
-  const out = toolText((await agent.invoke({ messages: [{ role: "user", content: "go" }] })).messages as BaseMessage[]);
+  const out = await runAgent(model, b);
   assert.is(out.w1, "Successfully wrote to '/report.md'");
   assert.is(out.e1, "Successfully replaced 1 occurrence(s) in '/report.md'");
   assert.match(out.r1, /revenue up 12%/);
@@ -66,8 +59,7 @@ test("CompositeBackend: StateBackend default, /assets/ on S3, /memories/ on Post
       { name: "glob", id: "gl", args: { pattern: "**/*.md" } },
     ])
     .respond(new AIMessage("done"));
-  const agent = createDeepAgent({ model, backend: composite });
-  const out = toolText((await agent.invoke({ messages: [{ role: "user", content: "go" }] })).messages as BaseMessage[]);
+  const out = await runAgent(model, composite);
   for (const p of ["/assets/brand.md", "/memories/user.md", "/draft.md"]) {
     assert.match(out.g1, new RegExp(p.replace(/\//g, "\\/")));
     assert.ok(out.gl.split("\n").includes(p), p);

@@ -20,9 +20,10 @@ import type {
   WriteResult,
 } from "../protocol.js";
 import { editFailure, errors, grepLimit, readPagination, textReadResult, type StatResult } from "../protocol.js";
-import { normalizeFilePath, normalizePath, dirPrefix, validateWorkspace, PathError } from "../paths.js";
-import { compileGlob, matchesBasename, GlobError } from "../glob.js";
-import { bodyForUpload, bodyForWrite, ContentError, isStorableText, toBytes, type FileBody } from "../content.js";
+import { dirPrefix, fileErrorCode, normalizeFilePath, normalizePath, validateWorkspace } from "../paths.js";
+import { compileGlob, matchesBasename } from "../glob.js";
+import { bodyForUpload, bodyForWrite, checkEditStrings, ContentError, isStorableText, toBytes, type FileBody } from "../content.js";
+import { inputFailure } from "../failures.js";
 import {
   DEFAULT_MAX_FILE_BYTES,
   DEFAULT_WORKSPACE,
@@ -184,9 +185,8 @@ export class PostgresBackend implements BackendProtocolV2 {
    * `glob` names the glob in play, for a compiled pattern PostgreSQL refused (SQLSTATE 2201B).
    */
   #failure(operation: string, e: unknown, glob?: string | null): string {
-    if (e instanceof PathError) return errors.invalidPath(e.input, e.reason);
-    if (e instanceof GlobError) return errors.invalidGlob(e.pattern, e.reason);
-    if (e instanceof ContentError) return e.message;
+    const expected = inputFailure(e);
+    if (expected) return expected;
     if (glob && e instanceof pg.DatabaseError && e.code === "2201B") {
       return errors.invalidGlob(glob, `PostgreSQL rejected its compiled form: ${e.message}`);
     }
@@ -301,9 +301,7 @@ export class PostgresBackend implements BackendProtocolV2 {
     try {
       const path = normalizeFilePath(filePath);
       const ifVersion = checkIfVersion(options.ifVersion);
-      for (const s of [oldString, newString]) {
-        if (typeof s !== "string" || !isStorableText(s)) throw new ContentError(errors.malformedText(filePath));
-      }
+      checkEditStrings(filePath, oldString, newString);
       const { rows } = await this.#query(this.#shared.sql.edit, [
         this.workspace, path, oldString, newString, replaceAll === true, ifVersion, this.#shared.maxFileBytes,
       ]);
@@ -390,7 +388,7 @@ export class PostgresBackend implements BackendProtocolV2 {
         batch.set(path, bodyForUpload(path, bytes, this.#shared.maxFileBytes)); // last one wins
         responses.push({ path: input, error: null });
       } catch (e) {
-        responses.push({ path: input, error: uploadErrorCode(e) });
+        responses.push({ path: input, error: fileErrorCode(e) });
       }
     }
     if (batch.size > 0) {
@@ -415,7 +413,7 @@ export class PostgresBackend implements BackendProtocolV2 {
       try {
         lookups.push({ index, path: normalizeFilePath(input) });
       } catch (e) {
-        responses[index].error = uploadErrorCode(e);
+        responses[index].error = fileErrorCode(e);
       }
     });
     if (lookups.length > 0) {
@@ -437,9 +435,4 @@ function checkIfVersion(ifVersion: number | undefined): number | null {
     throw new ContentError(`Error: ifVersion must be a non-negative integer (got ${ifVersion})`);
   }
   return ifVersion;
-}
-
-/** Per-file error codes: a directory-shaped path is `is_directory`, anything else invalid. */
-function uploadErrorCode(e: unknown): "is_directory" | "invalid_path" {
-  return e instanceof PathError && e.namesDirectory ? "is_directory" : "invalid_path";
 }

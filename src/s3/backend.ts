@@ -33,9 +33,10 @@ import type {
   WriteResult,
 } from "../protocol.js";
 import { editFailure, errors, grepLimit, readPagination, textReadResult, type SearchOptions, type SearchResult, type StatResult } from "../protocol.js";
-import { dirPrefix, normalizeFilePath, normalizePath, PathError, validateWorkspace } from "../paths.js";
-import { compileGlob, GlobError, GLOB_OPTIONS, matchesBasename } from "../glob.js";
-import { bodyForUpload, bodyForWrite, ContentError, isStorableText, toBytes, type FileBody } from "../content.js";
+import { dirPrefix, fileErrorCode, normalizeFilePath, normalizePath, validateWorkspace } from "../paths.js";
+import { compileGlob, GLOB_OPTIONS, matchesBasename } from "../glob.js";
+import { bodyForUpload, bodyForWrite, checkEditStrings, ContentError, isStorableText, toBytes, type FileBody } from "../content.js";
+import { inputFailure } from "../failures.js";
 import { basename, getMimeType, isTextMimeType } from "../mime.js";
 import { containsLiteral, lineCount, lineWindow, matchingLines, replaceText, type LineTest } from "../text.js";
 import { mapLimit, orderedPipeline } from "../concurrency.js";
@@ -291,9 +292,8 @@ export class S3Backend implements BackendProtocolV2 {
   }
 
   #failure(operation: string, e: unknown): string {
-    if (e instanceof PathError) return errors.invalidPath(e.input, e.reason);
-    if (e instanceof GlobError) return errors.invalidGlob(e.pattern, e.reason);
-    if (e instanceof ContentError) return e.message;
+    const expected = inputFailure(e);
+    if (expected) return expected;
     const err = e as Error & { $metadata?: { httpStatusCode?: number } };
     const detail = err?.message && err.message !== "UnknownError" ? err.message : `${err?.name ?? "error"} (HTTP ${status(e) ?? "?"})`;
     return errors.storage(operation, detail);
@@ -410,9 +410,7 @@ export class S3Backend implements BackendProtocolV2 {
   ): Promise<EditResult & { version?: string }> {
     try {
       const path = normalizeFilePath(filePath);
-      for (const s of [oldString, newString]) {
-        if (typeof s !== "string" || !isStorableText(s)) throw new ContentError(errors.malformedText(filePath));
-      }
+      checkEditStrings(filePath, oldString, newString);
       await this.#ready();
       const key = this.#key(path);
       const attempts = this.#shared.config.maxEditAttempts ?? S3_DEFAULTS.maxEditAttempts;
@@ -584,7 +582,7 @@ export class S3Backend implements BackendProtocolV2 {
         batch.set(path, bodyForUpload(path, bytes, this.#maxFileBytes));
         responses.push({ path: input, error: null });
       } catch (e) {
-        responses.push({ path: input, error: e instanceof PathError && e.namesDirectory ? "is_directory" : "invalid_path" });
+        responses.push({ path: input, error: fileErrorCode(e) });
       }
     }
     const now = new Date().toISOString();
@@ -599,7 +597,7 @@ export class S3Backend implements BackendProtocolV2 {
       try {
         path = normalizeFilePath(input);
       } catch (e) {
-        return { path: input, content: null, error: e instanceof PathError && e.namesDirectory ? "is_directory" : "invalid_path" };
+        return { path: input, content: null, error: fileErrorCode(e) };
       }
       const object = await this.#getAnySize(this.#key(path));
       if (object) return { path: input, content: toBytes(object), error: null };

@@ -10,3 +10,5 @@ export { getMimeType, isTextMimeType } from "./mime.js";
 export { S3Backend } from "./s3/backend.js";
 export type { S3WriteOptions } from "./s3/backend.js";
 export type { S3BackendConfig, S3Capabilities } from "./s3/config.js";
+export { ResyncRequiredError } from "./postgres/watch.js";
+export type { Change, WatchOptions, Subscription } from "./postgres/watch.js";

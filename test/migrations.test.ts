@@ -6,10 +6,11 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import pg from "pg";
 import { migrate, PostgresBackend } from "../src/index.js";
-import { migrationLockValue } from "../src/postgres/migrate.js";
+import { migrationLockValue, shippedMigrations } from "../src/postgres/migrate.js";
 import { adminClient, databaseUrl, uniqueName } from "./helpers/db.js";
 
 const admin = await adminClient();
+const ALL = await shippedMigrations(); // ["0001_files", "0002_changes", ...]
 const created: string[] = [];
 
 async function freshDatabase(): Promise<string> {
@@ -56,7 +57,7 @@ test.after(async () => {
 test("fresh install, re-run is a no-op, and the backend works on it", async () => {
   const url = await freshDatabase();
   const first = await migrate({ connectionString: url });
-  assert.equal(first.map((m) => m.name), ["0001_files"]);
+  assert.equal(first.map((m) => m.name), ALL);
   assert.equal(await migrate({ connectionString: url }), []);
   assert.is(await trgmSchema(url), "deepagents"); // it was missing: installed beside our objects
   const objects = await objectsIn(url, "deepagents");
@@ -75,7 +76,7 @@ test("initialize({ migrate: false }) on an empty database says what to do", asyn
     await b.initialize({ migrate: false });
     assert.unreachable("should have thrown");
   } catch (e) {
-    assert.match((e as Error).message, /Schema "nothing_here" is not up to date \(missing migrations: 0001_files\)/);
+    assert.match((e as Error).message, new RegExp(`Schema "nothing_here" is not up to date \\(missing migrations: ${ALL.join(", ")}\\)`));
   }
   await b.close();
 });
@@ -83,21 +84,21 @@ test("initialize({ migrate: false }) on an empty database says what to do", asyn
 test("four concurrent migrate() calls apply each migration exactly once", async () => {
   const url = await freshDatabase();
   const results = await Promise.all(Array.from({ length: 4 }, () => migrate({ connectionString: url, schema: "conc" })));
-  assert.is(results.flat().length, 1);
-  const rows = await withClient(url, async (c) => (await c.query("SELECT name FROM conc.migrations")).rows);
-  assert.equal(rows.map((r) => r.name), ["0001_files"]);
+  assert.is(results.flat().length, ALL.length);
+  const rows = await withClient(url, async (c) => (await c.query("SELECT name FROM conc.migrations ORDER BY id")).rows);
+  assert.equal(rows.map((r) => r.name), ALL);
 });
 
 test("down removes only what it created; up again restores it", async () => {
   const url = await freshDatabase();
   await migrate({ connectionString: url, schema: "roundtrip" });
   const down = await migrate({ connectionString: url, schema: "roundtrip", direction: "down" });
-  assert.equal(down.map((m) => m.name), ["0001_files"]);
+  assert.equal(down.map((m) => m.name), [...ALL].reverse());
   assert.equal(await objectsIn(url, "roundtrip"), []);
   assert.is(await withClient(url, async (c) => (await c.query("SELECT to_regnamespace('roundtrip') AS s")).rows[0].s), null);
   assert.is(await trgmSchema(url), null); // we installed it, we removed it
   assert.equal(await migrate({ connectionString: url, schema: "roundtrip", direction: "down" }), []); // nothing left
-  assert.equal((await migrate({ connectionString: url, schema: "roundtrip" })).map((m) => m.name), ["0001_files"]);
+  assert.equal((await migrate({ connectionString: url, schema: "roundtrip" })).map((m) => m.name), ALL);
 });
 
 test("installs beside public.pg_trgm and another app's node-pg-migrate table, touching neither", async () => {

@@ -25,6 +25,7 @@ import { compileGlob, matchesBasename } from "../glob.js";
 import { bodyForUpload, bodyForWrite, checkEditStrings, ContentError, isStorableText, toBytes, type FileBody } from "../content.js";
 import { inputFailure } from "../failures.js";
 import {
+  clientConfig,
   DEFAULT_MAX_FILE_BYTES,
   DEFAULT_WORKSPACE,
   poolConfig,
@@ -33,6 +34,7 @@ import {
 } from "./config.js";
 import { migrate, shippedMigrations } from "./migrate.js";
 import { statementsFor, type Statements } from "./statements.js";
+import { watchChanges, type Subscription, type WatchOptions } from "./watch.js";
 
 /** Optimistic concurrency for write/edit: the version the caller last saw (0 = must not exist). */
 export interface WriteOptions {
@@ -162,6 +164,29 @@ export class PostgresBackend implements BackendProtocolV2 {
     if (shared.closed) return;
     shared.closed = true;
     if (shared.ownsPool) await shared.pool.end();
+  }
+
+  /**
+   * Subscribe to this workspace's changes (write, edit, upload, delete — one per file), in id
+   * order, exactly once, resuming from `since`; see watch.ts. Close the subscription when done.
+   */
+  async watch(options: WatchOptions = {}): Promise<Subscription> {
+    await this.initialize();
+    const { config, pool, sql } = this.#shared;
+    // The listener needs a connection of its own, with the same settings as the pool's.
+    const connection: pg.ClientConfig = config.pool ? { ...(pool as unknown as { options: pg.ClientConfig }).options } : clientConfig(config);
+    return watchChanges({ pool, connection, workspace: this.workspace, changesSql: sql.changes, headSql: sql.changes_head }, options);
+  }
+
+  /**
+   * Retention of the change log (all workspaces of the schema): drop changes older than
+   * `olderThanMs` and/or all but the newest `keepPerWorkspace` of each workspace. A watcher whose
+   * cursor falls below what was dropped gets a ResyncRequiredError. Returns how many were dropped.
+   */
+  async pruneChanges(options: { olderThanMs?: number; keepPerWorkspace?: number }): Promise<number> {
+    const age = options.olderThanMs === undefined ? null : `${Math.max(0, Math.floor(options.olderThanMs))} milliseconds`;
+    const { rows } = await this.#query(this.#shared.sql.prune_changes, [age, options.keepPerWorkspace ?? null]);
+    return Number(rows[0].pruned);
   }
 
   /**

@@ -1,0 +1,215 @@
+/**
+ * watch(): a resumable subscription to a workspace's change log (migrations/0002_changes.sql).
+ *
+ * The log is the truth; NOTIFY (through pg-listen, on a connection of its own) only says "read
+ * now". Every read asks for `id > cursor` in id order, and ids are given out in commit order, so
+ * each change is delivered exactly once and in order — after a dropped connection too: on
+ * reconnect the subscriber simply reads from its cursor again. A slow periodic read covers a
+ * notification that never arrives.
+ */
+import micromatch from "micromatch";
+import pg from "pg";
+import pgListen, { type Subscriber } from "pg-listen";
+import { GLOB_OPTIONS } from "../glob.js";
+
+export interface Change {
+  id: number;
+  workspace: string;
+  path: string;
+  op: "create" | "update" | "delete";
+  /** The file's version after the change (for a delete, the version it had). */
+  version: number;
+  size: number;
+  at: string;
+}
+
+export interface WatchOptions {
+  /** Deliver changes with an id above this one; default: only changes from now on. */
+  since?: number;
+  /** Only paths matching this glob (or any of these), relative to the root: "src/**\/*.ts". */
+  paths?: string | string[];
+  onChange?: (change: Change) => void;
+  /** Subscription failures (e.g. ResyncRequiredError). Without it they end the iterator. */
+  onError?: (error: Error) => void;
+  /** Fallback read interval when no notification arrives. Default 10 s. */
+  pollIntervalMs?: number;
+  /** Changes read per query. Default 1000. */
+  batchSize?: number;
+}
+
+/** The cursor is older than the retained log: re-read the workspace, then watch from now. */
+export class ResyncRequiredError extends Error {
+  readonly code = "RESYNC_REQUIRED";
+  constructor(readonly since: number, detail: string) {
+    super(`Resync required: ${detail}`);
+    this.name = "ResyncRequiredError";
+  }
+}
+
+export interface Subscription extends AsyncIterable<Change> {
+  /** The id of the last change read (delivered or filtered out). */
+  readonly cursor: number;
+  close(): Promise<void>;
+}
+
+interface WatchDeps {
+  pool: pg.Pool;
+  connection: pg.ClientConfig;
+  workspace: string;
+  changesSql: string;
+  headSql: string;
+}
+
+export async function watchChanges(deps: WatchDeps, options: WatchOptions): Promise<Subscription> {
+  const { rows } = await deps.pool.query(deps.headSql);
+  const channel: string = rows[0].channel;
+  const since = options.since ?? Number(rows[0].head);
+  if (!Number.isSafeInteger(since) || since < 0) throw new Error(`watch: since must be a non-negative integer (got ${options.since})`);
+  const subscription = new ChangeSubscription(deps, options, channel, since);
+  await subscription.start();
+  return subscription;
+}
+
+const toPatterns = (paths: string | string[] | undefined) =>
+  paths === undefined ? null : (Array.isArray(paths) ? paths : [paths]).map((p) => p.replace(/^\/+/, ""));
+
+class ChangeSubscription implements Subscription {
+  #cursor: number;
+  readonly #listener: Subscriber;
+  readonly #patterns: string[] | null;
+  readonly #queue: Change[] = [];
+  #waiting: { resolve: (r: IteratorResult<Change>) => void; reject: (e: Error) => void } | null = null;
+  #failure: Error | null = null;
+  #closed = false;
+  #reading: Promise<void> | null = null;
+  #readAgain = false;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(readonly deps: WatchDeps, readonly options: WatchOptions, readonly channel: string, since: number) {
+    this.#cursor = since;
+    this.#patterns = toPatterns(options.paths);
+    // pg-listen is CommonJS with an `exports.default`: from ESM the function is `.default`.
+    this.#listener = pgListen.default(deps.connection, {
+      retryLimit: Infinity,
+      retryTimeout: 0, // never give up reconnecting; the log keeps what happens meanwhile
+      retryInterval: (attempt: number) => Math.min(5_000, 100 * 2 ** attempt),
+      paranoidChecking: 15_000,
+    });
+  }
+
+  get cursor(): number {
+    return this.#cursor;
+  }
+
+  async start(): Promise<void> {
+    this.#listener.notifications.on(this.channel, (payload: { workspace?: string }) => {
+      if (payload?.workspace === this.deps.workspace) this.#read();
+    });
+    this.#listener.events.on("connected", () => this.#read()); // after a reconnect: catch up
+    this.#listener.events.on("error", (e) => this.#report(e));
+    await this.#listener.connect();
+    await this.#listener.listenTo(this.channel);
+    this.#timer = setInterval(() => this.#read(), this.options.pollIntervalMs ?? 10_000);
+    this.#timer.unref();
+    this.#read(); // whatever happened since `since`
+    await this.#reading;
+  }
+
+  /** Reads from the cursor until the log is exhausted; one read at a time, re-run on demand. */
+  #read(): void {
+    if (this.#closed) return;
+    if (this.#reading) {
+      this.#readAgain = true;
+      return;
+    }
+    this.#reading = (async () => {
+      do {
+        this.#readAgain = false;
+        await this.#drain();
+      } while (this.#readAgain && !this.#closed);
+    })()
+      .catch((e) => this.#report(e))
+      .finally(() => (this.#reading = null));
+  }
+
+  async #drain(): Promise<void> {
+    const batch = this.options.batchSize ?? 1000;
+    for (;;) {
+      let rows: pg.QueryResultRow[];
+      try {
+        ({ rows } = await this.deps.pool.query(this.deps.changesSql, [this.deps.workspace, this.#cursor, batch]));
+      } catch (e) {
+        if ((e as { code?: string }).code === "DA001") throw new ResyncRequiredError(this.#cursor, (e as Error).message);
+        throw e;
+      }
+      for (const row of rows) {
+        if (this.#closed) return;
+        const change: Change = {
+          id: Number(row.id),
+          workspace: this.deps.workspace,
+          path: row.path,
+          op: row.op,
+          version: Number(row.version),
+          size: Number(row.size),
+          at: row.at.toISOString(),
+        };
+        this.#cursor = change.id;
+        if (this.#patterns && !micromatch.isMatch(change.path.slice(1), this.#patterns, GLOB_OPTIONS)) continue;
+        this.#deliver(change);
+      }
+      if (rows.length < batch) return;
+    }
+  }
+
+  #deliver(change: Change): void {
+    try {
+      this.options.onChange?.(change);
+    } catch (e) {
+      this.options.onError?.(e as Error);
+    }
+    if (this.#waiting) {
+      const { resolve } = this.#waiting;
+      this.#waiting = null;
+      resolve({ value: change, done: false });
+    } else {
+      this.#queue.push(change);
+    }
+  }
+
+  /** A resync is final (the subscription stops); connection trouble is retried by pg-listen. */
+  #report(e: Error): void {
+    this.options.onError?.(e);
+    if (!(e instanceof ResyncRequiredError)) return;
+    this.#failure = e;
+    void this.close();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    await this.#listener.close().catch(() => {});
+    if (this.#waiting) {
+      const waiting = this.#waiting;
+      this.#waiting = null;
+      if (this.#failure) waiting.reject(this.#failure);
+      else waiting.resolve({ value: undefined, done: true });
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Change> {
+    return {
+      next: () => {
+        const next = this.#queue.shift();
+        if (next) return Promise.resolve({ value: next, done: false });
+        if (this.#failure) return Promise.reject(this.#failure);
+        if (this.#closed) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve, reject) => (this.#waiting = { resolve, reject }));
+      },
+      return: async () => {
+        await this.close();
+        return { value: undefined, done: true };
+      },
+    };
+  }
+}

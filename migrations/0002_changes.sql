@@ -4,31 +4,28 @@
 -- appends a row in the same transaction, and a NOTIFY wakes subscribers, who then read the log
 -- from their last id, so nothing committed is ever missed (a notification is only a hint).
 --
--- Ids are given out at COMMIT time, under a transaction-level advisory lock, by a deferred
--- constraint trigger. So ids are in commit order: once a reader sees id N, every id below N is
--- committed and visible too, and "id > cursor" can never skip a late commit with a lower id. The
--- lock spans only the commit itself, which NOTIFY already serialises database-wide, and it is
--- taken after every row lock of the transaction, so it cannot deadlock with them.
+-- The rows are written at COMMIT, by deferred constraint triggers, under a transaction-level
+-- advisory lock taken by the first of them: ids are drawn in commit order. So once a reader sees
+-- id N, every id below N is committed and visible too, and "id > cursor" can never skip a late
+-- commit with a lower id. The lock spans only the commit itself, which NOTIFY serialises
+-- database-wide anyway, and it is taken after every row lock of the transaction, so it cannot
+-- deadlock with them.
 -- Released: never edit this file; add a new migration instead.
 
 CREATE TABLE changes (
-  -- NULL until the transaction commits (see assign_change_ids below).
-  id        bigint UNIQUE,
+  id        bigint PRIMARY KEY,
   workspace text NOT NULL,
   path      text COLLATE "C" NOT NULL,
   op        text NOT NULL CHECK (op IN ('create', 'update', 'delete')),
   -- The file's version after the change (for a delete: the version it had).
   version   bigint NOT NULL,
   size      bigint NOT NULL,
-  at        timestamptz NOT NULL DEFAULT clock_timestamp(),
-  txid      xid8 NOT NULL DEFAULT pg_current_xact_id(),
-  -- Order of the changes inside one transaction.
-  ord       bigint GENERATED ALWAYS AS IDENTITY
+  at        timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 
 CREATE SEQUENCE changes_id_seq AS bigint OWNED BY changes.id;
+ALTER TABLE changes ALTER COLUMN id SET DEFAULT nextval('changes_id_seq');
 CREATE INDEX changes_workspace_id_idx ON changes (workspace, id);
-CREATE INDEX changes_pending_idx ON changes (txid) WHERE id IS NULL;
 
 -- What retention removed, per workspace: a cursor below it can no longer be served.
 CREATE TABLE changes_horizon (
@@ -41,51 +38,52 @@ CREATE FUNCTION changes_channel() RETURNS text
 LANGUAGE sql STABLE SET search_path FROM CURRENT
 RETURN left(current_schema(), 50) || '.changes';
 
+-- Transaction-local markers (set_config(..., true) reverts at the end of the transaction).
+-- first_change: the id of this transaction's first change; notified: its NOTIFY went out.
 CREATE FUNCTION record_change() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+  v_first boolean := coalesce(current_setting('deepagents_backends.first_change', true), '') = '';
+  v_id    bigint;
 BEGIN
+  IF v_first THEN
+    PERFORM pg_advisory_xact_lock(hashtext('deepagents-backends:changes:' || current_schema()));
+  END IF;
   IF TG_OP = 'DELETE' THEN
     INSERT INTO changes (workspace, path, op, version, size)
-    VALUES (OLD.workspace, OLD.path, 'delete', OLD.version, OLD.size);
+    VALUES (OLD.workspace, OLD.path, 'delete', OLD.version, OLD.size) RETURNING id INTO v_id;
   ELSE
     INSERT INTO changes (workspace, path, op, version, size)
-    VALUES (NEW.workspace, NEW.path, CASE WHEN TG_OP = 'INSERT' THEN 'create' ELSE 'update' END, NEW.version, NEW.size);
+    VALUES (NEW.workspace, NEW.path, CASE WHEN TG_OP = 'INSERT' THEN 'create' ELSE 'update' END, NEW.version, NEW.size)
+    RETURNING id INTO v_id;
+  END IF;
+  IF v_first THEN
+    PERFORM set_config('deepagents_backends.first_change', v_id::text, true);
   END IF;
   RETURN NULL;
 END
 $$;
 
-CREATE TRIGGER files_record_change
-AFTER INSERT OR UPDATE OR DELETE ON files
+CREATE CONSTRAINT TRIGGER files_record_change
+AFTER INSERT OR UPDATE OR DELETE ON files DEFERRABLE INITIALLY DEFERRED
 FOR EACH ROW EXECUTE FUNCTION record_change();
 
--- At commit: number this transaction's changes in order, then one small NOTIFY per workspace
--- carrying only the workspace and the highest id (never content; far below 8000 bytes). Fires
--- once per change row; the first firing does the work, the rest find nothing pending.
-CREATE FUNCTION assign_change_ids() RETURNS trigger
+-- Fires at commit after every change row of the transaction exists (their insert events queue
+-- behind the files events): one NOTIFY per workspace carrying only the workspace and the highest
+-- id — never content, far below the 8000-byte limit. The first firing does it, the rest return.
+CREATE FUNCTION notify_changes() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
-  v_count bigint;
-  v_base  bigint;
-  v_note  record;
+  v_note record;
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM changes WHERE txid = pg_current_xact_id() AND id IS NULL) THEN
+  IF coalesce(current_setting('deepagents_backends.notified', true), '') = '1' THEN
     RETURN NULL;
   END IF;
-  PERFORM pg_advisory_xact_lock(hashtext('deepagents-backends:changes:' || current_schema()));
-  SELECT count(*) INTO v_count FROM changes WHERE txid = pg_current_xact_id() AND id IS NULL;
-  -- Under the lock this transaction alone draws ids: take a block of v_count at once.
-  v_base := nextval('changes_id_seq');
-  IF v_count > 1 THEN
-    PERFORM setval('changes_id_seq', v_base + v_count - 1);
-  END IF;
-  UPDATE changes c SET id = v_base + p.n - 1
-  FROM (SELECT ctid, row_number() OVER (ORDER BY ord) AS n
-        FROM changes WHERE txid = pg_current_xact_id() AND id IS NULL) p
-  WHERE c.ctid = p.ctid;
+  PERFORM set_config('deepagents_backends.notified', '1', true);
   FOR v_note IN
-    SELECT workspace, max(id) AS id FROM changes
-    WHERE txid = pg_current_xact_id() AND id >= v_base GROUP BY workspace
+    SELECT c.workspace, max(c.id) AS id FROM changes c
+    WHERE c.id >= current_setting('deepagents_backends.first_change')::bigint
+    GROUP BY c.workspace
   LOOP
     PERFORM pg_notify(changes_channel(), json_build_object('workspace', v_note.workspace, 'id', v_note.id)::text);
   END LOOP;
@@ -93,9 +91,9 @@ BEGIN
 END
 $$;
 
-CREATE CONSTRAINT TRIGGER changes_assign_ids
+CREATE CONSTRAINT TRIGGER changes_notify
 AFTER INSERT ON changes DEFERRABLE INITIALLY DEFERRED
-FOR EACH ROW EXECUTE FUNCTION assign_change_ids();
+FOR EACH ROW EXECUTE FUNCTION notify_changes();
 
 -- Changes of a workspace after a cursor, oldest first. A cursor older than what retention kept
 -- raises SQLSTATE DA001 (resync required): silently starting later would hide changes.
@@ -132,11 +130,9 @@ DECLARE
 BEGIN
   WITH doomed AS (
     SELECT c.workspace, c.id FROM changes c
-    WHERE c.id IS NOT NULL AND (
-      (p_older_than IS NOT NULL AND c.at < clock_timestamp() - p_older_than)
-      OR (p_keep IS NOT NULL AND c.id <= (SELECT k.id FROM changes k
-                                          WHERE k.workspace = c.workspace AND k.id IS NOT NULL
-                                          ORDER BY k.id DESC OFFSET p_keep LIMIT 1)))
+    WHERE (p_older_than IS NOT NULL AND c.at < clock_timestamp() - p_older_than)
+       OR (p_keep IS NOT NULL AND c.id <= (SELECT k.id FROM changes k WHERE k.workspace = c.workspace
+                                           ORDER BY k.id DESC OFFSET p_keep LIMIT 1))
   ), deleted AS (
     DELETE FROM changes c USING doomed d WHERE c.id = d.id RETURNING c.workspace, c.id
   ), horizon AS (
@@ -154,8 +150,8 @@ $$;
 DROP FUNCTION prune_changes(interval, integer);
 DROP FUNCTION fs_changes_head();
 DROP FUNCTION fs_changes(text, bigint, integer);
-DROP TRIGGER changes_assign_ids ON changes;
-DROP FUNCTION assign_change_ids();
+DROP TRIGGER changes_notify ON changes;
+DROP FUNCTION notify_changes();
 DROP TRIGGER files_record_change ON files;
 DROP FUNCTION record_change();
 DROP FUNCTION changes_channel();

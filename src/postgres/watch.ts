@@ -35,6 +35,11 @@ export interface WatchOptions {
   pollIntervalMs?: number;
   /** Changes read per query. Default 1000. */
   batchSize?: number;
+  /**
+   * Wait this long after a notification before reading, so a burst of commits is read in one
+   * query instead of one query per commit per watcher. Default 5 ms.
+   */
+  coalesceMs?: number;
 }
 
 /** The cursor is older than the retained log: re-read the workspace, then watch from now. */
@@ -102,17 +107,36 @@ class ChangeSubscription implements Subscription {
   }
 
   async start(): Promise<void> {
-    this.#listener.notifications.on(this.channel, (payload: { workspace?: string }) => {
-      if (payload?.workspace === this.deps.workspace) this.#read();
+    this.#listener.notifications.on(this.channel, (payload: { workspace?: string; id?: number }) => {
+      if (payload?.workspace !== this.deps.workspace || (payload.id ?? Infinity) <= this.#cursor) return;
+      this.#scheduleRead();
     });
-    this.#listener.events.on("connected", () => this.#read()); // after a reconnect: catch up
     this.#listener.events.on("error", (e) => this.#report(e));
-    await this.#listener.connect();
-    await this.#listener.listenTo(this.channel);
+    try {
+      await this.#listener.connect();
+      await this.#listener.listenTo(this.channel);
+    } catch (e) {
+      await this.close();
+      throw e;
+    }
+    // pg-listen says "connected" again after each reconnect (channels re-LISTENed): catch up then.
+    // A reconnect that finishes after close() opened a new connection: end that one too.
+    this.#listener.events.on("connected", () => (this.#closed ? void this.#listener.close().catch(() => {}) : this.#read()));
     this.#timer = setInterval(() => this.#read(), this.options.pollIntervalMs ?? 10_000);
     this.#timer.unref();
     this.#read(); // whatever happened since `since`
     await this.#reading;
+  }
+
+  #scheduled: NodeJS.Timeout | undefined;
+
+  #scheduleRead(): void {
+    const delay = this.options.coalesceMs ?? 5;
+    if (delay <= 0) return this.#read();
+    this.#scheduled ??= setTimeout(() => {
+      this.#scheduled = undefined;
+      this.#read();
+    }, delay);
   }
 
   /** Reads from the cursor until the log is exhausted; one read at a time, re-run on demand. */
@@ -188,6 +212,7 @@ class ChangeSubscription implements Subscription {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
+    clearTimeout(this.#scheduled);
     await this.#listener.close().catch(() => {});
     if (this.#waiting) {
       const waiting = this.#waiting;

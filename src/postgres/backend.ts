@@ -32,7 +32,8 @@ import {
   validateSchema,
   type PostgresBackendConfig,
 } from "./config.js";
-import { migrate, shippedMigrations } from "./migrate.js";
+import { migrate } from "./migrate.js";
+import { migrationStatus } from "./admin.js";
 import { statementsFor, type Statements } from "./statements.js";
 import { watchChanges, type Subscription, type WatchOptions } from "./watch.js";
 
@@ -140,11 +141,7 @@ export class PostgresBackend implements BackendProtocolV2 {
       await migrate({ ...config, pool, schema, direction: "up" });
       return;
     }
-    const applied = await pool.query(this.#shared.sql.schema_version).then(
-      (r) => r.rows.map((row) => row.name as string),
-      () => [] as string[],
-    );
-    const missing = (await shippedMigrations()).filter((name) => !applied.includes(name));
+    const { pending: missing } = await migrationStatus(pool, schema);
     if (missing.length > 0) {
       throw new Error(
         `Schema "${schema}" is not up to date (missing migrations: ${missing.join(", ")}); ` +

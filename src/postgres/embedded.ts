@@ -24,6 +24,11 @@ export interface EmbeddedOptions {
 const USER = "postgres";
 const PASSWORD = "postgres";
 
+/** How to reach an embedded server on `port` (fixed user and password: it listens on loopback only). */
+export function embeddedUrl(port: number): string {
+  return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
@@ -53,10 +58,21 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     onLog: options.onLog ?? (() => {}),
     onError: (e: unknown) => options.onLog?.(String(e)),
   });
-  if (fresh) await server.initialise();
-  await server.start();
+  try {
+    if (fresh) await server.initialise();
+    await server.start();
+  } catch (e) {
+    const message = (e as Error).message ?? String(e);
+    if (process.getuid?.() === 0 && /permission denied/i.test(message)) {
+      throw new Error(
+        `${message.split("\n")[0]} — as root, PostgreSQL runs as the "postgres" user, which must be able to reach ` +
+          `${options.dataDir}: make its parent directories traversable (chmod o+x) or choose another data directory`,
+      );
+    }
+    throw e;
+  }
   return {
-    connectionString: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
+    connectionString: embeddedUrl(port),
     dataDir: options.dataDir,
     stop: () => server.stop(),
   };

@@ -1,0 +1,175 @@
+/**
+ * Which storage a CLI command talks to, and its lifecycle: --database-url, then DATABASE_URL,
+ * then libpq's PG* variables; with none of them an embedded PostgreSQL persisted under
+ * --data-dir, started on demand and stopped on exit or Ctrl-C. --s3-bucket selects S3 instead.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { PostgresBackend } from "../postgres/backend.js";
+import { S3Backend } from "../s3/backend.js";
+import { embeddedUrl, startEmbeddedPostgres, type EmbeddedServer } from "../postgres/embedded.js";
+import { CliError, EXIT } from "./output.js";
+
+export interface GlobalOptions {
+  databaseUrl?: string;
+  dataDir: string;
+  schema: string;
+  workspace: string;
+  json?: boolean;
+  s3Bucket?: string;
+  s3Endpoint?: string;
+  s3Prefix?: string;
+  s3Region?: string;
+}
+
+export const DEFAULT_DATA_DIR = path.join(".deepagents", "pg");
+
+const PG_ENV = ["PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD", "PGSERVICE"];
+
+export class Context {
+  #server: EmbeddedServer | undefined;
+  #backends: Array<{ close(): Promise<void> }> = [];
+  #cleanups: Array<() => Promise<void>> = [];
+
+  constructor(readonly options: GlobalOptions) {}
+
+  /** Where the connection comes from, for messages. */
+  get source(): string {
+    if (this.options.databaseUrl) return "--database-url";
+    if (process.env.DATABASE_URL) return "DATABASE_URL";
+    if (PG_ENV.some((v) => process.env[v])) return "PG* environment variables";
+    return `embedded PostgreSQL in ${this.options.dataDir}`;
+  }
+
+  /** A connection string, starting the embedded server when nothing else is configured. */
+  async connectionString(): Promise<string | undefined> {
+    if (this.options.databaseUrl) return this.options.databaseUrl;
+    if (process.env.DATABASE_URL) return process.env.DATABASE_URL;
+    if (PG_ENV.some((v) => process.env[v])) return undefined; // pg reads PG* itself
+    if (this.#server) return this.#server.connectionString;
+    const running = runningServer(this.options.dataDir);
+    if (running) {
+      const connectionString = embeddedUrl(running.port);
+      if (running.orphan) {
+        // Left by a killed run: use it, then shut it down cleanly (SIGTERM = smart shutdown).
+        this.#server = { connectionString, dataDir: this.options.dataDir, stop: () => stopPid(running.pid) };
+      }
+      return connectionString;
+    }
+    try {
+      this.#server = await startEmbeddedPostgres({ dataDir: this.options.dataDir });
+    } catch (e) {
+      throw new CliError(`could not start the embedded PostgreSQL in ${this.options.dataDir}: ${(e as Error).message}`, EXIT.connection);
+    }
+    return this.#server.connectionString;
+  }
+
+  /**
+   * PostgresBackend for the workspace, migrated and connected (exit 3 when unreachable); with
+   * `initialize: false` not even connected yet (for `migrate status` on an empty database).
+   */
+  async postgres(workspace = this.options.workspace, { initialize = true } = {}): Promise<PostgresBackend> {
+    const backend = new PostgresBackend({
+      connectionString: await this.connectionString(),
+      schema: this.options.schema,
+      workspace,
+      minPoolSize: 0,
+      maxPoolSize: 4,
+    });
+    this.#backends.push(backend);
+    if (initialize) {
+      await backend.initialize().catch((e) => {
+        throw connectionFailure(e, this.source);
+      });
+    }
+    return backend;
+  }
+
+  /** S3Backend when --s3-bucket is given (keys from the AWS environment / default chain). */
+  async s3(workspace = this.options.workspace): Promise<S3Backend> {
+    const backend = new S3Backend({
+      bucket: this.options.s3Bucket!,
+      endpoint: this.options.s3Endpoint ?? process.env.S3_ENDPOINT,
+      prefix: this.options.s3Prefix,
+      region: this.options.s3Region,
+      workspace,
+      accessKeyId: process.env.AWS_ACCESS_KEY_ID,
+      secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY,
+      maxRetries: 1,
+    });
+    this.#backends.push(backend);
+    await backend.initialize().catch((e) => {
+      throw new CliError((e as Error).message, EXIT.connection);
+    });
+    return backend;
+  }
+
+  /** The file backend a protocol command works on: S3 with --s3-bucket, else PostgreSQL. */
+  async files(): Promise<PostgresBackend | S3Backend> {
+    return this.options.s3Bucket ? this.s3() : this.postgres();
+  }
+
+  onClose(fn: () => Promise<void>): void {
+    this.#cleanups.push(fn);
+  }
+
+  /** Closes everything opened; stops the embedded server cleanly (a fast shutdown, no corruption). */
+  async close(): Promise<void> {
+    for (const fn of this.#cleanups.splice(0)) await fn().catch(() => {});
+    for (const b of this.#backends.splice(0)) await b.close().catch(() => {});
+    const server = this.#server;
+    this.#server = undefined;
+    await server?.stop().catch(() => {});
+  }
+}
+
+/** Connection-class failures become exit code 3 with one line saying where we tried. */
+export function connectionFailure(e: unknown, source: string): CliError {
+  const err = e as { code?: string; message?: string };
+  const connectionCodes = ["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ETIMEDOUT", "ECONNRESET", "28P01", "28000", "3D000", "57P03"];
+  if ((err.code && connectionCodes.includes(err.code)) || /connect|timeout|terminated/i.test(err.message ?? "")) {
+    return new CliError(`cannot connect to PostgreSQL (${source}): ${err.message || err.code}`, EXIT.connection);
+  }
+  return new CliError(err.message ?? String(e), EXIT.failure);
+}
+
+/**
+ * A PostgreSQL already running on the data directory: another CLI process's (share it, leave it
+ * running) or the orphan of a run killed with SIGKILL (its parent is gone: adopt it and stop it
+ * at exit). Found through postmaster.pid: line 1 the pid, line 4 the port.
+ */
+function runningServer(dataDir: string): { pid: number; port: number; orphan: boolean } | null {
+  const pidFile = path.join(dataDir, "postmaster.pid");
+  if (!existsSync(pidFile)) return null;
+  const lines = readFileSync(pidFile, "utf8").split("\n");
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  if (!Number.isInteger(pid) || pid <= 0 || !Number.isInteger(port)) return null;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return null; // stale pid file: postgres handles it on start
+  }
+  const ppid = Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 1);
+  let parentAlive = ppid > 1;
+  if (parentAlive) {
+    try {
+      parentAlive = /node/.test(readFileSync(`/proc/${ppid}/cmdline`, "utf8"));
+    } catch {
+      parentAlive = false;
+    }
+  }
+  return { pid, port, orphan: !parentAlive };
+}
+
+async function stopPid(pid: number): Promise<void> {
+  process.kill(pid, "SIGTERM");
+  for (let i = 0; i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+  }
+}

@@ -1,0 +1,48 @@
+/** Exit codes, one-line errors, and human or --json output for the CLI. */
+
+export const EXIT = {
+  ok: 0,
+  /** Not found, no match, or an operation that failed for a reason the message gives. */
+  failure: 1,
+  usage: 2,
+  connection: 3,
+} as const;
+
+export class CliError extends Error {
+  constructor(message: string, readonly exitCode: number = EXIT.failure) {
+    super(message);
+    this.name = "CliError";
+  }
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, (_k, v) => (v instanceof Uint8Array ? Buffer.from(v).toString("base64") : v), 2) + "\n");
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+}
+
+/** A plain text table: columns padded, numbers right-aligned. */
+export function table(header: string[], rows: Array<Array<string | number>>): string {
+  const cells = [header, ...rows.map((r) => r.map(String))];
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
+  const numeric = header.map((_, i) => rows.length > 0 && rows.every((r) => typeof r[i] === "number"));
+  return cells
+    .map((r) => r.map((c, i) => (numeric[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ").trimEnd())
+    .join("\n");
+}
+
+/** A protocol `{ error }` result becomes a CliError (exit 1); otherwise the result is returned. */
+export function orFail<T extends { error?: string }>(result: T): T {
+  if (result.error) throw new CliError(result.error.replace(/^Error: /, ""), EXIT.failure);
+  return result;
+}

@@ -1,0 +1,59 @@
+/**
+ * Schema-wide views for operators (the CLI's `workspaces`, `stats` and `migrate status`), not
+ * part of the agent protocol.
+ */
+import type pg from "pg";
+import { statementsFor } from "./statements.js";
+import { shippedMigrations } from "./migrate.js";
+
+export interface WorkspaceSummary {
+  workspace: string;
+  files: number;
+  bytes: number;
+  modified_at: string | null;
+}
+
+export interface RelationSize {
+  name: string;
+  kind: "table" | "index";
+  bytes: number;
+  estimated_rows: number | null;
+}
+
+export interface MigrationStatus {
+  applied: string[];
+  pending: string[];
+}
+
+export async function listWorkspaces(pool: pg.Pool, schema: string): Promise<WorkspaceSummary[]> {
+  const { rows } = await pool.query(statementsFor(schema).workspaces);
+  return rows.map((r) => ({
+    workspace: r.workspace,
+    files: Number(r.files),
+    bytes: Number(r.bytes),
+    modified_at: r.modified_at?.toISOString() ?? null,
+  }));
+}
+
+export async function storageStats(pool: pg.Pool, schema: string): Promise<RelationSize[]> {
+  const { rows } = await pool.query(statementsFor(schema).stats, [schema]);
+  return rows.map((r) => ({
+    name: r.name,
+    kind: r.kind,
+    bytes: Number(r.bytes),
+    estimated_rows: r.estimated_rows === null ? null : Math.max(0, Number(r.estimated_rows)),
+  }));
+}
+
+/** Which shipped migrations are applied to `schema` (none when it is not installed). */
+export async function migrationStatus(pool: pg.Pool, schema: string): Promise<MigrationStatus> {
+  const applied = await pool.query(statementsFor(schema).schema_version).then(
+    (r) => r.rows.map((row) => row.name as string),
+    (e) => {
+      if ((e as { code?: string }).code === "42P01" || (e as { code?: string }).code === "3F000") return [] as string[];
+      throw e;
+    },
+  );
+  const shipped = await shippedMigrations();
+  return { applied, pending: shipped.filter((name) => !applied.includes(name)) };
+}

@@ -1,0 +1,181 @@
+/**
+ * The built CLI (dist/cli/main.js, built by `npm test`'s pretest) driven as a subprocess against
+ * the test database, and `npm start` against an embedded server of its own.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { walk } from "../src/cli/files.js";
+import { databaseUrl, uniqueName, TEST_SCHEMA } from "./helpers/db.js";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const bin = path.join(root, "dist/cli/main.js");
+const url = await databaseUrl();
+const workspace = uniqueName("cli");
+const scratch = await mkdtemp(path.join(tmpdir(), "cli-test-"));
+await chmod(scratch, 0o755); // as root, the embedded server runs as "postgres" and must reach its data dir
+
+interface Run { code: number; stdout: string; stderr: string }
+
+function run(args: string[], { env = {}, cwd = root, base = true }: { env?: Record<string, string | undefined>; cwd?: string; base?: boolean } = {}): Promise<Run> {
+  const full = base ? ["--database-url", url, "--schema", TEST_SCHEMA, "-w", workspace, ...args] : args;
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...full], { cwd, env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.stdin.end();
+    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+const json = (r: Run) => JSON.parse(r.stdout);
+
+// A fixture tree: nested text, a binary, bytes that are not UTF-8, ignored and skipped files.
+const fixture = path.join(scratch, "fixture");
+const files: Record<string, Buffer> = {
+  "README.md": Buffer.from("# Fixture\nneedle in the readme\n"),
+  "src/app.ts": Buffer.from("export const needle = 1;\r\nconst other = 2;\n"),
+  "src/lib/util.ts": Buffer.from("// no match here\n"),
+  "assets/logo.png": Buffer.from("89504e470d0a1a0a0000000d49484452", "hex"),
+  "data/latin1.txt": Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x0a]),
+  "empty.txt": Buffer.alloc(0),
+  ".gitignore": Buffer.from("*.log\nbuild/\n"),
+  "src/.gitignore": Buffer.from("secret.ts\n"),
+  "debug.log": Buffer.from("needle in an ignored log\n"),
+  "build/out.js": Buffer.from("needle in ignored build output\n"),
+  "src/secret.ts": Buffer.from("needle in a nested-ignored file\n"),
+  "node_modules/dep/index.js": Buffer.from("needle in a dependency\n"),
+  ".git/HEAD": Buffer.from("ref: refs/heads/main\n"),
+};
+for (const [rel, bytes] of Object.entries(files)) {
+  await mkdir(path.dirname(path.join(fixture, rel)), { recursive: true });
+  await writeFile(path.join(fixture, rel), bytes);
+}
+const expected = ["README.md", "src/app.ts", "src/lib/util.ts", "assets/logo.png", "data/latin1.txt", "empty.txt", ".gitignore", "src/.gitignore"].sort();
+
+test.after(() => rm(scratch, { recursive: true, force: true }));
+
+test("the directory walk sees what git would: skips .git, node_modules and .gitignore'd files", async () => {
+  assert.equal((await walk(fixture)).map((f) => f.relative).sort(), expected);
+});
+
+test("import, then ls / glob / grep / read agree with the files on disk", async () => {
+  const imported = await run(["--json", "import", fixture]);
+  assert.is(imported.code, 0, imported.stderr);
+  assert.equal(json(imported).files, expected.length);
+
+  const globbed = await run(["--json", "glob", "**"]);
+  assert.equal(json(globbed).map((f: { path: string }) => f.path.slice(1)).sort(), expected);
+
+  const ls = await run(["--json", "ls", "/"]);
+  const top = new Set(expected.map((p) => (p.includes("/") ? p.split("/")[0] + "/" : p)));
+  assert.equal(json(ls).map((f: { path: string }) => f.path.slice(1)).sort(), [...top].sort());
+
+  // grep = a literal scan of the imported text files on disk
+  const onDisk: string[] = [];
+  for (const rel of expected) {
+    if (rel.endsWith(".png")) continue;
+    const text = files[rel].toString("utf8");
+    if (!Buffer.from(text, "utf8").equals(files[rel])) continue; // not UTF-8: stored as binary
+    text.split("\n").forEach((line, i) => line.includes("needle") && onDisk.push(`/${rel}:${i + 1}:${line}`));
+  }
+  const grep = await run(["grep", "needle"]);
+  assert.is(grep.code, 0);
+  assert.equal(grep.stdout.replace(/\n$/, "").split("\n").sort(), onDisk.sort());
+
+  const read = await run(["read", "/src/app.ts"]);
+  assert.is(read.stdout, files["src/app.ts"].toString());
+  const window = await run(["read", "/src/app.ts", "--offset", "1", "--limit", "1"]);
+  assert.is(window.stdout, "const other = 2;\n");
+});
+
+test("export round-trips byte for byte, binary and non-UTF-8 included", async () => {
+  const out = path.join(scratch, "exported");
+  const exported = await run(["export", out]);
+  assert.is(exported.code, 0, exported.stderr);
+  assert.match(exported.stdout, new RegExp(`exported ${expected.length} files`));
+  for (const rel of expected) assert.ok((await readFile(path.join(out, rel))).equals(files[rel]), rel);
+  assert.equal((await walk(out, { skip: [], gitignore: false })).map((f) => f.relative).sort(), expected);
+});
+
+test("write, edit, stat, rm and exit code 1 for not found / no match", async () => {
+  assert.is((await run(["write", "/notes/a.md", "hello world"])).code, 0);
+  const edit = await run(["edit", "/notes/a.md", "world", "there"]);
+  assert.is(edit.stdout.trim(), "replaced 1 occurrence(s) in /notes/a.md");
+  const stat = json(await run(["--json", "stat", "/notes/a.md"]));
+  assert.equal([stat.size, stat.lines, stat.version], [11, 1, 2]);
+  const missing = await run(["read", "/nope.md"]);
+  assert.equal([missing.code, missing.stderr.trim()], [1, "error: File '/nope.md' not found"]);
+  const nomatch = await run(["grep", "zzz-nothing-zzz"]);
+  assert.equal([nomatch.code, nomatch.stdout], [1, ""]);
+  assert.is((await run(["rm", "/notes"])).code, 0);
+  assert.is((await run(["rm", "/notes"])).code, 1);
+});
+
+test("workspaces and stats", async () => {
+  const ws = json(await run(["--json", "workspaces"]));
+  const mine = ws.find((w: { workspace: string }) => w.workspace === workspace);
+  assert.equal([mine.files, mine.bytes], [expected.length, expected.reduce((n, rel) => n + files[rel].length, 0)]);
+  const stats = json(await run(["--json", "stats"]));
+  for (const name of ["files", "files_content_trgm_idx", "changes"]) assert.ok(stats.some((r: { name: string }) => r.name === name), name);
+});
+
+test("migrate status before and after, on a schema of its own", async () => {
+  const schema = uniqueName("cli_mig");
+  const before = json(await run(["--database-url", url, "--schema", schema, "--json", "migrate", "status"], { base: false }));
+  assert.equal(before.applied, []);
+  assert.ok(before.pending.length >= 2);
+  const up = await run(["--database-url", url, "--schema", schema, "migrate"], { base: false });
+  assert.is(up.code, 0, up.stderr);
+  assert.match(up.stdout, /applied 0001_files/);
+  const after = json(await run(["--database-url", url, "--schema", schema, "--json", "migrate", "status"], { base: false }));
+  assert.equal([after.applied, after.pending], [before.pending, []]);
+  const down = await run(["--database-url", url, "--schema", schema, "migrate", "down"], { base: false });
+  assert.match(down.stdout, /reverted 0001_files/);
+});
+
+test("usage errors exit 2; an unreachable database exits 3 with one line", async () => {
+  for (const args of [["frobnicate"], ["read"], ["read", "/a", "--offset", "x"], ["migrate", "sideways"]]) {
+    const r = await run(args);
+    assert.is(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.ok(r.stderr.length > 0);
+  }
+  const help = await run(["grep", "--help"], { base: false });
+  assert.is(help.code, 0);
+  assert.match(help.stdout, /--max-count <n>/);
+  const dead = await run(["--database-url", "postgres://nobody@127.0.0.1:1/none", "ls", "/"], { base: false });
+  assert.is(dead.code, 3);
+  assert.is(dead.stderr.trim().split("\n").length, 1);
+  assert.match(dead.stderr, /^error: cannot connect to PostgreSQL \(--database-url\)/);
+});
+
+test("npm start runs the tour on an embedded server, stops it, and leaves the data directory reusable", async () => {
+  const dataDir = path.join(scratch, "pg");
+  const env = { DATABASE_URL: undefined, PGHOST: undefined, PGDATABASE: undefined, PGUSER: undefined, PGPORT: undefined };
+  const start = await new Promise<Run>((resolve) => {
+    const child = spawn("npm", ["start", "--silent", "--", "--data-dir", dataDir], { cwd: root, env: { ...process.env, ...env } as NodeJS.ProcessEnv });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+  assert.is(start.code, 0, start.stderr);
+  for (const text of ["applied migrations", "importing", "[edit_file] Successfully replaced 1 occurrence(s)", "server-side grep", "npx deepagents-backends"]) {
+    assert.ok(start.stdout.includes(text), `missing: ${text}`);
+  }
+  assert.not.ok(existsSync(path.join(dataDir, "postmaster.pid")), "the embedded server was stopped");
+  const again = await run(["--data-dir", dataDir, "-w", "demo", "--json", "stat", "/notes/tour.md"], { base: false, env });
+  assert.is(again.code, 0, again.stderr);
+  assert.is(json(again).version, 2);
+  assert.not.ok(existsSync(path.join(dataDir, "postmaster.pid")));
+});
+
+test.run();

@@ -178,4 +178,44 @@ test("npm start runs the tour on an embedded server, stops it, and leaves the da
   assert.not.ok(existsSync(path.join(dataDir, "postmaster.pid")));
 });
 
+/** Starts `watch` on an embedded data dir and resolves once it is watching. */
+function startWatch(dataDir: string, env: Record<string, string | undefined>) {
+  const child = spawn(process.execPath, [bin, "--data-dir", dataDir, "-w", "demo", "watch"], { env: { ...process.env, ...env } as NodeJS.ProcessEnv });
+  let stderr = "";
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stderr.on("data", (d) => {
+      stderr += d;
+      if (stderr.includes("watching workspace")) resolve();
+    });
+    child.on("close", (code) => reject(new Error(`watch exited ${code}: ${stderr}`)));
+  });
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code, signal) => resolve(code ?? (signal ? -1 : null))));
+  return { child, ready, exited };
+}
+
+test("Ctrl-C stops the embedded server cleanly; after a kill -9 the next command adopts and stops the orphan", async () => {
+  const dataDir = path.join(scratch, "pg");
+  const env = { DATABASE_URL: undefined, PGHOST: undefined, PGDATABASE: undefined, PGUSER: undefined, PGPORT: undefined };
+  const pidFile = path.join(dataDir, "postmaster.pid");
+
+  const interrupted = startWatch(dataDir, env);
+  await interrupted.ready;
+  assert.ok(existsSync(pidFile));
+  interrupted.child.kill("SIGINT");
+  assert.is(await interrupted.exited, 130);
+  assert.not.ok(existsSync(pidFile), "Ctrl-C stopped the server");
+
+  const killed = startWatch(dataDir, env);
+  await killed.ready;
+  killed.child.kill("SIGKILL");
+  await killed.exited;
+  assert.ok(existsSync(pidFile), "the orphaned server is still running");
+  const orphan = Number((await readFile(pidFile, "utf8")).split("\n")[0]);
+  const after = await run(["--data-dir", dataDir, "-w", "demo", "--json", "stat", "/notes/tour.md"], { base: false, env });
+  assert.is(after.code, 0, after.stderr);
+  assert.is(json(after).version, 2); // data intact
+  assert.not.ok(existsSync(pidFile), "the adopted orphan was stopped");
+  assert.throws(() => process.kill(orphan, 0));
+});
+
 test.run();

@@ -113,8 +113,18 @@ export class Context {
     this.#cleanups.push(fn);
   }
 
-  /** Closes everything opened; stops the embedded server cleanly (a fast shutdown, no corruption). */
-  async close(): Promise<void> {
+  #closing: Promise<void> | undefined;
+
+  /**
+   * Closes everything opened and stops the embedded server cleanly. Idempotent, and every caller
+   * (Ctrl-C and the command's own end) waits for the same shutdown to finish.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     for (const fn of this.#cleanups.splice(0)) await fn().catch(() => {});
     for (const b of this.#backends.splice(0)) await b.close().catch(() => {});
     const server = this.#server;

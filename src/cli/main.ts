@@ -18,7 +18,10 @@ function action<A extends unknown[]>(fn: (ctx: Context, ...args: A) => Promise<v
   return async (...args: unknown[]) => {
     const command = args[args.length - 1] as Command;
     const ctx = new Context(command.optsWithGlobals() as GlobalOptions);
-    const interrupt = () => void ctx.close().finally(() => process.exit(130));
+    const interrupt = () => {
+      process.exitCode = 130; // also what main() returns if the command ends first
+      void ctx.close().finally(() => process.exit(130));
+    };
     process.once("SIGINT", interrupt);
     process.once("SIGTERM", interrupt);
     try {

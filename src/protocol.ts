@@ -59,6 +59,7 @@ export const errors = {
     `Error: Content for '${path}' is not valid text (it contains a NUL character or an unpaired UTF-16 surrogate)`,
   invalidGlob: (pattern: string, why: string) => `Error: Invalid glob pattern '${pattern}': ${why}`,
   invalidRegex: (pattern: string, why: string) => `Error: Invalid regular expression '${pattern}': ${why}`,
+  searchTimeout: (ms: number) => `Error: search timed out after ${ms} ms; narrow the path, glob or pattern`,
   storage: (operation: string, message: string) => `Error: storage failure during ${operation}: ${message}`,
 } as const;
 

@@ -90,6 +90,9 @@ test("import, then ls / glob / grep / read agree with the files on disk", async 
   assert.is(grep.code, 0);
   assert.equal(grep.stdout.replace(/\n$/, "").split("\n").sort(), onDisk.sort());
 
+  const regex = await run(["grep", "--regex", "-i", "^EXPORT const \\w+ = \\d;"]);
+  assert.equal([regex.code, regex.stdout], [0, "/src/app.ts:1:export const needle = 1;\r\n"]);
+
   const read = await run(["read", "/src/app.ts"]);
   assert.is(read.stdout, files["src/app.ts"].toString());
   const window = await run(["read", "/src/app.ts", "--offset", "1", "--limit", "1"]);

@@ -202,9 +202,6 @@ export function buildProgram(): Command {
         const files = await ctx.files();
         let result;
         if (opts.regex || opts.ignoreCase) {
-          if (!("search" in files)) {
-            throw new CliError("--regex and --ignore-case need server-side regex search on PostgreSQL, which is not built yet; use a literal pattern (or --s3-bucket)", EXIT.usage);
-          }
           result = await files.search({ pattern, regex: opts.regex, ignoreCase: opts.ignoreCase, path: opts.path, glob: opts.glob ?? null, maxCount: opts.maxCount ?? null });
         } else {
           result = await files.grep(pattern, opts.path, opts.glob ?? null, opts.maxCount ?? null);

@@ -19,7 +19,8 @@ import type {
   ReadResult,
   WriteResult,
 } from "../protocol.js";
-import { editFailure, errors, grepLimit, readPagination, textReadResult, type StatResult } from "../protocol.js";
+import { editFailure, errors, grepLimit, readPagination, textReadResult, type SearchOptions, type SearchResult, type StatResult } from "../protocol.js";
+import { RegexError, translateRegex } from "../regex.js";
 import { dirPrefix, fileErrorCode, normalizeFilePath, normalizePath, validateWorkspace } from "../paths.js";
 import { compileGlob, matchesBasename } from "../glob.js";
 import { bodyForUpload, bodyForWrite, checkEditStrings, ContentError, isStorableText, toBytes, type FileBody } from "../content.js";
@@ -370,6 +371,67 @@ export class PostgresBackend implements BackendProtocolV2 {
       return { matches };
     } catch (e) {
       return { error: this.#failure("grep", e, glob) };
+    }
+  }
+
+  /**
+   * grep beyond the protocol, in SQL: a case-insensitive literal, or a JavaScript-flavoured
+   * regular expression translated to PostgreSQL ARE (regex.ts; constructs ARE would read
+   * differently are refused, never approximated). The trigram index prefilters files; the cost
+   * is bounded by `SET LOCAL statement_timeout` (`timeoutMs`, default `statementTimeoutMs`).
+   */
+  async search(options: SearchOptions & { timeoutMs?: number }): Promise<SearchResult> {
+    const { pattern } = options;
+    try {
+      if (typeof pattern !== "string") throw new ContentError("Error: search pattern must be a string");
+      let regex: { source: string; ignoreCase: boolean } | null = null;
+      if (options.regex) {
+        try {
+          regex = translateRegex(pattern);
+        } catch (e) {
+          if (e instanceof RegexError) return { error: errors.invalidRegex(pattern, e.reason) };
+          throw e;
+        }
+      }
+      const ignoreCase = options.ignoreCase === true || regex?.ignoreCase === true;
+      const scope = normalizePath(options.path ?? "/", { emptyIsRoot: true });
+      const glob = options.glob ? compileGlob(options.glob) : null;
+      const cap = grepLimit(options.maxCount);
+      const subject = regex ? regex.source : pattern;
+      if (!isStorableText(subject)) return { matches: [] };
+      const timeoutMs = Math.max(1, Math.floor(options.timeoutMs ?? this.#shared.config.statementTimeoutMs ?? 30_000));
+      const rows = await this.#withTimeout(timeoutMs, this.#shared.sql.search, [
+        this.workspace, scope.path, !scope.trailingSlash,
+        glob?.pattern ?? null, glob?.regex ?? null, glob ? matchesBasename(glob.pattern) : false,
+        subject, regex !== null, ignoreCase, cap === null ? null : cap + 1,
+      ]);
+      const matches: GrepMatch[] = rows.map((r) => ({ path: r.path, line: r.line, text: r.text }));
+      if (cap !== null && matches.length > cap) return { matches: matches.slice(0, cap), truncated: true };
+      return { matches };
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === "57014") return { error: errors.searchTimeout(options.timeoutMs ?? this.#shared.config.statementTimeoutMs ?? 30_000) };
+      if (code === "2201B" && options.regex) return { error: errors.invalidRegex(pattern, `PostgreSQL refused it: ${(e as Error).message}`) };
+      return { error: this.#failure("search", e, options.glob) };
+    }
+  }
+
+  /** One statement in its own transaction under SET LOCAL statement_timeout. */
+  async #withTimeout(timeoutMs: number, text: string, values: unknown[]): Promise<pg.QueryResultRow[]> {
+    if (this.#shared.closed) throw new Error("backend is closed");
+    await this.initialize();
+    const client = await this.#shared.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query(`BEGIN; SET LOCAL statement_timeout = ${timeoutMs}`);
+      const { rows } = await client.query(text, values);
+      await client.query("COMMIT");
+      return rows;
+    } catch (e) {
+      await client.query("ROLLBACK").catch((rollback) => (broken = rollback));
+      throw e;
+    } finally {
+      client.release(broken); // a connection that cannot even roll back is discarded
     }
   }
 

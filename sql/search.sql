@@ -1,0 +1,3 @@
+-- workspace, path, allow exact file, glob, glob regex, glob on basename, pattern (literal or ARE),
+-- regex?, ignore case?, limit. Run inside a transaction with SET LOCAL statement_timeout.
+SELECT path, line, text FROM {{schema}}.fs_search($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)

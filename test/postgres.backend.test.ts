@@ -119,6 +119,18 @@ test("a dropped connection mid-session: the next call succeeds on a new connecti
   await b.close();
 });
 
+test("pool exhaustion: a call waits a bounded time, then fails with a clear error, never hangs", async () => {
+  const b = await testBackend({ maxPoolSize: 1, connectionTimeoutMs: 300 });
+  const held = await b.pool.connect(); // the only connection, taken
+  const started = Date.now();
+  const r = await b.read("/x.txt");
+  assert.match(r.error!, /^Error: storage failure during read: timeout exceeded when trying to connect/);
+  assert.ok(Date.now() - started < 5_000);
+  held.release();
+  assert.equal(await b.read("/x.txt"), { error: "File '/x.txt' not found" });
+  await b.close();
+});
+
 test("storage: text and binary columns, size and line counts as stored", async () => {
   const b = fresh();
   await b.write("/t.txt", "a\r\nb\n");

@@ -33,6 +33,11 @@ export interface PostgresBackendConfig extends ConnectionOptions {
   maxPoolSize?: number;
   /** Server-side statement_timeout for every query, in ms. Default 30000. */
   statementTimeoutMs?: number;
+  /**
+   * How long a call waits for a free pooled connection (or a new one to connect) before it fails
+   * with an error instead of hanging. Default 10000 ms.
+   */
+  connectionTimeoutMs?: number;
   /** Largest file accepted by write/edit/upload, in bytes. Default 64 MiB. */
   maxFileBytes?: number;
 }
@@ -91,5 +96,5 @@ export function poolConfig(options: PostgresBackendConfig): pg.PoolConfig {
   const max = options.maxPoolSize ?? 10;
   const min = Math.min(options.minPoolSize ?? 2, max);
   if (!(max >= 1)) throw new Error(`maxPoolSize must be at least 1 (got ${options.maxPoolSize})`);
-  return { ...clientConfig(options), max, min, idleTimeoutMillis: 30_000 };
+  return { ...clientConfig(options), max, min, idleTimeoutMillis: 30_000, connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000 };
 }

@@ -7,12 +7,11 @@
  * Corpus: real text files under node_modules/ (JS, TS, JSON, Markdown), up to BENCH_FILES files.
  * Prints a Markdown table of medians; BENCHMARKS.md keeps the last run's numbers.
  */
-import { readdir, readFile, stat, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import pg from "pg";
 import { PostgresBackend } from "../src/index.js";
-import { startEmbeddedPostgres } from "../src/postgres/embedded.js";
+import { benchDatabase, timeMedian } from "./common.js";
 
 const MAX_FILES = Number(process.env.BENCH_FILES ?? 6000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
@@ -41,26 +40,8 @@ async function corpus(): Promise<Array<[string, Buffer]>> {
   return out;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-async function time(fn: () => Promise<unknown>, runs = RUNS): Promise<number> {
-  await fn(); // warm
-  const samples: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t = performance.now();
-    await fn();
-    samples.push(performance.now() - t);
-  }
-  return median(samples);
-}
-
-let url = process.env.DATABASE_URL;
-let stopServer: (() => Promise<void>) | undefined;
-if (!url) {
-  const dir = await mkdtemp(path.join(tmpdir(), "bench-pg-"));
-  const server = await startEmbeddedPostgres({ dataDir: dir, persistent: false });
-  url = server.connectionString;
-  stopServer = async () => { await server.stop(); await rm(dir, { recursive: true, force: true }); };
-}
+const time = (fn: () => Promise<unknown>, runs = RUNS) => timeMedian(fn, runs);
+const { url, stop: stopServer } = await benchDatabase();
 
 const files = await corpus();
 const bytes = files.reduce((n, [, b]) => n + b.length, 0);
@@ -144,4 +125,4 @@ console.log(`| storage, table + indexes (MiB) | ${(sizeA / 1048576).toFixed(1)} 
 await backend.close();
 await admin.query(`DROP SCHEMA ${SCHEMA} CASCADE`);
 await admin.end();
-await stopServer?.();
+await stopServer();

@@ -4,25 +4,15 @@
  *
  *   node --import tsx bench/notify.ts        (DATABASE_URL, else an embedded server)
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import pg from "pg";
 import { migrate, PostgresBackend, type Subscription } from "../src/index.js";
-import { startEmbeddedPostgres } from "../src/postgres/embedded.js";
+import { benchDatabase, median } from "./common.js";
 
 const WRITERS = Number(process.env.BENCH_WRITERS ?? 4);
 const WRITES = Number(process.env.BENCH_WRITES ?? 500); // per writer per run
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 
-let url = process.env.DATABASE_URL;
-let stop: (() => Promise<void>) | undefined;
-if (!url) {
-  const dir = await mkdtemp(path.join(tmpdir(), "bench-pg-"));
-  const server = await startEmbeddedPostgres({ dataDir: dir, persistent: false });
-  url = server.connectionString;
-  stop = async () => { await server.stop(); await rm(dir, { recursive: true, force: true }); };
-}
+const { url, stop } = await benchDatabase();
 
 const admin = new pg.Client({ connectionString: url });
 await admin.connect();
@@ -31,7 +21,6 @@ await migrate({ connectionString: url, schema: "bench_nolog" });
 await admin.query("ALTER TABLE bench_nolog.files DISABLE TRIGGER files_record_change");
 await migrate({ connectionString: url, schema: "bench_log" });
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function throughput(schema: string, listeners: number): Promise<{ perSecond: number; delivered: number }> {
   const backend = new PostgresBackend({ connectionString: url, schema, workspace: `bench-${listeners}`, maxPoolSize: WRITERS + 2 });
@@ -73,4 +62,4 @@ for (const [name, perSecond, delivered] of rows) console.log(`| ${name} | ${perS
 
 for (const s of ["bench_nolog", "bench_log"]) await admin.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
 await admin.end();
-await stop?.();
+await stop();

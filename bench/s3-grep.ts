@@ -10,6 +10,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { startTestS3 } from "../test/helpers/s3.js";
+import { median } from "./common.js";
 
 const FILES = Number(process.env.BENCH_OBJECTS ?? 2000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -33,7 +34,6 @@ async function corpus(): Promise<Array<[string, Buffer]>> {
   return out;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const s3 = await startTestS3();
 try {

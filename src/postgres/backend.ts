@@ -129,9 +129,7 @@ export class PostgresBackend implements BackendProtocolV2 {
 
   async #initialize({ migrate: shouldMigrate = true }: InitializeOptions): Promise<void> {
     const { pool, schema, config } = this.#shared;
-    const { rows } = await pool.query(
-      "SELECT current_setting('server_version_num')::int AS version, current_setting('server_encoding') AS encoding",
-    );
+    const { rows } = await pool.query(this.#shared.sql.server_info);
     if (rows[0].version < MIN_SERVER_VERSION) {
       throw new Error(`deepagents-backends needs PostgreSQL 14 or newer (server is ${rows[0].version})`);
     }

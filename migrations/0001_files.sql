@@ -300,20 +300,37 @@ BEGIN
 END
 $$;
 
--- Literal grep. Files in scope are prefiltered by LIKE on the whole content (the trigram index
--- answers it for patterns of 3+ characters), then split into lines in path order; the LIMIT
--- stops the split as soon as enough lines matched. EXECUTE plans with the actual pattern, so a
--- selective literal gets the index and a short one a sequential scan. The optional glob filter
--- matches the basename (p_glob_basename) or the path relative to the search directory.
-CREATE FUNCTION fs_grep(p_workspace text, p_path text, p_allow_exact boolean, p_glob text,
-                        p_glob_regex text, p_glob_basename boolean, p_pattern text, p_limit bigint)
+-- Search: literal grep (the protocol's), case-insensitive literals and regular expressions (ARE,
+-- translated from JavaScript syntax by the driver). Files in scope are prefiltered on their whole
+-- content — the trigram index answers LIKE, ILIKE, ~ and ~* (for 3+ character literals); a regex
+-- runs there in newline-sensitive mode ((?n): ^ and $ at line breaks, . and [^...] never cross
+-- one), so it accepts every file where some line matches. Lines are then split in path order and
+-- the LIMIT stops the split as soon as enough lines matched. EXECUTE plans with the actual pattern,
+-- so a selective one gets the index and a short literal a sequential scan. The optional glob
+-- filter matches the basename (p_glob_basename) or the path relative to the search directory.
+CREATE FUNCTION fs_search(p_workspace text, p_path text, p_allow_exact boolean, p_glob text,
+                          p_glob_regex text, p_glob_basename boolean, p_pattern text,
+                          p_regex boolean, p_ignore_case boolean, p_limit bigint)
 RETURNS TABLE (path text, line integer, text text)
 LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
 DECLARE
   s record;
+  v_like text := '%' || replace(replace(replace(p_pattern, '\', '\\'), '%', '\%'), '_', '\_') || '%';
+  v_file_test text;
+  v_line_test text;
 BEGIN
   s := search_scope(p_workspace, p_path, p_allow_exact, '');
-  RETURN QUERY EXECUTE $q$
+  IF p_regex THEN
+    v_file_test := CASE WHEN p_ignore_case THEN 'f.content ~* $4' ELSE 'f.content ~ $4' END;
+    v_line_test := CASE WHEN p_ignore_case THEN 'l.line ~* $8' ELSE 'l.line ~ $8' END;
+  ELSIF p_ignore_case THEN
+    v_file_test := 'f.content ILIKE $4';
+    v_line_test := 'l.line ILIKE $4';
+  ELSE
+    v_file_test := 'f.content LIKE $4 AND content_has(f.content, $8)';
+    v_line_test := 'strpos(l.line, $8) > 0';
+  END IF;
+  RETURN QUERY EXECUTE format($q$
     SELECT f.path, l.n::integer, l.line
     FROM (
       SELECT f.path, f.content
@@ -321,22 +338,30 @@ BEGIN
       CROSS JOIN LATERAL (SELECT CASE WHEN $5 THEN substr(f.path, length(f.parent) + 1)
                                       ELSE substr(f.path, length($7) + 1) END AS rel) r
       WHERE f.workspace = $1 AND f.path >= $2 AND f.path < $3
-        AND f.content LIKE $4 AND content_has(f.content, $8)
+        AND %s
         AND ($6 IS NULL OR r.rel = $10 OR r.rel ~ $6)
     ) f
     CROSS JOIN LATERAL (
       SELECT t.line, t.n FROM string_to_table(f.content, E'\n') WITH ORDINALITY AS t(line, n)
-      -- JS splits "" into one empty line (string_to_table gives none): it matches only "".
-      UNION ALL SELECT '', 1 WHERE f.content = '' AND $8 = ''
+      UNION ALL SELECT '', 1 WHERE f.content = ''
     ) l
-    WHERE strpos(l.line, $8) > 0
+    WHERE %s
     ORDER BY f.path, l.n
     LIMIT $9
-  $q$
+  $q$, v_file_test, v_line_test)
   USING p_workspace, s.lo, s.hi,
-        '%' || replace(replace(replace(p_pattern, '\', '\\'), '%', '\%'), '_', '\_') || '%',
+        CASE WHEN p_regex THEN '(?n)' || p_pattern ELSE v_like END,
         p_glob_basename OR s.exact, p_glob_regex, s.dir, p_pattern, p_limit, p_glob;
 END
+$$;
+
+-- The protocol's grep: a case-sensitive literal.
+CREATE FUNCTION fs_grep(p_workspace text, p_path text, p_allow_exact boolean, p_glob text,
+                        p_glob_regex text, p_glob_basename boolean, p_pattern text, p_limit bigint)
+RETURNS TABLE (path text, line integer, text text)
+LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
+  SELECT * FROM fs_search(p_workspace, p_path, p_allow_exact, p_glob, p_glob_regex, p_glob_basename,
+                          p_pattern, false, false, p_limit)
 $$;
 
 -- Batch upsert of uploads in one statement (the caller removes duplicate paths; last one wins).
@@ -378,6 +403,7 @@ $$;
 DROP FUNCTION fs_download(text, text[]);
 DROP FUNCTION fs_upload(text, text[], text[], bytea[], text[]);
 DROP FUNCTION fs_grep(text, text, boolean, text, text, boolean, text, bigint);
+DROP FUNCTION fs_search(text, text, boolean, text, text, boolean, text, boolean, boolean, bigint);
 DROP FUNCTION fs_glob(text, text, boolean, text, text, text);
 DROP FUNCTION search_scope(text, text, boolean, text);
 DROP FUNCTION fs_delete(text, text);

@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { runner } from "node-pg-migrate";
 import { clientConfig, validateSchema, type ConnectionOptions } from "./config.js";
+import { statementsFor } from "./statements.js";
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL("../../migrations/", import.meta.url));
 export const MIGRATIONS_TABLE = "migrations";
@@ -88,9 +89,7 @@ async function connect(options: MigrateOptions): Promise<{ client: pg.ClientBase
 }
 
 async function schemaInstalled(client: pg.ClientBase, schema: string): Promise<boolean> {
-  const { rows } = await client.query("SELECT to_regclass($1) IS NOT NULL AS installed", [
-    `${pg.escapeIdentifier(schema)}.${MIGRATIONS_TABLE}`,
-  ]);
+  const { rows } = await client.query(statementsFor(schema).migrations_installed);
   return rows[0].installed;
 }
 
@@ -100,34 +99,13 @@ export async function shippedMigrations(): Promise<string[]> {
   return (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith(".sql")).sort().map((f) => f.slice(0, -4));
 }
 
-/**
- * After the last migration is reverted, remove what the runner itself created: our migrations
- * table and the schema, if nothing else lives in it. `public` is never dropped.
- */
+/** After the last migration is reverted, drop what the runner created (sql/migrations_drop.sql). */
 async function dropSchemaIfEmpty(client: pg.ClientBase, schema: string, lockValue: number): Promise<void> {
-  const ident = pg.escapeIdentifier(schema);
-  await client.query("SELECT pg_advisory_lock($1)", [lockValue]);
+  const sql = statementsFor(schema);
+  await client.query(sql.advisory_lock, [lockValue]);
   try {
-    const { rows } = await client.query(`SELECT count(*)::int AS n FROM ${ident}.${MIGRATIONS_TABLE}`);
-    if (rows[0].n > 0) return;
-    await client.query("BEGIN");
-    try {
-      await client.query(`DROP TABLE ${ident}.${MIGRATIONS_TABLE}`);
-      if (schema !== "public") {
-        await client.query("SAVEPOINT drop_schema");
-        try {
-          await client.query(`DROP SCHEMA ${ident}`);
-        } catch {
-          // Other objects live in the schema: it is not ours alone, keep it.
-          await client.query("ROLLBACK TO SAVEPOINT drop_schema");
-        }
-      }
-      await client.query("COMMIT");
-    } catch (e) {
-      await client.query("ROLLBACK");
-      throw e;
-    }
+    await client.query(sql.migrations_drop);
   } finally {
-    await client.query("SELECT pg_advisory_unlock($1)", [lockValue]);
+    await client.query(sql.advisory_unlock, [lockValue]);
   }
 }

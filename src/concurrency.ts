@@ -25,16 +25,19 @@ export async function orderedPipeline<T, R>(
   const inFlight: Array<Promise<R>> = [];
   let started = 0;
   const fill = () => {
-    while (started < items.length && inFlight.length < limit) inFlight.push(fetch(items[started++]));
+    while (started < items.length && inFlight.length < limit) {
+      const p = fetch(items[started++]);
+      // Awaited in order below; a fetch that fails while an earlier one is still awaited (the
+      // endpoint went down under several requests), or after we stopped early or `consume`
+      // threw, must not be an unhandled rejection (which ends the process).
+      p.catch(() => {});
+      inFlight.push(p);
+    }
   };
   fill();
   for (let i = 0; i < items.length; i++) {
     const result = await inFlight.shift()!;
-    if (!consume(result, items[i])) {
-      // Let fetches already started settle quietly; start no more.
-      inFlight.forEach((p) => p.catch(() => {}));
-      return;
-    }
+    if (!consume(result, items[i])) return; // start no more; those in flight settle quietly
     fill();
   }
 }

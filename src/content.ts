@@ -81,3 +81,12 @@ export function checkEditStrings(displayPath: string, ...strings: unknown[]): vo
     if (typeof s !== "string" || !isStorableText(s)) throw new ContentError(errors.malformedText(displayPath));
   }
 }
+
+/** A search's time budget: the caller's `timeoutMs` when given (a positive number), else the default. */
+export function searchBudgetMs(requested: unknown, fallback: number): number {
+  if (requested === undefined || requested === null) return fallback;
+  if (typeof requested !== "number" || !Number.isFinite(requested) || requested < 1) {
+    throw new ContentError(errors.invalidTimeout(requested));
+  }
+  return Math.floor(requested);
+}

@@ -2,6 +2,7 @@ export { PostgresBackend } from "./postgres/backend.js";
 export type { WriteOptions, InitializeOptions } from "./postgres/backend.js";
 export type { FileStat, StatResult, SearchOptions, SearchResult } from "./protocol.js";
 export { migrate } from "./postgres/migrate.js";
+export { grantWorkspace, revokeWorkspace } from "./postgres/rls.js";
 export type { MigrateOptions, MigrationRecord } from "./postgres/migrate.js";
 export type { PostgresBackendConfig, ConnectionOptions, SslMode } from "./postgres/config.js";
 export { EMPTY_FILE_CONTENT, errors } from "./protocol.js";

@@ -4,6 +4,7 @@
  * See PROTOCOL.md in the team docs for the rules behind each string.
  */
 import type { ReadResult } from "deepagents";
+import { displayInput } from "./paths.js";
 
 export type {
   BackendProtocolV2,
@@ -58,8 +59,11 @@ export const errors = {
   malformedText: (path: string) =>
     `Error: Content for '${path}' is not valid text (it contains a NUL character or an unpaired UTF-16 surrogate)`,
   invalidGlob: (pattern: string, why: string) => `Error: Invalid glob pattern '${pattern}': ${why}`,
-  invalidRegex: (pattern: string, why: string) => `Error: Invalid regular expression '${pattern}': ${why}`,
+  invalidRegex: (pattern: string, why: string) => `Error: Invalid regular expression '${displayInput(pattern)}': ${why}`,
   searchTimeout: (ms: number) => `Error: search timed out after ${ms} ms; narrow the path, glob or pattern`,
+  invalidTimeout: (value: unknown) => `Error: timeoutMs must be a positive number of milliseconds (got ${String(value)})`,
+  globTimeout: (pattern: string, ms: number) =>
+    `Error: glob '${displayInput(pattern)}' took longer than ${ms} ms to match; use fewer wildcards or a narrower path`,
   storage: (operation: string, message: string) => `Error: storage failure during ${operation}: ${message}`,
 } as const;
 

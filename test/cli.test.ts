@@ -127,7 +127,7 @@ test("workspaces and stats", async () => {
   const mine = ws.find((w: { workspace: string }) => w.workspace === workspace);
   assert.equal([mine.files, mine.bytes], [expected.length, expected.reduce((n, rel) => n + files[rel].length, 0)]);
   const stats = json(await run(["--json", "stats"]));
-  for (const name of ["files", "files_content_trgm_idx", "changes"]) assert.ok(stats.some((r: { name: string }) => r.name === name), name);
+  for (const name of ["files", "chunks", "chunks_content_trgm_idx", "changes"]) assert.ok(stats.some((r: { name: string }) => r.name === name), name);
 });
 
 test("migrate status before and after, on a schema of its own", async () => {

@@ -61,7 +61,7 @@ test("fresh install, re-run is a no-op, and the backend works on it", async () =
   assert.equal(await migrate({ connectionString: url }), []);
   assert.is(await trgmSchema(url), "deepagents"); // it was missing: installed beside our objects
   const objects = await objectsIn(url, "deepagents");
-  for (const name of ["files", "migrations", "fs_grep", "fs_edit", "files_content_trgm_idx"]) assert.ok(objects.includes(name), name);
+  for (const name of ["files", "chunks", "migrations", "fs_grep", "fs_edit", "chunks_content_trgm_idx"]) assert.ok(objects.includes(name), name);
   const b = new PostgresBackend({ connectionString: url, workspace: "w" });
   await b.initialize({ migrate: false });
   await b.write("/a.txt", "hello");
@@ -119,7 +119,7 @@ test("installs beside public.pg_trgm and another app's node-pg-migrate table, to
   const opclass = await withClient(url, async (c) =>
     (await c.query(
       `SELECT o.opcnamespace::regnamespace::text || '.' || o.opcname AS name FROM pg_index i
-       JOIN pg_opclass o ON o.oid = i.indclass[0] WHERE i.indexrelid = 'agents.files_content_trgm_idx'::regclass`,
+       JOIN pg_opclass o ON o.oid = i.indclass[0] WHERE i.indexrelid = 'agents.chunks_content_trgm_idx'::regclass`,
     )).rows[0].name,
   );
   assert.is(opclass, "public.gin_trgm_ops");
@@ -160,6 +160,36 @@ test("two schemas in one database migrate independently, under different locks",
   await a.write("/only-in-one.txt", "1");
   assert.equal((await b.ls("/")).files, []);
   await Promise.all([a.close(), b.close()]);
+});
+
+test("upgrading a schema with files to chunks (0003) cuts the existing files, and down restores whole-file search", async () => {
+  const url = await freshDatabase();
+  const before = ALL.indexOf("0003_chunks");
+  assert.ok(before > 0, "0003_chunks is shipped");
+  await migrate({ connectionString: url, schema: "up", count: before }); // the schema as released before chunks
+  const big = Array.from({ length: 2000 }, (_, i) => `line ${i}${i === 1500 ? " needle" : ""}`).join("\n") + "\n";
+  await withClient(url, async (c) => {
+    await c.query("SELECT * FROM up.fs_write('w', '/big.txt', $1, NULL, 'text/plain', NULL)", [big]);
+    await c.query("SELECT * FROM up.fs_write('w', '/empty.txt', '', NULL, 'text/plain', NULL)");
+    await c.query("SELECT * FROM up.fs_write('w', '/bin', NULL, '\\x00ff'::bytea, 'application/octet-stream', NULL)");
+  });
+  await migrate({ connectionString: url, schema: "up" });
+  const b = new PostgresBackend({ connectionString: url, schema: "up", workspace: "w" });
+  try {
+    assert.equal((await b.grep("needle")).matches, [{ path: "/big.txt", line: 1501, text: "line 1500 needle" }]);
+    assert.is((await b.read("/big.txt", 1499, 2)).content, "line 1499\nline 1500 needle");
+    const chunks = await withClient(url, async (c) =>
+      (await c.query("SELECT path, count(*)::int AS n FROM up.chunks GROUP BY path ORDER BY path")).rows);
+    assert.equal(chunks.map((r) => r.path), ["/big.txt", "/empty.txt"], "text files only");
+    assert.ok(chunks[0].n > 1, "the big file is in several chunks");
+    await migrate({ connectionString: url, schema: "up", direction: "down", count: ALL.length - before });
+    assert.equal((await b.grep("needle")).matches, [{ path: "/big.txt", line: 1501, text: "line 1500 needle" }]);
+    assert.is((await b.read("/big.txt", 1499, 2)).content, "line 1499\nline 1500 needle");
+    assert.not.ok((await objectsIn(url, "up")).includes("chunks"));
+    assert.ok((await objectsIn(url, "up")).includes("files_content_trgm_idx"));
+  } finally {
+    await b.close();
+  }
 });
 
 test.run();

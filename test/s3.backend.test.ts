@@ -5,6 +5,8 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { S3Backend } from "../src/index.js";
 import { startTestS3 } from "./helpers/s3.js";
@@ -153,6 +155,9 @@ test("search(): regex and case-insensitive matching, client-side, with path, glo
     truncated: true,
   });
   assert.match((await b.search({ pattern: "(unclosed", regex: true })).error!, /^Error: Invalid regular expression '\(unclosed': /);
+  for (const bad of [Number.NaN, 0, -5, Number.POSITIVE_INFINITY, "100" as never]) {
+    assert.match((await b.search({ pattern: "foo", timeoutMs: bad })).error!, /^Error: timeoutMs must be a positive number of milliseconds/);
+  }
 });
 
 test("read refuses objects above maxReadBytes; download still returns them byte-exact", async () => {
@@ -198,6 +203,51 @@ test("a client of the user's own is used and not destroyed", async () => {
   assert.is(listed.KeyCount, 1);
   await new S3Backend({ bucket: s3.bucket, prefix: "test", workspace: "own-client", client }).delete("/");
   client.destroy();
+});
+
+test("a GET body cut off halfway (connection reset mid-transfer) is fetched again, once", async () => {
+  const b = fresh();
+  const text = "0123456789abcdef\n".repeat(8192); // 136 KiB
+  await b.write("/cut-me.txt", text);
+  // A real HTTP proxy in front of the S3 server: it forwards everything, but sends only half the
+  // body of the first GET of /cut-me.txt and then resets the connection.
+  let gets = 0;
+  const upstream = new URL(s3.endpoint);
+  const proxy = http.createServer((req, res) => {
+    const forward = http.request(
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
+      (up) => {
+        const cut = req.method === "GET" && req.url!.includes("cut-me.txt") && ++gets === 1;
+        res.writeHead(up.statusCode!, up.headers);
+        if (!cut) return void up.pipe(res);
+        let sent = 0;
+        const half = Number(up.headers["content-length"]) / 2;
+        up.on("data", (chunk: Buffer) => {
+          if (sent >= half) return;
+          res.write(chunk.subarray(0, Math.max(0, half - sent)));
+          sent += chunk.length;
+          if (sent >= half) { up.destroy(); res.socket!.destroy(); }
+        });
+      },
+    );
+    req.pipe(forward);
+  });
+  await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
+  const via = new S3Backend({
+    bucket: s3.bucket, endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, region: s3.region,
+    accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, forcePathStyle: true,
+    prefix: b.prefix, workspace: b.workspace, capabilities: backend.capabilities,
+  });
+  try {
+    const r = await via.read("/cut-me.txt", 0, 100_000);
+    assert.is(r.error, undefined);
+    assert.is(r.content, (await b.read("/cut-me.txt", 0, 100_000)).content, "the same as read without the proxy");
+    assert.is(r.content!.length, text.length);
+    assert.is(gets, 2, "the cut GET and one retry");
+  } finally {
+    await via.close();
+    await new Promise((r) => proxy.close(r));
+  }
 });
 
 test.run();

@@ -146,6 +146,9 @@ test("the statement timeout bounds a search, is reported as an error, and the co
   const slow = await b.search({ pattern: "(a|b)*(a|b)*(a|b)*c", regex: true, timeoutMs: 1 });
   assert.is(slow.error, "Error: search timed out after 1 ms; narrow the path, glob or pattern");
   assert.equal((await b.search({ pattern: "zzz", regex: true })).matches, []); // same (only) connection
+  for (const bad of [Number.NaN, 0, -5, Number.POSITIVE_INFINITY, "100" as never]) {
+    assert.match((await b.search({ pattern: "zzz", timeoutMs: bad })).error!, /^Error: timeoutMs must be a positive number of milliseconds/);
+  }
   assert.is((await b.read("/big.txt", 0, 1)).content, "ab".repeat(200));
   await b.close();
 });
@@ -155,7 +158,7 @@ test("plans: a selective regex and a literal with LIMIT are answered by the trig
   const b = await testBackend({ schema });
   try {
     await b.uploadFiles(Array.from({ length: 200 }, (_, i) => [`/f${i}.ts`, Buffer.from(`export const v${i} = ${i};\n`)] as [string, Uint8Array]));
-    await admin.query(`ANALYZE ${schema}.files`);
+    await admin.query(`ANALYZE ${schema}.files, ${schema}.chunks`);
     const explain = async (sql: string, params: unknown[]) => {
       await admin.query("BEGIN");
       try {
@@ -165,10 +168,10 @@ test("plans: a selective regex and a literal with LIMIT are answered by the trig
         await admin.query("ROLLBACK");
       }
     };
-    const regexPlan = await explain(`SELECT path FROM ${schema}.files f WHERE f.content ~ $1 LIMIT 10`, ["(?n)zyxw[0-9]+needle"]);
-    assert.match(regexPlan, /Bitmap Index Scan on files_content_trgm_idx/, regexPlan);
-    const likePlan = await explain(`SELECT path FROM ${schema}.files f WHERE f.content LIKE $1 LIMIT 10`, ["%zyxwneedle%"]);
-    assert.match(likePlan, /Bitmap Index Scan on files_content_trgm_idx/, likePlan);
+    const regexPlan = await explain(`SELECT path FROM ${schema}.chunks c WHERE c.content ~ $1 LIMIT 10`, ["(?n)zyxw[0-9]+needle"]);
+    assert.match(regexPlan, /Bitmap Index Scan on chunks_content_trgm_idx/, regexPlan);
+    const likePlan = await explain(`SELECT path FROM ${schema}.chunks c WHERE c.content LIKE $1 LIMIT 10`, ["%zyxwneedle%"]);
+    assert.match(likePlan, /Bitmap Index Scan on chunks_content_trgm_idx/, likePlan);
   } finally {
     await b.close();
     await admin.query(`DROP SCHEMA ${schema} CASCADE`);

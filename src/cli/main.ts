@@ -6,7 +6,8 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
 import { migrate } from "../postgres/migrate.js";
-import { listWorkspaces, migrationStatus, storageStats } from "../postgres/admin.js";
+import { listWorkspaces, migrationStatus, refreshStatistics, storageStats } from "../postgres/admin.js";
+import { PostgresBackend } from "../postgres/backend.js";
 import { CliError, EXIT, formatBytes, orFail, printJson, table } from "./output.js";
 import { Context, DEFAULT_DATA_DIR, connectionFailure, type GlobalOptions } from "./context.js";
 import { exportDir, importDir } from "./transfer.js";
@@ -96,6 +97,7 @@ export function buildProgram(): Command {
       action(async (ctx, dir: string, opts: { prefix: string; all?: boolean }) => {
         const files = await ctx.files();
         const report = await importDir(files, dir, { prefix: opts.prefix, includeAll: opts.all, quiet: ctx.options.json });
+        if (files instanceof PostgresBackend && report.files > 0) await refreshStatistics(files.pool, ctx.options.schema);
         if (ctx.options.json) printJson(report);
         else {
           console.log(`imported ${report.files} files (${formatBytes(report.bytes)}) into workspace ${files.workspace} in ${report.seconds.toFixed(1)} s`);

@@ -45,6 +45,14 @@ export async function storageStats(pool: pg.Pool, schema: string): Promise<Relat
   }));
 }
 
+/**
+ * Planner statistics for the schema's tables, now (after a bulk import): without them a search
+ * right after the import can choose a full scan where the trigram index would answer.
+ */
+export async function refreshStatistics(pool: pg.Pool, schema: string): Promise<void> {
+  await pool.query(statementsFor(schema).analyze);
+}
+
 /** Which shipped migrations are applied to `schema` (none when it is not installed). */
 export async function migrationStatus(pool: pg.Pool, schema: string): Promise<MigrationStatus> {
   const applied = await pool.query(statementsFor(schema).schema_version).then(

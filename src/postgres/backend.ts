@@ -23,7 +23,7 @@ import { editFailure, errors, grepLimit, readPagination, textReadResult, type Se
 import { RegexError, translateRegex } from "../regex.js";
 import { dirPrefix, fileErrorCode, normalizeFilePath, normalizePath, validateWorkspace } from "../paths.js";
 import { compileGlob, matchesBasename } from "../glob.js";
-import { bodyForUpload, bodyForWrite, checkEditStrings, ContentError, isStorableText, toBytes, type FileBody } from "../content.js";
+import { bodyForUpload, bodyForWrite, checkEditStrings, ContentError, isStorableText, searchBudgetMs, toBytes, type FileBody } from "../content.js";
 import { inputFailure } from "../failures.js";
 import {
   clientConfig,
@@ -129,6 +129,7 @@ export class PostgresBackend implements BackendProtocolV2 {
 
   async #initialize({ migrate: shouldMigrate = true }: InitializeOptions): Promise<void> {
     const { pool, schema, config } = this.#shared;
+    if (config.rowLevelSecurity) shouldMigrate = false; // a restricted role cannot migrate
     const { rows } = await pool.query(this.#shared.sql.server_info);
     if (rows[0].version < MIN_SERVER_VERSION) {
       throw new Error(`deepagents-backends needs PostgreSQL 14 or newer (server is ${rows[0].version})`);
@@ -140,12 +141,37 @@ export class PostgresBackend implements BackendProtocolV2 {
       await migrate({ ...config, pool, schema, direction: "up" });
       return;
     }
-    const { pending: missing } = await migrationStatus(pool, schema);
+    const { pending: missing } = await migrationStatus(pool, schema).catch((e) => {
+      if (config.rowLevelSecurity && (e as { code?: string }).code === "42501") {
+        throw new Error(`rowLevelSecurity: this role cannot read schema "${schema}" (${(e as Error).message}); grant it a workspace first (grantWorkspace() as the schema owner)`);
+      }
+      throw e;
+    });
     if (missing.length > 0) {
       throw new Error(
         `Schema "${schema}" is not up to date (missing migrations: ${missing.join(", ")}); ` +
           "run `deepagents-backends migrate` or migrate() first",
       );
+    }
+    if (config.rowLevelSecurity) await this.#checkRowLevelSecurity();
+  }
+
+  /**
+   * rowLevelSecurity: refuse to run unrestricted (the owner, a superuser or a BYPASSRLS role would
+   * see every workspace) or in a workspace the role was not granted.
+   */
+  async #checkRowLevelSecurity(): Promise<void> {
+    const { pool, schema, sql } = this.#shared;
+    const { rows } = await pool.query(sql.rls_check, [this.workspace]);
+    const { role, active, granted } = rows[0];
+    if (!active) {
+      throw new Error(
+        `rowLevelSecurity is on, but row-level security does not apply to role "${role}" on "${schema}".files ` +
+          "(it owns the table, is a superuser or has BYPASSRLS): connect as a role restricted with grantWorkspace()",
+      );
+    }
+    if (!granted) {
+      throw new Error(`Workspace ${JSON.stringify(this.workspace)} is not granted to role "${role}": grantWorkspace(pool, "${schema}", "${role}", workspace) as the schema owner`);
     }
   }
 
@@ -208,6 +234,10 @@ export class PostgresBackend implements BackendProtocolV2 {
   #failure(operation: string, e: unknown, glob?: string | null): string {
     const expected = inputFailure(e);
     if (expected) return expected;
+    // Row-level security refused the row (a workspace not granted to this role), or a privilege is missing.
+    if (e instanceof pg.DatabaseError && e.code === "42501") {
+      return `Error: permission denied during ${operation} in workspace '${this.workspace}': ${e.message}`;
+    }
     if (glob && e instanceof pg.DatabaseError && e.code === "2201B") {
       return errors.invalidGlob(glob, `PostgreSQL rejected its compiled form: ${e.message}`);
     }
@@ -397,7 +427,7 @@ export class PostgresBackend implements BackendProtocolV2 {
       const cap = grepLimit(options.maxCount);
       const subject = regex ? regex.source : pattern;
       if (!isStorableText(subject)) return { matches: [] };
-      const timeoutMs = Math.max(1, Math.floor(options.timeoutMs ?? this.#shared.config.statementTimeoutMs ?? 30_000));
+      const timeoutMs = searchBudgetMs(options.timeoutMs, this.#shared.config.statementTimeoutMs ?? 30_000);
       const rows = await this.#withTimeout(timeoutMs, this.#shared.sql.search, [
         this.workspace, scope.path, !scope.trailingSlash,
         glob?.pattern ?? null, glob?.regex ?? null, glob ? matchesBasename(glob.pattern) : false,
@@ -408,7 +438,7 @@ export class PostgresBackend implements BackendProtocolV2 {
       return { matches };
     } catch (e) {
       const code = (e as { code?: string }).code;
-      if (code === "57014") return { error: errors.searchTimeout(options.timeoutMs ?? this.#shared.config.statementTimeoutMs ?? 30_000) };
+      if (code === "57014") return { error: errors.searchTimeout(searchBudgetMs(options.timeoutMs, this.#shared.config.statementTimeoutMs ?? 30_000)) };
       if (code === "2201B" && options.regex) return { error: errors.invalidRegex(pattern, `PostgreSQL refused it: ${(e as Error).message}`) };
       return { error: this.#failure("search", e, options.glob) };
     }
@@ -476,13 +506,19 @@ export class PostgresBackend implements BackendProtocolV2 {
     if (batch.size > 0) {
       const paths = [...batch.keys()];
       const bodies = [...batch.values()];
-      await this.#query(this.#shared.sql.upload, [
-        this.workspace,
-        paths,
-        bodies.map((b) => b.text),
-        bodies.map((b) => b.bytes),
-        bodies.map((b) => b.mimeType),
-      ]);
+      try {
+        await this.#query(this.#shared.sql.upload, [
+          this.workspace,
+          paths,
+          bodies.map((b) => b.text),
+          bodies.map((b) => b.bytes),
+          bodies.map((b) => b.mimeType),
+        ]);
+      } catch (e) {
+        // Row-level security refused the batch (one statement: nothing was written).
+        if (!(e instanceof pg.DatabaseError && e.code === "42501")) throw e;
+        for (const r of responses) if (r.error === null) r.error = "permission_denied";
+      }
     }
     return responses;
   }

@@ -40,6 +40,13 @@ export interface PostgresBackendConfig extends ConnectionOptions {
   connectionTimeoutMs?: number;
   /** Largest file accepted by write/edit/upload, in bytes. Default 64 MiB. */
   maxFileBytes?: number;
+  /**
+   * Connect as a database role restricted to some workspaces by row-level security (see
+   * grantWorkspace()). initialize() then never migrates (that role cannot); it checks that the
+   * schema is current, that row-level security applies to the role, and that the workspace is
+   * granted to it. Default false.
+   */
+  rowLevelSecurity?: boolean;
 }
 
 export const DEFAULT_SCHEMA = "deepagents";

@@ -16,8 +16,9 @@ const raw: Record<string, string> = Object.fromEntries(
 
 const NAMES = [
   "ls", "read", "read_raw", "stat", "write", "edit", "delete", "grep", "glob", "upload", "download",
-  "schema_version", "changes", "changes_head", "prune_changes", "workspaces", "stats", "search", "server_info",
+  "analyze", "schema_version", "changes", "changes_head", "prune_changes", "workspaces", "stats", "search", "server_info",
   "migrations_installed", "migrations_drop", "advisory_lock", "advisory_unlock",
+  "rls_check", "grant_workspace", "revoke_workspace",
 ] as const;
 
 export type StatementName = (typeof NAMES)[number];

@@ -6,11 +6,11 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
-import micromatch from "micromatch";
 import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
+  type GetObjectCommandOutput,
   HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
@@ -33,9 +33,10 @@ import type {
   WriteResult,
 } from "../protocol.js";
 import { editFailure, errors, grepLimit, readPagination, textReadResult, type SearchOptions, type SearchResult, type StatResult } from "../protocol.js";
-import { dirPrefix, fileErrorCode, normalizeFilePath, normalizePath, validateWorkspace } from "../paths.js";
-import { compileGlob, GLOB_OPTIONS, matchesBasename } from "../glob.js";
-import { bodyForUpload, bodyForWrite, checkEditStrings, ContentError, isStorableText, toBytes, type FileBody } from "../content.js";
+import { dirPrefix, fileErrorCode, normalizeFilePath, normalizePath, PathError, validateWorkspace } from "../paths.js";
+import { compileGlob, matchesBasename, type CompiledGlob } from "../glob.js";
+import { Deadline, MatchTimeoutError } from "../bounded.js";
+import { bodyForUpload, bodyForWrite, checkEditStrings, ContentError, isStorableText, searchBudgetMs, toBytes, type FileBody } from "../content.js";
 import { inputFailure } from "../failures.js";
 import { basename, getMimeType, isTextMimeType } from "../mime.js";
 import { containsLiteral, lineCount, lineWindow, matchingLines, replaceText, type LineTest } from "../text.js";
@@ -75,6 +76,8 @@ interface Shared {
 const META_CREATED = "created-at"; // S3 lower-cases user metadata keys
 const META_LINES = "lines";
 const DELETE_BATCH = 1000;
+/** S3's limit on an object key, in UTF-8 bytes. */
+const MAX_KEY_BYTES = 1024;
 
 const status = (e: unknown) => (e as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
 const isNotFound = (e: unknown) => status(e) === 404 || ["NoSuchKey", "NotFound"].includes((e as Error)?.name);
@@ -99,8 +102,12 @@ export class S3Backend implements BackendProtocolV2 {
     this.bucket = config.bucket;
     this.prefix = normalizePrefix(config.prefix);
     this.workspace = validateWorkspace(workspace ?? config.workspace ?? S3_DEFAULTS.workspace);
-    // A "/" would make one workspace a sub-directory of another.
+    // A "/" would make one workspace a sub-directory of another; "." and ".." are dot segments
+    // that HTTP clients and S3-compatible servers may resolve (test/../x is stored as x).
     if (this.workspace.includes("/")) throw new Error(`Invalid workspace name ${JSON.stringify(this.workspace)}: '/' is not allowed on S3`);
+    if (this.workspace === "." || this.workspace === "..") {
+      throw new Error(`Invalid workspace name ${JSON.stringify(this.workspace)}: '.' and '..' are not allowed on S3 (they would resolve outside the prefix)`);
+    }
     this.#root = this.prefix ? `${this.prefix}/${this.workspace}` : this.workspace;
     this.#shared = shared ?? {
       client: config.client ?? createS3Client(config),
@@ -179,8 +186,14 @@ export class S3Backend implements BackendProtocolV2 {
 
   // ---- object primitives -------------------------------------------------------------------
 
+  /** The object key of a normalised path; refused when prefix + workspace + path exceed S3's limit. */
   #key(path: string): string {
-    return this.#root + path;
+    const key = this.#root + path;
+    const bytes = Buffer.byteLength(key, "utf8");
+    if (bytes > MAX_KEY_BYTES) {
+      throw new PathError(path, `with the prefix and workspace its S3 key would be ${bytes} bytes (S3 allows ${MAX_KEY_BYTES})`);
+    }
+    return key;
   }
 
   #path(key: string): string {
@@ -236,19 +249,12 @@ export class S3Backend implements BackendProtocolV2 {
 
   /** The object's bytes, or null when missing; refuses objects above maxReadBytes unread. */
   async #get(key: string, displayPath: string): Promise<Fetched | null> {
-    let response;
-    try {
-      response = await this.#shared.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-    } catch (e) {
-      if (isNotFound(e)) return null;
-      throw e;
-    }
     const limit = this.#shared.config.maxReadBytes ?? S3_DEFAULTS.maxReadBytes;
-    if ((response.ContentLength ?? 0) > limit) {
-      (response.Body as Readable | undefined)?.destroy?.();
-      throw new ContentError(errors.tooLargeToRead(displayPath, response.ContentLength!, limit));
-    }
-    const bytes = Buffer.from(await response.Body!.transformToByteArray());
+    const fetched = await this.#fetch(key, (length) => {
+      if (length > limit) throw new ContentError(errors.tooLargeToRead(displayPath, length, limit));
+    });
+    if (!fetched) return null;
+    const { response, bytes } = fetched;
     return {
       bytes,
       etag: unquote(response.ETag),
@@ -491,7 +497,7 @@ export class S3Backend implements BackendProtocolV2 {
    * grep beyond the protocol: a JavaScript regular expression and/or case-insensitive matching,
    * evaluated here in the client as the objects stream in (S3 cannot search server-side).
    */
-  async search(options: SearchOptions): Promise<SearchResult> {
+  async search(options: SearchOptions & { timeoutMs?: number }): Promise<SearchResult> {
     const { pattern, regex = false, ignoreCase = false } = options;
     if (typeof pattern !== "string") return { error: "Error: search pattern must be a string" };
     let test: LineTest | null;
@@ -508,38 +514,74 @@ export class S3Backend implements BackendProtocolV2 {
     } else {
       test = isStorableText(pattern) ? containsLiteral(pattern) : null;
     }
-    return this.#search("search", test, options.path ?? "/", options.glob ?? null, options.maxCount ?? null);
+    return this.#search("search", test, options.path ?? "/", options.glob ?? null, options.maxCount ?? null, {
+      timeoutMs: options.timeoutMs,
+      boundTest: regex,
+    });
   }
 
-  async #search(operation: string, test: LineTest | null, path: string | null, glob: string | null, maxCount: number | null): Promise<GrepResult> {
+  /**
+   * Glob filtering and (for regular expressions) line matching run under a deadline
+   * (bounded.ts): a catastrophically backtracking pattern returns an error instead of blocking
+   * the process. Literal tests are linear and run unbounded.
+   */
+  async #search(
+    operation: string,
+    test: LineTest | null,
+    path: string | null,
+    glob: string | null,
+    maxCount: number | null,
+    { timeoutMs, boundTest = false }: { timeoutMs?: number; boundTest?: boolean } = {},
+  ): Promise<GrepResult> {
+    let deadline: Deadline;
+    try {
+      deadline = new Deadline(searchBudgetMs(timeoutMs, this.#searchTimeoutMs));
+    } catch (e) {
+      return { error: inputFailure(e) ?? String(e) };
+    }
     try {
       const scope = normalizePath(path ?? "/", { emptyIsRoot: true });
-      if (glob) compileGlob(glob); // validates
+      const filter = glob ? S3Backend.#matcher(compileGlob(glob)) : null;
       const cap = grepLimit(maxCount);
       if (test === null) return { matches: [] };
       await this.#ready();
       const { objects, exact, dir } = await this.#scope(scope.path, scope.trailingSlash, "");
-      const candidates = objects.filter((o) => {
-        if (!isTextMimeType(getMimeType(o.path))) return false;
-        if (!glob) return true;
-        const subject = exact || matchesBasename(glob) ? basename(o.path) : o.path.slice(dir.length);
-        return micromatch.isMatch(subject, glob, GLOB_OPTIONS);
-      });
+      const candidates = deadline.run(() =>
+        objects.filter((o) => {
+          if (!isTextMimeType(getMimeType(o.path))) return false;
+          if (!filter) return true;
+          const subject = exact || matchesBasename(glob!) ? basename(o.path) : o.path.slice(dir.length);
+          return filter(subject);
+        }),
+      );
       const matches: GrepMatch[] = [];
       await orderedPipeline(
         candidates,
         this.#concurrency,
         (o) => this.#cachedText(o),
         (text, o) => {
-          if (text !== null) for (const m of matchingLines(text, test)) matches.push({ path: o.path, ...m });
+          if (text !== null) {
+            const found = boundTest ? deadline.run(() => matchingLines(text, test)) : matchingLines(text, test);
+            for (const m of found) matches.push({ path: o.path, ...m });
+          }
           return cap === null || matches.length <= cap;
         },
       );
       if (cap !== null && matches.length > cap) return { matches: matches.slice(0, cap), truncated: true };
       return { matches };
     } catch (e) {
+      if (e instanceof MatchTimeoutError) return { error: errors.searchTimeout(deadline.timeoutMs) };
       return { error: this.#failure(operation, e) };
     }
+  }
+
+  /**
+   * micromatch's test for a compiled glob (dot: true, braces): the path equal to the pattern, or
+   * its regular expression. Compiled once per call, not once per candidate.
+   */
+  static #matcher(compiled: CompiledGlob): (subject: string) => boolean {
+    const re = new RegExp(compiled.regex);
+    return (subject) => subject === compiled.pattern || re.test(subject);
   }
 
   async #cachedText(o: Listed): Promise<string | null> {
@@ -561,8 +603,16 @@ export class S3Backend implements BackendProtocolV2 {
       const scope = absolute ? { path: "/", trailingSlash: true } : normalizePath(path, { emptyIsRoot: true });
       await this.#ready();
       const { objects, exact, dir } = await this.#scope(scope.path, scope.trailingSlash, compiled.base);
-      const files: FileInfo[] = objects
-        .filter((o) => micromatch.isMatch(exact ? basename(o.path) : o.path.slice(dir.length), glob, GLOB_OPTIONS))
+      const matches = S3Backend.#matcher(compiled);
+      const deadline = new Deadline(this.#searchTimeoutMs);
+      let found: Listed[];
+      try {
+        found = deadline.run(() => objects.filter((o) => matches(exact ? basename(o.path) : o.path.slice(dir.length))));
+      } catch (e) {
+        if (e instanceof MatchTimeoutError) return { error: errors.globTimeout(pattern, deadline.timeoutMs) };
+        throw e;
+      }
+      const files: FileInfo[] = found
         .sort((a, b) => b.modified.getTime() - a.modified.getTime() || (a.path < b.path ? -1 : 1))
         .map((o) => ({ path: o.path, is_dir: false, size: o.size, modified_at: o.modified.toISOString() }));
       return { files };
@@ -579,6 +629,7 @@ export class S3Backend implements BackendProtocolV2 {
     for (const [input, bytes] of files) {
       try {
         const path = normalizeFilePath(input);
+        this.#key(path); // a key S3 would refuse is this file's invalid_path, not the batch's failure
         batch.set(path, bodyForUpload(path, bytes, this.#maxFileBytes));
         responses.push({ path: input, error: null });
       } catch (e) {
@@ -593,16 +644,16 @@ export class S3Backend implements BackendProtocolV2 {
   async downloadFiles(paths: string[]): Promise<FileDownloadResponse[]> {
     await this.#ready();
     return mapLimit(paths, this.#concurrency, async (input): Promise<FileDownloadResponse> => {
-      let path: string;
+      let key: string;
       try {
-        path = normalizeFilePath(input);
+        key = this.#key(normalizeFilePath(input));
       } catch (e) {
         return { path: input, content: null, error: fileErrorCode(e) };
       }
-      const object = await this.#getAnySize(this.#key(path));
+      const object = await this.#getAnySize(key);
       if (object) return { path: input, content: toBytes(object), error: null };
       const children = await this.#shared.client.send(
-        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.#key(path) + "/", MaxKeys: 1 }),
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: key + "/", MaxKeys: 1 }),
       );
       return { path: input, content: null, error: children.KeyCount ? "is_directory" : "file_not_found" };
     });
@@ -610,17 +661,43 @@ export class S3Backend implements BackendProtocolV2 {
 
   /** Downloads are byte transfers, not reads for the model: no maxReadBytes limit. */
   async #getAnySize(key: string): Promise<Buffer | null> {
-    try {
-      const r = await this.#shared.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      return Buffer.from(await r.Body!.transformToByteArray());
-    } catch (e) {
-      if (isNotFound(e)) return null;
-      throw e;
+    return (await this.#fetch(key, () => {}))?.bytes ?? null;
+  }
+
+  /**
+   * GetObject and its whole body; null when missing. `check` sees the length before the body is
+   * read (and may throw to refuse it). The SDK retries the request, not a body cut off halfway
+   * (a connection reset mid-transfer): that is retried here, once, from the start.
+   */
+  async #fetch(key: string, check: (length: number) => void): Promise<{ response: GetObjectCommandOutput; bytes: Buffer } | null> {
+    for (let attempt = 1; ; attempt++) {
+      let response: GetObjectCommandOutput;
+      try {
+        response = await this.#shared.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      } catch (e) {
+        if (isNotFound(e)) return null;
+        throw e;
+      }
+      try {
+        check(response.ContentLength ?? 0);
+      } catch (e) {
+        (response.Body as Readable | undefined)?.destroy?.();
+        throw e;
+      }
+      try {
+        return { response, bytes: Buffer.from(await response.Body!.transformToByteArray()) };
+      } catch (e) {
+        if (attempt >= 2) throw e;
+      }
     }
   }
 
   get #maxFileBytes(): number {
     return this.#shared.config.maxFileBytes ?? S3_DEFAULTS.maxFileBytes;
+  }
+
+  get #searchTimeoutMs(): number {
+    return this.#shared.config.searchTimeoutMs ?? S3_DEFAULTS.searchTimeoutMs;
   }
 
   get #concurrency(): number {

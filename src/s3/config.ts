@@ -47,6 +47,12 @@ export interface S3BackendConfig {
   maxReadBytes?: number;
   /** write/edit/upload refuse content larger than this. Default 64 MiB. */
   maxFileBytes?: number;
+  /**
+   * Longest time grep/search/glob may spend matching in this process (JavaScript regular
+   * expressions backtrack: a hostile pattern could otherwise block the event loop for minutes).
+   * Past it the call returns an error. search({ timeoutMs }) overrides it per call. Default 30000.
+   */
+  searchTimeoutMs?: number;
   /** How many times an edit re-reads and re-applies after losing a race. Default 64. */
   maxEditAttempts?: number;
   /** "WHEN_REQUIRED" for servers that reject the SDK's default CRC32 checksums. */
@@ -64,6 +70,7 @@ export const S3_DEFAULTS = {
   maxReadBytes: 32 * 1024 * 1024,
   maxFileBytes: 64 * 1024 * 1024,
   maxEditAttempts: 64,
+  searchTimeoutMs: 30_000,
 };
 
 function endpointUrl(endpoint: string | undefined, useSsl: boolean | undefined): string | undefined {

@@ -11,24 +11,12 @@ import { StoreBackend } from "deepagents";
 import { InMemoryStore } from "@langchain/langgraph";
 import type { BackendProtocolV2 } from "deepagents";
 import { EMPTY_FILE_CONTENT } from "../../src/protocol.js";
+import { rng } from "../helpers/random.js";
 
 const SCRIPTS = Number(process.env.DIFF_SCRIPTS ?? 200);
 const SEED = Number(process.env.DIFF_SEED ?? Date.now() % 1_000_000);
 const OPS_PER_SCRIPT = 30;
 
-function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number) => Math.floor(next() * n);
-  const pick = <T,>(xs: readonly T[]): T => xs[int(xs.length)];
-  return { next, int, pick };
-}
 
 const FILES = ["/a.txt", "/b.md", "/dir/c.txt", "/dir/d.md", "/dir/sub/e.txt", "/dir2/f.txt", "/g.json", "/img.png"] as const;
 const DIRS = ["/", "/dir", "/dir/", "/dir/sub", "/dir2", "/nope"] as const;

@@ -1,0 +1,42 @@
+/**
+ * Row-level security (migrations/0004_row_level_security.sql): which database roles may use which
+ * workspaces. The grants are rows of `workspace_grants`, managed by the schema owner through the
+ * SQL functions grant_workspace()/revoke_workspace(), which these wrap; a backend connected as a
+ * restricted role runs with `rowLevelSecurity: true` and checks its grant in initialize().
+ */
+import type pg from "pg";
+import { validateSchema } from "./config.js";
+import { statementsFor } from "./statements.js";
+import { validateWorkspace } from "../paths.js";
+
+function checkRole(role: unknown): string {
+  if (typeof role !== "string" || role.length === 0 || Buffer.byteLength(role) > 63) {
+    throw new Error(`Invalid role name ${JSON.stringify(role)}: a PostgreSQL role name of 1-63 bytes`);
+  }
+  return role;
+}
+
+/**
+ * Lets `role` use `workspace` (`null`: every workspace) in `schema`, and grants it the table
+ * privileges the backend needs (never TRUNCATE). Run as the schema owner, e.g. over the pool of a
+ * backend connected as the owner. Returns false when the grant already existed.
+ */
+export async function grantWorkspace(pool: pg.Pool | pg.ClientBase, schema: string, role: string, workspace: string | null): Promise<boolean> {
+  const { rows } = await pool.query(statementsFor(validateSchema(schema)).grant_workspace, [
+    checkRole(role),
+    workspace === null ? null : validateWorkspace(workspace),
+  ]);
+  return rows[0].granted;
+}
+
+/**
+ * Removes `role`'s grant of `workspace` (`null`: its all-workspaces grant); with its last grant
+ * gone, its privileges on the schema go too. Returns false when there was no such grant.
+ */
+export async function revokeWorkspace(pool: pg.Pool | pg.ClientBase, schema: string, role: string, workspace: string | null): Promise<boolean> {
+  const { rows } = await pool.query(statementsFor(validateSchema(schema)).revoke_workspace, [
+    checkRole(role),
+    workspace === null ? null : validateWorkspace(workspace),
+  ]);
+  return rows[0].revoked;
+}

@@ -1,0 +1,137 @@
+/**
+ * Chunk rows (migrations/0003_chunks.sql): every text file is also stored as ~3 kB runs of whole
+ * lines, kept in step with `files` by triggers, and read windows, grep and search are cut from
+ * them. These tests hold the chunks to the file: they join back to exactly its content, number
+ * lines as JavaScript's split("\n") does, follow every kind of write, and windows and matches
+ * that straddle chunk boundaries come out as JavaScript computes them on the whole text.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { adminClient, testBackend, TEST_SCHEMA } from "./helpers/db.js";
+
+const backend = await testBackend();
+const admin = await adminClient();
+test.after(async () => {
+  await backend.close();
+  await admin.end();
+});
+
+interface ChunkRow { first_line: number; line_count: number; content: string }
+async function chunksOf(path: string, ws = backend.workspace): Promise<ChunkRow[]> {
+  const { rows } = await admin.query(
+    `SELECT first_line, line_count, content FROM ${TEST_SCHEMA}.chunks WHERE workspace = $1 AND path = $2 ORDER BY first_line`,
+    [ws, path],
+  );
+  return rows;
+}
+
+/** The chunks of a file cover its lines exactly once, in order, and join back to its text. */
+async function assertChunked(path: string, text: string) {
+  const chunks = await chunksOf(path);
+  const lines = text.split("\n");
+  assert.ok(chunks.length > 0, `${path} has chunks`);
+  let next = 1;
+  for (const c of chunks) {
+    assert.is(c.first_line, next, `${path}: chunks are contiguous`);
+    assert.is(c.content === "" ? 1 : c.content.split("\n").length, c.line_count, `${path}: line_count`);
+    next += c.line_count;
+  }
+  assert.is(next - 1, lines.length, `${path}: every line once`);
+  assert.is(chunks.map((c) => c.content).join("\n"), text, `${path}: joins back to the file`);
+}
+
+// Seeded generator: the same texts on every run.
+let seed = 20261122;
+const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+const word = () => ["alpha", "beta", "függ", "日本語", "x", "", "needle", "\r", "  "][Math.floor(rand() * 9)];
+const line = (maxWords: number) => Array.from({ length: Math.floor(rand() * maxWords) }, word).join(" ");
+
+const texts: Record<string, string> = {
+  "/empty.txt": "",
+  "/newline.txt": "\n",
+  "/one.txt": "a",
+  "/one-nl.txt": "a\n",
+  "/blank-lines.txt": "\n\n\n\n",
+  "/crlf.txt": "one\r\ntwo\r\n",
+  // Lines longer than a chunk, and an empty line alone between two of them.
+  "/long-lines.txt": ["short", "L".repeat(7000), "", "M".repeat(9000), "tail", ""].join("\n"),
+  "/boundary.txt": Array.from({ length: 400 }, (_, i) => `${i}`.padStart(29, "-")).join("\n") + "\n",
+  "/mixed.txt": Array.from({ length: 3000 }, () => line(40)).join("\n"),
+};
+
+test("every kind of text is cut into contiguous chunks that join back to it", async () => {
+  for (const [path, text] of Object.entries(texts)) assert.is((await backend.write(path, text)).error, undefined, path);
+  for (const [path, text] of Object.entries(texts)) await assertChunked(path, text);
+  assert.ok((await chunksOf("/mixed.txt")).length > 10, "a big file has many chunks");
+  for (const c of await chunksOf("/mixed.txt")) assert.ok(Buffer.byteLength(c.content) < 3000 + 400, "chunks stay near 3 kB");
+});
+
+test("read windows that straddle chunk boundaries equal JavaScript's slice of the lines", async () => {
+  for (const path of ["/mixed.txt", "/boundary.txt", "/long-lines.txt"]) {
+    const lines = texts[path].split("\n");
+    const chunkStarts = (await chunksOf(path)).map((c) => c.first_line - 1);
+    const offsets = new Set([0, 1, lines.length - 2, ...chunkStarts.flatMap((s) => [s - 1, s, s + 1])]);
+    const total = texts[path].endsWith("\n") ? lines.length - 1 : lines.length; // deepagents' line count
+    for (const offset of [...offsets].filter((o) => o >= 0 && o < total)) {
+      for (const limit of [1, 2, 7, 150]) {
+        const r = await backend.read(path, offset, limit);
+        assert.is(r.error, undefined);
+        assert.is(r.content, lines.slice(offset, offset + limit).join("\n"), `${path} offset ${offset} limit ${limit}`);
+      }
+    }
+  }
+});
+
+test("grep line numbers across chunks equal JavaScript's, and LIMIT keeps path and line order", async () => {
+  for (const pattern of ["needle", "日本語 x", "\r", "", "--1"]) {
+    const expected = Object.entries(texts)
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .flatMap(([path, text]) => text.split("\n").flatMap((l, i) => (l.includes(pattern) ? [{ path, line: i + 1, text: l }] : [])));
+    const all = await backend.grep(pattern);
+    assert.equal(all.matches, expected, `grep ${JSON.stringify(pattern)}`);
+    const capped = await backend.grep(pattern, "/", null, 5);
+    assert.equal(capped.matches, expected.slice(0, 5), `grep ${JSON.stringify(pattern)} maxCount 5`);
+  }
+});
+
+test("edits, overwrites, uploads and deletes re-cut or remove the chunks in the same transaction", async () => {
+  const path = "/mixed.txt";
+  let text = texts[path];
+  // An edit that adds lines near the top shifts every later line number.
+  const r = await backend.edit(path, text.split("\n")[3] + "\n", "inserted 1\ninserted 2\n" + text.split("\n")[3] + "\n");
+  if (!r.error) text = text.replace(text.split("\n")[3] + "\n", "inserted 1\ninserted 2\n" + text.split("\n")[3] + "\n");
+  await assertChunked(path, text);
+  const last = text.split("\n").length;
+  assert.is((await backend.read(path, last - 1, 1)).content, text.split("\n")[last - 1]);
+
+  await backend.write(path, "rewritten\n");
+  await assertChunked(path, "rewritten\n");
+  await backend.uploadFiles([[path, Buffer.from("uploaded over\nit")], ["/bin.png", Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1])]]);
+  await assertChunked(path, "uploaded over\nit");
+  assert.equal(await chunksOf("/bin.png"), [], "binary files have no chunks");
+
+  await backend.write("/dir/a.txt", "a\n");
+  await backend.write("/dir/sub/b.txt", "b\n");
+  await backend.delete!("/dir");
+  assert.equal([...(await chunksOf("/dir/a.txt")), ...(await chunksOf("/dir/sub/b.txt"))], []);
+});
+
+test("rewriting a file with the same content keeps its chunk rows", async () => {
+  await backend.write("/same.txt", "stable\ncontent\n");
+  const before = (await admin.query(`SELECT xmin::text FROM ${TEST_SCHEMA}.chunks WHERE workspace = $1 AND path = '/same.txt'`, [backend.workspace])).rows;
+  await backend.write("/same.txt", "stable\ncontent\n");
+  const after = (await admin.query(`SELECT xmin::text FROM ${TEST_SCHEMA}.chunks WHERE workspace = $1 AND path = '/same.txt'`, [backend.workspace])).rows;
+  assert.equal(after, before);
+});
+
+test("a failed write leaves no chunks behind (the triggers run inside the statement)", async () => {
+  const count = async () => Number((await admin.query(`SELECT count(*) FROM ${TEST_SCHEMA}.chunks WHERE workspace = $1`, [backend.workspace])).rows[0].count);
+  const before = await count();
+  await admin.query("BEGIN");
+  await admin.query(`SELECT * FROM ${TEST_SCHEMA}.fs_write($1, '/rolled-back.txt', 'x\ny', NULL, 'text/plain', NULL)`, [backend.workspace]);
+  assert.is(await count(), before + 1);
+  await admin.query("ROLLBACK");
+  assert.is(await count(), before);
+});
+
+test.run();

@@ -107,7 +107,9 @@ osd objectstore = memstore
 memstore device bytes = ${MEMSTORE_BYTES:-2147483648}
 osd op num shards = 2
 osd op num threads per shard = 1
-osd max object name len = 460
+# Ceph's default (the 460 in older recipes is an ext4 limit; memstore has none): S3 keys up to
+# 1,024 bytes plus the bucket marker must fit, or RGW answers 500 to long paths.
+osd max object name len = 2048
 osd max object namespace len = 64
 
 [client.rgw.a]

@@ -73,6 +73,11 @@ LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
   v_workspaces text[];
   v_paths text[];
+  v_cut_workspaces text[];
+  v_cut_paths text[];
+  v_cut_first_lines integer[];
+  v_cut_line_counts integer[];
+  v_cut_contents text[];
 BEGIN
   -- Rows whose content did not change keep their chunks; the rest are re-cut. (Raw SQL may even
   -- change a row's key: the old key's chunks go, the new key's are made.)
@@ -89,14 +94,27 @@ BEGIN
   IF v_paths IS NULL THEN
     RETURN NULL;
   END IF;
-  DELETE FROM chunks c USING unnest(v_workspaces, v_paths) AS k(workspace, path)
-   WHERE c.workspace = k.workspace AND c.path = k.path;
-  INSERT INTO chunks (workspace, path, first_line, line_count, content)
-  SELECT n.workspace, n.path, c.first_line, c.line_count, c.content
+  -- The new cut, once. Chunks that come out identical (same first line, same text) stay as they
+  -- are: a replacement inside a big file moves few slot boundaries, so most of its chunks -- and
+  -- their trigram index entries -- are not rewritten.
+  SELECT array_agg(n.workspace), array_agg(n.path), array_agg(c.first_line), array_agg(c.line_count), array_agg(c.content)
+    INTO v_cut_workspaces, v_cut_paths, v_cut_first_lines, v_cut_line_counts, v_cut_contents
   FROM new_rows n
   JOIN unnest(v_workspaces, v_paths) AS k(workspace, path) ON k.workspace = n.workspace AND k.path = n.path
   CROSS JOIN LATERAL text_chunks(n.content) c
   WHERE n.content IS NOT NULL;
+  DELETE FROM chunks c USING unnest(v_workspaces, v_paths) AS k(workspace, path)
+   WHERE c.workspace = k.workspace AND c.path = k.path
+     AND NOT EXISTS (SELECT 1 FROM unnest(v_cut_workspaces, v_cut_paths, v_cut_first_lines, v_cut_contents)
+                            AS f(workspace, path, first_line, content)
+                     WHERE f.workspace = c.workspace AND f.path = c.path
+                       AND f.first_line = c.first_line AND f.content = c.content);
+  INSERT INTO chunks (workspace, path, first_line, line_count, content)
+  SELECT f.workspace, f.path, f.first_line, f.line_count, f.content
+  FROM unnest(v_cut_workspaces, v_cut_paths, v_cut_first_lines, v_cut_line_counts, v_cut_contents)
+       AS f(workspace, path, first_line, line_count, content)
+  WHERE NOT EXISTS (SELECT 1 FROM chunks c
+                    WHERE c.workspace = f.workspace AND c.path = f.path AND c.first_line = f.first_line);
   RETURN NULL;
 END
 $$;

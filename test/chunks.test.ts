@@ -134,4 +134,25 @@ test("a failed write leaves no chunks behind (the triggers run inside the statem
   assert.is(await count(), before);
 });
 
+test("an edit inside a big file rewrites only the chunks whose text or first line changed", async () => {
+  const lines = Array.from({ length: 6000 }, (_, i) => `line ${i} ${"x".repeat(i % 50)}`);
+  let text = lines.join("\n") + "\n";
+  await backend.write("/big-edit.txt", text);
+  const rows = async () =>
+    (await admin.query(`SELECT first_line, xmin::text AS xmin FROM ${TEST_SCHEMA}.chunks WHERE workspace = $1 AND path = '/big-edit.txt' ORDER BY first_line`, [backend.workspace])).rows as Array<{ first_line: number; xmin: string }>;
+  const before = await rows();
+  assert.ok(before.length > 50, `${before.length} chunks`);
+  // Same line count, a few bytes longer, in the middle of the file.
+  assert.is((await backend.edit("/big-edit.txt", "line 3000 ", "line 3000 (edited) ")).error, undefined);
+  text = text.replace("line 3000 ", "line 3000 (edited) ");
+  await assertChunked("/big-edit.txt", text);
+  const after = await rows();
+  const kept = after.filter((r) => before.some((b) => b.first_line === r.first_line && b.xmin === r.xmin));
+  const editedChunk = before.findLast((b) => b.first_line <= 3001)!.first_line;
+  assert.ok(before.filter((b) => b.first_line < editedChunk).every((b) => after.some((a) => a.first_line === b.first_line && a.xmin === b.xmin)), "every chunk before the edit is untouched");
+  assert.ok(kept.length >= before.length * 0.8, `${kept.length} of ${before.length} chunks kept`);
+  assert.ok(kept.length < after.length, "the edited chunk was rewritten");
+  assert.equal((await backend.grep("(edited)")).matches, [{ path: "/big-edit.txt", line: 3001, text: text.split("\n")[3000] }]);
+});
+
 test.run();

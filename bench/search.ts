@@ -207,7 +207,7 @@ await bench({
   ours: () => backend.edit("/edit/ten-kb.txt", `marker${flip}`, `marker${++flip}`),
   check: (ms) => ms <= 3,
 });
-// Not a target, but the price of chunks: every edit re-cuts the whole file and re-indexes its chunks.
+// Not a target, but the price of chunks: an edit re-cuts the whole file (only changed chunks are rewritten).
 await backend.write("/edit/five-mb.txt", corpus.find(([p]) => p === "/big/five-mb.txt")![1].toString("utf8") + "\nmarker0\n");
 let bigFlip = 0;
 await bench({

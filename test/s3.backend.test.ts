@@ -250,4 +250,11 @@ test("a GET body cut off halfway (connection reset mid-transfer) is fetched agai
   }
 });
 
+test("a prefix with '.' or '..' segments is refused at construction", () => {
+  for (const prefix of ["..", "a/../b", "./x", "x/."]) {
+    assert.throws(() => new S3Backend({ bucket: s3.bucket, endpoint: s3.endpoint, prefix, workspace: "w" }), /Invalid S3 prefix .*'\.' and '\.\.' segments are not allowed/);
+  }
+  assert.is(new S3Backend({ bucket: s3.bucket, endpoint: s3.endpoint, prefix: "/a//b/", workspace: "w" }).prefix, "a/b");
+});
+
 test.run();

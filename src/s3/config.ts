@@ -105,5 +105,10 @@ export function createS3Client(config: S3BackendConfig): S3Client {
 
 /** Key prefix normalised: no leading or trailing slashes, no empty segments. */
 export function normalizePrefix(prefix: string | undefined): string {
-  return (prefix ?? "").split("/").filter(Boolean).join("/");
+  const segments = (prefix ?? "").split("/").filter(Boolean);
+  // A server or proxy may resolve dot segments, so "tenants/../other" could land outside the prefix.
+  if (segments.some((s) => s === "." || s === "..")) {
+    throw new Error(`Invalid S3 prefix ${JSON.stringify(prefix)}: '.' and '..' segments are not allowed`);
+  }
+  return segments.join("/");
 }

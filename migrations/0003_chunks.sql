@@ -81,16 +81,12 @@ DECLARE
 BEGIN
   -- Rows whose content did not change keep their chunks; the rest are re-cut. (Raw SQL may even
   -- change a row's key: the old key's chunks go, the new key's are made.)
-  SELECT array_agg(k.workspace), array_agg(k.path) INTO v_workspaces, v_paths
-  FROM (
-    SELECT o.workspace, o.path FROM old_rows o
-    WHERE NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.workspace = o.workspace AND n.path = o.path
-                      AND n.content IS NOT DISTINCT FROM o.content)
-    UNION
-    SELECT n.workspace, n.path FROM new_rows n
-    WHERE NOT EXISTS (SELECT 1 FROM old_rows o WHERE o.workspace = n.workspace AND o.path = n.path
-                      AND o.content IS NOT DISTINCT FROM n.content)
-  ) k;
+  -- One comparison of contents per row (a key only on one side is a key that changed).
+  SELECT array_agg(coalesce(n.workspace, o.workspace)), array_agg(coalesce(n.path, o.path))
+    INTO v_workspaces, v_paths
+  FROM old_rows o
+  FULL JOIN new_rows n ON n.workspace = o.workspace AND n.path = o.path
+  WHERE o.path IS NULL OR n.path IS NULL OR o.content IS DISTINCT FROM n.content;
   IF v_paths IS NULL THEN
     RETURN NULL;
   END IF;

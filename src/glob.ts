@@ -5,7 +5,7 @@
  * becomes an index range so only that subtree is scanned.
  */
 import micromatch from "micromatch";
-import { displayInput } from "./paths.js";
+import { displayInput, typeName } from "./paths.js";
 
 export const GLOB_OPTIONS = { dot: true, nobrace: false } as const;
 
@@ -42,7 +42,7 @@ export class GlobError extends Error {
 }
 
 export function compileGlob(input: unknown): CompiledGlob {
-  if (typeof input !== "string") throw new GlobError(`<${input === null ? "null" : typeof input}>`, "pattern must be a string");
+  if (typeof input !== "string") throw new GlobError(`<${typeName(input)}>`, "pattern must be a string");
   if (input === "") throw new GlobError(input, "pattern is empty");
   if (/[\u0000-\u001f\u007f]/.test(input)) throw new GlobError(input, "control characters are not allowed");
   if (input.length > MAX_GLOB_LENGTH) throw new GlobError(input, `pattern is longer than ${MAX_GLOB_LENGTH} characters`);

@@ -29,12 +29,15 @@ export class PathError extends Error {
 
 const MAX_SHOWN = 200;
 
+/** How a non-string argument is named in messages: "null", "undefined", "number", ... */
+export const typeName = (value: unknown): string => (value === null ? "null" : typeof value);
+
 /**
  * An input as it may appear in an error message for a model or a log: control and invisible
  * formatting characters as \uXXXX escapes, unpaired surrogates as U+FFFD, at most 200 characters.
  */
 export function displayInput(input: string): string {
-  const escaped = input.toWellFormed().replace(INVISIBLE_GLOBAL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  const escaped = input.toWellFormed().replace(UNPRINTABLE_GLOBAL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
   if (escaped.length <= MAX_SHOWN) return escaped;
   return `${escaped.slice(0, MAX_SHOWN).toWellFormed()}... (${input.length} characters)`;
 }
@@ -48,13 +51,15 @@ export interface NormalizedPath {
 
 // C0 controls, DEL and C1 controls: a newline or NUL in a path breaks line-oriented tools and
 // PostgreSQL text. U+2028/U+2029 are line breaks to JavaScript and many editors.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+const CONTROL_CHARS = "\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029";
 // Invisible formatting: bidirectional marks, embeddings, overrides and isolates (they make
 // "evil\u202Etxt.sh" display as "evilhs.txt"), zero-width space, word joiner and BOM (they make
 // two names that look equal). Zero-width (non-)joiners stay allowed: emoji and several scripts
 // need them.
-const INVISIBLE = /[\u061c\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]/;
-const INVISIBLE_GLOBAL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u061c\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]/g;
+const INVISIBLE_CHARS = "\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060\\u2066-\\u2069\\ufeff";
+const CONTROL = new RegExp(`[${CONTROL_CHARS}]`);
+const INVISIBLE = new RegExp(`[${INVISIBLE_CHARS}]`);
+const UNPRINTABLE_GLOBAL = new RegExp(`[${CONTROL_CHARS}${INVISIBLE_CHARS}]`, "g");
 // "C:\\x", "C:/x", "C:" and drive-relative "C:x".
 const WINDOWS_DRIVE = /^[A-Za-z]:/;
 const utf8Length = (s: string) => Buffer.byteLength(s, "utf8");
@@ -66,7 +71,7 @@ export interface NormalizeOptions {
 
 export function normalizePath(input: unknown, { emptyIsRoot = false }: NormalizeOptions = {}): NormalizedPath {
   if (typeof input !== "string") {
-    throw new PathError(`<${input === null ? "null" : typeof input}>`, `path must be a string (got ${input === null ? "null" : typeof input})`);
+    throw new PathError(`<${typeName(input)}>`, `path must be a string (got ${typeName(input)})`);
   }
   if (CONTROL.test(input)) throw new PathError(input, "control characters (including NUL and line breaks) are not allowed");
   // Surrounding whitespace is a slip of the caller ("/notes.md "), not part of the name.

@@ -65,6 +65,8 @@ export const errors = {
   globTimeout: (pattern: string, ms: number) =>
     `Error: glob '${displayInput(pattern)}' took longer than ${ms} ms to match; use fewer wildcards or a narrower path`,
   storage: (operation: string, message: string) => `Error: storage failure during ${operation}: ${message}`,
+  permissionDenied: (operation: string, workspace: string, message: string) =>
+    `Error: permission denied during ${operation} in workspace '${workspace}': ${message}`,
 } as const;
 
 /** Metadata of one file (an extension beyond the protocol). */

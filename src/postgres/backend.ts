@@ -236,7 +236,7 @@ export class PostgresBackend implements BackendProtocolV2 {
     if (expected) return expected;
     // Row-level security refused the row (a workspace not granted to this role), or a privilege is missing.
     if (e instanceof pg.DatabaseError && e.code === "42501") {
-      return `Error: permission denied during ${operation} in workspace '${this.workspace}': ${e.message}`;
+      return errors.permissionDenied(operation, this.workspace, e.message);
     }
     if (glob && e instanceof pg.DatabaseError && e.code === "2201B") {
       return errors.invalidGlob(glob, `PostgreSQL rejected its compiled form: ${e.message}`);
@@ -410,6 +410,7 @@ export class PostgresBackend implements BackendProtocolV2 {
    */
   async search(options: SearchOptions & { timeoutMs?: number }): Promise<SearchResult> {
     const { pattern } = options;
+    let timeoutMs = 0;
     try {
       if (typeof pattern !== "string") throw new ContentError("Error: search pattern must be a string");
       let regex: { source: string; ignoreCase: boolean } | null = null;
@@ -427,7 +428,7 @@ export class PostgresBackend implements BackendProtocolV2 {
       const cap = grepLimit(options.maxCount);
       const subject = regex ? regex.source : pattern;
       if (!isStorableText(subject)) return { matches: [] };
-      const timeoutMs = searchBudgetMs(options.timeoutMs, this.#shared.config.statementTimeoutMs ?? 30_000);
+      timeoutMs = searchBudgetMs(options.timeoutMs, this.#shared.config.statementTimeoutMs ?? 30_000);
       const rows = await this.#withTimeout(timeoutMs, this.#shared.sql.search, [
         this.workspace, scope.path, !scope.trailingSlash,
         glob?.pattern ?? null, glob?.regex ?? null, glob ? matchesBasename(glob.pattern) : false,
@@ -438,7 +439,7 @@ export class PostgresBackend implements BackendProtocolV2 {
       return { matches };
     } catch (e) {
       const code = (e as { code?: string }).code;
-      if (code === "57014") return { error: errors.searchTimeout(searchBudgetMs(options.timeoutMs, this.#shared.config.statementTimeoutMs ?? 30_000)) };
+      if (code === "57014") return { error: errors.searchTimeout(timeoutMs) };
       if (code === "2201B" && options.regex) return { error: errors.invalidRegex(pattern, `PostgreSQL refused it: ${(e as Error).message}`) };
       return { error: this.#failure("search", e, options.glob) };
     }

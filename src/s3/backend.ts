@@ -546,12 +546,12 @@ export class S3Backend implements BackendProtocolV2 {
       if (test === null) return { matches: [] };
       await this.#ready();
       const { objects, exact, dir } = await this.#scope(scope.path, scope.trailingSlash, "");
+      const onBasename = exact || (glob !== null && matchesBasename(glob));
       const candidates = deadline.run(() =>
         objects.filter((o) => {
           if (!isTextMimeType(getMimeType(o.path))) return false;
           if (!filter) return true;
-          const subject = exact || matchesBasename(glob!) ? basename(o.path) : o.path.slice(dir.length);
-          return filter(subject);
+          return filter(onBasename ? basename(o.path) : o.path.slice(dir.length));
         }),
       );
       const matches: GrepMatch[] = [];

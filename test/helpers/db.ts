@@ -24,11 +24,15 @@ export function databaseUrl(): Promise<string> {
     if (process.env.DATABASE_URL) return process.env.DATABASE_URL;
     const dataDir = await mkdtemp(path.join(tmpdir(), "deepagents-backends-file-"));
     const server = await startEmbeddedPostgres({ dataDir, persistent: false });
-    process.on("beforeExit", async () => {
+    // The server's child process keeps the event loop alive, so "beforeExit" never comes: stop
+    // it once uvu has reported (it sets process.exitCode when its last test has run).
+    const finished = setInterval(async () => {
+      if (process.exitCode === undefined) return;
+      clearInterval(finished);
       await server.stop().catch(() => {});
       await rm(dataDir, { recursive: true, force: true });
-      process.exit(process.exitCode ?? 0);
-    });
+      process.exit(process.exitCode);
+    }, 100);
     return server.connectionString;
   })();
   return url;

@@ -139,13 +139,17 @@ test("a pathological regex is stopped by timeoutMs with an error result; the poo
     assert.ok((await b.uploadFiles(batch)).every((r) => r.error === null));
   }
   const pool = b.pool;
-  // How long the bomb needs here without a limit, then a limit well below that.
-  let started = Date.now();
-  assert.equal(await b.search({ pattern: "(a+)+$", regex: true, timeoutMs: 120_000 }), { matches: [] });
-  const unbounded = Date.now() - started;
+  // How long the bomb needs here without a limit (the faster of two runs: the first may read
+  // from disk, or share the cores with another test file), then a limit well below that.
+  let unbounded = Infinity;
+  for (let run = 0; run < 2; run++) {
+    const t = Date.now();
+    assert.equal(await b.search({ pattern: "(a+)+$", regex: true, timeoutMs: 120_000 }), { matches: [] });
+    unbounded = Math.min(unbounded, Date.now() - t);
+  }
   const timeoutMs = Math.max(5, Math.min(200, Math.floor(unbounded / 4)));
   const bombs = ["(a+)+$", "(a|aa)+$", "(a*)*!b", "(.*a){12}$", "^(a+)+b", "(a|a?)+c", "([a-zA-Z]+)*\\d", "(?:a+a+)+z"];
-  started = Date.now();
+  const started = Date.now();
   // more bombs at once than pool connections: each must end by its own timeout, none may hang
   const results = await Promise.all(bombs.map((pattern) => b.search({ pattern, regex: true, timeoutMs })));
   const elapsed = Date.now() - started;

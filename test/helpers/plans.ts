@@ -1,0 +1,70 @@
+/**
+ * The plans of the statements a backend really runs — the queries inside fs_search, fs_glob and
+ * fs_ls included — not hand-written copies of them: auto_explain with nested statements on, its
+ * output sent to the client as NOTICEs, on a one-connection pool the backend is given.
+ * Needs a role allowed to LOAD auto_explain (a superuser: the test and bench databases).
+ */
+import pg from "pg";
+import { databaseUrl } from "./db.js";
+
+export interface PlanCapture {
+  /** Give this to PostgresBackend({ pool }); close() of the backend leaves it open. */
+  readonly pool: pg.Pool;
+  /** Runs fn and returns every plan logged meanwhile ("Query Text: …" followed by the plan). */
+  during(fn: () => Promise<unknown>): Promise<string[]>;
+  /** The one plan captured during fn whose query text contains `marker`. */
+  planOf(marker: string, fn: () => Promise<unknown>): Promise<string>;
+  end(): Promise<void>;
+}
+
+export interface PlanCaptureOptions {
+  /** EXPLAIN ANALYZE with BUFFERS (timings and row counts), as the benchmark reports. */
+  analyze?: boolean;
+  /** Extra settings, e.g. "enable_seqscan=off" (no spaces: they go into the startup options). */
+  settings?: string[];
+  connectionString?: string;
+}
+
+export async function capturePlans(options: PlanCaptureOptions = {}): Promise<PlanCapture> {
+  let sink: string[] | null = null;
+  const settings = [
+    "session_preload_libraries=auto_explain",
+    "auto_explain.log_min_duration=0",
+    "auto_explain.log_nested_statements=on",
+    "auto_explain.log_level=notice",
+    "client_min_messages=notice",
+    ...(options.analyze ? ["auto_explain.log_analyze=on", "auto_explain.log_buffers=on"] : []),
+    ...(options.settings ?? []),
+  ];
+  // Startup options, so every connection of the pool has them from its first statement.
+  const pool = new pg.Pool({
+    connectionString: options.connectionString ?? (await databaseUrl()),
+    options: settings.map((s) => `-c ${s}`).join(" "),
+    max: 1,
+  });
+  pool.on("connect", (client) => {
+    client.on("notice", (n) => {
+      if (sink && n.message?.includes("plan:")) sink.push(n.message.replace(/^duration: [\d.]+ ms\s+plan:\n/, ""));
+    });
+  });
+  const during = async (fn: () => Promise<unknown>) => {
+    const plans: string[] = [];
+    sink = plans;
+    try {
+      await fn();
+    } finally {
+      sink = null;
+    }
+    return plans;
+  };
+  return {
+    pool,
+    during,
+    async planOf(marker, fn) {
+      const plans = (await during(fn)).filter((p) => p.includes(marker));
+      if (plans.length !== 1) throw new Error(`expected one plan containing ${JSON.stringify(marker)}, captured ${plans.length}:\n${plans.join("\n---\n")}`);
+      return plans[0];
+    },
+    end: () => pool.end(),
+  };
+}

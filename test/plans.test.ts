@@ -1,0 +1,82 @@
+/**
+ * Plan shapes of the statements PostgresBackend really runs (captured by auto_explain inside
+ * fs_search, fs_glob and fs_ls, not hand-written copies), with the planner's own settings:
+ * - a selective literal (grep, and search ignoring case) and a selective regex, capped with
+ *   maxCount so the query has a LIMIT, are answered by the trigram index — not by reading every
+ *   chunk of the workspace in primary-key order, which LIMIT makes tempting;
+ * - glob and ls read a path range of the primary key (ls: the parent index for files, one probe
+ *   per sub-directory).
+ * Plans, not timings: what is asserted holds on any machine.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { adminClient, testBackend, uniqueName } from "./helpers/db.js";
+import { capturePlans } from "./helpers/plans.js";
+
+// A schema of its own: the plans depend on this table's statistics, not on other test files'.
+const schema = uniqueName("plans");
+const capture = await capturePlans();
+const backend = await testBackend({ schema, pool: capture.pool });
+const admin = await adminClient();
+test.after(async () => {
+  await backend.close();
+  await capture.end();
+  await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+  await admin.end();
+});
+
+// 600 files of ~1 kB in 30 directories, one of them holding a rare token.
+const files: Array<[string, Uint8Array]> = [];
+for (let i = 0; i < 600; i++) {
+  files.push([`/src/d${i % 30}/f${i}.ts`, Buffer.from(`export const value${i} = ${i}; // the usual words\n`.repeat(20))]);
+}
+files.push(["/src/d1/rare.ts", Buffer.from("before\nthe zyxwvutsrq needle\nafter\n")]);
+assert.ok((await backend.uploadFiles(files)).every((r) => r.error === null));
+await admin.query(`ANALYZE ${schema}.files, ${schema}.chunks`);
+
+const TRIGRAM = /Bitmap Index Scan on chunks_content_trgm_idx\s+\([^)]*\)\s+Index Cond: \(content (~~\*?|~\*?) /;
+const searchPlan = (fn: () => Promise<unknown>) => capture.planOf("FROM chunks c", fn);
+
+test("grep of a selective literal with maxCount: the trigram index, under the LIMIT", async () => {
+  let result: unknown;
+  const plan = await searchPlan(async () => (result = await backend.grep("zyxwvutsrq", "/", null, 10)));
+  assert.equal(result, { matches: [{ path: "/src/d1/rare.ts", line: 2, text: "the zyxwvutsrq needle" }] });
+  assert.match(plan, /^Limit\b/m, plan);
+  assert.match(plan, TRIGRAM, plan);
+  assert.not.match(plan, /Scan (using|on) chunks_pkey/, plan);
+});
+
+test("search of a selective regex with maxCount: the trigram index, under the LIMIT", async () => {
+  let result: unknown;
+  const plan = await searchPlan(async () => (result = await backend.search({ pattern: "zyxw[a-z]+\\s+needle", regex: true, maxCount: 10 })));
+  assert.equal(result, { matches: [{ path: "/src/d1/rare.ts", line: 2, text: "the zyxwvutsrq needle" }] });
+  assert.match(plan, /^Limit\b/m, plan);
+  assert.match(plan, TRIGRAM, plan);
+  assert.not.match(plan, /Scan (using|on) chunks_pkey/, plan);
+});
+
+test("search of a selective literal ignoring case: the trigram index (ILIKE)", async () => {
+  let result: unknown;
+  const plan = await searchPlan(async () => (result = await backend.search({ pattern: "ZYXWVUTSRQ", ignoreCase: true, maxCount: 10 })));
+  assert.equal(result, { matches: [{ path: "/src/d1/rare.ts", line: 2, text: "the zyxwvutsrq needle" }] });
+  assert.match(plan, TRIGRAM, plan);
+});
+
+test("glob in a subtree: a primary-key range on the subtree's path", async () => {
+  let result: { files?: unknown[] } = {};
+  const plan = await capture.planOf("ORDER BY f.modified_at DESC", async () => (result = await backend.glob("*.ts", "/src/d1")));
+  assert.is(result.files?.length, 21);
+  assert.match(plan, /Index (Only )?Scan (using|on) files_pkey[^\n]*\n\s+Index Cond: \(\(workspace = .*\) AND \(path >= '\/src\/d1\/'::text\) AND \(path < '\/src\/d10'::text\)\)/, plan);
+  assert.not.match(plan, /Seq Scan/, plan);
+});
+
+test("ls: files from the parent index, sub-directories by one primary-key probe each", async () => {
+  let result: { files?: unknown[] } = {};
+  const plan = await capture.planOf("FROM files f WHERE f.workspace = p_workspace AND f.parent = p_dir", async () => (result = await backend.ls("/src")));
+  assert.is(result.files?.length, 30);
+  assert.match(plan, /Scan (using|on) files_parent_idx/, plan);
+  assert.match(plan, /Limit[^\n]*\n\s+->\s+Index Only Scan using files_pkey/, plan);
+  assert.not.match(plan, /Seq Scan/, plan);
+});
+
+test.run();

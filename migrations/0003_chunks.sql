@@ -99,12 +99,18 @@ BEGIN
   JOIN unnest(v_workspaces, v_paths) AS k(workspace, path) ON k.workspace = n.workspace AND k.path = n.path
   CROSS JOIN LATERAL text_chunks(n.content) c
   WHERE n.content IS NOT NULL;
-  DELETE FROM chunks c USING unnest(v_workspaces, v_paths) AS k(workspace, path)
-   WHERE c.workspace = k.workspace AND c.path = k.path
-     AND NOT EXISTS (SELECT 1 FROM unnest(v_cut_workspaces, v_cut_paths, v_cut_first_lines, v_cut_contents)
-                            AS f(workspace, path, first_line, content)
-                     WHERE f.workspace = c.workspace AND f.path = c.path
-                       AND f.first_line = c.first_line AND f.content = c.content);
+  -- Old chunks minus the new cut, as a set difference (hashed or sorted, linear). Not NOT EXISTS:
+  -- the planner estimates one chunk per path, and on a big table it picked a nested-loop anti join
+  -- that compared every old chunk of a 5 MB file with every new one (2.5 s instead of 0.1 s).
+  DELETE FROM chunks c
+  USING (
+    SELECT o.workspace, o.path, o.first_line, o.content
+    FROM chunks o JOIN unnest(v_workspaces, v_paths) AS k(workspace, path) ON o.workspace = k.workspace AND o.path = k.path
+    EXCEPT
+    SELECT f.workspace, f.path COLLATE "C", f.first_line, f.content
+    FROM unnest(v_cut_workspaces, v_cut_paths, v_cut_first_lines, v_cut_contents) AS f(workspace, path, first_line, content)
+  ) gone
+  WHERE c.workspace = gone.workspace AND c.path = gone.path AND c.first_line = gone.first_line;
   INSERT INTO chunks (workspace, path, first_line, line_count, content)
   SELECT f.workspace, f.path, f.first_line, f.line_count, f.content
   FROM unnest(v_cut_workspaces, v_cut_paths, v_cut_first_lines, v_cut_line_counts, v_cut_contents)

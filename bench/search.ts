@@ -250,14 +250,13 @@ const editsPerSecond = 1600 / ((performance.now() - t) / 1000);
 // EXPLAIN ANALYZE, BUFFERS: auto_explain on a backend over a one-connection pool.
 const capture = await capturePlans({ analyze: true, connectionString: url });
 const explained = new PostgresBackend({ pool: capture.pool, schema: SCHEMA, workspace: WS });
-const planOf = (marker: string, fn: () => Promise<unknown>) => capture.planOf(marker, fn);
 const plans = {
-  "grep, rare literal": await planOf("FROM chunks c", () => explained.grep(RARE)),
-  "grep, rare literal, 2,000-file workspace": await planOf("FROM chunks c", () => explained.withWorkspace(MID_WS).grep(RARE)),
-  "grep, common literal, maxCount 100": await planOf("FROM chunks c", () => explained.grep("function", "/", null, 100)),
-  "regex with trigrams": await planOf("FROM chunks c", () => explained.search({ pattern: "deprecat\\w+ since", regex: true })),
-  "glob **/*.md under /sub1k": await planOf("ORDER BY f.modified_at DESC", () => explained.glob("**/*.md", "/sub1k")),
-  "ls of /many (files)": await planOf("f.parent = p_dir", () => explained.ls("/many")),
+  "grep, rare literal": await capture.planOf("FROM chunks c", () => explained.grep(RARE)),
+  "grep, rare literal, 2,000-file workspace": await capture.planOf("FROM chunks c", () => explained.withWorkspace(MID_WS).grep(RARE)),
+  "grep, common literal, maxCount 100": await capture.planOf("FROM chunks c", () => explained.grep("function", "/", null, 100)),
+  "regex with trigrams": await capture.planOf("FROM chunks c", () => explained.search({ pattern: "deprecat\\w+ since", regex: true })),
+  "glob **/*.md under /sub1k": await capture.planOf("ORDER BY f.modified_at DESC", () => explained.glob("**/*.md", "/sub1k")),
+  "ls of /many (files)": await capture.planOf("f.parent = p_dir", () => explained.ls("/many")),
 };
 await explained.close();
 await capture.end();

@@ -10,8 +10,6 @@ import { databaseUrl } from "./db.js";
 export interface PlanCapture {
   /** Give this to PostgresBackend({ pool }); close() of the backend leaves it open. */
   readonly pool: pg.Pool;
-  /** Runs fn and returns every plan logged meanwhile ("Query Text: …" followed by the plan). */
-  during(fn: () => Promise<unknown>): Promise<string[]>;
   /** The one plan captured during fn whose query text contains `marker`. */
   planOf(marker: string, fn: () => Promise<unknown>): Promise<string>;
   end(): Promise<void>;
@@ -20,8 +18,6 @@ export interface PlanCapture {
 export interface PlanCaptureOptions {
   /** EXPLAIN ANALYZE with BUFFERS (timings and row counts), as the benchmark reports. */
   analyze?: boolean;
-  /** Extra settings, e.g. "enable_seqscan=off" (no spaces: they go into the startup options). */
-  settings?: string[];
   connectionString?: string;
 }
 
@@ -34,7 +30,6 @@ export async function capturePlans(options: PlanCaptureOptions = {}): Promise<Pl
     "auto_explain.log_level=notice",
     "client_min_messages=notice",
     ...(options.analyze ? ["auto_explain.log_analyze=on", "auto_explain.log_buffers=on"] : []),
-    ...(options.settings ?? []),
   ];
   // Startup options, so every connection of the pool has them from its first statement.
   const pool = new pg.Pool({
@@ -47,6 +42,7 @@ export async function capturePlans(options: PlanCaptureOptions = {}): Promise<Pl
       if (sink && n.message?.includes("plan:")) sink.push(n.message.replace(/^duration: [\d.]+ ms\s+plan:\n/, ""));
     });
   });
+  /** Every plan logged while fn runs ("Query Text: …" followed by the plan). */
   const during = async (fn: () => Promise<unknown>) => {
     const plans: string[] = [];
     sink = plans;
@@ -59,7 +55,6 @@ export async function capturePlans(options: PlanCaptureOptions = {}): Promise<Pl
   };
   return {
     pool,
-    during,
     async planOf(marker, fn) {
       const plans = (await during(fn)).filter((p) => p.includes(marker));
       if (plans.length !== 1) throw new Error(`expected one plan containing ${JSON.stringify(marker)}, captured ${plans.length}:\n${plans.join("\n---\n")}`);

@@ -52,6 +52,11 @@ export const errors = {
     `Error: File '${path}' is too large to read (${size} bytes; the limit is ${limit} bytes)`,
   invalidPath: (path: string, why: string) => `Error: Invalid path '${path}': ${why}`,
   isDirectory: (path: string) => `Error: '${path}' is a directory`,
+  /**
+   * A file and a directory never share a name: writing `path` would put it below `file`, an
+   * existing file (as a filesystem answers ENOTDIR).
+   */
+  parentIsFile: (path: string, file: string) => `Error: Cannot create '${path}': '${file}' is a file, not a directory`,
   tooLarge: (path: string, size: number, limit: number) =>
     `Error: File '${path}' is too large (${size} bytes; the limit is ${limit} bytes)`,
   invalidBase64: (path: string) =>

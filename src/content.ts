@@ -4,10 +4,11 @@
  * does); uploads are byte-exact, so bytes under a text extension that are not valid UTF-8 are
  * kept as binary (application/octet-stream) instead of being decoded lossily.
  */
-import { errors } from "./protocol.js";
+import { errors, INT4_MAX, InputError } from "./protocol.js";
 import { getMimeType, isTextMimeType, OCTET_STREAM } from "./mime.js";
 
-export class ContentError extends Error {
+/** Content a backend cannot store as given (the message is the protocol's error string). */
+export class ContentError extends InputError {
   constructor(message: string) {
     super(message);
     this.name = "ContentError";
@@ -85,7 +86,7 @@ export function checkEditStrings(displayPath: string, ...strings: unknown[]): vo
 /** A search's time budget: the caller's `timeoutMs` when given (a positive number), else the default. */
 export function searchBudgetMs(requested: unknown, fallback: number): number {
   if (requested === undefined || requested === null) return fallback;
-  if (typeof requested !== "number" || !Number.isFinite(requested) || requested < 1) {
+  if (typeof requested !== "number" || !Number.isFinite(requested) || requested < 1 || requested > INT4_MAX) {
     throw new ContentError(errors.invalidTimeout(requested));
   }
   return Math.floor(requested);

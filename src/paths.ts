@@ -1,9 +1,9 @@
 /**
  * The one place virtual paths are normalised and validated. Every backend method runs its path
  * arguments through here before touching storage, so a hostile path is refused the same way
- * everywhere: `..` above the root, NUL and other control characters, invisible bidirectional
- * controls, backslashes, Windows drive paths, names with leading or trailing whitespace, and
- * paths too long for the index. Accepted paths are Unicode NFC, so a name typed precomposed
+ * everywhere: `..` above the root, NUL and other control characters, invisible (Unicode
+ * default-ignorable) characters, noncharacters, backslashes, Windows drive paths, names with
+ * leading or trailing whitespace, and paths too long for the index. Accepted paths are Unicode NFC, so a name typed precomposed
  * ("é") and decomposed ("e" + U+0301) is one file, not two that look alike.
  */
 
@@ -37,7 +37,10 @@ export const typeName = (value: unknown): string => (value === null ? "null" : t
  * formatting characters as \uXXXX escapes, unpaired surrogates as U+FFFD, at most 200 characters.
  */
 export function displayInput(input: string): string {
-  const escaped = input.toWellFormed().replace(UNPRINTABLE_GLOBAL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  const escaped = input.toWellFormed().replace(UNPRINTABLE_GLOBAL, (c) => {
+    const code = c.codePointAt(0)!;
+    return code > 0xffff ? `\\u{${code.toString(16)}}` : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
   if (escaped.length <= MAX_SHOWN) return escaped;
   return `${escaped.slice(0, MAX_SHOWN).toWellFormed()}... (${input.length} characters)`;
 }
@@ -52,14 +55,41 @@ export interface NormalizedPath {
 // C0 controls, DEL and C1 controls: a newline or NUL in a path breaks line-oriented tools and
 // PostgreSQL text. U+2028/U+2029 are line breaks to JavaScript and many editors.
 const CONTROL_CHARS = "\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029";
-// Invisible formatting: bidirectional marks, embeddings, overrides and isolates (they make
-// "evil\u202Etxt.sh" display as "evilhs.txt"), zero-width space, word joiner and BOM (they make
-// two names that look equal). Zero-width (non-)joiners stay allowed: emoji and several scripts
-// need them.
-const INVISIBLE_CHARS = "\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060\\u2066-\\u2069\\ufeff";
 const CONTROL = new RegExp(`[${CONTROL_CHARS}]`);
-const INVISIBLE = new RegExp(`[${INVISIBLE_CHARS}]`);
-const UNPRINTABLE_GLOBAL = new RegExp(`[${CONTROL_CHARS}${INVISIBLE_CHARS}]`, "g");
+// Invisible characters make two names that display alike ("config.json" and "config\u00ADjson",
+// "evil\u202Etxt.sh" displaying as "evilhs.txt"). Unicode names them: Default_Ignorable_Code_Point
+// (soft hyphen, zero-width and bidirectional controls, BOM, variation selectors, Hangul fillers,
+// tag characters, ...), kept current by the JavaScript engine's Unicode data rather than a hand
+// list. Three of them are refused only where they can hide: ZWNJ/ZWJ (U+200C/U+200D), which
+// Indic and Arabic-script words and emoji sequences need, are allowed between two non-ASCII
+// characters; the emoji variation selectors U+FE0E/U+FE0F right after a pictographic character
+// (or U+FE0F before the keycap mark U+20E3).
+const DEFAULT_IGNORABLE = /\p{Default_Ignorable_Code_Point}/u;
+const JOINER = /^[\u200c\u200d]$/u;
+const EMOJI_SELECTOR = /^[\ufe0e\ufe0f]$/u;
+const PICTOGRAPHIC = /^\p{Extended_Pictographic}$/u;
+const ASCII = /^[\u0000-\u007f]$/u;
+// Noncharacters (U+FDD0-U+FDEF, U+FFFE/U+FFFF of every plane) are for a program's internal use;
+// XML 1.0 cannot carry U+FFFE/U+FFFF, so S3's multi-object delete could never name such a key.
+const NONCHARACTER = /\p{Noncharacter_Code_Point}/u;
+const UNPRINTABLE_GLOBAL = new RegExp(`[${CONTROL_CHARS}]|\\p{Default_Ignorable_Code_Point}|\\p{Noncharacter_Code_Point}`, "gu");
+
+/** The first invisible character of `name` that could hide, with its position; null if none. */
+function hiddenCharacter(name: string): string | null {
+  const chars = [...name];
+  for (let i = 0; i < chars.length; i++) {
+    const c = chars[i];
+    if (!DEFAULT_IGNORABLE.test(c)) continue;
+    const before = chars[i - 1];
+    const after = chars[i + 1];
+    if (JOINER.test(c) && before && after && !ASCII.test(before) && !ASCII.test(after) && !JOINER.test(after)) continue;
+    if (EMOJI_SELECTOR.test(c) && before && (PICTOGRAPHIC.test(before) || (c === "\ufe0f" && after === "\u20e3"))) continue;
+    return c;
+  }
+  return null;
+}
+
+const codePointName = (c: string) => `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`;
 // "C:\\x", "C:/x", "C:" and drive-relative "C:x".
 const WINDOWS_DRIVE = /^[A-Za-z]:/;
 const utf8Length = (s: string) => Buffer.byteLength(s, "utf8");
@@ -81,9 +111,12 @@ export function normalizePath(input: unknown, { emptyIsRoot = false }: Normalize
     throw new PathError(input, "path is empty");
   }
   if (!trimmed.isWellFormed()) throw new PathError(input, "path contains an unpaired UTF-16 surrogate");
-  if (INVISIBLE.test(trimmed)) {
-    throw new PathError(input, "invisible formatting characters (bidirectional controls, zero-width spaces, BOM) are not allowed");
+  const hidden = hiddenCharacter(trimmed);
+  if (hidden) {
+    throw new PathError(input, `invisible characters (${codePointName(hidden)}: Unicode default-ignorable, e.g. bidirectional controls, zero-width spaces, soft hyphens) are not allowed`);
   }
+  const nonchar = NONCHARACTER.exec(trimmed);
+  if (nonchar) throw new PathError(input, `Unicode noncharacters (${codePointName(nonchar[0])}) are not allowed`);
   if (WINDOWS_DRIVE.test(trimmed)) throw new PathError(input, "Windows drive paths are not supported; use /-separated absolute paths");
   if (trimmed.includes("\\")) throw new PathError(input, "backslashes are not allowed; use '/' to separate directories");
   const nfc = trimmed.normalize("NFC");
@@ -136,4 +169,43 @@ export function validateWorkspace(name: unknown): string {
 /** The per-file code of upload/download for a path that failed normalizeFilePath(). */
 export function fileErrorCode(e: unknown): "is_directory" | "invalid_path" {
   return e instanceof PathError && e.namesDirectory ? "is_directory" : "invalid_path";
+}
+
+/** The directories a normalised path lies in, outermost first, without the root: "/a/b/c" → ["/a", "/a/b"]. */
+export function ancestorsOf(path: string): string[] {
+  const out: string[] = [];
+  for (let i = path.indexOf("/", 1); i !== -1; i = path.indexOf("/", i + 1)) out.push(path.slice(0, i));
+  return out;
+}
+
+/** Why an upload refuses one of its own paths: it lies under another (a file), or is a directory of others. */
+export interface BatchClash {
+  code: "invalid_path" | "is_directory";
+  /** The path in the way: the file it would lie under, or the path itself when it is a directory. */
+  conflict: string;
+}
+
+/**
+ * The file/directory rule inside one batch of normalised paths, in input order, as if they were
+ * written one by one: a path is refused when an earlier accepted path is a file above it
+ * ("invalid_path") or lies below it, making it a directory ("is_directory"). The same path twice
+ * is no clash (the last content wins). Clashes with what is already stored are the backend's to
+ * find.
+ */
+export function batchClashes(paths: Iterable<string>): Map<string, BatchClash> {
+  const files = new Set<string>();
+  const directories = new Set<string>();
+  const clashes = new Map<string, BatchClash>();
+  for (const path of paths) {
+    if (files.has(path) || clashes.has(path)) continue;
+    const ancestors = ancestorsOf(path);
+    const parent = ancestors.find((dir) => files.has(dir));
+    if (parent !== undefined) clashes.set(path, { code: "invalid_path", conflict: parent });
+    else if (directories.has(path)) clashes.set(path, { code: "is_directory", conflict: path });
+    else {
+      files.add(path);
+      for (const dir of ancestors) directories.add(dir);
+    }
+  }
+  return clashes;
 }

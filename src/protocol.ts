@@ -48,6 +48,13 @@ export const errors = {
       : `Error: Version conflict on '${path}': expected version ${expected}, current version is ${current}`,
   editConflict: (path: string, attempts: number) =>
     `Error: Could not edit '${path}': it kept changing under concurrent writers (${attempts} attempts); read it again and retry`,
+  /**
+   * S3: the answer to a write was lost and the object changed since in a way that cannot tell
+   * whether the write landed (it may have, and been replaced). Never guessed: retrying blindly
+   * could apply an edit twice.
+   */
+  outcomeUnknown: (operation: string, path: string) =>
+    `Error: The ${operation} of '${path}' may or may not have been applied: the storage's answer was lost and the file has been replaced since; read it to check before retrying`,
   tooLargeToRead: (path: string, size: number, limit: number) =>
     `Error: File '${path}' is too large to read (${size} bytes; the limit is ${limit} bytes)`,
   invalidPath: (path: string, why: string) => `Error: Invalid path '${path}': ${why}`,
@@ -66,7 +73,10 @@ export const errors = {
   invalidGlob: (pattern: string, why: string) => `Error: Invalid glob pattern '${pattern}': ${why}`,
   invalidRegex: (pattern: string, why: string) => `Error: Invalid regular expression '${displayInput(pattern)}': ${why}`,
   searchTimeout: (ms: number) => `Error: search timed out after ${ms} ms; narrow the path, glob or pattern`,
-  invalidTimeout: (value: unknown) => `Error: timeoutMs must be a positive number of milliseconds (got ${String(value)})`,
+  invalidTimeout: (value: unknown) =>
+    `Error: timeoutMs must be a number of milliseconds from 1 to 2147483647 (got ${displayInput(String(value))})`,
+  invalidMaxCount: (value: unknown) =>
+    `Error: maxCount must be a number of matches or null (got ${typeof value === "string" ? JSON.stringify(displayInput(value)) : displayInput(String(value))})`,
   globTimeout: (pattern: string, ms: number) =>
     `Error: glob '${displayInput(pattern)}' took longer than ${ms} ms to match; use fewer wildcards or a narrower path`,
   storage: (operation: string, message: string) => `Error: storage failure during ${operation}: ${message}`,
@@ -83,7 +93,7 @@ export interface FileStat<Version = number> {
   size: number;
   /** Lines, counted like read(); null when the backend does not know without reading. */
   lines: number | null;
-  /** Postgres: a counter, +1 per change. S3: the object's ETag. */
+  /** Postgres: +1 per change, never reused for a path (a re-created file starts above it). S3: the object's ETag. */
   version: Version;
   created_at: string;
   modified_at: string;
@@ -112,16 +122,34 @@ export interface SearchResult {
   error?: string;
 }
 
-/** read()'s offset/limit as deepagents normalises them: floored, negatives and NaN to 0. */
+/**
+ * Bad input to a protocol method, already worded for the agent: every backend returns its message
+ * as the `{ error }` result (failures.ts), never as a storage failure.
+ */
+export class InputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "InputError";
+  }
+}
+
+/** The largest PostgreSQL integer (and the longest Node.js timer, in ms): 2^31 - 1. */
+export const INT4_MAX = 2 ** 31 - 1;
+
+/**
+ * read()'s offset/limit as deepagents normalises them: floored, negatives and NaN to 0. The
+ * offset is kept as given (up to 2^53) so a message names it; a backend that needs a 32-bit
+ * integer clamps it (no file has 2^31 lines).
+ */
 export function readPagination(offset: number, limit: number): { offset: number; limit: number } {
-  const clamp = (n: number) => (Number.isFinite(n) ? Math.min(Math.max(0, Math.floor(n)), 2 ** 31 - 1) : 0);
-  return { offset: clamp(offset), limit: clamp(limit) };
+  const floor = (n: number, max: number) => (Number.isFinite(n) ? Math.min(Math.max(0, Math.floor(n)), max) : 0);
+  return { offset: floor(offset, Number.MAX_SAFE_INTEGER), limit: floor(limit, INT4_MAX) };
 }
 
 /** grep()'s maxCount: null for no cap, else a whole number of matches (0 allowed). */
 export function grepLimit(maxCount: number | null | undefined): number | null {
   if (maxCount === null || maxCount === undefined) return null;
-  if (typeof maxCount !== "number" || Number.isNaN(maxCount)) throw new TypeError(`maxCount must be a number (got ${maxCount})`);
+  if (typeof maxCount !== "number" || Number.isNaN(maxCount)) throw new InputError(errors.invalidMaxCount(maxCount));
   return Math.max(0, Math.floor(Math.min(maxCount, Number.MAX_SAFE_INTEGER - 1)));
 }
 

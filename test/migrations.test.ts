@@ -59,7 +59,7 @@ test("fresh install, re-run is a no-op, and the backend works on it", async () =
   const first = await migrate({ connectionString: url });
   assert.equal(first.map((m) => m.name), ALL);
   assert.equal(await migrate({ connectionString: url }), []);
-  assert.is(await trgmSchema(url), "deepagents"); // it was missing: installed beside our objects
+  assert.is(await trgmSchema(url), "public"); // it was missing: installed where every schema can use it
   const objects = await objectsIn(url, "deepagents");
   for (const name of ["files", "chunks", "migrations", "fs_grep", "fs_edit", "chunks_content_trgm_idx"]) assert.ok(objects.includes(name), name);
   const b = new PostgresBackend({ connectionString: url, workspace: "w" });
@@ -96,7 +96,7 @@ test("down removes only what it created; up again restores it", async () => {
   assert.equal(down.map((m) => m.name), [...ALL].reverse());
   assert.equal(await objectsIn(url, "roundtrip"), []);
   assert.is(await withClient(url, async (c) => (await c.query("SELECT to_regnamespace('roundtrip') AS s")).rows[0].s), null);
-  assert.is(await trgmSchema(url), null); // we installed it, we removed it
+  assert.is(await trgmSchema(url), "public"); // database-wide: down never removes it
   assert.equal(await migrate({ connectionString: url, schema: "roundtrip", direction: "down" }), []); // nothing left
   assert.equal((await migrate({ connectionString: url, schema: "roundtrip" })).map((m) => m.name), ALL);
 });
@@ -138,12 +138,12 @@ test("installs beside public.pg_trgm and another app's node-pg-migrate table, to
   assert.equal(theirs, { migrations: ["1700000000000_their-app"], customers: ["ada"], trgm: "public", index: 1 });
 });
 
-test("down keeps a pg_trgm we installed while another schema's index still uses it", async () => {
+test("down keeps the pg_trgm it installed while another schema's index still uses it", async () => {
   const url = await freshDatabase();
-  await migrate({ connectionString: url, schema: "first" }); // installs pg_trgm into "first"
+  await migrate({ connectionString: url, schema: "first" }); // installs pg_trgm into public
   await migrate({ connectionString: url, schema: "second" }); // reuses it
   await migrate({ connectionString: url, schema: "first", direction: "down" });
-  assert.is(await trgmSchema(url), "first");
+  assert.is(await trgmSchema(url), "public");
   assert.equal(await objectsIn(url, "first"), []); // our tables and functions are gone
   const b = new PostgresBackend({ connectionString: url, schema: "second", workspace: "w" });
   await b.write("/still.txt", "works fine");
@@ -187,6 +187,147 @@ test("upgrading a schema with files to chunks (0003) cuts the existing files, an
     assert.is((await b.read("/big.txt", 1499, 2)).content, "line 1499\nline 1500 needle");
     assert.not.ok((await objectsIn(url, "up")).includes("chunks"));
     assert.ok((await objectsIn(url, "up")).includes("files_content_trgm_idx"));
+  } finally {
+    await b.close();
+  }
+});
+
+// ---- pg_trgm shared by several owners (issue 11, item 2) ------------------------------------
+const PASSWORD = uniqueName("pw");
+const roles: string[] = [];
+
+/** A login role that owns nothing yet; `createOnDatabase`: it may create schemas (and trusted extensions). */
+async function ownerRole(dbUrl: string, createOnDatabase = true): Promise<{ role: string; url: string }> {
+  const role = uniqueName("owner");
+  await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD '${PASSWORD}'`);
+  roles.push(role);
+  const db = new URL(dbUrl).pathname.slice(1);
+  if (createOnDatabase) await admin.query(`GRANT CREATE ON DATABASE ${db} TO ${role}`);
+  const u = new URL(dbUrl);
+  u.username = role;
+  u.password = PASSWORD;
+  return { role, url: u.toString() };
+}
+
+test.after(async () => {
+  for (const role of roles) await admin.query(`DROP ROLE IF EXISTS ${role}`).catch(() => {});
+});
+
+async function greps(url: string, schema: string): Promise<number> {
+  const b = new PostgresBackend({ connectionString: url, schema, workspace: "w" });
+  try {
+    await b.initialize({ migrate: false });
+    await b.write(`/${schema}.txt`, "a trigram needle");
+    return (await b.grep("needle")).matches!.length;
+  } finally {
+    await b.close();
+  }
+}
+
+for (const order of ["A then B", "B then A"]) {
+  test(`two non-superuser owners migrate their own schemas into one database (${order}); down of the first keeps the second`, async () => {
+    const url = await freshDatabase(); // no pg_trgm; public is not writable for them (PostgreSQL 15+)
+    const a = await ownerRole(url);
+    const b = await ownerRole(url);
+    const [first, second] = order === "A then B" ? [a, b] : [b, a];
+    const schemas = new Map([[first, `s_${first.role}`], [second, `s_${second.role}`]]);
+    await migrate({ connectionString: first.url, schema: schemas.get(first) });
+    const home = await trgmSchema(url);
+    assert.ok(home === "public" || home === "extensions", `pg_trgm lives in ${home}`);
+    assert.ok(![...schemas.values()].includes(home!), "never inside one application's schema");
+    await migrate({ connectionString: second.url, schema: schemas.get(second) });
+    assert.is(await greps(second.url, schemas.get(second)!), 1);
+    await migrate({ connectionString: first.url, schema: schemas.get(first), direction: "down" });
+    assert.is(await trgmSchema(url), home);
+    assert.is(await greps(second.url, schemas.get(second)!), 1);
+    const index = await withClient(url, async (c) =>
+      (await c.query("SELECT to_regclass($1) IS NOT NULL AS ok", [`${schemas.get(second)}.chunks_content_trgm_idx`])).rows[0].ok);
+    assert.ok(index, "the second schema's trigram index survived");
+    // Even a DROP SCHEMA ... CASCADE of the first owner's schema cannot reach it now.
+    await migrate({ connectionString: first.url, schema: schemas.get(first) });
+    await withClient(first.url, (c) => c.query(`DROP SCHEMA ${schemas.get(first)} CASCADE`));
+    assert.is(await greps(second.url, schemas.get(second)!), 1);
+  });
+}
+
+test("a pg_trgm an older version installed inside an owner's schema: moved out when a superuser migrates; otherwise a warning there and a clear error for the next owner", async () => {
+  // As a superuser (who owns the extension's objects), migrate moves it.
+  const url = await freshDatabase();
+  await withClient(url, async (c) => {
+    await c.query("CREATE SCHEMA legacy");
+    await c.query("CREATE EXTENSION pg_trgm SCHEMA legacy"); // what 0001 did when pg_trgm was missing
+  });
+  await migrate({ connectionString: url, schema: "legacy" });
+  assert.is(await trgmSchema(url), "public");
+  // As a plain owner: its own schema keeps working (with a warning); another owner is told what to run.
+  const url2 = await freshDatabase();
+  const a = await ownerRole(url2);
+  const b = await ownerRole(url2);
+  const schemaA = `s_${a.role}`;
+  await withClient(a.url, async (c) => {
+    await c.query(`CREATE SCHEMA ${schemaA}`);
+    await c.query(`CREATE EXTENSION pg_trgm SCHEMA ${schemaA}`);
+  });
+  const messages: string[] = [];
+  await migrate({ connectionString: a.url, schema: schemaA, log: (m) => messages.push(m) });
+  assert.ok(messages.some((m) => m.startsWith(`WARNING: pg_trgm lives inside schema "${schemaA}"`) && m.endsWith("a superuser runs: ALTER EXTENSION pg_trgm SET SCHEMA public;")), messages.join("\n"));
+  assert.is(await greps(a.url, schemaA), 1);
+  const refused = await migrate({ connectionString: b.url, schema: `s_${b.role}` }).then(() => null, (e: Error) => e);
+  assert.match(refused?.message ?? "", new RegExp(`^pg_trgm is installed in schema "${schemaA}", which role "${b.role}" cannot use; a superuser runs: ALTER EXTENSION pg_trgm SET SCHEMA public;`));
+  assert.equal(await objectsIn(url2, `s_${b.role}`), []);
+  await withClient(url2, (c) => c.query("ALTER EXTENSION pg_trgm SET SCHEMA public"));
+  await migrate({ connectionString: b.url, schema: `s_${b.role}` });
+  assert.is(await greps(b.url, `s_${b.role}`), 1);
+  assert.is(await greps(a.url, schemaA), 1);
+});
+
+test("pg_trgm missing or unusable and the role cannot fix it: one clear error naming the DBA's command, nothing changed", async () => {
+  const url = await freshDatabase();
+  const c = await ownerRole(url, false); // no CREATE on the database
+  const schema = `s_${c.role}`;
+  await withClient(url, (x) => x.query(`CREATE SCHEMA ${schema} AUTHORIZATION ${c.role}`));
+  const missing = await migrate({ connectionString: c.url, schema }).then(() => null, (e: Error) => e);
+  assert.ok(missing, "must fail");
+  assert.match(missing!.message, /^pg_trgm is not installed, and role "owner_\w+" may not create it .*a database owner or superuser runs: CREATE EXTENSION pg_trgm SCHEMA public;$/);
+  assert.not.match(missing!.message, /\n/);
+  assert.equal(await objectsIn(url, schema), []);
+  assert.is(await trgmSchema(url), null);
+  // Installed by the DBA in a schema the role may not use: the error names the GRANT.
+  await withClient(url, async (x) => {
+    await x.query("CREATE SCHEMA private_ext");
+    await x.query("CREATE EXTENSION pg_trgm SCHEMA private_ext");
+  });
+  const unusable = await migrate({ connectionString: c.url, schema }).then(() => null, (e: Error) => e);
+  assert.match(unusable?.message ?? "", /pg_trgm is installed in schema "private_ext", which role "owner_\w+" cannot use; a superuser runs: ALTER EXTENSION pg_trgm SET SCHEMA public; \(or, to leave it there: GRANT USAGE ON SCHEMA private_ext TO owner_\w+;\)/);
+  await withClient(url, (x) => x.query(`GRANT USAGE ON SCHEMA private_ext TO ${c.role}`));
+  await migrate({ connectionString: c.url, schema });
+  assert.is(await greps(c.url, schema), 1);
+});
+
+
+test("0006 (search line semantics) down puts 0003's fs_search back and grep still works; up again answers per line", async () => {
+  const url = await freshDatabase();
+  const at = ALL.indexOf("0006_search_line_semantics");
+  assert.ok(at > 0, "0006 is shipped");
+  await migrate({ connectionString: url, schema: "lines" });
+  const signatures = () =>
+    withClient(url, async (c) =>
+      (await c.query("SELECT p.oid::regprocedure::text AS s, p.proconfig FROM pg_proc p WHERE p.pronamespace = 'lines'::regnamespace AND p.proname = 'fs_search'")).rows);
+  const b = new PostgresBackend({ connectionString: url, schema: "lines", workspace: "w" });
+  try {
+    await b.write("/edge.txt", "xfoo\nbar\n");
+    const [now] = await signatures();
+    assert.match(now.s, /fs_search\(.*,bigint,text\)$/);
+    assert.ok(now.proconfig.includes("search_path=lines, pg_temp"), now.proconfig.join());
+    assert.equal((await b.search({ pattern: "foo(?!\\s)", regex: true })).matches, [{ path: "/edge.txt", line: 1, text: "xfoo" }]);
+    await migrate({ connectionString: url, schema: "lines", direction: "down", count: ALL.length - at });
+    const back = await signatures();
+    assert.equal(back.length, 1);
+    assert.match(back[0].s, /fs_search\(.*,boolean,boolean,bigint\)$/);
+    assert.ok(back[0].proconfig.includes("search_path=lines, pg_temp"), back[0].proconfig.join());
+    assert.equal((await b.grep("foo")).matches, [{ path: "/edge.txt", line: 1, text: "xfoo" }]); // fs_grep's call resolves
+    await migrate({ connectionString: url, schema: "lines" });
+    assert.equal((await b.search({ pattern: "(?<!\\s)bar", regex: true })).matches, [{ path: "/edge.txt", line: 2, text: "bar" }]);
   } finally {
     await b.close();
   }

@@ -41,6 +41,10 @@ const RARE_MATCH = { matches: [{ path: "/src/d1/rare.ts", line: 2, text: "the zy
 const selective: Array<[string, () => Promise<unknown>]> = [
   ["grep of a selective literal with maxCount", () => backend.grep("zyxwvutsrq", "/", null, 10)],
   ["search of a selective regex with maxCount", () => backend.search({ pattern: "zyxw[a-z]+\\s+needle", regex: true, maxCount: 10 })],
+  // The chunk test of a lookaround pattern is the pattern without it (0006): still the index.
+  ["search of a selective regex with lookarounds and \\b, with maxCount", () => backend.search({ pattern: "(?<=the )\\bzyxw[a-z]+(?=\\s+needle)", regex: true, maxCount: 10 })],
+  // ignoreCase spells out each letter's cases ([Zz][Yy]...): pg_trgm still finds the trigrams.
+  ["search of a selective regex ignoring case, with maxCount", () => backend.search({ pattern: "ZYXW[a-z]+\\s+NEEDLE", regex: true, ignoreCase: true, maxCount: 10 })],
   ["search of a selective literal ignoring case, with maxCount (ILIKE)", () => backend.search({ pattern: "ZYXWVUTSRQ", ignoreCase: true, maxCount: 10 })],
 ];
 for (const [name, call] of selective) {

@@ -1,6 +1,7 @@
 /**
  * search(): the JavaScript → ARE translation (every accepted and refused construct), PostgreSQL
- * results equal to JavaScript's own RegExp line by line, case-insensitive literals and the
+ * results equal to JavaScript's own RegExp (u flag) line by line (both backends against it, and
+ * random patterns: search.regex.test.ts), case-insensitive literals and the
  * statement timeout (plan shapes: plans.test.ts).
  */
 import { test } from "uvu";
@@ -13,59 +14,69 @@ test.after(async () => {
   await backend.close();
 });
 
+// The translation of each construct (results against JavaScript's: search.regex.test.ts).
+const W = "[0-9A-Z\\u005fa-z]";
 const accepted: Array<[string, string, boolean?]> = [
   ["foo", "foo"],
-  ["\\bword\\b", "\\yword\\y"],
-  ["\\Bin\\B", "\\Yin\\Y"],
-  ["a.c", "a[^\\n\\r\\u2028\\u2029]c"],
-  ["\\x41\\u0042\\u{1F600}", "\\u0041\\u0042\\U0001F600"],
+  ["\\bword\\b", `(?:(?<=${W})(?!${W})|(?<!${W})(?=${W}))word(?:(?<=${W})(?!${W})|(?<!${W})(?=${W}))`],
+  ["a.c", "a[^\\u000a\\u000d\\u2028-\\u2029]c"],
+  ["\\x41\\u0042\\u{1F600}\\uD83D\\uDE00", "AB\u{1F600}\u{1F600}"],
   ["[\\b]", "[\\u0008]"],
   ["[^]", "."],
+  ["[]", "(?!)"],
   ["x{2,3}y{4}z{5,}", "x{2,3}y{4}z{5,}"],
-  ["a{,3}", "a\\{,3\\}"],
-  ["{literal}", "\\{literal\\}"],
-  ["[[a]]", "[\\[a]]"],
-  ["\\d+\\s*\\w\\D\\S\\W", "\\d+\\s*\\w\\D\\S\\W"],
-  ["[\\d\\s\\w-]", "[\\d\\s\\w-]"],
+  ["[[a]", "[\\u005ba]"],
+  ["\\d+\\w\\D\\W", `[0-9]+${W}[^0-9][^0-9A-Z\\u005fa-z]`],
+  ["\\s", "[\\u0009-\\u000d\\u0020\\u00a0\\u1680\\u2000-\\u200a\\u2028-\\u2029\\u202f\\u205f\\u3000\\ufeff]"],
+  ["[\\d\\w-]", "[\\u002d0-9A-Z\\u005fa-z]"],
   ["(?:ab)+(?=c)(?!d)", "(?:ab)+(?=c)(?!d)"],
   ["(?<=a)b(?<!c)", "(?<=a)b(?<!c)"],
   ["a*?b+?c??", "a*?b+?c??"],
-  ["^(foo|bar)$", "^(foo|bar)$"],
-  ["\\.\\*\\/\\(", "\\.\\*\\/\\("],
-  ["\\t\\n\\r\\f\\v\\cJ", "\\t\\n\\r\\f\\v\\cJ"],
-  ["(?i)Hello", "Hello", true],
+  ["^(foo|bar)$", "^(?:foo|bar)$"],
+  ["\\.\\*\\/\\(a-b c", "\\.\\*\\/\\(a\\-b\\ c"],
+  ["\\t\\n\\r\\f\\v\\cJ\\0", "\\u0009\\u000a\\u000d\\u000c\\u000b\\u000a\\u0000"],
+  ["Ks\\w[a-c]日", "[Kk\\u212a][Ss\\u017f][0-9A-Z\\u005fa-z\\u017f\\u212a][A-Ca-c]日", true],
 ];
 
-const refused: Array<[string, RegExp]> = [
+test("the chunk prefilter drops every lookaround (and \\b, \\B) and keeps the rest", () => {
+  assert.is(translateRegex("(?<!x)foo(?!\\s(?=y))\\b|^a\\Bb$").chunkSource, "(?:)foo(?:)(?:)|^a(?:)b$");
+});
+
+const refused: Array<[string, RegExp, boolean?]> = [
   ["(a)\\1", /back-references/],
-  ["(?<n>a)\\k<n>", /named groups|named back-references/],
-  ["(?<name>a)", /named groups/],
+  ["(?<n>a)\\k<n>", /named groups/],
+  ["(?<name>a)", /named groups \(\?<name>\.\.\.\) are not supported; use \(\?:\.\.\.\)$/],
   ["\\p{L}", /Unicode property/],
   ["\\P{L}", /Unicode property/],
   ["a{256}", /repetition bounds above 255/],
   ["a{1,300}", /repetition bounds above 255/],
   ["a*+", /Nothing to repeat/], // possessive: not even JavaScript
-  ["(?i:a)", /inline modifiers|Invalid group/],
-  ["a(?i)b", /inline modifiers|Invalid group/],
-  ["[]", /empty character class/],
+  ["(?i)a", /^inline flags and modifiers such as \(\?i\) are not supported; use the ignoreCase option$/],
+  ["(?i:a)", /inline flags/],
+  ["a(?i)b", /inline flags/],
   ["[\\D]", /\\D inside a character class/],
   ["[\\S]", /\\S inside a character class/],
   ["[\\W]", /\\W inside a character class/],
-  ["\\q", /unknown escape/],
-  ["\\0", /NUL/],
+  ["\\q", /Invalid escape/],
+  ["a{,3}", /Incomplete quantifier/], // under the u flag a brace is always a quantifier
+  ["{literal}", /Lone quantifier brackets/],
   ["(unclosed", /Unterminated group/],
+  ["é", /non-ASCII letter 'é' \(U\+00E9\)/, true],
+  ["[\\u00c0-\\u00ff]", /non-ASCII letter 'À' \(U\+00C0\) in a class range/, true],
 ];
 
 for (const [js, are, ignoreCase = false] of accepted) {
-  test(`translate ${JSON.stringify(js)}`, () => {
-    assert.equal(translateRegex(js), { source: are, ignoreCase });
+  test(`translate ${JSON.stringify(js)}${ignoreCase ? " (ignoreCase)" : ""}`, () => {
+    const t = translateRegex(js, ignoreCase);
+    assert.is(t.source, are);
+    assert.is(t.flags, ignoreCase ? "ui" : "u");
   });
 }
 
-for (const [js, reason] of refused) {
-  test(`refuse ${JSON.stringify(js)}`, () => {
+for (const [js, reason, ignoreCase = false] of refused) {
+  test(`refuse ${JSON.stringify(js)}${ignoreCase ? " (ignoreCase)" : ""}`, () => {
     try {
-      translateRegex(js);
+      translateRegex(js, ignoreCase);
       assert.unreachable(`${js} must be refused`);
     } catch (e) {
       assert.instance(e, RegexError);
@@ -99,7 +110,7 @@ test("PostgreSQL matches exactly the lines JavaScript's RegExp matches", async (
   await b.write("/other/more.md", LINES.slice().reverse().join("\n"));
   for (const pattern of PATTERNS) {
     for (const ignoreCase of [false, true]) {
-      const re = new RegExp(pattern, ignoreCase ? "i" : "");
+      const re = new RegExp(pattern, ignoreCase ? "ui" : "u"); // the language: JavaScript with the u flag
       const want: string[] = [];
       for (const [path, lines] of [["/corpus.txt", [...LINES, ""]], ["/other/more.md", LINES.slice().reverse()]] as const) {
         lines.forEach((line, i) => re.test(line) && want.push(`${path}:${i + 1}`));
@@ -129,12 +140,13 @@ test("case-insensitive literals; % and _ stay literal; path, glob and maxCount a
   assert.equal((await b.search({ pattern: "foobar" })).matches!.map((m) => m.path), ["/src/a.ts"]); // literal, exact case
 });
 
-test("a refused or invalid pattern is an error result; a leading (?i) is case-insensitive", async () => {
+test("a refused or invalid pattern is an error result; (?i) is refused, ignoreCase is the option", async () => {
   const b = backend.withWorkspace(uniqueName("bad"));
   await b.write("/x.txt", "Alpha\n");
   assert.match((await b.search({ pattern: "(a)\\1", regex: true })).error!, /^Error: Invalid regular expression '\(a\)\\1': back-references/);
   assert.match((await b.search({ pattern: "[", regex: true })).error!, /^Error: Invalid regular expression '\[': /);
-  assert.equal((await b.search({ pattern: "(?i)^alpha$", regex: true })).matches!.map((m) => m.text), ["Alpha"]);
+  assert.match((await b.search({ pattern: "(?i)^alpha$", regex: true })).error!, /^Error: Invalid regular expression '\(\?i\)\^alpha\$': inline flags/);
+  assert.equal((await b.search({ pattern: "^alpha$", regex: true, ignoreCase: true })).matches!.map((m) => m.text), ["Alpha"]);
 });
 
 test("the statement timeout bounds a search, is reported as an error, and the connection stays healthy", async () => {
@@ -145,7 +157,7 @@ test("the statement timeout bounds a search, is reported as an error, and the co
   assert.is(slow.error, "Error: search timed out after 1 ms; narrow the path, glob or pattern");
   assert.equal((await b.search({ pattern: "zzz", regex: true })).matches, []); // same (only) connection
   for (const bad of [Number.NaN, 0, -5, Number.POSITIVE_INFINITY, "100" as never]) {
-    assert.match((await b.search({ pattern: "zzz", timeoutMs: bad })).error!, /^Error: timeoutMs must be a positive number of milliseconds/);
+    assert.match((await b.search({ pattern: "zzz", timeoutMs: bad })).error!, /^Error: timeoutMs must be a number of milliseconds from 1 to 2147483647/);
   }
   assert.is((await b.read("/big.txt", 0, 1)).content, "ab".repeat(200));
   await b.close();

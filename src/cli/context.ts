@@ -1,13 +1,13 @@
 /**
  * Which storage a CLI command talks to, and its lifecycle: --database-url, then DATABASE_URL,
  * then libpq's PG* variables; with none of them an embedded PostgreSQL persisted under
- * --data-dir, started on demand and stopped on exit or Ctrl-C. --s3-bucket selects S3 instead.
+ * --data-dir, started on demand, shared by every command running on it, and stopped when the last
+ * of them ends (or is Ctrl-C'd). --s3-bucket selects S3 instead.
  */
-import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { PostgresBackend } from "../postgres/backend.js";
 import { S3Backend } from "../s3/backend.js";
-import { embeddedUrl, startEmbeddedPostgres, type EmbeddedServer } from "../postgres/embedded.js";
+import { attachEmbeddedPostgres, type SharedServer } from "../postgres/embedded.js";
 import { CliError, EXIT } from "./output.js";
 
 export interface GlobalOptions {
@@ -27,7 +27,8 @@ export const DEFAULT_DATA_DIR = path.join(".deepagents", "pg");
 const PG_ENV = ["PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD", "PGSERVICE"];
 
 export class Context {
-  #server: EmbeddedServer | undefined;
+  #server: SharedServer | undefined;
+  #attaching: Promise<SharedServer> | undefined;
   #backends: Array<{ close(): Promise<void> }> = [];
   #cleanups: Array<() => Promise<void>> = [];
 
@@ -47,19 +48,13 @@ export class Context {
     if (process.env.DATABASE_URL) return process.env.DATABASE_URL;
     if (PG_ENV.some((v) => process.env[v])) return undefined; // pg reads PG* itself
     if (this.#server) return this.#server.connectionString;
-    const running = runningServer(this.options.dataDir);
-    if (running) {
-      const connectionString = embeddedUrl(running.port);
-      if (running.orphan) {
-        // Left by a killed run: use it, then shut it down cleanly (SIGTERM = smart shutdown).
-        this.#server = { connectionString, dataDir: this.options.dataDir, stop: () => stopPid(running.pid) };
-      }
-      return connectionString;
-    }
     try {
-      this.#server = await startEmbeddedPostgres({ dataDir: this.options.dataDir });
+      // Shared with every other command on this data directory: started by the first, stopped by the
+      // last. One attach per command, however many backends ask at once.
+      this.#attaching ??= attachEmbeddedPostgres({ dataDir: this.options.dataDir });
+      this.#server = await this.#attaching;
     } catch (e) {
-      throw new CliError(`could not start the embedded PostgreSQL in ${this.options.dataDir}: ${(e as Error).message}`, EXIT.connection);
+      throw new CliError(`could not start the embedded PostgreSQL in ${this.options.dataDir}: ${(e as Error | undefined)?.message ?? String(e)}`, EXIT.connection);
     }
     return this.#server.connectionString;
   }
@@ -129,7 +124,7 @@ export class Context {
     for (const b of this.#backends.splice(0)) await b.close().catch(() => {});
     const server = this.#server;
     this.#server = undefined;
-    await server?.stop().catch(() => {});
+    await server?.release().catch(() => {});
   }
 }
 
@@ -141,45 +136,4 @@ export function connectionFailure(e: unknown, source: string): CliError {
     return new CliError(`cannot connect to PostgreSQL (${source}): ${err.message || err.code}`, EXIT.connection);
   }
   return new CliError(err.message ?? String(e), EXIT.failure);
-}
-
-/**
- * A PostgreSQL already running on the data directory: another CLI process's (share it, leave it
- * running) or the orphan of a run killed with SIGKILL (its parent is gone: adopt it and stop it
- * at exit). Found through postmaster.pid: line 1 the pid, line 4 the port.
- */
-function runningServer(dataDir: string): { pid: number; port: number; orphan: boolean } | null {
-  const pidFile = path.join(dataDir, "postmaster.pid");
-  if (!existsSync(pidFile)) return null;
-  const lines = readFileSync(pidFile, "utf8").split("\n");
-  const pid = Number(lines[0]);
-  const port = Number(lines[3]);
-  if (!Number.isInteger(pid) || pid <= 0 || !Number.isInteger(port)) return null;
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return null; // stale pid file: postgres handles it on start
-  }
-  const ppid = Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 1);
-  let parentAlive = ppid > 1;
-  if (parentAlive) {
-    try {
-      parentAlive = /node/.test(readFileSync(`/proc/${ppid}/cmdline`, "utf8"));
-    } catch {
-      parentAlive = false;
-    }
-  }
-  return { pid, port, orphan: !parentAlive };
-}
-
-async function stopPid(pid: number): Promise<void> {
-  process.kill(pid, "SIGTERM");
-  for (let i = 0; i < 100; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return;
-    }
-  }
 }

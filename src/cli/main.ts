@@ -35,6 +35,34 @@ function action<A extends unknown[]>(fn: (ctx: Context, ...args: A) => Promise<v
   };
 }
 
+/**
+ * Standard input as text, refusing bytes that are not UTF-8: readFileSync(0, "utf8") would turn
+ * them into U+FFFD and store a file that differs from what was piped (README: "an error, never
+ * silent replacement"). A BOM is kept: the bytes are the file.
+ */
+function stdinText(): string {
+  const bytes = readFileSync(0);
+  try {
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    throw new CliError(
+      `standard input is not valid UTF-8 (first invalid byte at offset ${firstInvalidUtf8(bytes)}); nothing was written ` +
+        `(use import for files that are not UTF-8 text)`,
+      EXIT.failure,
+    );
+  }
+}
+
+/** Byte offset of the first invalid UTF-8 sequence: where the lossy decoding first differs. */
+function firstInvalidUtf8(bytes: Buffer): number {
+  let offset = 0;
+  for (const c of new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes)) {
+    if (c === "\ufffd" && !(bytes[offset] === 0xef && bytes[offset + 1] === 0xbf && bytes[offset + 2] === 0xbd)) return offset;
+    offset += Buffer.byteLength(c, "utf8");
+  }
+  return offset;
+}
+
 const int = (name: string) => (value: string) => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new CliError(`${name} must be a non-negative integer (got ${value})`, EXIT.usage);
@@ -100,7 +128,8 @@ export function buildProgram(): Command {
         if (files instanceof PostgresBackend && report.files > 0) await refreshStatistics(files.pool, ctx.options.schema);
         if (ctx.options.json) printJson(report);
         else {
-          console.log(`imported ${report.files} files (${formatBytes(report.bytes)}) into workspace ${files.workspace} in ${report.seconds.toFixed(1)} s`);
+          const notImported = report.failed.length ? `; ${report.failed.length} not imported` : "";
+          console.log(`imported ${report.files} files (${formatBytes(report.bytes)}) into workspace ${files.workspace} in ${report.seconds.toFixed(1)} s${notImported}`);
           for (const f of report.failed) console.error(`failed: ${f.path}: ${f.error}`);
         }
         if (report.failed.length) process.exitCode = EXIT.failure;
@@ -117,7 +146,11 @@ export function buildProgram(): Command {
         const files = await ctx.files();
         const report = await exportDir(files, dir, { path: opts.path, quiet: ctx.options.json });
         if (ctx.options.json) printJson(report);
-        else console.log(`exported ${report.files} files (${formatBytes(report.bytes)}) to ${dir} in ${report.seconds.toFixed(1)} s`);
+        else {
+          const notExported = report.failed.length ? `; ${report.failed.length} not exported` : "";
+          console.log(`exported ${report.files} files (${formatBytes(report.bytes)}) to ${dir} in ${report.seconds.toFixed(1)} s${notExported}`);
+          for (const f of report.failed) console.error(`failed: ${f.path}: ${f.error}`);
+        }
         if (report.failed.length) process.exitCode = EXIT.failure;
       }),
     );
@@ -156,7 +189,7 @@ export function buildProgram(): Command {
     .argument("[content]", "text; read from standard input when omitted")
     .action(
       action(async (ctx, path: string, content: string | undefined) => {
-        const text = content ?? readFileSync(0, "utf8");
+        const text = content ?? stdinText();
         const result = orFail(await (await ctx.files()).write(path, text));
         if (ctx.options.json) printJson(result);
         else console.log(`wrote ${path}`);

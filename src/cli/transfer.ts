@@ -7,8 +7,8 @@ import cliProgress from "cli-progress";
 import type { FileUploadResponse } from "../protocol.js";
 import type { PostgresBackend } from "../postgres/backend.js";
 import type { S3Backend } from "../s3/backend.js";
-import { normalizePath, dirPrefix } from "../paths.js";
-import { walk, writeUnder, DEFAULT_SKIPS } from "./files.js";
+import { normalizePath, normalizeFilePath, dirPrefix } from "../paths.js";
+import { walk, writeUnder, prepareRoot, DEFAULT_SKIPS, type LocalFile } from "./files.js";
 import { formatBytes } from "./output.js";
 
 type Files = PostgresBackend | S3Backend;
@@ -47,19 +47,39 @@ export async function importDir(
 ): Promise<TransferReport> {
   const started = Date.now();
   const base = dirPrefix(normalizePath(prefix, { emptyIsRoot: true }).path);
-  const local = await walk(dir, { skip: includeAll ? [] : DEFAULT_SKIPS, gitignore: !includeAll });
-  const bar = progress(local.length, "import", quiet);
   const report: TransferReport = { files: 0, bytes: 0, failed: [], seconds: 0 };
+  // A file or directory that vanishes or cannot be read is one failure, not the end of the run.
+  const found = await walk(dir, {
+    skip: includeAll ? [] : DEFAULT_SKIPS,
+    gitignore: !includeAll,
+    onError: (relative, e) => report.failed.push({ path: relative, error: `cannot read: ${e.message}` }),
+  });
+  const local = withoutCollisions(found, base, report);
+  const bar = progress(local.length, "import", quiet);
   let done = 0;
   for (let i = 0; i < local.length; ) {
     const batch: Array<[string, Uint8Array]> = [];
     let bytes = 0;
-    while (i < local.length && batch.length < BATCH_FILES && (batch.length === 0 || bytes + local[i].size <= BATCH_BYTES)) {
+    let taken = 0;
+    while (i < local.length && taken < BATCH_FILES && (taken === 0 || bytes + local[i].size <= BATCH_BYTES)) {
       const f = local[i++];
-      batch.push([base + f.relative, await readFile(f.file)]);
+      taken++;
       bytes += f.size;
+      try {
+        batch.push([base + f.relative, await readFile(f.file)]);
+      } catch (e) {
+        report.failed.push({ path: f.relative, error: `cannot read: ${(e as Error).message}` });
+      }
     }
-    const results: FileUploadResponse[] = await backend.uploadFiles(batch);
+    let results: FileUploadResponse[] = [];
+    try {
+      if (batch.length) results = await backend.uploadFiles(batch);
+    } catch (e) {
+      // A storage failure ends the run; the message says how far it got.
+      bar.stop();
+      (e as Error).message = `${(e as Error).message} (import stopped: ${report.files} of ${local.length} files imported)`;
+      throw e;
+    }
     results.forEach((r, j) => {
       if (r.error) report.failed.push({ path: r.path, error: r.error });
       else {
@@ -67,12 +87,45 @@ export async function importDir(
         report.bytes += batch[j][1].byteLength;
       }
     });
-    done += batch.length;
+    done += taken;
     bar.update(done, bytes);
   }
   bar.stop();
   report.seconds = (Date.now() - started) / 1000;
   return report;
+}
+
+/**
+ * Local names that become one stored path (the path rules make names NFC and trim surrounding
+ * whitespace: "café.md" typed precomposed and decomposed, "notes.md" and "notes.md ") would
+ * silently overwrite each other. None of them is imported; each is a failure naming the others.
+ */
+function withoutCollisions(files: LocalFile[], base: string, report: TransferReport): LocalFile[] {
+  const byTarget = new Map<string, LocalFile[]>();
+  for (const f of files) {
+    let target: string;
+    try {
+      target = normalizeFilePath(base + f.relative);
+    } catch {
+      target = "\u0000" + f.relative; // refused by the path rules: uploadFiles reports it
+    }
+    const group = byTarget.get(target);
+    if (group) group.push(f);
+    else byTarget.set(target, [f]);
+  }
+  const colliding = new Set<LocalFile>();
+  for (const [target, group] of byTarget) {
+    if (group.length < 2) continue;
+    for (const f of group) {
+      colliding.add(f);
+      const others = group.filter((g) => g !== f).map((g) => JSON.stringify(g.relative)).join(", ");
+      report.failed.push({
+        path: f.relative,
+        error: `not imported: ${JSON.stringify(f.relative)} and ${others} would both be stored as ${target} (names are Unicode NFC, surrounding whitespace trimmed); rename one`,
+      });
+    }
+  }
+  return files.filter((f) => !colliding.has(f));
 }
 
 export async function exportDir(backend: Files, dir: string, { path = "/", quiet = false } = {}): Promise<TransferReport> {
@@ -81,6 +134,7 @@ export async function exportDir(backend: Files, dir: string, { path = "/", quiet
   if (listed.error) throw new Error(listed.error);
   const scope = dirPrefix(normalizePath(path, { emptyIsRoot: true }).path);
   const paths = (listed.files ?? []).map((f) => f.path).sort();
+  const realRoot = await prepareRoot(dir);
   const bar = progress(paths.length, "export", quiet);
   const report: TransferReport = { files: 0, bytes: 0, failed: [], seconds: 0 };
   for (let i = 0; i < paths.length; i += BATCH_FILES) {
@@ -91,7 +145,13 @@ export async function exportDir(backend: Files, dir: string, { path = "/", quiet
         report.failed.push({ path: d.path, error: d.error ?? "no content" });
         continue;
       }
-      await writeUnder(dir, d.path.startsWith(scope) ? d.path.slice(scope.length) : d.path.slice(1), d.content);
+      try {
+        await writeUnder(realRoot, d.path.startsWith(scope) ? d.path.slice(scope.length) : d.path.slice(1), d.content);
+      } catch (e) {
+        // One refused or failed file does not stop the rest; the summary lists it and exit is 1.
+        report.failed.push({ path: d.path, error: (e as Error).message });
+        continue;
+      }
       report.files++;
       report.bytes += d.content.byteLength;
       bytes += d.content.byteLength;

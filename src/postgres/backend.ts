@@ -19,9 +19,10 @@ import type {
   ReadResult,
   WriteResult,
 } from "../protocol.js";
-import { editFailure, errors, grepLimit, readPagination, textReadResult, type SearchOptions, type SearchResult, type StatResult } from "../protocol.js";
-import { RegexError, translateRegex } from "../regex.js";
-import { dirPrefix, fileErrorCode, normalizeFilePath, normalizePath, validateWorkspace } from "../paths.js";
+import { SQLSTATE, sqlstateOf } from "./sqlstate.js";
+import { editFailure, errors, grepLimit, INT4_MAX, readPagination, textReadResult, type SearchOptions, type SearchResult, type StatResult } from "../protocol.js";
+import { RegexError, translateRegex, type TranslatedRegex } from "../regex.js";
+import { batchClashes, dirPrefix, fileErrorCode, normalizeFilePath, normalizePath, validateWorkspace } from "../paths.js";
 import { compileGlob, matchesBasename } from "../glob.js";
 import { bodyForUpload, bodyForWrite, checkEditStrings, ContentError, isStorableText, searchBudgetMs, toBytes, type FileBody } from "../content.js";
 import { inputFailure } from "../failures.js";
@@ -266,7 +267,7 @@ export class PostgresBackend implements BackendProtocolV2 {
     try {
       const path = normalizeFilePath(filePath);
       const window = readPagination(offset, limit);
-      const { rows } = await this.#query(this.#shared.sql.read, [this.workspace, path, window.offset, window.limit], READ_ONLY);
+      const { rows } = await this.#query(this.#shared.sql.read, [this.workspace, path, Math.min(window.offset, INT4_MAX), window.limit], READ_ONLY);
       if (rows.length === 0) return { error: errors.readNotFound(filePath) };
       const row = rows[0];
       if (row.bytes) return { content: toBytes(row.bytes), mimeType: row.mime_type };
@@ -334,10 +335,16 @@ export class PostgresBackend implements BackendProtocolV2 {
       const { rows } = await this.#query(this.#shared.sql.write, [
         this.workspace, path, body.text, body.bytes, body.mimeType, ifVersion,
       ]);
-      const { status, version } = rows[0];
+      const { status, version, conflict } = rows[0];
       if (status === "version_mismatch") return { error: errors.versionMismatch(filePath, ifVersion!, Number(version)) };
+      if (status === "parent_is_file") return { error: errors.parentIsFile(filePath, conflict) };
+      if (status === "is_directory") return { error: errors.isDirectory(filePath) };
       return { path: filePath, filesUpdate: null, version: Number(version) };
     } catch (e) {
+      // The same rule, enforced at commit against a transaction that raced this one.
+      const code = sqlstateOf(e);
+      if (code === SQLSTATE.parentIsFile) return { error: errors.parentIsFile(filePath, (e as pg.DatabaseError).detail ?? "") };
+      if (code === SQLSTATE.isDirectory) return { error: errors.isDirectory(filePath) };
       return { error: this.#failure("write", e) };
     }
   }
@@ -403,9 +410,9 @@ export class PostgresBackend implements BackendProtocolV2 {
   }
 
   /**
-   * grep beyond the protocol, in SQL: a case-insensitive literal, or a JavaScript-flavoured
-   * regular expression translated to PostgreSQL ARE (regex.ts; constructs ARE would read
-   * differently are refused, never approximated). The trigram index prefilters files; the cost
+   * grep beyond the protocol, in SQL: a case-insensitive literal, or a regular expression of
+   * regex.ts's language (JavaScript's, `u` flag) translated to PostgreSQL ARE (constructs ARE
+   * would read differently are refused, never approximated). The trigram index prefilters chunks; the cost
    * is bounded by `SET LOCAL statement_timeout` (`timeoutMs`, default `statementTimeoutMs`).
    */
   async search(options: SearchOptions & { timeoutMs?: number }): Promise<SearchResult> {
@@ -413,26 +420,30 @@ export class PostgresBackend implements BackendProtocolV2 {
     let timeoutMs = 0;
     try {
       if (typeof pattern !== "string") throw new ContentError("Error: search pattern must be a string");
-      let regex: { source: string; ignoreCase: boolean } | null = null;
+      const ignoreCase = options.ignoreCase === true;
+      let regex: TranslatedRegex | null = null;
       if (options.regex) {
         try {
-          regex = translateRegex(pattern);
+          regex = translateRegex(pattern, ignoreCase);
         } catch (e) {
           if (e instanceof RegexError) return { error: errors.invalidRegex(pattern, e.reason) };
           throw e;
         }
       }
-      const ignoreCase = options.ignoreCase === true || regex?.ignoreCase === true;
       const scope = normalizePath(options.path ?? "/", { emptyIsRoot: true });
       const glob = options.glob ? compileGlob(options.glob) : null;
       const cap = grepLimit(options.maxCount);
-      const subject = regex ? regex.source : pattern;
-      if (!isStorableText(subject)) return { matches: [] };
+      // A literal that is not storable text cannot occur in stored text (a translated regex is
+      // always storable: regex.ts escapes what is not).
+      if (!regex && !isStorableText(pattern)) return { matches: [] };
       timeoutMs = searchBudgetMs(options.timeoutMs, this.#shared.config.statementTimeoutMs ?? 30_000);
+      // A regex carries its own case rules (regex.ts) and runs case-sensitively; its chunk
+      // prefilter is the relaxed pattern, the exact one tests each line.
       const rows = await this.#withTimeout(timeoutMs, this.#shared.sql.search, [
         this.workspace, scope.path, !scope.trailingSlash,
         glob?.pattern ?? null, glob?.regex ?? null, glob ? matchesBasename(glob.pattern) : false,
-        subject, regex !== null, ignoreCase, cap === null ? null : cap + 1,
+        regex ? regex.source : pattern, regex !== null, regex ? false : ignoreCase, cap === null ? null : cap + 1,
+        regex ? regex.chunkSource : null,
       ]);
       const matches: GrepMatch[] = rows.map((r) => ({ path: r.path, line: r.line, text: r.text }));
       if (cap !== null && matches.length > cap) return { matches: matches.slice(0, cap), truncated: true };
@@ -494,34 +505,56 @@ export class PostgresBackend implements BackendProtocolV2 {
    */
   async uploadFiles(files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]> {
     const responses: FileUploadResponse[] = [];
+    const stored: Array<string | null> = []; // the normalised path of each response, if valid
     const batch = new Map<string, FileBody>();
     for (const [input, bytes] of files) {
       try {
         const path = normalizeFilePath(input);
         batch.set(path, bodyForUpload(path, bytes, this.#shared.maxFileBytes)); // last one wins
         responses.push({ path: input, error: null });
+        stored.push(path);
       } catch (e) {
         responses.push({ path: input, error: fileErrorCode(e) });
+        stored.push(null);
       }
+    }
+    for (const [path, clash] of batchClashes(batch.keys())) {
+      batch.delete(path);
+      responses.forEach((r, i) => {
+        if (stored[i] === path) r.error = clash.code;
+      });
     }
     if (batch.size > 0) {
-      const paths = [...batch.keys()];
-      const bodies = [...batch.values()];
-      try {
-        await this.#query(this.#shared.sql.upload, [
-          this.workspace,
-          paths,
-          bodies.map((b) => b.text),
-          bodies.map((b) => b.bytes),
-          bodies.map((b) => b.mimeType),
-        ]);
-      } catch (e) {
-        // Row-level security refused the batch (one statement: nothing was written).
-        if (!(e instanceof pg.DatabaseError && e.code === "42501")) throw e;
-        for (const r of responses) if (r.error === null) r.error = "permission_denied";
-      }
+      const refused = await this.#upload(batch);
+      responses.forEach((r, i) => {
+        if (stored[i] !== null) r.error = refused.get(stored[i]) ?? r.error;
+      });
     }
     return responses;
+  }
+
+  /**
+   * One statement for the whole batch. Returns the per-file error of each path it refused: under
+   * a file, or a directory ("invalid_path" / "is_directory"), or every path when row-level
+   * security refused the batch. A batch that lost a race on the file/directory rule at commit
+   * wrote nothing; it is sent once more, and the conflicting paths are then refused up front.
+   */
+  async #upload(batch: Map<string, FileBody>): Promise<Map<string, FileUploadResponse["error"]>> {
+    const paths = [...batch.keys()];
+    const bodies = [...batch.values()];
+    const values = [this.workspace, paths, bodies.map((b) => b.text), bodies.map((b) => b.bytes), bodies.map((b) => b.mimeType)];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { rows } = await this.#query(this.#shared.sql.upload, values);
+        return new Map(rows.map((r) => [r.path, r.status === "is_directory" ? "is_directory" : "invalid_path"]));
+      } catch (e) {
+        const code = sqlstateOf(e);
+        // Row-level security refused the batch (one statement: nothing was written).
+        if (code === SQLSTATE.insufficientPrivilege) return new Map(paths.map((p) => [p, "permission_denied"]));
+        if ((code === SQLSTATE.parentIsFile || code === SQLSTATE.isDirectory) && attempt < 3) continue;
+        throw e;
+      }
+    }
   }
 
   /** Byte-exact batch download in one statement; results in input order. */

@@ -9,6 +9,7 @@ import pg from "pg";
 import { runner } from "node-pg-migrate";
 import { clientConfig, validateSchema, type ConnectionOptions } from "./config.js";
 import { statementsFor } from "./statements.js";
+import { SQLSTATE, sqlstateOf } from "./sqlstate.js";
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL("../../migrations/", import.meta.url));
 export const MIGRATIONS_TABLE = "migrations";
@@ -51,12 +52,15 @@ export async function migrate(options: MigrateOptions): Promise<MigrationRecord[
   try {
     await client.query("SET statement_timeout = 0"); // index builds in later migrations may be slow
     if (direction === "down" && !(await schemaInstalled(client, schema))) return [];
+    if (!options.dryRun) await placePgTrgm(client, schema, direction, log);
     const applied = await runner({
       dbClient: client,
       dir: MIGRATIONS_DIR,
       migrationsTable: MIGRATIONS_TABLE,
       schema,
-      createSchema: direction === "up",
+      // Only when missing: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the
+      // schema exists, and a DBA may have made the schema for a role that has no such right.
+      createSchema: direction === "up" && !(await schemaExists(client, schema)),
       direction,
       count: options.count ?? Number.POSITIVE_INFINITY,
       singleTransaction: true,
@@ -86,6 +90,34 @@ async function connect(options: MigrateOptions): Promise<{ client: pg.ClientBase
   const client = new pg.Client(clientConfig(options));
   await client.connect();
   return { client, release: () => client.end().catch(() => {}) };
+}
+
+/**
+ * pg_trgm where every schema owner can use it (sql/pg_trgm_home.sql), in a transaction of its own.
+ * Before "down" it is best effort: a pg_trgm this role may not move stays where it is, and 0001's
+ * down then keeps it while anything else uses it.
+ */
+async function placePgTrgm(client: pg.ClientBase, schema: string, direction: "up" | "down", log: (message: string) => void): Promise<void> {
+  const sql = statementsFor(schema);
+  const warn = (notice: { severity?: string; message?: string }) => log(`${notice.severity ?? "NOTICE"}: ${notice.message ?? ""}`);
+  client.on("notice", warn);
+  await client.query("BEGIN");
+  try {
+    await client.query(sql.pg_trgm_scope, [schema, direction]);
+    await client.query(sql.pg_trgm_home);
+    await client.query("COMMIT");
+  } catch (e) {
+    await client.query("ROLLBACK").catch(() => {});
+    if (direction === "down" && sqlstateOf(e) === SQLSTATE.pgTrgmUnusable) return;
+    throw e;
+  } finally {
+    client.off("notice", warn);
+  }
+}
+
+async function schemaExists(client: pg.ClientBase, schema: string): Promise<boolean> {
+  const { rows } = await client.query(statementsFor(schema).schema_exists, [schema]);
+  return rows[0].exists;
 }
 
 async function schemaInstalled(client: pg.ClientBase, schema: string): Promise<boolean> {

@@ -18,7 +18,7 @@ const NAMES = [
   "ls", "read", "read_raw", "stat", "write", "edit", "delete", "grep", "glob", "upload", "download",
   "analyze", "schema_version", "changes", "changes_head", "prune_changes", "workspaces", "stats", "search", "server_info",
   "migrations_installed", "migrations_drop", "advisory_lock", "advisory_unlock",
-  "rls_check", "grant_workspace", "revoke_workspace",
+  "rls_check", "grant_workspace", "revoke_workspace", "pg_trgm_scope", "pg_trgm_home", "schema_exists",
 ] as const;
 
 export type StatementName = (typeof NAMES)[number];

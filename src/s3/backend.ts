@@ -4,7 +4,7 @@
  * MIME table, created time and line count in user metadata. Text semantics come from text.ts,
  * so answers equal PostgresBackend's; edits use If-Match so no concurrent edit is lost.
  */
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
 import {
   DeleteObjectCommand,
@@ -33,9 +33,10 @@ import type {
   WriteResult,
 } from "../protocol.js";
 import { editFailure, errors, grepLimit, readPagination, textReadResult, type SearchOptions, type SearchResult, type StatResult } from "../protocol.js";
-import { dirPrefix, fileErrorCode, normalizeFilePath, normalizePath, PathError, validateWorkspace } from "../paths.js";
+import { ancestorsOf, batchClashes, dirPrefix, fileErrorCode, normalizeFilePath, normalizePath, PathError, validateWorkspace } from "../paths.js";
 import { compileGlob, matchesBasename, type CompiledGlob } from "../glob.js";
 import { Deadline, MatchTimeoutError } from "../bounded.js";
+import { compileLineTest, RegexError } from "../regex.js";
 import { bodyForUpload, bodyForWrite, checkEditStrings, ContentError, isStorableText, searchBudgetMs, toBytes, type FileBody } from "../content.js";
 import { inputFailure } from "../failures.js";
 import { basename, getMimeType, isTextMimeType } from "../mime.js";
@@ -57,11 +58,17 @@ interface Listed {
   modified: Date;
 }
 
-interface Fetched {
+interface Fetched extends Lineage {
   bytes: Buffer;
   etag: string;
   modified: Date;
   createdAt: string | undefined;
+}
+
+/** Who an object is: its write id and the write ids it descends from (see #put). */
+interface Lineage {
+  writeId?: string;
+  basedOn?: string;
 }
 
 interface Shared {
@@ -77,7 +84,19 @@ const META_CREATED = "created-at"; // S3 lower-cases user metadata keys
 const META_LINES = "lines";
 /** A fresh UUID per PUT: tells whether a PUT whose answer was lost landed (see #put). */
 const META_WRITE_ID = "write-id";
+/**
+ * The write ids an object descends from, nearest first, comma-separated: the object it replaced,
+ * that one's parent, and so on (LINEAGE_LENGTH of them). NO_OBJECT stands for "written where
+ * there was no object"; an entry marked UNCONDITIONAL was replaced without a precondition (its
+ * successor may have been based on an older object than the one it replaced).
+ */
+const META_BASED_ON = "based-on";
+const LINEAGE_LENGTH = 16;
+const NO_OBJECT = "-";
+const UNCONDITIONAL = "~";
 const DELETE_BATCH = 1000;
+/** Text XML 1.0 can carry (its Char production): what a key must be to go in a DeleteObjects body. */
+const XML_TEXT = /^[\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]*$/u;
 /** S3's limit on an object key, in UTF-8 bytes. */
 const MAX_KEY_BYTES = 1024;
 
@@ -91,8 +110,26 @@ const isServerError = (e: unknown) => (status(e) ?? 0) >= 500;
 const wasRetried = (e: unknown) => ((e as { $metadata?: { attempts?: number } })?.$metadata?.attempts ?? 1) > 1;
 /** How often a conditional PUT whose outcome was unclear, and that did not land, is sent again. */
 const AMBIGUOUS_PUT_ATTEMPTS = 5;
+/** How often DeleteObjects is sent again for the keys it reported as not deleted. */
+const DELETE_ATTEMPTS = 5;
 const unquote = (etag: string | undefined) => (etag ?? "").replace(/^(W\/)?"|"$/g, "");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A PUT whose answer was lost, and neither the object nor its lineage can tell whether it landed. */
+class OutcomeUnknownError extends Error {
+  constructor(readonly path: string) {
+    super(`the outcome of the write of '${path}' is unknown`);
+  }
+}
+
+/** The lineage of a new object based on `parent` (null: there was no object). */
+function lineageOf(parent: Lineage | null, conditional: boolean): string {
+  const mark = conditional ? "" : UNCONDITIONAL;
+  if (parent === null) return mark + NO_OBJECT;
+  // A foreign object (no write id) ends the chain: "?" matches no write id.
+  const older = parent.writeId && parent.basedOn ? parent.basedOn.split(",") : [];
+  return [mark + (parent.writeId ?? "?"), ...older].slice(0, LINEAGE_LENGTH).join(",");
+}
 
 export class S3Backend implements BackendProtocolV2 {
   readonly bucket: string;
@@ -235,7 +272,7 @@ export class S3Backend implements BackendProtocolV2 {
     return { objects, prefixes: [...prefixes] };
   }
 
-  async #head(key: string): Promise<(Listed & { contentType: string; createdAt?: string; lines?: number; writeId?: string }) | null> {
+  async #head(key: string): Promise<(Listed & Lineage & { contentType: string; createdAt?: string; lines?: number }) | null> {
     try {
       const h = await this.#shared.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
       const lines = h.Metadata?.[META_LINES];
@@ -249,6 +286,7 @@ export class S3Backend implements BackendProtocolV2 {
         createdAt: h.Metadata?.[META_CREATED],
         lines: lines === undefined ? undefined : Number(lines),
         writeId: h.Metadata?.[META_WRITE_ID],
+        basedOn: h.Metadata?.[META_BASED_ON],
       };
     } catch (e) {
       if (isNotFound(e)) return null;
@@ -269,6 +307,8 @@ export class S3Backend implements BackendProtocolV2 {
       etag: unquote(response.ETag),
       modified: response.LastModified ?? new Date(),
       createdAt: response.Metadata?.[META_CREATED],
+      writeId: response.Metadata?.[META_WRITE_ID],
+      basedOn: response.Metadata?.[META_BASED_ON],
     };
   }
 
@@ -283,20 +323,32 @@ export class S3Backend implements BackendProtocolV2 {
 
   /**
    * PutObject with optional conditions; null when a precondition failed. Returns the new ETag.
+   * `parent` is the object the write is based on (null: none existed), `path` names it in errors.
    *
    * A conditional PUT can end without telling whether it landed: Ceph RGW answers 500 (ECANCELED)
    * when two conditional writes of one object race inside RADOS, and once the SDK has retried a
    * request, a 412 may be our own earlier attempt having landed. Every PUT carries a fresh write id
-   * in its metadata, so a HEAD tells: our id there = landed; the condition still true = it did not
-   * land, so it is sent again (a few times); anything else = another writer won, the same as a 412.
+   * and the write ids it descends from (META_BASED_ON), so a HEAD settles it (#settle).
    * (Equal bytes would not do: two increments of a counter write the same bytes.)
    */
-  async #put(key: string, body: FileBody, createdAt: string, conditions: { IfMatch?: string; IfNoneMatch?: string } = {}): Promise<string | null> {
+  async #put(
+    key: string,
+    path: string,
+    body: FileBody,
+    createdAt: string,
+    parent: Lineage | null,
+    conditions: { IfMatch?: string; IfNoneMatch?: string } = {},
+  ): Promise<string | null> {
     const bytes = body.bytes ?? Buffer.from(body.text!, "utf8");
-    const metadata: Record<string, string> = { [META_CREATED]: createdAt, [META_WRITE_ID]: randomUUID() };
-    if (body.text !== null) metadata[META_LINES] = String(lineCount(body.text));
     const enforced = this.#shared.capabilities?.conditionalWrites ? conditions : {};
     const conditional = enforced.IfMatch !== undefined || enforced.IfNoneMatch !== undefined;
+    const writeId = randomUUID();
+    const metadata: Record<string, string> = {
+      [META_CREATED]: createdAt,
+      [META_WRITE_ID]: writeId,
+      [META_BASED_ON]: lineageOf(parent, conditional),
+    };
+    if (body.text !== null) metadata[META_LINES] = String(lineCount(body.text));
     for (let attempt = 1; ; attempt++) {
       try {
         const r = await this.#shared.client.send(
@@ -321,18 +373,51 @@ export class S3Backend implements BackendProtocolV2 {
         }
         this.#shared.cache.delete(key);
         const current = await this.#head(key);
-        if (current?.writeId === metadata[META_WRITE_ID]) return current.etag;
-        const conditionHolds = enforced.IfNoneMatch ? current === null : current?.etag === unquote(enforced.IfMatch);
-        if (!conditionHolds) return null;
+        const outcome = S3Backend.#settle(current, writeId, parent === null ? NO_OBJECT : parent.writeId, enforced);
+        if (outcome === "landed") return current!.etag;
+        // Ours landed and was replaced since: the ETag it had (S3's ETag of a single PUT is the MD5
+        // of its bytes). As an ifVersion it is refused now, as any replaced version is.
+        if (outcome === "replaced") return createHash("md5").update(bytes).digest("hex");
+        if (outcome === "lost") return null;
+        if (outcome === "unknown") throw new OutcomeUnknownError(path);
         if (attempt >= AMBIGUOUS_PUT_ATTEMPTS) throw e;
         await sleep(Math.random() * 10 * 2 ** attempt);
       }
     }
   }
 
+  /**
+   * Did our PUT (write id `writeId`, based on the object with write id `parentId`, NO_OBJECT for
+   * none) land? Read from the object there now:
+   * - "landed": it is ours;
+   * - "replaced": it descends from ours (our id in its lineage: whoever wrote it had read ours);
+   * - "retry": the condition still holds (nothing replaced the parent), so ours did not land;
+   * - "lost": it descends from our parent through conditional writes only, and ours is not on that
+   *   line: another writer replaced the parent, ours did not land (same as a 412);
+   * - "unknown": neither (deleted and re-created, replaced more than LINEAGE_LENGTH times, written
+   *   unconditionally or by another tool since): never guessed, since guessing "lost" would apply
+   *   an edit twice and guessing "landed" would lose one.
+   */
+  static #settle(
+    current: (Lineage & { etag: string }) | null,
+    writeId: string,
+    parentId: string | undefined,
+    enforced: { IfMatch?: string; IfNoneMatch?: string },
+  ): "landed" | "replaced" | "retry" | "lost" | "unknown" {
+    if (current?.writeId === writeId) return "landed";
+    const lineage = current?.basedOn?.split(",") ?? [];
+    const ids = lineage.map((entry) => entry.replace(UNCONDITIONAL, ""));
+    if (ids.includes(writeId)) return "replaced";
+    if (enforced.IfNoneMatch ? current === null : current?.etag === unquote(enforced.IfMatch)) return "retry";
+    const at = parentId === undefined ? -1 : ids.indexOf(parentId);
+    if (at >= 0 && lineage.slice(0, at + 1).every((entry) => !entry.startsWith(UNCONDITIONAL))) return "lost";
+    return "unknown";
+  }
+
   #failure(operation: string, e: unknown): string {
     const expected = inputFailure(e);
     if (expected) return expected;
+    if (e instanceof OutcomeUnknownError) return errors.outcomeUnknown(operation, e.path);
     const err = e as Error & { $metadata?: { httpStatusCode?: number } };
     const detail = err?.message && err.message !== "UnknownError" ? err.message : `${err?.name ?? "error"} (HTTP ${status(e) ?? "?"})`;
     return errors.storage(operation, detail);
@@ -423,12 +508,14 @@ export class S3Backend implements BackendProtocolV2 {
       const ifVersion = options.ifVersion;
       await this.#ready();
       const key = this.#key(path);
-      const existing = await this.#head(key); // keeps created_at; checks the version when asked
+      // The object keeps created_at and is the parent of the new one; the version is checked when asked.
+      const [existing, clash] = await Promise.all([this.#head(key), this.#clash(path)]);
+      if (clash) return { error: clash === "directory" ? errors.isDirectory(filePath) : errors.parentIsFile(filePath, clash.file) };
       if (ifVersion !== undefined && (ifVersion === 0 ? existing !== null : existing?.etag !== ifVersion)) {
         return { error: errors.versionMismatch(filePath, ifVersion, existing?.etag ?? null) };
       }
       const conditions = ifVersion === undefined ? {} : ifVersion === 0 ? { IfNoneMatch: "*" } : { IfMatch: this.#ifMatch(ifVersion) };
-      const etag = await this.#put(key, body, existing?.createdAt ?? new Date().toISOString(), conditions);
+      const etag = await this.#put(key, filePath, body, existing?.createdAt ?? new Date().toISOString(), existing, conditions);
       if (etag === null) return { error: errors.versionMismatch(filePath, ifVersion!, (await this.#head(key))?.etag ?? null) };
       return { path: filePath, filesUpdate: null, version: etag };
     } catch (e) {
@@ -468,7 +555,9 @@ export class S3Backend implements BackendProtocolV2 {
         const size = Buffer.byteLength(result.content, "utf8");
         if (size > this.#maxFileBytes) return { error: errors.tooLarge(filePath, size, this.#maxFileBytes) };
         const body: FileBody = { mimeType: view.mimeType, text: result.content, bytes: null, size };
-        const etag = await this.#put(key, body, object.createdAt ?? object.modified.toISOString(), { IfMatch: this.#ifMatch(object.etag) });
+        const etag = await this.#put(key, filePath, body, object.createdAt ?? object.modified.toISOString(), object, {
+          IfMatch: this.#ifMatch(object.etag),
+        });
         if (etag !== null) return { path: filePath, filesUpdate: null, occurrences: result.occurrences, version: etag };
         if (options.ifVersion !== undefined) {
           return { error: errors.versionMismatch(filePath, options.ifVersion, (await this.#head(key))?.etag ?? null) };
@@ -490,16 +579,36 @@ export class S3Backend implements BackendProtocolV2 {
         this.#list(this.#key(dirPrefix(path))),
         path === "/" ? null : this.#head(this.#key(path)),
       ]);
-      const keys = [...(exact ? [exact.key] : []), ...under.objects.map((o) => o.key)];
-      if (keys.length === 0) return { error: errors.notFound(filePath) };
+      const all = [...(exact ? [exact.key] : []), ...under.objects.map((o) => o.key)];
+      if (all.length === 0) return { error: errors.notFound(filePath) };
+      // DeleteObjects' body is XML: a key with a character XML 1.0 cannot carry (U+FFFE, U+0001,
+      // ... stored by another tool or an older version) would fail the whole batch with HTTP 400,
+      // every time. Those go one by one with DeleteObject (the key travels in the URL).
+      const keys = all.filter((k) => XML_TEXT.test(k));
+      await mapLimit(
+        all.filter((k) => !XML_TEXT.test(k)),
+        this.#concurrency,
+        async (Key) => {
+          await this.#shared.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key }));
+          this.#shared.cache.delete(Key);
+        },
+      );
       for (let i = 0; i < keys.length; i += DELETE_BATCH) {
-        const batch = keys.slice(i, i + DELETE_BATCH);
-        const r = await this.#shared.client.send(
-          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
-        );
-        batch.forEach((k) => this.#shared.cache.delete(k));
-        if (r.Errors?.length) {
-          throw new Error(`${r.Errors.length} of ${batch.length} objects could not be deleted (first: ${r.Errors[0].Key}: ${r.Errors[0].Code})`);
+        let batch = keys.slice(i, i + DELETE_BATCH);
+        // Per-key errors are sent again a few times: Ceph RGW fails the delete of a key that a
+        // PUT is writing at that moment (UnknownError, its ECANCELED race).
+        for (let attempt = 1; ; attempt++) {
+          const r = await this.#shared.client.send(
+            new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
+          );
+          batch.forEach((k) => this.#shared.cache.delete(k));
+          if (!r.Errors?.length) break;
+          if (attempt >= DELETE_ATTEMPTS) {
+            throw new Error(`${r.Errors.length} of ${batch.length} objects could not be deleted (first: ${r.Errors[0].Key}: ${r.Errors[0].Code})`);
+          }
+          const failed = new Set(r.Errors.map((e) => e.Key));
+          batch = batch.filter((k) => failed.has(k));
+          await sleep(Math.random() * 10 * 2 ** attempt);
         }
       }
       return { path: filePath, filesUpdate: null };
@@ -527,7 +636,8 @@ export class S3Backend implements BackendProtocolV2 {
   }
 
   /**
-   * grep beyond the protocol: a JavaScript regular expression and/or case-insensitive matching,
+   * grep beyond the protocol: a regular expression of regex.ts's language (JavaScript's, `u`
+   * flag) and/or case-insensitive matching,
    * evaluated here in the client as the objects stream in (S3 cannot search server-side).
    */
   async search(options: SearchOptions & { timeoutMs?: number }): Promise<SearchResult> {
@@ -536,10 +646,11 @@ export class S3Backend implements BackendProtocolV2 {
     let test: LineTest | null;
     if (regex) {
       try {
-        const re = new RegExp(pattern, ignoreCase ? "i" : "");
-        test = (line) => re.test(line);
+        // regex.ts's language, with the same refusals as on PostgreSQL.
+        test = compileLineTest(pattern, ignoreCase === true);
       } catch (e) {
-        return { error: errors.invalidRegex(pattern, (e as Error).message) };
+        if (e instanceof RegexError) return { error: errors.invalidRegex(pattern, e.reason) };
+        throw e;
       }
     } else if (ignoreCase) {
       const folded = pattern.toLowerCase();
@@ -654,24 +765,58 @@ export class S3Backend implements BackendProtocolV2 {
     }
   }
 
-  /** Byte-exact, per-file results in input order; a path given twice is written once (last wins). */
+  /**
+   * Byte-exact, per-file results in input order; a path given twice is written once (last wins).
+   * An overwritten file keeps its created_at (a HEAD per file). A file below another file of the
+   * store or of this batch is "invalid_path", one that names a directory "is_directory" (within
+   * the batch, the later of the two in input order is the one refused).
+   */
   async uploadFiles(files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]> {
     await this.#ready();
     const responses: FileUploadResponse[] = [];
-    const batch = new Map<string, FileBody>();
+    const batch = new Map<string, { body: FileBody; indices: number[] }>();
     for (const [input, bytes] of files) {
       try {
         const path = normalizeFilePath(input);
         this.#key(path); // a key S3 would refuse is this file's invalid_path, not the batch's failure
-        batch.set(path, bodyForUpload(path, bytes, this.#maxFileBytes));
+        const body = bodyForUpload(path, bytes, this.#maxFileBytes);
         responses.push({ path: input, error: null });
+        batch.set(path, { body, indices: [...(batch.get(path)?.indices ?? []), responses.length - 1] });
       } catch (e) {
         responses.push({ path: input, error: fileErrorCode(e) });
       }
     }
+    for (const [path, clash] of batchClashes(batch.keys())) {
+      for (const i of batch.get(path)!.indices) responses[i].error = clash.code;
+      batch.delete(path);
+    }
     const now = new Date().toISOString();
-    await mapLimit([...batch], this.#concurrency, ([path, body]) => this.#put(this.#key(path), body, now));
+    await mapLimit([...batch], this.#concurrency, async ([path, { body, indices }]) => {
+      const key = this.#key(path);
+      const [existing, clash] = await Promise.all([this.#head(key), this.#clash(path)]);
+      if (clash) {
+        for (const i of indices) responses[i] = { path: responses[i].path, error: clash === "directory" ? "is_directory" : "invalid_path" };
+        return;
+      }
+      await this.#put(key, path, body, existing?.createdAt ?? now, existing);
+    });
     return responses;
+  }
+
+  /**
+   * A name is a file or a directory, never both: `path` may not lie below an existing file (a HEAD
+   * of each ancestor) nor name a directory (a one-key listing of `path/`). Checked before the PUT,
+   * not atomically with it: S3 has no condition over several keys (README).
+   */
+  async #clash(path: string): Promise<{ file: string } | "directory" | null> {
+    const ancestors = ancestorsOf(path);
+    const [heads, below] = await Promise.all([
+      Promise.all(ancestors.map((a) => this.#head(this.#key(a)))),
+      this.#shared.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.#key(path) + "/", MaxKeys: 1 })),
+    ]);
+    const file = ancestors.find((_, i) => heads[i] !== null);
+    if (file !== undefined) return { file };
+    return below.KeyCount || below.Contents?.length ? "directory" : null;
   }
 
   async downloadFiles(paths: string[]): Promise<FileDownloadResponse[]> {

@@ -338,5 +338,17 @@ export function conformance(name: string, target: ConformanceTarget): void {
     assert.equal(again, [{ path: "/u/bom.txt", error: null }]);
     assert.is((await b.read("/u/bom.txt")).content, "new");
   });
+
+  t("upload: overwriting a file keeps its created_at, as write and edit do", async () => {
+    const b = await target.fresh();
+    assert.is((await b.write("/k.txt", "one")).error, undefined);
+    const first = (await b.readRaw("/k.txt")).data!;
+    await tick();
+    assert.equal(await b.uploadFiles([["/k.txt", Buffer.from("two")]]), [{ path: "/k.txt", error: null }]);
+    const second = (await b.readRaw("/k.txt")).data!;
+    assert.is(second.content, "two");
+    assert.is(second.created_at, first.created_at);
+    assert.ok(second.modified_at > first.modified_at);
+  });
   t.run();
 }

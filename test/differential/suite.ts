@@ -10,7 +10,9 @@ import * as assert from "uvu/assert";
 import { StoreBackend } from "deepagents";
 import { InMemoryStore } from "@langchain/langgraph";
 import type { BackendProtocolV2 } from "deepagents";
-import { EMPTY_FILE_CONTENT } from "../../src/protocol.js";
+import { EMPTY_FILE_CONTENT, errors } from "../../src/protocol.js";
+import { RegexError, translateRegex } from "../../src/regex.js";
+import { regexMatchesLine } from "../helpers/regex-oracle.js";
 import { rng } from "../helpers/random.js";
 
 const SCRIPTS = Number(process.env.DIFF_SCRIPTS ?? 200);
@@ -23,6 +25,11 @@ const DIRS = ["/", "/dir", "/dir/", "/dir/sub", "/dir2", "/nope"] as const;
 const WORDS = ["foo", "bar", "baz", "foo bar", "l.", "[x]", "q_x", "50%", "a\\b", "$&"] as const;
 const GREP_GLOBS = [null, "*.txt", "*.md", "*.{txt,md}", "c*", "*"] as const;
 const GLOBS = ["*", "*.txt", "**/*.md", "**", "dir/*", "**/*.{txt,json}", "?.md", "sub/**", "**/e.*"] as const;
+// search({ regex: true }) against the reference's texts and src/regex.ts's language: lookarounds
+// at line edges, \b, anchors next to the \r of CRLF text, \u{...}, a refused inline flag.
+const REGEXES = ["foo(?!\\s)", "(?<!\\s)foo", "bar(?!\\W)", "(?<!\\W)bar", "baz(?=\\s)", "(?<=\\s)baz", "^foo", "bar$",
+  "\\bbar\\b", "\\r$", "^$", "^.{3}$", "\\u{66}oo", "l\\.", "\\[x\\]", "q_x\\b", "(?i)foo", "\\$&", "a\\\\b", "^(?!foo)"] as const;
+const SEARCH_DIRS = ["/", "/dir", "/dir/sub", "/nope"] as const;
 
 type Op = { op: string; args: unknown[] };
 
@@ -39,7 +46,7 @@ function makeScript(seed: number): Op[] {
   const ops: Op[] = [];
   for (let i = 0; i < OPS_PER_SCRIPT; i++) {
     const path = r.pick(FILES);
-    switch (r.pick(["write", "write", "write", "edit", "edit", "read", "readRaw", "ls", "grep", "grep", "glob", "delete", "upload", "download"])) {
+    switch (r.pick(["write", "write", "write", "edit", "edit", "read", "readRaw", "ls", "grep", "grep", "glob", "delete", "upload", "download", "search"])) {
       case "write": ops.push({ op: "write", args: [path, contentFor(path)] }); break;
       case "edit": ops.push({ op: "edit", args: [path, r.int(8) === 0 ? "" : r.pick(WORDS), r.pick(WORDS), r.int(3) === 0] }); break;
       case "read": ops.push({ op: "read", args: [path, r.int(7), r.pick([0, 1, 2, 3, 500])] }); break;
@@ -54,6 +61,7 @@ function makeScript(seed: number): Op[] {
         break;
       }
       case "download": ops.push({ op: "download", args: [[path, r.pick(FILES), "/dir"]] }); break;
+      case "search": ops.push({ op: "search", args: [r.pick(REGEXES), r.int(3) === 0, r.pick(SEARCH_DIRS)] }); break;
     }
   }
   return ops;
@@ -70,6 +78,7 @@ function plain(value: unknown): unknown {
   }));
 }
 
+type Searchable = { search(o: { pattern: string; regex: boolean; ignoreCase: boolean; path: string }): Promise<unknown> };
 type Backend = BackendProtocolV2 & Required<Pick<BackendProtocolV2, "delete" | "uploadFiles" | "downloadFiles">>;
 
 async function apply(b: Backend, { op, args }: Op): Promise<unknown> {
@@ -85,6 +94,7 @@ async function apply(b: Backend, { op, args }: Op): Promise<unknown> {
     case "delete": return b.delete(a[0]);
     case "upload": return b.uploadFiles([[a[0], new Uint8Array(Buffer.from(a[1], "base64"))]]);
     case "download": return b.downloadFiles(a[0]);
+    case "search": return "search" in b ? (b as unknown as Searchable).search({ pattern: a[0], regex: true, ignoreCase: a[1], path: a[2] }) : null;
   }
   throw new Error(op);
 }
@@ -92,6 +102,23 @@ async function apply(b: Backend, { op, args }: Op): Promise<unknown> {
 /** The reference's answer with PROTOCOL.md's deviations applied. */
 async function expected(ref: InstanceType<typeof StoreBackend>, step: Op, raw: any): Promise<unknown> {
   const a = step.args as any[];
+  if (step.op === "search") {
+    // StoreBackend has no search(): the regex language's meaning over the reference's texts.
+    try {
+      translateRegex(a[0], a[1]);
+    } catch (e) {
+      if (e instanceof RegexError) return { error: errors.invalidRegex(a[0], e.reason) };
+      throw e;
+    }
+    const matches: Array<{ path: string; line: number; text: string }> = [];
+    const under = a[2] === "/" ? "/" : `${a[2]}/`;
+    const paths = ((await ref.glob("**", "/")).files ?? []).map((f) => f.path).filter((p) => p.startsWith(under) && !p.endsWith(".png")).sort();
+    for (const path of paths) {
+      const text = (await ref.readRaw(path)).data!.content as string;
+      text.split("\n").forEach((line, i) => regexMatchesLine(a[0], a[1], line) && matches.push({ path, line: i + 1, text: line }));
+    }
+    return { matches };
+  }
   if (step.op === "read" && !raw.error && typeof raw.content === "string") {
     const stored = (await ref.readRaw(a[0])).data!.content as string;
     const lines = stored.split("\n");
@@ -129,7 +156,7 @@ export function differential(name: string, target: { fresh(): Promise<Backend>; 
   test(`${SCRIPTS} random scripts: ${name} equals StoreBackend (seed ${SEED})`, async () => {
     let compared = 0;
     // How many comparisons had something in them: the scripts must exercise real content.
-    const nonEmpty = { grep: 0, glob: 0, read: 0, ls: 0, editOk: 0, errors: 0 };
+    const nonEmpty = { grep: 0, glob: 0, read: 0, ls: 0, editOk: 0, errors: 0, search: 0 };
     try {
       for (let s = 0; s < SCRIPTS; s++) {
         const seed = SEED + s;
@@ -153,6 +180,7 @@ export function differential(name: string, target: { fresh(): Promise<Backend>; 
           }
           compared++;
           if (step.op === "grep" && got.matches?.length) nonEmpty.grep++;
+          if (step.op === "search" && got.matches?.length) nonEmpty.search++;
           if (step.op === "glob" && got.files?.length) nonEmpty.glob++;
           if (step.op === "read" && typeof got.content === "string" && got.content.length) nonEmpty.read++;
           if (step.op === "ls" && got.files?.length) nonEmpty.ls++;

@@ -23,7 +23,8 @@ export interface HostileCase {
 
 const TRAVERSAL = /path traversal outside the root is not allowed/;
 const CONTROL = /control characters \(including NUL and line breaks\) are not allowed/;
-const INVISIBLE = /invisible formatting characters/;
+const INVISIBLE = /invisible characters \(U\+[0-9A-F]{4,6}: Unicode default-ignorable/;
+const NONCHARACTER = /Unicode noncharacters \(U\+[0-9A-F]{4,6}\) are not allowed/;
 const BACKSLASH = /backslashes are not allowed; use '\/' to separate directories/;
 const DRIVE = /Windows drive paths are not supported/;
 const WHITESPACE = /starts or ends with whitespace/;
@@ -97,6 +98,21 @@ export function hostilePaths(): HostileCase[] {
   add("word joiner", "/a\u2060b", refused(INVISIBLE));
   add("BOM inside", "/a\ufeffb", refused(INVISIBLE));
   add("zero-width joiner emoji", "/\u{1F469}\u200d\u{1F4BB}.md", file("/\u{1F469}\u200d\u{1F4BB}.md"));
+  // every default-ignorable code point that makes a second "/config.json" (issue 11, item 14)
+  for (const c of [0x00ad, 0x034f, 0x115f, 0x180b, 0x180e, 0x2061, 0x2063, 0x2064, 0x206a, 0x206f, 0x3164, 0xfe00, 0xfe0f, 0xffa0, 0x1bca0, 0xe0001, 0xe0041, 0xe007f, 0xe0100]) {
+    const ch = String.fromCodePoint(c);
+    add(`default-ignorable U+${c.toString(16).toUpperCase()} in config.json`, `/config${ch}.json`, refused(INVISIBLE));
+  }
+  add("ZWJ between ASCII letters", "/config\u200d.json", refused(INVISIBLE));
+  add("ZWNJ at the end of a name", "/config.json\u200c", refused(INVISIBLE));
+  add("ZWNJ in a Persian word", "/\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.md", file("/\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.md"));
+  add("emoji presentation selector after a pictograph", "/\u2764\ufe0f.md", file("/\u2764\ufe0f.md"));
+  add("emoji ZWJ sequence with a selector", "/\u2764\ufe0f\u200d\u{1F525}.md", file("/\u2764\ufe0f\u200d\u{1F525}.md"));
+  add("keycap", "/1\ufe0f\u20e3.md", file("/1\ufe0f\u20e3.md"));
+  // noncharacters: XML 1.0 (S3's multi-object delete) cannot carry U+FFFE/U+FFFF (item 8)
+  for (const c of [0xfffe, 0xffff, 0xfdd0, 0xfdef, 0x1fffe, 0x10ffff]) {
+    add(`noncharacter U+${c.toString(16).toUpperCase()}`, `/a${String.fromCodePoint(c)}b.txt`, refused(NONCHARACTER));
+  }
   // backslashes
   add("windows traversal", "..\\..\\etc\\passwd", refused(BACKSLASH));
   add("rooted backslash", "\\etc\\passwd", refused(BACKSLASH));
@@ -186,7 +202,9 @@ export function hostilePaths(): HostileCase[] {
 }
 
 /** Characters that must never reach a message shown to a model or a log line. */
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]|\p{Default_Ignorable_Code_Point}|\p{Noncharacter_Code_Point}/u;
+/** ... nor a stored path, which may keep joiners and emoji selectors where they cannot hide. */
+const STORED_UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]|(?![\u200c\u200d\ufe0e\ufe0f])\p{Default_Ignorable_Code_Point}|\p{Noncharacter_Code_Point}/u;
 
 /** An error a model can act on: one line, says what is wrong, bounded length. */
 export function assertClearError(error: unknown, pattern: RegExp, context: string): void {
@@ -203,7 +221,7 @@ export function assertClearError(error: unknown, pattern: RegExp, context: strin
 export function assertStoredPathShape(path: string, context: string): void {
   assert.ok(path.startsWith("/") && !path.endsWith("/") && !path.includes("//"), `${context}: bad shape ${JSON.stringify(path)}`);
   assert.ok(!path.split("/").slice(1).some((s) => s === "." || s === ".."), `${context}: dot segment in ${JSON.stringify(path)}`);
-  assert.ok(!UNPRINTABLE.test(path) && !path.includes("\\") && path === path.normalize("NFC"), `${context}: ${JSON.stringify(path)}`);
+  assert.ok(!STORED_UNPRINTABLE.test(path) && !path.includes("\\") && path === path.normalize("NFC"), `${context}: ${JSON.stringify(path)}`);
   assert.ok(Buffer.byteLength(path) <= 1024, `${context}: ${Buffer.byteLength(path)} bytes`);
 }
 

@@ -1,0 +1,498 @@
+-- Up Migration
+--
+-- Version 5: the privilege boundary inside the database, and three correctness rules that every
+-- writer -- the backend, the CLI, or raw SQL of a restricted role -- now gets from the schema
+-- itself (issue 11 of the project's tracker):
+--
+-- 1. Names never resolve through the caller's temporary schema. PostgreSQL searches pg_temp
+--    FIRST for tables, views and types unless the search_path lists it; 0001-0004 pinned
+--    functions to `<schema>` alone, so a role could shadow `changes` or `chunks` with a temporary
+--    view whose INSTEAD OF trigger then ran as the schema owner inside our SECURITY DEFINER
+--    triggers. Every function that pins a search_path now pins `<schema>, pg_temp` (pg_temp last,
+--    so it can only supply names nothing else has). The few unpinned helpers are listed in
+--    SECURITY.md: they are pure functions over pg_catalog and always run inside a pinned caller
+--    (pinning them would stop the planner from inlining them into every search).
+-- 2. A version number is never reused for a path. Versions restarted at 1 after a delete, so a
+--    compare-and-set token read before a delete matched the new file (ABA). `tombstones` keeps the
+--    last version of every deleted path; a file created there starts above it.
+-- 3. Rows are locked in one global order, by path: uploads and subtree deletes in opposite orders
+--    used to deadlock.
+-- 4. A file and a directory never share a name (no file '/a' beside a file '/a/b'). Checked at
+--    commit under the change log's lock, where commits are already serialised, so two racing
+--    transactions cannot both get through.
+--
+-- Every migration from this one on starts by pinning the search_path it creates functions with:
+-- `SET search_path FROM CURRENT` below then captures `<schema>, pg_temp`.
+-- Released: never edit this file; add a new migration instead.
+DO $$ BEGIN EXECUTE format('SET LOCAL search_path = %I, pg_temp', current_schema()); END $$;
+
+-- The last version of each deleted path (only deleted paths: creating the path again removes its
+-- row). Written only by the triggers below, as the owner; no other role has any privilege on it.
+CREATE TABLE tombstones (
+  workspace text NOT NULL,
+  path      text COLLATE "C" NOT NULL,
+  version   bigint NOT NULL,
+  PRIMARY KEY (workspace, path)
+);
+ALTER TABLE tombstones ENABLE ROW LEVEL SECURITY;
+
+-- Paths deleted before this migration: their last version, as far as the change log remembers.
+INSERT INTO tombstones (workspace, path, version)
+SELECT c.workspace, c.path, max(c.version)
+FROM changes c
+WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.workspace = c.workspace AND f.path = c.path)
+GROUP BY c.workspace, c.path;
+
+-- A new row's first version: one above the path's tombstone. It first waits for a transaction
+-- that is deleting the same path (FOR UPDATE on the live row): without that wait, an insert that
+-- ran into the deleted row's unique-key lock would go on with the version it computed before the
+-- delete committed its tombstone.
+CREATE FUNCTION files_first_version() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+BEGIN
+  PERFORM 1 FROM files f WHERE f.workspace = NEW.workspace AND f.path = NEW.path FOR UPDATE;
+  NEW.version := coalesce((SELECT t.version FROM tombstones t
+                           WHERE t.workspace = NEW.workspace AND t.path = NEW.path), 0) + 1;
+  RETURN NEW;
+END
+$$;
+
+CREATE FUNCTION tombstones_record() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+BEGIN
+  INSERT INTO tombstones AS t (workspace, path, version)
+  SELECT o.workspace, o.path, o.version FROM old_rows o ORDER BY o.workspace, o.path
+  ON CONFLICT (workspace, path) DO UPDATE SET version = greatest(t.version, excluded.version);
+  RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION tombstones_clear() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+BEGIN
+  DELETE FROM tombstones t USING new_rows n WHERE t.workspace = n.workspace AND t.path = n.path;
+  RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER files_first_version BEFORE INSERT ON files
+FOR EACH ROW EXECUTE FUNCTION files_first_version();
+CREATE TRIGGER files_tombstones_record AFTER DELETE ON files
+REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION tombstones_record();
+CREATE TRIGGER files_tombstones_clear AFTER INSERT ON files
+REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION tombstones_clear();
+
+-- The change log's commit lock (0002): transactions that change files take it at commit, so they
+-- commit one at a time and change ids are drawn in commit order.
+-- Not pinned (a SET clause would stop it being inlined, and it runs once per changed row): it
+-- names no relation, and current_schema() is the schema inside every caller, which are pinned.
+CREATE FUNCTION changes_lock() RETURNS void
+LANGUAGE sql
+RETURN pg_advisory_xact_lock(hashtext('deepagents-backends:changes:' || current_schema()));
+
+-- The directories a path lies in, outermost first, without the root: '/a/b/c' -> {/a, /a/b}.
+CREATE FUNCTION path_ancestors(p_path text) RETURNS text[]
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE RETURN
+  ARRAY(SELECT array_to_string(s.parts[1:i], '/')
+        FROM (SELECT string_to_array(p_path, '/') AS parts) s
+        CROSS JOIN generate_series(2, cardinality(s.parts) - 1) AS i
+        ORDER BY i);
+
+-- The file/directory rule, at commit. Under the commit lock every transaction that committed
+-- before is visible to this statement's snapshot (READ COMMITTED takes one per statement), and
+-- every later one will see this one: of two transactions creating '/a' and '/a/b', the second to
+-- commit fails. SQLSTATE DA002: the path lies under a file (DETAIL: that file). DA003: the path
+-- is a directory already (DETAIL: the path).
+CREATE FUNCTION files_tree_check() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+  -- In a variable, so the lookup below is one primary-key probe per ancestor (an expression in
+  -- the WHERE clause would be evaluated again for every row of the workspace).
+  v_ancestors text[] := path_ancestors(NEW.path);
+  v_file text;
+BEGIN
+  PERFORM changes_lock();
+  -- The row may be gone again by commit (deleted or renamed later in the transaction).
+  IF NOT EXISTS (SELECT 1 FROM files f WHERE f.workspace = NEW.workspace AND f.path = NEW.path) THEN
+    RETURN NULL;
+  END IF;
+  SELECT f.path INTO v_file FROM files f
+  WHERE f.workspace = NEW.workspace AND f.path = ANY (v_ancestors)
+  ORDER BY f.path LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'cannot create "%": "%" is a file, not a directory', NEW.path, v_file
+      USING ERRCODE = 'DA002', DETAIL = v_file;
+  END IF;
+  IF EXISTS (SELECT 1 FROM files f WHERE f.workspace = NEW.workspace
+             AND f.path >= NEW.path || '/' AND f.path < NEW.path || '0') THEN
+    RAISE EXCEPTION 'cannot create file "%": it is a directory', NEW.path
+      USING ERRCODE = 'DA003', DETAIL = NEW.path;
+  END IF;
+  RETURN NULL;
+END
+$$;
+
+CREATE CONSTRAINT TRIGGER files_tree_check
+AFTER INSERT OR UPDATE OF workspace, path ON files DEFERRABLE INITIALLY DEFERRED
+FOR EACH ROW EXECUTE FUNCTION files_tree_check();
+
+-- 0002's change recorder and notifier, with their transaction markers bound to the transaction.
+-- Those markers are custom settings, which any role may set for its own session: a marker left at
+-- session level used to make record_change skip the commit lock (ids then no longer follow commit
+-- order, and a watcher could step over a late commit) and notify_changes stay silent. Now the lock
+-- is taken for every change row (a second request of a held lock is a local counter bump), and a
+-- marker counts only when it names the current transaction id.
+CREATE OR REPLACE FUNCTION record_change() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+  v_xact  text := pg_current_xact_id()::text;
+  v_first boolean := split_part(coalesce(current_setting('deepagents_backends.first_change', true), ''), '/', 1) <> v_xact;
+  v_id    bigint;
+BEGIN
+  PERFORM changes_lock();
+  IF TG_OP = 'DELETE' THEN
+    INSERT INTO changes (workspace, path, op, version, size)
+    VALUES (OLD.workspace, OLD.path, 'delete', OLD.version, OLD.size) RETURNING id INTO v_id;
+  ELSE
+    INSERT INTO changes (workspace, path, op, version, size)
+    VALUES (NEW.workspace, NEW.path, CASE WHEN TG_OP = 'INSERT' THEN 'create' ELSE 'update' END, NEW.version, NEW.size)
+    RETURNING id INTO v_id;
+  END IF;
+  IF v_first THEN
+    PERFORM set_config('deepagents_backends.first_change', v_xact || '/' || v_id, true);
+  END IF;
+  RETURN NULL;
+END
+$$;
+
+-- One NOTIFY per workspace per transaction (see 0002). A notification is a hint -- watchers read
+-- the log from their cursor, and poll when no hint comes -- so a marker a role forged inside its
+-- own transaction can only delay the hints of that transaction's own changes.
+CREATE OR REPLACE FUNCTION notify_changes() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+  v_xact  text := pg_current_xact_id()::text;
+  v_first text := coalesce(current_setting('deepagents_backends.first_change', true), '');
+  v_note  record;
+BEGIN
+  IF coalesce(current_setting('deepagents_backends.notified', true), '') = v_xact
+     OR split_part(v_first, '/', 1) <> v_xact THEN
+    RETURN NULL;
+  END IF;
+  PERFORM set_config('deepagents_backends.notified', v_xact, true);
+  FOR v_note IN
+    SELECT c.workspace, max(c.id) AS id FROM changes c
+    WHERE c.id >= split_part(v_first, '/', 2)::bigint
+    GROUP BY c.workspace
+  LOOP
+    PERFORM pg_notify(changes_channel(), json_build_object('workspace', v_note.workspace, 'id', v_note.id)::text);
+  END LOOP;
+  RETURN NULL;
+END
+$$;
+
+-- fs_write (0001) with the file/directory rule checked up front, so the usual case gets a precise
+-- answer instead of a failed commit: status 'parent_is_file' (conflict = that file) or
+-- 'is_directory'. 'created' is told from 'updated' by whether the row was inserted (xmax = 0 on a
+-- freshly inserted row version), not by version 1: a path created again starts above 1.
+DROP FUNCTION fs_write(text, text, text, bytea, text, bigint);
+CREATE FUNCTION fs_write(p_workspace text, p_path text, p_content text, p_bytes bytea,
+                         p_mime_type text, p_if_version bigint)
+RETURNS TABLE (status text, version bigint, conflict text)
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+  v_size    bigint  := coalesce(octet_length(p_content), length(p_bytes));
+  v_lines   integer := text_line_count(p_content);
+  v_version bigint;
+  v_status  text;
+  v_ancestors text[] := path_ancestors(p_path);
+  v_file    text;
+BEGIN
+  SELECT f.path INTO v_file FROM files f
+  WHERE f.workspace = p_workspace AND f.path = ANY (v_ancestors) ORDER BY f.path LIMIT 1;
+  IF FOUND THEN
+    RETURN QUERY SELECT 'parent_is_file'::text, 0::bigint, v_file; RETURN;
+  END IF;
+  IF EXISTS (SELECT 1 FROM files f WHERE f.workspace = p_workspace
+             AND f.path >= p_path || '/' AND f.path < p_path || '0') THEN
+    RETURN QUERY SELECT 'is_directory'::text, 0::bigint, p_path; RETURN;
+  END IF;
+
+  IF p_if_version IS NULL THEN
+    INSERT INTO files AS f (workspace, path, content, bytes, mime_type, size, line_count)
+    VALUES (p_workspace, p_path, p_content, p_bytes, p_mime_type, v_size, v_lines)
+    ON CONFLICT (workspace, path) DO UPDATE
+      SET content = excluded.content, bytes = excluded.bytes, mime_type = excluded.mime_type,
+          size = excluded.size, line_count = excluded.line_count,
+          version = f.version + 1, modified_at = clock_timestamp()
+    RETURNING CASE WHEN f.xmax = 0 THEN 'created' ELSE 'updated' END, f.version INTO v_status, v_version;
+    RETURN QUERY SELECT v_status, v_version, NULL::text;
+    RETURN;
+  END IF;
+
+  IF p_if_version = 0 THEN
+    INSERT INTO files (workspace, path, content, bytes, mime_type, size, line_count)
+    VALUES (p_workspace, p_path, p_content, p_bytes, p_mime_type, v_size, v_lines)
+    ON CONFLICT (workspace, path) DO NOTHING
+    RETURNING files.version INTO v_version;
+    IF FOUND THEN
+      RETURN QUERY SELECT 'created'::text, v_version, NULL::text;
+      RETURN;
+    END IF;
+  ELSE
+    UPDATE files f
+       SET content = p_content, bytes = p_bytes, mime_type = p_mime_type, size = v_size,
+           line_count = v_lines, version = f.version + 1, modified_at = clock_timestamp()
+     WHERE f.workspace = p_workspace AND f.path = p_path AND f.version = p_if_version
+    RETURNING f.version INTO v_version;
+    IF FOUND THEN
+      RETURN QUERY SELECT 'updated'::text, v_version, NULL::text;
+      RETURN;
+    END IF;
+  END IF;
+
+  SELECT f.version INTO v_version FROM files f WHERE f.workspace = p_workspace AND f.path = p_path;
+  RETURN QUERY SELECT 'version_mismatch'::text, coalesce(v_version, 0), NULL::text;
+END
+$$;
+
+-- fs_upload (0001) in path order (rows are locked in the order they are written: two uploads of
+-- the same files in opposite orders deadlocked), and with the file/directory rule applied per
+-- file against the workspace: a path under a file, or a path that is a directory, is not written.
+-- (Paths of one batch that clash with each other are refused by the driver before it sends the
+-- batch: src/paths.ts, batchClashes.) Returns the refused paths: status 'parent_is_file'
+-- (conflict = the file) or 'is_directory'. The rest is written in the same statement. The checks
+-- are one primary-key probe per ancestor and one range probe per path, whatever the statistics
+-- say (right after a bulk upload they say the table is empty).
+DROP FUNCTION fs_upload(text, text[], text[], bytea[], text[]);
+CREATE FUNCTION fs_upload(p_workspace text, p_paths text[], p_contents text[], p_bytes bytea[],
+                          p_mime_types text[])
+RETURNS TABLE (path text, status text, conflict text)
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+  v_path      text;
+  v_ancestors text[];
+  v_file      text;
+  v_refused   text[] := '{}';
+  v_statuses  text[] := '{}';
+  v_conflicts text[] := '{}';
+BEGIN
+  FOREACH v_path IN ARRAY p_paths LOOP
+    v_ancestors := path_ancestors(v_path);
+    SELECT f.path INTO v_file FROM files f
+    WHERE f.workspace = p_workspace AND f.path = ANY (v_ancestors) ORDER BY f.path LIMIT 1;
+    IF FOUND THEN
+      v_refused := v_refused || v_path; v_statuses := v_statuses || 'parent_is_file'::text; v_conflicts := v_conflicts || v_file;
+    ELSIF EXISTS (SELECT 1 FROM files f WHERE f.workspace = p_workspace
+                  AND f.path >= v_path || '/' AND f.path < v_path || '0') THEN
+      v_refused := v_refused || v_path; v_statuses := v_statuses || 'is_directory'::text; v_conflicts := v_conflicts || v_path;
+    END IF;
+  END LOOP;
+
+  INSERT INTO files AS f (workspace, path, content, bytes, mime_type, size, line_count)
+  SELECT p_workspace, u.path, u.content, u.bytes, u.mime_type,
+         coalesce(octet_length(u.content), length(u.bytes)), text_line_count(u.content)
+  FROM unnest(p_paths, p_contents, p_bytes, p_mime_types) AS u(path, content, bytes, mime_type)
+  WHERE u.path <> ALL (v_refused)
+  ORDER BY u.path COLLATE "C"
+  ON CONFLICT ON CONSTRAINT files_pkey DO UPDATE -- (workspace, path); `path` is also an OUT column here
+    SET content = excluded.content, bytes = excluded.bytes, mime_type = excluded.mime_type,
+        size = excluded.size, line_count = excluded.line_count,
+        version = f.version + 1, modified_at = clock_timestamp();
+  RETURN QUERY SELECT r.path, r.status, r.conflict FROM unnest(v_refused, v_statuses, v_conflicts) AS r(path, status, conflict);
+END
+$$;
+
+-- fs_delete (0001) locking the subtree in path order before deleting it (a DELETE over a range
+-- locks rows in whatever order its plan reads them).
+CREATE OR REPLACE FUNCTION fs_delete(p_workspace text, p_path text)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+  v_count bigint;
+BEGIN
+  IF p_path = '/' THEN
+    PERFORM 1 FROM files f WHERE f.workspace = p_workspace ORDER BY f.path FOR UPDATE;
+    DELETE FROM files f WHERE f.workspace = p_workspace;
+  ELSE
+    PERFORM 1 FROM files f
+     WHERE f.workspace = p_workspace
+       AND (f.path = p_path OR (f.path >= p_path || '/' AND f.path < p_path || '0'))
+     ORDER BY f.path FOR UPDATE;
+    DELETE FROM files f
+     WHERE f.workspace = p_workspace
+       AND (f.path = p_path OR (f.path >= p_path || '/' AND f.path < p_path || '0'));
+  END IF;
+  GET DIAGNOSTICS v_count = ROW_COUNT;
+  RETURN v_count;
+END
+$$;
+
+-- Every other function of the schema that pins a search_path: re-pin it to `<schema>, pg_temp`
+-- (extension members -- pg_trgm when it was installed into this schema -- are left alone).
+DO $$
+DECLARE
+  v_fn regprocedure;
+BEGIN
+  FOR v_fn IN
+    SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+    WHERE p.pronamespace = current_schema()::regnamespace
+      AND EXISTS (SELECT 1 FROM unnest(p.proconfig) AS c WHERE c LIKE 'search\_path=%')
+      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                      WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+  LOOP
+    EXECUTE format('ALTER FUNCTION %s SET search_path FROM CURRENT', v_fn);
+  END LOOP;
+END
+$$;
+
+-- Down Migration
+
+-- The functions put back below keep pg_temp last too: no version should resolve names through it.
+DO $$ BEGIN EXECUTE format('SET LOCAL search_path = %I, pg_temp', current_schema()); END $$;
+
+DROP FUNCTION fs_upload(text, text[], text[], bytea[], text[]);
+CREATE FUNCTION fs_upload(p_workspace text, p_paths text[], p_contents text[], p_bytes bytea[],
+                          p_mime_types text[])
+RETURNS bigint
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+  v_count bigint;
+BEGIN
+  INSERT INTO files AS f (workspace, path, content, bytes, mime_type, size, line_count)
+  SELECT p_workspace, u.path, u.content, u.bytes, u.mime_type,
+         coalesce(octet_length(u.content), length(u.bytes)), text_line_count(u.content)
+  FROM unnest(p_paths, p_contents, p_bytes, p_mime_types) AS u(path, content, bytes, mime_type)
+  ON CONFLICT (workspace, path) DO UPDATE
+    SET content = excluded.content, bytes = excluded.bytes, mime_type = excluded.mime_type,
+        size = excluded.size, line_count = excluded.line_count,
+        version = f.version + 1, modified_at = clock_timestamp();
+  GET DIAGNOSTICS v_count = ROW_COUNT;
+  RETURN v_count;
+END
+$$;
+
+DROP FUNCTION fs_write(text, text, text, bytea, text, bigint);
+CREATE FUNCTION fs_write(p_workspace text, p_path text, p_content text, p_bytes bytea,
+                         p_mime_type text, p_if_version bigint)
+RETURNS TABLE (status text, version bigint)
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+  v_size  bigint  := coalesce(octet_length(p_content), length(p_bytes));
+  v_lines integer := text_line_count(p_content);
+  v_version bigint;
+BEGIN
+  IF p_if_version IS NULL THEN
+    RETURN QUERY
+      INSERT INTO files AS f (workspace, path, content, bytes, mime_type, size, line_count)
+      VALUES (p_workspace, p_path, p_content, p_bytes, p_mime_type, v_size, v_lines)
+      ON CONFLICT (workspace, path) DO UPDATE
+        SET content = excluded.content, bytes = excluded.bytes, mime_type = excluded.mime_type,
+            size = excluded.size, line_count = excluded.line_count,
+            version = f.version + 1, modified_at = clock_timestamp()
+      RETURNING CASE WHEN f.version = 1 THEN 'created' ELSE 'updated' END, f.version;
+    RETURN;
+  END IF;
+
+  IF p_if_version = 0 THEN
+    INSERT INTO files (workspace, path, content, bytes, mime_type, size, line_count)
+    VALUES (p_workspace, p_path, p_content, p_bytes, p_mime_type, v_size, v_lines)
+    ON CONFLICT (workspace, path) DO NOTHING
+    RETURNING files.version INTO v_version;
+    IF FOUND THEN
+      RETURN QUERY SELECT 'created'::text, v_version;
+      RETURN;
+    END IF;
+  ELSE
+    UPDATE files f
+       SET content = p_content, bytes = p_bytes, mime_type = p_mime_type, size = v_size,
+           line_count = v_lines, version = f.version + 1, modified_at = clock_timestamp()
+     WHERE f.workspace = p_workspace AND f.path = p_path AND f.version = p_if_version
+    RETURNING f.version INTO v_version;
+    IF FOUND THEN
+      RETURN QUERY SELECT 'updated'::text, v_version;
+      RETURN;
+    END IF;
+  END IF;
+
+  SELECT f.version INTO v_version FROM files f WHERE f.workspace = p_workspace AND f.path = p_path;
+  RETURN QUERY SELECT 'version_mismatch'::text, coalesce(v_version, 0);
+END
+$$;
+
+-- record_change, notify_changes and fs_delete as 0001/0002 defined them (SECURITY DEFINER as
+-- 0004 set it); the search_path of the other functions is left pinned with pg_temp last, which
+-- is what every version should have had.
+CREATE OR REPLACE FUNCTION record_change() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+  v_first boolean := coalesce(current_setting('deepagents_backends.first_change', true), '') = '';
+  v_id    bigint;
+BEGIN
+  IF v_first THEN
+    PERFORM pg_advisory_xact_lock(hashtext('deepagents-backends:changes:' || current_schema()));
+  END IF;
+  IF TG_OP = 'DELETE' THEN
+    INSERT INTO changes (workspace, path, op, version, size)
+    VALUES (OLD.workspace, OLD.path, 'delete', OLD.version, OLD.size) RETURNING id INTO v_id;
+  ELSE
+    INSERT INTO changes (workspace, path, op, version, size)
+    VALUES (NEW.workspace, NEW.path, CASE WHEN TG_OP = 'INSERT' THEN 'create' ELSE 'update' END, NEW.version, NEW.size)
+    RETURNING id INTO v_id;
+  END IF;
+  IF v_first THEN
+    PERFORM set_config('deepagents_backends.first_change', v_id::text, true);
+  END IF;
+  RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION notify_changes() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+  v_note record;
+BEGIN
+  IF coalesce(current_setting('deepagents_backends.notified', true), '') = '1' THEN
+    RETURN NULL;
+  END IF;
+  PERFORM set_config('deepagents_backends.notified', '1', true);
+  FOR v_note IN
+    SELECT c.workspace, max(c.id) AS id FROM changes c
+    WHERE c.id >= current_setting('deepagents_backends.first_change')::bigint
+    GROUP BY c.workspace
+  LOOP
+    PERFORM pg_notify(changes_channel(), json_build_object('workspace', v_note.workspace, 'id', v_note.id)::text);
+  END LOOP;
+  RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION fs_delete(p_workspace text, p_path text)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+  v_count bigint;
+BEGIN
+  IF p_path = '/' THEN
+    DELETE FROM files f WHERE f.workspace = p_workspace;
+  ELSE
+    DELETE FROM files f
+     WHERE f.workspace = p_workspace
+       AND (f.path = p_path OR (f.path >= p_path || '/' AND f.path < p_path || '0'));
+  END IF;
+  GET DIAGNOSTICS v_count = ROW_COUNT;
+  RETURN v_count;
+END
+$$;
+
+DROP TRIGGER files_tree_check ON files;
+DROP FUNCTION files_tree_check();
+DROP FUNCTION path_ancestors(text);
+DROP FUNCTION changes_lock();
+DROP TRIGGER files_tombstones_clear ON files;
+DROP TRIGGER files_tombstones_record ON files;
+DROP TRIGGER files_first_version ON files;
+DROP FUNCTION tombstones_clear();
+DROP FUNCTION tombstones_record();
+DROP FUNCTION files_first_version();
+DROP TABLE tombstones;

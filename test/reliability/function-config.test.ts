@@ -1,0 +1,58 @@
+/**
+ * The privilege boundary, read from the catalog (issue 11, item 1): every function of the schema
+ * either pins `search_path = <schema>, pg_temp` (pg_temp last, so a caller's temporary objects
+ * can never shadow a name in its body) or is one of the few pure helpers listed here, which touch
+ * no relation, run only inside pinned callers, and must stay unpinned so the planner can inline
+ * them. SECURITY DEFINER functions are always pinned, and none can be executed by PUBLIC unless it
+ * is a trigger function (which no one can call directly).
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { adminClient, testBackend, TEST_SCHEMA } from "../helpers/db.js";
+
+/** Pure helpers (no table, view or type name in their bodies other than built-in ones). */
+const UNPINNED = ["changes_lock", "chunk_lines", "chunk_matches", "content_has", "dir_upper_bound", "path_ancestors", "text_chunks", "text_line_count"];
+
+const b = await testBackend(); // migrates the test schema
+const admin = await adminClient();
+test.after(async () => {
+  await b.close();
+  await admin.end();
+});
+
+test("every function pins search_path to '<schema>, pg_temp' or is a listed pure helper", async () => {
+  const { rows } = await admin.query(
+    `SELECT p.proname, p.prosecdef, p.prorettype = 'trigger'::regtype AS is_trigger,
+            (SELECT c FROM unnest(p.proconfig) c WHERE c LIKE 'search\\_path=%') AS search_path,
+            has_function_privilege('public', p.oid, 'EXECUTE') AS public_execute
+     FROM pg_proc p
+     WHERE p.pronamespace = $1::regnamespace
+       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+     ORDER BY p.proname`,
+    [TEST_SCHEMA],
+  );
+  assert.ok(rows.length > 30, `${rows.length} functions`);
+  const wrong = rows.filter((r) => (r.search_path ?? null) !== `search_path=${TEST_SCHEMA}, pg_temp` && !UNPINNED.includes(r.proname));
+  assert.equal(wrong.map((r) => `${r.proname}: ${r.search_path}`), []);
+  const unpinnedDefiners = rows.filter((r) => r.prosecdef && r.search_path !== `search_path=${TEST_SCHEMA}, pg_temp`);
+  assert.equal(unpinnedDefiners.map((r) => r.proname), []);
+  // Definers others could call directly: only trigger functions (not callable) are SECURITY DEFINER.
+  assert.equal(rows.filter((r) => r.prosecdef && !r.is_trigger).map((r) => r.proname), []);
+  assert.equal(UNPINNED.filter((name) => !rows.some((r) => r.proname === name)), [], "every listed helper exists");
+});
+
+test("the pure helpers reference no relation: their bodies resolve only built-in functions and operators", async () => {
+  const { rows } = await admin.query(
+    `SELECT p.proname, p.prosrc FROM pg_proc p WHERE p.pronamespace = $1::regnamespace AND p.proname = ANY ($2)`,
+    [TEST_SCHEMA, UNPINNED],
+  );
+  for (const r of rows) {
+    // A FROM/JOIN may only name a set-returning built-in (string_to_table, generate_series, unnest).
+    const sources = [...String(r.prosrc).matchAll(/\b(?:FROM|JOIN)\s+([a-z_][a-z0-9_.]*)/gi)].map((m) => m[1].toLowerCase());
+    const relations = sources.filter((s) => !["string_to_table", "generate_series", "unnest"].includes(s));
+    assert.equal(relations, [], `${r.proname} reads ${relations.join(", ")}`);
+    assert.not.match(String(r.prosrc), /::\s*text\b|\bnew_rows\b|\bfiles\b|\bchunks\b/i, `${r.proname} names a type or table`);
+  }
+});
+
+test.run();

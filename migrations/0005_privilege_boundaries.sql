@@ -21,6 +21,13 @@
 --    commit under the change log's lock, where commits are already serialised, so two racing
 --    transactions cannot both get through.
 --
+-- 5. Change-feed wake-ups go to one channel per workspace, named by a digest, and carry only an id.
+--
+-- The functions below that look up `files`, `tombstones` or `changes` for each row or batch are
+-- planned on each call (plan_cache_mode = force_custom_plan): plpgsql otherwise caches a plan for
+-- the session, and one made while the tables were empty (the first upload into a new schema) read
+-- a whole workspace per file once they had grown.
+--
 -- Every migration from this one on starts by pinning the search_path it creates functions with:
 -- `SET search_path FROM CURRENT` below then captures `<schema>, pg_temp`.
 -- Released: never edit this file; add a new migration instead.
@@ -46,9 +53,12 @@ GROUP BY c.workspace, c.path;
 -- A new row's first version: one above the path's tombstone. It first waits for a transaction
 -- that is deleting the same path (FOR UPDATE on the live row): without that wait, an insert that
 -- ran into the deleted row's unique-key lock would go on with the version it computed before the
--- delete committed its tombstone.
+-- delete committed its tombstone. Both lookups are full primary keys; enable_seqscan is off
+-- because a plan the session cached while `files` was empty -- the first upload into a new
+-- schema -- was a sequential scan, then kept for every row inserted later. (Cheaper than planning
+-- each call: this runs for every inserted or upserted row.)
 CREATE FUNCTION files_first_version() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT SET enable_seqscan = off AS $$
 BEGIN
   PERFORM 1 FROM files f WHERE f.workspace = NEW.workspace AND f.path = NEW.path FOR UPDATE;
   NEW.version := coalesce((SELECT t.version FROM tombstones t
@@ -98,43 +108,68 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE RETURN
         CROSS JOIN generate_series(2, cardinality(s.parts) - 1) AS i
         ORDER BY i);
 
--- The file/directory rule, at commit. Under the commit lock every transaction that committed
--- before is visible to this statement's snapshot (READ COMMITTED takes one per statement), and
--- every later one will see this one: of two transactions creating '/a' and '/a/b', the second to
--- commit fails. SQLSTATE DA002: the path lies under a file (DETAIL: that file). DA003: the path
--- is a directory already (DETAIL: the path).
-CREATE FUNCTION files_tree_check() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+-- The file/directory rule, at commit, once per transaction, for every file the transaction
+-- created (its 'create' rows in the change log). It runs as a deferred trigger on `changes`, whose
+-- events queue behind every `files` event, so all of the transaction's change rows exist when it
+-- fires; and it runs under the commit lock (record_change took it), so every transaction that
+-- committed before is visible to its statement (READ COMMITTED takes a snapshot per statement),
+-- and every later one will see this one: of two transactions creating '/a' and '/a/b', the
+-- second to commit fails. SQLSTATE DA002: a created path lies under a file (DETAIL: that file);
+-- DA003: a created file is a directory too (DETAIL: the path). Planned on each call
+-- (force_custom_plan) with the transaction's real id range: a plan cached while the tables were
+-- small would read whole workspaces.
+CREATE FUNCTION changes_tree_check() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT SET plan_cache_mode = force_custom_plan
+SET enable_seqscan = off AS $$
 DECLARE
-  -- In a variable, so the lookup below is one primary-key probe per ancestor (an expression in
-  -- the WHERE clause would be evaluated again for every row of the workspace).
-  v_ancestors text[] := path_ancestors(NEW.path);
-  v_file text;
+  v_xact  text := pg_current_xact_id()::text;
+  v_first text := coalesce(current_setting('deepagents_backends.first_change', true), '');
+  v_path  text;
+  v_file  text;
 BEGIN
-  PERFORM changes_lock();
-  -- The row may be gone again by commit (deleted or renamed later in the transaction).
-  IF NOT EXISTS (SELECT 1 FROM files f WHERE f.workspace = NEW.workspace AND f.path = NEW.path) THEN
+  -- The first 'create' row's firing checks them all (every change row exists by then); a
+  -- transaction that created nothing -- an edit, an overwrite, a delete -- runs no query.
+  IF NEW.op <> 'create'
+     OR coalesce(current_setting('deepagents_backends.tree_checked', true), '') = v_xact
+     OR split_part(v_first, '/', 1) <> v_xact THEN
     RETURN NULL;
   END IF;
-  SELECT f.path INTO v_file FROM files f
-  WHERE f.workspace = NEW.workspace AND f.path = ANY (v_ancestors)
-  ORDER BY f.path LIMIT 1;
+  PERFORM set_config('deepagents_backends.tree_checked', v_xact, true);
+  -- Probes are scalar subqueries (never pulled up into joins), so each is a primary-key lookup
+  -- with both key columns, whatever the statistics claim; enable_seqscan is off for the range of
+  -- this transaction's ids in `changes`.
+  SELECT c.path, x.file INTO v_path, v_file
+  FROM changes c
+  CROSS JOIN LATERAL (
+    SELECT (SELECT a.dir FROM unnest(path_ancestors(c.path)) WITH ORDINALITY AS a(dir, i)
+            WHERE (SELECT true FROM files f WHERE f.workspace = c.workspace AND f.path = a.dir COLLATE "C" LIMIT 1)
+            ORDER BY a.i LIMIT 1) AS file
+  ) x
+  WHERE c.id >= split_part(v_first, '/', 2)::bigint AND c.op = 'create' AND x.file IS NOT NULL
+    AND (SELECT true FROM files n WHERE n.workspace = c.workspace AND n.path = c.path LIMIT 1)
+  LIMIT 1;
   IF FOUND THEN
-    RAISE EXCEPTION 'cannot create "%": "%" is a file, not a directory', NEW.path, v_file
+    RAISE EXCEPTION 'cannot create "%": "%" is a file, not a directory', v_path, v_file
       USING ERRCODE = 'DA002', DETAIL = v_file;
   END IF;
-  IF EXISTS (SELECT 1 FROM files f WHERE f.workspace = NEW.workspace
-             AND f.path >= NEW.path || '/' AND f.path < NEW.path || '0') THEN
-    RAISE EXCEPTION 'cannot create file "%": it is a directory', NEW.path
-      USING ERRCODE = 'DA003', DETAIL = NEW.path;
+  SELECT c.path INTO v_path
+  FROM changes c
+  WHERE c.id >= split_part(v_first, '/', 2)::bigint AND c.op = 'create'
+    AND (SELECT true FROM files n WHERE n.workspace = c.workspace AND n.path = c.path LIMIT 1)
+    AND (SELECT true FROM files f WHERE f.workspace = c.workspace
+         AND f.path >= c.path || '/' AND f.path < c.path || '0' LIMIT 1)
+  LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'cannot create file "%": it is a directory', v_path
+      USING ERRCODE = 'DA003', DETAIL = v_path;
   END IF;
   RETURN NULL;
 END
 $$;
 
-CREATE CONSTRAINT TRIGGER files_tree_check
-AFTER INSERT OR UPDATE OF workspace, path ON files DEFERRABLE INITIALLY DEFERRED
-FOR EACH ROW EXECUTE FUNCTION files_tree_check();
+CREATE CONSTRAINT TRIGGER changes_tree_check
+AFTER INSERT ON changes DEFERRABLE INITIALLY DEFERRED
+FOR EACH ROW EXECUTE FUNCTION changes_tree_check();
 
 -- 0002's change recorder and notifier, with their transaction markers bound to the transaction.
 -- Those markers are custom settings, which any role may set for its own session: a marker left at
@@ -165,6 +200,15 @@ BEGIN
 END
 $$;
 
+-- The NOTIFY channel of one workspace. LISTEN needs no privilege, so 0002's one channel per schema,
+-- whose payload named the workspace, told any role that could connect the names of every
+-- workspace and when each was written. Now a workspace's wake-ups go to a channel of its own,
+-- named by a digest of the workspace (a listener has to know a name to hear it), carrying only the
+-- newest change id. At most 20 + 9 + 32 = 61 bytes (channel names are at most 63).
+CREATE FUNCTION changes_channel(p_workspace text) RETURNS text
+LANGUAGE sql STABLE SET search_path FROM CURRENT
+RETURN left(current_schema(), 20) || '.changes.' || left(encode(sha256(convert_to(p_workspace, 'UTF8')), 'hex'), 32);
+
 -- One NOTIFY per workspace per transaction (see 0002). A notification is a hint -- watchers read
 -- the log from their cursor, and poll when no hint comes -- so a marker a role forged inside its
 -- own transaction can only delay the hints of that transaction's own changes.
@@ -185,7 +229,7 @@ BEGIN
     WHERE c.id >= split_part(v_first, '/', 2)::bigint
     GROUP BY c.workspace
   LOOP
-    PERFORM pg_notify(changes_channel(), json_build_object('workspace', v_note.workspace, 'id', v_note.id)::text);
+    PERFORM pg_notify(changes_channel(v_note.workspace), json_build_object('id', v_note.id)::text);
   END LOOP;
   RETURN NULL;
 END
@@ -205,12 +249,12 @@ DECLARE
   v_lines   integer := text_line_count(p_content);
   v_version bigint;
   v_status  text;
-  v_ancestors text[] := path_ancestors(p_path);
   v_file    text;
 BEGIN
-  SELECT f.path INTO v_file FROM files f
-  WHERE f.workspace = p_workspace AND f.path = ANY (v_ancestors) ORDER BY f.path LIMIT 1;
-  IF FOUND THEN
+  SELECT a.dir INTO v_file FROM unnest(path_ancestors(p_path)) WITH ORDINALITY AS a(dir, i)
+  WHERE (SELECT true FROM files f WHERE f.workspace = p_workspace AND f.path = a.dir COLLATE "C" LIMIT 1)
+  ORDER BY a.i LIMIT 1;
+  IF v_file IS NOT NULL THEN
     RETURN QUERY SELECT 'parent_is_file'::text, 0::bigint, v_file; RETURN;
   END IF;
   IF EXISTS (SELECT 1 FROM files f WHERE f.workspace = p_workspace
@@ -262,32 +306,35 @@ $$;
 -- (Paths of one batch that clash with each other are refused by the driver before it sends the
 -- batch: src/paths.ts, batchClashes.) Returns the refused paths: status 'parent_is_file'
 -- (conflict = the file) or 'is_directory'. The rest is written in the same statement. The checks
--- are one primary-key probe per ancestor and one range probe per path, whatever the statistics
--- say (right after a bulk upload they say the table is empty).
+-- are planned on each call (force_custom_plan), from the batch's real size: a plan cached while
+-- the table was empty read the whole workspace per file.
 DROP FUNCTION fs_upload(text, text[], text[], bytea[], text[]);
 CREATE FUNCTION fs_upload(p_workspace text, p_paths text[], p_contents text[], p_bytes bytea[],
                           p_mime_types text[])
 RETURNS TABLE (path text, status text, conflict text)
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SET search_path FROM CURRENT SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
-  v_path      text;
-  v_ancestors text[];
-  v_file      text;
-  v_refused   text[] := '{}';
-  v_statuses  text[] := '{}';
-  v_conflicts text[] := '{}';
+  v_refused   text[];
+  v_statuses  text[];
+  v_conflicts text[];
 BEGIN
-  FOREACH v_path IN ARRAY p_paths LOOP
-    v_ancestors := path_ancestors(v_path);
-    SELECT f.path INTO v_file FROM files f
-    WHERE f.workspace = p_workspace AND f.path = ANY (v_ancestors) ORDER BY f.path LIMIT 1;
-    IF FOUND THEN
-      v_refused := v_refused || v_path; v_statuses := v_statuses || 'parent_is_file'::text; v_conflicts := v_conflicts || v_file;
-    ELSIF EXISTS (SELECT 1 FROM files f WHERE f.workspace = p_workspace
-                  AND f.path >= v_path || '/' AND f.path < v_path || '0') THEN
-      v_refused := v_refused || v_path; v_statuses := v_statuses || 'is_directory'::text; v_conflicts := v_conflicts || v_path;
-    END IF;
-  END LOOP;
+  SELECT coalesce(array_agg(r.path), '{}'), coalesce(array_agg(r.status), '{}'), coalesce(array_agg(r.conflict), '{}')
+    INTO v_refused, v_statuses, v_conflicts
+  FROM (
+    SELECT b.path, CASE WHEN x.file IS NOT NULL THEN 'parent_is_file' ELSE 'is_directory' END AS status,
+           coalesce(x.file, b.path) AS conflict
+    FROM unnest(p_paths) AS b(path)
+    CROSS JOIN LATERAL (
+      -- Scalar subqueries, never pulled up into joins: one primary-key probe each, whatever
+      -- the statistics claim right after a bulk upload.
+      SELECT (SELECT a.dir FROM unnest(path_ancestors(b.path)) WITH ORDINALITY AS a(dir, i)
+              WHERE (SELECT true FROM files f WHERE f.workspace = p_workspace AND f.path = a.dir COLLATE "C" LIMIT 1)
+              ORDER BY a.i LIMIT 1) AS file,
+             (SELECT true FROM files f WHERE f.workspace = p_workspace
+              AND f.path >= b.path || '/' AND f.path < b.path || '0' LIMIT 1) AS is_dir
+    ) x
+    WHERE x.file IS NOT NULL OR x.is_dir
+  ) r;
 
   INSERT INTO files AS f (workspace, path, content, bytes, mime_type, size, line_count)
   SELECT p_workspace, u.path, u.content, u.bytes, u.mime_type,
@@ -485,8 +532,9 @@ BEGIN
 END
 $$;
 
-DROP TRIGGER files_tree_check ON files;
-DROP FUNCTION files_tree_check();
+DROP FUNCTION changes_channel(text);
+DROP TRIGGER changes_tree_check ON changes;
+DROP FUNCTION changes_tree_check();
 DROP FUNCTION path_ancestors(text);
 DROP FUNCTION changes_lock();
 DROP TRIGGER files_tombstones_clear ON files;

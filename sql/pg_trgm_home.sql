@@ -10,7 +10,8 @@
 --   - missing before "up": installed into `public` when the role may create there, else into a
 --     schema `extensions` (created, USAGE granted to everyone). A role that can do neither gets
 --     DA004 naming the one command a DBA runs.
---   - inside the migrated schema (an older version put it there): moved to that same place. Only
+--   - inside the migrated schema, or (for a superuser) inside another schema of this package (an
+--     older version put it there): moved to that same place. Only
 --     a superuser can move it (a trusted extension's objects belong to the bootstrap superuser);
 --     otherwise it stays, with a WARNING naming the DBA's command -- this schema works as before,
 --     and another owner's migrate says the same in its error.
@@ -28,7 +29,14 @@ BEGIN
   IF v_home IS NULL AND current_setting('deepagents_backends.migrating_direction') = 'down' THEN
     RETURN;
   END IF;
-  IF v_home IS NOT NULL AND v_home <> v_ours THEN
+  -- Inside another schema of this package (it has our files and migrations tables): a superuser
+  -- moves it out as below; anyone else uses it where it is.
+  IF v_home IS NOT NULL AND v_home <> v_ours
+     AND NOT (EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                      WHERE n.nspname = v_home AND c.relname = 'files')
+              AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                          WHERE n.nspname = v_home AND c.relname = 'migrations')
+              AND (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user)) THEN
     IF NOT pg_catalog.has_schema_privilege(v_home, 'USAGE') THEN
       RAISE EXCEPTION 'pg_trgm is installed in schema "%", which role "%" cannot use; a superuser runs: ALTER EXTENSION pg_trgm SET SCHEMA public; (or, to leave it there: GRANT USAGE ON SCHEMA % TO %;)',
         v_home, current_user, quote_ident(v_home), quote_ident(current_user) USING ERRCODE = 'DA004';

@@ -259,6 +259,17 @@ test("a pg_trgm an older version installed inside an owner's schema: moved out w
   });
   await migrate({ connectionString: url, schema: "legacy" });
   assert.is(await trgmSchema(url), "public");
+  // ... also when it is inside another schema of this package, not the one being migrated.
+  const url1 = await freshDatabase();
+  await withClient(url1, async (c) => {
+    await c.query("CREATE SCHEMA older");
+    await c.query("CREATE EXTENSION pg_trgm SCHEMA older");
+  });
+  await migrate({ connectionString: url1, schema: "older" }); // moves it out of "older" ...
+  await withClient(url1, (c) => c.query("ALTER EXTENSION pg_trgm SET SCHEMA older")); // ... put back, as an older version left it
+  await migrate({ connectionString: url1, schema: "newer" });
+  assert.is(await trgmSchema(url1), "public");
+  assert.is(await greps(url1, "newer"), 1);
   // As a plain owner: its own schema keeps working (with a warning); another owner is told what to run.
   const url2 = await freshDatabase();
   const a = await ownerRole(url2);

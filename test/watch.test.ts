@@ -76,6 +76,8 @@ test("4 concurrent writers x 250 mutations: all 1000 delivered, in id order, no 
 test("the listener's connection is killed mid-stream: it reconnects, nothing lost or duplicated", async () => {
   const b = fresh();
   const sub = await b.watch({ pollIntervalMs: 60_000 }); // recovery must come from the reconnect, not the poll
+  // The listener is the connection LISTENing on this workspace's channel.
+  const { rows: [{ channel }] } = await admin.query(`SELECT ${TEST_SCHEMA}.changes_channel($1) AS channel`, [b.workspace]);
   const got: Change[] = [];
   const reader = (async () => {
     for await (const c of sub) {
@@ -88,8 +90,8 @@ test("the listener's connection is killed mid-stream: it reconnects, nothing los
       await b.write(`/k/${i % 7}.txt`, `v${i}`);
       if (i === 100 || i === 200) {
         const { rowCount } = await admin.query(
-          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query ILIKE 'LISTEN %' AND query ILIKE $1",
-          [`%${TEST_SCHEMA}%`],
+          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query ILIKE 'LISTEN %' AND strpos(query, $1) > 0",
+          [channel],
         );
         assert.ok(rowCount! >= 1, "a LISTEN connection was terminated");
       }
@@ -185,10 +187,18 @@ test("workspace isolation: a subscriber never sees another workspace's changes",
 test("notifications: one small payload per workspace per transaction, never content", async () => {
   const b = fresh();
   const listener = await adminClient();
-  const channel = (await listener.query(`SELECT ${TEST_SCHEMA}.changes_channel() AS c`)).rows[0].c;
+  const channel = (await listener.query(`SELECT ${TEST_SCHEMA}.changes_channel($1) AS c`, [b.workspace])).rows[0].c;
+  // The schema-wide channel of 0002 (whose payload named the workspace) and another workspace's
+  // channel hear nothing of this workspace: LISTEN needs no privilege.
+  const elsewhere = [
+    (await listener.query(`SELECT ${TEST_SCHEMA}.changes_channel() AS c`)).rows[0].c,
+    (await listener.query(`SELECT ${TEST_SCHEMA}.changes_channel($1) AS c`, [b.workspace + "-other"])).rows[0].c,
+  ];
   const payloads: string[] = [];
-  listener.on("notification", (n) => n.payload && JSON.parse(n.payload).workspace === b.workspace && payloads.push(n.payload));
-  await listener.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+  const overheard: string[] = [];
+  listener.on("notification", (n) => (n.channel === channel ? payloads : overheard).push(n.payload ?? ""));
+  for (const c of [channel, ...elsewhere]) await listener.query(`LISTEN ${pg.escapeIdentifier(c)}`);
+  assert.ok(Buffer.byteLength(channel) <= 63 && !channel.includes(b.workspace), channel);
   const secret = "TOP-SECRET-CONTENT".repeat(1000);
   await b.uploadFiles(Array.from({ length: 50 }, (_, i) => [`/bulk/${i}.txt`, Buffer.from(secret)] as [string, Uint8Array]));
   await b.write("/one.txt", secret);
@@ -198,8 +208,9 @@ test("notifications: one small payload per workspace per transaction, never cont
   for (const p of payloads) {
     assert.ok(p.length < 400, `payload of ${p.length} bytes`);
     assert.not.match(p, /SECRET/);
-    assert.equal(Object.keys(JSON.parse(p)).sort(), ["id", "workspace"]);
+    assert.equal(Object.keys(JSON.parse(p)), ["id"]);
   }
+  assert.equal(overheard, []);
   const longName = backend.withWorkspace("w".repeat(128));
   const sub = await longName.watch();
   await longName.write("/x.txt", "x");

@@ -11,9 +11,9 @@ export const SQLSTATE = {
   queryCanceled: "57014",
   /** 0002 fs_changes: the cursor is older than the retained change log. */
   resyncRequired: "DA001",
-  /** 0005 files_tree_check: the path lies under a file (DETAIL: that file). */
+  /** 0005 changes_tree_check (at commit) and fs_write/fs_upload up front: the path lies under a file (DETAIL: that file). */
   parentIsFile: "DA002",
-  /** 0005 files_tree_check: a file was to be created where a directory is (DETAIL: the path). */
+  /** 0005 changes_tree_check (at commit) and fs_write/fs_upload up front: a file was to be created where a directory is (DETAIL: the path). */
   isDirectory: "DA003",
   /** sql/pg_trgm_home.sql: pg_trgm is missing or unusable and this role cannot fix it (the message names the DBA's command). */
   pgTrgmUnusable: "DA004",

@@ -66,7 +66,7 @@ interface WatchDeps {
 }
 
 export async function watchChanges(deps: WatchDeps, options: WatchOptions): Promise<Subscription> {
-  const { rows } = await deps.pool.query(deps.headSql);
+  const { rows } = await deps.pool.query(deps.headSql, [deps.workspace]);
   const channel: string = rows[0].channel;
   const since = options.since ?? Number(rows[0].head);
   if (!Number.isSafeInteger(since) || since < 0) throw new Error(`watch: since must be a non-negative integer (got ${options.since})`);
@@ -107,8 +107,9 @@ class ChangeSubscription implements Subscription {
   }
 
   async start(): Promise<void> {
-    this.#listener.notifications.on(this.channel, (payload: { workspace?: string; id?: number }) => {
-      if (payload?.workspace !== this.deps.workspace || (payload.id ?? Infinity) <= this.#cursor) return;
+    // The channel is this workspace's own (migrations/0005): the payload is only the newest id.
+    this.#listener.notifications.on(this.channel, (payload: { id?: number }) => {
+      if ((payload?.id ?? Infinity) <= this.#cursor) return;
       this.#scheduleRead();
     });
     this.#listener.events.on("error", (e) => this.#report(e));

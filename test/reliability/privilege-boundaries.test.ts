@@ -214,7 +214,7 @@ async function exercise(session: Awaited<ReturnType<typeof roleSession>>, p: str
   try {
     const changes = await sql(`SELECT path, op FROM ${S}.fs_changes('acme', 0, 100000) WHERE starts_with(path, $1) ORDER BY id`, [`${p}/`]);
     expect("fs_changes", changes.map((c) => `${c.path} ${c.op}`), expectedChanges(p));
-    await sql(`SELECT ${S}.fs_changes_head(), ${S}.changes_channel()`);
+    await sql(`SELECT ${S}.fs_changes_head(), ${S}.changes_channel('acme')`);
   } catch (e) {
     failures.push(`fs_changes: ${(e as Error).message}`);
   }
@@ -346,6 +346,7 @@ test("pg_temp functions and operators named like those our functions call: never
     fn(`content_has(${T}, ${T})`, "boolean", "false"),
     fn(`chunk_matches(${T}, ${T}, boolean, boolean)`, "boolean", "false"),
     fn(`changes_channel()`, T, "'elsewhere'"),
+    fn(`changes_channel(${T})`, T, "'elsewhere'"),
     setof(`chunk_lines(${T})`, `TABLE (line ${T}, n bigint)`),
     setof(`text_chunks(${T})`, `TABLE (first_line integer, line_count integer, content ${T})`),
     `CREATE FUNCTION pg_temp.search_scope(${T}, ${T}, boolean, ${T}, OUT lo ${T}, OUT hi ${T}, OUT dir ${T}, OUT exact boolean)
@@ -388,10 +389,11 @@ test("pg_temp functions and operators named like those our functions call: never
  */
 async function listen(): Promise<{ notes: Array<{ workspace: string; id: number }>; end(): Promise<void> }> {
   const c = await adminClient();
-  const channel = (await c.query(`SELECT ${S}.changes_channel() AS channel`)).rows[0].channel;
+  // Workspace acme's own channel (migrations/0005): the payload is the id alone.
+  const channel = (await c.query(`SELECT ${S}.changes_channel('acme') AS channel`)).rows[0].channel;
   const notes: Array<{ workspace: string; id: number }> = [];
   c.on("notification", (n) => {
-    if (n.channel === channel && n.payload) notes.push(JSON.parse(n.payload));
+    if (n.channel === channel && n.payload) notes.push({ workspace: "acme", ...JSON.parse(n.payload) });
   });
   await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
   let ended: Promise<void> | undefined;

@@ -17,16 +17,18 @@
 --    last version of every deleted path; a file created there starts above it.
 -- 3. Rows are locked in one global order, by path: uploads and subtree deletes in opposite orders
 --    used to deadlock.
--- 4. A file and a directory never share a name (no file '/a' beside a file '/a/b'). Checked at
---    commit under the change log's lock, where commits are already serialised, so two racing
---    transactions cannot both get through.
+-- 4. A file and a directory never share a name (no file '/a' beside a file '/a/b'). Checked up
+--    front, and again at commit under the change log's lock, where commits are already
+--    serialised, so two racing transactions cannot both get through.
+-- 6. The SECURITY DEFINER trigger functions (these and 0004's) can no longer be attached by other
+--    roles to tables of their own.
 --
 -- 5. Change-feed wake-ups go to one channel per workspace, named by a digest, and carry only an id.
 --
--- The functions below that look up `files`, `tombstones` or `changes` for each row or batch are
--- planned on each call (plan_cache_mode = force_custom_plan): plpgsql otherwise caches a plan for
--- the session, and one made while the tables were empty (the first upload into a new schema) read
--- a whole workspace per file once they had grown.
+-- The lookups that run for every row of a batch are scalar sub-selects on full primary keys,
+-- with enable_seqscan off in their functions (or planned on each call): plpgsql caches a plan
+-- for the session, and one made while the tables were empty -- the first upload into a new
+-- schema -- read a whole workspace per file once they had grown.
 --
 -- Every migration from this one on starts by pinning the search_path it creates functions with:
 -- `SET search_path FROM CURRENT` below then captures `<schema>, pg_temp`.
@@ -67,6 +69,23 @@ BEGIN
 END
 $$;
 
+-- A rename (raw SQL: UPDATE of workspace or path) leaves a tombstone at the old name and starts
+-- the new name above its own tombstone, like a delete and a create.
+CREATE FUNCTION files_renamed_version() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT SET enable_seqscan = off AS $$
+BEGIN
+  IF (OLD.workspace, OLD.path) IS NOT DISTINCT FROM (NEW.workspace, NEW.path) THEN
+    RETURN NEW;
+  END IF;
+  INSERT INTO tombstones AS t (workspace, path, version) VALUES (OLD.workspace, OLD.path, OLD.version)
+  ON CONFLICT (workspace, path) DO UPDATE SET version = greatest(t.version, excluded.version);
+  NEW.version := coalesce((SELECT t.version FROM tombstones t
+                           WHERE t.workspace = NEW.workspace AND t.path = NEW.path), 0) + 1;
+  DELETE FROM tombstones t WHERE t.workspace = NEW.workspace AND t.path = NEW.path;
+  RETURN NEW;
+END
+$$;
+
 CREATE FUNCTION tombstones_record() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 BEGIN
@@ -87,6 +106,8 @@ $$;
 
 CREATE TRIGGER files_first_version BEFORE INSERT ON files
 FOR EACH ROW EXECUTE FUNCTION files_first_version();
+CREATE TRIGGER files_renamed_version BEFORE UPDATE OF workspace, path ON files
+FOR EACH ROW EXECUTE FUNCTION files_renamed_version();
 CREATE TRIGGER files_tombstones_record AFTER DELETE ON files
 REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION tombstones_record();
 CREATE TRIGGER files_tombstones_clear AFTER INSERT ON files
@@ -108,60 +129,39 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE RETURN
         CROSS JOIN generate_series(2, cardinality(s.parts) - 1) AS i
         ORDER BY i);
 
--- The file/directory rule, at commit, once per transaction, for every file the transaction
--- created (its 'create' rows in the change log). It runs as a deferred trigger on `changes`, whose
--- events queue behind every `files` event, so all of the transaction's change rows exist when it
--- fires; and it runs under the commit lock (record_change took it), so every transaction that
--- committed before is visible to its statement (READ COMMITTED takes a snapshot per statement),
--- and every later one will see this one: of two transactions creating '/a' and '/a/b', the
--- second to commit fails. SQLSTATE DA002: a created path lies under a file (DETAIL: that file);
--- DA003: a created file is a directory too (DETAIL: the path). Planned on each call
--- (force_custom_plan) with the transaction's real id range: a plan cached while the tables were
--- small would read whole workspaces.
+-- The file/directory rule, at commit, for every file a transaction creates (its 'create' rows in
+-- the change log; record_change logs a rename as a delete and a create). It runs as a deferred
+-- trigger on `changes`, so it fires after record_change took the commit lock: every transaction
+-- that committed before is visible to its statements (READ COMMITTED takes a snapshot per
+-- statement), and every later one will see this one -- of two transactions creating '/a' and
+-- '/a/b', the second to commit fails. It reads no session setting: nothing a role can set skips
+-- it. SQLSTATE DA002: the path lies under a file (DETAIL: that file); DA003: the file is a
+-- directory too (DETAIL: the path). The probes are scalar sub-selects (never turned into joins),
+-- so each is a primary-key lookup on both key columns whatever the statistics claim, and
+-- enable_seqscan is off: a plan the session cached while the tables were empty would scan them.
+-- Under REPEATABLE READ the snapshot is the transaction's, taken before the lock: such a
+-- transaction can miss a clash committed after it began (SECURITY.md; the backend uses READ
+-- COMMITTED, and SERIALIZABLE fails with 40001).
 CREATE FUNCTION changes_tree_check() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT SET plan_cache_mode = force_custom_plan
-SET enable_seqscan = off AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT SET enable_seqscan = off AS $$
 DECLARE
-  v_xact  text := pg_current_xact_id()::text;
-  v_first text := coalesce(current_setting('deepagents_backends.first_change', true), '');
-  v_path  text;
-  v_file  text;
+  v_file text;
 BEGIN
-  -- The first 'create' row's firing checks them all (every change row exists by then); a
-  -- transaction that created nothing -- an edit, an overwrite, a delete -- runs no query.
   IF NEW.op <> 'create'
-     OR coalesce(current_setting('deepagents_backends.tree_checked', true), '') = v_xact
-     OR split_part(v_first, '/', 1) <> v_xact THEN
-    RETURN NULL;
+     OR NOT coalesce((SELECT true FROM files n WHERE n.workspace = NEW.workspace AND n.path = NEW.path LIMIT 1), false) THEN
+    RETURN NULL; -- nothing created, or created and gone again within the transaction
   END IF;
-  PERFORM set_config('deepagents_backends.tree_checked', v_xact, true);
-  -- Probes are scalar subqueries (never pulled up into joins), so each is a primary-key lookup
-  -- with both key columns, whatever the statistics claim; enable_seqscan is off for the range of
-  -- this transaction's ids in `changes`.
-  SELECT c.path, x.file INTO v_path, v_file
-  FROM changes c
-  CROSS JOIN LATERAL (
-    SELECT (SELECT a.dir FROM unnest(path_ancestors(c.path)) WITH ORDINALITY AS a(dir, i)
-            WHERE (SELECT true FROM files f WHERE f.workspace = c.workspace AND f.path = a.dir COLLATE "C" LIMIT 1)
-            ORDER BY a.i LIMIT 1) AS file
-  ) x
-  WHERE c.id >= split_part(v_first, '/', 2)::bigint AND c.op = 'create' AND x.file IS NOT NULL
-    AND (SELECT true FROM files n WHERE n.workspace = c.workspace AND n.path = c.path LIMIT 1)
-  LIMIT 1;
+  SELECT a.dir INTO v_file FROM unnest(path_ancestors(NEW.path)) WITH ORDINALITY AS a(dir, i)
+  WHERE (SELECT true FROM files f WHERE f.workspace = NEW.workspace AND f.path = a.dir COLLATE "C" LIMIT 1)
+  ORDER BY a.i LIMIT 1;
   IF FOUND THEN
-    RAISE EXCEPTION 'cannot create "%": "%" is a file, not a directory', v_path, v_file
+    RAISE EXCEPTION 'cannot create "%": "%" is a file, not a directory', NEW.path, v_file
       USING ERRCODE = 'DA002', DETAIL = v_file;
   END IF;
-  SELECT c.path INTO v_path
-  FROM changes c
-  WHERE c.id >= split_part(v_first, '/', 2)::bigint AND c.op = 'create'
-    AND (SELECT true FROM files n WHERE n.workspace = c.workspace AND n.path = c.path LIMIT 1)
-    AND (SELECT true FROM files f WHERE f.workspace = c.workspace
-         AND f.path >= c.path || '/' AND f.path < c.path || '0' LIMIT 1)
-  LIMIT 1;
-  IF FOUND THEN
-    RAISE EXCEPTION 'cannot create file "%": it is a directory', v_path
-      USING ERRCODE = 'DA003', DETAIL = v_path;
+  IF (SELECT true FROM files f WHERE f.workspace = NEW.workspace
+      AND f.path >= NEW.path || '/' AND f.path < NEW.path || '0' LIMIT 1) THEN
+    RAISE EXCEPTION 'cannot create file "%": it is a directory', NEW.path
+      USING ERRCODE = 'DA003', DETAIL = NEW.path;
   END IF;
   RETURN NULL;
 END
@@ -188,6 +188,13 @@ BEGIN
   IF TG_OP = 'DELETE' THEN
     INSERT INTO changes (workspace, path, op, version, size)
     VALUES (OLD.workspace, OLD.path, 'delete', OLD.version, OLD.size) RETURNING id INTO v_id;
+  ELSIF TG_OP = 'UPDATE' AND (OLD.workspace, OLD.path) IS DISTINCT FROM (NEW.workspace, NEW.path) THEN
+    -- A rename (raw SQL): the old name is gone and a new one exists, for watchers and for the
+    -- file/directory rule alike.
+    INSERT INTO changes (workspace, path, op, version, size)
+    VALUES (OLD.workspace, OLD.path, 'delete', OLD.version, OLD.size) RETURNING id INTO v_id;
+    INSERT INTO changes (workspace, path, op, version, size)
+    VALUES (NEW.workspace, NEW.path, 'create', NEW.version, NEW.size);
   ELSE
     INSERT INTO changes (workspace, path, op, version, size)
     VALUES (NEW.workspace, NEW.path, CASE WHEN TG_OP = 'INSERT' THEN 'create' ELSE 'update' END, NEW.version, NEW.size)
@@ -203,11 +210,12 @@ $$;
 -- The NOTIFY channel of one workspace. LISTEN needs no privilege, so 0002's one channel per schema,
 -- whose payload named the workspace, told any role that could connect the names of every
 -- workspace and when each was written. Now a workspace's wake-ups go to a channel of its own,
--- named by a digest of the workspace (a listener has to know a name to hear it), carrying only the
+-- named by a digest of the schema and workspace (a listener has to know a name to hear it), carrying only the
 -- newest change id. At most 20 + 9 + 32 = 61 bytes (channel names are at most 63).
 CREATE FUNCTION changes_channel(p_workspace text) RETURNS text
 LANGUAGE sql STABLE SET search_path FROM CURRENT
-RETURN left(current_schema(), 20) || '.changes.' || left(encode(sha256(convert_to(p_workspace, 'UTF8')), 'hex'), 32);
+RETURN left(current_schema(), 20) || '.changes.'
+       || left(encode(sha256(convert_to(current_schema() || E'\n' || p_workspace, 'UTF8')), 'hex'), 32);
 
 -- One NOTIFY per workspace per transaction (see 0002). A notification is a hint -- watchers read
 -- the log from their cursor, and poll when no hint comes -- so a marker a role forged inside its
@@ -375,6 +383,24 @@ BEGIN
 END
 $$;
 
+-- Trigger functions that run as the owner. EXECUTE was left to PUBLIC (the default), and a trigger
+-- function cannot be called directly -- but any role may attach it to a temporary table of its
+-- own with CREATE TRIGGER, and then it runs as the owner on rows the role made up: truncating
+-- every workspace's chunks, forging change-log entries, planting or erasing tombstones. Firing a
+-- trigger checks no privilege, so revoking EXECUTE takes nothing from the triggers on `files`.
+DO $$
+DECLARE
+  v_fn regprocedure;
+BEGIN
+  FOR v_fn IN
+    SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+    WHERE p.pronamespace = current_schema()::regnamespace AND p.prosecdef
+  LOOP
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', v_fn);
+  END LOOP;
+END
+$$;
+
 -- Every other function of the schema that pins a search_path: re-pin it to `<schema>, pg_temp`
 -- (extension members -- pg_trgm when it was installed into this schema -- are left alone).
 DO $$
@@ -533,6 +559,8 @@ END
 $$;
 
 DROP FUNCTION changes_channel(text);
+DROP TRIGGER files_renamed_version ON files;
+DROP FUNCTION files_renamed_version();
 DROP TRIGGER changes_tree_check ON changes;
 DROP FUNCTION changes_tree_check();
 DROP FUNCTION path_ancestors(text);

@@ -3,8 +3,8 @@
  * either pins `search_path = <schema>, pg_temp` (pg_temp last, so a caller's temporary objects
  * can never shadow a name in its body) or is one of the few pure helpers listed here, which touch
  * no relation, run only inside pinned callers, and must stay unpinned so the planner can inline
- * them. SECURITY DEFINER functions are always pinned, and none can be executed by PUBLIC unless it
- * is a trigger function (which no one can call directly).
+ * them. SECURITY DEFINER functions are always pinned, are all trigger functions, and none can be
+ * executed (so attached to another table) by PUBLIC.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -36,8 +36,11 @@ test("every function pins search_path to '<schema>, pg_temp' or is a listed pure
   assert.equal(wrong.map((r) => `${r.proname}: ${r.search_path}`), []);
   const unpinnedDefiners = rows.filter((r) => r.prosecdef && r.search_path !== `search_path=${TEST_SCHEMA}, pg_temp`);
   assert.equal(unpinnedDefiners.map((r) => r.proname), []);
-  // Definers others could call directly: only trigger functions (not callable) are SECURITY DEFINER.
+  // The only definers are trigger functions, and no one but the owner may use them: a role with
+  // EXECUTE could attach one to a temporary table of its own and run it as the owner.
   assert.equal(rows.filter((r) => r.prosecdef && !r.is_trigger).map((r) => r.proname), []);
+  assert.equal(rows.filter((r) => r.prosecdef && r.public_execute).map((r) => r.proname), []);
+  assert.ok(rows.filter((r) => r.prosecdef).length >= 9, "the definer triggers are there");
   assert.equal(UNPINNED.filter((name) => !rows.some((r) => r.proname === name)), [], "every listed helper exists");
 });
 

@@ -463,4 +463,38 @@ test("a session-level deepagents_backends.first_change does not skip the commit-
   }
 });
 
+/**
+ * The owner's SECURITY DEFINER trigger functions attached by the role to a temporary table of its
+ * own (CREATE TRIGGER needs EXECUTE on the function, which was PUBLIC's): each would run as the
+ * owner on rows the role made up — TRUNCATE of its table wiped every workspace's chunks, a
+ * tombstone planted for another workspace broke its writes, a forged change landed in its feed.
+ */
+test("the owner's trigger functions cannot be attached to a table of the role's own", async () => {
+  await owner.write("/attach/victim.txt", "hello chunks\n");
+  const chunksBefore = Number((await admin.query(`SELECT count(*) AS n FROM ${S}.chunks`)).rows[0].n);
+  const session = await roleSession("CREATE TEMP TABLE t (LIKE " + S + ".files INCLUDING DEFAULTS)");
+  const refused: string[] = [];
+  try {
+    const definers = (await admin.query(
+      `SELECT p.proname, pg_get_function_identity_arguments(p.oid) AS args FROM pg_proc p
+       WHERE p.pronamespace = $1::regnamespace AND p.prosecdef ORDER BY 1`, [S])).rows;
+    assert.ok(definers.length >= 9, `${definers.length} definer functions`);
+    for (const { proname } of definers) {
+      for (const [timing, event] of [["AFTER", "TRUNCATE"], ["BEFORE", "INSERT"], ["AFTER", "DELETE"]]) {
+        const level = event === "TRUNCATE" ? "STATEMENT" : "ROW";
+        const ddl = `CREATE TRIGGER x_${proname}_${event.toLowerCase()} ${timing} ${event} ON pg_temp.t FOR EACH ${level} EXECUTE FUNCTION ${S}.${proname}()`;
+        const error = await session.sql(ddl).then(() => null, (e: Error) => e.message);
+        if (error && /permission denied for function/.test(error)) refused.push(`${proname} ${event}`);
+        else assert.unreachable(`${ddl}: ${error ?? "accepted"}`);
+      }
+    }
+    await session.sql("TRUNCATE pg_temp.t");
+  } finally {
+    await session.end();
+    await restoreRole();
+  }
+  assert.is(Number((await admin.query(`SELECT count(*) AS n FROM ${S}.chunks`)).rows[0].n), chunksBefore, "every chunk is still there");
+  assert.equal((await owner.grep("hello chunks", "/attach")).matches?.length, 1);
+});
+
 test.run();

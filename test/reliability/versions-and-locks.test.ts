@@ -156,4 +156,44 @@ test("a racing upload that loses the file/directory rule at commit is retried an
   assert.is((await b.read("/late-sibling.txt")).content, "s");
 });
 
+test("the file/directory rule holds with immediate constraints, forged settings, and renames by raw SQL", async () => {
+  const url = await databaseUrl();
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  const w = (p: string) => c.query(`INSERT INTO ${TEST_SCHEMA}.files (workspace, path, content, mime_type, size, line_count) VALUES ($1, $2, 'x', 'text/plain', 1, 1)`, [b.workspace, p]);
+  const code = (e: unknown) => (e as pg.DatabaseError).code;
+  try {
+    await b.write("/imm", "a file");
+    // Immediate constraints: checked at the end of the statement, and every statement is checked.
+    await c.query("BEGIN");
+    await c.query("SET CONSTRAINTS ALL IMMEDIATE");
+    await w("/imm-ok-1");
+    await w("/imm-ok-2");
+    assert.is(await w("/imm/under").then(() => null, code), "DA002");
+    await c.query("ROLLBACK");
+    // Settings a role may set for itself skip nothing.
+    await c.query("BEGIN");
+    await c.query("SELECT set_config('deepagents_backends.tree_checked', pg_current_xact_id()::text, true), set_config('deepagents_backends.first_change', pg_current_xact_id()::text || '/9223372036854775807', true)");
+    await w("/imm/forged");
+    assert.is(await c.query("COMMIT").then(() => null, code), "DA002");
+    // A rename by raw SQL is a delete and a create: checked, and versioned above the new name's past.
+    await b.write("/ren-src.txt", "1");
+    await b.edit("/ren-src.txt", "1", "2"); // version 2
+    await b.write("/ren-dst.txt", "x");
+    for (let i = 0; i < 4; i++) await b.edit("/ren-dst.txt", i ? String(i) : "x", String(i + 1)); // version 5
+    await b.delete("/ren-dst.txt");
+    await c.query(`UPDATE ${TEST_SCHEMA}.files SET path = '/ren-dst.txt' WHERE workspace = $1 AND path = '/ren-src.txt'`, [b.workspace]);
+    assert.is((await b.stat("/ren-dst.txt")).data!.version, 6);
+    assert.is((await b.write("/ren-src.txt", "again")).version, 3);
+    const ops = (await c.query(`SELECT path, op FROM ${TEST_SCHEMA}.changes WHERE workspace = $1 AND path LIKE '/ren-%' ORDER BY id DESC LIMIT 3`, [b.workspace])).rows;
+    assert.equal(ops.map((r) => `${r.op} ${r.path}`), ["create /ren-src.txt", "create /ren-dst.txt", "delete /ren-src.txt"]);
+    const renamed = await c.query(`UPDATE ${TEST_SCHEMA}.files SET path = '/imm/renamed' WHERE workspace = $1 AND path = '/ren-dst.txt'`, [b.workspace]).then(() => null, code);
+    assert.is(renamed, "DA002");
+  } finally {
+    await c.end();
+  }
+  assert.is((await b.read("/imm/under")).error, "File '/imm/under' not found");
+  assert.is((await b.read("/imm/forged")).error, "File '/imm/forged' not found");
+});
+
 test.run();

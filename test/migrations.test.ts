@@ -49,8 +49,11 @@ const objectsIn = (url: string, schema: string) =>
 const trgmSchema = (url: string) =>
   withClient(url, async (c) => (await c.query("SELECT extnamespace::regnamespace::text AS s FROM pg_extension WHERE extname = 'pg_trgm'")).rows[0]?.s ?? null);
 
+const roles: string[] = []; // login roles made by ownerRole() below, dropped with the databases
+
 test.after(async () => {
   for (const name of created) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  for (const role of roles) await admin.query(`DROP ROLE IF EXISTS ${role}`).catch((e) => console.log(`could not drop role ${role}: ${e.message}`));
   await admin.end();
 });
 
@@ -194,8 +197,6 @@ test("upgrading a schema with files to chunks (0003) cuts the existing files, an
 
 // ---- pg_trgm shared by several owners (issue 11, item 2) ------------------------------------
 const PASSWORD = uniqueName("pw");
-const roles: string[] = [];
-
 /** A login role that owns nothing yet; `createOnDatabase`: it may create schemas (and trusted extensions). */
 async function ownerRole(dbUrl: string, createOnDatabase = true): Promise<{ role: string; url: string }> {
   const role = uniqueName("owner");
@@ -208,10 +209,6 @@ async function ownerRole(dbUrl: string, createOnDatabase = true): Promise<{ role
   u.password = PASSWORD;
   return { role, url: u.toString() };
 }
-
-test.after(async () => {
-  for (const role of roles) await admin.query(`DROP ROLE IF EXISTS ${role}`).catch(() => {});
-});
 
 async function greps(url: string, schema: string): Promise<number> {
   const b = new PostgresBackend({ connectionString: url, schema, workspace: "w" });

@@ -143,7 +143,7 @@ export class PostgresBackend implements BackendProtocolV2 {
       return;
     }
     const { pending: missing } = await migrationStatus(pool, schema).catch((e) => {
-      if (config.rowLevelSecurity && (e as { code?: string }).code === "42501") {
+      if (config.rowLevelSecurity && sqlstateOf(e) === SQLSTATE.insufficientPrivilege) {
         throw new Error(`rowLevelSecurity: this role cannot read schema "${schema}" (${(e as Error).message}); grant it a workspace first (grantWorkspace() as the schema owner)`);
       }
       throw e;
@@ -236,11 +236,11 @@ export class PostgresBackend implements BackendProtocolV2 {
     const expected = inputFailure(e);
     if (expected) return expected;
     // Row-level security refused the row (a workspace not granted to this role), or a privilege is missing.
-    if (e instanceof pg.DatabaseError && e.code === "42501") {
-      return errors.permissionDenied(operation, this.workspace, e.message);
+    if (sqlstateOf(e) === SQLSTATE.insufficientPrivilege) {
+      return errors.permissionDenied(operation, this.workspace, (e as Error).message);
     }
-    if (glob && e instanceof pg.DatabaseError && e.code === "2201B") {
-      return errors.invalidGlob(glob, `PostgreSQL rejected its compiled form: ${e.message}`);
+    if (glob && sqlstateOf(e) === SQLSTATE.invalidRegex) {
+      return errors.invalidGlob(glob, `PostgreSQL rejected its compiled form: ${(e as Error).message}`);
     }
     return errors.storage(operation, (e as Error)?.message ?? String(e));
   }
@@ -449,9 +449,9 @@ export class PostgresBackend implements BackendProtocolV2 {
       if (cap !== null && matches.length > cap) return { matches: matches.slice(0, cap), truncated: true };
       return { matches };
     } catch (e) {
-      const code = (e as { code?: string }).code;
-      if (code === "57014") return { error: errors.searchTimeout(timeoutMs) };
-      if (code === "2201B" && options.regex) return { error: errors.invalidRegex(pattern, `PostgreSQL refused it: ${(e as Error).message}`) };
+      const code = sqlstateOf(e);
+      if (code === SQLSTATE.queryCanceled) return { error: errors.searchTimeout(timeoutMs) };
+      if (code === SQLSTATE.invalidRegex && options.regex) return { error: errors.invalidRegex(pattern, `PostgreSQL refused it: ${(e as Error).message}`) };
       return { error: this.#failure("search", e, options.glob) };
     }
   }

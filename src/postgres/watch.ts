@@ -11,6 +11,7 @@ import micromatch from "micromatch";
 import pg from "pg";
 import pgListen, { type Subscriber } from "pg-listen";
 import { GLOB_OPTIONS } from "../glob.js";
+import { SQLSTATE, sqlstateOf } from "./sqlstate.js";
 
 export interface Change {
   id: number;
@@ -164,7 +165,7 @@ class ChangeSubscription implements Subscription {
       try {
         ({ rows } = await this.deps.pool.query(this.deps.changesSql, [this.deps.workspace, this.#cursor, batch]));
       } catch (e) {
-        if ((e as { code?: string }).code === "DA001") throw new ResyncRequiredError(this.#cursor, (e as Error).message);
+        if (sqlstateOf(e) === SQLSTATE.resyncRequired) throw new ResyncRequiredError(this.#cursor, (e as Error).message);
         throw e;
       }
       for (const row of rows) {

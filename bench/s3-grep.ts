@@ -20,7 +20,9 @@ async function corpus(): Promise<Array<[string, Buffer]>> {
   const out: Array<[string, Buffer]> = [];
   async function walk(dir: string) {
     if (out.length >= FILES) return;
-    const entries = (await readdir(dir, { withFileTypes: true }).catch(() => [])).sort((a, b) => (a.name < b.name ? -1 : 1));
+    const entries = (await readdir(dir, { withFileTypes: true }).catch(() => [])).sort((a, b) =>
+      a.name < b.name ? -1 : 1,
+    );
     for (const e of entries) {
       if (out.length >= FILES) return;
       const full = path.join(dir, e.name);
@@ -33,7 +35,6 @@ async function corpus(): Promise<Array<[string, Buffer]>> {
   await walk("node_modules");
   return out;
 }
-
 
 const s3 = await startTestS3();
 try {
@@ -48,10 +49,13 @@ try {
   let matches = 0;
   for (let run = 0; run < RUNS; run++) {
     const b = await s3.backend({ workspace: "bench" }); // a new backend: empty cache
-    b.client.middlewareStack.add((next, ctx) => async (args) => {
-      if (ctx.commandName === "GetObjectCommand") gets++;
-      return next(args);
-    }, { step: "initialize", name: "count-gets" });
+    b.client.middlewareStack.add(
+      (next, ctx) => async (args) => {
+        if (ctx.commandName === "GetObjectCommand") gets++;
+        return next(args);
+      },
+      { step: "initialize", name: "count-gets" },
+    );
     let t = performance.now();
     matches = (await b.grep(PATTERN)).matches!.length;
     cold.push(performance.now() - t);
@@ -72,7 +76,9 @@ try {
     let token: string | undefined;
     const keys: string[] = [];
     do {
-      const page = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: "test/bench/", ContinuationToken: token }));
+      const page = await client.send(
+        new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: "test/bench/", ContinuationToken: token }),
+      );
       keys.push(...(page.Contents ?? []).map((o) => o.Key!));
       token = page.NextContinuationToken;
     } while (token);
@@ -85,7 +91,9 @@ try {
   }
 
   const [c, w, s] = [median(cold), median(warm), median(sequential)];
-  console.log(`Server: ${s3.kind === "s3rver" ? "s3rver (in process)" : s3.endpoint}; ${files.length} objects, ${(bytes / 1048576).toFixed(1)} MiB; pattern \`${PATTERN}\` (${matches} matching lines); medians of ${RUNS} (baseline ${sequential.length}).\n`);
+  console.log(
+    `Server: ${s3.kind === "s3rver" ? "s3rver (in process)" : s3.endpoint}; ${files.length} objects, ${(bytes / 1048576).toFixed(1)} MiB; pattern \`${PATTERN}\` (${matches} matching lines); medians of ${RUNS} (baseline ${sequential.length}).\n`,
+  );
   console.log("| grep over all objects | median (ms) | vs sequential |");
   console.log("|---|---:|---:|");
   console.log(`| sequential fetch-every-object baseline | ${s.toFixed(0)} | 1.0× |`);

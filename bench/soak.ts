@@ -15,7 +15,15 @@ import { readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { PostgresBackend } from "../src/index.js";
 import { startTestS3 } from "../test/helpers/s3.js";
-import { runLoad, summarize, describe, TOOL_METHOD, type LoadBackend, type LoadOptions, type LoadResult } from "../test/reliability/load-workload.js";
+import {
+  runLoad,
+  summarize,
+  describe,
+  TOOL_METHOD,
+  type LoadBackend,
+  type LoadOptions,
+  type LoadResult,
+} from "../test/reliability/load-workload.js";
 import { benchDatabase } from "./common.js";
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 0);
@@ -39,7 +47,12 @@ async function soak(label: string, fresh: (round: number) => LoadBackend, option
   const rounds: LoadResult[] = [];
   const started = performance.now();
   do {
-    const r = await runLoad(fresh(rounds.length), { agents: AGENTS, callsPerAgent: CALLS, seed: rounds.length + 1, ...options });
+    const r = await runLoad(fresh(rounds.length), {
+      agents: AGENTS,
+      callsPerAgent: CALLS,
+      seed: rounds.length + 1,
+      ...options,
+    });
     rounds.push(r);
     log(describe(`${label} round ${rounds.length}`, r));
   } while (performance.now() - started < MINUTES * 60_000);
@@ -53,7 +66,14 @@ async function alone(label: string, backend: LoadBackend, options: LoadOptions):
   return r;
 }
 
-const failures = (r: LoadResult) => r.errors.length + r.staleReads.length + r.lostSharedEdits + r.sharedFilesDiffering + r.lostOwnFiles.length + r.unmatchedCallbacks + (r.toolMessages === r.scripted ? 0 : 1);
+const failures = (r: LoadResult) =>
+  r.errors.length +
+  r.staleReads.length +
+  r.lostSharedEdits +
+  r.sharedFilesDiffering +
+  r.lostOwnFiles.length +
+  r.unmatchedCallbacks +
+  (r.toolMessages === r.scripted ? 0 : 1);
 
 const results: Soak[] = [];
 
@@ -77,7 +97,9 @@ if (BACKENDS.includes("postgres")) {
       ms: performance.now() - started,
     });
   } finally {
-    await backend.pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch((e) => log(`could not drop ${schema}: ${e.message}`));
+    await backend.pool
+      .query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+      .catch((e) => log(`could not drop ${schema}: ${e.message}`));
     await backend.close();
     await db.stop();
   }
@@ -90,12 +112,27 @@ if (BACKENDS.includes("s3")) {
     const enforcing = backend.capabilities!.conditionalWrites;
     const atomic = s3.kind !== "s3rver";
     const started = performance.now();
-    const rounds = await soak("S3", (i) => backend.withWorkspace(`soak-${i}`), { sharedEdits: enforcing, crossAgentReads: atomic });
-    const one = await alone("S3", backend.withWorkspace("soak-alone"), { sharedEdits: enforcing, crossAgentReads: atomic });
-    const name = s3.kind === "s3rver" ? "s3rver 3.7 (in process)" : (process.env.S3_LABEL ?? `S3_ENDPOINT ${new URL(s3.endpoint).host}`);
+    const rounds = await soak("S3", (i) => backend.withWorkspace(`soak-${i}`), {
+      sharedEdits: enforcing,
+      crossAgentReads: atomic,
+    });
+    const one = await alone("S3", backend.withWorkspace("soak-alone"), {
+      sharedEdits: enforcing,
+      crossAgentReads: atomic,
+    });
+    const name =
+      s3.kind === "s3rver"
+        ? "s3rver 3.7 (in process)"
+        : (process.env.S3_LABEL ?? `S3_ENDPOINT ${new URL(s3.endpoint).host}`);
     const notes: string[] = [];
-    if (!enforcing) notes.push(`${name} ignores If-Match, so agents did not edit shared objects there (run with S3_ENDPOINT set to Ceph RGW, MinIO or AWS for the shared-edit figures).`);
-    if (!atomic) notes.push("s3rver rewrites an object in place (a GET racing a PUT of the same key can return a truncated body), so agents did not grep other agents' directories there.");
+    if (!enforcing)
+      notes.push(
+        `${name} ignores If-Match, so agents did not edit shared objects there (run with S3_ENDPOINT set to Ceph RGW, MinIO or AWS for the shared-edit figures).`,
+      );
+    if (!atomic)
+      notes.push(
+        "s3rver rewrites an object in place (a GET racing a PUT of the same key can return a truncated body), so agents did not grep other agents' directories there.",
+      );
     results.push({
       label: "S3",
       alone: one,
@@ -117,7 +154,8 @@ for (const s of results) {
     failed = true;
     console.error(`FAILED: ${describe(`${s.label} ${i < s.rounds.length ? `round ${i + 1}` : "alone"}`, r)}`);
     for (const line of [...r.errors, ...r.staleReads, ...r.lostOwnFiles].slice(0, 20)) console.error(`  ${line}`);
-    if (r.lostSharedEdits || r.sharedFilesDiffering) console.error(`  shared: ${r.lostSharedEdits} edits lost, ${r.sharedFilesDiffering} files differ`);
+    if (r.lostSharedEdits || r.sharedFilesDiffering)
+      console.error(`  shared: ${r.lostSharedEdits} edits lost, ${r.sharedFilesDiffering} files differ`);
     if (r.unmatchedCallbacks) console.error(`  ${r.unmatchedCallbacks} tool callbacks without a start or an end`);
   }
 }
@@ -133,7 +171,9 @@ const mean = (rounds: LoadResult[], f: (r: LoadResult) => number) => sum(rounds,
 const lines: string[] = [];
 lines.push("<!-- bench:load:start (generated by npm run soak; edits here are overwritten) -->");
 lines.push("## Load: concurrent deep agents on one workspace (`npm run soak`)", "");
-lines.push(`Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; ${new Date().toISOString().slice(0, 10)}.`);
+lines.push(
+  `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; ${new Date().toISOString().slice(0, 10)}.`,
+);
 lines.push(
   `Workload (\`test/reliability/load-workload.ts\`, also run by \`npm test\`): ${AGENTS} deepagents agents (\`createDeepAgent\` with a scripted \`fakeModel\`, ` +
     `so the real filesystem tools call the backend) run at the same time in one Node process on ONE workspace, ${CALLS} tool calls each, ` +
@@ -149,7 +189,9 @@ lines.push(
     `${process.env.S3_ENDPOINT ? "`S3_ENDPOINT`" + (process.env.S3_LABEL ? ` (${process.env.S3_LABEL})` : "") : "the in-process s3rver"}.`,
   "",
 );
-lines.push("| backend | server | rounds | tool calls | wall per round (s) | errors | stale reads | shared edits (lost) | own edits | own files (lost) | event loop busy |");
+lines.push(
+  "| backend | server | rounds | tool calls | wall per round (s) | errors | stale reads | shared edits (lost) | own edits | own files (lost) | event loop busy |",
+);
 lines.push("|---|---|---:|---:|---:|---:|---:|---|---:|---|---:|");
 for (const s of results) {
   const rs = s.rounds;
@@ -169,24 +211,33 @@ for (const s of results) {
     "",
   );
   const tools = summarize(merge(s.rounds, (r) => r.samples));
-  const storage = summarize(merge(s.rounds, (r) => r.storageSamples), Object.values(TOOL_METHOD));
+  const storage = summarize(
+    merge(s.rounds, (r) => r.storageSamples),
+    Object.values(TOOL_METHOD),
+  );
   const fmt = (x?: number) => (x === undefined || Number.isNaN(x) ? "—" : x >= 100 ? x.toFixed(0) : x.toFixed(1));
-  lines.push(`| tool | calls | p50 | p99 | max | backend call p50 | backend call p99 | alone: calls | alone p50 | alone p99 |`);
+  lines.push(
+    `| tool | calls | p50 | p99 | max | backend call p50 | backend call p99 | alone: calls | alone p50 | alone p99 |`,
+  );
   lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
   for (const t of tools) {
     const b = storage.find((x) => x.tool === TOOL_METHOD[t.tool]);
     const a = s.alone.latency.find((x) => x.tool === t.tool);
-    lines.push(`| \`${t.tool}\` | ${t.count.toLocaleString("en")} | ${fmt(t.p50)} | ${fmt(t.p99)} | ${fmt(t.max)} | ${fmt(b?.p50)} | ${fmt(b?.p99)} | ${a?.count ?? 0} | ${fmt(a?.p50)} | ${fmt(a?.p99)} |`);
+    lines.push(
+      `| \`${t.tool}\` | ${t.count.toLocaleString("en")} | ${fmt(t.p50)} | ${fmt(t.p99)} | ${fmt(t.max)} | ${fmt(b?.p50)} | ${fmt(b?.p99)} | ${a?.count ?? 0} | ${fmt(a?.p50)} | ${fmt(a?.p99)} |`,
+    );
   }
   lines.push("");
   for (const n of s.notes) lines.push(`- ${n}`);
   if (s.notes.length) lines.push("");
 }
-const delayP99 = results.map((s) => `${s.label} ${Math.max(...s.rounds.map((r) => r.eventLoop.delayP99)).toFixed(0)} ms`).join(", ") + " in the worst round";
+const delayP99 =
+  results.map((s) => `${s.label} ${Math.max(...s.rounds.map((r) => r.eventLoop.delayP99)).toFixed(0)} ms`).join(", ") +
+  " in the worst round";
 lines.push(
   "Reading the latencies: all agents share one Node event loop, and LangGraph's per-turn work keeps it busy (see the last column; " +
     `timer delay p99: ${delayP99}), so a tool call's time is mostly waiting for the loop while other agents' turns run — the backend call ` +
-    "accounts for nearly all of it because its reply waits in the same queue. The \"alone\" columns are the same script for one agent " +
+    'accounts for nearly all of it because its reply waits in the same queue. The "alone" columns are the same script for one agent ' +
     "(nothing else in the process): the cost of the call itself. These figures are for correctness under load and for spotting tails, " +
     "not storage speed (see the sections above for that).",
 );
@@ -202,6 +253,9 @@ if (!process.env.SOAK_NO_WRITE) {
   const file = new URL("../BENCHMARKS.md", import.meta.url);
   const current = await readFile(file, "utf8");
   const marked = /<!-- bench:load:start[\s\S]*?<!-- bench:load:end -->/;
-  await writeFile(file, marked.test(current) ? current.replace(marked, () => section) : current.trimEnd() + "\n\n" + section + "\n");
+  await writeFile(
+    file,
+    marked.test(current) ? current.replace(marked, () => section) : current.trimEnd() + "\n\n" + section + "\n",
+  );
   log("BENCHMARKS.md: load section written");
 }

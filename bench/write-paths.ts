@@ -23,13 +23,24 @@ const time = async (fn: () => Promise<unknown>) => {
   await fn();
   return performance.now() - t;
 };
-const tenK = Array.from({ length: 200 }, (_, i) => `line ${i} of a ten kilobyte file, padded out a little further`).join("\n");
+const tenK = Array.from(
+  { length: 200 },
+  (_, i) => `line ${i} of a ten kilobyte file, padded out a little further`,
+).join("\n");
 
 async function workload(schema: string): Promise<Record<string, number>> {
   const q = (text: string, values: unknown[]) => pool.query(text.replaceAll("S.", `${schema}.`), values);
-  const writes: number[] = [], edits: number[] = [], ups: number[] = [], overs: number[] = [], dels: number[] = [];
+  const writes: number[] = [],
+    edits: number[] = [],
+    ups: number[] = [],
+    overs: number[] = [],
+    dels: number[] = [];
   for (let i = 0; i < 300; i++) {
-    writes.push(await time(() => q("SELECT * FROM S.fs_write('w', $1, $2, NULL, 'text/markdown', NULL)", [`/w/f${i % 30}.md`, tenK + i])));
+    writes.push(
+      await time(() =>
+        q("SELECT * FROM S.fs_write('w', $1, $2, NULL, 'text/markdown', NULL)", [`/w/f${i % 30}.md`, tenK + i]),
+      ),
+    );
   }
   await q("SELECT * FROM S.fs_write('w', '/e.md', $1, NULL, 'text/markdown', NULL)", [tenK]);
   for (let i = 0; i < 300; i++) {
@@ -37,10 +48,18 @@ async function workload(schema: string): Promise<Record<string, number>> {
     edits.push(await time(() => q("SELECT * FROM S.fs_edit('w', '/e.md', $1, $1, false, NULL, 67108864)", [old])));
   }
   for (let r = 0; r < ROUNDS; r++) {
-    const files = Array.from({ length: 2000 }, (_, i) => [`/u${r}/d${i % 20}/s${i % 7}/f${i}.txt`, `line ${i}\n`.repeat(20)]);
+    const files = Array.from({ length: 2000 }, (_, i) => [
+      `/u${r}/d${i % 20}/s${i % 7}/f${i}.txt`,
+      `line ${i}\n`.repeat(20),
+    ]);
     for (let k = 0; k < 4; k++) {
       const batch = files.slice(k * 500, (k + 1) * 500);
-      const args = [batch.map((f) => f[0]), batch.map((f) => f[1]), batch.map(() => null), batch.map(() => "text/plain")];
+      const args = [
+        batch.map((f) => f[0]),
+        batch.map((f) => f[1]),
+        batch.map(() => null),
+        batch.map(() => "text/plain"),
+      ];
       ups.push(await time(() => q("SELECT * FROM S.fs_upload('w', $1, $2, $3, $4)", args)));
       overs.push(await time(() => q("SELECT * FROM S.fs_upload('w', $1, $2, $3, $4)", args)));
     }
@@ -59,7 +78,8 @@ try {
   const base = await workload(schemas["0004 (baseline)"]);
   const now = await workload(schemas.newest);
   console.log(`| case (ms, median) | 0004 | newest | ratio |\n|---|---|---|---|`);
-  for (const k of Object.keys(base)) console.log(`| ${k} | ${base[k].toFixed(2)} | ${now[k].toFixed(2)} | ${(now[k] / base[k]).toFixed(2)}× |`);
+  for (const k of Object.keys(base))
+    console.log(`| ${k} | ${base[k].toFixed(2)} | ${now[k].toFixed(2)} | ${(now[k] / base[k]).toFixed(2)}× |`);
 } finally {
   for (const s of Object.values(schemas)) await pool.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
   await pool.end();

@@ -41,7 +41,10 @@ export function bodyForWrite(displayPath: string, path: string, content: unknown
   const mimeType = getMimeType(path);
   if (!isTextMimeType(mimeType)) {
     const trimmed = content.trim();
-    const payload = (trimmed.startsWith("data:") ? trimmed.slice(trimmed.indexOf(",") + 1) : trimmed).replace(/\s/g, "");
+    const payload = (trimmed.startsWith("data:") ? trimmed.slice(trimmed.indexOf(",") + 1) : trimmed).replace(
+      /\s/g,
+      "",
+    );
     if (!BASE64.test(payload)) throw new ContentError(errors.invalidBase64(displayPath));
     const bytes = Buffer.from(payload, "base64");
     checkSize(displayPath, bytes.length, maxBytes);

@@ -33,7 +33,10 @@ export class GlobError extends Error {
   /** The pattern as shown in messages (control characters escaped, long patterns cut). */
   readonly pattern: string;
 
-  constructor(pattern: string, readonly reason: string) {
+  constructor(
+    pattern: string,
+    readonly reason: string,
+  ) {
     const shown = displayInput(pattern);
     super(`Invalid glob pattern '${shown}': ${reason}`);
     this.pattern = shown;
@@ -45,7 +48,8 @@ export function compileGlob(input: unknown): CompiledGlob {
   if (typeof input !== "string") throw new GlobError(`<${typeName(input)}>`, "pattern must be a string");
   if (input === "") throw new GlobError(input, "pattern is empty");
   if (/[\u0000-\u001f\u007f]/.test(input)) throw new GlobError(input, "control characters are not allowed");
-  if (input.length > MAX_GLOB_LENGTH) throw new GlobError(input, `pattern is longer than ${MAX_GLOB_LENGTH} characters`);
+  if (input.length > MAX_GLOB_LENGTH)
+    throw new GlobError(input, `pattern is longer than ${MAX_GLOB_LENGTH} characters`);
   if (!input.isWellFormed()) throw new GlobError(input, "pattern contains an unpaired UTF-16 surrogate");
   if (nesting(input) > MAX_GLOB_NESTING) {
     throw new GlobError(input, `braces, brackets or parentheses are nested more than ${MAX_GLOB_NESTING} deep`);

@@ -19,7 +19,10 @@ export class PathError extends Error {
   /** The offending input as shown in messages: control characters escaped, long inputs cut. */
   readonly input: string;
 
-  constructor(input: string, readonly reason: string) {
+  constructor(
+    input: string,
+    readonly reason: string,
+  ) {
     const shown = displayInput(input);
     super(`Invalid path '${shown}': ${reason}`);
     this.input = shown;
@@ -72,7 +75,10 @@ const ASCII = /^[\u0000-\u007f]$/u;
 // Noncharacters (U+FDD0-U+FDEF, U+FFFE/U+FFFF of every plane) are for a program's internal use;
 // XML 1.0 cannot carry U+FFFE/U+FFFF, so S3's multi-object delete could never name such a key.
 const NONCHARACTER = /\p{Noncharacter_Code_Point}/u;
-const UNPRINTABLE_GLOBAL = new RegExp(`[${CONTROL_CHARS}]|\\p{Default_Ignorable_Code_Point}|\\p{Noncharacter_Code_Point}`, "gu");
+const UNPRINTABLE_GLOBAL = new RegExp(
+  `[${CONTROL_CHARS}]|\\p{Default_Ignorable_Code_Point}|\\p{Noncharacter_Code_Point}`,
+  "gu",
+);
 
 /** The first invisible character of `name` that could hide, with its position; null if none. */
 function hiddenCharacter(name: string): string | null {
@@ -83,7 +89,8 @@ function hiddenCharacter(name: string): string | null {
     const before = chars[i - 1];
     const after = chars[i + 1];
     if (JOINER.test(c) && before && after && !ASCII.test(before) && !ASCII.test(after) && !JOINER.test(after)) continue;
-    if (EMOJI_SELECTOR.test(c) && before && (PICTOGRAPHIC.test(before) || (c === "\ufe0f" && after === "\u20e3"))) continue;
+    if (EMOJI_SELECTOR.test(c) && before && (PICTOGRAPHIC.test(before) || (c === "\ufe0f" && after === "\u20e3")))
+      continue;
     return c;
   }
   return null;
@@ -103,7 +110,8 @@ export function normalizePath(input: unknown, { emptyIsRoot = false }: Normalize
   if (typeof input !== "string") {
     throw new PathError(`<${typeName(input)}>`, `path must be a string (got ${typeName(input)})`);
   }
-  if (CONTROL.test(input)) throw new PathError(input, "control characters (including NUL and line breaks) are not allowed");
+  if (CONTROL.test(input))
+    throw new PathError(input, "control characters (including NUL and line breaks) are not allowed");
   // Surrounding whitespace is a slip of the caller ("/notes.md "), not part of the name.
   const trimmed = input.trim();
   if (trimmed === "") {
@@ -113,12 +121,17 @@ export function normalizePath(input: unknown, { emptyIsRoot = false }: Normalize
   if (!trimmed.isWellFormed()) throw new PathError(input, "path contains an unpaired UTF-16 surrogate");
   const hidden = hiddenCharacter(trimmed);
   if (hidden) {
-    throw new PathError(input, `invisible characters (${codePointName(hidden)}: Unicode default-ignorable, e.g. bidirectional controls, zero-width spaces, soft hyphens) are not allowed`);
+    throw new PathError(
+      input,
+      `invisible characters (${codePointName(hidden)}: Unicode default-ignorable, e.g. bidirectional controls, zero-width spaces, soft hyphens) are not allowed`,
+    );
   }
   const nonchar = NONCHARACTER.exec(trimmed);
   if (nonchar) throw new PathError(input, `Unicode noncharacters (${codePointName(nonchar[0])}) are not allowed`);
-  if (WINDOWS_DRIVE.test(trimmed)) throw new PathError(input, "Windows drive paths are not supported; use /-separated absolute paths");
-  if (trimmed.includes("\\")) throw new PathError(input, "backslashes are not allowed; use '/' to separate directories");
+  if (WINDOWS_DRIVE.test(trimmed))
+    throw new PathError(input, "Windows drive paths are not supported; use /-separated absolute paths");
+  if (trimmed.includes("\\"))
+    throw new PathError(input, "backslashes are not allowed; use '/' to separate directories");
   const nfc = trimmed.normalize("NFC");
 
   const segments: string[] = [];
@@ -146,7 +159,10 @@ export function normalizePath(input: unknown, { emptyIsRoot = false }: Normalize
 export function normalizeFilePath(input: unknown): string {
   const { path, trailingSlash } = normalizePath(input);
   if (path === "/" || trailingSlash) {
-    const error = new PathError(input as string, path === "/" ? "the root is a directory, not a file" : "a file path cannot end with '/'");
+    const error = new PathError(
+      input as string,
+      path === "/" ? "the root is a directory, not a file" : "a file path cannot end with '/'",
+    );
     error.namesDirectory = true;
     throw error;
   }
@@ -160,7 +176,13 @@ export function dirPrefix(path: string): string {
 
 /** Workspaces are compared exactly; names are printable, 1-128 characters. */
 export function validateWorkspace(name: unknown): string {
-  if (typeof name !== "string" || name.length === 0 || name.length > 128 || CONTROL.test(name) || !name.isWellFormed()) {
+  if (
+    typeof name !== "string" ||
+    name.length === 0 ||
+    name.length > 128 ||
+    CONTROL.test(name) ||
+    !name.isWellFormed()
+  ) {
     throw new Error(`Invalid workspace name ${JSON.stringify(name)}: use 1-128 printable characters`);
   }
   return name;

@@ -71,7 +71,8 @@ export const errors = {
   malformedText: (path: string) =>
     `Error: Content for '${path}' is not valid text (it contains a NUL character or an unpaired UTF-16 surrogate)`,
   invalidGlob: (pattern: string, why: string) => `Error: Invalid glob pattern '${pattern}': ${why}`,
-  invalidRegex: (pattern: string, why: string) => `Error: Invalid regular expression '${displayInput(pattern)}': ${why}`,
+  invalidRegex: (pattern: string, why: string) =>
+    `Error: Invalid regular expression '${displayInput(pattern)}': ${why}`,
   searchTimeout: (ms: number) => `Error: search timed out after ${ms} ms; narrow the path, glob or pattern`,
   invalidTimeout: (value: unknown) =>
     `Error: timeoutMs must be a number of milliseconds from 1 to 2147483647 (got ${displayInput(String(value))})`,
@@ -181,10 +182,15 @@ export function editFailure(
   occurrences = 0,
 ): string {
   switch (status) {
-    case "not_found": return errors.notFound(path);
-    case "binary": return errors.editBinary();
-    case "empty_old": return errors.emptyOldString();
-    case "no_match": return errors.stringNotFound(oldString);
-    case "multiple": return errors.multipleOccurrences(oldString, occurrences);
+    case "not_found":
+      return errors.notFound(path);
+    case "binary":
+      return errors.editBinary();
+    case "empty_old":
+      return errors.emptyOldString();
+    case "no_match":
+      return errors.stringNotFound(oldString);
+    case "multiple":
+      return errors.multipleOccurrences(oldString, occurrences);
   }
 }

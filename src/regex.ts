@@ -45,7 +45,10 @@
  */
 
 export class RegexError extends Error {
-  constructor(readonly pattern: string, readonly reason: string) {
+  constructor(
+    readonly pattern: string,
+    readonly reason: string,
+  ) {
     super(reason);
     this.name = "RegexError";
   }
@@ -64,15 +67,32 @@ type Range = [number, number];
 
 const DUP_MAX = 255; // ARE's limit on {n,m} bounds
 const DIGIT: Range[] = [[0x30, 0x39]];
-const WORD: Range[] = [[0x30, 0x39], [0x41, 0x5a], [0x5f, 0x5f], [0x61, 0x7a]];
+const WORD: Range[] = [
+  [0x30, 0x39],
+  [0x41, 0x5a],
+  [0x5f, 0x5f],
+  [0x61, 0x7a],
+];
 /** \w under /ui: JavaScript adds the characters that fold onto word characters. */
 const WORD_FOLDED: Range[] = [...WORD, [0x17f, 0x17f], [0x212a, 0x212a]];
 /** JavaScript's \s: WhiteSpace and LineTerminator. */
 export const JS_SPACE: Range[] = [
-  [0x09, 0x0d], [0x20, 0x20], [0xa0, 0xa0], [0x1680, 0x1680], [0x2000, 0x200a],
-  [0x2028, 0x2029], [0x202f, 0x202f], [0x205f, 0x205f], [0x3000, 0x3000], [0xfeff, 0xfeff],
+  [0x09, 0x0d],
+  [0x20, 0x20],
+  [0xa0, 0xa0],
+  [0x1680, 0x1680],
+  [0x2000, 0x200a],
+  [0x2028, 0x2029],
+  [0x202f, 0x202f],
+  [0x205f, 0x205f],
+  [0x3000, 0x3000],
+  [0xfeff, 0xfeff],
 ];
-const LINE_TERMINATORS: Range[] = [[0x0a, 0x0a], [0x0d, 0x0d], [0x2028, 0x2029]];
+const LINE_TERMINATORS: Range[] = [
+  [0x0a, 0x0a],
+  [0x0d, 0x0d],
+  [0x2028, 0x2029],
+];
 /** Identity escapes JavaScript allows under `u` (outside a class; `-` too inside one). */
 const SYNTAX = new Set("^$\\.*+?()[]{}|/");
 /** A character with case in Unicode (or one that changes under any case mapping or folding). */
@@ -143,7 +163,8 @@ const hex = (cp: number) =>
   cp <= 0xffff ? `\\u${cp.toString(16).padStart(4, "0")}` : `\\U${cp.toString(16).padStart(8, "0")}`;
 
 /** A bracket member: an ASCII letter or digit as itself, anything else as a \u/\U escape. */
-const member = (cp: number) => (/^[A-Za-z0-9]$/.test(cp < 0x80 ? String.fromCharCode(cp) : "") ? String.fromCharCode(cp) : hex(cp));
+const member = (cp: number) =>
+  /^[A-Za-z0-9]$/.test(cp < 0x80 ? String.fromCharCode(cp) : "") ? String.fromCharCode(cp) : hex(cp);
 
 function bracket(ranges: Range[], negated: boolean): string {
   const items = merge(ranges).map(([lo, hi]) => (lo === hi ? member(lo) : `${member(lo)}-${member(hi)}`));
@@ -165,7 +186,10 @@ function hasInlineFlags(src: string): boolean {
   return false;
 }
 
-type Atom = { kind: "char"; cp: number } | { kind: "set"; ranges: Range[]; negated: boolean } | { kind: "boundary"; negated: boolean };
+type Atom =
+  | { kind: "char"; cp: number }
+  | { kind: "set"; ranges: Range[]; negated: boolean }
+  | { kind: "boundary"; negated: boolean };
 
 /**
  * Validates `pattern` as a member of the language and translates it to ARE. Throws RegexError
@@ -202,21 +226,36 @@ export function translateRegex(pattern: string, ignoreCase = false): TranslatedR
   const escape = (inClass: boolean): Atom => {
     const n = src[i++];
     switch (n) {
-      case "d": return { kind: "set", ranges: DIGIT, negated: false };
-      case "D": return { kind: "set", ranges: DIGIT, negated: true };
-      case "s": return { kind: "set", ranges: JS_SPACE, negated: false };
-      case "S": return { kind: "set", ranges: JS_SPACE, negated: true };
-      case "w": return { kind: "set", ranges: ignoreCase ? WORD_FOLDED : WORD, negated: false };
-      case "W": return { kind: "set", ranges: ignoreCase ? WORD_FOLDED : WORD, negated: true };
-      case "b": return inClass ? { kind: "char", cp: 0x08 } : { kind: "boundary", negated: false };
-      case "B": return { kind: "boundary", negated: true };
-      case "f": return { kind: "char", cp: 0x0c };
-      case "n": return { kind: "char", cp: 0x0a };
-      case "r": return { kind: "char", cp: 0x0d };
-      case "t": return { kind: "char", cp: 0x09 };
-      case "v": return { kind: "char", cp: 0x0b };
-      case "0": return { kind: "char", cp: 0 };
-      case "c": return { kind: "char", cp: src.charCodeAt(i++) % 32 };
+      case "d":
+        return { kind: "set", ranges: DIGIT, negated: false };
+      case "D":
+        return { kind: "set", ranges: DIGIT, negated: true };
+      case "s":
+        return { kind: "set", ranges: JS_SPACE, negated: false };
+      case "S":
+        return { kind: "set", ranges: JS_SPACE, negated: true };
+      case "w":
+        return { kind: "set", ranges: ignoreCase ? WORD_FOLDED : WORD, negated: false };
+      case "W":
+        return { kind: "set", ranges: ignoreCase ? WORD_FOLDED : WORD, negated: true };
+      case "b":
+        return inClass ? { kind: "char", cp: 0x08 } : { kind: "boundary", negated: false };
+      case "B":
+        return { kind: "boundary", negated: true };
+      case "f":
+        return { kind: "char", cp: 0x0c };
+      case "n":
+        return { kind: "char", cp: 0x0a };
+      case "r":
+        return { kind: "char", cp: 0x0d };
+      case "t":
+        return { kind: "char", cp: 0x09 };
+      case "v":
+        return { kind: "char", cp: 0x0b };
+      case "0":
+        return { kind: "char", cp: 0 };
+      case "c":
+        return { kind: "char", cp: src.charCodeAt(i++) % 32 };
       case "x": {
         const cp = hexAt(i, 2)!;
         i += 2;
@@ -257,7 +296,10 @@ export function translateRegex(pattern: string, ignoreCase = false): TranslatedR
   const literal = (cp: number): string => {
     if (ignoreCase) {
       if ((cp >= 0x41 && cp <= 0x5a) || (cp >= 0x61 && cp <= 0x7a)) return bracket(foldAscii([[cp, cp]]), false);
-      if (cp >= 0x80 && casedIn(cp, cp) !== null) refuse(`ignoreCase with the non-ASCII letter ${describe(cp)}: its case folding differs between JavaScript and PostgreSQL`);
+      if (cp >= 0x80 && casedIn(cp, cp) !== null)
+        refuse(
+          `ignoreCase with the non-ASCII letter ${describe(cp)}: its case folding differs between JavaScript and PostgreSQL`,
+        );
     }
     const ascii = cp < 0x80 ? String.fromCharCode(cp) : "";
     if (/^[A-Za-z0-9]$/.test(ascii)) return ascii;
@@ -292,7 +334,10 @@ export function translateRegex(pattern: string, ignoreCase = false): TranslatedR
     const userRange = (lo: number, hi: number) => {
       if (ignoreCase) {
         const cased = casedIn(lo, hi);
-        if (cased !== null) refuse(`ignoreCase with the non-ASCII letter ${describe(cased)}${lo === hi ? "" : " in a class range"}: its case folding differs between JavaScript and PostgreSQL`);
+        if (cased !== null)
+          refuse(
+            `ignoreCase with the non-ASCII letter ${describe(cased)}${lo === hi ? "" : " in a class range"}: its case folding differs between JavaScript and PostgreSQL`,
+          );
       }
       ranges.push([lo, hi]);
     };
@@ -404,8 +449,10 @@ export function translateRegex(pattern: string, ignoreCase = false): TranslatedR
 
 /** Is `index` between the two halves of a surrogate pair of `text`? */
 const insidePair = (text: string, index: number) =>
-  index > 0 && index < text.length &&
-  (text.charCodeAt(index) & 0xfc00) === 0xdc00 && (text.charCodeAt(index - 1) & 0xfc00) === 0xd800;
+  index > 0 &&
+  index < text.length &&
+  (text.charCodeAt(index) & 0xfc00) === 0xdc00 &&
+  (text.charCodeAt(index - 1) & 0xfc00) === 0xd800;
 
 /**
  * The language's line test in JavaScript (what S3 runs), after the same refusals as

@@ -37,7 +37,10 @@ export function replaceText(content: string, oldString: string, newString: strin
 /** A line predicate: a literal (grep) or a compiled regular expression (search). */
 export type LineTest = (line: string) => boolean;
 
-export const containsLiteral = (pattern: string): LineTest => (line) => line.includes(pattern);
+export const containsLiteral =
+  (pattern: string): LineTest =>
+  (line) =>
+    line.includes(pattern);
 
 /** 1-based numbers and texts of the lines that pass `test`. */
 export function matchingLines(text: string, test: LineTest): Array<{ line: number; text: string }> {

@@ -16,7 +16,11 @@ test.after(async () => {
   await admin.end();
 });
 
-interface ChunkRow { first_line: number; line_count: number; content: string }
+interface ChunkRow {
+  first_line: number;
+  line_count: number;
+  content: string;
+}
 async function chunksOf(path: string, ws = backend.workspace): Promise<ChunkRow[]> {
   const { rows } = await admin.query(
     `SELECT first_line, line_count, content FROM ${TEST_SCHEMA}.chunks WHERE workspace = $1 AND path = $2 ORDER BY first_line`,
@@ -42,7 +46,7 @@ async function assertChunked(path: string, text: string) {
 
 // Seeded generator: the same texts on every run.
 let seed = 20261122;
-const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
 const word = () => ["alpha", "beta", "függ", "日本語", "x", "", "needle", "\r", "  "][Math.floor(rand() * 9)];
 const line = (maxWords: number) => Array.from({ length: Math.floor(rand() * maxWords) }, word).join(" ");
 
@@ -63,7 +67,8 @@ test("every kind of text is cut into contiguous chunks that join back to it", as
   for (const [path, text] of Object.entries(texts)) assert.is((await backend.write(path, text)).error, undefined, path);
   for (const [path, text] of Object.entries(texts)) await assertChunked(path, text);
   assert.ok((await chunksOf("/mixed.txt")).length > 10, "a big file has many chunks");
-  for (const c of await chunksOf("/mixed.txt")) assert.ok(Buffer.byteLength(c.content) < 3000 + 400, "chunks stay near 3 kB");
+  for (const c of await chunksOf("/mixed.txt"))
+    assert.ok(Buffer.byteLength(c.content) < 3000 + 400, "chunks stay near 3 kB");
 });
 
 test("read windows that straddle chunk boundaries equal JavaScript's slice of the lines", async () => {
@@ -86,7 +91,9 @@ test("grep line numbers across chunks equal JavaScript's, and LIMIT keeps path a
   for (const pattern of ["needle", "日本語 x", "\r", "", "--1"]) {
     const expected = Object.entries(texts)
       .sort(([a], [b]) => (a < b ? -1 : 1))
-      .flatMap(([path, text]) => text.split("\n").flatMap((l, i) => (l.includes(pattern) ? [{ path, line: i + 1, text: l }] : [])));
+      .flatMap(([path, text]) =>
+        text.split("\n").flatMap((l, i) => (l.includes(pattern) ? [{ path, line: i + 1, text: l }] : [])),
+      );
     const all = await backend.grep(pattern);
     assert.equal(all.matches, expected, `grep ${JSON.stringify(pattern)}`);
     const capped = await backend.grep(pattern, "/", null, 5);
@@ -98,15 +105,23 @@ test("edits, overwrites, uploads and deletes re-cut or remove the chunks in the 
   const path = "/mixed.txt";
   let text = texts[path];
   // An edit that adds lines near the top shifts every later line number.
-  const r = await backend.edit(path, text.split("\n")[3] + "\n", "inserted 1\ninserted 2\n" + text.split("\n")[3] + "\n");
-  if (!r.error) text = text.replace(text.split("\n")[3] + "\n", "inserted 1\ninserted 2\n" + text.split("\n")[3] + "\n");
+  const r = await backend.edit(
+    path,
+    text.split("\n")[3] + "\n",
+    "inserted 1\ninserted 2\n" + text.split("\n")[3] + "\n",
+  );
+  if (!r.error)
+    text = text.replace(text.split("\n")[3] + "\n", "inserted 1\ninserted 2\n" + text.split("\n")[3] + "\n");
   await assertChunked(path, text);
   const last = text.split("\n").length;
   assert.is((await backend.read(path, last - 1, 1)).content, text.split("\n")[last - 1]);
 
   await backend.write(path, "rewritten\n");
   await assertChunked(path, "rewritten\n");
-  await backend.uploadFiles([[path, Buffer.from("uploaded over\nit")], ["/bin.png", Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1])]]);
+  await backend.uploadFiles([
+    [path, Buffer.from("uploaded over\nit")],
+    ["/bin.png", Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1])],
+  ]);
   await assertChunked(path, "uploaded over\nit");
   assert.equal(await chunksOf("/bin.png"), [], "binary files have no chunks");
 
@@ -118,17 +133,31 @@ test("edits, overwrites, uploads and deletes re-cut or remove the chunks in the 
 
 test("rewriting a file with the same content keeps its chunk rows", async () => {
   await backend.write("/same.txt", "stable\ncontent\n");
-  const before = (await admin.query(`SELECT xmin::text FROM ${TEST_SCHEMA}.chunks WHERE workspace = $1 AND path = '/same.txt'`, [backend.workspace])).rows;
+  const before = (
+    await admin.query(`SELECT xmin::text FROM ${TEST_SCHEMA}.chunks WHERE workspace = $1 AND path = '/same.txt'`, [
+      backend.workspace,
+    ])
+  ).rows;
   await backend.write("/same.txt", "stable\ncontent\n");
-  const after = (await admin.query(`SELECT xmin::text FROM ${TEST_SCHEMA}.chunks WHERE workspace = $1 AND path = '/same.txt'`, [backend.workspace])).rows;
+  const after = (
+    await admin.query(`SELECT xmin::text FROM ${TEST_SCHEMA}.chunks WHERE workspace = $1 AND path = '/same.txt'`, [
+      backend.workspace,
+    ])
+  ).rows;
   assert.equal(after, before);
 });
 
 test("a failed write leaves no chunks behind (the triggers run inside the statement)", async () => {
-  const count = async () => Number((await admin.query(`SELECT count(*) FROM ${TEST_SCHEMA}.chunks WHERE workspace = $1`, [backend.workspace])).rows[0].count);
+  const count = async () =>
+    Number(
+      (await admin.query(`SELECT count(*) FROM ${TEST_SCHEMA}.chunks WHERE workspace = $1`, [backend.workspace]))
+        .rows[0].count,
+    );
   const before = await count();
   await admin.query("BEGIN");
-  await admin.query(`SELECT * FROM ${TEST_SCHEMA}.fs_write($1, '/rolled-back.txt', 'x\ny', NULL, 'text/plain', NULL)`, [backend.workspace]);
+  await admin.query(`SELECT * FROM ${TEST_SCHEMA}.fs_write($1, '/rolled-back.txt', 'x\ny', NULL, 'text/plain', NULL)`, [
+    backend.workspace,
+  ]);
   assert.is(await count(), before + 1);
   await admin.query("ROLLBACK");
   assert.is(await count(), before);
@@ -139,7 +168,12 @@ test("an edit inside a big file rewrites only the chunks whose text or first lin
   let text = lines.join("\n") + "\n";
   await backend.write("/big-edit.txt", text);
   const rows = async () =>
-    (await admin.query(`SELECT first_line, xmin::text AS xmin FROM ${TEST_SCHEMA}.chunks WHERE workspace = $1 AND path = '/big-edit.txt' ORDER BY first_line`, [backend.workspace])).rows as Array<{ first_line: number; xmin: string }>;
+    (
+      await admin.query(
+        `SELECT first_line, xmin::text AS xmin FROM ${TEST_SCHEMA}.chunks WHERE workspace = $1 AND path = '/big-edit.txt' ORDER BY first_line`,
+        [backend.workspace],
+      )
+    ).rows as Array<{ first_line: number; xmin: string }>;
   const before = await rows();
   assert.ok(before.length > 50, `${before.length} chunks`);
   // Same line count, a few bytes longer, in the middle of the file.
@@ -149,10 +183,17 @@ test("an edit inside a big file rewrites only the chunks whose text or first lin
   const after = await rows();
   const kept = after.filter((r) => before.some((b) => b.first_line === r.first_line && b.xmin === r.xmin));
   const editedChunk = before.findLast((b) => b.first_line <= 3001)!.first_line;
-  assert.ok(before.filter((b) => b.first_line < editedChunk).every((b) => after.some((a) => a.first_line === b.first_line && a.xmin === b.xmin)), "every chunk before the edit is untouched");
+  assert.ok(
+    before
+      .filter((b) => b.first_line < editedChunk)
+      .every((b) => after.some((a) => a.first_line === b.first_line && a.xmin === b.xmin)),
+    "every chunk before the edit is untouched",
+  );
   assert.ok(kept.length >= before.length * 0.8, `${kept.length} of ${before.length} chunks kept`);
   assert.ok(kept.length < after.length, "the edited chunk was rewritten");
-  assert.equal((await backend.grep("(edited)")).matches, [{ path: "/big-edit.txt", line: 3001, text: text.split("\n")[3000] }]);
+  assert.equal((await backend.grep("(edited)")).matches, [
+    { path: "/big-edit.txt", line: 3001, text: text.split("\n")[3000] },
+  ]);
 });
 
 test.run();

@@ -8,7 +8,19 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chmod, link, mkdir, mkdtemp, readdir, readFile, rm, symlink, truncate, unlink, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  link,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  symlink,
+  truncate,
+  unlink,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,31 +35,56 @@ const scratch = await mkdtemp(path.join(tmpdir(), "cli-safety-"));
 await chmod(scratch, 0o755); // as root, the embedded server runs as "postgres" and must reach its data dir
 test.after(() => rm(scratch, { recursive: true, force: true }));
 
-interface Run { code: number; stdout: string; stderr: string }
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 /** No connection settings: the CLI falls back to its embedded server in --data-dir. */
-const EMBEDDED_ENV = { DATABASE_URL: undefined, PGHOST: undefined, PGDATABASE: undefined, PGUSER: undefined, PGPORT: undefined };
+const EMBEDDED_ENV = {
+  DATABASE_URL: undefined,
+  PGHOST: undefined,
+  PGDATABASE: undefined,
+  PGUSER: undefined,
+  PGPORT: undefined,
+};
 
-function start(args: string[], { env = {}, input }: { env?: Record<string, string | undefined>; input?: Uint8Array } = {}) {
-  const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...env } as NodeJS.ProcessEnv, stdio: ["pipe", "pipe", "pipe"] });
+function start(
+  args: string[],
+  { env = {}, input }: { env?: Record<string, string | undefined>; input?: Uint8Array } = {},
+) {
+  const child = spawn(process.execPath, [bin, ...args], {
+    env: { ...process.env, ...env } as NodeJS.ProcessEnv,
+    stdio: ["pipe", "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (d) => (stdout += d));
   child.stderr.on("data", (d) => (stderr += d));
   child.stdin.end(input);
-  const done = new Promise<Run>((resolve) => child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 : -1), stdout, stderr })));
+  const done = new Promise<Run>((resolve) =>
+    child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 : -1), stdout, stderr })),
+  );
   return { child, done, stderr: () => stderr };
 }
 
 function cli(workspace: string) {
-  return (args: string[], input?: Uint8Array) => start(["--database-url", url, "--schema", TEST_SCHEMA, "-w", workspace, ...args], { input }).done;
+  return (args: string[], input?: Uint8Array) =>
+    start(["--database-url", url, "--schema", TEST_SCHEMA, "-w", workspace, ...args], { input }).done;
 }
 
 const json = (r: Run) => JSON.parse(r.stdout);
 
 test("export never writes through a symlink or hard link already in its target: it names the refused path, exports the rest, exits 1", async () => {
   const run = cli(uniqueName("export"));
-  for (const [p, text] of [["/docs/evil.sh", "echo pwned\n"], ["/ok.md", "fine\n"], ["/sub/deep/x.md", "deep\n"], ["/link.md", "via link\n"], ["/hard.md", "new\n"]]) {
+  for (const [p, text] of [
+    ["/docs/evil.sh", "echo pwned\n"],
+    ["/ok.md", "fine\n"],
+    ["/sub/deep/x.md", "deep\n"],
+    ["/link.md", "via link\n"],
+    ["/hard.md", "new\n"],
+  ]) {
     assert.is((await run(["write", p, text])).code, 0, p);
   }
   const out = path.join(scratch, "export-out");
@@ -71,7 +108,10 @@ test("export never writes through a symlink or hard link already in its target: 
   assert.is(await readFile(path.join(out, "hard.md"), "utf8"), "new\n"); // replaced (rename), not written through
   assert.is(await readFile(path.join(out, "ok.md"), "utf8"), "fine\n");
   assert.is(await readFile(path.join(out, "sub/deep/x.md"), "utf8"), "deep\n");
-  assert.not.ok((await readdir(out)).some((n) => n.endsWith(".tmp")), "no temporary file left behind");
+  assert.not.ok(
+    (await readdir(out)).some((n) => n.endsWith(".tmp")),
+    "no temporary file left behind",
+  );
 
   // The target itself may be a link (the user named it): followed, like any path they give.
   const aliased = path.join(scratch, "export-alias");
@@ -88,15 +128,30 @@ test("import refuses names that normalise alike (NFC/NFD, trailing space): per-f
   await mkdir(dir);
   const nfc = "caf\u00e9.md";
   const nfd = "cafe\u0301.md";
-  for (const [name, text] of [[nfc, "nfc\n"], [nfd, "nfd\n"], ["notes.md", "a\n"], ["notes.md ", "b\n"], ["other.md", "alone\n"]]) {
+  for (const [name, text] of [
+    [nfc, "nfc\n"],
+    [nfd, "nfd\n"],
+    ["notes.md", "a\n"],
+    ["notes.md ", "b\n"],
+    ["other.md", "alone\n"],
+  ]) {
     await writeFile(path.join(dir, name), text);
   }
   const imported = await run(["import", dir]);
   assert.is(imported.code, 1, imported.stderr);
   assert.match(imported.stdout, /imported 1 files .*; 4 not imported/);
-  assert.match(imported.stderr, `failed: notes.md : not imported: "notes.md " and "notes.md" would both be stored as /notes.md`);
-  assert.match(imported.stderr, `failed: notes.md: not imported: "notes.md" and "notes.md " would both be stored as /notes.md`);
-  assert.match(imported.stderr, `not imported: ${JSON.stringify(nfd)} and ${JSON.stringify(nfc)} would both be stored as /${nfc}`);
+  assert.match(
+    imported.stderr,
+    `failed: notes.md : not imported: "notes.md " and "notes.md" would both be stored as /notes.md`,
+  );
+  assert.match(
+    imported.stderr,
+    `failed: notes.md: not imported: "notes.md" and "notes.md " would both be stored as /notes.md`,
+  );
+  assert.match(
+    imported.stderr,
+    `not imported: ${JSON.stringify(nfd)} and ${JSON.stringify(nfc)} would both be stored as /${nfc}`,
+  );
   const stored = json(await run(["--json", "glob", "**"])).map((f: { path: string }) => f.path);
   assert.equal(stored, ["/other.md"]);
 
@@ -120,7 +175,12 @@ test("import of a file that cannot be read reports it, imports the rest, and exi
   assert.match(imported.stdout, /imported 2 files .*; 1 not imported/);
   assert.match(imported.stderr, /^failed: big\.bin: cannot read: /m);
   assert.is(imported.stderr.trim().split("\n").length, 1, imported.stderr);
-  assert.equal(json(await run(["--json", "glob", "**"])).map((f: { path: string }) => f.path).sort(), ["/a.md", "/z.md"]);
+  assert.equal(
+    json(await run(["--json", "glob", "**"]))
+      .map((f: { path: string }) => f.path)
+      .sort(),
+    ["/a.md", "/z.md"],
+  );
 });
 
 test("importDir: a file deleted between the walk and its read is a per-file failure; the rest is imported", async () => {
@@ -151,7 +211,10 @@ test("write from standard input refuses invalid UTF-8 (nothing written) and keep
   const run = cli(uniqueName("stdin"));
   const bad = await run(["write", "/bad.md"], Buffer.from([0x6f, 0x6b, 0x20, 0xff, 0xfe, 0x20, 0x65, 0x6e, 0x64]));
   assert.is(bad.code, 1);
-  assert.is(bad.stderr.trim(), "error: standard input is not valid UTF-8 (first invalid byte at offset 3); nothing was written (use import for files that are not UTF-8 text)");
+  assert.is(
+    bad.stderr.trim(),
+    "error: standard input is not valid UTF-8 (first invalid byte at offset 3); nothing was written (use import for files that are not UTF-8 text)",
+  );
   const missing = await run(["stat", "/bad.md"]);
   assert.is(missing.code, 1, "nothing was written");
   const truncated = await run(["write", "/cut.md"], Buffer.from("caf\u00e9", "utf8").subarray(0, 4)); // a sequence cut short
@@ -172,12 +235,19 @@ async function embeddedPort(dataDir: string): Promise<number | null> {
 test("three commands started at once on one embedded data directory all succeed, and the last one stops the server", async () => {
   const dataDir = path.join(scratch, "pg-race");
   const env = EMBEDDED_ENV;
-  const runs = await Promise.all([1, 2, 3].map((i) => start(["--data-dir", dataDir, "-w", `w${i}`, "write", "/race.md", `from ${i}`], { env }).done));
+  const runs = await Promise.all(
+    [1, 2, 3].map((i) => start(["--data-dir", dataDir, "-w", `w${i}`, "write", "/race.md", `from ${i}`], { env }).done),
+  );
   for (const r of runs) assert.equal([r.code, r.stderr], [0, ""]);
   assert.not.ok(existsSync(path.join(dataDir, "postmaster.pid")), "the server was stopped by the last command");
   // Again on the initialised directory (the start-up race without initdb), reading back each file.
-  const reads = await Promise.all([1, 2, 3].map((i) => start(["--data-dir", dataDir, "-w", `w${i}`, "read", "/race.md"], { env }).done));
-  assert.equal(reads.map((r) => [r.code, r.stdout, r.stderr]), [1, 2, 3].map((i) => [0, `from ${i}\n`, ""]));
+  const reads = await Promise.all(
+    [1, 2, 3].map((i) => start(["--data-dir", dataDir, "-w", `w${i}`, "read", "/race.md"], { env }).done),
+  );
+  assert.equal(
+    reads.map((r) => [r.code, r.stdout, r.stderr]),
+    [1, 2, 3].map((i) => [0, `from ${i}\n`, ""]),
+  );
   assert.not.ok(existsSync(path.join(dataDir, "postmaster.pid")));
 });
 
@@ -217,7 +287,13 @@ test("Ctrl-C on a watch that started the shared server does not stop it under a 
   for (let i = 0; stored === 0; i++) {
     assert.ok(i < 1200, "the import never stored a file");
     await new Promise((r) => setTimeout(r, 50));
-    stored = Number((await client.query("SELECT count(*) AS n FROM deepagents.files WHERE workspace = 'bulk'").catch(() => ({ rows: [{ n: 0 }] }))).rows[0].n);
+    stored = Number(
+      (
+        await client
+          .query("SELECT count(*) AS n FROM deepagents.files WHERE workspace = 'bulk'")
+          .catch(() => ({ rows: [{ n: 0 }] }))
+      ).rows[0].n,
+    );
   }
   await client.end();
   assert.ok(stored < total, `the import finished before the interrupt (${stored}); use more files`);

@@ -20,12 +20,27 @@ const workspace = uniqueName("cli");
 const scratch = await mkdtemp(path.join(tmpdir(), "cli-test-"));
 await chmod(scratch, 0o755); // as root, the embedded server runs as "postgres" and must reach its data dir
 
-interface Run { code: number; stdout: string; stderr: string }
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
-function run(args: string[], { env = {}, cwd = root, base = true }: { env?: Record<string, string | undefined>; cwd?: string; base?: boolean } = {}): Promise<Run> {
+function run(
+  args: string[],
+  {
+    env = {},
+    cwd = root,
+    base = true,
+  }: { env?: Record<string, string | undefined>; cwd?: string; base?: boolean } = {},
+): Promise<Run> {
   const full = base ? ["--database-url", url, "--schema", TEST_SCHEMA, "-w", workspace, ...args] : args;
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...full], { cwd, env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [bin, ...full], {
+      cwd,
+      env: { ...process.env, ...env },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
@@ -58,7 +73,16 @@ for (const [rel, bytes] of Object.entries(files)) {
   await mkdir(path.dirname(path.join(fixture, rel)), { recursive: true });
   await writeFile(path.join(fixture, rel), bytes);
 }
-const expected = ["README.md", "src/app.ts", "src/lib/util.ts", "assets/logo.png", "data/latin1.txt", "empty.txt", ".gitignore", "src/.gitignore"].sort();
+const expected = [
+  "README.md",
+  "src/app.ts",
+  "src/lib/util.ts",
+  "assets/logo.png",
+  "data/latin1.txt",
+  "empty.txt",
+  ".gitignore",
+  "src/.gitignore",
+].sort();
 
 test.after(() => rm(scratch, { recursive: true, force: true }));
 
@@ -72,11 +96,21 @@ test("import, then ls / glob / grep / read agree with the files on disk", async 
   assert.equal(json(imported).files, expected.length);
 
   const globbed = await run(["--json", "glob", "**"]);
-  assert.equal(json(globbed).map((f: { path: string }) => f.path.slice(1)).sort(), expected);
+  assert.equal(
+    json(globbed)
+      .map((f: { path: string }) => f.path.slice(1))
+      .sort(),
+    expected,
+  );
 
   const ls = await run(["--json", "ls", "/"]);
   const top = new Set(expected.map((p) => (p.includes("/") ? p.split("/")[0] + "/" : p)));
-  assert.equal(json(ls).map((f: { path: string }) => f.path.slice(1)).sort(), [...top].sort());
+  assert.equal(
+    json(ls)
+      .map((f: { path: string }) => f.path.slice(1))
+      .sort(),
+    [...top].sort(),
+  );
 
   // grep = a literal scan of the imported text files on disk
   const onDisk: string[] = [];
@@ -127,18 +161,26 @@ test("workspaces and stats", async () => {
   const mine = ws.find((w: { workspace: string }) => w.workspace === workspace);
   assert.equal([mine.files, mine.bytes], [expected.length, expected.reduce((n, rel) => n + files[rel].length, 0)]);
   const stats = json(await run(["--json", "stats"]));
-  for (const name of ["files", "chunks", "chunks_content_trgm_idx", "changes"]) assert.ok(stats.some((r: { name: string }) => r.name === name), name);
+  for (const name of ["files", "chunks", "chunks_content_trgm_idx", "changes"])
+    assert.ok(
+      stats.some((r: { name: string }) => r.name === name),
+      name,
+    );
 });
 
 test("migrate status before and after, on a schema of its own", async () => {
   const schema = uniqueName("cli_mig");
-  const before = json(await run(["--database-url", url, "--schema", schema, "--json", "migrate", "status"], { base: false }));
+  const before = json(
+    await run(["--database-url", url, "--schema", schema, "--json", "migrate", "status"], { base: false }),
+  );
   assert.equal(before.applied, []);
   assert.ok(before.pending.length >= 2);
   const up = await run(["--database-url", url, "--schema", schema, "migrate"], { base: false });
   assert.is(up.code, 0, up.stderr);
   assert.match(up.stdout, /applied 0001_files/);
-  const after = json(await run(["--database-url", url, "--schema", schema, "--json", "migrate", "status"], { base: false }));
+  const after = json(
+    await run(["--database-url", url, "--schema", schema, "--json", "migrate", "status"], { base: false }),
+  );
   assert.equal([after.applied, after.pending], [before.pending, []]);
   const down = await run(["--database-url", url, "--schema", schema, "migrate", "down"], { base: false });
   assert.match(down.stdout, /reverted 0001_files/);
@@ -161,9 +203,18 @@ test("usage errors exit 2; an unreachable database exits 3 with one line", async
 
 test("npm start runs the tour on an embedded server, stops it, and leaves the data directory reusable", async () => {
   const dataDir = path.join(scratch, "pg");
-  const env = { DATABASE_URL: undefined, PGHOST: undefined, PGDATABASE: undefined, PGUSER: undefined, PGPORT: undefined };
+  const env = {
+    DATABASE_URL: undefined,
+    PGHOST: undefined,
+    PGDATABASE: undefined,
+    PGUSER: undefined,
+    PGPORT: undefined,
+  };
   const start = await new Promise<Run>((resolve) => {
-    const child = spawn("npm", ["start", "--silent", "--", "--data-dir", dataDir], { cwd: root, env: { ...process.env, ...env } as NodeJS.ProcessEnv });
+    const child = spawn("npm", ["start", "--silent", "--", "--data-dir", dataDir], {
+      cwd: root,
+      env: { ...process.env, ...env } as NodeJS.ProcessEnv,
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
@@ -171,11 +222,20 @@ test("npm start runs the tour on an embedded server, stops it, and leaves the da
     child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
   assert.is(start.code, 0, start.stderr);
-  for (const text of ["applied migrations", "importing", "[edit_file] Successfully replaced 1 occurrence(s)", "server-side grep", "npx deepagents-backends"]) {
+  for (const text of [
+    "applied migrations",
+    "importing",
+    "[edit_file] Successfully replaced 1 occurrence(s)",
+    "server-side grep",
+    "npx deepagents-backends",
+  ]) {
     assert.ok(start.stdout.includes(text), `missing: ${text}`);
   }
   assert.not.ok(existsSync(path.join(dataDir, "postmaster.pid")), "the embedded server was stopped");
-  const again = await run(["--data-dir", dataDir, "-w", "demo", "--json", "stat", "/notes/tour.md"], { base: false, env });
+  const again = await run(["--data-dir", dataDir, "-w", "demo", "--json", "stat", "/notes/tour.md"], {
+    base: false,
+    env,
+  });
   assert.is(again.code, 0, again.stderr);
   assert.is(json(again).version, 2);
   assert.not.ok(existsSync(path.join(dataDir, "postmaster.pid")));
@@ -183,7 +243,9 @@ test("npm start runs the tour on an embedded server, stops it, and leaves the da
 
 /** Starts `watch` on an embedded data dir and resolves once it is watching. */
 function startWatch(dataDir: string, env: Record<string, string | undefined>) {
-  const child = spawn(process.execPath, [bin, "--data-dir", dataDir, "-w", "demo", "watch"], { env: { ...process.env, ...env } as NodeJS.ProcessEnv });
+  const child = spawn(process.execPath, [bin, "--data-dir", dataDir, "-w", "demo", "watch"], {
+    env: { ...process.env, ...env } as NodeJS.ProcessEnv,
+  });
   let stderr = "";
   const ready = new Promise<void>((resolve, reject) => {
     child.stderr.on("data", (d) => {
@@ -192,13 +254,21 @@ function startWatch(dataDir: string, env: Record<string, string | undefined>) {
     });
     child.on("close", (code) => reject(new Error(`watch exited ${code}: ${stderr}`)));
   });
-  const exited = new Promise<number | null>((resolve) => child.on("close", (code, signal) => resolve(code ?? (signal ? -1 : null))));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on("close", (code, signal) => resolve(code ?? (signal ? -1 : null))),
+  );
   return { child, ready, exited };
 }
 
 test("Ctrl-C stops the embedded server cleanly; after a kill -9 the next command adopts and stops the orphan", async () => {
   const dataDir = path.join(scratch, "pg");
-  const env = { DATABASE_URL: undefined, PGHOST: undefined, PGDATABASE: undefined, PGUSER: undefined, PGPORT: undefined };
+  const env = {
+    DATABASE_URL: undefined,
+    PGHOST: undefined,
+    PGDATABASE: undefined,
+    PGUSER: undefined,
+    PGPORT: undefined,
+  };
   const pidFile = path.join(dataDir, "postmaster.pid");
 
   const interrupted = startWatch(dataDir, env);
@@ -214,7 +284,10 @@ test("Ctrl-C stops the embedded server cleanly; after a kill -9 the next command
   await killed.exited;
   assert.ok(existsSync(pidFile), "the orphaned server is still running");
   const orphan = Number((await readFile(pidFile, "utf8")).split("\n")[0]);
-  const after = await run(["--data-dir", dataDir, "-w", "demo", "--json", "stat", "/notes/tour.md"], { base: false, env });
+  const after = await run(["--data-dir", dataDir, "-w", "demo", "--json", "stat", "/notes/tour.md"], {
+    base: false,
+    env,
+  });
   assert.is(after.code, 0, after.stderr);
   assert.is(json(after).version, 2); // data intact
   assert.not.ok(existsSync(pidFile), "the adopted orphan was stopped");

@@ -23,10 +23,16 @@ test("createDeepAgent drives write, edit, read, ls, glob, grep and delete on Pos
   await b.delete("/");
   const model = fakeModel()
     .respondWithTools([
-      { name: "write_file", id: "w1", args: { file_path: "/notes/todo.md", content: "# Todo\n- buy milk\n- fix bug\n" } },
+      {
+        name: "write_file",
+        id: "w1",
+        args: { file_path: "/notes/todo.md", content: "# Todo\n- buy milk\n- fix bug\n" },
+      },
       { name: "write_file", id: "w2", args: { file_path: "/src/app.ts", content: "export const answer = 41;\n" } },
     ])
-    .respondWithTools([{ name: "edit_file", id: "e1", args: { file_path: "/src/app.ts", old_string: "41", new_string: "42" } }])
+    .respondWithTools([
+      { name: "edit_file", id: "e1", args: { file_path: "/src/app.ts", old_string: "41", new_string: "42" } },
+    ])
     .respondWithTools([
       { name: "read_file", id: "r1", args: { file_path: "/notes/todo.md" } },
       { name: "ls", id: "l1", args: { path: "/" } },
@@ -54,7 +60,10 @@ test("createDeepAgent drives write, edit, read, ls, glob, grep and delete on Pos
     `SELECT path, content, version FROM ${TEST_SCHEMA}.files WHERE workspace = $1 ORDER BY path`,
     [b.workspace],
   );
-  assert.equal(rows.map((r) => [r.path, r.content, Number(r.version)]), [["/src/app.ts", "export const answer = 42;\n", 2]]);
+  assert.equal(
+    rows.map((r) => [r.path, r.content, Number(r.version)]),
+    [["/src/app.ts", "export const answer = 42;\n", 2]],
+  );
 });
 
 test("CompositeBackend: /memories/ on PostgresBackend over a StateBackend default, with grep/glob fan-out", async () => {
@@ -65,7 +74,11 @@ test("CompositeBackend: /memories/ on PostgresBackend over a StateBackend defaul
     new CompositeBackend(new StateBackend(runtime as never), { "/memories/": memories });
   const model = fakeModel()
     .respondWithTools([
-      { name: "write_file", id: "w1", args: { file_path: "/memories/facts.md", content: "sky is blue\nlikes tea too\n" } },
+      {
+        name: "write_file",
+        id: "w1",
+        args: { file_path: "/memories/facts.md", content: "sky is blue\nlikes tea too\n" },
+      },
       { name: "write_file", id: "w2", args: { file_path: "/scratch.md", content: "temporary likes\n" } },
     ])
     .respondWithTools([
@@ -80,22 +93,34 @@ test("CompositeBackend: /memories/ on PostgresBackend over a StateBackend defaul
   assert.match(out.s1, /\/memories\/facts\.md/);
   assert.match(out.s1, /\/memories\/prefs\.md/);
   assert.match(out.s1, /\/scratch\.md/);
-  for (const p of ["/memories/facts.md", "/memories/prefs.md", "/scratch.md"]) assert.ok(out.g1.split("\n").includes(p), p);
+  for (const p of ["/memories/facts.md", "/memories/prefs.md", "/scratch.md"])
+    assert.ok(out.g1.split("\n").includes(p), p);
   assert.match(out.l1, /\/memories\/facts\.md/);
   assert.match(out.r1, /user likes tea/);
 
   // Only the route's files reached PostgreSQL, stored under route-relative paths.
-  const { rows } = await admin.query(`SELECT path FROM ${TEST_SCHEMA}.files WHERE workspace = $1 ORDER BY path`, [memories.workspace]);
-  assert.equal(rows.map((r) => r.path), ["/facts.md", "/prefs.md"]);
+  const { rows } = await admin.query(`SELECT path FROM ${TEST_SCHEMA}.files WHERE workspace = $1 ORDER BY path`, [
+    memories.workspace,
+  ]);
+  assert.equal(
+    rows.map((r) => r.path),
+    ["/facts.md", "/prefs.md"],
+  );
 });
 
 test("CompositeBackend: routed grep with maxCount and delete of the route root", async () => {
   const memories = backend.withWorkspace("e2e-composite-2");
   await memories.delete("/");
-  await memories.uploadFiles([["/a.txt", Buffer.from("hit\nhit\nhit\n")], ["/b.txt", Buffer.from("hit\n")]]);
+  await memories.uploadFiles([
+    ["/a.txt", Buffer.from("hit\nhit\nhit\n")],
+    ["/b.txt", Buffer.from("hit\n")],
+  ]);
   const composite = new CompositeBackend(new StateBackend(), { "/memories/": memories });
   const capped = await composite.grep("hit", "/memories", null, 2);
-  assert.equal(capped.matches!.map((m) => `${m.path}:${m.line}`), ["/memories/a.txt:1", "/memories/a.txt:2"]);
+  assert.equal(
+    capped.matches!.map((m) => `${m.path}:${m.line}`),
+    ["/memories/a.txt:1", "/memories/a.txt:2"],
+  );
   assert.is(capped.truncated, true);
   const globbed = await composite.glob("*.txt", "/memories");
   assert.equal(globbed.files!.map((f) => f.path).sort(), ["/memories/a.txt", "/memories/b.txt"]);

@@ -19,7 +19,11 @@ test.after(async () => {
 for (const [name, b] of Object.entries(backends)) {
   test(`${name}: grep and search with a maxCount that is not a number`, async () => {
     await b.write("/m.txt", "needle\n");
-    for (const [bad, shown] of [[NaN, "NaN"], ["3", '"3"'], [{}, "[object Object]"]] as const) {
+    for (const [bad, shown] of [
+      [NaN, "NaN"],
+      ["3", '"3"'],
+      [{}, "[object Object]"],
+    ] as const) {
       const grep = await b.grep("needle", "/", null, bad as unknown as number);
       assert.is(grep.error, `Error: maxCount must be a number of matches or null (got ${shown})`, `grep ${shown}`);
       const search = await b.search({ pattern: "needle", maxCount: bad as unknown as number });
@@ -32,7 +36,11 @@ for (const [name, b] of Object.entries(backends)) {
     await b.write("/t.txt", "needle\n");
     for (const bad of [1e12, 2 ** 31, 0, -5, Infinity]) {
       const r = await b.search({ pattern: "needle", timeoutMs: bad });
-      assert.is(r.error, `Error: timeoutMs must be a number of milliseconds from 1 to 2147483647 (got ${bad})`, String(bad));
+      assert.is(
+        r.error,
+        `Error: timeoutMs must be a number of milliseconds from 1 to 2147483647 (got ${bad})`,
+        String(bad),
+      );
     }
     assert.equal((await b.search({ pattern: "needle", path: "/t.txt", timeoutMs: 2 ** 31 - 1 })).matches?.length, 1);
   });

@@ -47,24 +47,36 @@ const objectsIn = (url: string, schema: string) =>
   });
 
 const trgmSchema = (url: string) =>
-  withClient(url, async (c) => (await c.query("SELECT extnamespace::regnamespace::text AS s FROM pg_extension WHERE extname = 'pg_trgm'")).rows[0]?.s ?? null);
+  withClient(
+    url,
+    async (c) =>
+      (await c.query("SELECT extnamespace::regnamespace::text AS s FROM pg_extension WHERE extname = 'pg_trgm'"))
+        .rows[0]?.s ?? null,
+  );
 
 const roles: string[] = []; // login roles made by ownerRole() below, dropped with the databases
 
 test.after(async () => {
   for (const name of created) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  for (const role of roles) await admin.query(`DROP ROLE IF EXISTS ${role}`).catch((e) => console.log(`could not drop role ${role}: ${e.message}`));
+  for (const role of roles)
+    await admin
+      .query(`DROP ROLE IF EXISTS ${role}`)
+      .catch((e) => console.log(`could not drop role ${role}: ${e.message}`));
   await admin.end();
 });
 
 test("fresh install, re-run is a no-op, and the backend works on it", async () => {
   const url = await freshDatabase();
   const first = await migrate({ connectionString: url });
-  assert.equal(first.map((m) => m.name), ALL);
+  assert.equal(
+    first.map((m) => m.name),
+    ALL,
+  );
   assert.equal(await migrate({ connectionString: url }), []);
   assert.is(await trgmSchema(url), "public"); // it was missing: installed where every schema can use it
   const objects = await objectsIn(url, "deepagents");
-  for (const name of ["files", "chunks", "migrations", "fs_grep", "fs_edit", "chunks_content_trgm_idx"]) assert.ok(objects.includes(name), name);
+  for (const name of ["files", "chunks", "migrations", "fs_grep", "fs_edit", "chunks_content_trgm_idx"])
+    assert.ok(objects.includes(name), name);
   const b = new PostgresBackend({ connectionString: url, workspace: "w" });
   await b.initialize({ migrate: false });
   await b.write("/a.txt", "hello");
@@ -79,36 +91,55 @@ test("initialize({ migrate: false }) on an empty database says what to do", asyn
     await b.initialize({ migrate: false });
     assert.unreachable("should have thrown");
   } catch (e) {
-    assert.match((e as Error).message, new RegExp(`Schema "nothing_here" is not up to date \\(missing migrations: ${ALL.join(", ")}\\)`));
+    assert.match(
+      (e as Error).message,
+      new RegExp(`Schema "nothing_here" is not up to date \\(missing migrations: ${ALL.join(", ")}\\)`),
+    );
   }
   await b.close();
 });
 
 test("four concurrent migrate() calls apply each migration exactly once", async () => {
   const url = await freshDatabase();
-  const results = await Promise.all(Array.from({ length: 4 }, () => migrate({ connectionString: url, schema: "conc" })));
+  const results = await Promise.all(
+    Array.from({ length: 4 }, () => migrate({ connectionString: url, schema: "conc" })),
+  );
   assert.is(results.flat().length, ALL.length);
   const rows = await withClient(url, async (c) => (await c.query("SELECT name FROM conc.migrations ORDER BY id")).rows);
-  assert.equal(rows.map((r) => r.name), ALL);
+  assert.equal(
+    rows.map((r) => r.name),
+    ALL,
+  );
 });
 
 test("down removes only what it created; up again restores it", async () => {
   const url = await freshDatabase();
   await migrate({ connectionString: url, schema: "roundtrip" });
   const down = await migrate({ connectionString: url, schema: "roundtrip", direction: "down" });
-  assert.equal(down.map((m) => m.name), [...ALL].reverse());
+  assert.equal(
+    down.map((m) => m.name),
+    [...ALL].reverse(),
+  );
   assert.equal(await objectsIn(url, "roundtrip"), []);
-  assert.is(await withClient(url, async (c) => (await c.query("SELECT to_regnamespace('roundtrip') AS s")).rows[0].s), null);
+  assert.is(
+    await withClient(url, async (c) => (await c.query("SELECT to_regnamespace('roundtrip') AS s")).rows[0].s),
+    null,
+  );
   assert.is(await trgmSchema(url), "public"); // database-wide: down never removes it
   assert.equal(await migrate({ connectionString: url, schema: "roundtrip", direction: "down" }), []); // nothing left
-  assert.equal((await migrate({ connectionString: url, schema: "roundtrip" })).map((m) => m.name), ALL);
+  assert.equal(
+    (await migrate({ connectionString: url, schema: "roundtrip" })).map((m) => m.name),
+    ALL,
+  );
 });
 
 test("installs beside public.pg_trgm and another app's node-pg-migrate table, touching neither", async () => {
   const url = await freshDatabase();
   await withClient(url, async (c) => {
     await c.query("CREATE EXTENSION pg_trgm SCHEMA public");
-    await c.query("CREATE TABLE public.pgmigrations (id serial PRIMARY KEY, name varchar(255) NOT NULL, run_on timestamp NOT NULL)");
+    await c.query(
+      "CREATE TABLE public.pgmigrations (id serial PRIMARY KEY, name varchar(255) NOT NULL, run_on timestamp NOT NULL)",
+    );
     await c.query("INSERT INTO public.pgmigrations (name, run_on) VALUES ('1700000000000_their-app', now())");
     await c.query("CREATE TABLE public.customers (id int PRIMARY KEY, name text)");
     await c.query("INSERT INTO public.customers VALUES (1, 'ada')");
@@ -119,11 +150,15 @@ test("installs beside public.pg_trgm and another app's node-pg-migrate table, to
     await c.query("SELECT pg_advisory_unlock(7241865325823964)");
   });
   assert.is(await trgmSchema(url), "public");
-  const opclass = await withClient(url, async (c) =>
-    (await c.query(
-      `SELECT o.opcnamespace::regnamespace::text || '.' || o.opcname AS name FROM pg_index i
+  const opclass = await withClient(
+    url,
+    async (c) =>
+      (
+        await c.query(
+          `SELECT o.opcnamespace::regnamespace::text || '.' || o.opcname AS name FROM pg_index i
        JOIN pg_opclass o ON o.oid = i.indclass[0] WHERE i.indexrelid = 'agents.chunks_content_trgm_idx'::regclass`,
-    )).rows[0].name,
+        )
+      ).rows[0].name,
   );
   assert.is(opclass, "public.gin_trgm_ops");
   const b = new PostgresBackend({ connectionString: url, schema: "agents", workspace: "w" });
@@ -135,7 +170,8 @@ test("installs beside public.pg_trgm and another app's node-pg-migrate table, to
   const theirs = await withClient(url, async (c) => ({
     migrations: (await c.query("SELECT name FROM public.pgmigrations")).rows.map((r) => r.name),
     customers: (await c.query("SELECT name FROM public.customers")).rows.map((r) => r.name),
-    trgm: (await c.query("SELECT extnamespace::regnamespace::text AS s FROM pg_extension WHERE extname = 'pg_trgm'")).rows[0].s,
+    trgm: (await c.query("SELECT extnamespace::regnamespace::text AS s FROM pg_extension WHERE extname = 'pg_trgm'"))
+      .rows[0].s,
     index: (await c.query("SELECT 1 FROM pg_indexes WHERE indexname = 'customers_name_trgm'")).rowCount,
   }));
   assert.equal(theirs, { migrations: ["1700000000000_their-app"], customers: ["ada"], trgm: "public", index: 1 });
@@ -157,7 +193,10 @@ test("down keeps the pg_trgm it installed while another schema's index still use
 test("two schemas in one database migrate independently, under different locks", async () => {
   const url = await freshDatabase();
   assert.is.not(migrationLockValue("one"), migrationLockValue("two"));
-  await Promise.all([migrate({ connectionString: url, schema: "one" }), migrate({ connectionString: url, schema: "two" })]);
+  await Promise.all([
+    migrate({ connectionString: url, schema: "one" }),
+    migrate({ connectionString: url, schema: "two" }),
+  ]);
   const a = new PostgresBackend({ connectionString: url, schema: "one", workspace: "w" });
   const b = new PostgresBackend({ connectionString: url, schema: "two", workspace: "w" });
   await a.write("/only-in-one.txt", "1");
@@ -181,9 +220,15 @@ test("upgrading a schema with files to chunks (0003) cuts the existing files, an
   try {
     assert.equal((await b.grep("needle")).matches, [{ path: "/big.txt", line: 1501, text: "line 1500 needle" }]);
     assert.is((await b.read("/big.txt", 1499, 2)).content, "line 1499\nline 1500 needle");
-    const chunks = await withClient(url, async (c) =>
-      (await c.query("SELECT path, count(*)::int AS n FROM up.chunks GROUP BY path ORDER BY path")).rows);
-    assert.equal(chunks.map((r) => r.path), ["/big.txt", "/empty.txt"], "text files only");
+    const chunks = await withClient(
+      url,
+      async (c) => (await c.query("SELECT path, count(*)::int AS n FROM up.chunks GROUP BY path ORDER BY path")).rows,
+    );
+    assert.equal(
+      chunks.map((r) => r.path),
+      ["/big.txt", "/empty.txt"],
+      "text files only",
+    );
     assert.ok(chunks[0].n > 1, "the big file is in several chunks");
     await migrate({ connectionString: url, schema: "up", direction: "down", count: ALL.length - before });
     assert.equal((await b.grep("needle")).matches, [{ path: "/big.txt", line: 1501, text: "line 1500 needle" }]);
@@ -227,7 +272,10 @@ for (const order of ["A then B", "B then A"]) {
     const a = await ownerRole(url);
     const b = await ownerRole(url);
     const [first, second] = order === "A then B" ? [a, b] : [b, a];
-    const schemas = new Map([[first, `s_${first.role}`], [second, `s_${second.role}`]]);
+    const schemas = new Map([
+      [first, `s_${first.role}`],
+      [second, `s_${second.role}`],
+    ]);
     await migrate({ connectionString: first.url, schema: schemas.get(first) });
     const home = await trgmSchema(url);
     assert.ok(home === "public" || home === "extensions", `pg_trgm lives in ${home}`);
@@ -237,8 +285,12 @@ for (const order of ["A then B", "B then A"]) {
     await migrate({ connectionString: first.url, schema: schemas.get(first), direction: "down" });
     assert.is(await trgmSchema(url), home);
     assert.is(await greps(second.url, schemas.get(second)!), 1);
-    const index = await withClient(url, async (c) =>
-      (await c.query("SELECT to_regclass($1) IS NOT NULL AS ok", [`${schemas.get(second)}.chunks_content_trgm_idx`])).rows[0].ok);
+    const index = await withClient(
+      url,
+      async (c) =>
+        (await c.query("SELECT to_regclass($1) IS NOT NULL AS ok", [`${schemas.get(second)}.chunks_content_trgm_idx`]))
+          .rows[0].ok,
+    );
     assert.ok(index, "the second schema's trigram index survived");
     // Even a DROP SCHEMA ... CASCADE of the first owner's schema cannot reach it now.
     await migrate({ connectionString: first.url, schema: schemas.get(first) });
@@ -278,10 +330,25 @@ test("a pg_trgm an older version installed inside an owner's schema: moved out w
   });
   const messages: string[] = [];
   await migrate({ connectionString: a.url, schema: schemaA, log: (m) => messages.push(m) });
-  assert.ok(messages.some((m) => m.startsWith(`WARNING: pg_trgm lives inside schema "${schemaA}"`) && m.endsWith("a superuser runs: ALTER EXTENSION pg_trgm SET SCHEMA public;")), messages.join("\n"));
+  assert.ok(
+    messages.some(
+      (m) =>
+        m.startsWith(`WARNING: pg_trgm lives inside schema "${schemaA}"`) &&
+        m.endsWith("a superuser runs: ALTER EXTENSION pg_trgm SET SCHEMA public;"),
+    ),
+    messages.join("\n"),
+  );
   assert.is(await greps(a.url, schemaA), 1);
-  const refused = await migrate({ connectionString: b.url, schema: `s_${b.role}` }).then(() => null, (e: Error) => e);
-  assert.match(refused?.message ?? "", new RegExp(`^pg_trgm is installed in schema "${schemaA}", which role "${b.role}" cannot use; a superuser runs: ALTER EXTENSION pg_trgm SET SCHEMA public;`));
+  const refused = await migrate({ connectionString: b.url, schema: `s_${b.role}` }).then(
+    () => null,
+    (e: Error) => e,
+  );
+  assert.match(
+    refused?.message ?? "",
+    new RegExp(
+      `^pg_trgm is installed in schema "${schemaA}", which role "${b.role}" cannot use; a superuser runs: ALTER EXTENSION pg_trgm SET SCHEMA public;`,
+    ),
+  );
   assert.equal(await objectsIn(url2, `s_${b.role}`), []);
   await withClient(url2, (c) => c.query("ALTER EXTENSION pg_trgm SET SCHEMA public"));
   await migrate({ connectionString: b.url, schema: `s_${b.role}` });
@@ -294,9 +361,15 @@ test("pg_trgm missing or unusable and the role cannot fix it: one clear error na
   const c = await ownerRole(url, false); // no CREATE on the database
   const schema = `s_${c.role}`;
   await withClient(url, (x) => x.query(`CREATE SCHEMA ${schema} AUTHORIZATION ${c.role}`));
-  const missing = await migrate({ connectionString: c.url, schema }).then(() => null, (e: Error) => e);
+  const missing = await migrate({ connectionString: c.url, schema }).then(
+    () => null,
+    (e: Error) => e,
+  );
   assert.ok(missing, "must fail");
-  assert.match(missing!.message, /^pg_trgm is not installed, and role "owner_\w+" may not create it .*a database owner or superuser runs: CREATE EXTENSION pg_trgm SCHEMA public;$/);
+  assert.match(
+    missing!.message,
+    /^pg_trgm is not installed, and role "owner_\w+" may not create it .*a database owner or superuser runs: CREATE EXTENSION pg_trgm SCHEMA public;$/,
+  );
   assert.not.match(missing!.message, /\n/);
   assert.equal(await objectsIn(url, schema), []);
   assert.is(await trgmSchema(url), null);
@@ -305,13 +378,18 @@ test("pg_trgm missing or unusable and the role cannot fix it: one clear error na
     await x.query("CREATE SCHEMA private_ext");
     await x.query("CREATE EXTENSION pg_trgm SCHEMA private_ext");
   });
-  const unusable = await migrate({ connectionString: c.url, schema }).then(() => null, (e: Error) => e);
-  assert.match(unusable?.message ?? "", /pg_trgm is installed in schema "private_ext", which role "owner_\w+" cannot use; a superuser runs: ALTER EXTENSION pg_trgm SET SCHEMA public; \(or, to leave it there: GRANT USAGE ON SCHEMA private_ext TO owner_\w+;\)/);
+  const unusable = await migrate({ connectionString: c.url, schema }).then(
+    () => null,
+    (e: Error) => e,
+  );
+  assert.match(
+    unusable?.message ?? "",
+    /pg_trgm is installed in schema "private_ext", which role "owner_\w+" cannot use; a superuser runs: ALTER EXTENSION pg_trgm SET SCHEMA public; \(or, to leave it there: GRANT USAGE ON SCHEMA private_ext TO owner_\w+;\)/,
+  );
   await withClient(url, (x) => x.query(`GRANT USAGE ON SCHEMA private_ext TO ${c.role}`));
   await migrate({ connectionString: c.url, schema });
   assert.is(await greps(c.url, schema), 1);
 });
-
 
 test("0006 (search line semantics) down puts 0003's fs_search back and grep still works; up again answers per line", async () => {
   const url = await freshDatabase();
@@ -319,15 +397,24 @@ test("0006 (search line semantics) down puts 0003's fs_search back and grep stil
   assert.ok(at > 0, "0006 is shipped");
   await migrate({ connectionString: url, schema: "lines" });
   const signatures = () =>
-    withClient(url, async (c) =>
-      (await c.query("SELECT p.oid::regprocedure::text AS s, p.proconfig FROM pg_proc p WHERE p.pronamespace = 'lines'::regnamespace AND p.proname = 'fs_search'")).rows);
+    withClient(
+      url,
+      async (c) =>
+        (
+          await c.query(
+            "SELECT p.oid::regprocedure::text AS s, p.proconfig FROM pg_proc p WHERE p.pronamespace = 'lines'::regnamespace AND p.proname = 'fs_search'",
+          )
+        ).rows,
+    );
   const b = new PostgresBackend({ connectionString: url, schema: "lines", workspace: "w" });
   try {
     await b.write("/edge.txt", "xfoo\nbar\n");
     const [now] = await signatures();
     assert.match(now.s, /fs_search\(.*,bigint,text\)$/);
     assert.ok(now.proconfig.includes("search_path=lines, pg_temp"), now.proconfig.join());
-    assert.equal((await b.search({ pattern: "foo(?!\\s)", regex: true })).matches, [{ path: "/edge.txt", line: 1, text: "xfoo" }]);
+    assert.equal((await b.search({ pattern: "foo(?!\\s)", regex: true })).matches, [
+      { path: "/edge.txt", line: 1, text: "xfoo" },
+    ]);
     await migrate({ connectionString: url, schema: "lines", direction: "down", count: ALL.length - at });
     const back = await signatures();
     assert.equal(back.length, 1);
@@ -335,7 +422,9 @@ test("0006 (search line semantics) down puts 0003's fs_search back and grep stil
     assert.ok(back[0].proconfig.includes("search_path=lines, pg_temp"), back[0].proconfig.join());
     assert.equal((await b.grep("foo")).matches, [{ path: "/edge.txt", line: 1, text: "xfoo" }]); // fs_grep's call resolves
     await migrate({ connectionString: url, schema: "lines" });
-    assert.equal((await b.search({ pattern: "(?<!\\s)bar", regex: true })).matches, [{ path: "/edge.txt", line: 2, text: "bar" }]);
+    assert.equal((await b.search({ pattern: "(?<!\\s)bar", regex: true })).matches, [
+      { path: "/edge.txt", line: 2, text: "bar" },
+    ]);
   } finally {
     await b.close();
   }

@@ -29,7 +29,10 @@ test.after(async () => {
 // 600 files of ~1 kB in 30 directories, one of them holding a rare token.
 const files: Array<[string, Uint8Array]> = [];
 for (let i = 0; i < 600; i++) {
-  files.push([`/src/d${i % 30}/f${i}.ts`, Buffer.from(`export const value${i} = ${i}; // the usual words\n`.repeat(20))]);
+  files.push([
+    `/src/d${i % 30}/f${i}.ts`,
+    Buffer.from(`export const value${i} = ${i}; // the usual words\n`.repeat(20)),
+  ]);
 }
 files.push(["/src/d1/rare.ts", Buffer.from("before\nthe zyxwvutsrq needle\nafter\n")]);
 assert.ok((await backend.uploadFiles(files)).every((r) => r.error === null));
@@ -40,12 +43,24 @@ const TRIGRAM = /Bitmap Index Scan on chunks_content_trgm_idx\s+\([^)]*\)\s+Inde
 const RARE_MATCH = { matches: [{ path: "/src/d1/rare.ts", line: 2, text: "the zyxwvutsrq needle" }] };
 const selective: Array<[string, () => Promise<unknown>]> = [
   ["grep of a selective literal with maxCount", () => backend.grep("zyxwvutsrq", "/", null, 10)],
-  ["search of a selective regex with maxCount", () => backend.search({ pattern: "zyxw[a-z]+\\s+needle", regex: true, maxCount: 10 })],
+  [
+    "search of a selective regex with maxCount",
+    () => backend.search({ pattern: "zyxw[a-z]+\\s+needle", regex: true, maxCount: 10 }),
+  ],
   // The chunk test of a lookaround pattern is the pattern without it (0006): still the index.
-  ["search of a selective regex with lookarounds and \\b, with maxCount", () => backend.search({ pattern: "(?<=the )\\bzyxw[a-z]+(?=\\s+needle)", regex: true, maxCount: 10 })],
+  [
+    "search of a selective regex with lookarounds and \\b, with maxCount",
+    () => backend.search({ pattern: "(?<=the )\\bzyxw[a-z]+(?=\\s+needle)", regex: true, maxCount: 10 }),
+  ],
   // ignoreCase spells out each letter's cases ([Zz][Yy]...): pg_trgm still finds the trigrams.
-  ["search of a selective regex ignoring case, with maxCount", () => backend.search({ pattern: "ZYXW[a-z]+\\s+NEEDLE", regex: true, ignoreCase: true, maxCount: 10 })],
-  ["search of a selective literal ignoring case, with maxCount (ILIKE)", () => backend.search({ pattern: "ZYXWVUTSRQ", ignoreCase: true, maxCount: 10 })],
+  [
+    "search of a selective regex ignoring case, with maxCount",
+    () => backend.search({ pattern: "ZYXW[a-z]+\\s+NEEDLE", regex: true, ignoreCase: true, maxCount: 10 }),
+  ],
+  [
+    "search of a selective literal ignoring case, with maxCount (ILIKE)",
+    () => backend.search({ pattern: "ZYXWVUTSRQ", ignoreCase: true, maxCount: 10 }),
+  ],
 ];
 for (const [name, call] of selective) {
   test(`${name}: the trigram index, under the LIMIT`, async () => {
@@ -60,15 +75,25 @@ for (const [name, call] of selective) {
 
 test("glob in a subtree: a primary-key range on the subtree's path", async () => {
   let result: { files?: unknown[] } = {};
-  const plan = await capture.planOf("ORDER BY f.modified_at DESC", async () => (result = await backend.glob("*.ts", "/src/d1")));
+  const plan = await capture.planOf(
+    "ORDER BY f.modified_at DESC",
+    async () => (result = await backend.glob("*.ts", "/src/d1")),
+  );
   assert.is(result.files?.length, 21);
-  assert.match(plan, /Index (Only )?Scan (using|on) files_pkey[^\n]*\n\s+Index Cond: \(\(workspace = .*\) AND \(path >= '\/src\/d1\/'::text\) AND \(path < '\/src\/d10'::text\)\)/, plan);
+  assert.match(
+    plan,
+    /Index (Only )?Scan (using|on) files_pkey[^\n]*\n\s+Index Cond: \(\(workspace = .*\) AND \(path >= '\/src\/d1\/'::text\) AND \(path < '\/src\/d10'::text\)\)/,
+    plan,
+  );
   assert.not.match(plan, /Seq Scan/, plan);
 });
 
 test("ls: files from the parent index, sub-directories by one primary-key probe each", async () => {
   let result: { files?: unknown[] } = {};
-  const plan = await capture.planOf("FROM files f WHERE f.workspace = p_workspace AND f.parent = p_dir", async () => (result = await backend.ls("/src")));
+  const plan = await capture.planOf(
+    "FROM files f WHERE f.workspace = p_workspace AND f.parent = p_dir",
+    async () => (result = await backend.ls("/src")),
+  );
   assert.is(result.files?.length, 30);
   assert.match(plan, /Scan (using|on) files_parent_idx/, plan);
   assert.match(plan, /Limit[^\n]*\n\s+->\s+Index Only Scan using files_pkey/, plan);

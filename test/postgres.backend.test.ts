@@ -23,7 +23,16 @@ test("stat: version, size in bytes, lines, mime, timestamps", async () => {
   const s1 = (await b.stat("/s.md")).data!;
   assert.equal(
     { ...s1, created_at: "", modified_at: "" },
-    { path: "/s.md", mimeType: "text/markdown", isBinary: false, size: 13, lines: 2, version: 1, created_at: "", modified_at: "" },
+    {
+      path: "/s.md",
+      mimeType: "text/markdown",
+      isBinary: false,
+      size: 13,
+      lines: 2,
+      version: 1,
+      created_at: "",
+      modified_at: "",
+    },
   );
   await b.edit("/s.md", "world", "there");
   assert.is((await b.stat("/s.md")).data!.version, 2);
@@ -52,10 +61,14 @@ test("ifVersion: compare-and-set on write and edit; 0 means create-only", async 
 test("ifVersion: of racing writers with the same version exactly one wins", async () => {
   const b = fresh();
   await b.write("/race.txt", "0");
-  const results = await Promise.all(Array.from({ length: 8 }, (_, i) => b.write("/race.txt", `w${i}`, { ifVersion: 1 })));
+  const results = await Promise.all(
+    Array.from({ length: 8 }, (_, i) => b.write("/race.txt", `w${i}`, { ifVersion: 1 })),
+  );
   assert.is(results.filter((r) => !r.error).length, 1);
   assert.is((await b.stat("/race.txt")).data!.version, 2);
-  const creators = await Promise.all(Array.from({ length: 8 }, (_, i) => b.write("/new.txt", `c${i}`, { ifVersion: 0 })));
+  const creators = await Promise.all(
+    Array.from({ length: 8 }, (_, i) => b.write("/new.txt", `c${i}`, { ifVersion: 0 })),
+  );
   assert.is(creators.filter((r) => !r.error).length, 1);
 });
 
@@ -67,9 +80,15 @@ test("workspaces are exact: 'acme' never sees 'acme-corp' or 'acme%'", async () 
   await corp.write("/secret.txt", "corp secret");
   await pct.write("/p.txt", "percent secret");
   await acme.write("/mine.txt", "acme data");
-  assert.equal((await acme.ls("/")).files!.map((f) => f.path), ["/mine.txt"]);
+  assert.equal(
+    (await acme.ls("/")).files!.map((f) => f.path),
+    ["/mine.txt"],
+  );
   assert.equal((await acme.grep("secret")).matches, []);
-  assert.equal((await acme.glob("**")).files!.map((f) => f.path), ["/mine.txt"]);
+  assert.equal(
+    (await acme.glob("**")).files!.map((f) => f.path),
+    ["/mine.txt"],
+  );
   assert.equal(await acme.read("/secret.txt"), { error: "File '/secret.txt' not found" });
   assert.match((await acme.delete("/secret.txt")).error!, /not found/);
   assert.is((await acme.delete("/")).error, undefined);
@@ -139,10 +158,13 @@ test("storage: text and binary columns, size and line counts as stored", async (
     `SELECT path, content, bytes, mime_type, size, line_count FROM ${TEST_SCHEMA}.files WHERE workspace = $1 ORDER BY path`,
     [b.workspace],
   );
-  assert.equal(rows.map((r) => [r.path, r.content, r.bytes && [...r.bytes], r.mime_type, Number(r.size), r.line_count]), [
-    ["/bin.txt", null, [0xff, 0xfe, 0x00], "application/octet-stream", 3, 0],
-    ["/t.txt", "a\r\nb\n", null, "text/plain", 5, 2],
-  ]);
+  assert.equal(
+    rows.map((r) => [r.path, r.content, r.bytes && [...r.bytes], r.mime_type, Number(r.size), r.line_count]),
+    [
+      ["/bin.txt", null, [0xff, 0xfe, 0x00], "application/octet-stream", 3, 0],
+      ["/t.txt", "a\r\nb\n", null, "text/plain", 5, 2],
+    ],
+  );
   // stored as binary: read gives bytes, grep skips it, edit refuses it
   assert.ok((await b.read("/bin.txt")).content instanceof Uint8Array);
   assert.equal(await b.edit("/bin.txt", "a", "b"), { error: "Error: Cannot convert binary FileData to string" });

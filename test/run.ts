@@ -26,18 +26,30 @@ async function testFiles(dir: string): Promise<string[]> {
   return out.sort();
 }
 
-interface FileResult { file: string; passed: number; failed: number; skipped: number; code: number | null; output: string }
+interface FileResult {
+  file: string;
+  passed: number;
+  failed: number;
+  skipped: number;
+  code: number | null;
+  output: string;
+}
 
 function runFile(file: string, env: NodeJS.ProcessEnv): Promise<FileResult> {
   return new Promise((resolve) => {
     // --openssl-legacy-provider: s3rver encrypts continuation tokens with DES (see helpers/s3.ts).
-    const child = spawn(process.execPath, ["--openssl-legacy-provider", "--import", "tsx", file], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--openssl-legacy-provider", "--import", "tsx", file], {
+      cwd: root,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let output = "";
     child.stdout.on("data", (d) => (output += d));
     child.stderr.on("data", (d) => (output += d));
     child.on("close", (code) => {
       const plain = output.replace(/\u001b\[[0-9;]*m/g, "");
-      const count = (label: string) => [...plain.matchAll(new RegExp(`${label}:\\s+(\\d+)`, "g"))].reduce((n, m) => n + Number(m[1]), 0);
+      const count = (label: string) =>
+        [...plain.matchAll(new RegExp(`${label}:\\s+(\\d+)`, "g"))].reduce((n, m) => n + Number(m[1]), 0);
       const total = count("Total");
       const passed = count("Passed");
       const skipped = count("Skipped");
@@ -76,7 +88,9 @@ try {
         const result = await runFile(file, env);
         results.push(result);
         const status = result.failed > 0 ? "FAIL" : "ok  ";
-        console.log(`${status} ${result.file}: ${result.passed} passed, ${result.failed} failed, ${result.skipped} skipped`);
+        console.log(
+          `${status} ${result.file}: ${result.passed} passed, ${result.failed} failed, ${result.skipped} skipped`,
+        );
         if (result.failed > 0 || process.env.TEST_VERBOSE) console.log(result.output.replace(/^/gm, "    "));
       }
     }),
@@ -96,5 +110,7 @@ const passed = results.reduce((n, r) => n + r.passed, 0);
 const failed = results.reduce((n, r) => n + r.failed, 0);
 const skipped = results.reduce((n, r) => n + r.skipped, 0);
 console.log(`\n${files.length} files in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-console.log(skipped > 0 ? `${passed} passed, ${failed} failed, ${skipped} skipped` : `${passed} passed, ${failed} failed`);
+console.log(
+  skipped > 0 ? `${passed} passed, ${failed} failed, ${skipped} skipped` : `${passed} passed, ${failed} failed`,
+);
 process.exitCode = failed > 0 || files.length === 0 ? 1 : 0;

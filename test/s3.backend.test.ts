@@ -17,7 +17,10 @@ const enforcing = backend.capabilities!.conditionalWrites;
 const fresh = () => backend.withWorkspace(`w${Math.random().toString(36).slice(2, 10)}`);
 /** Runs only where the endpoint enforces If-Match/If-None-Match; elsewhere it shows as skipped. */
 const whenEnforcing = enforcing ? test : test.skip;
-if (!enforcing) console.log(`NOTE: ${s3.kind} does not enforce conditional writes: the race tests did not run (set S3_ENDPOINT to Ceph RGW, MinIO or AWS).`);
+if (!enforcing)
+  console.log(
+    `NOTE: ${s3.kind} does not enforce conditional writes: the race tests did not run (set S3_ENDPOINT to Ceph RGW, MinIO or AWS).`,
+  );
 
 /** Counts the S3 commands a backend's client sends, by name (observation, not a mock). */
 function countCommands(b: S3Backend): Record<string, number> {
@@ -44,13 +47,18 @@ test("capabilities are probed once: s3rver enforces nothing, Ceph/MinIO/AWS enfo
 test("layout: raw bytes at <prefix>/<workspace><path>, Content-Type, created-at metadata", async () => {
   const b = fresh();
   await b.write("/docs/readme.md", "# hi\r\n");
-  const raw = await b.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: `test/${b.workspace}/docs/readme.md` }));
+  const raw = await b.client.send(
+    new GetObjectCommand({ Bucket: s3.bucket, Key: `test/${b.workspace}/docs/readme.md` }),
+  );
   assert.is(Buffer.from(await raw.Body!.transformToByteArray()).toString(), "# hi\r\n");
   assert.is(raw.ContentType, "text/markdown");
   assert.ok(!Number.isNaN(Date.parse(raw.Metadata!["created-at"])));
   assert.is(raw.Metadata!.lines, "1");
   const listed = await b.ls("/docs");
-  assert.equal(listed.files!.map((f) => f.path), ["/docs/readme.md"]); // never the prefix or workspace
+  assert.equal(
+    listed.files!.map((f) => f.path),
+    ["/docs/readme.md"],
+  ); // never the prefix or workspace
 });
 
 test("workspaces are exact: 'acme' never sees 'acme-corp'", async () => {
@@ -59,9 +67,15 @@ test("workspaces are exact: 'acme' never sees 'acme-corp'", async () => {
   const corp = backend.withWorkspace(`acme${tag}-corp`);
   await corp.write("/secret.txt", "corp secret");
   await acme.write("/mine.txt", "acme data");
-  assert.equal((await acme.ls("/")).files!.map((f) => f.path), ["/mine.txt"]);
+  assert.equal(
+    (await acme.ls("/")).files!.map((f) => f.path),
+    ["/mine.txt"],
+  );
   assert.equal((await acme.grep("secret")).matches, []);
-  assert.equal((await acme.glob("**")).files!.map((f) => f.path), ["/mine.txt"]);
+  assert.equal(
+    (await acme.glob("**")).files!.map((f) => f.path),
+    ["/mine.txt"],
+  );
   await acme.delete("/");
   assert.is((await corp.read("/secret.txt")).content, "corp secret");
   assert.throws(() => backend.withWorkspace("a/b"), /'\/' is not allowed/);
@@ -72,14 +86,30 @@ test("stat and ifVersion are ETag based; 0 means create-only", async () => {
   const created = await b.write("/v.txt", "one", { ifVersion: 0 });
   assert.type(created.version, "string");
   const stat = (await b.stat("/v.txt")).data!;
-  assert.equal({ ...stat, created_at: "", modified_at: "" }, {
-    path: "/v.txt", mimeType: "text/plain", isBinary: false, size: 3, lines: 1, version: created.version!, created_at: "", modified_at: "",
-  });
+  assert.equal(
+    { ...stat, created_at: "", modified_at: "" },
+    {
+      path: "/v.txt",
+      mimeType: "text/plain",
+      isBinary: false,
+      size: 3,
+      lines: 1,
+      version: created.version!,
+      created_at: "",
+      modified_at: "",
+    },
+  );
   assert.match((await b.write("/v.txt", "two", { ifVersion: 0 })).error!, /Version conflict on '\/v.txt'/);
-  assert.match((await b.write("/v.txt", "two", { ifVersion: "not-the-etag" })).error!, /expected version not-the-etag, current version is/);
+  assert.match(
+    (await b.write("/v.txt", "two", { ifVersion: "not-the-etag" })).error!,
+    /expected version not-the-etag, current version is/,
+  );
   const second = await b.write("/v.txt", "two", { ifVersion: created.version });
   assert.is(second.error, undefined);
-  assert.match((await b.edit("/v.txt", "two", "three", false, { ifVersion: created.version })).error!, /Version conflict/);
+  assert.match(
+    (await b.edit("/v.txt", "two", "three", false, { ifVersion: created.version })).error!,
+    /Version conflict/,
+  );
   assert.is((await b.edit("/v.txt", "two", "three", false, { ifVersion: second.version })).occurrences, 1);
   assert.is((await b.read("/v.txt")).content, "three");
 });
@@ -89,13 +119,18 @@ whenEnforcing("32 concurrent edits of distinct strings in one object all land", 
   const tokens = Array.from({ length: 32 }, (_, i) => `<slot-${i}>`);
   await b.write("/race.txt", tokens.join("\n") + "\n");
   const results = await Promise.all(tokens.map((tok, i) => b.edit("/race.txt", tok, `done-${i}`)));
-  assert.equal(results.filter((r) => r.error), []);
+  assert.equal(
+    results.filter((r) => r.error),
+    [],
+  );
   assert.is((await b.read("/race.txt")).content, tokens.map((_, i) => `done-${i}`).join("\n") + "\n");
 });
 
 whenEnforcing("racing create-only writes: exactly one winner", async () => {
   const b = fresh();
-  const results = await Promise.all(Array.from({ length: 16 }, (_, i) => b.write("/once.txt", `writer ${i}`, { ifVersion: 0 })));
+  const results = await Promise.all(
+    Array.from({ length: 16 }, (_, i) => b.write("/once.txt", `writer ${i}`, { ifVersion: 0 })),
+  );
   const winners = results.filter((r) => !r.error);
   assert.is(winners.length, 1);
   assert.is((await b.stat("/once.txt")).data!.version, winners[0].version);
@@ -103,7 +138,10 @@ whenEnforcing("racing create-only writes: exactly one winner", async () => {
 
 test("pagination: more than 1,000 keys in ls, glob, grep and recursive delete", async () => {
   const b = fresh();
-  const files: Array<[string, Uint8Array]> = Array.from({ length: 1105 }, (_, i) => [`/many/f${String(i).padStart(4, "0")}.txt`, Buffer.from(`n${i}\n`)]);
+  const files: Array<[string, Uint8Array]> = Array.from({ length: 1105 }, (_, i) => [
+    `/many/f${String(i).padStart(4, "0")}.txt`,
+    Buffer.from(`n${i}\n`),
+  ]);
   files.push(["/many/sub/deep.txt", Buffer.from("deep\n")]);
   const up = await b.uploadFiles(files);
   assert.is(up.filter((r) => r.error).length, 0);
@@ -120,7 +158,12 @@ test("pagination: more than 1,000 keys in ls, glob, grep and recursive delete", 
 
 test("grep: a second grep over unchanged objects downloads nothing; a changed one is fetched again", async () => {
   const b = await s3.backend();
-  await b.uploadFiles(Array.from({ length: 20 }, (_, i) => [`/c/f${i}.txt`, Buffer.from(`line ${i}\nneedle ${i}\n`)] as [string, Uint8Array]));
+  await b.uploadFiles(
+    Array.from(
+      { length: 20 },
+      (_, i) => [`/c/f${i}.txt`, Buffer.from(`line ${i}\nneedle ${i}\n`)] as [string, Uint8Array],
+    ),
+  );
   const counts = countCommands(b);
   assert.is((await b.grep("needle")).matches!.length, 20);
   assert.is(counts.GetObjectCommand, 20);
@@ -133,10 +176,18 @@ test("grep: a second grep over unchanged objects downloads nothing; a changed on
 
 test("grep: stops fetching once maxCount is reached, in path order", async () => {
   const b = await s3.backend({ grepConcurrency: 2, cacheBytes: 0 });
-  await b.uploadFiles(Array.from({ length: 30 }, (_, i) => [`/s/f${String(i).padStart(2, "0")}.txt`, Buffer.from("hit\nhit\n")] as [string, Uint8Array]));
+  await b.uploadFiles(
+    Array.from(
+      { length: 30 },
+      (_, i) => [`/s/f${String(i).padStart(2, "0")}.txt`, Buffer.from("hit\nhit\n")] as [string, Uint8Array],
+    ),
+  );
   const counts = countCommands(b);
   const r = await b.grep("hit", "/s", null, 3);
-  assert.equal(r.matches!.map((m) => `${m.path}:${m.line}`), ["/s/f00.txt:1", "/s/f00.txt:2", "/s/f01.txt:1"]);
+  assert.equal(
+    r.matches!.map((m) => `${m.path}:${m.line}`),
+    ["/s/f00.txt:1", "/s/f00.txt:2", "/s/f01.txt:1"],
+  );
   assert.is(r.truncated, true);
   assert.ok(counts.GetObjectCommand <= 4, `fetched ${counts.GetObjectCommand} of 30 objects`);
 });
@@ -148,15 +199,30 @@ test("search(): regex and case-insensitive matching, client-side, with path, glo
     ["/src/b.md", Buffer.from("foobar in docs\n")],
     ["/other/c.ts", Buffer.from("fooBar elsewhere\n")],
   ]);
-  assert.equal((await b.search({ pattern: "foo[A-Z]\\w+", regex: true })).matches!.map((m) => `${m.path}:${m.line}`), ["/other/c.ts:1", "/src/a.ts:1"]);
-  assert.equal((await b.search({ pattern: "foobar", ignoreCase: true, path: "/src" })).matches!.map((m) => `${m.path}:${m.line}`), ["/src/a.ts:1", "/src/a.ts:2", "/src/b.md:1"]);
+  assert.equal(
+    (await b.search({ pattern: "foo[A-Z]\\w+", regex: true })).matches!.map((m) => `${m.path}:${m.line}`),
+    ["/other/c.ts:1", "/src/a.ts:1"],
+  );
+  assert.equal(
+    (await b.search({ pattern: "foobar", ignoreCase: true, path: "/src" })).matches!.map((m) => `${m.path}:${m.line}`),
+    ["/src/a.ts:1", "/src/a.ts:2", "/src/b.md:1"],
+  );
   assert.equal(await b.search({ pattern: "^foo", regex: true, ignoreCase: true, glob: "*.ts", maxCount: 2 }), {
-    matches: [{ path: "/other/c.ts", line: 1, text: "fooBar elsewhere" }, { path: "/src/a.ts", line: 2, text: "FOOBAR();" }],
+    matches: [
+      { path: "/other/c.ts", line: 1, text: "fooBar elsewhere" },
+      { path: "/src/a.ts", line: 2, text: "FOOBAR();" },
+    ],
     truncated: true,
   });
-  assert.match((await b.search({ pattern: "(unclosed", regex: true })).error!, /^Error: Invalid regular expression '\(unclosed': /);
+  assert.match(
+    (await b.search({ pattern: "(unclosed", regex: true })).error!,
+    /^Error: Invalid regular expression '\(unclosed': /,
+  );
   for (const bad of [Number.NaN, 0, -5, Number.POSITIVE_INFINITY, "100" as never]) {
-    assert.match((await b.search({ pattern: "foo", timeoutMs: bad })).error!, /^Error: timeoutMs must be a number of milliseconds from 1 to 2147483647/);
+    assert.match(
+      (await b.search({ pattern: "foo", timeoutMs: bad })).error!,
+      /^Error: timeoutMs must be a number of milliseconds from 1 to 2147483647/,
+    );
   }
 });
 
@@ -164,15 +230,26 @@ test("read refuses objects above maxReadBytes; download still returns them byte-
   const b = await s3.backend({ maxReadBytes: 100 });
   const big = Buffer.alloc(1000, "a");
   await b.uploadFiles([["/big.txt", big]]);
-  assert.equal(await b.read("/big.txt"), { error: "Error: File '/big.txt' is too large to read (1000 bytes; the limit is 100 bytes)" });
+  assert.equal(await b.read("/big.txt"), {
+    error: "Error: File '/big.txt' is too large to read (1000 bytes; the limit is 100 bytes)",
+  });
   assert.ok(Buffer.from((await b.downloadFiles(["/big.txt"]))[0].content!).equals(big));
 });
 
 test("foreign objects: a generic Content-Type does not make text unreadable; invalid UTF-8 is bytes", async () => {
   const b = fresh();
   const key = (p: string) => `test/${b.workspace}${p}`;
-  await b.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key("/notes.txt"), Body: "from another tool\n", ContentType: "binary/octet-stream" }));
-  await b.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key("/latin1.txt"), Body: Buffer.from([0x63, 0xe9]) }));
+  await b.client.send(
+    new PutObjectCommand({
+      Bucket: s3.bucket,
+      Key: key("/notes.txt"),
+      Body: "from another tool\n",
+      ContentType: "binary/octet-stream",
+    }),
+  );
+  await b.client.send(
+    new PutObjectCommand({ Bucket: s3.bucket, Key: key("/latin1.txt"), Body: Buffer.from([0x63, 0xe9]) }),
+  );
   assert.is((await b.read("/notes.txt")).content, "from another tool\n");
   assert.equal((await b.grep("another")).matches, [{ path: "/notes.txt", line: 1, text: "from another tool" }]);
   const latin = await b.read("/latin1.txt");
@@ -181,21 +258,40 @@ test("foreign objects: a generic Content-Type does not make text unreadable; inv
 });
 
 test("initialize: a missing bucket or a dead endpoint is one clear error", async () => {
-  const missing = new S3Backend({ bucket: "no-such-bucket-here", endpoint: s3.endpoint, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: s3.region, maxRetries: 0 });
+  const missing = new S3Backend({
+    bucket: "no-such-bucket-here",
+    endpoint: s3.endpoint,
+    accessKeyId: s3.accessKeyId,
+    secretAccessKey: s3.secretAccessKey,
+    region: s3.region,
+    maxRetries: 0,
+  });
   try {
     await missing.initialize();
     assert.unreachable();
   } catch (e) {
     assert.match((e as Error).message, /S3 bucket "no-such-bucket-here" is not usable/);
   }
-  const dead = new S3Backend({ bucket: "x", endpoint: "http://127.0.0.1:1", accessKeyId: "a", secretAccessKey: "b", maxRetries: 0, connectTimeoutMs: 500 });
+  const dead = new S3Backend({
+    bucket: "x",
+    endpoint: "http://127.0.0.1:1",
+    accessKeyId: "a",
+    secretAccessKey: "b",
+    maxRetries: 0,
+    connectTimeoutMs: 500,
+  });
   const r = await dead.read("/a.txt");
   assert.match(r.error!, /storage failure during read|not usable/);
   await Promise.all([missing.close(), dead.close()]);
 });
 
 test("a client of the user's own is used and not destroyed", async () => {
-  const client = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
+  const client = new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+  });
   const b = new S3Backend({ bucket: s3.bucket, prefix: "test", workspace: "own-client", client });
   await b.write("/x.txt", "x");
   await b.close();
@@ -226,7 +322,10 @@ test("a GET body cut off halfway (connection reset mid-transfer) is fetched agai
           if (sent >= half) return;
           res.write(chunk.subarray(0, Math.max(0, half - sent)));
           sent += chunk.length;
-          if (sent >= half) { up.destroy(); res.socket!.destroy(); }
+          if (sent >= half) {
+            up.destroy();
+            res.socket!.destroy();
+          }
         });
       },
     );
@@ -234,9 +333,15 @@ test("a GET body cut off halfway (connection reset mid-transfer) is fetched agai
   });
   await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
   const via = new S3Backend({
-    bucket: s3.bucket, endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, region: s3.region,
-    accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, forcePathStyle: true,
-    prefix: b.prefix, workspace: b.workspace, capabilities: backend.capabilities,
+    bucket: s3.bucket,
+    endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    region: s3.region,
+    accessKeyId: s3.accessKeyId,
+    secretAccessKey: s3.secretAccessKey,
+    forcePathStyle: true,
+    prefix: b.prefix,
+    workspace: b.workspace,
+    capabilities: backend.capabilities,
   });
   try {
     const r = await via.read("/cut-me.txt", 0, 100_000);
@@ -252,9 +357,15 @@ test("a GET body cut off halfway (connection reset mid-transfer) is fetched agai
 
 test("a prefix with '.' or '..' segments is refused at construction", () => {
   for (const prefix of ["..", "a/../b", "./x", "x/."]) {
-    assert.throws(() => new S3Backend({ bucket: s3.bucket, endpoint: s3.endpoint, prefix, workspace: "w" }), /Invalid S3 prefix .*'\.' and '\.\.' segments are not allowed/);
+    assert.throws(
+      () => new S3Backend({ bucket: s3.bucket, endpoint: s3.endpoint, prefix, workspace: "w" }),
+      /Invalid S3 prefix .*'\.' and '\.\.' segments are not allowed/,
+    );
   }
-  assert.is(new S3Backend({ bucket: s3.bucket, endpoint: s3.endpoint, prefix: "/a//b/", workspace: "w" }).prefix, "a/b");
+  assert.is(
+    new S3Backend({ bucket: s3.bucket, endpoint: s3.endpoint, prefix: "/a//b/", workspace: "w" }).prefix,
+    "a/b",
+  );
 });
 
 test.run();

@@ -22,8 +22,12 @@ test.after(async () => {
 test("createDeepAgent drives the file tools on S3Backend", async () => {
   const b = await s3.backend();
   const model = fakeModel()
-    .respondWithTools([{ name: "write_file", id: "w1", args: { file_path: "/report.md", content: "# Report\nrevenue up\n" } }])
-    .respondWithTools([{ name: "edit_file", id: "e1", args: { file_path: "/report.md", old_string: "up", new_string: "up 12%" } }])
+    .respondWithTools([
+      { name: "write_file", id: "w1", args: { file_path: "/report.md", content: "# Report\nrevenue up\n" } },
+    ])
+    .respondWithTools([
+      { name: "edit_file", id: "e1", args: { file_path: "/report.md", old_string: "up", new_string: "up 12%" } },
+    ])
     .respondWithTools([
       { name: "read_file", id: "r1", args: { file_path: "/report.md" } },
       { name: "grep", id: "g1", args: { pattern: "revenue" } },
@@ -47,7 +51,8 @@ test("CompositeBackend: StateBackend default, /assets/ on S3, /memories/ on Post
   const assets = await s3.backend();
   const memories = pg.withWorkspace(`hybrid-${Math.random().toString(36).slice(2, 8)}`);
   const png = Buffer.from("89504e470d0a1a0a", "hex");
-  const composite = (runtime: unknown) => new CompositeBackend(new StateBackend(runtime as never), { "/assets/": assets, "/memories/": memories });
+  const composite = (runtime: unknown) =>
+    new CompositeBackend(new StateBackend(runtime as never), { "/assets/": assets, "/memories/": memories });
   const model = fakeModel()
     .respondWithTools([
       { name: "write_file", id: "w1", args: { file_path: "/assets/brand.md", content: "brand color: teal\n" } },
@@ -65,13 +70,25 @@ test("CompositeBackend: StateBackend default, /assets/ on S3, /memories/ on Post
     assert.ok(out.gl.split("\n").includes(p), p);
   }
   // Each route's files live in its own store, route-relative.
-  assert.equal((await assets.ls("/")).files!.map((f) => f.path), ["/brand.md"]);
-  assert.equal((await memories.ls("/")).files!.map((f) => f.path), ["/user.md"]);
+  assert.equal(
+    (await assets.ls("/")).files!.map((f) => f.path),
+    ["/brand.md"],
+  );
+  assert.equal(
+    (await memories.ls("/")).files!.map((f) => f.path),
+    ["/user.md"],
+  );
 
   // upload/download route by prefix, byte-exact
   const direct = new CompositeBackend(new StateBackend(), { "/assets/": assets, "/memories/": memories });
-  const up = await direct.uploadFiles([["/assets/logo.png", png], ["/memories/notes.txt", Buffer.from("n\n")]]);
-  assert.equal(up.map((r) => r.error), [null, null]);
+  const up = await direct.uploadFiles([
+    ["/assets/logo.png", png],
+    ["/memories/notes.txt", Buffer.from("n\n")],
+  ]);
+  assert.equal(
+    up.map((r) => r.error),
+    [null, null],
+  );
   const down = await direct.downloadFiles(["/assets/logo.png", "/memories/notes.txt", "/assets/missing.png"]);
   assert.ok(Buffer.from(down[0].content!).equals(png));
   assert.is(Buffer.from(down[1].content!).toString(), "n\n");

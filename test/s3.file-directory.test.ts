@@ -18,7 +18,8 @@ fileDirectoryCases(`S3Backend (${s3.kind})`, () => s3.backend());
 test("a file and a directory of one name already in the bucket: writes to either side are refused", async () => {
   const b = await s3.backend();
   const root = `test/${b.workspace}`;
-  for (const key of ["/x", "/x/y.txt"]) await b.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: root + key, Body: "old" }));
+  for (const key of ["/x", "/x/y.txt"])
+    await b.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: root + key, Body: "old" }));
   assert.equal(await b.write("/x", "new"), { error: errors.isDirectory("/x") });
   assert.equal(await b.write("/x", "new", { ifVersion: 0 }), { error: errors.isDirectory("/x") });
   assert.equal(await b.write("/x/z.txt", "new"), { error: errors.parentIsFile("/x/z.txt", "/x") });

@@ -33,38 +33,99 @@ const FILES: Record<string, string> = {
   "/edge2.txt": "bar\nfoo", // and a lookbehind at a line's start the previous line's
   "/astral.txt": ["😀", "a😀b", "😁", "😃", "ab", "A", "u".repeat(41), "x\u{1F600}"].join("\n") + "\n",
   "/words.txt": ["éin", "in", "a in b", "naïve", "日本語", "été", "_in_", "ĸin"].join("\n"),
-  "/case.txt": ["straße", "STRASSE", "İstanbul", "istanbul", "\u212A", "k", "K", "\u017F", "s", "S", "ß", "ẞ"].join("\n") + "\n",
+  "/case.txt":
+    ["straße", "STRASSE", "İstanbul", "istanbul", "\u212A", "k", "K", "\u017F", "s", "S", "ß", "ẞ"].join("\n") + "\n",
   "/crlf.txt": ["x;", "tab\there", "", "last"].join("\r\n") + "\r\n",
   "/blank.md": "\n\n \n\u00a0\n\u2028\n",
 };
 // A file of many chunks (3 kB each): lookarounds at chunk edges too.
-FILES["/big.txt"] = Array.from({ length: 400 }, (_, i) => (i % 7 === 3 ? `foo ${i}` : `${"x".repeat(i % 50)}foo`)).join("\n");
+FILES["/big.txt"] = Array.from({ length: 400 }, (_, i) => (i % 7 === 3 ? `foo ${i}` : `${"x".repeat(i % 50)}foo`)).join(
+  "\n",
+);
 
 const CASES: Array<[string, boolean?]> = [
   // lookarounds at line edges (the issue's six, and positive ones)
-  ["foo(?!\\s)"], ["(?<!\\s)foo"], ["foo(?!\\W)"], ["(?<!\\W)foo"], ["foo(?!\\n)"], ["(?<!\\n)foo"],
-  ["foo(?=\\s)"], ["(?<=\\s)bar"], ["foo(?![^])"], ["(?<![^])bar"], ["(?<=^x)foo$"], ["foo(?=$)"], ["^(?=bar)"],
-  ["(?<=\\W)\\d+$"], ["(?!x)foo"],
+  ["foo(?!\\s)"],
+  ["(?<!\\s)foo"],
+  ["foo(?!\\W)"],
+  ["(?<!\\W)foo"],
+  ["foo(?!\\n)"],
+  ["(?<!\\n)foo"],
+  ["foo(?=\\s)"],
+  ["(?<=\\s)bar"],
+  ["foo(?![^])"],
+  ["(?<![^])bar"],
+  ["(?<=^x)foo$"],
+  ["foo(?=$)"],
+  ["^(?=bar)"],
+  ["(?<=\\W)\\d+$"],
+  ["(?!x)foo"],
   // astral characters: code points, not UTF-16 halves
-  ["^.$"], ["^[😀-😂]$"], ["^\\u{1F600}$"], ["\\uD83D\\uDE00"], ["^..$"], ["a.b"], ["^[^a]$"], ["^[^😀]$"], ["😀+"],
-  ["x[\\u{1F600}]$"], ["(?!\\W)"], ["\\B"],
+  ["^.$"],
+  ["^[😀-😂]$"],
+  ["^\\u{1F600}$"],
+  ["\\uD83D\\uDE00"],
+  ["^..$"],
+  ["a.b"],
+  ["^[^a]$"],
+  ["^[^😀]$"],
+  ["😀+"],
+  ["x[\\u{1F600}]$"],
+  ["(?!\\W)"],
+  ["\\B"],
   // \u{...} is a code point under u (not "u" 41 times)
-  ["\\u{41}"], ["^\\u{41}$"], ["^u{41}$"], ["\\x41"],
+  ["\\u{41}"],
+  ["^\\u{41}$"],
+  ["^u{41}$"],
+  ["\\x41"],
   // \b and \w are ASCII: é, ï, ĸ are not word characters
-  ["\\bin\\b"], ["\\Bin\\b"], ["in\\b"], ["\\bna"], ["ve\\b"], ["\\b日"], ["^\\w+$"], ["\\W"], ["t\\B"],
+  ["\\bin\\b"],
+  ["\\Bin\\b"],
+  ["in\\b"],
+  ["\\bna"],
+  ["ve\\b"],
+  ["\\b日"],
+  ["^\\w+$"],
+  ["\\W"],
+  ["t\\B"],
   // ^ and $ at line ends; a \r before the \n is part of the line; empty lines
-  [";$"], [";\\r$"], ["\\r$"], ["^$"], ["^\\s*$"], ["e$"], [".$"], ["^\\S*$"], ["^[^]$"], ["\\s"], ["^\\s$"],
+  [";$"],
+  [";\\r$"],
+  ["\\r$"],
+  ["^$"],
+  ["^\\s*$"],
+  ["e$"],
+  [".$"],
+  ["^\\S*$"],
+  ["^[^]$"],
+  ["\\s"],
+  ["^\\s$"],
   // case-insensitive: ASCII letters fold as JavaScript's /ui folds them (K and ſ included)
-  ["strasse", true], ["STRASSE", true], ["^k$", true], ["^s$", true], ["^\\w$", true], ["^[a-z]$", true],
-  ["^[^a-z]$", true], ["istanbul", true], ["\\bs", true], ["^\\W$", true], ["[j-l]", true], ["日本", true],
-  ["^[😀-😂]$", true], ["FOO(?!\\s)", true],
+  ["strasse", true],
+  ["STRASSE", true],
+  ["^k$", true],
+  ["^s$", true],
+  ["^\\w$", true],
+  ["^[a-z]$", true],
+  ["^[^a-z]$", true],
+  ["istanbul", true],
+  ["\\bs", true],
+  ["^\\W$", true],
+  ["[j-l]", true],
+  ["日本", true],
+  ["^[😀-😂]$", true],
+  ["FOO(?!\\s)", true],
 ];
 
 const REFUSED: Array<[string, boolean, RegExp]> = [
   ["(?i)abc", false, /inline flags and modifiers such as \(\?i\) are not supported; use the ignoreCase option$/],
   ["(?i:a)b", false, /inline flags/],
   ["a(?-i)b", false, /inline flags/],
-  ["straße", true, /ignoreCase with the non-ASCII letter 'ß' \(U\+00DF\): its case folding differs between JavaScript and PostgreSQL$/],
+  [
+    "straße",
+    true,
+    /ignoreCase with the non-ASCII letter 'ß' \(U\+00DF\): its case folding differs between JavaScript and PostgreSQL$/,
+  ],
   ["İstanbul", true, /'İ' \(U\+0130\)/],
   ["\\u212A", true, /'\u212A' \(U\+212A\)/],
   ["[à-ÿ]", true, /in a class range/],
@@ -81,9 +142,14 @@ const REFUSED: Array<[string, boolean, RegExp]> = [
   ["(unclosed", false, /Unterminated group/],
 ];
 
-async function loaded<B extends { uploadFiles(files: Array<[string, Uint8Array]>): Promise<Array<{ error: unknown }>> }>(b: B): Promise<B> {
+async function loaded<
+  B extends { uploadFiles(files: Array<[string, Uint8Array]>): Promise<Array<{ error: unknown }>> },
+>(b: B): Promise<B> {
   const results = await b.uploadFiles(Object.entries(FILES).map(([p, text]) => [p, new TextEncoder().encode(text)]));
-  assert.ok(results.every((r) => r.error === null), JSON.stringify(results));
+  assert.ok(
+    results.every((r) => r.error === null),
+    JSON.stringify(results),
+  );
   return b;
 }
 const pg = await loaded(pgBase.withWorkspace(uniqueName("rx")));
@@ -92,7 +158,9 @@ const s3b = await loaded(s3Base.withWorkspace(`rx-${Math.random().toString(36).s
 function expected(pattern: string, ignoreCase: boolean): string[] {
   const out: string[] = [];
   for (const path of Object.keys(FILES).sort()) {
-    FILES[path].split("\n").forEach((line, i) => oracle(pattern, ignoreCase, line) && out.push(`${path}:${i + 1}:${JSON.stringify(line)}`));
+    FILES[path]
+      .split("\n")
+      .forEach((line, i) => oracle(pattern, ignoreCase, line) && out.push(`${path}:${i + 1}:${JSON.stringify(line)}`));
   }
   return out;
 }
@@ -132,11 +200,71 @@ for (const [pattern, ignoreCase, reason] of REFUSED) {
 // Random patterns from pieces that tell ARE and JavaScript apart, on random lines of awkward
 // characters: PostgreSQL's line test equals the oracle on every line, the chunk prefilter passes
 // every chunk that has a matching line, and S3's compiled test equals the oracle.
-const PIECES = ["a", "b", "k", "s", "S", "1", ".", "\\w", "\\W", "\\d", "\\D", "\\s", "\\S", "\\b", "\\B", "^", "$",
-  "[a-z]", "[^a-z]", "[\\w-]", "[^\\s]", "😀", "[😀-😂]", "é", "日", "\\u{1F600}", "\\x61", "-", "\\.", "[.]", "\\r",
-  "\\t", "[^]", "_", "[k-s]", "[K]", "\\u00a0"];
-const CHARS = ["a", "b", "k", "K", "s", "S", "é", "É", "😀", " ", "\r", "\u00a0", "-", "_", "1", "\u212a", "\u017f", "ß",
-  "日", "\t", ".", "İ", "i", "\u2028"];
+const PIECES = [
+  "a",
+  "b",
+  "k",
+  "s",
+  "S",
+  "1",
+  ".",
+  "\\w",
+  "\\W",
+  "\\d",
+  "\\D",
+  "\\s",
+  "\\S",
+  "\\b",
+  "\\B",
+  "^",
+  "$",
+  "[a-z]",
+  "[^a-z]",
+  "[\\w-]",
+  "[^\\s]",
+  "😀",
+  "[😀-😂]",
+  "é",
+  "日",
+  "\\u{1F600}",
+  "\\x61",
+  "-",
+  "\\.",
+  "[.]",
+  "\\r",
+  "\\t",
+  "[^]",
+  "_",
+  "[k-s]",
+  "[K]",
+  "\\u00a0",
+];
+const CHARS = [
+  "a",
+  "b",
+  "k",
+  "K",
+  "s",
+  "S",
+  "é",
+  "É",
+  "😀",
+  " ",
+  "\r",
+  "\u00a0",
+  "-",
+  "_",
+  "1",
+  "\u212a",
+  "\u017f",
+  "ß",
+  "日",
+  "\t",
+  ".",
+  "İ",
+  "i",
+  "\u2028",
+];
 const SEED = Number(process.env.REGEX_SEED ?? Date.now() % 1_000_000);
 
 test(`random patterns (seed ${SEED}): PostgreSQL's ARE and S3's test equal the oracle line by line; the chunk test never drops a match`, async () => {
@@ -161,7 +289,10 @@ test(`random patterns (seed ${SEED}): PostgreSQL's ARE and S3's test equal the o
       continue; // a refusal is covered above; here only accepted patterns are compared
     }
     const texts = Array.from({ length: 12 }, () => Array.from({ length: r.int(6) }, () => r.pick(CHARS)).join(""));
-    const { rows } = await admin.query("SELECT l ~ $2 AS line, array_to_string($1, E'\\n') ~ ('(?n)' || $3) AS chunk FROM unnest($1::text[]) l", [texts, t.source, t.chunkSource]);
+    const { rows } = await admin.query(
+      "SELECT l ~ $2 AS line, array_to_string($1, E'\\n') ~ ('(?n)' || $3) AS chunk FROM unnest($1::text[]) l",
+      [texts, t.source, t.chunkSource],
+    );
     const s3Test = compileLineTest(pattern, ignoreCase);
     const message = `seed ${SEED}: /${pattern}/${t.flags} (ARE ${t.source})`;
     texts.forEach((line, i) => {
@@ -209,7 +340,10 @@ test("a character regex.ts lets through under ignoreCase (no case) matches only 
   }
   const anyCaseless = new RegExp(`^[${ranges.join("")}]$`, "ui");
   const hits = cased.filter((cp) => anyCaseless.test(String.fromCodePoint(cp)));
-  assert.equal(hits.map((cp) => cp.toString(16)), []);
+  assert.equal(
+    hits.map((cp) => cp.toString(16)),
+    [],
+  );
   assert.ok(cased.includes(0xdf) && cased.includes(0x130) && cased.includes(0x212a) && !cased.includes(0x65e5));
 });
 

@@ -100,8 +100,27 @@ const LINES = [
   "čeština and 日本語 needle",
 ];
 const PATTERNS = [
-  "needle", "^const", ";$", "c$", "a.c", "\\bin\\b", "\\Bin\\B", "[Nn]eedle\\s+in", "x\\{1,2\\}", "\\d{2}", "(?:find|index)Of",
-  "needle(?=\\W)", "(?<=find)Needle", "^$", "[^a-z ]+", "\\x6eeedle", "\\u65e5", "a[\\b]?c", "\\t", "[.]", "c\\.?h?$",
+  "needle",
+  "^const",
+  ";$",
+  "c$",
+  "a.c",
+  "\\bin\\b",
+  "\\Bin\\B",
+  "[Nn]eedle\\s+in",
+  "x\\{1,2\\}",
+  "\\d{2}",
+  "(?:find|index)Of",
+  "needle(?=\\W)",
+  "(?<=find)Needle",
+  "^$",
+  "[^a-z ]+",
+  "\\x6eeedle",
+  "\\u65e5",
+  "a[\\b]?c",
+  "\\t",
+  "[.]",
+  "c\\.?h?$",
 ];
 
 test("PostgreSQL matches exactly the lines JavaScript's RegExp matches", async () => {
@@ -112,12 +131,19 @@ test("PostgreSQL matches exactly the lines JavaScript's RegExp matches", async (
     for (const ignoreCase of [false, true]) {
       const re = new RegExp(pattern, ignoreCase ? "ui" : "u"); // the language: JavaScript with the u flag
       const want: string[] = [];
-      for (const [path, lines] of [["/corpus.txt", [...LINES, ""]], ["/other/more.md", LINES.slice().reverse()]] as const) {
+      for (const [path, lines] of [
+        ["/corpus.txt", [...LINES, ""]],
+        ["/other/more.md", LINES.slice().reverse()],
+      ] as const) {
         lines.forEach((line, i) => re.test(line) && want.push(`${path}:${i + 1}`));
       }
       const got = await b.search({ pattern, regex: true, ignoreCase });
       assert.is(got.error, undefined, `${pattern}: ${got.error}`);
-      assert.equal(got.matches!.map((m) => `${m.path}:${m.line}`).sort(), want.sort(), `/${pattern}/${ignoreCase ? "i" : ""}`);
+      assert.equal(
+        got.matches!.map((m) => `${m.path}:${m.line}`).sort(),
+        want.sort(),
+        `/${pattern}/${ignoreCase ? "i" : ""}`,
+      );
     }
   }
 });
@@ -130,23 +156,41 @@ test("case-insensitive literals; % and _ stay literal; path, glob and maxCount a
     ["/lib/c.ts", Buffer.from("fooBAR elsewhere\n")],
   ]);
   const all = await b.search({ pattern: "foobar", ignoreCase: true });
-  assert.equal(all.matches!.map((m) => `${m.path}:${m.line}`), ["/lib/c.ts:1", "/src/a.ts:1", "/src/a.ts:2", "/src/b.md:1"]);
-  assert.equal((await b.search({ pattern: "0% OF A_", ignoreCase: true })).matches!.map((m) => m.line), [3]);
+  assert.equal(
+    all.matches!.map((m) => `${m.path}:${m.line}`),
+    ["/lib/c.ts:1", "/src/a.ts:1", "/src/a.ts:2", "/src/b.md:1"],
+  );
+  assert.equal(
+    (await b.search({ pattern: "0% OF A_", ignoreCase: true })).matches!.map((m) => m.line),
+    [3],
+  );
   assert.equal((await b.search({ pattern: "a%b", ignoreCase: true })).matches, []);
   assert.equal(await b.search({ pattern: "foobar", ignoreCase: true, path: "/src", glob: "*.ts", maxCount: 1 }), {
     matches: [{ path: "/src/a.ts", line: 1, text: "FooBar()" }],
     truncated: true,
   });
-  assert.equal((await b.search({ pattern: "foobar" })).matches!.map((m) => m.path), ["/src/a.ts"]); // literal, exact case
+  assert.equal(
+    (await b.search({ pattern: "foobar" })).matches!.map((m) => m.path),
+    ["/src/a.ts"],
+  ); // literal, exact case
 });
 
 test("a refused or invalid pattern is an error result; (?i) is refused, ignoreCase is the option", async () => {
   const b = backend.withWorkspace(uniqueName("bad"));
   await b.write("/x.txt", "Alpha\n");
-  assert.match((await b.search({ pattern: "(a)\\1", regex: true })).error!, /^Error: Invalid regular expression '\(a\)\\1': back-references/);
+  assert.match(
+    (await b.search({ pattern: "(a)\\1", regex: true })).error!,
+    /^Error: Invalid regular expression '\(a\)\\1': back-references/,
+  );
   assert.match((await b.search({ pattern: "[", regex: true })).error!, /^Error: Invalid regular expression '\[': /);
-  assert.match((await b.search({ pattern: "(?i)^alpha$", regex: true })).error!, /^Error: Invalid regular expression '\(\?i\)\^alpha\$': inline flags/);
-  assert.equal((await b.search({ pattern: "^alpha$", regex: true, ignoreCase: true })).matches!.map((m) => m.text), ["Alpha"]);
+  assert.match(
+    (await b.search({ pattern: "(?i)^alpha$", regex: true })).error!,
+    /^Error: Invalid regular expression '\(\?i\)\^alpha\$': inline flags/,
+  );
+  assert.equal(
+    (await b.search({ pattern: "^alpha$", regex: true, ignoreCase: true })).matches!.map((m) => m.text),
+    ["Alpha"],
+  );
 });
 
 test("the statement timeout bounds a search, is reported as an error, and the connection stays healthy", async () => {
@@ -157,7 +201,10 @@ test("the statement timeout bounds a search, is reported as an error, and the co
   assert.is(slow.error, "Error: search timed out after 1 ms; narrow the path, glob or pattern");
   assert.equal((await b.search({ pattern: "zzz", regex: true })).matches, []); // same (only) connection
   for (const bad of [Number.NaN, 0, -5, Number.POSITIVE_INFINITY, "100" as never]) {
-    assert.match((await b.search({ pattern: "zzz", timeoutMs: bad })).error!, /^Error: timeoutMs must be a number of milliseconds from 1 to 2147483647/);
+    assert.match(
+      (await b.search({ pattern: "zzz", timeoutMs: bad })).error!,
+      /^Error: timeoutMs must be a number of milliseconds from 1 to 2147483647/,
+    );
   }
   assert.is((await b.read("/big.txt", 0, 1)).content, "ab".repeat(200));
   await b.close();

@@ -37,18 +37,24 @@ test("each mutation is one change: create, update, delete (one per file), upload
   const sub = await b.watch();
   await b.write("/a.txt", "1");
   await b.edit("/a.txt", "1", "2");
-  await b.uploadFiles([["/d/x.txt", Buffer.from("x")], ["/d/y.txt", Buffer.from("yy")]]);
+  await b.uploadFiles([
+    ["/d/x.txt", Buffer.from("x")],
+    ["/d/y.txt", Buffer.from("yy")],
+  ]);
   await b.delete("/d");
   const got = await collect(sub, 6);
   await sub.close();
-  assert.equal(got.map((c) => [c.op, c.path, c.version, c.size]), [
-    ["create", "/a.txt", 1, 1],
-    ["update", "/a.txt", 2, 1],
-    ["create", "/d/x.txt", 1, 1],
-    ["create", "/d/y.txt", 1, 2],
-    ["delete", "/d/x.txt", 1, 1],
-    ["delete", "/d/y.txt", 1, 2],
-  ]);
+  assert.equal(
+    got.map((c) => [c.op, c.path, c.version, c.size]),
+    [
+      ["create", "/a.txt", 1, 1],
+      ["update", "/a.txt", 2, 1],
+      ["create", "/d/x.txt", 1, 1],
+      ["create", "/d/y.txt", 1, 2],
+      ["delete", "/d/x.txt", 1, 1],
+      ["delete", "/d/y.txt", 1, 2],
+    ],
+  );
   assert.ok(increasing(ids(got)));
   assert.ok(got.every((c) => c.workspace === b.workspace && !Number.isNaN(Date.parse(c.at))));
 });
@@ -77,7 +83,9 @@ test("the listener's connection is killed mid-stream: it reconnects, nothing los
   const b = fresh();
   const sub = await b.watch({ pollIntervalMs: 60_000 }); // recovery must come from the reconnect, not the poll
   // The listener is the connection LISTENing on this workspace's channel.
-  const { rows: [{ channel }] } = await admin.query(`SELECT ${TEST_SCHEMA}.changes_channel($1) AS channel`, [b.workspace]);
+  const {
+    rows: [{ channel }],
+  } = await admin.query(`SELECT ${TEST_SCHEMA}.changes_channel($1) AS channel`, [b.workspace]);
   const got: Change[] = [];
   const reader = (async () => {
     for await (const c of sub) {
@@ -126,18 +134,30 @@ test("transactions committing out of start order: ids follow commits, none skipp
   const got = await collect(sub, 3);
   await sub.close();
   await Promise.all([t1.end(), t2.end()]);
-  assert.equal(got.map((c) => c.path), ["/second-begun.txt", "/first-begun.txt", "/first-begun-2.txt"]);
+  assert.equal(
+    got.map((c) => c.path),
+    ["/second-begun.txt", "/first-begun.txt", "/first-begun-2.txt"],
+  );
   assert.ok(increasing(ids(got)));
-  assert.equal(seen.map((c) => c.id), ids(got));
+  assert.equal(
+    seen.map((c) => c.id),
+    ids(got),
+  );
 });
 
 test("since: resumes after a given id; retention then makes an old cursor a resync error", async () => {
   const b = fresh();
   for (let i = 0; i < 5; i++) await b.write(`/r${i}.txt`, "x");
   const all = await collect(await b.watch({ since: 0 }), 5);
-  assert.equal(all.map((c) => c.path), ["/r0.txt", "/r1.txt", "/r2.txt", "/r3.txt", "/r4.txt"]);
+  assert.equal(
+    all.map((c) => c.path),
+    ["/r0.txt", "/r1.txt", "/r2.txt", "/r3.txt", "/r4.txt"],
+  );
   const resumed = await collect(await b.watch({ since: all[2].id }), 2);
-  assert.equal(resumed.map((c) => c.path), ["/r3.txt", "/r4.txt"]);
+  assert.equal(
+    resumed.map((c) => c.path),
+    ["/r3.txt", "/r4.txt"],
+  );
 
   assert.ok((await b.pruneChanges({ keepPerWorkspace: 2 })) >= 3);
   const errors: Error[] = [];
@@ -151,7 +171,10 @@ test("since: resumes after a given id; retention then makes an old cursor a resy
   }
   assert.is(errors.length, 1);
   const fromKept = await collect(await b.watch({ since: all[2].id }), 2);
-  assert.equal(fromKept.map((c) => c.path), ["/r3.txt", "/r4.txt"]);
+  assert.equal(
+    fromKept.map((c) => c.path),
+    ["/r3.txt", "/r4.txt"],
+  );
 });
 
 test("path filter: only matching paths are delivered, the cursor still moves past the rest", async () => {
@@ -163,8 +186,13 @@ test("path filter: only matching paths are delivered, the cursor still moves pas
   await b.write("/src/deep/c.ts", "1");
   const got = await collect(sub, 2);
   await sleep(100);
-  assert.equal(got.map((c) => c.path), ["/src/a.ts", "/src/deep/c.ts"]);
-  const head = (await admin.query(`SELECT max(id) AS id FROM ${TEST_SCHEMA}.changes WHERE workspace = $1`, [b.workspace])).rows[0].id;
+  assert.equal(
+    got.map((c) => c.path),
+    ["/src/a.ts", "/src/deep/c.ts"],
+  );
+  const head = (
+    await admin.query(`SELECT max(id) AS id FROM ${TEST_SCHEMA}.changes WHERE workspace = $1`, [b.workspace])
+  ).rows[0].id;
   assert.is(sub.cursor, Number(head));
   await sub.close();
 });
@@ -180,7 +208,10 @@ test("workspace isolation: a subscriber never sees another workspace's changes",
   const got = await collect(sub, 1);
   await sleep(300);
   await sub.close();
-  assert.equal(got.map((c) => c.path), ["/mine.txt"]);
+  assert.equal(
+    got.map((c) => c.path),
+    ["/mine.txt"],
+  );
   for await (const c of sub) assert.unreachable(`unexpected ${c.path}`);
 });
 
@@ -200,7 +231,9 @@ test("notifications: one small payload per workspace per transaction, never cont
   for (const c of [channel, ...elsewhere]) await listener.query(`LISTEN ${pg.escapeIdentifier(c)}`);
   assert.ok(Buffer.byteLength(channel) <= 63 && !channel.includes(b.workspace), channel);
   const secret = "TOP-SECRET-CONTENT".repeat(1000);
-  await b.uploadFiles(Array.from({ length: 50 }, (_, i) => [`/bulk/${i}.txt`, Buffer.from(secret)] as [string, Uint8Array]));
+  await b.uploadFiles(
+    Array.from({ length: 50 }, (_, i) => [`/bulk/${i}.txt`, Buffer.from(secret)] as [string, Uint8Array]),
+  );
   await b.write("/one.txt", secret);
   await sleep(300);
   await listener.end();
@@ -230,4 +263,3 @@ test("watch: an invalid since is refused", async () => {
 });
 
 test.run();
-

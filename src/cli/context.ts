@@ -54,7 +54,10 @@ export class Context {
       this.#attaching ??= attachEmbeddedPostgres({ dataDir: this.options.dataDir });
       this.#server = await this.#attaching;
     } catch (e) {
-      throw new CliError(`could not start the embedded PostgreSQL in ${this.options.dataDir}: ${(e as Error | undefined)?.message ?? String(e)}`, EXIT.connection);
+      throw new CliError(
+        `could not start the embedded PostgreSQL in ${this.options.dataDir}: ${(e as Error | undefined)?.message ?? String(e)}`,
+        EXIT.connection,
+      );
     }
     return this.#server.connectionString;
   }
@@ -131,7 +134,17 @@ export class Context {
 /** Connection-class failures become exit code 3 with one line saying where we tried. */
 export function connectionFailure(e: unknown, source: string): CliError {
   const err = e as { code?: string; message?: string };
-  const connectionCodes = ["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ETIMEDOUT", "ECONNRESET", "28P01", "28000", "3D000", "57P03"];
+  const connectionCodes = [
+    "ECONNREFUSED",
+    "ENOTFOUND",
+    "EHOSTUNREACH",
+    "ETIMEDOUT",
+    "ECONNRESET",
+    "28P01",
+    "28000",
+    "3D000",
+    "57P03",
+  ];
   if ((err.code && connectionCodes.includes(err.code)) || /connect|timeout|terminated/i.test(err.message ?? "")) {
     return new CliError(`cannot connect to PostgreSQL (${source}): ${err.message || err.code}`, EXIT.connection);
   }

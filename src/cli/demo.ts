@@ -21,7 +21,11 @@ export async function runDemo(ctx: Context, dir: string): Promise<void> {
 
   say(`PostgreSQL: ${ctx.source}`);
   const applied = await migrate({ connectionString: await ctx.connectionString(), schema: ctx.options.schema });
-  console.log(applied.length ? `applied migrations: ${applied.map((m) => m.name).join(", ")}` : `schema "${ctx.options.schema}" is up to date`);
+  console.log(
+    applied.length
+      ? `applied migrations: ${applied.map((m) => m.name).join(", ")}`
+      : `schema "${ctx.options.schema}" is up to date`,
+  );
   const backend = await ctx.postgres(WORKSPACE);
   await backend.delete("/"); // a fresh tour every time; other workspaces are untouched
 
@@ -30,7 +34,9 @@ export async function runDemo(ctx: Context, dir: string): Promise<void> {
   console.log(`${report.files} files, ${formatBytes(report.bytes)} in ${report.seconds.toFixed(1)} s`);
 
   say("change feed (live, while the agent works)");
-  const feed = await backend.watch({ onChange: (c) => console.log(`  [change ${c.id}] ${c.op} ${c.path} v${c.version}`) });
+  const feed = await backend.watch({
+    onChange: (c) => console.log(`  [change ${c.id}] ${c.op} ${c.path} v${c.version}`),
+  });
   ctx.onClose(() => feed.close());
 
   say("a deep agent at work");
@@ -48,16 +54,36 @@ export async function runDemo(ctx: Context, dir: string): Promise<void> {
         { name: "grep", args: { pattern: "pg_notify", glob: "*.sql" } },
         { name: "read_file", args: { file_path: "/README.md", limit: 5 } },
       ])
-      .respondWithTools([{ name: "write_file", args: { file_path: "/notes/tour.md", content: "# Tour\n- files live in PostgreSQL\n- grep runs in SQL\n" } }])
-      .respondWithTools([{ name: "edit_file", args: { file_path: "/notes/tour.md", old_string: "in SQL", new_string: "in SQL, over a trigram index" } }])
-      .respond(new AIMessage("I listed, globbed, grepped and read the repository, then wrote and edited /notes/tour.md."));
+      .respondWithTools([
+        {
+          name: "write_file",
+          args: { file_path: "/notes/tour.md", content: "# Tour\n- files live in PostgreSQL\n- grep runs in SQL\n" },
+        },
+      ])
+      .respondWithTools([
+        {
+          name: "edit_file",
+          args: { file_path: "/notes/tour.md", old_string: "in SQL", new_string: "in SQL, over a trigram index" },
+        },
+      ])
+      .respond(
+        new AIMessage("I listed, globbed, grepped and read the repository, then wrote and edited /notes/tour.md."),
+      );
   } else {
     console.log(`model: ${model}`);
   }
   const agent = createDeepAgent({ model: model as never, backend });
   // Stream the run so tool results print as they happen, interleaved with the change feed.
   const stream = await agent.stream(
-    { messages: [{ role: "user", content: "Look around this repository, find where change notifications are sent, and leave a short note in /notes/tour.md." }] },
+    {
+      messages: [
+        {
+          role: "user",
+          content:
+            "Look around this repository, find where change notifications are sent, and leave a short note in /notes/tour.md.",
+        },
+      ],
+    },
     { streamMode: "updates" },
   );
   let last = "";
@@ -65,9 +91,12 @@ export async function runDemo(ctx: Context, dir: string): Promise<void> {
     for (const node of Object.values(update as Record<string, { messages?: unknown[] } | undefined>)) {
       for (const m of node?.messages ?? []) {
         if (ToolMessage.isInstance(m)) {
-          const text = typeof m.content === "string" ? m.content : m.content.map((b) => ("text" in b ? b.text : "")).join("");
+          const text =
+            typeof m.content === "string" ? m.content : m.content.map((b) => ("text" in b ? b.text : "")).join("");
           const lines = text.split("\n");
-          console.log(`  [${m.name}] ${lines.slice(0, 6).join("\n    ")}${lines.length > 6 ? `\n    ... (${lines.length - 6} more lines)` : ""}`);
+          console.log(
+            `  [${m.name}] ${lines.slice(0, 6).join("\n    ")}${lines.length > 6 ? `\n    ... (${lines.length - 6} more lines)` : ""}`,
+          );
         } else if (AIMessage.isInstance(m) && typeof m.content === "string" && m.content && !m.tool_calls?.length) {
           last = m.content;
         }
@@ -81,7 +110,9 @@ export async function runDemo(ctx: Context, dir: string): Promise<void> {
   for (const pattern of ["pg_advisory_xact_lock", "createDeepAgent"]) {
     const t = performance.now();
     const grep = await backend.grep(pattern);
-    console.log(`grep "${pattern}": ${grep.matches?.length ?? 0} matching lines in ${(performance.now() - t).toFixed(1)} ms`);
+    console.log(
+      `grep "${pattern}": ${grep.matches?.length ?? 0} matching lines in ${(performance.now() - t).toFixed(1)} ms`,
+    );
   }
 
   say("next");
@@ -94,5 +125,7 @@ export async function runDemo(ctx: Context, dir: string): Promise<void> {
       `${cli} workspaces && ${cli} stats`,
     ].join("\n"),
   );
-  console.log(`\n(done in ${((Date.now() - started) / 1000).toFixed(1)} s; data kept in ${ctx.options.dataDir} unless DATABASE_URL is set)`);
+  console.log(
+    `\n(done in ${((Date.now() - started) / 1000).toFixed(1)} s; data kept in ${ctx.options.dataDir} unless DATABASE_URL is set)`,
+  );
 }

@@ -30,7 +30,10 @@ export interface WalkOptions {
 }
 
 /** Every regular file under `root`, sorted, minus skipped directories and .gitignore matches. */
-export async function walk(root: string, { skip = DEFAULT_SKIPS, gitignore = true, onError }: WalkOptions = {}): Promise<LocalFile[]> {
+export async function walk(
+  root: string,
+  { skip = DEFAULT_SKIPS, gitignore = true, onError }: WalkOptions = {},
+): Promise<LocalFile[]> {
   const out: LocalFile[] = [];
   const top = path.resolve(root);
   const relativeOf = (full: string) => path.relative(top, full).split(path.sep).join("/");
@@ -74,7 +77,10 @@ export async function walk(root: string, { skip = DEFAULT_SKIPS, gitignore = tru
 
 /** A path export refused to write (it would have left the target through a link or a non-directory). */
 export class UnsafePathError extends Error {
-  constructor(readonly refused: string, why: string) {
+  constructor(
+    readonly refused: string,
+    why: string,
+  ) {
     super(`refused ${refused}: ${why}`);
     this.name = "UnsafePathError";
   }
@@ -95,7 +101,10 @@ export async function prepareRoot(root: string): Promise<string> {
  * an existing symlink or hard link at the destination is replaced, not written through.
  */
 export async function writeUnder(realRoot: string, relative: string, bytes: Uint8Array): Promise<void> {
-  const parts = path.posix.normalize("/" + relative).split("/").filter((p) => p !== "" && p !== "." && p !== "..");
+  const parts = path.posix
+    .normalize("/" + relative)
+    .split("/")
+    .filter((p) => p !== "" && p !== "." && p !== "..");
   if (parts.length === 0) throw new UnsafePathError(relative, "not a file path");
   let dir = realRoot;
   for (const part of parts.slice(0, -1)) {
@@ -105,19 +114,30 @@ export async function writeUnder(realRoot: string, relative: string, bytes: Uint
       await mkdir(dir).catch((e) => {
         if (e.code !== "EEXIST") throw e;
       });
-      if ((await entryKind(dir)) !== "directory") throw new UnsafePathError(dir, "was replaced by something that is not a directory");
+      if ((await entryKind(dir)) !== "directory")
+        throw new UnsafePathError(dir, "was replaced by something that is not a directory");
     } else if (kind !== "directory") {
-      throw new UnsafePathError(dir, kind === "symlink" ? "is a symbolic link (export never follows links below its target)" : "exists and is not a directory");
+      throw new UnsafePathError(
+        dir,
+        kind === "symlink"
+          ? "is a symbolic link (export never follows links below its target)"
+          : "exists and is not a directory",
+      );
     }
   }
   // A link swapped in while we walked would show here: the directory must still be where we think.
   if ((await realpath(dir)) !== dir) throw new UnsafePathError(dir, "resolves outside the export target");
   const target = path.join(dir, parts[parts.length - 1]);
   const kind = await entryKind(target);
-  if (kind === "symlink") throw new UnsafePathError(target, "is a symbolic link (export never follows links below its target)");
+  if (kind === "symlink")
+    throw new UnsafePathError(target, "is a symbolic link (export never follows links below its target)");
   if (kind !== "missing" && kind !== "file") throw new UnsafePathError(target, "exists and is not a regular file");
   const temp = path.join(dir, `.deepagents-export-${process.pid}-${randomBytes(6).toString("hex")}.tmp`);
-  const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o666);
+  const handle = await open(
+    temp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    0o666,
+  );
   try {
     await handle.writeFile(bytes);
     await handle.close();

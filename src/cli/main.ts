@@ -57,7 +57,8 @@ function stdinText(): string {
 function firstInvalidUtf8(bytes: Buffer): number {
   let offset = 0;
   for (const c of new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes)) {
-    if (c === "\ufffd" && !(bytes[offset] === 0xef && bytes[offset + 1] === 0xbf && bytes[offset + 2] === 0xbd)) return offset;
+    if (c === "\ufffd" && !(bytes[offset] === 0xef && bytes[offset + 1] === 0xbf && bytes[offset + 2] === 0xbd))
+      return offset;
     offset += Buffer.byteLength(c, "utf8");
   }
   return offset;
@@ -65,15 +66,23 @@ function firstInvalidUtf8(bytes: Buffer): number {
 
 const int = (name: string) => (value: string) => {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new CliError(`${name} must be a non-negative integer (got ${value})`, EXIT.usage);
+  if (!Number.isInteger(n) || n < 0)
+    throw new CliError(`${name} must be a non-negative integer (got ${value})`, EXIT.usage);
   return n;
 };
 
 export function buildProgram(): Command {
   const program = new Command("deepagents-backends")
-    .description("File storage for LangChain Deep Agents on PostgreSQL (or S3): migrate, import/export, inspect, search, watch.")
+    .description(
+      "File storage for LangChain Deep Agents on PostgreSQL (or S3): migrate, import/export, inspect, search, watch.",
+    )
     .version(version)
-    .addOption(new Option("--database-url <url>", "PostgreSQL connection string (else DATABASE_URL, else PG* variables, else embedded)"))
+    .addOption(
+      new Option(
+        "--database-url <url>",
+        "PostgreSQL connection string (else DATABASE_URL, else PG* variables, else embedded)",
+      ),
+    )
     .addOption(new Option("--data-dir <dir>", "data directory of the embedded PostgreSQL").default(DEFAULT_DATA_DIR))
     .addOption(new Option("--schema <name>", "schema holding the tables and functions").default("deepagents"))
     .addOption(new Option("-w, --workspace <name>", "workspace to work in").default("default"))
@@ -92,7 +101,8 @@ export function buildProgram(): Command {
     .option("--dry-run", "show what would run without changing anything")
     .action(
       action(async (ctx, direction: string, opts: { dryRun?: boolean }) => {
-        if (!["up", "down", "status"].includes(direction)) throw new CliError(`unknown direction '${direction}' (use up, down or status)`, EXIT.usage);
+        if (!["up", "down", "status"].includes(direction))
+          throw new CliError(`unknown direction '${direction}' (use up, down or status)`, EXIT.usage);
         const connectionString = await ctx.connectionString();
         const { schema, json } = ctx.options;
         if (direction === "status") {
@@ -106,12 +116,24 @@ export function buildProgram(): Command {
           for (const name of status.pending) console.log(`  pending  ${name}`);
           return;
         }
-        const applied = await migrate({ connectionString, schema, direction: direction as "up" | "down", dryRun: opts.dryRun }).catch((e) => {
+        const applied = await migrate({
+          connectionString,
+          schema,
+          direction: direction as "up" | "down",
+          dryRun: opts.dryRun,
+        }).catch((e) => {
           throw connectionFailure(e, ctx.source);
         });
-        if (json) return printJson({ schema, direction, dryRun: !!opts.dryRun, migrations: applied.map((m) => m.name) });
-        const verb = opts.dryRun ? "would " + (direction === "up" ? "apply" : "revert") : direction === "up" ? "applied" : "reverted";
-        console.log(applied.length ? applied.map((m) => `${verb} ${m.name}`).join("\n") : `schema ${schema} is up to date`);
+        if (json)
+          return printJson({ schema, direction, dryRun: !!opts.dryRun, migrations: applied.map((m) => m.name) });
+        const verb = opts.dryRun
+          ? "would " + (direction === "up" ? "apply" : "revert")
+          : direction === "up"
+            ? "applied"
+            : "reverted";
+        console.log(
+          applied.length ? applied.map((m) => `${verb} ${m.name}`).join("\n") : `schema ${schema} is up to date`,
+        );
       }),
     );
 
@@ -124,12 +146,19 @@ export function buildProgram(): Command {
     .action(
       action(async (ctx, dir: string, opts: { prefix: string; all?: boolean }) => {
         const files = await ctx.files();
-        const report = await importDir(files, dir, { prefix: opts.prefix, includeAll: opts.all, quiet: ctx.options.json });
-        if (files instanceof PostgresBackend && report.files > 0) await refreshStatistics(files.pool, ctx.options.schema);
+        const report = await importDir(files, dir, {
+          prefix: opts.prefix,
+          includeAll: opts.all,
+          quiet: ctx.options.json,
+        });
+        if (files instanceof PostgresBackend && report.files > 0)
+          await refreshStatistics(files.pool, ctx.options.schema);
         if (ctx.options.json) printJson(report);
         else {
           const notImported = report.failed.length ? `; ${report.failed.length} not imported` : "";
-          console.log(`imported ${report.files} files (${formatBytes(report.bytes)}) into workspace ${files.workspace} in ${report.seconds.toFixed(1)} s${notImported}`);
+          console.log(
+            `imported ${report.files} files (${formatBytes(report.bytes)}) into workspace ${files.workspace} in ${report.seconds.toFixed(1)} s${notImported}`,
+          );
           for (const f of report.failed) console.error(`failed: ${f.path}: ${f.error}`);
         }
         if (report.failed.length) process.exitCode = EXIT.failure;
@@ -148,7 +177,9 @@ export function buildProgram(): Command {
         if (ctx.options.json) printJson(report);
         else {
           const notExported = report.failed.length ? `; ${report.failed.length} not exported` : "";
-          console.log(`exported ${report.files} files (${formatBytes(report.bytes)}) to ${dir} in ${report.seconds.toFixed(1)} s${notExported}`);
+          console.log(
+            `exported ${report.files} files (${formatBytes(report.bytes)}) to ${dir} in ${report.seconds.toFixed(1)} s${notExported}`,
+          );
           for (const f of report.failed) console.error(`failed: ${f.path}: ${f.error}`);
         }
         if (report.failed.length) process.exitCode = EXIT.failure;
@@ -163,7 +194,10 @@ export function buildProgram(): Command {
       action(async (ctx, path: string) => {
         const result = orFail(await (await ctx.files()).ls(path));
         if (ctx.options.json) return printJson(result.files);
-        for (const f of result.files ?? []) console.log(f.is_dir ? `${"".padStart(10)}  ${f.path}` : `${formatBytes(f.size ?? 0).padStart(10)}  ${f.path}`);
+        for (const f of result.files ?? [])
+          console.log(
+            f.is_dir ? `${"".padStart(10)}  ${f.path}` : `${formatBytes(f.size ?? 0).padStart(10)}  ${f.path}`,
+          );
       }),
     );
 
@@ -178,7 +212,10 @@ export function buildProgram(): Command {
         const result = orFail(await (await ctx.files()).read(path, opts.offset, opts.limit));
         if (ctx.options.json) return printJson(result);
         if (result.content instanceof Uint8Array) process.stdout.write(result.content);
-        else process.stdout.write(String(result.content ?? "") + (String(result.content ?? "").endsWith("\n") ? "" : "\n"));
+        else
+          process.stdout.write(
+            String(result.content ?? "") + (String(result.content ?? "").endsWith("\n") ? "" : "\n"),
+          );
       }),
     );
 
@@ -233,22 +270,35 @@ export function buildProgram(): Command {
     .option("--max-count <n>", "stop after n matching lines", int("--max-count"))
     .option("--path <path>", "directory or file to search", "/")
     .action(
-      action(async (ctx, pattern: string, opts: { regex?: boolean; ignoreCase?: boolean; glob?: string; maxCount?: number; path: string }) => {
-        const files = await ctx.files();
-        let result;
-        if (opts.regex || opts.ignoreCase) {
-          result = await files.search({ pattern, regex: opts.regex, ignoreCase: opts.ignoreCase, path: opts.path, glob: opts.glob ?? null, maxCount: opts.maxCount ?? null });
-        } else {
-          result = await files.grep(pattern, opts.path, opts.glob ?? null, opts.maxCount ?? null);
-        }
-        orFail(result);
-        if (ctx.options.json) printJson(result);
-        else {
-          for (const m of result.matches ?? []) console.log(`${m.path}:${m.line}:${m.text}`);
-          if (result.truncated) console.error(`(stopped after ${opts.maxCount} matches)`);
-        }
-        if (!result.matches?.length) process.exitCode = EXIT.failure;
-      }),
+      action(
+        async (
+          ctx,
+          pattern: string,
+          opts: { regex?: boolean; ignoreCase?: boolean; glob?: string; maxCount?: number; path: string },
+        ) => {
+          const files = await ctx.files();
+          let result;
+          if (opts.regex || opts.ignoreCase) {
+            result = await files.search({
+              pattern,
+              regex: opts.regex,
+              ignoreCase: opts.ignoreCase,
+              path: opts.path,
+              glob: opts.glob ?? null,
+              maxCount: opts.maxCount ?? null,
+            });
+          } else {
+            result = await files.grep(pattern, opts.path, opts.glob ?? null, opts.maxCount ?? null);
+          }
+          orFail(result);
+          if (ctx.options.json) printJson(result);
+          else {
+            for (const m of result.matches ?? []) console.log(`${m.path}:${m.line}:${m.text}`);
+            if (result.truncated) console.error(`(stopped after ${opts.maxCount} matches)`);
+          }
+          if (!result.matches?.length) process.exitCode = EXIT.failure;
+        },
+      ),
     );
 
   program
@@ -287,7 +337,10 @@ export function buildProgram(): Command {
         const backend = await ctx.postgres();
         const sub = await backend.watch({ since: opts.since, paths: opts.paths });
         ctx.onClose(() => sub.close());
-        if (!ctx.options.json) console.error(`watching workspace ${backend.workspace} from change ${sub.cursor} (${ctx.source}); Ctrl-C to stop`);
+        if (!ctx.options.json)
+          console.error(
+            `watching workspace ${backend.workspace} from change ${sub.cursor} (${ctx.source}); Ctrl-C to stop`,
+          );
         for await (const c of sub) {
           if (ctx.options.json) process.stdout.write(JSON.stringify(c) + "\n");
           else console.log(`${c.id}\t${c.at}\t${c.op.padEnd(6)}\t${c.path}\t(v${c.version}, ${formatBytes(c.size)})`);
@@ -303,7 +356,12 @@ export function buildProgram(): Command {
         const backend = await ctx.postgres();
         const rows = await listWorkspaces(backend.pool, ctx.options.schema);
         if (ctx.options.json) return printJson(rows);
-        console.log(table(["workspace", "files", "size", "modified"], rows.map((r) => [r.workspace, r.files, formatBytes(r.bytes), r.modified_at ?? ""])));
+        console.log(
+          table(
+            ["workspace", "files", "size", "modified"],
+            rows.map((r) => [r.workspace, r.files, formatBytes(r.bytes), r.modified_at ?? ""]),
+          ),
+        );
       }),
     );
 
@@ -315,7 +373,12 @@ export function buildProgram(): Command {
         const backend = await ctx.postgres();
         const rows = await storageStats(backend.pool, ctx.options.schema);
         if (ctx.options.json) return printJson(rows);
-        console.log(table(["relation", "kind", "size", "rows (est.)"], rows.map((r) => [r.name, r.kind, formatBytes(r.bytes), r.estimated_rows ?? ""])));
+        console.log(
+          table(
+            ["relation", "kind", "size", "rows (est.)"],
+            rows.map((r) => [r.name, r.kind, formatBytes(r.bytes), r.estimated_rows ?? ""]),
+          ),
+        );
       }),
     );
 

@@ -9,14 +9,19 @@ export const EXIT = {
 } as const;
 
 export class CliError extends Error {
-  constructor(message: string, readonly exitCode: number = EXIT.failure) {
+  constructor(
+    message: string,
+    readonly exitCode: number = EXIT.failure,
+  ) {
     super(message);
     this.name = "CliError";
   }
 }
 
 export function printJson(value: unknown): void {
-  process.stdout.write(JSON.stringify(value, (_k, v) => (v instanceof Uint8Array ? Buffer.from(v).toString("base64") : v), 2) + "\n");
+  process.stdout.write(
+    JSON.stringify(value, (_k, v) => (v instanceof Uint8Array ? Buffer.from(v).toString("base64") : v), 2) + "\n",
+  );
 }
 
 export function formatBytes(n: number): string {
@@ -37,7 +42,12 @@ export function table(header: string[], rows: Array<Array<string | number>>): st
   const widths = header.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
   const numeric = header.map((_, i) => rows.length > 0 && rows.every((r) => typeof r[i] === "number"));
   return cells
-    .map((r) => r.map((c, i) => (numeric[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ").trimEnd())
+    .map((r) =>
+      r
+        .map((c, i) => (numeric[i] ? c.padStart(widths[i]) : c.padEnd(widths[i])))
+        .join("  ")
+        .trimEnd(),
+    )
     .join("\n");
 }
 

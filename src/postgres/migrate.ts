@@ -45,7 +45,8 @@ export function migrationLockValue(schema: string): number {
 export async function migrate(options: MigrateOptions): Promise<MigrationRecord[]> {
   const schema = validateSchema(options.schema);
   const direction = options.direction ?? "up";
-  if (direction !== "up" && direction !== "down") throw new Error(`Invalid direction ${JSON.stringify(direction)}: use "up" or "down"`);
+  if (direction !== "up" && direction !== "down")
+    throw new Error(`Invalid direction ${JSON.stringify(direction)}: use "up" or "down"`);
   const lockValue = migrationLockValue(schema);
   const log = options.log ?? (() => {});
   const { client, release } = await connect(options);
@@ -97,9 +98,15 @@ async function connect(options: MigrateOptions): Promise<{ client: pg.ClientBase
  * Before "down" it is best effort: a pg_trgm this role may not move stays where it is, and 0001's
  * down then keeps it while anything else uses it.
  */
-async function placePgTrgm(client: pg.ClientBase, schema: string, direction: "up" | "down", log: (message: string) => void): Promise<void> {
+async function placePgTrgm(
+  client: pg.ClientBase,
+  schema: string,
+  direction: "up" | "down",
+  log: (message: string) => void,
+): Promise<void> {
   const sql = statementsFor(schema);
-  const warn = (notice: { severity?: string; message?: string }) => log(`${notice.severity ?? "NOTICE"}: ${notice.message ?? ""}`);
+  const warn = (notice: { severity?: string; message?: string }) =>
+    log(`${notice.severity ?? "NOTICE"}: ${notice.message ?? ""}`);
   client.on("notice", warn);
   await client.query("BEGIN");
   try {
@@ -128,7 +135,10 @@ async function schemaInstalled(client: pg.ClientBase, schema: string): Promise<b
 /** Names of the migrations shipped with this package, in order. */
 export async function shippedMigrations(): Promise<string[]> {
   const { readdir } = await import("node:fs/promises");
-  return (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith(".sql")).sort().map((f) => f.slice(0, -4));
+  return (await readdir(MIGRATIONS_DIR))
+    .filter((f) => f.endsWith(".sql"))
+    .sort()
+    .map((f) => f.slice(0, -4));
 }
 
 /** After the last migration is reverted, drop what the runner created (sql/migrations_drop.sql). */

@@ -21,7 +21,12 @@ function checkRole(role: unknown): string {
  * privileges the backend needs (never TRUNCATE). Run as the schema owner, e.g. over the pool of a
  * backend connected as the owner. Returns false when the grant already existed.
  */
-export async function grantWorkspace(pool: pg.Pool | pg.ClientBase, schema: string, role: string, workspace: string | null): Promise<boolean> {
+export async function grantWorkspace(
+  pool: pg.Pool | pg.ClientBase,
+  schema: string,
+  role: string,
+  workspace: string | null,
+): Promise<boolean> {
   const { rows } = await pool.query(statementsFor(validateSchema(schema)).grant_workspace, [
     checkRole(role),
     workspace === null ? null : validateWorkspace(workspace),
@@ -33,7 +38,12 @@ export async function grantWorkspace(pool: pg.Pool | pg.ClientBase, schema: stri
  * Removes `role`'s grant of `workspace` (`null`: its all-workspaces grant); with its last grant
  * gone, its privileges on the schema go too. Returns false when there was no such grant.
  */
-export async function revokeWorkspace(pool: pg.Pool | pg.ClientBase, schema: string, role: string, workspace: string | null): Promise<boolean> {
+export async function revokeWorkspace(
+  pool: pg.Pool | pg.ClientBase,
+  schema: string,
+  role: string,
+  workspace: string | null,
+): Promise<boolean> {
   const { rows } = await pool.query(statementsFor(validateSchema(schema)).revoke_workspace, [
     checkRole(role),
     workspace === null ? null : validateWorkspace(workspace),

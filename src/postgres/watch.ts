@@ -46,7 +46,10 @@ export interface WatchOptions {
 /** The cursor is older than the retained log: re-read the workspace, then watch from now. */
 export class ResyncRequiredError extends Error {
   readonly code = "RESYNC_REQUIRED";
-  constructor(readonly since: number, detail: string) {
+  constructor(
+    readonly since: number,
+    detail: string,
+  ) {
     super(`Resync required: ${detail}`);
     this.name = "ResyncRequiredError";
   }
@@ -70,7 +73,8 @@ export async function watchChanges(deps: WatchDeps, options: WatchOptions): Prom
   const { rows } = await deps.pool.query(deps.headSql, [deps.workspace]);
   const channel: string = rows[0].channel;
   const since = options.since ?? Number(rows[0].head);
-  if (!Number.isSafeInteger(since) || since < 0) throw new Error(`watch: since must be a non-negative integer (got ${options.since})`);
+  if (!Number.isSafeInteger(since) || since < 0)
+    throw new Error(`watch: since must be a non-negative integer (got ${options.since})`);
   const subscription = new ChangeSubscription(deps, options, channel, since);
   await subscription.start();
   return subscription;
@@ -91,7 +95,12 @@ class ChangeSubscription implements Subscription {
   #readAgain = false;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(readonly deps: WatchDeps, readonly options: WatchOptions, readonly channel: string, since: number) {
+  constructor(
+    readonly deps: WatchDeps,
+    readonly options: WatchOptions,
+    readonly channel: string,
+    since: number,
+  ) {
     this.#cursor = since;
     this.#patterns = toPatterns(options.paths);
     // pg-listen is CommonJS with an `exports.default`: from ESM the function is `.default`.
@@ -123,7 +132,9 @@ class ChangeSubscription implements Subscription {
     }
     // pg-listen says "connected" again after each reconnect (channels re-LISTENed): catch up then.
     // A reconnect that finishes after close() opened a new connection: end that one too.
-    this.#listener.events.on("connected", () => (this.#closed ? void this.#listener.close().catch(() => {}) : this.#read()));
+    this.#listener.events.on("connected", () =>
+      this.#closed ? void this.#listener.close().catch(() => {}) : this.#read(),
+    );
     this.#timer = setInterval(() => this.#read(), this.options.pollIntervalMs ?? 10_000);
     this.#timer.unref();
     this.#read(); // whatever happened since `since`
@@ -165,7 +176,8 @@ class ChangeSubscription implements Subscription {
       try {
         ({ rows } = await this.deps.pool.query(this.deps.changesSql, [this.deps.workspace, this.#cursor, batch]));
       } catch (e) {
-        if (sqlstateOf(e) === SQLSTATE.resyncRequired) throw new ResyncRequiredError(this.#cursor, (e as Error).message);
+        if (sqlstateOf(e) === SQLSTATE.resyncRequired)
+          throw new ResyncRequiredError(this.#cursor, (e as Error).message);
         throw e;
       }
       for (const row of rows) {

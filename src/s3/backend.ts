@@ -32,12 +32,39 @@ import type {
   ReadResult,
   WriteResult,
 } from "../protocol.js";
-import { editFailure, errors, grepLimit, readPagination, textReadResult, type SearchOptions, type SearchResult, type StatResult } from "../protocol.js";
-import { ancestorsOf, batchClashes, dirPrefix, fileErrorCode, normalizeFilePath, normalizePath, PathError, validateWorkspace } from "../paths.js";
+import {
+  editFailure,
+  errors,
+  grepLimit,
+  readPagination,
+  textReadResult,
+  type SearchOptions,
+  type SearchResult,
+  type StatResult,
+} from "../protocol.js";
+import {
+  ancestorsOf,
+  batchClashes,
+  dirPrefix,
+  fileErrorCode,
+  normalizeFilePath,
+  normalizePath,
+  PathError,
+  validateWorkspace,
+} from "../paths.js";
 import { compileGlob, matchesBasename, type CompiledGlob } from "../glob.js";
 import { Deadline, MatchTimeoutError } from "../bounded.js";
 import { compileLineTest, RegexError } from "../regex.js";
-import { bodyForUpload, bodyForWrite, checkEditStrings, ContentError, isStorableText, searchBudgetMs, toBytes, type FileBody } from "../content.js";
+import {
+  bodyForUpload,
+  bodyForWrite,
+  checkEditStrings,
+  ContentError,
+  isStorableText,
+  searchBudgetMs,
+  toBytes,
+  type FileBody,
+} from "../content.js";
 import { inputFailure } from "../failures.js";
 import { basename, getMimeType, isTextMimeType } from "../mime.js";
 import { containsLiteral, lineCount, lineWindow, matchingLines, replaceText, type LineTest } from "../text.js";
@@ -103,7 +130,8 @@ const MAX_KEY_BYTES = 1024;
 const status = (e: unknown) => (e as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
 const isNotFound = (e: unknown) => status(e) === 404 || ["NoSuchKey", "NotFound"].includes((e as Error)?.name);
 /** 412, or AWS's 409 ConditionalRequestConflict for a condition racing another write. */
-const isPreconditionFailed = (e: unknown) => status(e) === 412 || status(e) === 409 || (e as Error)?.name === "PreconditionFailed";
+const isPreconditionFailed = (e: unknown) =>
+  status(e) === 412 || status(e) === 409 || (e as Error)?.name === "PreconditionFailed";
 /** 5xx after the SDK's own retries. */
 const isServerError = (e: unknown) => (status(e) ?? 0) >= 500;
 /** The SDK sent the request more than once: an earlier attempt may have landed. */
@@ -149,9 +177,12 @@ export class S3Backend implements BackendProtocolV2 {
     this.workspace = validateWorkspace(workspace ?? config.workspace ?? S3_DEFAULTS.workspace);
     // A "/" would make one workspace a sub-directory of another; "." and ".." are dot segments
     // that HTTP clients and S3-compatible servers may resolve (test/../x is stored as x).
-    if (this.workspace.includes("/")) throw new Error(`Invalid workspace name ${JSON.stringify(this.workspace)}: '/' is not allowed on S3`);
+    if (this.workspace.includes("/"))
+      throw new Error(`Invalid workspace name ${JSON.stringify(this.workspace)}: '/' is not allowed on S3`);
     if (this.workspace === "." || this.workspace === "..") {
-      throw new Error(`Invalid workspace name ${JSON.stringify(this.workspace)}: '.' and '..' are not allowed on S3 (they would resolve outside the prefix)`);
+      throw new Error(
+        `Invalid workspace name ${JSON.stringify(this.workspace)}: '.' and '..' are not allowed on S3 (they would resolve outside the prefix)`,
+      );
     }
     this.#root = this.prefix ? `${this.prefix}/${this.workspace}` : this.workspace;
     this.#shared = shared ?? {
@@ -191,7 +222,8 @@ export class S3Backend implements BackendProtocolV2 {
       await this.#shared.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
     } catch (e) {
       const code = status(e);
-      const why = code === 404 ? "it does not exist" : code === 403 ? "access denied" : (e as Error).message || (e as Error).name;
+      const why =
+        code === 404 ? "it does not exist" : code === 403 ? "access denied" : (e as Error).message || (e as Error).name;
       throw new Error(`S3 bucket "${this.bucket}" is not usable: ${why}`);
     }
     this.#shared.capabilities ??= await this.#probe();
@@ -205,7 +237,9 @@ export class S3Backend implements BackendProtocolV2 {
     const key = `${this.prefix ? this.prefix + "/" : ""}.deepagents-backends-probe/${randomUUID()}`;
     const put = async (conditions: { IfMatch?: string; IfNoneMatch?: string }) => {
       try {
-        const r = await this.#shared.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: "probe", ...conditions }));
+        const r = await this.#shared.client.send(
+          new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: "probe", ...conditions }),
+        );
         return unquote(r.ETag);
       } catch (e) {
         if (isPreconditionFailed(e) || isNotFound(e)) return null;
@@ -216,7 +250,8 @@ export class S3Backend implements BackendProtocolV2 {
       const etag = await put({ IfNoneMatch: "*" });
       const createOnlyEnforced = (await put({ IfNoneMatch: "*" })) === null;
       let etagQuoting: S3Capabilities["etagQuoting"] = "quoted";
-      if (etag && (await put({ IfMatch: `"${etag}"` })) === null && (await put({ IfMatch: etag })) !== null) etagQuoting = "unquoted";
+      if (etag && (await put({ IfMatch: `"${etag}"` })) === null && (await put({ IfMatch: etag })) !== null)
+        etagQuoting = "unquoted";
       const wrongRejected = (await put({ IfMatch: etagQuoting === "quoted" ? '"0000"' : "0000" })) === null;
       return { conditionalWrites: createOnlyEnforced && wrongRejected, etagQuoting };
     } finally {
@@ -236,7 +271,10 @@ export class S3Backend implements BackendProtocolV2 {
     const key = this.#root + path;
     const bytes = Buffer.byteLength(key, "utf8");
     if (bytes > MAX_KEY_BYTES) {
-      throw new PathError(path, `with the prefix and workspace its S3 key would be ${bytes} bytes (S3 allows ${MAX_KEY_BYTES})`);
+      throw new PathError(
+        path,
+        `with the prefix and workspace its S3 key would be ${bytes} bytes (S3 allows ${MAX_KEY_BYTES})`,
+      );
     }
     return key;
   }
@@ -260,11 +298,22 @@ export class S3Backend implements BackendProtocolV2 {
     let token: string | undefined;
     do {
       const page = await this.#shared.client.send(
-        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: delimiter, ContinuationToken: token }),
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: prefix,
+          Delimiter: delimiter,
+          ContinuationToken: token,
+        }),
       );
       for (const o of page.Contents ?? []) {
         if (!o.Key || o.Key.endsWith("/")) continue; // "directory marker" objects are not files
-        objects.push({ key: o.Key, path: this.#path(o.Key), size: o.Size ?? 0, etag: unquote(o.ETag), modified: o.LastModified ?? new Date(0) });
+        objects.push({
+          key: o.Key,
+          path: this.#path(o.Key),
+          size: o.Size ?? 0,
+          etag: unquote(o.ETag),
+          modified: o.LastModified ?? new Date(0),
+        });
       }
       for (const p of page.CommonPrefixes ?? []) if (p.Prefix) prefixes.add(p.Prefix);
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
@@ -272,7 +321,9 @@ export class S3Backend implements BackendProtocolV2 {
     return { objects, prefixes: [...prefixes] };
   }
 
-  async #head(key: string): Promise<(Listed & Lineage & { contentType: string; createdAt?: string; lines?: number }) | null> {
+  async #head(
+    key: string,
+  ): Promise<(Listed & Lineage & { contentType: string; createdAt?: string; lines?: number }) | null> {
     try {
       const h = await this.#shared.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
       const lines = h.Metadata?.[META_LINES];
@@ -419,7 +470,10 @@ export class S3Backend implements BackendProtocolV2 {
     if (expected) return expected;
     if (e instanceof OutcomeUnknownError) return errors.outcomeUnknown(operation, e.path);
     const err = e as Error & { $metadata?: { httpStatusCode?: number } };
-    const detail = err?.message && err.message !== "UnknownError" ? err.message : `${err?.name ?? "error"} (HTTP ${status(e) ?? "?"})`;
+    const detail =
+      err?.message && err.message !== "UnknownError"
+        ? err.message
+        : `${err?.name ?? "error"} (HTTP ${status(e) ?? "?"})`;
     return errors.storage(operation, detail);
   }
 
@@ -450,7 +504,13 @@ export class S3Backend implements BackendProtocolV2 {
       if (!object) return { error: errors.readNotFound(filePath) };
       const view = S3Backend.#view(path, object);
       if (view.text === null) return { content: toBytes(object.bytes), mimeType: view.mimeType };
-      return textReadResult(view.mimeType, lineCount(view.text), window.offset, window.limit, lineWindow(view.text, window.offset, window.limit));
+      return textReadResult(
+        view.mimeType,
+        lineCount(view.text),
+        window.offset,
+        window.limit,
+        lineWindow(view.text, window.offset, window.limit),
+      );
     } catch (e) {
       return { error: this.#failure("read", e) };
     }
@@ -501,7 +561,11 @@ export class S3Backend implements BackendProtocolV2 {
     }
   }
 
-  async write(filePath: string, content: string, options: S3WriteOptions = {}): Promise<WriteResult & { version?: string }> {
+  async write(
+    filePath: string,
+    content: string,
+    options: S3WriteOptions = {},
+  ): Promise<WriteResult & { version?: string }> {
     try {
       const path = normalizeFilePath(filePath);
       const body = bodyForWrite(filePath, path, content, this.#maxFileBytes);
@@ -510,13 +574,25 @@ export class S3Backend implements BackendProtocolV2 {
       const key = this.#key(path);
       // The object keeps created_at and is the parent of the new one; the version is checked when asked.
       const [existing, clash] = await Promise.all([this.#head(key), this.#clash(path)]);
-      if (clash) return { error: clash === "directory" ? errors.isDirectory(filePath) : errors.parentIsFile(filePath, clash.file) };
+      if (clash)
+        return {
+          error: clash === "directory" ? errors.isDirectory(filePath) : errors.parentIsFile(filePath, clash.file),
+        };
       if (ifVersion !== undefined && (ifVersion === 0 ? existing !== null : existing?.etag !== ifVersion)) {
         return { error: errors.versionMismatch(filePath, ifVersion, existing?.etag ?? null) };
       }
-      const conditions = ifVersion === undefined ? {} : ifVersion === 0 ? { IfNoneMatch: "*" } : { IfMatch: this.#ifMatch(ifVersion) };
-      const etag = await this.#put(key, filePath, body, existing?.createdAt ?? new Date().toISOString(), existing, conditions);
-      if (etag === null) return { error: errors.versionMismatch(filePath, ifVersion!, (await this.#head(key))?.etag ?? null) };
+      const conditions =
+        ifVersion === undefined ? {} : ifVersion === 0 ? { IfNoneMatch: "*" } : { IfMatch: this.#ifMatch(ifVersion) };
+      const etag = await this.#put(
+        key,
+        filePath,
+        body,
+        existing?.createdAt ?? new Date().toISOString(),
+        existing,
+        conditions,
+      );
+      if (etag === null)
+        return { error: errors.versionMismatch(filePath, ifVersion!, (await this.#head(key))?.etag ?? null) };
       return { path: filePath, filesUpdate: null, version: etag };
     } catch (e) {
       return { error: this.#failure("write", e) };
@@ -550,7 +626,9 @@ export class S3Backend implements BackendProtocolV2 {
         if (view.text === null) return { error: editFailure("binary", filePath, oldString) };
         const result = replaceText(view.text, oldString, newString, replaceAll === true);
         if (result.status !== "ok") {
-          return { error: editFailure(result.status, filePath, oldString, "occurrences" in result ? result.occurrences : 0) };
+          return {
+            error: editFailure(result.status, filePath, oldString, "occurrences" in result ? result.occurrences : 0),
+          };
         }
         const size = Buffer.byteLength(result.content, "utf8");
         if (size > this.#maxFileBytes) return { error: errors.tooLarge(filePath, size, this.#maxFileBytes) };
@@ -599,12 +677,17 @@ export class S3Backend implements BackendProtocolV2 {
         // PUT is writing at that moment (UnknownError, its ECANCELED race).
         for (let attempt = 1; ; attempt++) {
           const r = await this.#shared.client.send(
-            new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
+            new DeleteObjectsCommand({
+              Bucket: this.bucket,
+              Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+            }),
           );
           batch.forEach((k) => this.#shared.cache.delete(k));
           if (!r.Errors?.length) break;
           if (attempt >= DELETE_ATTEMPTS) {
-            throw new Error(`${r.Errors.length} of ${batch.length} objects could not be deleted (first: ${r.Errors[0].Key}: ${r.Errors[0].Code})`);
+            throw new Error(
+              `${r.Errors.length} of ${batch.length} objects could not be deleted (first: ${r.Errors[0].Key}: ${r.Errors[0].Code})`,
+            );
           }
           const failed = new Set(r.Errors.map((e) => e.Key));
           batch = batch.filter((k) => failed.has(k));
@@ -618,7 +701,11 @@ export class S3Backend implements BackendProtocolV2 {
   }
 
   /** Candidates of grep/glob: exactly `path` when it names an object, else its subtree. */
-  async #scope(path: string, trailingSlash: boolean, listPrefix: string): Promise<{ objects: Listed[]; exact: boolean; dir: string }> {
+  async #scope(
+    path: string,
+    trailingSlash: boolean,
+    listPrefix: string,
+  ): Promise<{ objects: Listed[]; exact: boolean; dir: string }> {
     const dir = dirPrefix(path);
     const [exact, under] = await Promise.all([
       path === "/" || trailingSlash ? null : this.#head(this.#key(path)),
@@ -629,7 +716,12 @@ export class S3Backend implements BackendProtocolV2 {
   }
 
   /** Literal search: list, then fetch texts (ETag cache first) in path order, `grepConcurrency` at a time. */
-  async grep(pattern: string, path: string | null = "/", glob: string | null = null, maxCount: number | null = null): Promise<GrepResult> {
+  async grep(
+    pattern: string,
+    path: string | null = "/",
+    glob: string | null = null,
+    maxCount: number | null = null,
+  ): Promise<GrepResult> {
     if (typeof pattern !== "string") return { error: "Error: grep pattern must be a string" };
     // Stored text is valid UTF-8 without NUL: such a pattern cannot occur in it.
     return this.#search("grep", isStorableText(pattern) ? containsLiteral(pattern) : null, path, glob, maxCount);
@@ -795,7 +887,8 @@ export class S3Backend implements BackendProtocolV2 {
       const key = this.#key(path);
       const [existing, clash] = await Promise.all([this.#head(key), this.#clash(path)]);
       if (clash) {
-        for (const i of indices) responses[i] = { path: responses[i].path, error: clash === "directory" ? "is_directory" : "invalid_path" };
+        for (const i of indices)
+          responses[i] = { path: responses[i].path, error: clash === "directory" ? "is_directory" : "invalid_path" };
         return;
       }
       await this.#put(key, path, body, existing?.createdAt ?? now, existing);
@@ -812,7 +905,9 @@ export class S3Backend implements BackendProtocolV2 {
     const ancestors = ancestorsOf(path);
     const [heads, below] = await Promise.all([
       Promise.all(ancestors.map((a) => this.#head(this.#key(a)))),
-      this.#shared.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.#key(path) + "/", MaxKeys: 1 })),
+      this.#shared.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.#key(path) + "/", MaxKeys: 1 }),
+      ),
     ]);
     const file = ancestors.find((_, i) => heads[i] !== null);
     if (file !== undefined) return { file };
@@ -847,7 +942,10 @@ export class S3Backend implements BackendProtocolV2 {
    * read (and may throw to refuse it). The SDK retries the request, not a body cut off halfway
    * (a connection reset mid-transfer): that is retried here, once, from the start.
    */
-  async #fetch(key: string, check: (length: number) => void): Promise<{ response: GetObjectCommandOutput; bytes: Buffer } | null> {
+  async #fetch(
+    key: string,
+    check: (length: number) => void,
+  ): Promise<{ response: GetObjectCommandOutput; bytes: Buffer } | null> {
     for (let attempt = 1; ; attempt++) {
       let response: GetObjectCommandOutput;
       try {

@@ -8,7 +8,8 @@ import type { BackendProtocolV2 } from "deepagents";
 import { EMPTY_FILE_CONTENT } from "../../src/protocol.js";
 
 /** The protocol with its optional methods present, as our backends implement it. */
-export type FullBackend = BackendProtocolV2 & Required<Pick<BackendProtocolV2, "delete" | "uploadFiles" | "downloadFiles">>;
+export type FullBackend = BackendProtocolV2 &
+  Required<Pick<BackendProtocolV2, "delete" | "uploadFiles" | "downloadFiles">>;
 
 export interface ConformanceTarget {
   /** A fresh, empty workspace (its own backend view). */
@@ -70,11 +71,23 @@ export function conformance(name: string, target: ConformanceTarget): void {
   // ---- ls ----------------------------------------------------------------------------------
   t("ls: immediate children, directories with '/', sorted, sizes in bytes", async () => {
     const b = await target.fresh();
-    await seed(b, { "/d/b.txt": "héllo", "/d/a.txt": "", "/d/sub/x.txt": "1", "/d/sub/deep/y.txt": "2", "/d/z/q.md": "3", "/top.txt": "t" });
+    await seed(b, {
+      "/d/b.txt": "héllo",
+      "/d/a.txt": "",
+      "/d/sub/x.txt": "1",
+      "/d/sub/deep/y.txt": "2",
+      "/d/z/q.md": "3",
+      "/top.txt": "t",
+    });
     const ls = await b.ls("/d");
     assert.equal(
       ls.files!.map((f) => [f.path, f.is_dir, f.size]),
-      [["/d/a.txt", false, 0], ["/d/b.txt", false, 6], ["/d/sub/", true, 0], ["/d/z/", true, 0]],
+      [
+        ["/d/a.txt", false, 0],
+        ["/d/b.txt", false, 6],
+        ["/d/sub/", true, 0],
+        ["/d/z/", true, 0],
+      ],
     );
     for (const f of ls.files!) {
       if (f.is_dir) assert.is(f.modified_at, "");
@@ -86,8 +99,19 @@ export function conformance(name: string, target: ConformanceTarget): void {
 
   t("ls: names that sort around '/' do not confuse directory detection", async () => {
     const b = await target.fresh();
-    await seed(b, { "/p/a/x": "1", "/p/a-b/x": "1", "/p/a.txt": "1", "/p/a0/x": "1", "/p/a/y/z": "1", "/p/b": "1", "/p2/x": "1" });
-    assert.equal(paths(await b.ls("/p")), ["/p/a-b/", "/p/a.txt", "/p/a/", "/p/a0/", "/p/b"].sort((x, y) => x.localeCompare(y)));
+    await seed(b, {
+      "/p/a/x": "1",
+      "/p/a-b/x": "1",
+      "/p/a.txt": "1",
+      "/p/a0/x": "1",
+      "/p/a/y/z": "1",
+      "/p/b": "1",
+      "/p2/x": "1",
+    });
+    assert.equal(
+      paths(await b.ls("/p")),
+      ["/p/a-b/", "/p/a.txt", "/p/a/", "/p/a0/", "/p/b"].sort((x, y) => x.localeCompare(y)),
+    );
   });
 
   t("ls: a missing directory or a file path lists nothing, without error", async () => {
@@ -101,9 +125,28 @@ export function conformance(name: string, target: ConformanceTarget): void {
   t("read: windows, line numbers and nextOffset", async () => {
     const b = await target.fresh();
     await seed(b, { "/r.txt": "l1\nl2\nl3\nl4\nl5\n" });
-    assert.equal(await b.read("/r.txt"), { content: "l1\nl2\nl3\nl4\nl5\n", mimeType: "text/plain", totalLines: 5, startLine: 1, endLine: 5 });
-    assert.equal(await b.read("/r.txt", 1, 2), { content: "l2\nl3", mimeType: "text/plain", totalLines: 5, startLine: 2, endLine: 3, nextOffset: 3 });
-    assert.equal(await b.read("/r.txt", 4, 10), { content: "l5\n", mimeType: "text/plain", totalLines: 5, startLine: 5, endLine: 5 });
+    assert.equal(await b.read("/r.txt"), {
+      content: "l1\nl2\nl3\nl4\nl5\n",
+      mimeType: "text/plain",
+      totalLines: 5,
+      startLine: 1,
+      endLine: 5,
+    });
+    assert.equal(await b.read("/r.txt", 1, 2), {
+      content: "l2\nl3",
+      mimeType: "text/plain",
+      totalLines: 5,
+      startLine: 2,
+      endLine: 3,
+      nextOffset: 3,
+    });
+    assert.equal(await b.read("/r.txt", 4, 10), {
+      content: "l5\n",
+      mimeType: "text/plain",
+      totalLines: 5,
+      startLine: 5,
+      endLine: 5,
+    });
     // floors, and negatives clamp to 0
     assert.equal(await b.read("/r.txt", 1.9, 2.5), await b.read("/r.txt", 1, 2));
     assert.equal(await b.read("/r.txt", -3, 1), await b.read("/r.txt", 0, 1));
@@ -182,7 +225,8 @@ export function conformance(name: string, target: ConformanceTarget): void {
     assert.equal(await b.edit("/e.txt", "", "x"), { error: "Error: oldString cannot be empty when file has content" });
     assert.equal(await b.edit("/e.txt", "zzz", "x"), { error: "Error: String not found in file: 'zzz'" });
     assert.equal(await b.edit("/e.txt", "foo", "x"), {
-      error: "Error: String 'foo' has multiple occurrences (appears 2 times) in file. Use replace_all=True to replace all instances, or provide a more specific string with surrounding context.",
+      error:
+        "Error: String 'foo' has multiple occurrences (appears 2 times) in file. Use replace_all=True to replace all instances, or provide a more specific string with surrounding context.",
     });
     assert.is((await b.read("/e.txt")).content, "foo bar foo");
   });
@@ -239,17 +283,32 @@ export function conformance(name: string, target: ConformanceTarget): void {
   t("grep: path is an exact file or a directory prefix (/src never /src2)", async () => {
     const b = await target.fresh();
     await seed(b, { "/src/a.ts": "needle", "/src2/b.ts": "needle", "/src/deep/c.ts": "needle", "/srcfile": "needle" });
-    assert.equal((await b.grep("needle", "/src")).matches!.map((m) => m.path), ["/src/a.ts", "/src/deep/c.ts"]);
-    assert.equal((await b.grep("needle", "/src/")).matches!.map((m) => m.path), ["/src/a.ts", "/src/deep/c.ts"]);
-    assert.equal((await b.grep("needle", "/src/a.ts")).matches!.map((m) => m.path), ["/src/a.ts"]);
+    assert.equal(
+      (await b.grep("needle", "/src")).matches!.map((m) => m.path),
+      ["/src/a.ts", "/src/deep/c.ts"],
+    );
+    assert.equal(
+      (await b.grep("needle", "/src/")).matches!.map((m) => m.path),
+      ["/src/a.ts", "/src/deep/c.ts"],
+    );
+    assert.equal(
+      (await b.grep("needle", "/src/a.ts")).matches!.map((m) => m.path),
+      ["/src/a.ts"],
+    );
     assert.equal((await b.grep("needle", "/nowhere")).matches, []);
   });
 
   t("grep: glob filter on basename at any depth; with '/' relative to the search path", async () => {
     const b = await target.fresh();
     await seed(b, { "/r/a.py": "hit", "/r/x/b.py": "hit", "/r/x/c.ts": "hit", "/r/.hidden.py": "hit" });
-    assert.equal((await b.grep("hit", "/", "*.py")).matches!.map((m) => m.path), ["/r/.hidden.py", "/r/a.py", "/r/x/b.py"]);
-    assert.equal((await b.grep("hit", "/r", "x/*.ts")).matches!.map((m) => m.path), ["/r/x/c.ts"]);
+    assert.equal(
+      (await b.grep("hit", "/", "*.py")).matches!.map((m) => m.path),
+      ["/r/.hidden.py", "/r/a.py", "/r/x/b.py"],
+    );
+    assert.equal(
+      (await b.grep("hit", "/r", "x/*.ts")).matches!.map((m) => m.path),
+      ["/r/x/c.ts"],
+    );
     assert.equal((await b.grep("hit", "/", "*.{ts,py}")).matches!.length, 4);
   });
 
@@ -257,7 +316,14 @@ export function conformance(name: string, target: ConformanceTarget): void {
     const b = await target.fresh();
     await seed(b, { "/m1.txt": "hit\nhit\nhit", "/m2.txt": "hit\nhit" });
     const capped = await b.grep("hit", "/", null, 3);
-    assert.equal(capped.matches!.map((m) => [m.path, m.line]), [["/m1.txt", 1], ["/m1.txt", 2], ["/m1.txt", 3]]);
+    assert.equal(
+      capped.matches!.map((m) => [m.path, m.line]),
+      [
+        ["/m1.txt", 1],
+        ["/m1.txt", 2],
+        ["/m1.txt", 3],
+      ],
+    );
     assert.is(capped.truncated, true);
     const exact = await b.grep("hit", "/", null, 5);
     assert.is(exact.matches!.length, 5);
@@ -326,10 +392,17 @@ export function conformance(name: string, target: ConformanceTarget): void {
       { path: "/u/", error: "is_directory" },
     ]);
     const down = await b.downloadFiles(["/u/pic.png", "/u/missing.txt", "/u/latin1.txt", "/u", "/u/bom.txt", "/../x"]);
-    assert.equal(down.map((d) => [d.path, d.error]), [
-      ["/u/pic.png", null], ["/u/missing.txt", "file_not_found"], ["/u/latin1.txt", null],
-      ["/u", "is_directory"], ["/u/bom.txt", null], ["/../x", "invalid_path"],
-    ]);
+    assert.equal(
+      down.map((d) => [d.path, d.error]),
+      [
+        ["/u/pic.png", null],
+        ["/u/missing.txt", "file_not_found"],
+        ["/u/latin1.txt", null],
+        ["/u", "is_directory"],
+        ["/u/bom.txt", null],
+        ["/../x", "invalid_path"],
+      ],
+    );
     assert.ok(bytes(down[0].content)?.equals(PNG));
     assert.ok(bytes(down[2].content)?.equals(latin1));
     assert.ok(bytes(down[4].content)?.equals(bom));

@@ -19,16 +19,44 @@ const SCRIPTS = Number(process.env.DIFF_SCRIPTS ?? 200);
 const SEED = Number(process.env.DIFF_SEED ?? Date.now() % 1_000_000);
 const OPS_PER_SCRIPT = 30;
 
-
-const FILES = ["/a.txt", "/b.md", "/dir/c.txt", "/dir/d.md", "/dir/sub/e.txt", "/dir2/f.txt", "/g.json", "/img.png"] as const;
+const FILES = [
+  "/a.txt",
+  "/b.md",
+  "/dir/c.txt",
+  "/dir/d.md",
+  "/dir/sub/e.txt",
+  "/dir2/f.txt",
+  "/g.json",
+  "/img.png",
+] as const;
 const DIRS = ["/", "/dir", "/dir/", "/dir/sub", "/dir2", "/nope"] as const;
 const WORDS = ["foo", "bar", "baz", "foo bar", "l.", "[x]", "q_x", "50%", "a\\b", "$&"] as const;
 const GREP_GLOBS = [null, "*.txt", "*.md", "*.{txt,md}", "c*", "*"] as const;
 const GLOBS = ["*", "*.txt", "**/*.md", "**", "dir/*", "**/*.{txt,json}", "?.md", "sub/**", "**/e.*"] as const;
 // search({ regex: true }) against the reference's texts and src/regex.ts's language: lookarounds
 // at line edges, \b, anchors next to the \r of CRLF text, \u{...}, a refused inline flag.
-const REGEXES = ["foo(?!\\s)", "(?<!\\s)foo", "bar(?!\\W)", "(?<!\\W)bar", "baz(?=\\s)", "(?<=\\s)baz", "^foo", "bar$",
-  "\\bbar\\b", "\\r$", "^$", "^.{3}$", "\\u{66}oo", "l\\.", "\\[x\\]", "q_x\\b", "(?i)foo", "\\$&", "a\\\\b", "^(?!foo)"] as const;
+const REGEXES = [
+  "foo(?!\\s)",
+  "(?<!\\s)foo",
+  "bar(?!\\W)",
+  "(?<!\\W)bar",
+  "baz(?=\\s)",
+  "(?<=\\s)baz",
+  "^foo",
+  "bar$",
+  "\\bbar\\b",
+  "\\r$",
+  "^$",
+  "^.{3}$",
+  "\\u{66}oo",
+  "l\\.",
+  "\\[x\\]",
+  "q_x\\b",
+  "(?i)foo",
+  "\\$&",
+  "a\\\\b",
+  "^(?!foo)",
+] as const;
 const SEARCH_DIRS = ["/", "/dir", "/dir/sub", "/nope"] as const;
 
 type Op = { op: string; args: unknown[] };
@@ -46,22 +74,68 @@ function makeScript(seed: number): Op[] {
   const ops: Op[] = [];
   for (let i = 0; i < OPS_PER_SCRIPT; i++) {
     const path = r.pick(FILES);
-    switch (r.pick(["write", "write", "write", "edit", "edit", "read", "readRaw", "ls", "grep", "grep", "glob", "delete", "upload", "download", "search"])) {
-      case "write": ops.push({ op: "write", args: [path, contentFor(path)] }); break;
-      case "edit": ops.push({ op: "edit", args: [path, r.int(8) === 0 ? "" : r.pick(WORDS), r.pick(WORDS), r.int(3) === 0] }); break;
-      case "read": ops.push({ op: "read", args: [path, r.int(7), r.pick([0, 1, 2, 3, 500])] }); break;
-      case "readRaw": ops.push({ op: "readRaw", args: [path] }); break;
-      case "ls": ops.push({ op: "ls", args: [r.pick([...DIRS, path])] }); break;
-      case "grep": ops.push({ op: "grep", args: [r.int(10) === 0 ? "" : r.pick(WORDS), r.pick([...DIRS, path]), r.pick(GREP_GLOBS), r.pick([null, null, 1, 2, 5])] }); break;
-      case "glob": ops.push({ op: "glob", args: [r.pick(GLOBS), r.pick([...DIRS, path])] }); break;
-      case "delete": ops.push({ op: "delete", args: [r.pick([...FILES, ...DIRS.filter((d) => d !== "/")])] }); break;
+    switch (
+      r.pick([
+        "write",
+        "write",
+        "write",
+        "edit",
+        "edit",
+        "read",
+        "readRaw",
+        "ls",
+        "grep",
+        "grep",
+        "glob",
+        "delete",
+        "upload",
+        "download",
+        "search",
+      ])
+    ) {
+      case "write":
+        ops.push({ op: "write", args: [path, contentFor(path)] });
+        break;
+      case "edit":
+        ops.push({ op: "edit", args: [path, r.int(8) === 0 ? "" : r.pick(WORDS), r.pick(WORDS), r.int(3) === 0] });
+        break;
+      case "read":
+        ops.push({ op: "read", args: [path, r.int(7), r.pick([0, 1, 2, 3, 500])] });
+        break;
+      case "readRaw":
+        ops.push({ op: "readRaw", args: [path] });
+        break;
+      case "ls":
+        ops.push({ op: "ls", args: [r.pick([...DIRS, path])] });
+        break;
+      case "grep":
+        ops.push({
+          op: "grep",
+          args: [
+            r.int(10) === 0 ? "" : r.pick(WORDS),
+            r.pick([...DIRS, path]),
+            r.pick(GREP_GLOBS),
+            r.pick([null, null, 1, 2, 5]),
+          ],
+        });
+        break;
+      case "glob":
+        ops.push({ op: "glob", args: [r.pick(GLOBS), r.pick([...DIRS, path])] });
+        break;
+      case "delete":
+        ops.push({ op: "delete", args: [r.pick([...FILES, ...DIRS.filter((d) => d !== "/")])] });
+        break;
       case "upload": {
         const body = path.endsWith(".png") ? Buffer.from(png(), "base64") : Buffer.from(text());
         ops.push({ op: "upload", args: [path, body.toString("base64")] });
         break;
       }
-      case "download": ops.push({ op: "download", args: [[path, r.pick(FILES), "/dir"]] }); break;
-      case "search": ops.push({ op: "search", args: [r.pick(REGEXES), r.int(3) === 0, r.pick(SEARCH_DIRS)] }); break;
+      case "download":
+        ops.push({ op: "download", args: [[path, r.pick(FILES), "/dir"]] });
+        break;
+      case "search":
+        ops.push({ op: "search", args: [r.pick(REGEXES), r.int(3) === 0, r.pick(SEARCH_DIRS)] });
+        break;
     }
   }
   return ops;
@@ -69,32 +143,50 @@ function makeScript(seed: number): Op[] {
 
 // JSON-safe comparison: bytes as arrays, undefined keys dropped, timestamps masked.
 function plain(value: unknown): unknown {
-  return JSON.parse(JSON.stringify(value, (key, v) => {
-    if (key === "created_at" || key === "modified_at") return "<time>";
-    if (key === "version") return undefined;
-    if (v && typeof v === "object" && (v.type === "Buffer" || ArrayBuffer.isView(v))) return { bytes: Array.from(ArrayBuffer.isView(v) ? (v as Uint8Array) : v.data) };
-    if (v instanceof Uint8Array) return { bytes: Array.from(v) };
-    return v;
-  }));
+  return JSON.parse(
+    JSON.stringify(value, (key, v) => {
+      if (key === "created_at" || key === "modified_at") return "<time>";
+      if (key === "version") return undefined;
+      if (v && typeof v === "object" && (v.type === "Buffer" || ArrayBuffer.isView(v)))
+        return { bytes: Array.from(ArrayBuffer.isView(v) ? (v as Uint8Array) : v.data) };
+      if (v instanceof Uint8Array) return { bytes: Array.from(v) };
+      return v;
+    }),
+  );
 }
 
-type Searchable = { search(o: { pattern: string; regex: boolean; ignoreCase: boolean; path: string }): Promise<unknown> };
+type Searchable = {
+  search(o: { pattern: string; regex: boolean; ignoreCase: boolean; path: string }): Promise<unknown>;
+};
 type Backend = BackendProtocolV2 & Required<Pick<BackendProtocolV2, "delete" | "uploadFiles" | "downloadFiles">>;
 
 async function apply(b: Backend, { op, args }: Op): Promise<unknown> {
   const a = args as any[];
   switch (op) {
-    case "write": return b.write(a[0], a[1]);
-    case "edit": return b.edit(a[0], a[1], a[2], a[3]);
-    case "read": return b.read(a[0], a[1], a[2]);
-    case "readRaw": return b.readRaw(a[0]);
-    case "ls": return b.ls(a[0]);
-    case "grep": return b.grep(a[0], a[1], a[2], a[3]);
-    case "glob": return b.glob(a[0], a[1]);
-    case "delete": return b.delete(a[0]);
-    case "upload": return b.uploadFiles([[a[0], new Uint8Array(Buffer.from(a[1], "base64"))]]);
-    case "download": return b.downloadFiles(a[0]);
-    case "search": return "search" in b ? (b as unknown as Searchable).search({ pattern: a[0], regex: true, ignoreCase: a[1], path: a[2] }) : null;
+    case "write":
+      return b.write(a[0], a[1]);
+    case "edit":
+      return b.edit(a[0], a[1], a[2], a[3]);
+    case "read":
+      return b.read(a[0], a[1], a[2]);
+    case "readRaw":
+      return b.readRaw(a[0]);
+    case "ls":
+      return b.ls(a[0]);
+    case "grep":
+      return b.grep(a[0], a[1], a[2], a[3]);
+    case "glob":
+      return b.glob(a[0], a[1]);
+    case "delete":
+      return b.delete(a[0]);
+    case "upload":
+      return b.uploadFiles([[a[0], new Uint8Array(Buffer.from(a[1], "base64"))]]);
+    case "download":
+      return b.downloadFiles(a[0]);
+    case "search":
+      return "search" in b
+        ? (b as unknown as Searchable).search({ pattern: a[0], regex: true, ignoreCase: a[1], path: a[2] })
+        : null;
   }
   throw new Error(op);
 }
@@ -112,10 +204,15 @@ async function expected(ref: InstanceType<typeof StoreBackend>, step: Op, raw: a
     }
     const matches: Array<{ path: string; line: number; text: string }> = [];
     const under = a[2] === "/" ? "/" : `${a[2]}/`;
-    const paths = ((await ref.glob("**", "/")).files ?? []).map((f) => f.path).filter((p) => p.startsWith(under) && !p.endsWith(".png")).sort();
+    const paths = ((await ref.glob("**", "/")).files ?? [])
+      .map((f) => f.path)
+      .filter((p) => p.startsWith(under) && !p.endsWith(".png"))
+      .sort();
     for (const path of paths) {
       const text = (await ref.readRaw(path)).data!.content as string;
-      text.split("\n").forEach((line, i) => regexMatchesLine(a[0], a[1], line) && matches.push({ path, line: i + 1, text: line }));
+      text
+        .split("\n")
+        .forEach((line, i) => regexMatchesLine(a[0], a[1], line) && matches.push({ path, line: i + 1, text: line }));
     }
     return { matches };
   }
@@ -192,7 +289,8 @@ export function differential(name: string, target: { fresh(): Promise<Backend>; 
       await target.close();
     }
     assert.is(compared, SCRIPTS * OPS_PER_SCRIPT);
-    for (const [kind, n] of Object.entries(nonEmpty)) assert.ok(n >= SCRIPTS / 8, `${kind}: only ${n} non-trivial results`);
+    for (const [kind, n] of Object.entries(nonEmpty))
+      assert.ok(n >= SCRIPTS / 8, `${kind}: only ${n} non-trivial results`);
     console.log(`compared ${compared} operations; non-trivial: ${JSON.stringify(nonEmpty)}`);
   });
   test.run();

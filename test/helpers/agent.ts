@@ -15,6 +15,9 @@ export function toolText(messages: BaseMessage[]): Record<string, string> {
 /** One agent run over `backend` (an instance or a factory); returns the tool results. */
 export async function runAgent(model: ReturnType<typeof fakeModel>, backend: unknown): Promise<Record<string, string>> {
   const agent = createDeepAgent({ model, backend: backend as never });
-  const result = await agent.invoke({ messages: [{ role: "user", content: "work on the files" }] }, { recursionLimit: 50 });
+  const result = await agent.invoke(
+    { messages: [{ role: "user", content: "work on the files" }] },
+    { recursionLimit: 50 },
+  );
   return toolText(result.messages as BaseMessage[]);
 }

@@ -57,7 +57,10 @@ export async function capturePlans(options: PlanCaptureOptions = {}): Promise<Pl
     pool,
     async planOf(marker, fn) {
       const plans = (await during(fn)).filter((p) => p.includes(marker));
-      if (plans.length !== 1) throw new Error(`expected one plan containing ${JSON.stringify(marker)}, captured ${plans.length}:\n${plans.join("\n---\n")}`);
+      if (plans.length !== 1)
+        throw new Error(
+          `expected one plan containing ${JSON.stringify(marker)}, captured ${plans.length}:\n${plans.join("\n---\n")}`,
+        );
       return plans[0];
     },
     end: () => pool.end(),

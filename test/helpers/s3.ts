@@ -36,7 +36,11 @@ function fixS3rverCommonPrefixes(): void {
   const FilesystemStore = createRequire(import.meta.url)("s3rver/lib/stores/filesystem.js");
   const original = FilesystemStore.prototype.listObjects;
   if (original.fixed) return;
-  const fixed = async function (this: unknown, bucket: string, options: { delimiter?: string; prefix?: string; maxKeys?: number; startAfter?: string }) {
+  const fixed = async function (
+    this: unknown,
+    bucket: string,
+    options: { delimiter?: string; prefix?: string; maxKeys?: number; startAfter?: string },
+  ) {
     const { delimiter, prefix = "", maxKeys = Infinity } = options;
     if (!delimiter) return original.call(this, bucket, options);
     const all = await original.call(this, bucket, { ...options, delimiter: "", maxKeys: Infinity });
@@ -47,7 +51,11 @@ function fixS3rverCommonPrefixes(): void {
       if (idx === -1) objects.push(object);
       else commonPrefixes.add(object.key.slice(0, prefix.length + idx + 1));
     }
-    return { objects: objects.slice(0, maxKeys), commonPrefixes: [...commonPrefixes].sort(), isTruncated: objects.length > maxKeys };
+    return {
+      objects: objects.slice(0, maxKeys),
+      commonPrefixes: [...commonPrefixes].sort(),
+      isTruncated: objects.length > maxKeys,
+    };
   };
   FilesystemStore.prototype.listObjects = Object.assign(fixed, { fixed: true });
 }
@@ -92,10 +100,19 @@ export async function startTestS3(): Promise<TestS3> {
       return b;
     },
     async close() {
-      const cleaner = new S3Backend({ ...base, bucket, prefix: "", workspace: "x", capabilities: { conditionalWrites: false, etagQuoting: "quoted" } });
+      const cleaner = new S3Backend({
+        ...base,
+        bucket,
+        prefix: "",
+        workspace: "x",
+        capabilities: { conditionalWrites: false, etagQuoting: "quoted" },
+      });
       // Every object of the bucket lives under "test/" (or the probe prefix): delete both trees.
       for (const root of ["test", ".deepagents-backends-probe"]) {
-        await cleaner.withWorkspace(root).delete("/").catch(() => {});
+        await cleaner
+          .withWorkspace(root)
+          .delete("/")
+          .catch(() => {});
       }
       await admin.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => {});
       for (const b of backends) await b.close();

@@ -64,7 +64,8 @@ function layout({ workers, editsPerWorker, files, dir = "/storm" }: EditStormOpt
       paths.map((path, f) => {
         const lines: string[] = [];
         for (let w = f; w < workers; w += files) {
-          for (let e = 0; e < editsPerWorker; e++) lines.push(`${done(w, e) ? replaced(w, e) : token(w, e)} worker ${w} edit ${e}`);
+          for (let e = 0; e < editsPerWorker; e++)
+            lines.push(`${done(w, e) ? replaced(w, e) : token(w, e)} worker ${w} edit ${e}`);
         }
         return [path, lines.join("\n") + "\n"];
       }),
@@ -118,7 +119,17 @@ export async function editStorm(targets: EditTarget[], options: EditStormOptions
       if (finals.get(fileOf(w))!.includes(token(w, e))) pending++;
     }
   }
-  return { edits: workers * editsPerWorker, reportedOk: ok.length, errors, present, lost, pending, ms, finals, expected: render(() => true) };
+  return {
+    edits: workers * editsPerWorker,
+    reportedOk: ok.length,
+    errors,
+    present,
+    lost,
+    pending,
+    ms,
+    finals,
+    expected: render(() => true),
+  };
 }
 
 export interface CounterStormOptions {
@@ -147,7 +158,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * The content and the version it belongs to: stat, read, stat again; equal versions mean no write
  * landed in between (versions never repeat for different contents), so the content is that version's.
  */
-async function readVersioned<V>(target: VersionedTarget<V>, path: string): Promise<{ content: string; version: V } | null> {
+async function readVersioned<V>(
+  target: VersionedTarget<V>,
+  path: string,
+): Promise<{ content: string; version: V } | null> {
   const before = await target.stat(path);
   if (before.error) throw new Error(`stat ${path}: ${before.error}`);
   const [download] = await target.downloadFiles([path]);
@@ -158,8 +172,11 @@ async function readVersioned<V>(target: VersionedTarget<V>, path: string): Promi
   return { content: Buffer.from(download.content).toString("utf8"), version: after.data!.version };
 }
 
-export async function counterStorm<V>(targets: VersionedTarget<V>[], options: CounterStormOptions): Promise<CounterStormResult> {
-  const { workers, incrementsPerWorker, path = "/counter.txt", conflict = /^Error: Version conflict on /} = options;
+export async function counterStorm<V>(
+  targets: VersionedTarget<V>[],
+  options: CounterStormOptions,
+): Promise<CounterStormResult> {
+  const { workers, incrementsPerWorker, path = "/counter.txt", conflict = /^Error: Version conflict on / } = options;
   const setup = await targets[0].write(path, "0");
   if (setup.error) throw new Error(`setup write failed: ${setup.error}`);
   const written: number[] = [];

@@ -26,7 +26,14 @@ const ROLE_PASSWORD = "Pw-9f3kQ-never-in-logs";
 const S3_SECRET = "S3-secret-7hQx-never-in-logs";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const faults = { pgRestarts: 0, poolExhaustions: 0, statementTimeouts: 0, killedTransactions: 0, s3Outages: 0, s3AttemptsCounted: 0 };
+const faults = {
+  pgRestarts: 0,
+  poolExhaustions: 0,
+  statementTimeouts: 0,
+  killedTransactions: 0,
+  s3Outages: 0,
+  s3AttemptsCounted: 0,
+};
 const tallies = { callsDuringFaults: 0, errorResults: 0, changesCommitted: 0, changesDelivered: 0, lost: 0 };
 
 const dataDir = await mkdtemp(path.join(tmpdir(), "deepagents-faults-"));
@@ -82,13 +89,23 @@ test.after(async () => {
 
 test("PostgreSQL restarted mid-workload: clear errors, no hang, same backend recovers, watch loses nothing", async () => {
   const backend = new PostgresBackend({
-    connectionString: url, schema: SCHEMA, workspace: "restart", maxPoolSize: 4, minPoolSize: 0,
-    connectionTimeoutMs: 2_000, statementTimeoutMs: 10_000,
+    connectionString: url,
+    schema: SCHEMA,
+    workspace: "restart",
+    maxPoolSize: 4,
+    minPoolSize: 0,
+    connectionTimeoutMs: 2_000,
+    statementTimeoutMs: 10_000,
   });
   await backend.initialize();
   const seen: Change[] = [];
   const watchErrors: string[] = [];
-  const sub = await backend.watch({ since: 0, pollIntervalMs: 60_000, onChange: (c) => seen.push(c), onError: (e) => watchErrors.push(e.message) });
+  const sub = await backend.watch({
+    since: 0,
+    pollIntervalMs: 60_000,
+    onChange: (c) => seen.push(c),
+    onError: (e) => watchErrors.push(e.message),
+  });
 
   type Outcome = { op: string; path: string; ok: boolean; version?: number; error?: string; ms: number };
   const outcomes: Outcome[] = [];
@@ -132,11 +149,17 @@ test("PostgreSQL restarted mid-workload: clear errors, no hang, same backend rec
   assert.is((await backend.read("/after.txt")).content, "fine");
 
   // watch: catches up after the restart; exactly the committed log, in order, no duplicates
-  const { rows } = await backend.pool.query(`SELECT id, path, version FROM ${SCHEMA}.changes WHERE workspace = 'restart' ORDER BY id`);
+  const { rows } = await backend.pool.query(
+    `SELECT id, path, version FROM ${SCHEMA}.changes WHERE workspace = 'restart' ORDER BY id`,
+  );
   const deadline = Date.now() + 20_000;
   while (sub.cursor < Number(rows.at(-1).id) && Date.now() < deadline) await sleep(50);
   await sub.close();
-  assert.equal(seen.map((c) => c.id), rows.map((r) => Number(r.id)), "delivered ids = committed ids");
+  assert.equal(
+    seen.map((c) => c.id),
+    rows.map((r) => Number(r.id)),
+    "delivered ids = committed ids",
+  );
   // every write acknowledged as successful is in the feed with its version
   const delivered = new Set(seen.map((c) => `${c.path}@${c.version}`));
   const acknowledged = outcomes.filter((o) => o.ok && (o.op === "write" || o.op === "edit") && o.version !== undefined);
@@ -146,23 +169,45 @@ test("PostgreSQL restarted mid-workload: clear errors, no hang, same backend rec
   tallies.changesDelivered += seen.length;
   tallies.lost += missing.length + rows.length - seen.length;
   for (const e of watchErrors) assert.not.ok(e.includes(ROLE_PASSWORD), `watch error leaked the password: ${e}`);
-  console.log(`  restart: ${outcomes.length} calls, ${failures.length} failed clearly (slowest ${slowest} ms), ${rows.length} changes all delivered; e.g. ${kinds(failures)}`);
+  console.log(
+    `  restart: ${outcomes.length} calls, ${failures.length} failed clearly (slowest ${slowest} ms), ${rows.length} changes all delivered; e.g. ${kinds(failures)}`,
+  );
   await backend.close();
 });
 
 test("pool exhaustion: every call waits a bounded time, then a clear error; never a hang", async () => {
-  const backend = new PostgresBackend({ connectionString: url, schema: SCHEMA, workspace: "pool", maxPoolSize: 2, minPoolSize: 0, connectionTimeoutMs: 300 });
+  const backend = new PostgresBackend({
+    connectionString: url,
+    schema: SCHEMA,
+    workspace: "pool",
+    maxPoolSize: 2,
+    minPoolSize: 0,
+    connectionTimeoutMs: 300,
+  });
   await backend.write("/a.txt", "a\n");
   const held = [await backend.pool.connect(), await backend.pool.connect()];
   faults.poolExhaustions++;
   const started = Date.now();
   const results = await Promise.all([
-    backend.read("/a.txt"), backend.readRaw("/a.txt"), backend.stat("/a.txt"), backend.ls("/"),
-    backend.write("/b.txt", "b"), backend.edit("/a.txt", "a", "b"), backend.delete("/a.txt"),
-    backend.grep("a"), backend.glob("**"), backend.search({ pattern: "a+", regex: true }),
+    backend.read("/a.txt"),
+    backend.readRaw("/a.txt"),
+    backend.stat("/a.txt"),
+    backend.ls("/"),
+    backend.write("/b.txt", "b"),
+    backend.edit("/a.txt", "a", "b"),
+    backend.delete("/a.txt"),
+    backend.grep("a"),
+    backend.glob("**"),
+    backend.search({ pattern: "a+", regex: true }),
   ]);
-  const upload = await backend.uploadFiles([["/c.txt", Buffer.from("c")]]).then(() => "resolved", (e: Error) => e.message);
-  const download = await backend.downloadFiles(["/a.txt"]).then(() => "resolved", (e: Error) => e.message);
+  const upload = await backend.uploadFiles([["/c.txt", Buffer.from("c")]]).then(
+    () => "resolved",
+    (e: Error) => e.message,
+  );
+  const download = await backend.downloadFiles(["/a.txt"]).then(
+    () => "resolved",
+    (e: Error) => e.message,
+  );
   const elapsed = Date.now() - started;
   for (const r of results) {
     assertFaultError(r.error, "exhausted pool");
@@ -181,7 +226,14 @@ test("pool exhaustion: every call waits a bounded time, then a clear error; neve
 });
 
 test("statement timeout: a call blocked behind a lock is cancelled after statementTimeoutMs", async () => {
-  const backend = new PostgresBackend({ connectionString: url, schema: SCHEMA, workspace: "stmt", maxPoolSize: 2, minPoolSize: 0, statementTimeoutMs: 300 });
+  const backend = new PostgresBackend({
+    connectionString: url,
+    schema: SCHEMA,
+    workspace: "stmt",
+    maxPoolSize: 2,
+    minPoolSize: 0,
+    statementTimeoutMs: 300,
+  });
   await backend.write("/a.txt", "a\n");
   const locker = await admin();
   await locker.query("BEGIN");
@@ -202,7 +254,9 @@ test("statement timeout: a call blocked behind a lock is cancelled after stateme
   }
   // search() takes its own, shorter limit
   const started = Date.now();
-  assert.equal(await backend.search({ pattern: "a", timeoutMs: 100 }), { error: "Error: search timed out after 100 ms; narrow the path, glob or pattern" });
+  assert.equal(await backend.search({ pattern: "a", timeoutMs: 100 }), {
+    error: "Error: search timed out after 100 ms; narrow the path, glob or pattern",
+  });
   assert.ok(Date.now() - started < 2_000);
   faults.statementTimeouts++;
   tallies.callsDuringFaults += calls.length + 1;
@@ -228,16 +282,37 @@ async function blockedPid(a: pg.Client, fn: string): Promise<number> {
 }
 
 test("a transaction killed mid-delete of a big directory leaves nothing half-done", async () => {
-  const backend = new PostgresBackend({ connectionString: url, schema: SCHEMA, workspace: "kill-delete", maxPoolSize: 2, minPoolSize: 0 });
-  const files = Array.from({ length: 3000 }, (_, i) => [`/big/f${i}.txt`, Buffer.from(`file ${i}\n`)] as [string, Uint8Array]);
+  const backend = new PostgresBackend({
+    connectionString: url,
+    schema: SCHEMA,
+    workspace: "kill-delete",
+    maxPoolSize: 2,
+    minPoolSize: 0,
+  });
+  const files = Array.from(
+    { length: 3000 },
+    (_, i) => [`/big/f${i}.txt`, Buffer.from(`file ${i}\n`)] as [string, Uint8Array],
+  );
   await backend.uploadFiles(files);
-  const count = async () => Number((await backend.pool.query(`SELECT count(*) FROM ${SCHEMA}.files WHERE workspace = 'kill-delete'`)).rows[0].count);
-  const deletes = async () => Number((await backend.pool.query(`SELECT count(*) FROM ${SCHEMA}.changes WHERE workspace = 'kill-delete' AND op = 'delete'`)).rows[0].count);
+  const count = async () =>
+    Number(
+      (await backend.pool.query(`SELECT count(*) FROM ${SCHEMA}.files WHERE workspace = 'kill-delete'`)).rows[0].count,
+    );
+  const deletes = async () =>
+    Number(
+      (
+        await backend.pool.query(
+          `SELECT count(*) FROM ${SCHEMA}.changes WHERE workspace = 'kill-delete' AND op = 'delete'`,
+        )
+      ).rows[0].count,
+    );
   assert.is(await count(), 3000);
   // A row in the middle (path order) is locked: the DELETE removes the rows before it, then waits there.
   const locker = await admin();
   await locker.query("BEGIN");
-  await locker.query(`SELECT 1 FROM ${SCHEMA}.files WHERE workspace = 'kill-delete' AND path = '/big/f5.txt' FOR UPDATE`);
+  await locker.query(
+    `SELECT 1 FROM ${SCHEMA}.files WHERE workspace = 'kill-delete' AND path = '/big/f5.txt' FOR UPDATE`,
+  );
   const killer = await admin();
   const pending = backend.delete("/big");
   const pid = await blockedPid(killer, "fs_delete");
@@ -275,15 +350,29 @@ test("a transaction killed mid-delete of a big directory leaves nothing half-don
 });
 
 test("a transaction killed mid-uploadFiles of a big batch stores none of it", async () => {
-  const backend = new PostgresBackend({ connectionString: url, schema: SCHEMA, workspace: "kill-upload", maxPoolSize: 2, minPoolSize: 0 });
+  const backend = new PostgresBackend({
+    connectionString: url,
+    schema: SCHEMA,
+    workspace: "kill-upload",
+    maxPoolSize: 2,
+    minPoolSize: 0,
+  });
   await backend.write("/up/f1000.txt", "old\n");
   const locker = await admin();
   await locker.query("BEGIN");
-  await locker.query(`SELECT 1 FROM ${SCHEMA}.files WHERE workspace = 'kill-upload' AND path = '/up/f1000.txt' FOR UPDATE`);
+  await locker.query(
+    `SELECT 1 FROM ${SCHEMA}.files WHERE workspace = 'kill-upload' AND path = '/up/f1000.txt' FOR UPDATE`,
+  );
   const killer = await admin();
   // f0..f999 are inserted before the upsert reaches the locked f1000 and waits
-  const batch = Array.from({ length: 2000 }, (_, i) => [`/up/f${i}.txt`, Buffer.from(`new ${i}\n`)] as [string, Uint8Array]);
-  const pending = backend.uploadFiles(batch).then(() => null, (e: Error) => e);
+  const batch = Array.from(
+    { length: 2000 },
+    (_, i) => [`/up/f${i}.txt`, Buffer.from(`new ${i}\n`)] as [string, Uint8Array],
+  );
+  const pending = backend.uploadFiles(batch).then(
+    () => null,
+    (e: Error) => e,
+  );
   const pid = await blockedPid(killer, "fs_upload");
   await killer.query("SELECT pg_terminate_backend($1)", [pid]);
   faults.killedTransactions++;
@@ -292,9 +381,13 @@ test("a transaction killed mid-uploadFiles of a big batch stores none of it", as
   assert.match(failure!.message, /terminat|Connection terminated/i);
   assert.not.ok(failure!.message.includes(ROLE_PASSWORD));
   await locker.query("ROLLBACK");
-  const { rows } = await backend.pool.query(`SELECT path, content, version FROM ${SCHEMA}.files WHERE workspace = 'kill-upload'`);
+  const { rows } = await backend.pool.query(
+    `SELECT path, content, version FROM ${SCHEMA}.files WHERE workspace = 'kill-upload'`,
+  );
   assert.equal(rows, [{ path: "/up/f1000.txt", content: "old\n", version: "1" }]);
-  const { rows: log } = await backend.pool.query(`SELECT count(*)::int AS n FROM ${SCHEMA}.changes WHERE workspace = 'kill-upload'`);
+  const { rows: log } = await backend.pool.query(
+    `SELECT count(*)::int AS n FROM ${SCHEMA}.changes WHERE workspace = 'kill-upload'`,
+  );
   assert.is(log[0].n, 1, "only the original create is in the change log");
   // retried on the same backend, the whole batch lands
   const again = await backend.uploadFiles(batch);
@@ -307,12 +400,20 @@ test("a transaction killed mid-uploadFiles of a big batch stores none of it", as
 });
 
 test("credentials never appear in error results: wrong password, closed port", async () => {
-  const wrong = new PostgresBackend({ connectionString: `postgres://${ROLE}:Wrong-${ROLE_PASSWORD}@127.0.0.1:${port}/postgres`, schema: SCHEMA, workspace: "w" });
+  const wrong = new PostgresBackend({
+    connectionString: `postgres://${ROLE}:Wrong-${ROLE_PASSWORD}@127.0.0.1:${port}/postgres`,
+    schema: SCHEMA,
+    workspace: "w",
+  });
   const r1 = await wrong.read("/a.txt");
   assertFaultError(r1.error, "wrong password");
   assert.match(r1.error!, /password authentication failed/);
   await wrong.close();
-  const closed = new PostgresBackend({ connectionString: `postgres://${ROLE}:${ROLE_PASSWORD}@127.0.0.1:${await freePort()}/postgres`, schema: SCHEMA, workspace: "w" });
+  const closed = new PostgresBackend({
+    connectionString: `postgres://${ROLE}:${ROLE_PASSWORD}@127.0.0.1:${await freePort()}/postgres`,
+    schema: SCHEMA,
+    workspace: "w",
+  });
   assertFaultError((await closed.read("/a.txt")).error, "closed port");
   await closed.close();
   tallies.callsDuringFaults += 2;
@@ -322,14 +423,31 @@ test("credentials never appear in error results: wrong password, closed port", a
 // ---- S3 ------------------------------------------------------------------------------------
 
 const s3Base = (endpoint: string) => ({
-  endpoint, region: "us-east-1", forcePathStyle: true, accessKeyId: "S3RVER", secretAccessKey: "S3RVER",
+  endpoint,
+  region: "us-east-1",
+  forcePathStyle: true,
+  accessKeyId: "S3RVER",
+  secretAccessKey: "S3RVER",
 });
 
 test("S3 endpoint down (closed port): bounded retries, then a clear error", async () => {
   const deadPort = await freePort();
-  const b = new S3Backend({ ...s3Base(`http://127.0.0.1:${deadPort}`), secretAccessKey: S3_SECRET, bucket: "b", maxRetries: 2, connectTimeoutMs: 500 });
+  const b = new S3Backend({
+    ...s3Base(`http://127.0.0.1:${deadPort}`),
+    secretAccessKey: S3_SECRET,
+    bucket: "b",
+    maxRetries: 2,
+    connectTimeoutMs: 500,
+  });
   const started = Date.now();
-  const results = [await b.read("/a.txt"), await b.write("/a.txt", "x"), await b.ls("/"), await b.grep("x"), await b.glob("*"), await b.delete("/a.txt")];
+  const results = [
+    await b.read("/a.txt"),
+    await b.write("/a.txt", "x"),
+    await b.ls("/"),
+    await b.grep("x"),
+    await b.glob("*"),
+    await b.delete("/a.txt"),
+  ];
   const elapsed = Date.now() - started;
   for (const r of results) {
     assertFaultError(r.error, "dead endpoint");
@@ -351,7 +469,11 @@ test("S3 endpoint that resets every connection: exactly maxRetries + 1 attempts,
   await new Promise<void>((r) => resetter.listen(0, "127.0.0.1", r));
   const endpoint = `http://127.0.0.1:${(resetter.address() as net.AddressInfo).port}`;
   const b = new S3Backend({
-    ...s3Base(endpoint), secretAccessKey: S3_SECRET, bucket: "b", maxRetries: 2, connectTimeoutMs: 500,
+    ...s3Base(endpoint),
+    secretAccessKey: S3_SECRET,
+    bucket: "b",
+    maxRetries: 2,
+    connectTimeoutMs: 500,
     capabilities: { conditionalWrites: true, etagQuoting: "quoted" },
   });
   const started = Date.now();
@@ -378,9 +500,19 @@ test("s3rver stopped mid-workload: clear errors while down, the same backend wor
   };
   let s3 = await start();
   const endpoint = `http://127.0.0.1:${s3Port}`;
-  const s3admin = new S3Client({ ...s3Base(endpoint), credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } });
+  const s3admin = new S3Client({
+    ...s3Base(endpoint),
+    credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+  });
   await s3admin.send(new CreateBucketCommand({ Bucket: "faults" }));
-  const b = new S3Backend({ ...s3Base(endpoint), bucket: "faults", workspace: "w", maxRetries: 1, connectTimeoutMs: 500, readTimeoutMs: 2_000 });
+  const b = new S3Backend({
+    ...s3Base(endpoint),
+    bucket: "faults",
+    workspace: "w",
+    maxRetries: 1,
+    connectTimeoutMs: 500,
+    readTimeoutMs: 2_000,
+  });
   await b.initialize();
   let phase: "before" | "down" | "after" = "before";
   const outcomes: Array<{ ok: boolean; error?: string; ms: number; phase: string }> = [];
@@ -388,7 +520,8 @@ test("s3rver stopped mid-workload: clear errors while down, the same backend wor
   const worker = async (w: number) => {
     for (let i = 0; (phase !== "after" || afterOk < 60) && i < 5_000; i++) {
       const started = Date.now();
-      const r = i % 2 === 0 ? await b.write(`/w${w}/f${i % 5}.txt`, `w${w} ${i}`) : await b.read(`/w${w}/f${(i - 1) % 5}.txt`);
+      const r =
+        i % 2 === 0 ? await b.write(`/w${w}/f${i % 5}.txt`, `w${w} ${i}`) : await b.read(`/w${w}/f${(i - 1) % 5}.txt`);
       const ok = r.error === undefined || /not found/.test(r.error);
       outcomes.push({ ok, error: r.error, ms: Date.now() - started, phase });
       if (phase === "after" && ok) afterOk++;
@@ -416,7 +549,9 @@ test("s3rver stopped mid-workload: clear errors while down, the same backend wor
   assert.is((await b.read("/after.txt")).content, "fine");
   tallies.callsDuringFaults += outcomes.filter((o) => o.phase !== "before").length;
   tallies.errorResults += failures.length;
-  console.log(`  s3rver outage: ${outcomes.length} calls, ${failures.length} failed clearly (slowest ${slowest} ms), then recovered; e.g. ${kinds(failures)}`);
+  console.log(
+    `  s3rver outage: ${outcomes.length} calls, ${failures.length} failed clearly (slowest ${slowest} ms), then recovered; e.g. ${kinds(failures)}`,
+  );
   await b.close();
   s3admin.destroy();
   (s3 as unknown as { httpServer: import("node:http").Server }).httpServer.closeAllConnections();

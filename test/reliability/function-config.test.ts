@@ -11,7 +11,16 @@ import * as assert from "uvu/assert";
 import { adminClient, testBackend, TEST_SCHEMA } from "../helpers/db.js";
 
 /** Pure helpers (no table, view or type name in their bodies other than built-in ones). */
-const UNPINNED = ["changes_lock", "chunk_lines", "chunk_matches", "content_has", "dir_upper_bound", "path_ancestors", "text_chunks", "text_line_count"];
+const UNPINNED = [
+  "changes_lock",
+  "chunk_lines",
+  "chunk_matches",
+  "content_has",
+  "dir_upper_bound",
+  "path_ancestors",
+  "text_chunks",
+  "text_line_count",
+];
 
 const b = await testBackend(); // migrates the test schema
 const admin = await adminClient();
@@ -32,16 +41,34 @@ test("every function pins search_path to '<schema>, pg_temp' or is a listed pure
     [TEST_SCHEMA],
   );
   assert.ok(rows.length > 30, `${rows.length} functions`);
-  const wrong = rows.filter((r) => (r.search_path ?? null) !== `search_path=${TEST_SCHEMA}, pg_temp` && !UNPINNED.includes(r.proname));
-  assert.equal(wrong.map((r) => `${r.proname}: ${r.search_path}`), []);
+  const wrong = rows.filter(
+    (r) => (r.search_path ?? null) !== `search_path=${TEST_SCHEMA}, pg_temp` && !UNPINNED.includes(r.proname),
+  );
+  assert.equal(
+    wrong.map((r) => `${r.proname}: ${r.search_path}`),
+    [],
+  );
   const unpinnedDefiners = rows.filter((r) => r.prosecdef && r.search_path !== `search_path=${TEST_SCHEMA}, pg_temp`);
-  assert.equal(unpinnedDefiners.map((r) => r.proname), []);
+  assert.equal(
+    unpinnedDefiners.map((r) => r.proname),
+    [],
+  );
   // The only definers are trigger functions, and no one but the owner may use them: a role with
   // EXECUTE could attach one to a temporary table of its own and run it as the owner.
-  assert.equal(rows.filter((r) => r.prosecdef && !r.is_trigger).map((r) => r.proname), []);
-  assert.equal(rows.filter((r) => r.prosecdef && r.public_execute).map((r) => r.proname), []);
+  assert.equal(
+    rows.filter((r) => r.prosecdef && !r.is_trigger).map((r) => r.proname),
+    [],
+  );
+  assert.equal(
+    rows.filter((r) => r.prosecdef && r.public_execute).map((r) => r.proname),
+    [],
+  );
   assert.ok(rows.filter((r) => r.prosecdef).length >= 9, "the definer triggers are there");
-  assert.equal(UNPINNED.filter((name) => !rows.some((r) => r.proname === name)), [], "every listed helper exists");
+  assert.equal(
+    UNPINNED.filter((name) => !rows.some((r) => r.proname === name)),
+    [],
+    "every listed helper exists",
+  );
 });
 
 test("the pure helpers reference no relation: their bodies resolve only built-in functions and operators", async () => {
@@ -51,10 +78,16 @@ test("the pure helpers reference no relation: their bodies resolve only built-in
   );
   for (const r of rows) {
     // A FROM/JOIN may only name a set-returning built-in (string_to_table, generate_series, unnest).
-    const sources = [...String(r.prosrc).matchAll(/\b(?:FROM|JOIN)\s+([a-z_][a-z0-9_.]*)/gi)].map((m) => m[1].toLowerCase());
+    const sources = [...String(r.prosrc).matchAll(/\b(?:FROM|JOIN)\s+([a-z_][a-z0-9_.]*)/gi)].map((m) =>
+      m[1].toLowerCase(),
+    );
     const relations = sources.filter((s) => !["string_to_table", "generate_series", "unnest"].includes(s));
     assert.equal(relations, [], `${r.proname} reads ${relations.join(", ")}`);
-    assert.not.match(String(r.prosrc), /::\s*text\b|\bnew_rows\b|\bfiles\b|\bchunks\b/i, `${r.proname} names a type or table`);
+    assert.not.match(
+      String(r.prosrc),
+      /::\s*text\b|\bnew_rows\b|\bfiles\b|\bchunks\b/i,
+      `${r.proname} names a type or table`,
+    );
   }
 });
 

@@ -83,7 +83,8 @@ export function hostilePaths(): HostileCase[] {
   add("NUL alone", "\u0000", refused(CONTROL));
   add("NUL before extension", "/a.txt\u0000.png", refused(CONTROL));
   add("NUL then dotdot", "/\u0000/../x", refused(CONTROL));
-  for (let c = 1; c < 0x20; c++) add(`C0 control U+${c.toString(16).padStart(4, "0")}`, `/a${String.fromCharCode(c)}b`, refused(CONTROL));
+  for (let c = 1; c < 0x20; c++)
+    add(`C0 control U+${c.toString(16).padStart(4, "0")}`, `/a${String.fromCharCode(c)}b`, refused(CONTROL));
   add("DEL", "/a\u007fb", refused(CONTROL));
   add("C1 NEL", "/a\u0085b", refused(CONTROL));
   add("C1 CSI", "/a\u009bb", refused(CONTROL));
@@ -99,13 +100,20 @@ export function hostilePaths(): HostileCase[] {
   add("BOM inside", "/a\ufeffb", refused(INVISIBLE));
   add("zero-width joiner emoji", "/\u{1F469}\u200d\u{1F4BB}.md", file("/\u{1F469}\u200d\u{1F4BB}.md"));
   // every default-ignorable code point that makes a second "/config.json" (issue 11, item 14)
-  for (const c of [0x00ad, 0x034f, 0x115f, 0x180b, 0x180e, 0x2061, 0x2063, 0x2064, 0x206a, 0x206f, 0x3164, 0xfe00, 0xfe0f, 0xffa0, 0x1bca0, 0xe0001, 0xe0041, 0xe007f, 0xe0100]) {
+  for (const c of [
+    0x00ad, 0x034f, 0x115f, 0x180b, 0x180e, 0x2061, 0x2063, 0x2064, 0x206a, 0x206f, 0x3164, 0xfe00, 0xfe0f, 0xffa0,
+    0x1bca0, 0xe0001, 0xe0041, 0xe007f, 0xe0100,
+  ]) {
     const ch = String.fromCodePoint(c);
     add(`default-ignorable U+${c.toString(16).toUpperCase()} in config.json`, `/config${ch}.json`, refused(INVISIBLE));
   }
   add("ZWJ between ASCII letters", "/config\u200d.json", refused(INVISIBLE));
   add("ZWNJ at the end of a name", "/config.json\u200c", refused(INVISIBLE));
-  add("ZWNJ in a Persian word", "/\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.md", file("/\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.md"));
+  add(
+    "ZWNJ in a Persian word",
+    "/\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.md",
+    file("/\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.md"),
+  );
   add("emoji presentation selector after a pictograph", "/\u2764\ufe0f.md", file("/\u2764\ufe0f.md"));
   add("emoji ZWJ sequence with a selector", "/\u2764\ufe0f\u200d\u{1F525}.md", file("/\u2764\ufe0f\u200d\u{1F525}.md"));
   add("keycap", "/1\ufe0f\u20e3.md", file("/1\ufe0f\u20e3.md"));
@@ -177,7 +185,15 @@ export function hostilePaths(): HostileCase[] {
   add("bigint", 10n, refused(NOT_STRING));
   add("boolean", true, refused(NOT_STRING));
   add("object", { toString: () => "/../etc/passwd" }, refused(NOT_STRING));
-  add("throwing toString", { toString: () => { throw new Error("boom"); } }, refused(NOT_STRING));
+  add(
+    "throwing toString",
+    {
+      toString: () => {
+        throw new Error("boom");
+      },
+    },
+    refused(NOT_STRING),
+  );
   add("array", ["/a.txt"], refused(NOT_STRING));
   add("String object", new String("/a.txt"), refused(NOT_STRING));
   add("symbol", Symbol("x"), refused(NOT_STRING));
@@ -202,31 +218,57 @@ export function hostilePaths(): HostileCase[] {
 }
 
 /** Characters that must never reach a message shown to a model or a log line. */
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]|\p{Default_Ignorable_Code_Point}|\p{Noncharacter_Code_Point}/u;
+const UNPRINTABLE =
+  /[\u0000-\u001f\u007f-\u009f\u2028\u2029]|\p{Default_Ignorable_Code_Point}|\p{Noncharacter_Code_Point}/u;
 /** ... nor a stored path, which may keep joiners and emoji selectors where they cannot hide. */
-const STORED_UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]|(?![\u200c\u200d\ufe0e\ufe0f])\p{Default_Ignorable_Code_Point}|\p{Noncharacter_Code_Point}/u;
+const STORED_UNPRINTABLE =
+  /[\u0000-\u001f\u007f-\u009f\u2028\u2029]|(?![\u200c\u200d\ufe0e\ufe0f])\p{Default_Ignorable_Code_Point}|\p{Noncharacter_Code_Point}/u;
 
 /** An error a model can act on: one line, says what is wrong, bounded length. */
 export function assertClearError(error: unknown, pattern: RegExp, context: string): void {
   assert.type(error, "string", `${context}: expected an error string, got ${JSON.stringify(error)}`);
   const message = error as string;
-  assert.ok(message.startsWith("Error: ") || /^File '.*' not found$/s.test(message), `${context}: ${message.slice(0, 200)}`);
+  assert.ok(
+    message.startsWith("Error: ") || /^File '.*' not found$/s.test(message),
+    `${context}: ${message.slice(0, 200)}`,
+  );
   assert.match(message, pattern, `${context}: ${message.slice(0, 300)}`);
-  assert.not.match(message, UNPRINTABLE, `${context}: unprintable characters in ${JSON.stringify(message.slice(0, 200))}`);
+  assert.not.match(
+    message,
+    UNPRINTABLE,
+    `${context}: unprintable characters in ${JSON.stringify(message.slice(0, 200))}`,
+  );
   assert.ok(message.length <= 600, `${context}: error is ${message.length} characters long`);
   assert.ok(message.isWellFormed(), `${context}: error has an unpaired surrogate`);
 }
 
 /** A well-formed stored path: absolute, NFC, no empty/dot segments, no trailing slash, bounded. */
 export function assertStoredPathShape(path: string, context: string): void {
-  assert.ok(path.startsWith("/") && !path.endsWith("/") && !path.includes("//"), `${context}: bad shape ${JSON.stringify(path)}`);
-  assert.ok(!path.split("/").slice(1).some((s) => s === "." || s === ".."), `${context}: dot segment in ${JSON.stringify(path)}`);
-  assert.ok(!STORED_UNPRINTABLE.test(path) && !path.includes("\\") && path === path.normalize("NFC"), `${context}: ${JSON.stringify(path)}`);
+  assert.ok(
+    path.startsWith("/") && !path.endsWith("/") && !path.includes("//"),
+    `${context}: bad shape ${JSON.stringify(path)}`,
+  );
+  assert.ok(
+    !path
+      .split("/")
+      .slice(1)
+      .some((s) => s === "." || s === ".."),
+    `${context}: dot segment in ${JSON.stringify(path)}`,
+  );
+  assert.ok(
+    !STORED_UNPRINTABLE.test(path) && !path.includes("\\") && path === path.normalize("NFC"),
+    `${context}: ${JSON.stringify(path)}`,
+  );
   assert.ok(Buffer.byteLength(path) <= 1024, `${context}: ${Buffer.byteLength(path)} bytes`);
 }
 
 type Backend = Required<BackendProtocolV2> & {
-  search(options: { pattern: string; regex?: boolean; path?: string; glob?: string | null }): Promise<{ error?: string; matches?: unknown[] }>;
+  search(options: {
+    pattern: string;
+    regex?: boolean;
+    path?: string;
+    glob?: string | null;
+  }): Promise<{ error?: string; matches?: unknown[] }>;
 };
 
 export interface Tally {
@@ -255,7 +297,7 @@ export async function exercisePath(
   stored: (path: string, marker: string) => Promise<void>,
 ): Promise<void> {
   const ctx = `${c.label} (${typeof c.input === "string" ? JSON.stringify(c.input.slice(0, 60)) : typeof c.input})`;
-  const call = async <T,>(p: T | Promise<T>): Promise<T> => {
+  const call = async <T>(p: T | Promise<T>): Promise<T> => {
     tally.calls++;
     return p;
   };
@@ -271,9 +313,16 @@ export async function exercisePath(
     assert.is((await call(b.read(any(c.input)))).content, `${marker}\n`, `${ctx}: read(input)`);
     assert.is((await call(b.read(path))).content, `${marker}\n`, `${ctx}: read(normalised)`);
     const listed = await call(b.ls(parentOf(path)));
-    assert.ok(listed.files!.some((f) => f.path === path && !f.is_dir), `${ctx}: ls ${JSON.stringify(listed).slice(0, 200)}`);
+    assert.ok(
+      listed.files!.some((f) => f.path === path && !f.is_dir),
+      `${ctx}: ls ${JSON.stringify(listed).slice(0, 200)}`,
+    );
     const all = await call(b.glob("**"));
-    assert.equal(all.files!.map((f) => f.path), [path], `${ctx}: glob **`);
+    assert.equal(
+      all.files!.map((f) => f.path),
+      [path],
+      `${ctx}: glob **`,
+    );
     assert.equal((await call(b.grep(marker))).matches, [{ path, line: 1, text: marker }], `${ctx}: grep`);
     const e = await call(b.edit(any(c.input), marker, `${marker} edited`));
     assert.is(e.error, undefined, `${ctx}: edit: ${e.error}`);
@@ -296,14 +345,33 @@ export async function exercisePath(
     await call(b.write(inside, `${marker}\n`));
     await stored(inside, marker);
     const w = await call(b.write(any(c.input), "x"));
-    assertClearError(w.error, /Invalid path '.*': (the root is a directory, not a file|a file path cannot end with '\/')/, `${ctx}: write`);
+    assertClearError(
+      w.error,
+      /Invalid path '.*': (the root is a directory, not a file|a file path cannot end with '\/')/,
+      `${ctx}: write`,
+    );
     assertClearError((await call(b.read(any(c.input)))).error, /Invalid path/, `${ctx}: read`);
     assertClearError((await call(b.edit(any(c.input), "a", "b"))).error, /Invalid path/, `${ctx}: edit`);
     const listed = await call(b.ls(any(c.input)));
-    assert.ok(listed.files!.some((f) => f.path === inside), `${ctx}: ls of the directory`);
-    assert.equal((await call(b.grep(marker, any(c.input)))).matches, [{ path: inside, line: 1, text: marker }], `${ctx}: grep under it`);
-    assert.equal((await call(b.glob("**", any(c.input)))).files!.map((f) => f.path), [inside], `${ctx}: glob under it`);
-    assert.equal(await call(b.uploadFiles([[any(c.input), bytes]])), [{ path: c.input as string, error: "is_directory" }], `${ctx}: upload`);
+    assert.ok(
+      listed.files!.some((f) => f.path === inside),
+      `${ctx}: ls of the directory`,
+    );
+    assert.equal(
+      (await call(b.grep(marker, any(c.input)))).matches,
+      [{ path: inside, line: 1, text: marker }],
+      `${ctx}: grep under it`,
+    );
+    assert.equal(
+      (await call(b.glob("**", any(c.input)))).files!.map((f) => f.path),
+      [inside],
+      `${ctx}: glob under it`,
+    );
+    assert.equal(
+      await call(b.uploadFiles([[any(c.input), bytes]])),
+      [{ path: c.input as string, error: "is_directory" }],
+      `${ctx}: upload`,
+    );
     assert.equal((await call(b.downloadFiles([any(c.input)])))[0].error, "is_directory", `${ctx}: download`);
     // delete of a directory is recursive (the root: the whole workspace, and nothing else)
     assert.is((await call(b.delete(any(c.input)))).error, undefined, `${ctx}: delete`);
@@ -317,7 +385,11 @@ export async function exercisePath(
   assertClearError((await call(b.read(any(c.input)))).error, invalid, `${ctx}: read`);
   assertClearError((await call(b.edit(any(c.input), "a", "b"))).error, invalid, `${ctx}: edit`);
   assertClearError((await call(b.delete(any(c.input)))).error, invalid, `${ctx}: delete`);
-  assert.equal(await call(b.uploadFiles([[any(c.input), bytes]])), [{ path: c.input as string, error: "invalid_path" }], `${ctx}: upload`);
+  assert.equal(
+    await call(b.uploadFiles([[any(c.input), bytes]])),
+    [{ path: c.input as string, error: "invalid_path" }],
+    `${ctx}: upload`,
+  );
   const down = await call(b.downloadFiles([any(c.input)]));
   assert.equal([down[0].content, down[0].error], [null, "invalid_path"], `${ctx}: download`);
   // ls/grep/glob take a directory: a blank one is the root; null/undefined may mean the default ("/")
@@ -338,7 +410,23 @@ export async function exercisePath(
 }
 
 /** SQL metacharacters, for workspace names, path names, grep patterns and globs. */
-export const SQL_META = ["'", ";", "--", "%", "_", "\\", "$$", "'; DROP TABLE files; --", "%'--", "_%", "\\%", "$1", "E'\\x00'", "*/", "/*"];
+export const SQL_META = [
+  "'",
+  ";",
+  "--",
+  "%",
+  "_",
+  "\\",
+  "$$",
+  "'; DROP TABLE files; --",
+  "%'--",
+  "_%",
+  "\\%",
+  "$1",
+  "E'\\x00'",
+  "*/",
+  "/*",
+];
 
 /** Globs that must return quickly: a result or a clear error. */
 export function globBombs(): Array<{ label: string; pattern: string }> {

@@ -8,7 +8,15 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { adminClient, testBackend, uniqueName, TEST_SCHEMA } from "../helpers/db.js";
-import { assertClearError, assertStoredPathShape, exercisePath, globBombs, hostilePaths, SQL_META, type Tally } from "./hostile-cases.js";
+import {
+  assertClearError,
+  assertStoredPathShape,
+  exercisePath,
+  globBombs,
+  hostilePaths,
+  SQL_META,
+  type Tally,
+} from "./hostile-cases.js";
 
 const backend = await testBackend({ maxPoolSize: 4 });
 const admin = await adminClient();
@@ -16,7 +24,9 @@ const tag = uniqueName("hostile");
 const counts = { paths: 0, pathCalls: 0, sqlInputs: 0, regexInputs: 0, sizeInputs: 0, byteInputs: 0, globInputs: 0 };
 
 test.after(async () => {
-  const total = Object.entries(counts).filter(([k]) => k !== "pathCalls").reduce((n, [, v]) => n + v, 0);
+  const total = Object.entries(counts)
+    .filter(([k]) => k !== "pathCalls")
+    .reduce((n, [, v]) => n + v, 0);
   console.log(
     `hostile input (PostgreSQL): ${total} inputs tried — ${counts.paths} paths (${counts.pathCalls} protocol calls), ` +
       `${counts.sqlInputs} SQL-metacharacter inputs, ${counts.regexInputs} regexes, ${counts.sizeInputs} size-limit cases, ` +
@@ -38,7 +48,17 @@ async function snapshot(workspaces: string[]): Promise<string[]> {
 
 /** Neighbour workspaces with SQL metacharacters in their names, each holding a few files. */
 async function neighbours(): Promise<string[]> {
-  const names = [`${tag}`, `${tag}-corp`, `${tag}%`, `${tag}_`, `${tag}'`, `${tag}\\`, `${tag}$$`, `${tag}--`, `${tag};x`];
+  const names = [
+    `${tag}`,
+    `${tag}-corp`,
+    `${tag}%`,
+    `${tag}_`,
+    `${tag}'`,
+    `${tag}\\`,
+    `${tag}$$`,
+    `${tag}--`,
+    `${tag};x`,
+  ];
   for (const name of names) {
     const n = backend.withWorkspace(name);
     await n.write("/secret.txt", `secret of ${name}\n`);
@@ -61,26 +81,49 @@ test("≥ 100 hostile paths through every operation: normalised or refused, neve
         WHERE strpos(content, $1) > 0 OR position(convert_to($1, 'UTF8') IN bytes) > 0`,
       [marker],
     );
-    assert.equal(rows, [{ workspace: attacker.workspace, path }], `stored rows for ${JSON.stringify(path.slice(0, 60))}`);
+    assert.equal(
+      rows,
+      [{ workspace: attacker.workspace, path }],
+      `stored rows for ${JSON.stringify(path.slice(0, 60))}`,
+    );
     assertStoredPathShape(rows[0].path, "stored row");
   };
   let i = 0;
   for (const c of cases) await exercisePath(attacker, c, tally, `m4rk${tag}n${i++}x`, stored);
   counts.paths += tally.inputs;
   counts.pathCalls += tally.calls;
-  console.log(`  ${tally.inputs} hostile paths: ${tally.normalised} normalised to a file, ${tally.directories} a directory, ${tally.refused} refused; ${tally.calls} calls`);
+  console.log(
+    `  ${tally.inputs} hostile paths: ${tally.normalised} normalised to a file, ${tally.directories} a directory, ${tally.refused} refused; ${tally.calls} calls`,
+  );
   assert.ok(tally.normalised >= 30 && tally.refused >= 60, JSON.stringify(tally));
   // Nothing else changed: the neighbours' rows are identical, the attacker's workspace is empty.
   assert.equal(await snapshot(others), before);
-  assert.equal((await admin.query(`SELECT count(*)::int AS n FROM ${TEST_SCHEMA}.files WHERE workspace = $1`, [attacker.workspace])).rows[0].n, 0);
-  // The change log saw every mutation: all in the attacker's workspace, at well-formed paths.
-  const { rows: changes } = await admin.query(
-    `SELECT DISTINCT path FROM ${TEST_SCHEMA}.changes WHERE workspace = $1`,
-    [attacker.workspace],
+  assert.equal(
+    (
+      await admin.query(`SELECT count(*)::int AS n FROM ${TEST_SCHEMA}.files WHERE workspace = $1`, [
+        attacker.workspace,
+      ])
+    ).rows[0].n,
+    0,
   );
+  // The change log saw every mutation: all in the attacker's workspace, at well-formed paths.
+  const { rows: changes } = await admin.query(`SELECT DISTINCT path FROM ${TEST_SCHEMA}.changes WHERE workspace = $1`, [
+    attacker.workspace,
+  ]);
   for (const { path } of changes) assertStoredPathShape(path, "changed path");
-  const expected = new Set(cases.flatMap((c) => ("file" in c.expect ? [c.expect.file] : "dir" in c.expect ? [c.expect.dir === "/" ? "/inside.txt" : `${c.expect.dir}/inside.txt`] : [])));
-  assert.equal(changes.map((r) => r.path).filter((p) => !expected.has(p)), []);
+  const expected = new Set(
+    cases.flatMap((c) =>
+      "file" in c.expect
+        ? [c.expect.file]
+        : "dir" in c.expect
+          ? [c.expect.dir === "/" ? "/inside.txt" : `${c.expect.dir}/inside.txt`]
+          : [],
+    ),
+  );
+  assert.equal(
+    changes.map((r) => r.path).filter((p) => !expected.has(p)),
+    [],
+  );
 });
 
 test("SQL metacharacters in workspace, path, pattern and glob are plain data", async () => {
@@ -95,16 +138,34 @@ test("SQL metacharacters in workspace, path, pattern and glob are plain data", a
     assert.is(w.error, undefined, `${JSON.stringify(meta)}: ${w.error}`);
     counts.sqlInputs += 4;
     // each workspace sees its own file only
-    assert.equal((await b.glob("**")).files!.map((f) => f.path), [path.replace(/\/+/g, "/")], `glob in ${JSON.stringify(meta)}`);
+    assert.equal(
+      (await b.glob("**")).files!.map((f) => f.path),
+      [path.replace(/\/+/g, "/")],
+      `glob in ${JSON.stringify(meta)}`,
+    );
     const grep = await b.grep(meta);
-    assert.equal(grep.matches!.map((m) => m.text), [`line with ${meta} inside`], `grep ${JSON.stringify(meta)}`);
+    assert.equal(
+      grep.matches!.map((m) => m.text),
+      [`line with ${meta} inside`],
+      `grep ${JSON.stringify(meta)}`,
+    );
     const search = await b.search({ pattern: meta.toUpperCase(), ignoreCase: true });
-    assert.equal(search.matches!.map((m) => m.text), [`line with ${meta} inside`], `search -i ${JSON.stringify(meta)}`);
+    assert.equal(
+      search.matches!.map((m) => m.text),
+      [`line with ${meta} inside`],
+      `search -i ${JSON.stringify(meta)}`,
+    );
     // the metacharacter as a glob: micromatch semantics, never SQL LIKE
     const globbed = await b.glob(`**/*${meta.replace(/[\\/]/g, "")}*`);
-    assert.ok(!globbed.error || /Invalid glob pattern/.test(globbed.error), `glob ${JSON.stringify(meta)}: ${globbed.error}`);
+    assert.ok(
+      !globbed.error || /Invalid glob pattern/.test(globbed.error),
+      `glob ${JSON.stringify(meta)}: ${globbed.error}`,
+    );
     const grepGlob = await b.grep("line", "/", `*${meta.replace(/[\\/]/g, "")}*`);
-    assert.ok(!grepGlob.error || /Invalid glob pattern/.test(grepGlob.error), `grep glob ${JSON.stringify(meta)}: ${grepGlob.error}`);
+    assert.ok(
+      !grepGlob.error || /Invalid glob pattern/.test(grepGlob.error),
+      `grep glob ${JSON.stringify(meta)}: ${grepGlob.error}`,
+    );
   }
   // LIKE wildcards and escapes in a literal grep match only themselves
   assert.equal((await plain.grep("%")).matches, []);
@@ -114,17 +175,26 @@ test("SQL metacharacters in workspace, path, pattern and glob are plain data", a
   assert.equal((await plain.grep("pl_in")).matches, []);
   assert.equal((await plain.glob("*%*")).files, []);
   assert.equal((await plain.glob("*_*")).files, []);
-  assert.equal((await plain.glob("**")).files!.map((f) => f.path), ["/plain.txt"]);
+  assert.equal(
+    (await plain.glob("**")).files!.map((f) => f.path),
+    ["/plain.txt"],
+  );
   counts.sqlInputs += 7;
   // workspaces compared exactly: "base" sees nothing of "base%", "base_", "base'"...
   assert.equal((await plain.grep("line with")).matches, []);
-  assert.equal((await plain.ls("/")).files!.map((f) => f.path), ["/plain.txt"]);
+  assert.equal(
+    (await plain.ls("/")).files!.map((f) => f.path),
+    ["/plain.txt"],
+  );
   // the table is still there and only these workspaces changed
   const { rows } = await admin.query(
     `SELECT workspace, count(*)::int AS n FROM ${TEST_SCHEMA}.files WHERE left(workspace, $2) = $1 GROUP BY workspace ORDER BY workspace`,
     [base, base.length],
   );
-  assert.equal(rows.map((r) => r.n), new Array(SQL_META.length + 1).fill(1));
+  assert.equal(
+    rows.map((r) => r.n),
+    new Array(SQL_META.length + 1).fill(1),
+  );
   for (const b of [plain, ...spaces]) assert.is((await b.delete("/")).error, undefined);
 });
 
@@ -154,7 +224,9 @@ test("a pathological regex is stopped by timeoutMs with an error result; the poo
   const results = await Promise.all(bombs.map((pattern) => b.search({ pattern, regex: true, timeoutMs })));
   const elapsed = Date.now() - started;
   counts.regexInputs += bombs.length + 1;
-  console.log(`  (a+)+$ over 20 MB: ${unbounded} ms unbounded; 8 bombs at once with timeoutMs ${timeoutMs}: ${elapsed} ms, ${results.filter((r) => r.error).length} timed out`);
+  console.log(
+    `  (a+)+$ over 20 MB: ${unbounded} ms unbounded; 8 bombs at once with timeoutMs ${timeoutMs}: ${elapsed} ms, ${results.filter((r) => r.error).length} timed out`,
+  );
   const timedOut = new RegExp(`^Error: search timed out after ${timeoutMs} ms; narrow the path, glob or pattern$`);
   assertClearError(results[0].error, timedOut, "(a+)+$");
   for (const [i, r] of results.entries()) {
@@ -168,8 +240,14 @@ test("a pathological regex is stopped by timeoutMs with an error result; the poo
   assert.is(pool.idleCount, pool.totalCount);
   assert.is(pool.waitingCount, 0);
   const after = await Promise.all(Array.from({ length: 12 }, (_, i) => b.read(`/big/f${i}.txt`, 0, 1)));
-  assert.ok(after.every((r) => r.content === line), "reads after the bombs succeed");
-  assert.equal((await b.search({ pattern: "a!$", regex: true, path: "/big/f1.txt", timeoutMs: 10_000 })).matches!.length, 250);
+  assert.ok(
+    after.every((r) => r.content === line),
+    "reads after the bombs succeed",
+  );
+  assert.equal(
+    (await b.search({ pattern: "a!$", regex: true, path: "/big/f1.txt", timeoutMs: 10_000 })).matches!.length,
+    250,
+  );
   const { rows } = await admin.query(
     `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'deepagents-backends' AND state = 'active' AND query LIKE '%fs_search%'`,
   );
@@ -196,21 +274,36 @@ test("maxFileBytes: larger writes, uploads and edit results are refused clearly 
   const b = await testBackend({ maxFileBytes: 1024, workspace: uniqueName("limit") });
   try {
     const tooBig = "x".repeat(1025);
-    assertClearError((await b.write("/big.txt", tooBig)).error, /^Error: File '\/big.txt' is too large \(1025 bytes; the limit is 1024 bytes\)$/, "write");
+    assertClearError(
+      (await b.write("/big.txt", tooBig)).error,
+      /^Error: File '\/big.txt' is too large \(1025 bytes; the limit is 1024 bytes\)$/,
+      "write",
+    );
     assert.ok((await b.write("/exact.txt", "x".repeat(1024))).error === undefined);
     // bytes, not characters: 512 "é" are 1024 bytes, 513 are 1026
     assert.is((await b.write("/e1.txt", "é".repeat(512))).error, undefined);
     assert.match((await b.write("/e2.txt", "é".repeat(513))).error!, /1026 bytes; the limit is 1024 bytes/);
     // a binary type is base64 on write: the decoded size counts
     assert.match((await b.write("/big.png", Buffer.alloc(1100).toString("base64"))).error!, /too large \(1100 bytes/);
-    const up = await b.uploadFiles([["/up-big.txt", Buffer.alloc(5000, 0x61)], ["/up-ok.txt", Buffer.from("ok")]]);
-    assert.equal(up, [{ path: "/up-big.txt", error: "invalid_path" }, { path: "/up-ok.txt", error: null }]);
+    const up = await b.uploadFiles([
+      ["/up-big.txt", Buffer.alloc(5000, 0x61)],
+      ["/up-ok.txt", Buffer.from("ok")],
+    ]);
+    assert.equal(up, [
+      { path: "/up-big.txt", error: "invalid_path" },
+      { path: "/up-ok.txt", error: null },
+    ]);
     await b.write("/grow.txt", "ab");
-    assert.match((await b.edit("/grow.txt", "ab", "y".repeat(2000))).error!, /too large \(2000 bytes; the limit is 1024 bytes\)/);
+    assert.match(
+      (await b.edit("/grow.txt", "ab", "y".repeat(2000))).error!,
+      /too large \(2000 bytes; the limit is 1024 bytes\)/,
+    );
     assert.is((await b.read("/grow.txt")).content, "ab");
     const stored = (await b.glob("**")).files!.map((f) => f.path).sort();
     assert.equal(stored, ["/e1.txt", "/exact.txt", "/grow.txt", "/up-ok.txt"]);
-    const { rows } = await admin.query(`SELECT max(size)::int AS max FROM ${TEST_SCHEMA}.files WHERE workspace = $1`, [b.workspace]);
+    const { rows } = await admin.query(`SELECT max(size)::int AS max FROM ${TEST_SCHEMA}.files WHERE workspace = $1`, [
+      b.workspace,
+    ]);
     assert.is(rows[0].max, 1024);
     counts.sizeInputs += 8;
     await b.delete("/");
@@ -235,7 +328,10 @@ test("invalid UTF-8 and NUL bytes: byte-exact as binary through upload, refused 
     ["/empty.txt", []],
   ];
   const up = await b.uploadFiles(samples.map(([p, bytes]) => [p, Uint8Array.from(bytes)]));
-  assert.ok(up.every((r) => r.error === null), JSON.stringify(up));
+  assert.ok(
+    up.every((r) => r.error === null),
+    JSON.stringify(up),
+  );
   const down = await b.downloadFiles(samples.map(([p]) => p));
   for (const [i, d] of down.entries()) {
     assert.is(d.error, null);
@@ -245,13 +341,17 @@ test("invalid UTF-8 and NUL bytes: byte-exact as binary through upload, refused 
   // stored as binary (bytes under a text name): read gives bytes, grep skips, edit refuses
   const nul = await b.read("/nul.txt");
   assert.ok(nul.content instanceof Uint8Array && nul.mimeType === "application/octet-stream");
-  assert.equal((await b.grep("a")).matches!.map((m) => m.path), []);
+  assert.equal(
+    (await b.grep("a")).matches!.map((m) => m.path),
+    [],
+  );
   assert.equal(await b.edit("/ff.txt", "a", "b"), { error: "Error: Cannot convert binary FileData to string" });
   // the BOM file is valid UTF-8: text, byte-exact, BOM kept
   assert.is((await b.read("/bom.txt")).content, "\ufeffhi");
   // write/edit take text: NUL and unpaired surrogates are refused, never mangled
   await b.write("/t.txt", "hello\n");
-  const malformed = /^Error: Content for '\/t.txt' is not valid text \(it contains a NUL character or an unpaired UTF-16 surrogate\)$/;
+  const malformed =
+    /^Error: Content for '\/t.txt' is not valid text \(it contains a NUL character or an unpaired UTF-16 surrogate\)$/;
   for (const bad of ["a\u0000b", "\ud800", "x\udfffy", "\u0000"]) {
     assertClearError((await b.write("/t.txt", bad)).error, malformed, `write ${JSON.stringify(bad)}`);
     assertClearError((await b.edit("/t.txt", "hello", bad)).error, malformed, `edit new ${JSON.stringify(bad)}`);
@@ -259,13 +359,21 @@ test("invalid UTF-8 and NUL bytes: byte-exact as binary through upload, refused 
     counts.byteInputs += 3;
   }
   for (const notText of [Buffer.from("x"), 42, null, { toString: () => "x" }]) {
-    assertClearError((await b.write("/t.txt", notText as unknown as string)).error, malformed, `write ${typeof notText}`);
+    assertClearError(
+      (await b.write("/t.txt", notText as unknown as string)).error,
+      malformed,
+      `write ${typeof notText}`,
+    );
     counts.byteInputs++;
   }
   assert.is((await b.read("/t.txt")).content, "hello\n");
   assert.equal((await b.grep("\u0000")).matches, []);
   // base64 for binary types: not base64 is refused, nothing stored
-  assertClearError((await b.write("/x.png", "not base64!")).error, /is a binary file type; content must be base64/, "png");
+  assertClearError(
+    (await b.write("/x.png", "not base64!")).error,
+    /is a binary file type; content must be base64/,
+    "png",
+  );
   assert.match((await b.read("/x.png")).error!, /not found/);
   await b.delete("/");
 });
@@ -273,7 +381,12 @@ test("invalid UTF-8 and NUL bytes: byte-exact as binary through upload, refused 
 test("glob bombs return quickly with a result or a clear error (glob and grep's glob filter)", async () => {
   const b = backend.withWorkspace(uniqueName("globbomb"));
   // names that near-match the star bombs
-  await b.uploadFiles(Array.from({ length: 50 }, (_, i) => [`/d${i % 5}/${"a".repeat(200)}${i}.txt`, Buffer.from("needle\n")] as [string, Uint8Array]));
+  await b.uploadFiles(
+    Array.from(
+      { length: 50 },
+      (_, i) => [`/d${i % 5}/${"a".repeat(200)}${i}.txt`, Buffer.from("needle\n")] as [string, Uint8Array],
+    ),
+  );
   for (const { label, pattern } of globBombs()) {
     for (const run of [() => b.glob(pattern), () => b.grep("needle", "/", pattern)]) {
       const started = Date.now();

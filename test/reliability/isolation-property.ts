@@ -25,12 +25,35 @@ import { rng } from "../helpers/random.js";
  */
 export function namedWorkspaces(longName: string): string[] {
   return [
-    "acme", "acme-corp", "acme_", "acmeZ", "ac%me", "acZZme", "a\\b", "ab", "a\\\\b", "acme/x",
-    "ACME", "acme ", "ワークスペース", "caf\u00e9", "cafe\u0301", longName,
+    "acme",
+    "acme-corp",
+    "acme_",
+    "acmeZ",
+    "ac%me",
+    "acZZme",
+    "a\\b",
+    "ab",
+    "a\\\\b",
+    "acme/x",
+    "ACME",
+    "acme ",
+    "ワークスペース",
+    "caf\u00e9",
+    "cafe\u0301",
+    longName,
   ];
 }
 
-export const FILES = ["/a.txt", "/b.md", "/dir/c.txt", "/dir/d.md", "/dir/sub/e.txt", "/dir2/f.txt", "/g.json", "/dir/%_x.txt"] as const;
+export const FILES = [
+  "/a.txt",
+  "/b.md",
+  "/dir/c.txt",
+  "/dir/d.md",
+  "/dir/sub/e.txt",
+  "/dir2/f.txt",
+  "/g.json",
+  "/dir/%_x.txt",
+] as const;
 const DIRS = ["/", "/dir", "/dir/sub", "/dir2", "/nope"] as const;
 const WORDS = ["alpha", "beta", "gamma", "Delta", "shared"] as const;
 const GLOBS = ["**", "**/*.txt", "*.md", "dir/**", "**/%_*"] as const;
@@ -40,7 +63,6 @@ export type Backend = BackendProtocolV2 & {
   search(options: SearchOptions): Promise<SearchResult>;
   stat(path: string): Promise<{ error?: string; data?: { size: number } }>;
 };
-
 
 export const tagOf = (index: number) => `#W${String(index).padStart(2, "0")}#`;
 
@@ -87,7 +109,13 @@ const countOf = (text: string, word: string) => text.split(word).length - 1;
  * Runs `ops` random operations in `b` (a workspace's backend), checking every result against the
  * model. `index` is the workspace's tag number, `tags` every workspace's tag (to grep for foreign ones).
  */
-export async function runWorkspace(b: Backend, index: number, seed: number, ops: number, tags: string[]): Promise<WorkspaceRun> {
+export async function runWorkspace(
+  b: Backend,
+  index: number,
+  seed: number,
+  ops: number,
+  tags: string[],
+): Promise<WorkspaceRun> {
   const r = rng(seed * 7919 + index);
   const tag = tagOf(index);
   const model = new Map<string, string>();
@@ -98,7 +126,23 @@ export async function runWorkspace(b: Backend, index: number, seed: number, ops:
     return lines.join("\n") + "\n";
   };
   for (let step = 0; step < ops; step++) {
-    const op = r.pick(["write", "write", "write", "edit", "upload", "delete", "ls", "read", "readRaw", "stat", "grep", "grepForeign", "search", "glob", "download"] as const);
+    const op = r.pick([
+      "write",
+      "write",
+      "write",
+      "edit",
+      "upload",
+      "delete",
+      "ls",
+      "read",
+      "readRaw",
+      "stat",
+      "grep",
+      "grepForeign",
+      "search",
+      "glob",
+      "download",
+    ] as const);
     const at = `workspace ${JSON.stringify(b.workspace)} (${tag}) step ${step} ${op}`;
     const path = r.pick(FILES);
     switch (op) {
@@ -115,7 +159,11 @@ export async function runWorkspace(b: Backend, index: number, seed: number, ops:
         const paths = [...new Set([path, r.pick(FILES)])];
         const contents = paths.map(() => text());
         const res = await b.uploadFiles!(paths.map((p, i) => [p, Buffer.from(contents[i])]));
-        assert.equal(res.map((x) => x.error), paths.map(() => null), at);
+        assert.equal(
+          res.map((x) => x.error),
+          paths.map(() => null),
+          at,
+        );
         paths.forEach((p, i) => (model.set(p, contents[i]), touched.add(p)));
         changes += paths.length;
         break;
@@ -151,7 +199,11 @@ export async function runWorkspace(b: Backend, index: number, seed: number, ops:
         const dir = r.pick(DIRS);
         const res = await b.ls(dir);
         assert.is(res.error, undefined, at);
-        assert.equal(res.files!.map((f) => `${f.path} ${f.is_dir ? "dir" : "file"} ${f.size}`).sort(), expectedLs(model, dir), at);
+        assert.equal(
+          res.files!.map((f) => `${f.path} ${f.is_dir ? "dir" : "file"} ${f.size}`).sort(),
+          expectedLs(model, dir),
+          at,
+        );
         break;
       }
       case "read": {
@@ -181,7 +233,11 @@ export async function runWorkspace(b: Backend, index: number, seed: number, ops:
         const dir = r.pick(DIRS);
         const res = await b.grep(pattern, dir);
         assert.is(res.error, undefined, at);
-        assert.equal(res.matches!.map((m) => `${m.path}:${m.line}:${m.text}`).sort(), expectedGrep(model, dir, (l) => l.includes(pattern)), at);
+        assert.equal(
+          res.matches!.map((m) => `${m.path}:${m.line}:${m.text}`).sort(),
+          expectedGrep(model, dir, (l) => l.includes(pattern)),
+          at,
+        );
         break;
       }
       case "search": {
@@ -189,7 +245,11 @@ export async function runWorkspace(b: Backend, index: number, seed: number, ops:
         const res = await b.search({ pattern, ignoreCase: true });
         assert.is(res.error, undefined, at);
         const lower = pattern.toLowerCase();
-        assert.equal(res.matches!.map((m) => `${m.path}:${m.line}:${m.text}`).sort(), expectedGrep(model, "/", (l) => l.toLowerCase().includes(lower)), at);
+        assert.equal(
+          res.matches!.map((m) => `${m.path}:${m.line}:${m.text}`).sort(),
+          expectedGrep(model, "/", (l) => l.toLowerCase().includes(lower)),
+          at,
+        );
         break;
       }
       case "glob": {

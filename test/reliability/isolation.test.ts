@@ -13,7 +13,13 @@ import * as assert from "uvu/assert";
 import { PostgresBackend, type Change, type Subscription } from "../../src/index.js";
 import { adminClient, databaseUrl } from "../helpers/db.js";
 import { privateSchema } from "./private-schema.js";
-import { assertWorkspaceEquals, namedWorkspaces, runWorkspace, tagOf, type WorkspaceRun } from "./isolation-property.js";
+import {
+  assertWorkspaceEquals,
+  namedWorkspaces,
+  runWorkspace,
+  tagOf,
+  type WorkspaceRun,
+} from "./isolation-property.js";
 
 const SEED = Number(process.env.ISO_SEED ?? Date.now() % 1_000_000);
 const OPS = Number(process.env.ISO_OPS ?? 120);
@@ -22,7 +28,13 @@ const { schema: SCHEMA, drop: dropSchema } = await privateSchema("iso");
 const LONG = "ワ".repeat(128);
 const NAMES = namedWorkspaces(LONG);
 
-const root = new PostgresBackend({ connectionString: await databaseUrl(), schema: SCHEMA, workspace: "acme", maxPoolSize: 8, minPoolSize: 0 });
+const root = new PostgresBackend({
+  connectionString: await databaseUrl(),
+  schema: SCHEMA,
+  workspace: "acme",
+  maxPoolSize: 8,
+  minPoolSize: 0,
+});
 await root.initialize();
 const admin = await adminClient();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -44,8 +56,16 @@ test("names: prefixes, LIKE wildcards, backslashes, slashes, unicode and 128 cha
   for (const name of NAMES) {
     const b = root.withWorkspace(name);
     assert.is((await b.readRaw("/whoami.txt")).data!.content, name, name);
-    assert.equal((await b.ls("/")).files!.map((f) => f.path), ["/whoami.txt"], name);
-    assert.equal((await b.grep("a")).matches!.map((m) => m.text), name.includes("a") ? [name] : [], name);
+    assert.equal(
+      (await b.ls("/")).files!.map((f) => f.path),
+      ["/whoami.txt"],
+      name,
+    );
+    assert.equal(
+      (await b.grep("a")).matches!.map((m) => m.text),
+      name.includes("a") ? [name] : [],
+      name,
+    );
   }
   // The longest name with the longest path: (workspace, parent, path) still fits every index.
   const deep = `/${"é".repeat(120)}/${"é".repeat(120)}/${"é".repeat(120)}/${"é".repeat(120)}/${"x".repeat(59)}`;
@@ -63,8 +83,16 @@ test("names that cannot be a workspace are refused with a clear error and change
   const before = await rowCount();
   const refused: unknown[] = ["", "x".repeat(129), "a\nb", "a\u0000b", "tab\there", "\ud800", 42, null];
   for (const name of refused) {
-    assert.throws(() => root.withWorkspace(name as string), /^Invalid workspace name .*: use 1-128 printable characters$/, String(name));
-    if (name !== null) assert.throws(() => new PostgresBackend({ connectionString: "postgres://unused", workspace: name as string }), /^Invalid workspace name /);
+    assert.throws(
+      () => root.withWorkspace(name as string),
+      /^Invalid workspace name .*: use 1-128 printable characters$/,
+      String(name),
+    );
+    if (name !== null)
+      assert.throws(
+        () => new PostgresBackend({ connectionString: "postgres://unused", workspace: name as string }),
+        /^Invalid workspace name /,
+      );
   }
   assert.is(await rowCount(), before);
   await root.withWorkspace("acme").delete("/");
@@ -90,7 +118,8 @@ test(`property: ${NAMES.length} workspaces × ${OPS} random operations at once n
       assert.ok(stored.has(row.workspace), `unexpected workspace ${JSON.stringify(row.workspace)}`);
       stored.get(row.workspace)!.set(row.path, row.content);
     }
-    for (const run of runs) assert.equal(stored.get(run.workspace), run.model, `rows of ${JSON.stringify(run.workspace)}`);
+    for (const run of runs)
+      assert.equal(stored.get(run.workspace), run.model, `rows of ${JSON.stringify(run.workspace)}`);
 
     // The change log and every subscription: exactly this workspace's changes, none of another's.
     const deadline = Date.now() + 20_000;
@@ -100,12 +129,20 @@ test(`property: ${NAMES.length} workspaces × ${OPS} random operations at once n
       const changes = seen.get(run.workspace)!;
       const at = `watch(${JSON.stringify(run.workspace)})`;
       assert.is(changes.length, run.changes, at);
-      assert.ok(changes.every((c) => c.workspace === run.workspace && run.touched.has(c.path)), at);
-      const logged = await admin.query(`SELECT count(*)::int AS n FROM ${SCHEMA}.changes WHERE workspace = $1 AND id > $2`, [run.workspace, head]);
+      assert.ok(
+        changes.every((c) => c.workspace === run.workspace && run.touched.has(c.path)),
+        at,
+      );
+      const logged = await admin.query(
+        `SELECT count(*)::int AS n FROM ${SCHEMA}.changes WHERE workspace = $1 AND id > $2`,
+        [run.workspace, head],
+      );
       assert.is(logged.rows[0].n, run.changes, `changes rows of ${JSON.stringify(run.workspace)}`);
     }
     const total = runs.reduce((n, run) => n + run.ops, 0);
-    console.log(`isolation (PostgreSQL): ${NAMES.length} workspaces, ${total} operations, ${runs.reduce((n, r) => n + r.changes, 0)} changes, seed ${SEED}: nothing crossed`);
+    console.log(
+      `isolation (PostgreSQL): ${NAMES.length} workspaces, ${total} operations, ${runs.reduce((n, r) => n + r.changes, 0)} changes, seed ${SEED}: nothing crossed`,
+    );
   } finally {
     await Promise.all(subs.map((s) => s.close()));
   }

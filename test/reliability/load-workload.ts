@@ -135,8 +135,10 @@ function sharedLayout(agents: number, perAgent: number, files: number) {
   const lines: Array<Array<{ a: number; k: number }>> = Array.from({ length: files }, () => []);
   for (let a = 0; a < agents; a++) for (let k = 0; k < perAgent; k++) lines[(a + k) % files].push({ a, k });
   const render = (done: (a: number, k: number) => boolean) =>
-    lines.map((ls, f) =>
-      `# shared notes ${f}\n` + ls.map(({ a, k }) => `${done(a, k) ? sharedDone(a, k) : sharedToken(a, k)} agent ${a} note ${k}\n`).join(""),
+    lines.map(
+      (ls, f) =>
+        `# shared notes ${f}\n` +
+        ls.map(({ a, k }) => `${done(a, k) ? sharedDone(a, k) : sharedToken(a, k)} agent ${a} note ${k}\n`).join(""),
     );
   return { fileOf: (a: number, k: number) => (a + k) % files, lineCount: lines.map((ls) => ls.length + 1), render };
 }
@@ -152,7 +154,14 @@ interface OwnFile {
 const KINDS = ["write_file", "edit_file", "read_file", "ls", "glob", "grep"] as const;
 type Kind = (typeof KINDS)[number];
 /** Share of each tool in a script: edits and reads dominate, as in real agent runs. */
-const MIX: Record<Kind, number> = { write_file: 0.15, edit_file: 0.3, read_file: 0.25, ls: 0.08, glob: 0.1, grep: 0.12 };
+const MIX: Record<Kind, number> = {
+  write_file: 0.15,
+  edit_file: 0.3,
+  read_file: 0.25,
+  ls: 0.08,
+  glob: 0.1,
+  grep: 0.12,
+};
 const isMutation = (k: Kind) => k === "write_file" || k === "edit_file";
 
 function quotas(m: number): Kind[] {
@@ -239,7 +248,15 @@ function agentScript(
           const wantShared = sharedNext < sharedKs && editIndex++ >= sharedNext * sharedEvery;
           if (wantShared) {
             const k = sharedNext++;
-            call = { id: id(), name: "edit_file", args: { file_path: sharedPath(layout.fileOf(a, k)), old_string: sharedToken(a, k), new_string: sharedDone(a, k) } };
+            call = {
+              id: id(),
+              name: "edit_file",
+              args: {
+                file_path: sharedPath(layout.fileOf(a, k)),
+                old_string: sharedToken(a, k),
+                new_string: sharedDone(a, k),
+              },
+            };
           } else {
             const candidates = ownFiles().filter((f) => f.pending.length > 0 && !touched.has(f.path));
             if (candidates.length > 0) {
@@ -284,13 +301,18 @@ function agentScript(
       const r = rnd.next();
       const shared = () => rnd.int(sharedFiles);
       /** The shared-done markers this agent has put in shared file f so far. */
-      const doneIn = (f: number) => Array.from({ length: sharedDoneSoFar }, (_, k) => k).filter((k) => layout.fileOf(a, k) === f).map((k) => sharedDone(a, k));
+      const doneIn = (f: number) =>
+        Array.from({ length: sharedDoneSoFar }, (_, k) => k)
+          .filter((k) => layout.fileOf(a, k) === f)
+          .map((k) => sharedDone(a, k));
       if (kind === "read_file") {
         if (mine.length > 0 && r < 0.6) {
           const f = rnd.pick(mine);
           const want = f.content.split("\n").filter(Boolean);
           return {
-            id: id(), name: "read_file", args: { file_path: f.path },
+            id: id(),
+            name: "read_file",
+            args: { file_path: f.path },
             check: (out) => {
               const missing = want.filter((l) => !out.includes(l));
               return missing.length === 0 ? null : `read_file ${f.path}: missing ${JSON.stringify(missing)}`;
@@ -300,55 +322,101 @@ function agentScript(
         const f = shared();
         const want = doneIn(f);
         return {
-          id: id(), name: "read_file", args: { file_path: sharedPath(f), offset: 0, limit: layout.lineCount[f] + 1 },
+          id: id(),
+          name: "read_file",
+          args: { file_path: sharedPath(f), offset: 0, limit: layout.lineCount[f] + 1 },
           check: (out) => {
             const missing = want.filter((t) => !out.includes(t));
-            return missing.length === 0 ? null : `read_file ${sharedPath(f)}: own shared edits missing ${missing.join(" ")}`;
+            return missing.length === 0
+              ? null
+              : `read_file ${sharedPath(f)}: own shared edits missing ${missing.join(" ")}`;
           },
         };
       }
       if (kind === "ls") {
         if (mine.length > 0 && r < 0.6) {
           return {
-            id: id(), name: "ls", args: { path: dir },
-            check: (out) => sameSet(`ls ${dir}`, outputLines(out), mine.map((f) => `${f.path} (${bytes(f.content)} bytes)`)),
+            id: id(),
+            name: "ls",
+            args: { path: dir },
+            check: (out) =>
+              sameSet(
+                `ls ${dir}`,
+                outputLines(out),
+                mine.map((f) => `${f.path} (${bytes(f.content)} bytes)`),
+              ),
           };
         }
         if (r < 0.8) {
           return {
-            id: id(), name: "ls", args: { path: "/" },
-            check: (out) => (["/shared/ (directory)", ...(mine.length ? ["/agents/ (directory)"] : [])].every((l) => outputLines(out).includes(l)) ? null : `ls /: got ${JSON.stringify(out)}`),
+            id: id(),
+            name: "ls",
+            args: { path: "/" },
+            check: (out) =>
+              ["/shared/ (directory)", ...(mine.length ? ["/agents/ (directory)"] : [])].every((l) =>
+                outputLines(out).includes(l),
+              )
+                ? null
+                : `ls /: got ${JSON.stringify(out)}`,
           };
         }
         const want = Array.from({ length: sharedFiles }, (_, f) => sharedPath(f));
         return {
-          id: id(), name: "ls", args: { path: "/shared" },
-          check: (out) => sameSet("ls /shared", outputLines(out).map((l) => l.replace(/ \(\d+ bytes\)$/, "")), want),
+          id: id(),
+          name: "ls",
+          args: { path: "/shared" },
+          check: (out) =>
+            sameSet(
+              "ls /shared",
+              outputLines(out).map((l) => l.replace(/ \(\d+ bytes\)$/, "")),
+              want,
+            ),
         };
       }
       if (kind === "glob") {
         if (r < 0.4 && mine.length > 0) {
           const want = mine.filter((f) => f.path.endsWith(".ts")).map((f) => f.path);
           return {
-            id: id(), name: "glob", args: { pattern: "*.ts", path: dir },
-            check: (out) => (want.length === 0 ? (out.startsWith("No files found") ? null : `glob *.ts in ${dir}: expected none, got ${out}`) : sameSet(`glob *.ts in ${dir}`, outputLines(out), want)),
+            id: id(),
+            name: "glob",
+            args: { pattern: "*.ts", path: dir },
+            check: (out) =>
+              want.length === 0
+                ? out.startsWith("No files found")
+                  ? null
+                  : `glob *.ts in ${dir}: expected none, got ${out}`
+                : sameSet(`glob *.ts in ${dir}`, outputLines(out), want),
           };
         }
         if (r < 0.8) {
           const want = mine.filter((f) => f.path.endsWith(".md")).map((f) => f.path);
           return {
-            id: id(), name: "glob", args: { pattern: `${dir}/**/*.md` },
-            check: (out) => (want.length === 0 ? (out.startsWith("No files found") ? null : `glob ${dir}/**/*.md: expected none, got ${out}`) : sameSet(`glob ${dir}/**/*.md`, outputLines(out), want)),
+            id: id(),
+            name: "glob",
+            args: { pattern: `${dir}/**/*.md` },
+            check: (out) =>
+              want.length === 0
+                ? out.startsWith("No files found")
+                  ? null
+                  : `glob ${dir}/**/*.md: expected none, got ${out}`
+                : sameSet(`glob ${dir}/**/*.md`, outputLines(out), want),
           };
         }
         const want = Array.from({ length: sharedFiles }, (_, f) => sharedPath(f));
-        return { id: id(), name: "glob", args: { pattern: "**/*.md", path: "/shared" }, check: (out) => sameSet("glob **/*.md in /shared", outputLines(out), want) };
+        return {
+          id: id(),
+          name: "glob",
+          args: { pattern: "**/*.md", path: "/shared" },
+          check: (out) => sameSet("glob **/*.md in /shared", outputLines(out), want),
+        };
       }
       // grep
       if (r < 0.5 && mine.length > 0) {
         const want = mine.map((f) => f.path);
         return {
-          id: id(), name: "grep", args: { pattern: needle, path: dir, output_mode: "files_with_matches" },
+          id: id(),
+          name: "grep",
+          args: { pattern: needle, path: dir, output_mode: "files_with_matches" },
           check: (out) => sameSet(`grep ${needle} in ${dir}`, outputLines(out), want),
         };
       }
@@ -356,10 +424,16 @@ function agentScript(
         // How many of its shared edits this agent sees: exactly as many as it has made.
         const marker = `[${tag}s`;
         return {
-          id: id(), name: "grep", args: { pattern: marker, path: "/shared", output_mode: "count" },
+          id: id(),
+          name: "grep",
+          args: { pattern: marker, path: "/shared", output_mode: "count" },
           check: (out) => {
-            const seen = out.startsWith("No matches") ? 0 : outputLines(out).reduce((s, l) => s + Number(l.match(/: (\d+)$/)?.[1] ?? NaN), 0);
-            return seen === sharedDoneSoFar ? null : `grep ${marker} in /shared: ${seen} lines, expected ${sharedDoneSoFar}`;
+            const seen = out.startsWith("No matches")
+              ? 0
+              : outputLines(out).reduce((s, l) => s + Number(l.match(/: (\d+)$/)?.[1] ?? NaN), 0);
+            return seen === sharedDoneSoFar
+              ? null
+              : `grep ${marker} in /shared: ${seen} lines, expected ${sharedDoneSoFar}`;
           },
         };
       }
@@ -369,13 +443,27 @@ function agentScript(
         const token = line.split(" ")[0];
         const scope = crossAgentReads ? "/agents" : dir;
         return {
-          id: id(), name: "grep", args: { pattern: token, path: scope, glob: "*.{md,ts}" },
+          id: id(),
+          name: "grep",
+          args: { pattern: token, path: scope, glob: "*.{md,ts}" },
           check: (out) =>
-            sameSet(`grep ${token} in ${scope} (files)`, outputLines(out).filter((l) => l.endsWith(":")), [`${f.path}:`]) ??
-            (out.includes(line) ? null : `grep ${token}: expected the line ${JSON.stringify(line)}, got ${JSON.stringify(out)}`),
+            sameSet(
+              `grep ${token} in ${scope} (files)`,
+              outputLines(out).filter((l) => l.endsWith(":")),
+              [`${f.path}:`],
+            ) ??
+            (out.includes(line)
+              ? null
+              : `grep ${token}: expected the line ${JSON.stringify(line)}, got ${JSON.stringify(out)}`),
         };
       }
-      return { id: id(), name: "grep", args: { pattern: "shared notes", path: "/shared" }, check: (out) => (outputLines(out).filter((l) => l.endsWith(":")).length === sharedFiles ? null : `grep 'shared notes': ${out}`) };
+      return {
+        id: id(),
+        name: "grep",
+        args: { pattern: "shared notes", path: "/shared" },
+        check: (out) =>
+          outputLines(out).filter((l) => l.endsWith(":")).length === sharedFiles ? null : `grep 'shared notes': ${out}`,
+      };
     }
   }
   return { turns, own, sharedEditsDone: sharedNext, ownEdits };
@@ -418,7 +506,16 @@ function toolTimer(nameOf: (toolCallId: string | undefined, runName: string | un
   };
   const handler = {
     awaitHandlers: true,
-    handleToolStart(_tool: unknown, _input: string, runId: string, _parent?: string, _tags?: string[], _meta?: unknown, runName?: string, toolCallId?: string) {
+    handleToolStart(
+      _tool: unknown,
+      _input: string,
+      runId: string,
+      _parent?: string,
+      _tags?: string[],
+      _meta?: unknown,
+      runName?: string,
+      toolCallId?: string,
+    ) {
       started.set(runId, { name: nameOf(toolCallId, runName), t: performance.now() });
     },
     handleToolEnd(_output: unknown, runId: string) {
@@ -434,7 +531,14 @@ function toolTimer(nameOf: (toolCallId: string | undefined, runName: string | un
 /** The backend method each file tool calls. */
 export const SHARED_DIR = "/shared";
 export { sharedPath };
-export const TOOL_METHOD: Record<string, string> = { write_file: "write", edit_file: "edit", read_file: "read", ls: "ls", glob: "glob", grep: "grep" };
+export const TOOL_METHOD: Record<string, string> = {
+  write_file: "write",
+  edit_file: "edit",
+  read_file: "read",
+  ls: "ls",
+  glob: "glob",
+  grep: "grep",
+};
 const TIMED = new Set(Object.values(TOOL_METHOD));
 
 /**
@@ -464,14 +568,19 @@ function timedBackend<T extends object>(backend: T, samples: Map<string, number[
 
 // ---- the run -------------------------------------------------------------------------------------
 
-const text = (m: ToolMessage) => (typeof m.content === "string" ? m.content : m.content.map((c) => ("text" in c ? c.text : JSON.stringify(c))).join(""));
+const text = (m: ToolMessage) =>
+  typeof m.content === "string" ? m.content : m.content.map((c) => ("text" in c ? c.text : JSON.stringify(c))).join("");
 
 /**
  * Runs the workload on `backend` (a fresh, empty workspace). `agentBackend(i)` may hand each agent
  * its own backend object on the same workspace (separate clients, as separate replicas would
  * have); by default every agent uses `backend`.
  */
-export async function runLoad(backend: LoadBackend, options: LoadOptions = {}, agentBackend: (agent: number) => unknown = () => backend): Promise<LoadResult> {
+export async function runLoad(
+  backend: LoadBackend,
+  options: LoadOptions = {},
+  agentBackend: (agent: number) => unknown = () => backend,
+): Promise<LoadResult> {
   const agents = options.agents ?? 8;
   const m = options.callsPerAgent ?? 200;
   const sharedFiles = options.sharedFiles ?? 4;
@@ -481,20 +590,28 @@ export async function runLoad(backend: LoadBackend, options: LoadOptions = {}, a
   const editsPerAgent = quotas(m).filter((k) => k === "edit_file").length;
   const sharedPerAgent = sharedOn ? Math.floor(editsPerAgent / 2) : 0;
   // The shared files exist (with every token, one line each) whether or not they are edited.
-  const layout = sharedLayout(agents, sharedOn ? sharedPerAgent : Math.max(1, Math.floor(editsPerAgent / 2)), sharedFiles);
+  const layout = sharedLayout(
+    agents,
+    sharedOn ? sharedPerAgent : Math.max(1, Math.floor(editsPerAgent / 2)),
+    sharedFiles,
+  );
   const initial = layout.render(() => false);
   for (let f = 0; f < sharedFiles; f++) {
     const r = await backend.write(sharedPath(f), initial[f]);
     if (r.error) throw new Error(`setup: ${r.error}`);
   }
 
-  const scripts = Array.from({ length: agents }, (_, a) => agentScript(a, m, seed, sharedPerAgent, layout, sharedFiles, options.crossAgentReads ?? true));
+  const scripts = Array.from({ length: agents }, (_, a) =>
+    agentScript(a, m, seed, sharedPerAgent, layout, sharedFiles, options.crossAgentReads ?? true),
+  );
   const byId = new Map<string, ScriptedCall>();
   const mix: Record<string, number> = {};
-  for (const s of scripts) for (const turn of s.turns) for (const c of turn) {
-    byId.set(c.id, c);
-    mix[c.name] = (mix[c.name] ?? 0) + 1;
-  }
+  for (const s of scripts)
+    for (const turn of s.turns)
+      for (const c of turn) {
+        byId.set(c.id, c);
+        mix[c.name] = (mix[c.name] ?? 0) + 1;
+      }
   const timer = toolTimer((toolCallId, runName) => (toolCallId && byId.get(toolCallId)?.name) || runName || "unknown");
 
   const storageSamples = new Map<string, number[]>();
@@ -511,10 +628,18 @@ export async function runLoad(backend: LoadBackend, options: LoadOptions = {}, a
       // Scripted turns as AIMessages with tool calls. (respondWithTools would set each message's
       // content to the whole conversation so far, which grows exponentially over 50+ turns.)
       for (const turn of script.turns) {
-        model.respond(new AIMessage({ content: "", tool_calls: turn.map((c) => ({ id: c.id, name: c.name, args: c.args, type: "tool_call" as const })) }));
+        model.respond(
+          new AIMessage({
+            content: "",
+            tool_calls: turn.map((c) => ({ id: c.id, name: c.name, args: c.args, type: "tool_call" as const })),
+          }),
+        );
       }
       model.respond(new AIMessage("done"));
-      const agent = createDeepAgent({ model, backend: timedBackend(agentBackend(a) as object, storageSamples) as never });
+      const agent = createDeepAgent({
+        model,
+        backend: timedBackend(agentBackend(a) as object, storageSamples) as never,
+      });
       const result = await agent.invoke(
         { messages: [{ role: "user", content: `agent ${a}: work on your files and the shared notes` }] },
         { recursionLimit: 20 * (script.turns.length + 5), callbacks: [timer.handler] },
@@ -534,11 +659,16 @@ export async function runLoad(backend: LoadBackend, options: LoadOptions = {}, a
         const problem = call.check?.(out);
         if (problem) staleReads.push(`${call.id}: ${problem}`);
       }
-      for (const turn of script.turns) for (const c of turn) if (!seen.has(c.id)) errors.push(`${c.id} ${c.name}: no tool result`);
+      for (const turn of script.turns)
+        for (const c of turn) if (!seen.has(c.id)) errors.push(`${c.id} ${c.name}: no tool result`);
     }),
   );
   const ms = performance.now() - started;
-  const eventLoop = { utilization: performance.eventLoopUtilization(elu).utilization, delayP50: delay.percentile(50) / 1e6, delayP99: delay.percentile(99) / 1e6 };
+  const eventLoop = {
+    utilization: performance.eventLoopUtilization(elu).utilization,
+    delayP50: delay.percentile(50) / 1e6,
+    delayP99: delay.percentile(99) / 1e6,
+  };
   delay.disable();
 
   // Final state: own files exactly as scripted, nothing else under /agents; shared files complete.
@@ -570,7 +700,8 @@ export async function runLoad(backend: LoadBackend, options: LoadOptions = {}, a
     }
   }
   const sharedEditsByFile = Array<number>(sharedFiles).fill(0);
-  for (let a = 0; a < agents; a++) for (let k = 0; k < scripts[a].sharedEditsDone; k++) sharedEditsByFile[layout.fileOf(a, k)]++;
+  for (let a = 0; a < agents; a++)
+    for (let k = 0; k < scripts[a].sharedEditsDone; k++) sharedEditsByFile[layout.fileOf(a, k)]++;
   const expectedShared = layout.render(scriptedShared);
   for (let f = 0; f < sharedFiles; f++) {
     if (sharedText[f] !== expectedShared[f]) sharedFilesDiffering++;
@@ -604,7 +735,8 @@ export async function runLoad(backend: LoadBackend, options: LoadOptions = {}, a
 
 /** A markdown table of per-tool latency, with the storage call under each tool beside it. */
 export function latencyTable(tools: ToolLatency[], storage: ToolLatency[] = []): string {
-  const fmt = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? "—" : x >= 100 ? x.toFixed(0) : x.toFixed(1));
+  const fmt = (x: number | undefined) =>
+    x === undefined || Number.isNaN(x) ? "—" : x >= 100 ? x.toFixed(0) : x.toFixed(1);
   return [
     "| tool | calls | tool p50 (ms) | tool p99 (ms) | tool max (ms) | backend call | backend p50 (ms) | backend p99 (ms) |",
     "|---|---:|---:|---:|---:|---|---:|---:|",
@@ -620,7 +752,9 @@ export function latencyTable(tools: ToolLatency[], storage: ToolLatency[] = []):
 export function describe(label: string, r: LoadResult): string {
   return (
     `${label}: ${r.agents} agents × ${r.callsPerAgent} tool calls (${r.scripted} calls in ${r.turns} model turns: ` +
-    Object.entries(r.mix).map(([k, v]) => `${k} ${v}`).join(", ") +
+    Object.entries(r.mix)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ") +
     `) in ${(r.ms / 1000).toFixed(1)} s (event loop ${(100 * r.eventLoop.utilization).toFixed(0)}% busy, delay p99 ${r.eventLoop.delayP99.toFixed(0)} ms); ${r.errors.length} errors, ${r.staleReads.length} stale reads, ` +
     `${r.sharedEdits} shared edits with ${r.lostSharedEdits} lost, ${r.ownEdits} own edits over ${r.ownFiles} files with ${r.lostOwnFiles.length} lost`
   );

@@ -27,7 +27,8 @@ test(`${AGENTS} agents × ${CALLS} tool calls: every call answered, zero tool er
   assert.is(result.toolMessages, AGENTS * CALLS);
   assert.equal(result.errors, []);
   // A realistic mix really ran: every tool, edits of shared files among them.
-  for (const tool of ["write_file", "edit_file", "read_file", "ls", "glob", "grep"]) assert.ok((result.mix[tool] ?? 0) > 0, tool);
+  for (const tool of ["write_file", "edit_file", "read_file", "ls", "glob", "grep"])
+    assert.ok((result.mix[tool] ?? 0) > 0, tool);
   assert.ok(result.sharedEdits >= AGENTS * 10, `shared edits: ${result.sharedEdits}`);
 });
 
@@ -42,7 +43,10 @@ test("zero lost updates: every token edited into the shared files, every own fil
   assert.ok(result.ownFiles > AGENTS * 5, `own files: ${result.ownFiles}`);
   // Each shared edit was one version step of its file (created at version 1).
   const versions = await Promise.all(result.sharedEditsByFile.map((_, f) => backend.stat(sharedPath(f))));
-  assert.equal(versions.map((v) => v.data!.version), result.sharedEditsByFile.map((n) => 1 + n));
+  assert.equal(
+    versions.map((v) => v.data!.version),
+    result.sharedEditsByFile.map((n) => 1 + n),
+  );
 });
 
 test("latency recorded for every tool call, by tool and by backend call", () => {
@@ -51,9 +55,15 @@ test("latency recorded for every tool call, by tool and by backend call", () => 
     assert.is(row.count, result.mix[row.tool], row.tool);
     assert.ok(row.p50 > 0 && row.p50 <= row.p99 && row.p99 <= row.max, `${row.tool}: ${JSON.stringify(row)}`);
   }
-  assert.is(result.latency.reduce((n, r) => n + r.count, 0), AGENTS * CALLS);
+  assert.is(
+    result.latency.reduce((n, r) => n + r.count, 0),
+    AGENTS * CALLS,
+  );
   // Every tool call went to the backend exactly once.
-  assert.is(result.storage.reduce((n, r) => n + r.count, 0), AGENTS * CALLS);
+  assert.is(
+    result.storage.reduce((n, r) => n + r.count, 0),
+    AGENTS * CALLS,
+  );
 });
 
 test.run();

@@ -26,7 +26,9 @@ test.after(async () => {
 
 test("32 workers × 50 edits of their own tokens in 4 shared files: all 1,600 land", async () => {
   const r = await editStorm(replicas, { ...STORM, dir: "/edits" });
-  console.log(`PostgreSQL: ${r.edits} edits by ${STORM.workers} workers on ${STORM.files} files through ${replicas.length} pools in ${r.ms.toFixed(0)} ms; lost ${r.lost}`);
+  console.log(
+    `PostgreSQL: ${r.edits} edits by ${STORM.workers} workers on ${STORM.files} files through ${replicas.length} pools in ${r.ms.toFixed(0)} ms; lost ${r.lost}`,
+  );
   assert.equal(r.errors, []);
   assert.is(r.reportedOk, 1600);
   assert.is(r.present, 1600);
@@ -35,7 +37,10 @@ test("32 workers × 50 edits of their own tokens in 4 shared files: all 1,600 la
   for (const [path, content] of r.expected) assert.is(r.finals.get(path), content, path);
   // Every edit was one version step, and each one is in the change log once.
   const stats = await Promise.all([...r.expected.keys()].map((p) => first.stat(p)));
-  assert.equal(stats.map((s) => s.data!.version), [401, 401, 401, 401]);
+  assert.equal(
+    stats.map((s) => s.data!.version),
+    [401, 401, 401, 401],
+  );
   const { rows } = await first.pool.query(
     `SELECT count(*)::int AS n FROM ${TEST_SCHEMA}.changes WHERE workspace = $1 AND path LIKE '/edits/%' AND op = 'update'`,
     [workspace],
@@ -67,7 +72,10 @@ test("a stale ifVersion never overwrites: the conflict names both versions and c
   assert.equal(await b.write("/x.txt", "stale", { ifVersion: v1 }), {
     error: `Error: Version conflict on '/x.txt': expected version ${v1}, current version is ${v2}`,
   });
-  assert.match((await b.edit("/x.txt", "two", "stale", false, { ifVersion: v1 })).error!, /^Error: Version conflict on '\/x.txt'/);
+  assert.match(
+    (await b.edit("/x.txt", "two", "stale", false, { ifVersion: v1 })).error!,
+    /^Error: Version conflict on '\/x.txt'/,
+  );
   assert.is((await b.readRaw("/x.txt")).data!.content, "two");
   assert.is((await b.stat("/x.txt")).data!.version, v2);
 });
@@ -91,7 +99,9 @@ test("baseline: the same workload on StoreBackend over LangGraph's PostgresStore
   // A schema of its own, dropped afterwards. Four store objects stand for four replicas.
   const schema = `${TEST_SCHEMA}_lgstore`.slice(0, 63);
   const url = await databaseUrl();
-  const stores = [0, 1, 2, 3].map(() => new PostgresStore({ connectionOptions: { connectionString: url, max: 4 }, schema }));
+  const stores = [0, 1, 2, 3].map(
+    () => new PostgresStore({ connectionOptions: { connectionString: url, max: 4 }, schema }),
+  );
   const admin = await adminClient();
   try {
     await stores[0].setup();

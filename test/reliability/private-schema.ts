@@ -18,10 +18,14 @@ export async function privateSchema(suffix: string): Promise<{ schema: string; d
     schema,
     async drop() {
       const url = await databaseUrl();
-      await migrate({ connectionString: url, schema, direction: "down" }).catch((e) => console.log(`down migration of ${schema} failed: ${e.message}`));
+      await migrate({ connectionString: url, schema, direction: "down" }).catch((e) =>
+        console.log(`down migration of ${schema} failed: ${e.message}`),
+      );
       const admin = await adminClient();
       try {
-        const { rows } = await admin.query("SELECT extnamespace::regnamespace::text AS s FROM pg_extension WHERE extname = 'pg_trgm'");
+        const { rows } = await admin.query(
+          "SELECT extnamespace::regnamespace::text AS s FROM pg_extension WHERE extname = 'pg_trgm'",
+        );
         if (rows[0]?.s === schema) console.log(`${schema} still holds pg_trgm: left in place`);
         else await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
       } finally {

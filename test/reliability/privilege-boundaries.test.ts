@@ -51,14 +51,23 @@ test.after(async () => {
   for (const close of closers.reverse()) await close().catch(() => {});
   await dropSchema();
   await admin.query(`DROP OWNED BY ${ROLE}`).catch(() => {});
-  await admin.query(`DROP ROLE IF EXISTS ${ROLE}`).catch((e) => console.log(`could not drop role ${ROLE}: ${e.message}`));
+  await admin
+    .query(`DROP ROLE IF EXISTS ${ROLE}`)
+    .catch((e) => console.log(`could not drop role ${ROLE}: ${e.message}`));
   await admin.end();
 });
 
 await admin.query(`CREATE ROLE ${ROLE} LOGIN PASSWORD '${PASSWORD}'`);
 await migrate({ connectionString: url, schema: S });
-const OWNER_IS_SUPERUSER: boolean = (await admin.query("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).rows[0].rolsuper;
-const owner = new PostgresBackend({ connectionString: url, schema: S, workspace: "acme", maxPoolSize: 4, minPoolSize: 0 });
+const OWNER_IS_SUPERUSER: boolean = (await admin.query("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"))
+  .rows[0].rolsuper;
+const owner = new PostgresBackend({
+  connectionString: url,
+  schema: S,
+  workspace: "acme",
+  maxPoolSize: 4,
+  minPoolSize: 0,
+});
 closers.push(() => owner.close());
 await owner.initialize();
 await owner.withWorkspace("globex").write("/secret.txt", "globex secret\n");
@@ -106,7 +115,13 @@ const PWN = `
  * its temporary schema): a pool that hands out that connection and never drops it (pg's own pool
  * discards a connection whose query failed, and the shadowing objects with it).
  */
-async function roleSession(setup: string): Promise<{ backend: PostgresBackend; sql: (text: string, values?: unknown[]) => Promise<pg.QueryResultRow[]>; end(): Promise<void> }> {
+async function roleSession(
+  setup: string,
+): Promise<{
+  backend: PostgresBackend;
+  sql: (text: string, values?: unknown[]) => Promise<pg.QueryResultRow[]>;
+  end(): Promise<void>;
+}> {
   const client = new pg.Client({ connectionString: roleUrl() });
   client.on("error", () => {});
   let backend: PostgresBackend | undefined;
@@ -122,7 +137,10 @@ async function roleSession(setup: string): Promise<{ backend: PostgresBackend; s
   await client.query(PWN);
   await client.query(setup);
   const session = Object.assign(client, { release: () => {} });
-  const pool = { query: (text: string, values?: unknown[]) => client.query(text, values), connect: async () => session } as unknown as pg.Pool;
+  const pool = {
+    query: (text: string, values?: unknown[]) => client.query(text, values),
+    connect: async () => session,
+  } as unknown as pg.Pool;
   backend = new PostgresBackend({ pool, schema: S, workspace: "acme", rowLevelSecurity: true });
   await backend.initialize();
   const sql = async (text: string, values: unknown[] = []) => (await client.query(text, values)).rows;
@@ -132,10 +150,17 @@ async function roleSession(setup: string): Promise<{ backend: PostgresBackend; s
 /** Undo whatever an escalation achieved, so that each case starts from the same role. */
 async function restoreRole(): Promise<void> {
   await admin.query(`ALTER ROLE ${ROLE} NOSUPERUSER`);
-  await admin.query(`DELETE FROM ${S}.workspace_grants WHERE role_name = $1 AND workspace IS DISTINCT FROM 'acme'`, [ROLE]);
+  await admin.query(`DELETE FROM ${S}.workspace_grants WHERE role_name = $1 AND workspace IS DISTINCT FROM 'acme'`, [
+    ROLE,
+  ]);
 }
 
-interface Expected { path: string; content: string; token: string; line: number }
+interface Expected {
+  path: string;
+  content: string;
+  token: string;
+  line: number;
+}
 
 /** The files `exercise` leaves under `p`, each with a word found on exactly one line. */
 const expectedFiles = (p: string): Expected[] => [
@@ -148,10 +173,21 @@ const expectedFiles = (p: string): Expected[] => [
 
 /** The change log `exercise` produces under `p`, in id order. */
 const expectedChanges = (p: string): string[] => [
-  `${p}/a.md create`, `${p}/a.md update`, `${p}/a.md update`,
-  `${p}/up/b.txt create`, `${p}/up/c.txt create`, `${p}/up/c.txt delete`,
-  `${p}/raw.txt create`, `${p}/raw.txt update`, `${p}/raw-gone.txt create`, `${p}/raw-gone.txt delete`,
-  `${p}/fn.txt create`, `${p}/fn.txt update`, `${p}/fn-up.txt create`, `${p}/fn-gone/x.txt create`, `${p}/fn-gone/x.txt delete`,
+  `${p}/a.md create`,
+  `${p}/a.md update`,
+  `${p}/a.md update`,
+  `${p}/up/b.txt create`,
+  `${p}/up/c.txt create`,
+  `${p}/up/c.txt delete`,
+  `${p}/raw.txt create`,
+  `${p}/raw.txt update`,
+  `${p}/raw-gone.txt create`,
+  `${p}/raw-gone.txt delete`,
+  `${p}/fn.txt create`,
+  `${p}/fn.txt update`,
+  `${p}/fn-up.txt create`,
+  `${p}/fn-gone/x.txt create`,
+  `${p}/fn-gone/x.txt delete`,
 ];
 
 /** Every write path and every read path, as the role; returns what did not work as it should. */
@@ -171,22 +207,52 @@ async function exercise(session: Awaited<ReturnType<typeof roleSession>>, p: str
   await attempt("backend write (create)", () => b.write(`${p}/a.md`, "alpha\nbeta\n"));
   await attempt("backend write (overwrite)", () => b.write(`${p}/a.md`, "alpha\nbeta\ngamma\n"));
   await attempt("backend edit", () => b.edit(`${p}/a.md`, "beta", "BETA"));
-  await attempt("backend uploadFiles", () => b.uploadFiles([[`${p}/up/b.txt`, Buffer.from("upload one\n")], [`${p}/up/c.txt`, Buffer.from("upload two\n")]]));
+  await attempt("backend uploadFiles", () =>
+    b.uploadFiles([
+      [`${p}/up/b.txt`, Buffer.from("upload one\n")],
+      [`${p}/up/c.txt`, Buffer.from("upload two\n")],
+    ]),
+  );
   await attempt("backend delete", () => b.delete(`${p}/up/c.txt`));
   // Raw SQL on the tables.
   const text = (t: string) => [t, Buffer.byteLength(t), t.split("\n").length - 1];
-  await attempt("raw INSERT INTO files", () => sql(`INSERT INTO ${S}.files (workspace, path, content, mime_type, size, line_count) VALUES ('acme', $1, $2, 'text/plain', $3, $4)`, [`${p}/raw.txt`, ...text("raw insert\n")]));
-  await attempt("raw UPDATE files", () => sql(`UPDATE ${S}.files SET content = $2, size = $3, line_count = $4, version = version + 1 WHERE workspace = 'acme' AND path = $1`, [`${p}/raw.txt`, ...text("raw update\nline two\n")]));
-  await attempt("raw INSERT INTO files (to delete)", () => sql(`INSERT INTO ${S}.files (workspace, path, content, mime_type, size, line_count) VALUES ('acme', $1, $2, 'text/plain', $3, $4)`, [`${p}/raw-gone.txt`, ...text("gone\n")]));
-  await attempt("raw DELETE FROM files", () => sql(`DELETE FROM ${S}.files WHERE workspace = 'acme' AND path = $1`, [`${p}/raw-gone.txt`]));
+  await attempt("raw INSERT INTO files", () =>
+    sql(
+      `INSERT INTO ${S}.files (workspace, path, content, mime_type, size, line_count) VALUES ('acme', $1, $2, 'text/plain', $3, $4)`,
+      [`${p}/raw.txt`, ...text("raw insert\n")],
+    ),
+  );
+  await attempt("raw UPDATE files", () =>
+    sql(
+      `UPDATE ${S}.files SET content = $2, size = $3, line_count = $4, version = version + 1 WHERE workspace = 'acme' AND path = $1`,
+      [`${p}/raw.txt`, ...text("raw update\nline two\n")],
+    ),
+  );
+  await attempt("raw INSERT INTO files (to delete)", () =>
+    sql(
+      `INSERT INTO ${S}.files (workspace, path, content, mime_type, size, line_count) VALUES ('acme', $1, $2, 'text/plain', $3, $4)`,
+      [`${p}/raw-gone.txt`, ...text("gone\n")],
+    ),
+  );
+  await attempt("raw DELETE FROM files", () =>
+    sql(`DELETE FROM ${S}.files WHERE workspace = 'acme' AND path = $1`, [`${p}/raw-gone.txt`]),
+  );
   // Raw SQL through the functions.
-  await attempt("fs_write", () => sql(`SELECT * FROM ${S}.fs_write('acme', $1, 'fn write\n', NULL, 'text/plain', NULL)`, [`${p}/fn.txt`]));
+  await attempt("fs_write", () =>
+    sql(`SELECT * FROM ${S}.fs_write('acme', $1, 'fn write\n', NULL, 'text/plain', NULL)`, [`${p}/fn.txt`]),
+  );
   await attempt("fs_edit", async () => {
-    const [r] = await sql(`SELECT * FROM ${S}.fs_edit('acme', $1, 'write', 'edit', false, NULL, 1048576)`, [`${p}/fn.txt`]);
+    const [r] = await sql(`SELECT * FROM ${S}.fs_edit('acme', $1, 'write', 'edit', false, NULL, 1048576)`, [
+      `${p}/fn.txt`,
+    ]);
     return r?.status === "ok" ? undefined : { error: `status ${r?.status}` };
   });
-  await attempt("fs_upload", () => sql(`SELECT ${S}.fs_upload('acme', $1, $2, $3, $4)`, [[`${p}/fn-up.txt`], ["fn upload\n"], [null], ["text/plain"]]));
-  await attempt("fs_upload (to delete)", () => sql(`SELECT ${S}.fs_upload('acme', $1, $2, $3, $4)`, [[`${p}/fn-gone/x.txt`], ["x\n"], [null], ["text/plain"]]));
+  await attempt("fs_upload", () =>
+    sql(`SELECT ${S}.fs_upload('acme', $1, $2, $3, $4)`, [[`${p}/fn-up.txt`], ["fn upload\n"], [null], ["text/plain"]]),
+  );
+  await attempt("fs_upload (to delete)", () =>
+    sql(`SELECT ${S}.fs_upload('acme', $1, $2, $3, $4)`, [[`${p}/fn-gone/x.txt`], ["x\n"], [null], ["text/plain"]]),
+  );
   await attempt("fs_delete", async () => {
     const [r] = await sql(`SELECT ${S}.fs_delete('acme', $1) AS n`, [`${p}/fn-gone`]);
     return Number(r.n) === 1 ? undefined : { error: `deleted ${r.n}` };
@@ -198,22 +264,47 @@ async function exercise(session: Awaited<ReturnType<typeof roleSession>>, p: str
     if (json(actual) !== json(wanted)) failures.push(`${label}: expected ${json(wanted)}, got ${json(actual)}`);
   };
   const downloads = await b.downloadFiles(files.map((f) => f.path));
-  expect("backend downloadFiles", downloads.map((d) => (d.content ? Buffer.from(d.content).toString() : d.error)), files.map((f) => f.content));
+  expect(
+    "backend downloadFiles",
+    downloads.map((d) => (d.content ? Buffer.from(d.content).toString() : d.error)),
+    files.map((f) => f.content),
+  );
   for (const f of files) {
     expect(`backend read ${f.path}`, (await b.read(f.path)).content, f.content);
     expect(`backend readRaw ${f.path}`, (await b.readRaw(f.path)).data?.content, f.content);
     expect(`backend stat ${f.path}`, (await b.stat(f.path)).data?.size, Buffer.byteLength(f.content));
     const hit = [{ path: f.path, line: f.line, text: f.content.split("\n")[f.line - 1] }];
     expect(`backend grep ${f.token}`, (await b.grep(f.token, p)).matches, hit);
-    expect(`backend search (regex) ${f.token}`, (await b.search({ pattern: f.token.replace(" ", "\\s"), regex: true, path: p })).matches, hit);
-    expect(`backend search (ignoreCase) ${f.token}`, (await b.search({ pattern: f.token.toLowerCase(), ignoreCase: true, path: p })).matches, hit);
+    expect(
+      `backend search (regex) ${f.token}`,
+      (await b.search({ pattern: f.token.replace(" ", "\\s"), regex: true, path: p })).matches,
+      hit,
+    );
+    expect(
+      `backend search (ignoreCase) ${f.token}`,
+      (await b.search({ pattern: f.token.toLowerCase(), ignoreCase: true, path: p })).matches,
+      hit,
+    );
   }
   expect("backend glob", (await b.glob("**", p)).files?.map((f) => f.path).sort(), files.map((f) => f.path).sort());
-  const listing = [`${p}/a.md`, `${p}/fn-up.txt`, `${p}/fn.txt`, `${p}/raw.txt`, `${p}/up/`].sort((x, y) => x.localeCompare(y)); // ls's order
-  expect("backend ls", (await b.ls(p)).files?.map((f) => f.path), listing);
+  const listing = [`${p}/a.md`, `${p}/fn-up.txt`, `${p}/fn.txt`, `${p}/raw.txt`, `${p}/up/`].sort((x, y) =>
+    x.localeCompare(y),
+  ); // ls's order
+  expect(
+    "backend ls",
+    (await b.ls(p)).files?.map((f) => f.path),
+    listing,
+  );
   try {
-    const changes = await sql(`SELECT path, op FROM ${S}.fs_changes('acme', 0, 100000) WHERE starts_with(path, $1) ORDER BY id`, [`${p}/`]);
-    expect("fs_changes", changes.map((c) => `${c.path} ${c.op}`), expectedChanges(p));
+    const changes = await sql(
+      `SELECT path, op FROM ${S}.fs_changes('acme', 0, 100000) WHERE starts_with(path, $1) ORDER BY id`,
+      [`${p}/`],
+    );
+    expect(
+      "fs_changes",
+      changes.map((c) => `${c.path} ${c.op}`),
+      expectedChanges(p),
+    );
     await sql(`SELECT ${S}.fs_changes_head(), ${S}.changes_channel('acme')`);
   } catch (e) {
     failures.push(`fs_changes: ${(e as Error).message}`);
@@ -225,7 +316,12 @@ async function exercise(session: Awaited<ReturnType<typeof roleSession>>, p: str
  * The verdict of one case, as a list of broken promises (empty: all held), from the owner's side
  * (the admin connection bypasses RLS) and from the role's.
  */
-async function verdict(session: Awaited<ReturnType<typeof roleSession>>, p: string, shadows: Record<string, number>, watched: Change[]): Promise<string[]> {
+async function verdict(
+  session: Awaited<ReturnType<typeof roleSession>>,
+  p: string,
+  shadows: Record<string, number>,
+  watched: Change[],
+): Promise<string[]> {
   const broken: string[] = [];
   const expect = (label: string, actual: unknown, wanted: unknown) => {
     if (json(actual) !== json(wanted)) broken.push(`${label}: expected ${json(wanted)}, got ${json(actual)}`);
@@ -233,32 +329,90 @@ async function verdict(session: Awaited<ReturnType<typeof roleSession>>, p: stri
   const loot = await session.sql("SELECT tag, cur, super, leaked FROM pg_temp.loot");
   // The critical promises first.
   const distinct = (xs: string[]) => [...new Set(xs)];
-  expect("planted code ran with another role's rights", distinct(loot.filter((l) => l.cur !== ROLE).map((l) => `${l.tag} as ${l.cur}${l.super ? " (superuser)" : ""}${l.leaked ? `, read ${json(l.leaked)}` : ""}`)), []);
-  expect("role is superuser", (await admin.query("SELECT rolsuper FROM pg_roles WHERE rolname = $1", [ROLE])).rows[0].rolsuper, false);
-  expect("role's grants", (await admin.query(`SELECT workspace FROM ${S}.workspace_grants WHERE role_name = $1 ORDER BY 1`, [ROLE])).rows.map((r) => r.workspace), ["acme"]);
-  expect("workspaces the role can see", (await session.sql(`SELECT DISTINCT workspace FROM ${S}.files ORDER BY 1`)).map((r) => r.workspace), ["acme"]);
+  expect(
+    "planted code ran with another role's rights",
+    distinct(
+      loot
+        .filter((l) => l.cur !== ROLE)
+        .map(
+          (l) => `${l.tag} as ${l.cur}${l.super ? " (superuser)" : ""}${l.leaked ? `, read ${json(l.leaked)}` : ""}`,
+        ),
+    ),
+    [],
+  );
+  expect(
+    "role is superuser",
+    (await admin.query("SELECT rolsuper FROM pg_roles WHERE rolname = $1", [ROLE])).rows[0].rolsuper,
+    false,
+  );
+  expect(
+    "role's grants",
+    (await admin.query(`SELECT workspace FROM ${S}.workspace_grants WHERE role_name = $1 ORDER BY 1`, [ROLE])).rows.map(
+      (r) => r.workspace,
+    ),
+    ["acme"],
+  );
+  expect(
+    "workspaces the role can see",
+    (await session.sql(`SELECT DISTINCT workspace FROM ${S}.files ORDER BY 1`)).map((r) => r.workspace),
+    ["acme"],
+  );
   // Our function bodies never resolved a name through the session's temporary schema.
   expect("planted code ran at all", distinct(loot.map((l) => l.tag)), []);
   for (const [name, planted] of Object.entries(shadows)) {
-    expect(`rows in pg_temp.${name}`, (await session.sql(`SELECT count(*)::int AS n FROM pg_temp.${name}`))[0].n, planted);
+    expect(
+      `rows in pg_temp.${name}`,
+      (await session.sql(`SELECT count(*)::int AS n FROM pg_temp.${name}`))[0].n,
+      planted,
+    );
   }
   // The real tables hold exactly what was written: files, their chunks, the change log.
   const files = expectedFiles(p);
-  const real = await admin.query(`SELECT path, content FROM ${S}.files WHERE workspace = 'acme' AND starts_with(path, $1) ORDER BY path`, [`${p}/`]);
-  expect("real files", real.rows.map((r) => [r.path, r.content]), files.map((f) => [f.path, f.content]));
+  const real = await admin.query(
+    `SELECT path, content FROM ${S}.files WHERE workspace = 'acme' AND starts_with(path, $1) ORDER BY path`,
+    [`${p}/`],
+  );
+  expect(
+    "real files",
+    real.rows.map((r) => [r.path, r.content]),
+    files.map((f) => [f.path, f.content]),
+  );
   const chunks = await admin.query(
-    `SELECT path, string_agg(content, E'\\n' ORDER BY first_line) AS text FROM ${S}.chunks WHERE workspace = 'acme' AND starts_with(path, $1) GROUP BY path ORDER BY path`, [`${p}/`]);
-  expect("real chunks", chunks.rows.map((r) => [r.path, r.text]), files.map((f) => [f.path, f.content]));
-  const changes = await admin.query(`SELECT path, op FROM ${S}.changes WHERE workspace = 'acme' AND starts_with(path, $1) ORDER BY id`, [`${p}/`]);
-  expect("real change log", changes.rows.map((c) => `${c.path} ${c.op}`), expectedChanges(p));
+    `SELECT path, string_agg(content, E'\\n' ORDER BY first_line) AS text FROM ${S}.chunks WHERE workspace = 'acme' AND starts_with(path, $1) GROUP BY path ORDER BY path`,
+    [`${p}/`],
+  );
+  expect(
+    "real chunks",
+    chunks.rows.map((r) => [r.path, r.text]),
+    files.map((f) => [f.path, f.content]),
+  );
+  const changes = await admin.query(
+    `SELECT path, op FROM ${S}.changes WHERE workspace = 'acme' AND starts_with(path, $1) ORDER BY id`,
+    [`${p}/`],
+  );
+  expect(
+    "real change log",
+    changes.rows.map((c) => `${c.path} ${c.op}`),
+    expectedChanges(p),
+  );
   for (let i = 0; i < 100 && watched.length < expectedChanges(p).length; i++) await sleep(50);
-  expect("owner's watch()", watched.map((c) => `${c.path} ${c.op}`), expectedChanges(p));
+  expect(
+    "owner's watch()",
+    watched.map((c) => `${c.path} ${c.op}`),
+    expectedChanges(p),
+  );
   // The owner's reads agree with its downloads.
   const own = await owner.downloadFiles(files.map((f) => f.path));
-  expect("owner downloadFiles", own.map((d) => (d.content ? Buffer.from(d.content).toString() : d.error)), files.map((f) => f.content));
+  expect(
+    "owner downloadFiles",
+    own.map((d) => (d.content ? Buffer.from(d.content).toString() : d.error)),
+    files.map((f) => f.content),
+  );
   for (const f of files) {
     expect(`owner read ${f.path}`, (await owner.read(f.path)).content, f.content);
-    expect(`owner grep ${f.token}`, (await owner.grep(f.token, p)).matches, [{ path: f.path, line: f.line, text: f.content.split("\n")[f.line - 1] }]);
+    expect(`owner grep ${f.token}`, (await owner.grep(f.token, p)).matches, [
+      { path: f.path, line: f.line, text: f.content.split("\n")[f.line - 1] },
+    ]);
   }
   return broken;
 }
@@ -280,10 +434,15 @@ async function attack(p: string, setup: string, shadows: Record<string, number> 
 }
 
 const COLUMNS_OF: Record<string, string> = {
-  files: "files", chunks: "chunks", changes: "changes", changes_horizon: "changes_horizon",
-  workspace_grants: "workspace_grants", migrations: "migrations",
+  files: "files",
+  chunks: "chunks",
+  changes: "changes",
+  changes_horizon: "changes_horizon",
+  workspace_grants: "workspace_grants",
+  migrations: "migrations",
   // The transition tables of the chunk triggers are not in the catalog: prove they cannot be shadowed either.
-  new_rows: "files", old_rows: "files",
+  new_rows: "files",
+  old_rows: "files",
 };
 
 /**
@@ -374,10 +533,16 @@ test("pg_temp functions and operators named like those our functions call: never
     fn(`op_cat(a ${T}, b ${T})`, T, "''"),
     fn(`op_bb(a bigint, b bigint)`, "boolean", "false"),
     fn(`op_ii(a integer, b integer)`, "integer", "0"),
-    ...["=", "<>", "<", ">=", "~~", "~~*", "~", "~*"].map((op) => `CREATE OPERATOR pg_temp.${op} (LEFTARG = ${T}, RIGHTARG = ${T}, FUNCTION = pg_temp.op_tt);`),
+    ...["=", "<>", "<", ">=", "~~", "~~*", "~", "~*"].map(
+      (op) => `CREATE OPERATOR pg_temp.${op} (LEFTARG = ${T}, RIGHTARG = ${T}, FUNCTION = pg_temp.op_tt);`,
+    ),
     `CREATE OPERATOR pg_temp.|| (LEFTARG = ${T}, RIGHTARG = ${T}, FUNCTION = pg_temp.op_cat);`,
-    ...["=", ">", ">=", "<>"].map((op) => `CREATE OPERATOR pg_temp.${op} (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = pg_temp.op_bb);`),
-    ...["+", "-"].map((op) => `CREATE OPERATOR pg_temp.${op} (LEFTARG = integer, RIGHTARG = integer, FUNCTION = pg_temp.op_ii);`),
+    ...["=", ">", ">=", "<>"].map(
+      (op) => `CREATE OPERATOR pg_temp.${op} (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = pg_temp.op_bb);`,
+    ),
+    ...["+", "-"].map(
+      (op) => `CREATE OPERATOR pg_temp.${op} (LEFTARG = integer, RIGHTARG = integer, FUNCTION = pg_temp.op_ii);`,
+    ),
   ].join("\n");
   assert.equal(await attack("/functions", setup), []);
 });
@@ -429,11 +594,23 @@ test("a session-level deepagents_backends.notified = '1' does not silence the ch
     assert.is((await session.sql("SELECT current_setting('deepagents_backends.notified') AS v"))[0].v, "1");
     assert.is((await session.backend.write("/notified/a.txt", "a\n")).error, undefined);
     await session.sql(`SELECT * FROM ${S}.fs_write('acme', '/notified/b.txt', 'b\n', NULL, 'text/plain', NULL)`);
-    const ids = (await admin.query(`SELECT id FROM ${S}.changes WHERE workspace = 'acme' AND starts_with(path, '/notified/') ORDER BY id`)).rows.map((r) => Number(r.id));
+    const ids = (
+      await admin.query(
+        `SELECT id FROM ${S}.changes WHERE workspace = 'acme' AND starts_with(path, '/notified/') ORDER BY id`,
+      )
+    ).rows.map((r) => Number(r.id));
     assert.is(ids.length, 2, "both changes recorded");
     for (let i = 0; i < 60 && watched.length < 2; i++) await sleep(50);
-    assert.equal(listener.notes.filter((n) => n.workspace === "acme").map((n) => n.id), ids, "one notification per commit, with its id");
-    assert.equal(watched.map((c) => c.path), ["/notified/a.txt", "/notified/b.txt"], "the owner's watch() woke up");
+    assert.equal(
+      listener.notes.filter((n) => n.workspace === "acme").map((n) => n.id),
+      ids,
+      "one notification per commit, with its id",
+    );
+    assert.equal(
+      watched.map((c) => c.path),
+      ["/notified/a.txt", "/notified/b.txt"],
+      "the owner's watch() woke up",
+    );
   } finally {
     await sub.close();
     await session.end();
@@ -446,12 +623,17 @@ test("a session-level deepagents_backends.first_change does not skip the commit-
   const session = await roleSession("SELECT 1");
   try {
     // The probe itself: an ordinary write by the role waits for the lock at commit.
-    assert.ok(await waitsForChangeLock(() => session.sql(`SELECT * FROM ${S}.fs_write('acme', '/first/control.txt', 'c\n', NULL, 'text/plain', NULL)`)),
-      "control: a write waits for the change log's lock (if not, the lock key in this test is out of date)");
+    assert.ok(
+      await waitsForChangeLock(() =>
+        session.sql(`SELECT * FROM ${S}.fs_write('acme', '/first/control.txt', 'c\n', NULL, 'text/plain', NULL)`),
+      ),
+      "control: a write waits for the change log's lock (if not, the lock key in this test is out of date)",
+    );
     await session.sql("SET deepagents_backends.first_change = '9223372036854775807'");
     const before = Number((await admin.query(`SELECT coalesce(max(id), 0) AS id FROM ${S}.changes`)).rows[0].id);
     const waited = await waitsForChangeLock(() => session.backend.write("/first/a.txt", "a\n"));
-    const rows = (await admin.query(`SELECT id FROM ${S}.changes WHERE workspace = 'acme' AND path = '/first/a.txt'`)).rows;
+    const rows = (await admin.query(`SELECT id FROM ${S}.changes WHERE workspace = 'acme' AND path = '/first/a.txt'`))
+      .rows;
     assert.is(rows.length, 1, "the change is recorded");
     assert.ok(Number(rows[0].id) > before, "with an id above every earlier one");
     for (let i = 0; i < 60 && !listener.notes.some((n) => n.id === Number(rows[0].id)); i++) await sleep(50);
@@ -475,15 +657,26 @@ test("the owner's trigger functions cannot be attached to a table of the role's 
   const session = await roleSession("CREATE TEMP TABLE t (LIKE " + S + ".files INCLUDING DEFAULTS)");
   const refused: string[] = [];
   try {
-    const definers = (await admin.query(
-      `SELECT p.proname, pg_get_function_identity_arguments(p.oid) AS args FROM pg_proc p
-       WHERE p.pronamespace = $1::regnamespace AND p.prosecdef ORDER BY 1`, [S])).rows;
+    const definers = (
+      await admin.query(
+        `SELECT p.proname, pg_get_function_identity_arguments(p.oid) AS args FROM pg_proc p
+       WHERE p.pronamespace = $1::regnamespace AND p.prosecdef ORDER BY 1`,
+        [S],
+      )
+    ).rows;
     assert.ok(definers.length >= 9, `${definers.length} definer functions`);
     for (const { proname } of definers) {
-      for (const [timing, event] of [["AFTER", "TRUNCATE"], ["BEFORE", "INSERT"], ["AFTER", "DELETE"]]) {
+      for (const [timing, event] of [
+        ["AFTER", "TRUNCATE"],
+        ["BEFORE", "INSERT"],
+        ["AFTER", "DELETE"],
+      ]) {
         const level = event === "TRUNCATE" ? "STATEMENT" : "ROW";
         const ddl = `CREATE TRIGGER x_${proname}_${event.toLowerCase()} ${timing} ${event} ON pg_temp.t FOR EACH ${level} EXECUTE FUNCTION ${S}.${proname}()`;
-        const error = await session.sql(ddl).then(() => null, (e: Error) => e.message);
+        const error = await session.sql(ddl).then(
+          () => null,
+          (e: Error) => e.message,
+        );
         if (error && /permission denied for function/.test(error)) refused.push(`${proname} ${event}`);
         else assert.unreachable(`${ddl}: ${error ?? "accepted"}`);
       }
@@ -493,7 +686,11 @@ test("the owner's trigger functions cannot be attached to a table of the role's 
     await session.end();
     await restoreRole();
   }
-  assert.is(Number((await admin.query(`SELECT count(*) AS n FROM ${S}.chunks`)).rows[0].n), chunksBefore, "every chunk is still there");
+  assert.is(
+    Number((await admin.query(`SELECT count(*) AS n FROM ${S}.chunks`)).rows[0].n),
+    chunksBefore,
+    "every chunk is still there",
+  );
   assert.equal((await owner.grep("hello chunks", "/attach")).matches?.length, 1);
 });
 

@@ -42,7 +42,9 @@ test.after(async () => {
   await dropSchema();
   for (const role of ROLES) {
     await admin.query(`DROP OWNED BY ${role}`).catch(() => {}); // privileges in this database
-    await admin.query(`DROP ROLE IF EXISTS ${role}`).catch((e) => console.log(`could not drop role ${role}: ${e.message}`));
+    await admin
+      .query(`DROP ROLE IF EXISTS ${role}`)
+      .catch((e) => console.log(`could not drop role ${role}: ${e.message}`));
   }
   await admin.end();
 });
@@ -65,7 +67,9 @@ function track<T extends PostgresBackend>(b: T): T {
   backends.push(b);
   return b;
 }
-const owner = track(new PostgresBackend({ connectionString: url, schema: SCHEMA, workspace: "acme", maxPoolSize: 4, minPoolSize: 0 }));
+const owner = track(
+  new PostgresBackend({ connectionString: url, schema: SCHEMA, workspace: "acme", maxPoolSize: 4, minPoolSize: 0 }),
+);
 await owner.initialize();
 
 // Data in three workspaces, with change-log rows and a retention horizon for each.
@@ -92,15 +96,28 @@ async function foreignSnapshot(): Promise<unknown> {
   const q = async (sql: string) => (await admin.query(sql)).rows;
   const other = `workspace NOT IN ('acme', 'globex')`;
   return {
-    files: await q(`SELECT workspace, path, content, bytes, version, modified_at FROM ${SCHEMA}.files WHERE ${other} ORDER BY 1, 2`),
-    chunks: await q(`SELECT workspace, path, first_line, content FROM ${SCHEMA}.chunks WHERE ${other} ORDER BY 1, 2, 3`),
+    files: await q(
+      `SELECT workspace, path, content, bytes, version, modified_at FROM ${SCHEMA}.files WHERE ${other} ORDER BY 1, 2`,
+    ),
+    chunks: await q(
+      `SELECT workspace, path, first_line, content FROM ${SCHEMA}.chunks WHERE ${other} ORDER BY 1, 2, 3`,
+    ),
     changes: await q(`SELECT id, workspace, path, op, version FROM ${SCHEMA}.changes WHERE ${other} ORDER BY 1`),
     horizon: await q(`SELECT workspace, pruned_to FROM ${SCHEMA}.changes_horizon WHERE ${other} ORDER BY 1`),
     grants: await q(`SELECT role_name, workspace FROM ${SCHEMA}.workspace_grants ORDER BY 1, 2`),
   };
 }
 
-const restricted = track(new PostgresBackend({ connectionString: roleUrl(ROLE), schema: SCHEMA, workspace: "acme", rowLevelSecurity: true, maxPoolSize: 6, minPoolSize: 0 }));
+const restricted = track(
+  new PostgresBackend({
+    connectionString: roleUrl(ROLE),
+    schema: SCHEMA,
+    workspace: "acme",
+    rowLevelSecurity: true,
+    maxPoolSize: 6,
+    minPoolSize: 0,
+  }),
+);
 
 test("the migration enables (never forces) RLS; the owner and pre-existing roles see every workspace as before", async () => {
   const { rows } = await admin.query(
@@ -108,13 +125,27 @@ test("the migration enables (never forces) RLS; the owner and pre-existing roles
      WHERE relnamespace = $1::regnamespace AND relname IN ('files', 'chunks', 'changes', 'changes_horizon', 'workspace_grants') ORDER BY 1`,
     [SCHEMA],
   );
-  assert.equal(rows.map((r) => [r.relname, r.relrowsecurity, r.relforcerowsecurity]), [
-    ["changes", true, false], ["changes_horizon", true, false], ["chunks", true, false], ["files", true, false], ["workspace_grants", true, false],
-  ]);
-  for (const ws of ["acme", "acme-corp", "globex"]) assert.is((await owner.withWorkspace(ws).readRaw("/secret.txt")).data!.content, `${ws} secret\nsecond line of ${ws}\n`);
+  assert.equal(
+    rows.map((r) => [r.relname, r.relrowsecurity, r.relforcerowsecurity]),
+    [
+      ["changes", true, false],
+      ["changes_horizon", true, false],
+      ["chunks", true, false],
+      ["files", true, false],
+      ["workspace_grants", true, false],
+    ],
+  );
+  for (const ws of ["acme", "acme-corp", "globex"])
+    assert.is(
+      (await owner.withWorkspace(ws).readRaw("/secret.txt")).data!.content,
+      `${ws} secret\nsecond line of ${ws}\n`,
+    );
   const legacy = await connectAs(LEGACY);
   const seen = await legacy.query(`SELECT DISTINCT workspace FROM ${SCHEMA}.files ORDER BY 1`);
-  assert.equal(seen.rows.map((r) => r.workspace), ["acme", "acme-corp", "globex"]);
+  assert.equal(
+    seen.rows.map((r) => r.workspace),
+    ["acme", "acme-corp", "globex"],
+  );
 });
 
 test("restricted role via rowLevelSecurity: true — the whole protocol works in its workspace, with the change log", async () => {
@@ -125,13 +156,24 @@ test("restricted role via rowLevelSecurity: true — the whole protocol works in
     const w = await restricted.write("/notes/a.md", "alpha\nbeta\n");
     assert.is(w.error, undefined);
     assert.is((await restricted.edit("/notes/a.md", "beta", "gamma")).occurrences, 1);
-    assert.match((await restricted.write("/notes/a.md", "x", { ifVersion: w.version })).error!, /^Error: Version conflict/);
+    assert.match(
+      (await restricted.write("/notes/a.md", "x", { ifVersion: w.version })).error!,
+      /^Error: Version conflict/,
+    );
     assert.is((await restricted.read("/notes/a.md")).content, "alpha\ngamma\n");
-    assert.equal((await restricted.ls("/")).files!.map((f) => f.path), ["/docs/", "/img.png", "/notes/", "/secret.txt"]);
+    assert.equal(
+      (await restricted.ls("/")).files!.map((f) => f.path),
+      ["/docs/", "/img.png", "/notes/", "/secret.txt"],
+    );
     assert.equal((await restricted.grep("gamma")).matches, [{ path: "/notes/a.md", line: 2, text: "gamma" }]);
     assert.equal((await restricted.grep("secret")).matches, [{ path: "/secret.txt", line: 1, text: "acme secret" }]);
-    assert.equal((await restricted.search({ pattern: "SECOND LINE", ignoreCase: true })).matches, [{ path: "/secret.txt", line: 2, text: "second line of acme" }]);
-    assert.equal((await restricted.glob("**/*.md")).files!.map((f) => f.path).sort(), ["/docs/readme.md", "/notes/a.md"]);
+    assert.equal((await restricted.search({ pattern: "SECOND LINE", ignoreCase: true })).matches, [
+      { path: "/secret.txt", line: 2, text: "second line of acme" },
+    ]);
+    assert.equal((await restricted.glob("**/*.md")).files!.map((f) => f.path).sort(), [
+      "/docs/readme.md",
+      "/notes/a.md",
+    ]);
     assert.is((await restricted.stat("/notes/a.md")).data!.version, 2);
     assert.equal((await restricted.uploadFiles([["/up/b.txt", Buffer.from("uploaded\n")]]))[0].error, null);
     assert.equal(Buffer.from((await restricted.downloadFiles(["/up/b.txt"]))[0].content!).toString(), "uploaded\n");
@@ -141,8 +183,14 @@ test("restricted role via rowLevelSecurity: true — the whole protocol works in
     const tokens = Array.from({ length: 40 }, (_, i) => `<t${i}>`);
     await restricted.write("/race.txt", tokens.join("\n") + "\n");
     const edits = await Promise.all(tokens.map((t, i) => restricted.edit("/race.txt", t, `done${i}`)));
-    assert.equal(edits.filter((e) => e.error), []);
-    assert.is((await restricted.readRaw("/race.txt")).data!.content, tokens.map((_, i) => `done${i}`).join("\n") + "\n");
+    assert.equal(
+      edits.filter((e) => e.error),
+      [],
+    );
+    assert.is(
+      (await restricted.readRaw("/race.txt")).data!.content,
+      tokens.map((_, i) => `done${i}`).join("\n") + "\n",
+    );
     assert.equal((await restricted.grep("done39")).matches, [{ path: "/race.txt", line: 40, text: "done39" }]);
     const expected = 2 + 1 + 1 + 1 + 40; // write+edit of a.md, upload, delete, race write, 40 edits
     for (let i = 0; i < 200 && changes.length < expected; i++) await sleep(50);
@@ -164,13 +212,30 @@ test("other workspaces through the restricted backend: invisible, writes refused
   assert.equal(await corp.glob("**"), { files: [] });
   assert.equal((await corp.downloadFiles(["/secret.txt"]))[0].error, "file_not_found");
   assert.equal(await corp.stat("/secret.txt"), { error: "File '/secret.txt' not found" });
-  assert.match((await corp.write("/secret.txt", "pwned")).error!, /^Error: permission denied during write in workspace 'acme-corp': new row violates row-level security policy/);
-  assert.match((await corp.write("/new.txt", "pwned")).error!, /^Error: permission denied during write in workspace 'acme-corp': /);
+  assert.match(
+    (await corp.write("/secret.txt", "pwned")).error!,
+    /^Error: permission denied during write in workspace 'acme-corp': new row violates row-level security policy/,
+  );
+  assert.match(
+    (await corp.write("/new.txt", "pwned")).error!,
+    /^Error: permission denied during write in workspace 'acme-corp': /,
+  );
   assert.equal(await corp.edit("/secret.txt", "secret", "pwned"), { error: "Error: File '/secret.txt' not found" });
   assert.equal(await corp.delete("/"), { error: "Error: File '/' not found" });
-  assert.equal((await corp.uploadFiles([["/x.txt", Buffer.from("pwned")], ["/y.txt", Buffer.from("pwned")]])).map((u) => u.error), ["permission_denied", "permission_denied"]);
+  assert.equal(
+    (
+      await corp.uploadFiles([
+        ["/x.txt", Buffer.from("pwned")],
+        ["/y.txt", Buffer.from("pwned")],
+      ])
+    ).map((u) => u.error),
+    ["permission_denied", "permission_denied"],
+  );
   // Workspaces granted to a role it belongs to count: "globex" via GROUP.
-  assert.is((await restricted.withWorkspace("globex").readRaw("/secret.txt")).data!.content, "globex secret\nsecond line of globex\n");
+  assert.is(
+    (await restricted.withWorkspace("globex").readRaw("/secret.txt")).data!.content,
+    "globex secret\nsecond line of globex\n",
+  );
   assert.equal(await foreignSnapshot(), snapshot);
 });
 
@@ -193,60 +258,145 @@ test("raw SQL as the restricted role cannot read or modify another workspace's r
   // Reads: only granted workspaces, in every table.
   for (const table of ["files", "chunks", "changes", "changes_horizon"]) {
     const rows = await one(`SELECT DISTINCT workspace FROM ${s}.${table} ORDER BY 1`);
-    assert.equal(rows.map((r) => r.workspace), ["acme", "globex"], table);
+    assert.equal(
+      rows.map((r) => r.workspace),
+      ["acme", "globex"],
+      table,
+    );
   }
   assert.equal((await one(`SELECT count(*)::int AS n FROM ${s}.files WHERE workspace = 'acme-corp'`))[0].n, 0);
-  assert.equal((await one(`SELECT role_name, workspace FROM ${s}.workspace_grants ORDER BY 2`)).map((r) => [r.role_name, r.workspace]), [[ROLE, "acme"], [GROUP, "globex"]]);
+  assert.equal(
+    (await one(`SELECT role_name, workspace FROM ${s}.workspace_grants ORDER BY 2`)).map((r) => [
+      r.role_name,
+      r.workspace,
+    ]),
+    [
+      [ROLE, "acme"],
+      [GROUP, "globex"],
+    ],
+  );
   assert.equal(await one(`SELECT * FROM ${s}.fs_read('acme-corp', '/secret.txt', 0, 10)`), []);
   assert.equal(await one(`SELECT * FROM ${s}.fs_grep('acme-corp', '/', false, NULL, NULL, false, 'secret', NULL)`), []);
-  assert.equal(await one(`SELECT * FROM ${s}.fs_download('acme-corp', ARRAY['/secret.txt'])`).then((r) => r.map((x) => x.content)), [null]);
+  assert.equal(
+    await one(`SELECT * FROM ${s}.fs_download('acme-corp', ARRAY['/secret.txt'])`).then((r) => r.map((x) => x.content)),
+    [null],
+  );
   // A leaky function of its own (pg_temp needs no privilege) sees only rows the policy let through.
-  await c.query(`CREATE FUNCTION pg_temp.peek(text) RETURNS boolean LANGUAGE plpgsql COST 0.0000001 AS $$ BEGIN RAISE NOTICE 'peek: %', $1; RETURN true; END $$`);
+  await c.query(
+    `CREATE FUNCTION pg_temp.peek(text) RETURNS boolean LANGUAGE plpgsql COST 0.0000001 AS $$ BEGIN RAISE NOTICE 'peek: %', $1; RETURN true; END $$`,
+  );
   await c.query(`SELECT path FROM ${s}.files WHERE pg_temp.peek(content)`);
   await c.query(`SELECT path FROM ${s}.chunks WHERE pg_temp.peek(content)`);
   assert.ok(notices.length > 0);
-  assert.equal(notices.filter((n) => n.includes("acme-corp")), []);
+  assert.equal(
+    notices.filter((n) => n.includes("acme-corp")),
+    [],
+  );
   // Planner statistics of RLS tables are hidden from it (pg_stats would show common values).
   await admin.query(`ANALYZE ${s}.files, ${s}.chunks`);
-  assert.equal((await one(`SELECT count(*)::int AS n FROM pg_stats WHERE schemaname = $1 AND tablename IN ('files', 'chunks')`, [s]))[0].n, 0);
+  assert.equal(
+    (
+      await one(`SELECT count(*)::int AS n FROM pg_stats WHERE schemaname = $1 AND tablename IN ('files', 'chunks')`, [
+        s,
+      ])
+    )[0].n,
+    0,
+  );
   // Writes: invisible rows are untouched; rows cannot be moved or created in another workspace.
   assert.is((await c.query(`UPDATE ${s}.files SET content = 'pwned' WHERE workspace = 'acme-corp'`)).rowCount, 0);
   assert.is((await c.query(`DELETE FROM ${s}.files WHERE workspace NOT IN ('acme', 'globex')`)).rowCount, 0);
   await fails(`DELETE FROM ${s}.chunks WHERE workspace = 'acme-corp'`, /permission denied for table chunks/);
-  await fails(`INSERT INTO ${s}.files (workspace, path, content, mime_type, size, line_count) VALUES ('acme-corp', '/evil.txt', 'x', 'text/plain', 1, 1)`, /new row violates row-level security policy for table "files"/);
-  await fails(`UPDATE ${s}.files SET workspace = 'acme-corp' WHERE workspace = 'acme' AND path = '/secret.txt'`, /new row violates row-level security policy/);
-  await fails(`SELECT * FROM ${s}.fs_write('acme-corp', '/evil.txt', 'x', NULL, 'text/plain', NULL)`, /new row violates row-level security policy/);
+  await fails(
+    `INSERT INTO ${s}.files (workspace, path, content, mime_type, size, line_count) VALUES ('acme-corp', '/evil.txt', 'x', 'text/plain', 1, 1)`,
+    /new row violates row-level security policy for table "files"/,
+  );
+  await fails(
+    `UPDATE ${s}.files SET workspace = 'acme-corp' WHERE workspace = 'acme' AND path = '/secret.txt'`,
+    /new row violates row-level security policy/,
+  );
+  await fails(
+    `SELECT * FROM ${s}.fs_write('acme-corp', '/evil.txt', 'x', NULL, 'text/plain', NULL)`,
+    /new row violates row-level security policy/,
+  );
   assert.is((await one(`SELECT ${s}.fs_delete('acme-corp', '/') AS n`))[0].n, "0");
   await fails(`TRUNCATE ${s}.files`, /permission denied for table files/);
-  await fails(`INSERT INTO ${s}.changes (workspace, path, op, version, size) VALUES ('acme-corp', '/x', 'create', 1, 1)`, /permission denied for table changes/);
+  await fails(
+    `INSERT INTO ${s}.changes (workspace, path, op, version, size) VALUES ('acme-corp', '/x', 'create', 1, 1)`,
+    /permission denied for table changes/,
+  );
   await fails(`DELETE FROM ${s}.changes`, /permission denied for table changes/);
-  await fails(`INSERT INTO ${s}.workspace_grants (role_name, workspace) VALUES ('${ROLE}', 'acme-corp')`, /permission denied for table workspace_grants/);
+  await fails(
+    `INSERT INTO ${s}.workspace_grants (role_name, workspace) VALUES ('${ROLE}', 'acme-corp')`,
+    /permission denied for table workspace_grants/,
+  );
   await fails(`SELECT ${s}.grant_workspace('${ROLE}', 'acme-corp')`, /permission denied for function grant_workspace/);
   await fails(`ALTER TABLE ${s}.files DISABLE ROW LEVEL SECURITY`, /must be owner of table files/);
-  await fails(`SET row_security = off; SELECT count(*) FROM ${s}.files`, /query would be affected by row-level security policy for table "files"/);
+  await fails(
+    `SET row_security = off; SELECT count(*) FROM ${s}.files`,
+    /query would be affected by row-level security policy for table "files"/,
+  );
   await c.query("RESET row_security");
   assert.equal(await foreignSnapshot(), snapshot);
 });
 
 test("rowLevelSecurity: true refuses an unrestricted role, an ungranted workspace and a role with no grant, clearly", async () => {
-  const asOwner = track(new PostgresBackend({ connectionString: url, schema: SCHEMA, workspace: "acme", rowLevelSecurity: true, minPoolSize: 0 }));
+  const asOwner = track(
+    new PostgresBackend({
+      connectionString: url,
+      schema: SCHEMA,
+      workspace: "acme",
+      rowLevelSecurity: true,
+      minPoolSize: 0,
+    }),
+  );
   const superuser = (await admin.query("SELECT current_user AS u")).rows[0].u;
   await asOwner.initialize().then(
     () => assert.unreachable("the owner must be refused"),
-    (e) => assert.match(e.message, new RegExp(`^rowLevelSecurity is on, but row-level security does not apply to role "${superuser}"`)),
+    (e) =>
+      assert.match(
+        e.message,
+        new RegExp(`^rowLevelSecurity is on, but row-level security does not apply to role "${superuser}"`),
+      ),
   );
-  const ungranted = track(new PostgresBackend({ connectionString: roleUrl(ROLE), schema: SCHEMA, workspace: "acme-corp", rowLevelSecurity: true, minPoolSize: 0 }));
+  const ungranted = track(
+    new PostgresBackend({
+      connectionString: roleUrl(ROLE),
+      schema: SCHEMA,
+      workspace: "acme-corp",
+      rowLevelSecurity: true,
+      minPoolSize: 0,
+    }),
+  );
   await ungranted.initialize().then(
     () => assert.unreachable("an ungranted workspace must be refused"),
-    (e) => assert.is(e.message, `Workspace "acme-corp" is not granted to role "${ROLE}": grantWorkspace(pool, "${SCHEMA}", "${ROLE}", workspace) as the schema owner`),
+    (e) =>
+      assert.is(
+        e.message,
+        `Workspace "acme-corp" is not granted to role "${ROLE}": grantWorkspace(pool, "${SCHEMA}", "${ROLE}", workspace) as the schema owner`,
+      ),
   );
-  const nobody = track(new PostgresBackend({ connectionString: roleUrl(NOBODY), schema: SCHEMA, workspace: "acme", rowLevelSecurity: true, minPoolSize: 0 }));
+  const nobody = track(
+    new PostgresBackend({
+      connectionString: roleUrl(NOBODY),
+      schema: SCHEMA,
+      workspace: "acme",
+      rowLevelSecurity: true,
+      minPoolSize: 0,
+    }),
+  );
   await nobody.initialize().then(
     () => assert.unreachable("a role without grants must be refused"),
-    (e) => assert.match(e.message, /^rowLevelSecurity: this role cannot read schema ".*" \(permission denied for schema .*\); grant it a workspace first/),
+    (e) =>
+      assert.match(
+        e.message,
+        /^rowLevelSecurity: this role cannot read schema ".*" \(permission denied for schema .*\); grant it a workspace first/,
+      ),
   );
   // Operations report it as a result instead of throwing.
-  assert.match((await nobody.read("/secret.txt")).error!, /^Error: storage failure during read: rowLevelSecurity: this role cannot read schema/);
+  assert.match(
+    (await nobody.read("/secret.txt")).error!,
+    /^Error: storage failure during read: rowLevelSecurity: this role cannot read schema/,
+  );
   await grantWorkspace(owner.pool, SCHEMA, "", "acme").then(
     () => assert.unreachable("an empty role name must be refused"),
     (e) => assert.match(e.message, /^Invalid role name "": /),
@@ -262,7 +412,10 @@ test("revokeWorkspace: the workspace disappears for the role; with its last gran
   assert.is(await revokeWorkspace(owner.pool, SCHEMA, ROLE, "acme"), true);
   const c = await connectAs(ROLE);
   // Still a member of GROUP (globex): that grant and its privileges remain.
-  assert.equal((await c.query(`SELECT DISTINCT workspace FROM ${SCHEMA}.files`)).rows.map((r) => r.workspace), ["globex"]);
+  assert.equal(
+    (await c.query(`SELECT DISTINCT workspace FROM ${SCHEMA}.files`)).rows.map((r) => r.workspace),
+    ["globex"],
+  );
   assert.is(await revokeWorkspace(owner.pool, SCHEMA, GROUP, "globex"), true);
   assert.is(await revokeWorkspace(owner.pool, SCHEMA, GROUP, "globex"), false);
   await c.query(`SELECT count(*) FROM ${SCHEMA}.files`).then(
@@ -276,17 +429,31 @@ test("revokeWorkspace: the workspace disappears for the role; with its last gran
 test("reverting 0004 takes a restricted role's privileges back (without RLS they would reach every workspace)", async () => {
   await grantWorkspace(owner.pool, SCHEMA, NOBODY, "acme");
   const c = await connectAs(NOBODY);
-  assert.equal((await c.query(`SELECT DISTINCT workspace FROM ${SCHEMA}.files`)).rows.map((r) => r.workspace), ["acme"]);
-  const reverted = await migrate({ connectionString: url, schema: SCHEMA, direction: "down", count: ALL.length - before });
+  assert.equal(
+    (await c.query(`SELECT DISTINCT workspace FROM ${SCHEMA}.files`)).rows.map((r) => r.workspace),
+    ["acme"],
+  );
+  const reverted = await migrate({
+    connectionString: url,
+    schema: SCHEMA,
+    direction: "down",
+    count: ALL.length - before,
+  });
   assert.is(reverted.at(-1)!.name, "0004_row_level_security");
   await c.query(`SELECT count(*) FROM ${SCHEMA}.files`).then(
     () => assert.unreachable("privileges must be gone"),
     (e) => assert.match(e.message, /permission denied for schema/),
   );
   const legacy = await connectAs(LEGACY); // had every workspace before: keeps its privileges
-  assert.equal((await legacy.query(`SELECT DISTINCT workspace FROM ${SCHEMA}.files ORDER BY 1`)).rows.map((r) => r.workspace), ["acme", "acme-corp", "globex"]);
+  assert.equal(
+    (await legacy.query(`SELECT DISTINCT workspace FROM ${SCHEMA}.files ORDER BY 1`)).rows.map((r) => r.workspace),
+    ["acme", "acme-corp", "globex"],
+  );
   await migrate({ connectionString: url, schema: SCHEMA });
-  assert.equal((await legacy.query(`SELECT DISTINCT workspace FROM ${SCHEMA}.files ORDER BY 1`)).rows.map((r) => r.workspace), ["acme", "acme-corp", "globex"]);
+  assert.equal(
+    (await legacy.query(`SELECT DISTINCT workspace FROM ${SCHEMA}.files ORDER BY 1`)).rows.map((r) => r.workspace),
+    ["acme", "acme-corp", "globex"],
+  );
 });
 
 test.run();

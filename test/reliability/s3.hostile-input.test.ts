@@ -10,15 +10,34 @@ import * as assert from "uvu/assert";
 import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { startTestS3 } from "../helpers/s3.js";
 import { uniqueName } from "../helpers/db.js";
-import { assertClearError, assertStoredPathShape, exercisePath, globBombs, hostilePaths, SQL_META, type Tally } from "./hostile-cases.js";
+import {
+  assertClearError,
+  assertStoredPathShape,
+  exercisePath,
+  globBombs,
+  hostilePaths,
+  SQL_META,
+  type Tally,
+} from "./hostile-cases.js";
 
 const s3 = await startTestS3();
 const backend = await s3.backend();
 const tag = uniqueName("hostile");
-const counts = { paths: 0, pathCalls: 0, workspaceNames: 0, sqlInputs: 0, regexInputs: 0, sizeInputs: 0, byteInputs: 0, globInputs: 0 };
+const counts = {
+  paths: 0,
+  pathCalls: 0,
+  workspaceNames: 0,
+  sqlInputs: 0,
+  regexInputs: 0,
+  sizeInputs: 0,
+  byteInputs: 0,
+  globInputs: 0,
+};
 
 test.after(async () => {
-  const total = Object.entries(counts).filter(([k]) => k !== "pathCalls").reduce((n, [, v]) => n + v, 0);
+  const total = Object.entries(counts)
+    .filter(([k]) => k !== "pathCalls")
+    .reduce((n, [, v]) => n + v, 0);
   console.log(
     `hostile input (S3, ${s3.kind}): ${total} inputs tried — ${counts.paths} paths (${counts.pathCalls} protocol calls), ` +
       `${counts.workspaceNames} workspace names, ${counts.sqlInputs} metacharacter inputs, ${counts.regexInputs} regexes, ` +
@@ -51,7 +70,19 @@ async function objectBytes(key: string): Promise<Buffer> {
  * only "test/").
  */
 async function neighbours(): Promise<{ snapshot: Map<string, Buffer>; cleanup: () => Promise<unknown> }> {
-  const names = [`${tag}`, `${tag}-corp`, `${tag}%`, `${tag}_`, `${tag}'`, `${tag}\\`, `${tag}$$`, `${tag}--`, `${tag};x`, `${tag} x`, `${tag}..`];
+  const names = [
+    `${tag}`,
+    `${tag}-corp`,
+    `${tag}%`,
+    `${tag}_`,
+    `${tag}'`,
+    `${tag}\\`,
+    `${tag}$$`,
+    `${tag}--`,
+    `${tag};x`,
+    `${tag} x`,
+    `${tag}..`,
+  ];
   const otherPrefix = await s3.backend({ prefix: "other-prefix", workspace: tag });
   for (const n of [...names.map((name) => backend.withWorkspace(name)), otherPrefix]) {
     await n.write("/secret.txt", `secret of ${n.prefix}/${n.workspace}\n`);
@@ -89,7 +120,9 @@ test("≥ 100 hostile paths through every operation: no key outside <prefix>/<wo
   for (const c of cases) await exercisePath(attacker, c, tally, `m4rk${tag}n${i++}x`, stored);
   counts.paths += tally.inputs;
   counts.pathCalls += tally.calls;
-  console.log(`  ${tally.inputs} hostile paths: ${tally.normalised} normalised to a file, ${tally.directories} a directory, ${tally.refused} refused; ${tally.calls} calls`);
+  console.log(
+    `  ${tally.inputs} hostile paths: ${tally.normalised} normalised to a file, ${tally.directories} a directory, ${tally.refused} refused; ${tally.calls} calls`,
+  );
   assert.ok(tally.normalised >= 30 && tally.refused >= 60, JSON.stringify(tally));
   // The whole bucket afterwards: exactly the neighbours' keys, byte for byte; the attacker's tree is empty.
   const after = await bucketKeys();
@@ -112,21 +145,42 @@ test("SQL and URL metacharacters in workspace, path, pattern and glob are plain 
     const w = await b.write(path, `<${meta}>\nother\n`);
     assert.is(w.error, undefined, `${JSON.stringify(meta)}: ${w.error}`);
     counts.sqlInputs += 4;
-    assert.equal((await b.glob("**")).files!.map((f) => f.path), [path], `glob in ${JSON.stringify(meta)}`);
-    assert.equal((await b.grep(meta)).matches!.map((m) => m.text), [`<${meta}>`], `grep ${JSON.stringify(meta)}`);
-    assert.equal((await b.ls(`/dir${clean}`)).files!.map((f) => f.path), [path], `ls ${JSON.stringify(meta)}`);
+    assert.equal(
+      (await b.glob("**")).files!.map((f) => f.path),
+      [path],
+      `glob in ${JSON.stringify(meta)}`,
+    );
+    assert.equal(
+      (await b.grep(meta)).matches!.map((m) => m.text),
+      [`<${meta}>`],
+      `grep ${JSON.stringify(meta)}`,
+    );
+    assert.equal(
+      (await b.ls(`/dir${clean}`)).files!.map((f) => f.path),
+      [path],
+      `ls ${JSON.stringify(meta)}`,
+    );
     const globbed = await b.glob(`**/*${clean}*`);
-    assert.ok(!globbed.error || /Invalid glob pattern/.test(globbed.error), `glob ${JSON.stringify(meta)}: ${globbed.error}`);
+    assert.ok(
+      !globbed.error || /Invalid glob pattern/.test(globbed.error),
+      `glob ${JSON.stringify(meta)}: ${globbed.error}`,
+    );
   }
   assert.equal((await plain.grep("%")).matches, []);
   assert.equal((await plain.grep("<")).matches, []);
-  assert.equal((await plain.ls("/")).files!.map((f) => f.path), ["/plain.txt"]);
+  assert.equal(
+    (await plain.ls("/")).files!.map((f) => f.path),
+    ["/plain.txt"],
+  );
   counts.sqlInputs += 3;
   // one key per workspace, each under test/<workspace>/
   const keys = (await bucketKeys()).filter((k) => k.startsWith(`test/${base}`));
   assert.is(keys.length, metas.length + 1);
   for (const b of [plain, ...spaces]) {
-    assert.ok(keys.some((k) => k.startsWith(`test/${b.workspace}/`)), b.workspace);
+    assert.ok(
+      keys.some((k) => k.startsWith(`test/${b.workspace}/`)),
+      b.workspace,
+    );
     assert.is((await b.delete("/")).error, undefined);
   }
 });
@@ -140,16 +194,23 @@ test("a catastrophic regex in search() is stopped by timeoutMs; the backend keep
     const r = await b.search({ pattern, regex: true, timeoutMs: 300 });
     const ms = Date.now() - started;
     assert.ok(ms < 3_000, `${pattern}: ${ms} ms`);
-    if (r.error) assertClearError(r.error, /^Error: search timed out after 300 ms; narrow the path, glob or pattern$/, pattern);
+    if (r.error)
+      assertClearError(r.error, /^Error: search timed out after 300 ms; narrow the path, glob or pattern$/, pattern);
     else assert.ok(Array.isArray(r.matches), pattern);
     counts.regexInputs++;
   }
   // the canonical one cannot finish in JavaScript: it must be the timeout
   assert.match((await b.search({ pattern: "(a+)+$", regex: true, timeoutMs: 200 })).error!, /timed out after 200 ms/);
   // the same backend object answers normally afterwards
-  assert.equal((await b.search({ pattern: "^pl.in$", regex: true })).matches, [{ path: "/a.txt", line: 2, text: "plain" }]);
+  assert.equal((await b.search({ pattern: "^pl.in$", regex: true })).matches, [
+    { path: "/a.txt", line: 2, text: "plain" },
+  ]);
   assert.is((await b.read("/a.txt")).content, `${"a".repeat(40)}!\nplain\n`);
-  assertClearError((await b.search({ pattern: "(unclosed", regex: true })).error, /^Error: Invalid regular expression '\(unclosed': /, "syntax");
+  assertClearError(
+    (await b.search({ pattern: "(unclosed", regex: true })).error,
+    /^Error: Invalid regular expression '\(unclosed': /,
+    "syntax",
+  );
   counts.regexInputs += 3;
   await b.delete("/");
 });
@@ -157,14 +218,27 @@ test("a catastrophic regex in search() is stopped by timeoutMs; the backend keep
 test("maxFileBytes: larger writes, uploads and edit results are refused clearly and nothing is stored", async () => {
   const b = await s3.backend({ maxFileBytes: 1024 });
   const root = `${b.prefix}/${b.workspace}`;
-  assertClearError((await b.write("/big.txt", "x".repeat(1025))).error, /^Error: File '\/big.txt' is too large \(1025 bytes; the limit is 1024 bytes\)$/, "write");
+  assertClearError(
+    (await b.write("/big.txt", "x".repeat(1025))).error,
+    /^Error: File '\/big.txt' is too large \(1025 bytes; the limit is 1024 bytes\)$/,
+    "write",
+  );
   assert.is((await b.write("/exact.txt", "x".repeat(1024))).error, undefined);
   assert.match((await b.write("/e2.txt", "é".repeat(513))).error!, /1026 bytes; the limit is 1024 bytes/);
   assert.match((await b.write("/big.png", Buffer.alloc(1100).toString("base64"))).error!, /too large \(1100 bytes/);
-  const up = await b.uploadFiles([["/up-big.txt", Buffer.alloc(5000, 0x61)], ["/up-ok.txt", Buffer.from("ok")]]);
-  assert.equal(up, [{ path: "/up-big.txt", error: "invalid_path" }, { path: "/up-ok.txt", error: null }]);
+  const up = await b.uploadFiles([
+    ["/up-big.txt", Buffer.alloc(5000, 0x61)],
+    ["/up-ok.txt", Buffer.from("ok")],
+  ]);
+  assert.equal(up, [
+    { path: "/up-big.txt", error: "invalid_path" },
+    { path: "/up-ok.txt", error: null },
+  ]);
   await b.write("/grow.txt", "ab");
-  assert.match((await b.edit("/grow.txt", "ab", "y".repeat(2000))).error!, /too large \(2000 bytes; the limit is 1024 bytes\)/);
+  assert.match(
+    (await b.edit("/grow.txt", "ab", "y".repeat(2000))).error!,
+    /too large \(2000 bytes; the limit is 1024 bytes\)/,
+  );
   assert.is((await b.read("/grow.txt")).content, "ab");
   const keys = (await bucketKeys()).filter((k) => k.startsWith(`${root}/`)).map((k) => k.slice(root.length));
   assert.equal(keys, ["/exact.txt", "/grow.txt", "/up-ok.txt"]);
@@ -186,7 +260,10 @@ test("invalid UTF-8 and NUL bytes: byte-exact through upload, refused clearly on
     ["/empty.txt", []],
   ];
   const up = await b.uploadFiles(samples.map(([p, bytes]) => [p, Uint8Array.from(bytes)]));
-  assert.ok(up.every((r) => r.error === null), JSON.stringify(up));
+  assert.ok(
+    up.every((r) => r.error === null),
+    JSON.stringify(up),
+  );
   const down = await b.downloadFiles(samples.map(([p]) => p));
   for (const [i, d] of down.entries()) {
     assert.is(d.error, null);
@@ -199,7 +276,8 @@ test("invalid UTF-8 and NUL bytes: byte-exact through upload, refused clearly on
   assert.equal(await b.edit("/ff.txt", "a", "b"), { error: "Error: Cannot convert binary FileData to string" });
   assert.is((await b.read("/bom.txt")).content, "\ufeffhi");
   await b.write("/t.txt", "hello\n");
-  const malformed = /^Error: Content for '\/t.txt' is not valid text \(it contains a NUL character or an unpaired UTF-16 surrogate\)$/;
+  const malformed =
+    /^Error: Content for '\/t.txt' is not valid text \(it contains a NUL character or an unpaired UTF-16 surrogate\)$/;
   for (const bad of ["a\u0000b", "\ud800", "x\udfffy"]) {
     assertClearError((await b.write("/t.txt", bad)).error, malformed, `write ${JSON.stringify(bad)}`);
     assertClearError((await b.edit("/t.txt", "hello", bad)).error, malformed, `edit new ${JSON.stringify(bad)}`);
@@ -212,7 +290,12 @@ test("invalid UTF-8 and NUL bytes: byte-exact through upload, refused clearly on
 
 test("glob bombs return quickly with a result or a clear error (glob and grep's glob filter)", async () => {
   const b = await s3.backend({ searchTimeoutMs: 1_000 });
-  await b.uploadFiles(Array.from({ length: 50 }, (_, i) => [`/d${i % 5}/${"a".repeat(200)}${i}.txt`, Buffer.from("needle\n")] as [string, Uint8Array]));
+  await b.uploadFiles(
+    Array.from(
+      { length: 50 },
+      (_, i) => [`/d${i % 5}/${"a".repeat(200)}${i}.txt`, Buffer.from("needle\n")] as [string, Uint8Array],
+    ),
+  );
   const slow: string[] = [];
   for (const { label, pattern } of globBombs()) {
     for (const run of [() => b.glob(pattern), () => b.grep("needle", "/", pattern)]) {
@@ -221,7 +304,11 @@ test("glob bombs return quickly with a result or a clear error (glob and grep's 
       const ms = Date.now() - started;
       assert.ok(ms < 4_000, `${label}: ${ms} ms`);
       if (r.error) {
-        assertClearError(r.error, /^Error: (Invalid glob pattern '.*': .+|glob '.*' took longer than 1000 ms to match; .+|search timed out after 1000 ms; .+)$/s, label);
+        assertClearError(
+          r.error,
+          /^Error: (Invalid glob pattern '.*': .+|glob '.*' took longer than 1000 ms to match; .+|search timed out after 1000 ms; .+)$/s,
+          label,
+        );
         if (/took longer|timed out/.test(r.error)) slow.push(label);
       } else assert.ok(Array.isArray(r.files ?? r.matches), label);
       counts.globInputs++;
@@ -237,9 +324,16 @@ test("glob bombs return quickly with a result or a clear error (glob and grep's 
 test("the S3 key limit: prefix + workspace + path over 1024 bytes is refused as an invalid path", async () => {
   const b = await s3.backend({ workspace: "w".repeat(100) });
   const path = ("/" + "a".repeat(200)).repeat(5); // 1005 bytes: a valid path, too long as a key here
-  assertClearError((await b.write(path, "x")).error, /^Error: Invalid path '.*': .*S3 key would be \d+ bytes/s, "write");
+  assertClearError(
+    (await b.write(path, "x")).error,
+    /^Error: Invalid path '.*': .*S3 key would be \d+ bytes/s,
+    "write",
+  );
   assert.equal(await b.uploadFiles([[path, Buffer.from("x")]]), [{ path, error: "invalid_path" }]);
-  assert.equal((await bucketKeys()).filter((k) => k.startsWith(`test/${b.workspace}/`)), []);
+  assert.equal(
+    (await bucketKeys()).filter((k) => k.startsWith(`test/${b.workspace}/`)),
+    [],
+  );
   counts.sizeInputs += 2;
 });
 

@@ -29,7 +29,9 @@ async function keysByWorkspace(): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
   let token: string | undefined;
   do {
-    const page = await root.client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: "test/", ContinuationToken: token }));
+    const page = await root.client.send(
+      new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: "test/", ContinuationToken: token }),
+    );
     for (const { Key } of page.Contents ?? []) {
       const [, workspace, ...rest] = Key!.split("/");
       out.set(workspace, [...(out.get(workspace) ?? []), "/" + rest.join("/")]);
@@ -40,13 +42,26 @@ async function keysByWorkspace(): Promise<Map<string, string[]>> {
 }
 
 test("names: prefixes, LIKE characters, backslashes, unicode and 128 characters are distinct key prefixes", async () => {
-  for (const name of NAMES) assert.is((await root.withWorkspace(name).write("/whoami.txt", name)).error, undefined, name);
+  for (const name of NAMES)
+    assert.is((await root.withWorkspace(name).write("/whoami.txt", name)).error, undefined, name);
   for (const name of NAMES) {
     const b = root.withWorkspace(name);
     assert.is((await b.readRaw("/whoami.txt")).data!.content, name, name);
-    assert.equal((await b.ls("/")).files!.map((f) => f.path), ["/whoami.txt"], name);
-    assert.equal((await b.glob("**")).files!.map((f) => f.path), ["/whoami.txt"], name);
-    assert.equal((await b.grep("a")).matches!.map((m) => m.text), name.includes("a") ? [name] : [], name);
+    assert.equal(
+      (await b.ls("/")).files!.map((f) => f.path),
+      ["/whoami.txt"],
+      name,
+    );
+    assert.equal(
+      (await b.glob("**")).files!.map((f) => f.path),
+      ["/whoami.txt"],
+      name,
+    );
+    assert.equal(
+      (await b.grep("a")).matches!.map((m) => m.text),
+      name.includes("a") ? [name] : [],
+      name,
+    );
   }
   const keys = await keysByWorkspace();
   assert.equal([...keys.keys()].sort(), [...NAMES].sort());
@@ -67,7 +82,11 @@ test("names S3 cannot hold are refused with a clear error, before any request", 
   await root.write("/keep.txt", "keep");
   for (const [name, message] of cases) {
     assert.throws(() => root.withWorkspace(name as string), message, String(name));
-    assert.throws(() => new S3Backend({ bucket: s3.bucket, prefix: "test", workspace: name as string }), message, String(name));
+    assert.throws(
+      () => new S3Backend({ bucket: s3.bucket, prefix: "test", workspace: name as string }),
+      message,
+      String(name),
+    );
   }
   assert.equal(await keysByWorkspace(), new Map([["acme", ["/keep.txt"]]]));
   await root.delete("/");
@@ -77,9 +96,18 @@ test("a path whose key would pass S3's 1,024-byte limit is an invalid path, and 
   const b = root.withWorkspace(LONG);
   const path = `/${"p".repeat(250)}/${"q".repeat(250)}/${"r".repeat(250)}/${"s".repeat(200)}.txt`; // 958 bytes: a valid path
   const write = await b.write(path, "x");
-  assert.match(write.error!, /^Error: Invalid path '.*': with the prefix and workspace its S3 key would be \d+ bytes \(S3 allows 1024\)$/);
-  const upload = await b.uploadFiles([[path, Buffer.from("x")], ["/short.txt", Buffer.from("ok")]]);
-  assert.equal(upload.map((u) => u.error), ["invalid_path", null]);
+  assert.match(
+    write.error!,
+    /^Error: Invalid path '.*': with the prefix and workspace its S3 key would be \d+ bytes \(S3 allows 1024\)$/,
+  );
+  const upload = await b.uploadFiles([
+    [path, Buffer.from("x")],
+    ["/short.txt", Buffer.from("ok")],
+  ]);
+  assert.equal(
+    upload.map((u) => u.error),
+    ["invalid_path", null],
+  );
   assert.equal((await b.downloadFiles([path]))[0].error, "invalid_path");
   assert.match((await b.edit(path, "x", "y")).error!, /^Error: Invalid path /);
   assert.equal(await keysByWorkspace(), new Map([[LONG, ["/short.txt"]]]));
@@ -93,10 +121,18 @@ test(`property: ${NAMES.length} workspaces × ${OPS} random operations at once n
   for (const [i, run] of runs.entries()) await assertWorkspaceEquals(backends[i], run);
   // Storage: each workspace's keys are exactly its model's paths, under its own prefix.
   const keys = await keysByWorkspace();
-  for (const workspace of keys.keys()) assert.ok(NAMES.includes(workspace), `unexpected key prefix ${JSON.stringify(workspace)}`);
-  for (const run of runs) assert.equal((keys.get(run.workspace) ?? []).sort(), [...run.model.keys()].sort(), `keys of ${JSON.stringify(run.workspace)}`);
+  for (const workspace of keys.keys())
+    assert.ok(NAMES.includes(workspace), `unexpected key prefix ${JSON.stringify(workspace)}`);
+  for (const run of runs)
+    assert.equal(
+      (keys.get(run.workspace) ?? []).sort(),
+      [...run.model.keys()].sort(),
+      `keys of ${JSON.stringify(run.workspace)}`,
+    );
   const total = runs.reduce((n, run) => n + run.ops, 0);
-  console.log(`isolation (S3, ${s3.kind}): ${NAMES.length} workspaces, ${total} operations, seed ${SEED}: nothing crossed`);
+  console.log(
+    `isolation (S3, ${s3.kind}): ${NAMES.length} workspaces, ${total} operations, seed ${SEED}: nothing crossed`,
+  );
 });
 
 test.run();

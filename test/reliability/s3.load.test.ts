@@ -23,10 +23,18 @@ const enforcing = backend.capabilities!.conditionalWrites;
 const atomicOverwrites = s3.kind !== "s3rver";
 /** Runs only where the endpoint enforces If-Match; elsewhere it shows as skipped. */
 const whenEnforcing = enforcing ? test : test.skip;
-if (!enforcing) console.log(`NOTE: ${s3.kind} does not enforce conditional writes: agents did not edit shared objects, the shared lost-update test did not run (set S3_ENDPOINT to Ceph RGW, MinIO or AWS).`);
+if (!enforcing)
+  console.log(
+    `NOTE: ${s3.kind} does not enforce conditional writes: agents did not edit shared objects, the shared lost-update test did not run (set S3_ENDPOINT to Ceph RGW, MinIO or AWS).`,
+  );
 test.after(() => s3.close());
 
-const result = await runLoad(backend, { agents: AGENTS, callsPerAgent: CALLS, sharedEdits: enforcing, crossAgentReads: atomicOverwrites });
+const result = await runLoad(backend, {
+  agents: AGENTS,
+  callsPerAgent: CALLS,
+  sharedEdits: enforcing,
+  crossAgentReads: atomicOverwrites,
+});
 console.log(describe(`S3 (${s3.kind})`, result));
 console.log(latencyTable(result.latency, result.storage));
 
@@ -34,7 +42,8 @@ test(`${AGENTS} agents × ${CALLS} tool calls: every call answered, zero tool er
   assert.is(result.scripted, AGENTS * CALLS);
   assert.is(result.toolMessages, AGENTS * CALLS);
   assert.equal(result.errors, []);
-  for (const tool of ["write_file", "edit_file", "read_file", "ls", "glob", "grep"]) assert.ok((result.mix[tool] ?? 0) > 0, tool);
+  for (const tool of ["write_file", "edit_file", "read_file", "ls", "glob", "grep"])
+    assert.ok((result.mix[tool] ?? 0) > 0, tool);
 });
 
 test("every query shows the agent's own earlier writes (reads, ls sizes, glob, grep counts)", () => {
@@ -61,8 +70,14 @@ test("latency recorded for every tool call, by tool and by backend call", () => 
     assert.is(row.count, result.mix[row.tool], row.tool);
     assert.ok(row.p50 > 0 && row.p50 <= row.p99 && row.p99 <= row.max, `${row.tool}: ${JSON.stringify(row)}`);
   }
-  assert.is(result.latency.reduce((n, r) => n + r.count, 0), AGENTS * CALLS);
-  assert.is(result.storage.reduce((n, r) => n + r.count, 0), AGENTS * CALLS);
+  assert.is(
+    result.latency.reduce((n, r) => n + r.count, 0),
+    AGENTS * CALLS,
+  );
+  assert.is(
+    result.storage.reduce((n, r) => n + r.count, 0),
+    AGENTS * CALLS,
+  );
 });
 
 test.run();

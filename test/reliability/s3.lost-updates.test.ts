@@ -36,7 +36,10 @@ for (const b of replicas) {
 }
 /** Runs only where the endpoint enforces If-Match/If-None-Match; elsewhere it shows as skipped. */
 const whenEnforcing = enforcing ? test : test.skip;
-if (!enforcing) console.log(`NOTE: ${s3.kind} does not enforce conditional writes: the lost-update tests did not run (set S3_ENDPOINT to Ceph RGW, MinIO or AWS).`);
+if (!enforcing)
+  console.log(
+    `NOTE: ${s3.kind} does not enforce conditional writes: the lost-update tests did not run (set S3_ENDPOINT to Ceph RGW, MinIO or AWS).`,
+  );
 
 test.after(() => s3.close());
 
@@ -55,20 +58,23 @@ whenEnforcing("32 workers × 50 edits of their own tokens in 4 shared objects: a
   for (const [path, content] of r.expected) assert.is(r.finals.get(path), content, path);
 });
 
-whenEnforcing("16 workers increment one counter by read → write({ ifVersion: etag }) with retry: exactly 16 × 10", async () => {
-  const workers = 16;
-  const incrementsPerWorker = 10;
-  const before = serverErrors;
-  const r = await counterStorm(replicas, { workers, incrementsPerWorker, path: "/counter.txt" });
-  console.log(
-    `S3 (${s3.kind}): counter ${r.final} after ${workers}×${incrementsPerWorker} compare-and-set increments in ${r.ms.toFixed(0)} ms ` +
-      `(${r.conflicts} version conflicts retried, ${r.tornReads} torn reads retried, ${serverErrors - before} HTTP 5xx answers resolved)`,
-  );
-  assert.equal(r.errors, []);
-  assert.is(r.final, workers * incrementsPerWorker);
-  assert.ok(isPermutationOfOneTo(r.written, workers * incrementsPerWorker), "every value written exactly once");
-  assert.ok(r.conflicts > 0, "the workers really raced (some writes were refused)");
-});
+whenEnforcing(
+  "16 workers increment one counter by read → write({ ifVersion: etag }) with retry: exactly 16 × 10",
+  async () => {
+    const workers = 16;
+    const incrementsPerWorker = 10;
+    const before = serverErrors;
+    const r = await counterStorm(replicas, { workers, incrementsPerWorker, path: "/counter.txt" });
+    console.log(
+      `S3 (${s3.kind}): counter ${r.final} after ${workers}×${incrementsPerWorker} compare-and-set increments in ${r.ms.toFixed(0)} ms ` +
+        `(${r.conflicts} version conflicts retried, ${r.tornReads} torn reads retried, ${serverErrors - before} HTTP 5xx answers resolved)`,
+    );
+    assert.equal(r.errors, []);
+    assert.is(r.final, workers * incrementsPerWorker);
+    assert.ok(isPermutationOfOneTo(r.written, workers * incrementsPerWorker), "every value written exactly once");
+    assert.ok(r.conflicts > 0, "the workers really raced (some writes were refused)");
+  },
+);
 
 test("a stale ETag never overwrites: the conflict names both versions and changes nothing", async () => {
   const b = first.withWorkspace(`cas${Math.random().toString(36).slice(2, 10)}`);

@@ -18,7 +18,8 @@ const ODD = ["/d/x\uFFFF.txt", "/d/y\uFFFE.md", "/d/z\u0001.txt", "/top\uFFFF"];
 
 async function seed(b: S3Backend): Promise<string> {
   const root = `test/${b.workspace}`;
-  for (const path of ODD) await b.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: root + path, Body: "odd" }));
+  for (const path of ODD)
+    await b.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: root + path, Body: "odd" }));
   assert.is((await b.write("/d/plain.txt", "plain")).error, undefined);
   assert.is((await b.write("/other.txt", "other")).error, undefined);
   return root;

@@ -42,8 +42,17 @@ test("ABA: a version read before a delete never matches the file created there a
   assert.ok((await b.stat("/d/x.txt")).data!.version > v);
   // A re-created file is reported as created in the change log, not updated.
   const { rows } = await b.pool.query(
-    `SELECT op, version FROM ${TEST_SCHEMA}.changes WHERE workspace = $1 AND path = '/plan.md' ORDER BY id`, [b.workspace]);
-  assert.equal(rows.map((r) => [r.op, Number(r.version)]), [["create", 1], ["delete", 1], ["create", 2]]);
+    `SELECT op, version FROM ${TEST_SCHEMA}.changes WHERE workspace = $1 AND path = '/plan.md' ORDER BY id`,
+    [b.workspace],
+  );
+  assert.equal(
+    rows.map((r) => [r.op, Number(r.version)]),
+    [
+      ["create", 1],
+      ["delete", 1],
+      ["create", 2],
+    ],
+  );
 });
 
 test("ABA under a race: a create that waits on a concurrent delete still starts above the deleted version", async () => {
@@ -77,11 +86,18 @@ test("uploads of the same 40 files in opposite and shuffled orders, racing delet
     for (let round = 0; round < 6; round++) {
       const orders = [paths, [...paths].reverse(), ...[0, 1].map(() => [...paths].sort(() => random() - 0.5))];
       const calls: Promise<unknown>[] = orders.map((order, i) =>
-        pools[i].uploadFiles(order.map((p) => [p, enc(`${round}:${i}`)])).then((rs) => {
-          for (const r of rs) if (r.error) errors.push(`upload ${r.path}: ${r.error}`);
-        }).catch((e) => errors.push(`upload: ${(e as Error).message}`)),
+        pools[i]
+          .uploadFiles(order.map((p) => [p, enc(`${round}:${i}`)]))
+          .then((rs) => {
+            for (const r of rs) if (r.error) errors.push(`upload ${r.path}: ${r.error}`);
+          })
+          .catch((e) => errors.push(`upload: ${(e as Error).message}`)),
       );
-      calls.push(b.delete("/up").then((r) => { if (r.error && !/not found/.test(r.error)) errors.push(`delete: ${r.error}`); }));
+      calls.push(
+        b.delete("/up").then((r) => {
+          if (r.error && !/not found/.test(r.error)) errors.push(`delete: ${r.error}`);
+        }),
+      );
       await Promise.all(calls);
     }
     assert.equal(errors, []);
@@ -93,7 +109,10 @@ test("uploads of the same 40 files in opposite and shuffled orders, racing delet
 test("a file and a directory never share a name (write, upload, and within one upload)", async () => {
   await b.write("/a", "file a");
   assert.is((await b.write("/a/b.txt", "x")).error, "Error: Cannot create '/a/b.txt': '/a' is a file, not a directory");
-  assert.is((await b.write("/a/deep/er.txt", "x")).error, "Error: Cannot create '/a/deep/er.txt': '/a' is a file, not a directory");
+  assert.is(
+    (await b.write("/a/deep/er.txt", "x")).error,
+    "Error: Cannot create '/a/deep/er.txt': '/a' is a file, not a directory",
+  );
   await b.write("/dir/inner.txt", "x");
   assert.is((await b.write("/dir", "x")).error, "Error: '/dir' is a directory");
   const up = await b.uploadFiles([
@@ -104,9 +123,20 @@ test("a file and a directory never share a name (write, upload, and within one u
     ["/both/under.txt", enc("below it in the same batch")],
   ]);
   // Within the batch, as if written one by one: the later of two clashing paths is refused.
-  assert.equal(up.map((r) => r.error), ["invalid_path", "is_directory", null, null, "invalid_path"]);
+  assert.equal(
+    up.map((r) => r.error),
+    ["invalid_path", "is_directory", null, null, "invalid_path"],
+  );
   const ls = (await b.ls("/")).files!.filter((f) => /^\/(a|dir|ok\.txt|both)\/?$/.test(f.path));
-  assert.equal(ls.map((f) => [f.path, f.is_dir]), [["/a", false], ["/both", false], ["/dir/", true], ["/ok.txt", false]]);
+  assert.equal(
+    ls.map((f) => [f.path, f.is_dir]),
+    [
+      ["/a", false],
+      ["/both", false],
+      ["/dir/", true],
+      ["/ok.txt", false],
+    ],
+  );
   assert.is((await b.read("/a")).content, "file a");
 });
 
@@ -124,7 +154,10 @@ test("a file and a directory never share a name: two racing transactions, the se
     assert.is((await w(one, "/clash")).rows[0].status, "created");
     assert.is((await w(two, "/clash/inner.txt")).rows[0].status, "created");
     await one.query("COMMIT");
-    const failed = await two.query("COMMIT").then(() => null, (e: pg.DatabaseError) => e);
+    const failed = await two.query("COMMIT").then(
+      () => null,
+      (e: pg.DatabaseError) => e,
+    );
     assert.ok(failed, "the second commit must fail");
     assert.is(failed!.code, "DA002");
     assert.is(failed!.detail, "/clash");
@@ -145,11 +178,17 @@ test("a racing upload that loses the file/directory rule at commit is retried an
     // the upload, which cannot see its row yet, passes its up-front check and waits at commit.
     await holder.query("SET CONSTRAINTS ALL IMMEDIATE");
     await holder.query(`SELECT ${TEST_SCHEMA}.fs_write($1, '/late', 'x', NULL, 'text/plain', NULL)`, [b.workspace]);
-    const upload = b.uploadFiles([["/late/under.txt", enc("u")], ["/late-sibling.txt", enc("s")]]);
+    const upload = b.uploadFiles([
+      ["/late/under.txt", enc("u")],
+      ["/late-sibling.txt", enc("s")],
+    ]);
     await new Promise((r) => setTimeout(r, 200));
     await holder.query("COMMIT");
     const result = await upload;
-    assert.equal(result.map((r) => r.error), ["invalid_path", null]);
+    assert.equal(
+      result.map((r) => r.error),
+      ["invalid_path", null],
+    );
   } finally {
     await holder.end();
   }
@@ -160,7 +199,11 @@ test("the file/directory rule holds with immediate constraints, forged settings,
   const url = await databaseUrl();
   const c = new pg.Client({ connectionString: url });
   await c.connect();
-  const w = (p: string) => c.query(`INSERT INTO ${TEST_SCHEMA}.files (workspace, path, content, mime_type, size, line_count) VALUES ($1, $2, 'x', 'text/plain', 1, 1)`, [b.workspace, p]);
+  const w = (p: string) =>
+    c.query(
+      `INSERT INTO ${TEST_SCHEMA}.files (workspace, path, content, mime_type, size, line_count) VALUES ($1, $2, 'x', 'text/plain', 1, 1)`,
+      [b.workspace, p],
+    );
   const code = (e: unknown) => (e as pg.DatabaseError).code;
   try {
     await b.write("/imm", "a file");
@@ -173,7 +216,9 @@ test("the file/directory rule holds with immediate constraints, forged settings,
     await c.query("ROLLBACK");
     // Settings a role may set for itself skip nothing.
     await c.query("BEGIN");
-    await c.query("SELECT set_config('deepagents_backends.tree_checked', pg_current_xact_id()::text, true), set_config('deepagents_backends.first_change', pg_current_xact_id()::text || '/9223372036854775807', true)");
+    await c.query(
+      "SELECT set_config('deepagents_backends.tree_checked', pg_current_xact_id()::text, true), set_config('deepagents_backends.first_change', pg_current_xact_id()::text || '/9223372036854775807', true)",
+    );
     await w("/imm/forged");
     assert.is(await c.query("COMMIT").then(() => null, code), "DA002");
     // A rename by raw SQL is a delete and a create: checked, and versioned above the new name's past.
@@ -182,12 +227,27 @@ test("the file/directory rule holds with immediate constraints, forged settings,
     await b.write("/ren-dst.txt", "x");
     for (let i = 0; i < 4; i++) await b.edit("/ren-dst.txt", i ? String(i) : "x", String(i + 1)); // version 5
     await b.delete("/ren-dst.txt");
-    await c.query(`UPDATE ${TEST_SCHEMA}.files SET path = '/ren-dst.txt' WHERE workspace = $1 AND path = '/ren-src.txt'`, [b.workspace]);
+    await c.query(
+      `UPDATE ${TEST_SCHEMA}.files SET path = '/ren-dst.txt' WHERE workspace = $1 AND path = '/ren-src.txt'`,
+      [b.workspace],
+    );
     assert.is((await b.stat("/ren-dst.txt")).data!.version, 6);
     assert.is((await b.write("/ren-src.txt", "again")).version, 3);
-    const ops = (await c.query(`SELECT path, op FROM ${TEST_SCHEMA}.changes WHERE workspace = $1 AND path LIKE '/ren-%' ORDER BY id DESC LIMIT 3`, [b.workspace])).rows;
-    assert.equal(ops.map((r) => `${r.op} ${r.path}`), ["create /ren-src.txt", "create /ren-dst.txt", "delete /ren-src.txt"]);
-    const renamed = await c.query(`UPDATE ${TEST_SCHEMA}.files SET path = '/imm/renamed' WHERE workspace = $1 AND path = '/ren-dst.txt'`, [b.workspace]).then(() => null, code);
+    const ops = (
+      await c.query(
+        `SELECT path, op FROM ${TEST_SCHEMA}.changes WHERE workspace = $1 AND path LIKE '/ren-%' ORDER BY id DESC LIMIT 3`,
+        [b.workspace],
+      )
+    ).rows;
+    assert.equal(
+      ops.map((r) => `${r.op} ${r.path}`),
+      ["create /ren-src.txt", "create /ren-dst.txt", "delete /ren-src.txt"],
+    );
+    const renamed = await c
+      .query(`UPDATE ${TEST_SCHEMA}.files SET path = '/imm/renamed' WHERE workspace = $1 AND path = '/ren-dst.txt'`, [
+        b.workspace,
+      ])
+      .then(() => null, code);
     assert.is(renamed, "DA002");
   } finally {
     await c.end();

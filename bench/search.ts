@@ -146,11 +146,15 @@ const naive = (test: (line: string) => boolean) => async () => {
     [WS],
   );
   const out: Array<[string, number]> = [];
-  for (const r of rows) (r.content as string).split("\n").forEach((l, i) => test(l) && out.push([r.path, i + 1]));
+  for (const r of rows)
+    (r.content as string).split("\n").forEach((l, i) => {
+      if (test(l)) out.push([r.path, i + 1]);
+    });
   return out;
 };
 
-let store: { grep: Function; glob: Function; ls: Function; read: Function } | null = null;
+type Call = (...args: any[]) => any;
+let store: { grep: Call; glob: Call; ls: Call; read: Call } | null = null;
 let storeImportSeconds = 0;
 if (!process.env.BENCH_SKIP_STORE) {
   const { PostgresStore } = await import("@langchain/langgraph-checkpoint-postgres/store");

@@ -109,7 +109,8 @@ function casedCodePoints(): Uint32Array {
   for (let cp = 0x80; cp <= 0x10ffff; cp++) {
     if ((cp < 0xd800 || cp > 0xdfff) && hasCase(cp)) found.push(cp);
   }
-  return (casedTable = Uint32Array.from(found));
+  casedTable = Uint32Array.from(found);
+  return casedTable;
 }
 
 /** The first non-ASCII code point with case in [lo, hi], or null. */
@@ -223,7 +224,7 @@ export function translateRegex(pattern: string, ignoreCase = false): TranslatedR
   };
 
   /** One escape after the backslash at i - 1 (JavaScript has already checked its form). */
-  const escape = (inClass: boolean): Atom => {
+  const escapeAtom = (inClass: boolean): Atom => {
     const n = src[i++];
     switch (n) {
       case "d":
@@ -325,7 +326,7 @@ export function translateRegex(pattern: string, ignoreCase = false): TranslatedR
     const classAtom = (): Atom => {
       if (src[i] === "\\") {
         i++;
-        const atom = escape(true);
+        const atom = escapeAtom(true);
         if (atom.kind === "set" && atom.negated) refuse(`\\${src[i - 1]} inside a character class`);
         return atom;
       }
@@ -375,7 +376,7 @@ export function translateRegex(pattern: string, ignoreCase = false): TranslatedR
     switch (c) {
       case "\\": {
         i++;
-        const atom = escape(false);
+        const atom = escapeAtom(false);
         if (atom.kind === "char") emit(literal(atom.cp));
         else if (atom.kind === "set") emit(setSource(atom));
         else emit(boundary(atom.negated), "(?:)");

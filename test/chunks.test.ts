@@ -46,7 +46,10 @@ async function assertChunked(path: string, text: string) {
 
 // Seeded generator: the same texts on every run.
 let seed = 20261122;
-const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+const rand = () => {
+  seed = (seed * 1103515245 + 12345) % 2147483648;
+  return seed / 2147483648;
+};
 const word = () => ["alpha", "beta", "függ", "日本語", "x", "", "needle", "\r", "  "][Math.floor(rand() * 9)];
 const line = (maxWords: number) => Array.from({ length: Math.floor(rand() * maxWords) }, word).join(" ");
 

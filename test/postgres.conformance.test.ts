@@ -9,7 +9,10 @@ conformance("PostgresBackend", {
   async fresh(options = {}) {
     if (options.maxFileBytes === undefined) return base.withWorkspace(uniqueName("ws"));
     let b = sized.get(options.maxFileBytes);
-    if (!b) sized.set(options.maxFileBytes, (b = await testBackend({ maxFileBytes: options.maxFileBytes })));
+    if (!b) {
+      b = await testBackend({ maxFileBytes: options.maxFileBytes });
+      sized.set(options.maxFileBytes, b);
+    }
     return b.withWorkspace(uniqueName("ws"));
   },
   async close() {

@@ -8,6 +8,7 @@ import { Command, CommanderError, Option } from "commander";
 import { migrate } from "../postgres/migrate.js";
 import { listWorkspaces, migrationStatus, refreshStatistics, storageStats } from "../postgres/admin.js";
 import { PostgresBackend } from "../postgres/backend.js";
+import type { SearchResult } from "../protocol.js";
 import { CliError, EXIT, formatBytes, orFail, printJson, table } from "./output.js";
 import { Context, DEFAULT_DATA_DIR, connectionFailure, type GlobalOptions } from "./context.js";
 import { exportDir, importDir } from "./transfer.js";
@@ -277,7 +278,7 @@ export function buildProgram(): Command {
           opts: { regex?: boolean; ignoreCase?: boolean; glob?: string; maxCount?: number; path: string },
         ) => {
           const files = await ctx.files();
-          let result;
+          let result: SearchResult;
           if (opts.regex || opts.ignoreCase) {
             result = await files.search({
               pattern,

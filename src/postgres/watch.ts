@@ -8,7 +8,7 @@
  * notification that never arrives.
  */
 import micromatch from "micromatch";
-import pg from "pg";
+import type pg from "pg";
 import pgListen, { type Subscriber } from "pg-listen";
 import { GLOB_OPTIONS } from "../glob.js";
 import { SQLSTATE, sqlstateOf } from "./sqlstate.js";
@@ -145,7 +145,10 @@ class ChangeSubscription implements Subscription {
 
   #scheduleRead(): void {
     const delay = this.options.coalesceMs ?? 5;
-    if (delay <= 0) return this.#read();
+    if (delay <= 0) {
+      this.#read();
+      return;
+    }
     this.#scheduled ??= setTimeout(() => {
       this.#scheduled = undefined;
       this.#read();

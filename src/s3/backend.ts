@@ -682,7 +682,7 @@ export class S3Backend implements BackendProtocolV2 {
               Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
             }),
           );
-          batch.forEach((k) => this.#shared.cache.delete(k));
+          for (const k of batch) this.#shared.cache.delete(k);
           if (!r.Errors?.length) break;
           if (attempt >= DELETE_ATTEMPTS) {
             throw new Error(

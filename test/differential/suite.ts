@@ -210,9 +210,9 @@ async function expected(ref: InstanceType<typeof StoreBackend>, step: Op, raw: a
       .sort();
     for (const path of paths) {
       const text = (await ref.readRaw(path)).data!.content as string;
-      text
-        .split("\n")
-        .forEach((line, i) => regexMatchesLine(a[0], a[1], line) && matches.push({ path, line: i + 1, text: line }));
+      text.split("\n").forEach((line, i) => {
+        if (regexMatchesLine(a[0], a[1], line)) matches.push({ path, line: i + 1, text: line });
+      });
     }
     return { matches };
   }

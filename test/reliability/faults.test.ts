@@ -219,7 +219,7 @@ test("pool exhaustion: every call waits a bounded time, then a clear error; neve
   tallies.callsDuringFaults += results.length + 2;
   tallies.errorResults += results.length + 2;
   assert.ok(elapsed < 5_000, `exhausted calls took ${elapsed} ms`);
-  held.forEach((c) => c.release());
+  for (const c of held) c.release();
   assert.is((await backend.read("/a.txt")).content, "a\n");
   assert.equal([backend.pool.totalCount <= 2, backend.pool.waitingCount], [true, 0]);
   await backend.close();

@@ -222,7 +222,7 @@ const UNPRINTABLE =
   /[\u0000-\u001f\u007f-\u009f\u2028\u2029]|\p{Default_Ignorable_Code_Point}|\p{Noncharacter_Code_Point}/u;
 /** ... nor a stored path, which may keep joiners and emoji selectors where they cannot hide. */
 const STORED_UNPRINTABLE =
-  /[\u0000-\u001f\u007f-\u009f\u2028\u2029]|(?![\u200c\u200d\ufe0e\ufe0f])\p{Default_Ignorable_Code_Point}|\p{Noncharacter_Code_Point}/u;
+  /[\u0000-\u001f\u007f-\u009f\u2028\u2029]|(?!\u200c|\u200d|\ufe0e|\ufe0f)\p{Default_Ignorable_Code_Point}|\p{Noncharacter_Code_Point}/u;
 
 /** An error a model can act on: one line, says what is wrong, bounded length. */
 export function assertClearError(error: unknown, pattern: RegExp, context: string): void {

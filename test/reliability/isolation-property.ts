@@ -98,7 +98,9 @@ function expectedGrep(model: Map<string, string>, dir: string, test: (line: stri
     if (!(path === dir || path.startsWith(under(dir)))) continue;
     const lines = content.split("\n");
     if (content.endsWith("\n")) lines.pop();
-    lines.forEach((line, i) => test(line) && out.push(`${path}:${i + 1}:${line}`));
+    lines.forEach((line, i) => {
+      if (test(line)) out.push(`${path}:${i + 1}:${line}`);
+    });
   }
   return out.sort();
 }
@@ -164,7 +166,10 @@ export async function runWorkspace(
           paths.map(() => null),
           at,
         );
-        paths.forEach((p, i) => (model.set(p, contents[i]), touched.add(p)));
+        paths.forEach((p, i) => {
+          model.set(p, contents[i]);
+          touched.add(p);
+        });
         changes += paths.length;
         break;
       }

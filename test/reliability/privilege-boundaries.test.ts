@@ -115,9 +115,7 @@ const PWN = `
  * its temporary schema): a pool that hands out that connection and never drops it (pg's own pool
  * discards a connection whose query failed, and the shadowing objects with it).
  */
-async function roleSession(
-  setup: string,
-): Promise<{
+async function roleSession(setup: string): Promise<{
   backend: PostgresBackend;
   sql: (text: string, values?: unknown[]) => Promise<pg.QueryResultRow[]>;
   end(): Promise<void>;

@@ -1,2 +1,3 @@
--- The migration lock (the lock value node-pg-migrate is given for this schema).
-SELECT pg_advisory_lock($1)
+-- The migration lock: waits for the session advisory lock :lockValue (the value node-pg-migrate is
+-- given for this schema, see migrationLockValue()).
+SELECT pg_advisory_lock(:lockValue)

@@ -1,1 +1,2 @@
-SELECT pg_advisory_unlock($1)
+-- Releases the session advisory lock :lockValue taken by sql/advisory_lock.sql.
+SELECT pg_advisory_unlock(:lockValue)

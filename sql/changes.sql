@@ -1,2 +1,3 @@
--- Changes of a workspace after a cursor: workspace, after id, limit. SQLSTATE DA001 = resync.
-SELECT id, path, op, version, size, at FROM {{schema}}.fs_changes($1, $2, $3)
+-- Changes of :workspace with an id above :after, oldest first, at most :limit. SQLSTATE DA001 =
+-- resync (the cursor is older than the retained log).
+SELECT id, path, op, version, size, at FROM {{schema}}.fs_changes(:workspace, :after, :limit)

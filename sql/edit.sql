@@ -1,2 +1,3 @@
--- workspace, path, old, new, replaceAll, ifVersion, max bytes.
-SELECT status, occurrences, version FROM {{schema}}.fs_edit($1, $2, $3, $4, $5, $6, $7)
+-- Replace :oldString by :newString (every occurrence when :replaceAll) in :path of :workspace,
+-- unless the file is not at :ifVersion (NULL = any version) or would grow beyond :maxBytes.
+SELECT status, occurrences, version FROM {{schema}}.fs_edit(:workspace, :path, :oldString, :newString, :replaceAll, :ifVersion, :maxBytes)

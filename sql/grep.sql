@@ -1,2 +1,4 @@
--- workspace, path, allow exact file, glob, glob regex, glob on basename, literal pattern, limit.
-SELECT path, line, text FROM {{schema}}.fs_grep($1, $2, $3, $4, $5, $6, $7, $8)
+-- Lines containing the literal :pattern in files of :workspace under :path (itself too when
+-- :allowExact), filtered by :glob (:globRegex its compiled form, :globBasename: matched against
+-- the file name only); at most :limit rows (NULL = all).
+SELECT path, line, text FROM {{schema}}.fs_grep(:workspace, :path, :allowExact, :glob, :globRegex, :globBasename, :pattern, :limit)

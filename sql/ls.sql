@@ -1,2 +1,2 @@
--- Immediate children of a directory ($2 ends with '/').
-SELECT path, is_dir, size, modified_at FROM {{schema}}.fs_ls($1, $2)
+-- Immediate children of the directory :dir (ends with '/') in :workspace.
+SELECT path, is_dir, size, modified_at FROM {{schema}}.fs_ls(:workspace, :dir)

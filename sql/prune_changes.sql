@@ -1,2 +1,3 @@
--- older than (interval, NULL = no age limit), keep newest N per workspace (NULL = no count limit).
-SELECT {{schema}}.prune_changes($1::interval, $2) AS pruned
+-- Drop changes older than :olderThan (an interval, NULL = no age limit) and all but the newest
+-- :keepPerWorkspace of each workspace (NULL = no count limit); pruned = how many went.
+SELECT {{schema}}.prune_changes(:olderThan::interval, :keepPerWorkspace) AS pruned

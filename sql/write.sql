@@ -1,3 +1,4 @@
--- workspace, path, content (text) or bytes (bytea), mime type, ifVersion (NULL | 0 | N).
--- status 'parent_is_file' / 'is_directory' (conflict: the path in the way) writes nothing.
-SELECT status, version, conflict FROM {{schema}}.fs_write($1, $2, $3, $4, $5, $6)
+-- Create or overwrite :path in :workspace with :text (a text file) or :bytes (binary) of type
+-- :mimeType, if the file is at :ifVersion (NULL = any, 0 = must not exist). Status
+-- 'parent_is_file' / 'is_directory' (conflict: the path in the way) writes nothing.
+SELECT status, version, conflict FROM {{schema}}.fs_write(:workspace, :path, :text, :bytes, :mimeType, :ifVersion)

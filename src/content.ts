@@ -57,7 +57,7 @@ export function bodyForWrite(displayPath: string, path: string, content: unknown
 }
 
 export function bodyForUpload(path: string, data: Uint8Array, maxBytes: number): FileBody {
-  if (!(data instanceof Uint8Array)) throw new ContentError(`Error: upload content for '${path}' must be a Uint8Array`);
+  if (!(data instanceof Uint8Array)) throw new ContentError(errors.uploadNotBytes(path));
   checkSize(path, data.byteLength, maxBytes);
   const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const mimeType = getMimeType(path);

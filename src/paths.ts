@@ -6,6 +6,7 @@
  * leading or trailing whitespace, and paths too long for the index. Accepted paths are Unicode NFC, so a name typed precomposed
  * ("é") and decomposed ("e" + U+0301) is one file, not two that look alike.
  */
+import { setupErrors } from "./protocol.js";
 
 /** Longest accepted path in UTF-8 bytes: (workspace, parent, path) must fit one btree entry. */
 export const MAX_PATH_BYTES = 1024;
@@ -183,7 +184,7 @@ export function validateWorkspace(name: unknown): string {
     CONTROL.test(name) ||
     !name.isWellFormed()
   ) {
-    throw new Error(`Invalid workspace name ${JSON.stringify(name)}: use 1-128 printable characters`);
+    throw new Error(setupErrors.invalidWorkspace(name, "use 1-128 printable characters"));
   }
   return name;
 }

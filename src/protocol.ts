@@ -1,7 +1,7 @@
 /**
  * The contract with deepagents (BackendProtocolV2, as deepagents 1.14 behaves): result types and
  * every string a backend returns to the agent. One place, so Postgres and S3 say the same thing.
- * See PROTOCOL.md in the team docs for the rules behind each string.
+ * See docs/PROTOCOL.md for the rules behind each string.
  */
 import type { ReadResult } from "deepagents";
 import { displayInput } from "./paths.js";
@@ -80,9 +80,46 @@ export const errors = {
     `Error: maxCount must be a number of matches or null (got ${typeof value === "string" ? JSON.stringify(displayInput(value)) : displayInput(String(value))})`,
   globTimeout: (pattern: string, ms: number) =>
     `Error: glob '${displayInput(pattern)}' took longer than ${ms} ms to match; use fewer wildcards or a narrower path`,
+  patternNotString: (operation: string) => `Error: ${operation} pattern must be a string`,
+  uploadNotBytes: (path: string) => `Error: upload content for '${path}' must be a Uint8Array`,
+  invalidIfVersion: (value: unknown, expected: string) =>
+    `Error: ifVersion must be ${expected} (got ${displayInput(String(value))})`,
   storage: (operation: string, message: string) => `Error: storage failure during ${operation}: ${message}`,
   permissionDenied: (operation: string, workspace: string, message: string) =>
     `Error: permission denied during ${operation} in workspace '${workspace}': ${message}`,
+} as const;
+
+/**
+ * Errors thrown to the developer (by a constructor or initialize(), never returned to the agent):
+ * a backend that cannot start says why and what to do, in one line.
+ */
+export const setupErrors = {
+  closed: () => "backend is closed",
+  invalidSchema: (name: string) =>
+    `Invalid schema name ${JSON.stringify(name)}: use lower-case letters, digits and _ (max 63, not starting with a digit)`,
+  invalidRole: (role: unknown) => `Invalid role name ${JSON.stringify(role)}: a PostgreSQL role name of 1-63 bytes`,
+  invalidDirection: (direction: unknown) => `Invalid direction ${JSON.stringify(direction)}: use "up" or "down"`,
+  invalidSince: (since: unknown) => `watch: since must be a non-negative integer (got ${since})`,
+  resyncRequired: (detail: string) => `Resync required: ${detail}`,
+  invalidSslMode: (mode: unknown) => `Invalid sslmode ${JSON.stringify(mode)}`,
+  invalidPoolSize: (value: unknown) => `maxPoolSize must be at least 1 (got ${value})`,
+  invalidS3Prefix: (prefix: unknown) =>
+    `Invalid S3 prefix ${JSON.stringify(prefix)}: '.' and '..' segments are not allowed`,
+  invalidWorkspace: (name: unknown, why: string) => `Invalid workspace name ${JSON.stringify(name)}: ${why}`,
+  s3NeedsBucket: () => "S3Backend needs a bucket",
+  bucketUnusable: (bucket: string, why: string) => `S3 bucket "${bucket}" is not usable: ${why}`,
+  serverTooOld: (version: number) => `deepagents-backends needs PostgreSQL 14 or newer (server is ${version})`,
+  notUtf8: (encoding: string) => `deepagents-backends needs a UTF8 database (server_encoding is ${encoding})`,
+  schemaOutdated: (schema: string, missing: string[]) =>
+    `Schema "${schema}" is not up to date (missing migrations: ${missing.join(", ")}); ` +
+    "run `deepagents-backends migrate` or migrate() first",
+  rlsCannotRead: (schema: string, message: string) =>
+    `rowLevelSecurity: this role cannot read schema "${schema}" (${message}); grant it a workspace first (grantWorkspace() as the schema owner)`,
+  rlsNotActive: (role: string, schema: string) =>
+    `rowLevelSecurity is on, but row-level security does not apply to role "${role}" on "${schema}".files ` +
+    "(it owns the table, is a superuser or has BYPASSRLS): connect as a role restricted with grantWorkspace()",
+  workspaceNotGranted: (workspace: string, role: string, schema: string) =>
+    `Workspace ${JSON.stringify(workspace)} is not granted to role "${role}": grantWorkspace(pool, "${schema}", "${role}", workspace) as the schema owner`,
 } as const;
 
 /** Metadata of one file (an extension beyond the protocol). */
@@ -115,6 +152,8 @@ export interface SearchOptions {
   path?: string;
   glob?: string | null;
   maxCount?: number | null;
+  /** Time budget in ms (PostgreSQL: statement_timeout of the search; S3: matching deadline). */
+  timeoutMs?: number;
 }
 
 export interface SearchResult {

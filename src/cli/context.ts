@@ -7,7 +7,9 @@
 import path from "node:path";
 import { PostgresBackend } from "../postgres/backend.js";
 import { S3Backend } from "../s3/backend.js";
+import type { DeepAgentsBackend } from "../core/interface.js";
 import { attachEmbeddedPostgres, type SharedServer } from "../postgres/embedded.js";
+import { isConnectRefusal } from "../postgres/sqlstate.js";
 import { CliError, EXIT } from "./output.js";
 
 export interface GlobalOptions {
@@ -103,7 +105,7 @@ export class Context {
   }
 
   /** The file backend a protocol command works on: S3 with --s3-bucket, else PostgreSQL. */
-  async files(): Promise<PostgresBackend | S3Backend> {
+  async files(): Promise<DeepAgentsBackend> {
     return this.options.s3Bucket ? this.s3() : this.postgres();
   }
 
@@ -134,18 +136,11 @@ export class Context {
 /** Connection-class failures become exit code 3 with one line saying where we tried. */
 export function connectionFailure(e: unknown, source: string): CliError {
   const err = e as { code?: string; message?: string };
-  const connectionCodes = [
-    "ECONNREFUSED",
-    "ENOTFOUND",
-    "EHOSTUNREACH",
-    "ETIMEDOUT",
-    "ECONNRESET",
-    "28P01",
-    "28000",
-    "3D000",
-    "57P03",
-  ];
-  if ((err.code && connectionCodes.includes(err.code)) || /connect|timeout|terminated/i.test(err.message ?? "")) {
+  const socketCodes = ["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ETIMEDOUT", "ECONNRESET"];
+  if (
+    (err.code && (socketCodes.includes(err.code) || isConnectRefusal(err.code))) ||
+    /connect|timeout|terminated/i.test(err.message ?? "")
+  ) {
     return new CliError(`cannot connect to PostgreSQL (${source}): ${err.message || err.code}`, EXIT.connection);
   }
   return new CliError(err.message ?? String(e), EXIT.failure);

@@ -5,13 +5,12 @@
 import { readFile } from "node:fs/promises";
 import cliProgress from "cli-progress";
 import type { FileUploadResponse } from "../protocol.js";
-import type { PostgresBackend } from "../postgres/backend.js";
-import type { S3Backend } from "../s3/backend.js";
+import type { DeepAgentsBackend } from "../core/interface.js";
 import { normalizePath, normalizeFilePath, dirPrefix } from "../paths.js";
 import { walk, writeUnder, prepareRoot, DEFAULT_SKIPS, type LocalFile } from "./files.js";
 import { formatBytes } from "./output.js";
 
-type Files = PostgresBackend | S3Backend;
+type Files = DeepAgentsBackend;
 
 const BATCH_FILES = 500;
 const BATCH_BYTES = 16 * 1024 * 1024;

@@ -3,8 +3,9 @@
  * part of the agent protocol.
  */
 import type pg from "pg";
-import { statementsFor } from "./statements.js";
 import { shippedMigrations } from "./migrate.js";
+import * as sql from "./sql/queries.js";
+import { SQLSTATE, sqlstateOf } from "./sqlstate.js";
 
 export interface WorkspaceSummary {
   workspace: string;
@@ -26,17 +27,17 @@ export interface MigrationStatus {
 }
 
 export async function listWorkspaces(pool: pg.Pool, schema: string): Promise<WorkspaceSummary[]> {
-  const { rows } = await pool.query(statementsFor(schema).workspaces);
+  const rows = await sql.workspaces.run(pool, schema, {});
   return rows.map((r) => ({
     workspace: r.workspace,
     files: Number(r.files),
     bytes: Number(r.bytes),
-    modified_at: r.modified_at?.toISOString() ?? null,
+    modified_at: r.modified_at.toISOString(),
   }));
 }
 
 export async function storageStats(pool: pg.Pool, schema: string): Promise<RelationSize[]> {
-  const { rows } = await pool.query(statementsFor(schema).stats, [schema]);
+  const rows = await sql.stats.run(pool, schema, { schema });
   return rows.map((r) => ({
     name: r.name,
     kind: r.kind,
@@ -50,15 +51,17 @@ export async function storageStats(pool: pg.Pool, schema: string): Promise<Relat
  * right after the import can choose a full scan where the trigram index would answer.
  */
 export async function refreshStatistics(pool: pg.Pool, schema: string): Promise<void> {
-  await pool.query(statementsFor(schema).analyze);
+  await sql.analyze.run(pool, schema, {});
 }
 
 /** Which shipped migrations are applied to `schema` (none when it is not installed). */
 export async function migrationStatus(pool: pg.Pool, schema: string): Promise<MigrationStatus> {
-  const applied = await pool.query(statementsFor(schema).schema_version).then(
-    (r) => r.rows.map((row) => row.name as string),
+  const applied = await sql.schemaVersion.run(pool, schema, {}).then(
+    (rows) => rows.map((row) => row.name),
     (e) => {
-      if ((e as { code?: string }).code === "42P01" || (e as { code?: string }).code === "3F000") return [] as string[];
+      // Never migrated: no migrations table, or no schema at all.
+      const code = sqlstateOf(e);
+      if (code === SQLSTATE.undefinedTable || code === SQLSTATE.invalidSchemaName) return [] as string[];
       throw e;
     },
   );

@@ -4,6 +4,8 @@
  * and by migrate()'s dedicated client.
  */
 import type pg from "pg";
+import { DEFAULTS } from "../core/defaults.js";
+import { setupErrors } from "../protocol.js";
 
 export type SslMode = "disable" | "prefer" | "require" | "verify-ca" | "verify-full";
 
@@ -49,9 +51,8 @@ export interface PostgresBackendConfig extends ConnectionOptions {
   rowLevelSecurity?: boolean;
 }
 
-export const DEFAULT_SCHEMA = "deepagents";
-export const DEFAULT_WORKSPACE = "default";
-export const DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024;
+/** The schema when none is given (core/defaults.ts). */
+export const DEFAULT_SCHEMA = DEFAULTS.schema;
 const APPLICATION_NAME = "deepagents-backends";
 
 // Plain lower-case identifiers only: the name goes into SQL as an identifier and into
@@ -61,9 +62,7 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 export function validateSchema(schema: string | undefined): string {
   const name = schema ?? DEFAULT_SCHEMA;
   if (!SCHEMA_NAME.test(name)) {
-    throw new Error(
-      `Invalid schema name ${JSON.stringify(name)}: use lower-case letters, digits and _ (max 63, not starting with a digit)`,
-    );
+    throw new Error(setupErrors.invalidSchema(name));
   }
   return name;
 }
@@ -80,7 +79,7 @@ function sslFromMode(mode: SslMode | undefined): pg.ClientConfig["ssl"] {
     case "verify-full":
       return { rejectUnauthorized: true };
     default:
-      throw new Error(`Invalid sslmode ${JSON.stringify(mode)}`);
+      throw new Error(setupErrors.invalidSslMode(mode));
   }
 }
 
@@ -88,7 +87,7 @@ function sslFromMode(mode: SslMode | undefined): pg.ClientConfig["ssl"] {
 export function clientConfig(options: ConnectionOptions & { statementTimeoutMs?: number }): pg.ClientConfig {
   const config: pg.ClientConfig = {
     application_name: APPLICATION_NAME,
-    statement_timeout: options.statementTimeoutMs ?? 30_000,
+    statement_timeout: options.statementTimeoutMs ?? DEFAULTS.timeoutMs,
   };
   if (options.connectionString) config.connectionString = options.connectionString;
   if (options.host !== undefined) config.host = options.host;
@@ -102,14 +101,14 @@ export function clientConfig(options: ConnectionOptions & { statementTimeoutMs?:
 }
 
 export function poolConfig(options: PostgresBackendConfig): pg.PoolConfig {
-  const max = options.maxPoolSize ?? 10;
-  const min = Math.min(options.minPoolSize ?? 2, max);
-  if (!(max >= 1)) throw new Error(`maxPoolSize must be at least 1 (got ${options.maxPoolSize})`);
+  const max = options.maxPoolSize ?? DEFAULTS.postgres.maxPoolSize;
+  const min = Math.min(options.minPoolSize ?? DEFAULTS.postgres.minPoolSize, max);
+  if (!(max >= 1)) throw new Error(setupErrors.invalidPoolSize(options.maxPoolSize));
   return {
     ...clientConfig(options),
     max,
     min,
-    idleTimeoutMillis: 30_000,
-    connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
+    idleTimeoutMillis: DEFAULTS.postgres.idleTimeoutMs,
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? DEFAULTS.postgres.connectionTimeoutMs,
   };
 }

@@ -8,8 +8,9 @@ import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { runner } from "node-pg-migrate";
 import { clientConfig, validateSchema, type ConnectionOptions } from "./config.js";
-import { statementsFor } from "./statements.js";
+import * as sql from "./sql/queries.js";
 import { SQLSTATE, sqlstateOf } from "./sqlstate.js";
+import { setupErrors } from "../protocol.js";
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL("../../migrations/", import.meta.url));
 export const MIGRATIONS_TABLE = "migrations";
@@ -45,8 +46,7 @@ export function migrationLockValue(schema: string): number {
 export async function migrate(options: MigrateOptions): Promise<MigrationRecord[]> {
   const schema = validateSchema(options.schema);
   const direction = options.direction ?? "up";
-  if (direction !== "up" && direction !== "down")
-    throw new Error(`Invalid direction ${JSON.stringify(direction)}: use "up" or "down"`);
+  if (direction !== "up" && direction !== "down") throw new Error(setupErrors.invalidDirection(direction));
   const lockValue = migrationLockValue(schema);
   const log = options.log ?? (() => {});
   const { client, release } = await connect(options);
@@ -104,14 +104,13 @@ async function placePgTrgm(
   direction: "up" | "down",
   log: (message: string) => void,
 ): Promise<void> {
-  const sql = statementsFor(schema);
   const warn = (notice: { severity?: string; message?: string }) =>
     log(`${notice.severity ?? "NOTICE"}: ${notice.message ?? ""}`);
   client.on("notice", warn);
   await client.query("BEGIN");
   try {
-    await client.query(sql.pg_trgm_scope, [schema, direction]);
-    await client.query(sql.pg_trgm_home);
+    await sql.pgTrgmScope.run(client, schema, { schema, direction });
+    await sql.pgTrgmHome.run(client, schema, {});
     await client.query("COMMIT");
   } catch (e) {
     await client.query("ROLLBACK").catch(() => {});
@@ -123,12 +122,12 @@ async function placePgTrgm(
 }
 
 async function schemaExists(client: pg.ClientBase, schema: string): Promise<boolean> {
-  const { rows } = await client.query(statementsFor(schema).schema_exists, [schema]);
+  const rows = await sql.schemaExists.run(client, schema, { schema });
   return rows[0].exists;
 }
 
 async function schemaInstalled(client: pg.ClientBase, schema: string): Promise<boolean> {
-  const { rows } = await client.query(statementsFor(schema).migrations_installed);
+  const rows = await sql.migrationsInstalled.run(client, schema, {});
   return rows[0].installed;
 }
 
@@ -143,11 +142,10 @@ export async function shippedMigrations(): Promise<string[]> {
 
 /** After the last migration is reverted, drop what the runner created (sql/migrations_drop.sql). */
 async function dropSchemaIfEmpty(client: pg.ClientBase, schema: string, lockValue: number): Promise<void> {
-  const sql = statementsFor(schema);
-  await client.query(sql.advisory_lock, [lockValue]);
+  await sql.advisoryLock.run(client, schema, { lockValue });
   try {
-    await client.query(sql.migrations_drop);
+    await sql.migrationsDrop.run(client, schema, {});
   } finally {
-    await client.query(sql.advisory_unlock, [lockValue]);
+    await sql.advisoryUnlock.run(client, schema, { lockValue });
   }
 }

@@ -6,12 +6,13 @@
  */
 import type pg from "pg";
 import { validateSchema } from "./config.js";
-import { statementsFor } from "./statements.js";
+import * as sql from "./sql/queries.js";
 import { validateWorkspace } from "../paths.js";
+import { setupErrors } from "../protocol.js";
 
 function checkRole(role: unknown): string {
   if (typeof role !== "string" || role.length === 0 || Buffer.byteLength(role) > 63) {
-    throw new Error(`Invalid role name ${JSON.stringify(role)}: a PostgreSQL role name of 1-63 bytes`);
+    throw new Error(setupErrors.invalidRole(role));
   }
   return role;
 }
@@ -27,10 +28,10 @@ export async function grantWorkspace(
   role: string,
   workspace: string | null,
 ): Promise<boolean> {
-  const { rows } = await pool.query(statementsFor(validateSchema(schema)).grant_workspace, [
-    checkRole(role),
-    workspace === null ? null : validateWorkspace(workspace),
-  ]);
+  const rows = await sql.grantWorkspace.run(pool, validateSchema(schema), {
+    role: checkRole(role),
+    workspace: workspace === null ? null : validateWorkspace(workspace),
+  });
   return rows[0].granted;
 }
 
@@ -44,9 +45,9 @@ export async function revokeWorkspace(
   role: string,
   workspace: string | null,
 ): Promise<boolean> {
-  const { rows } = await pool.query(statementsFor(validateSchema(schema)).revoke_workspace, [
-    checkRole(role),
-    workspace === null ? null : validateWorkspace(workspace),
-  ]);
+  const rows = await sql.revokeWorkspace.run(pool, validateSchema(schema), {
+    role: checkRole(role),
+    workspace: workspace === null ? null : validateWorkspace(workspace),
+  });
   return rows[0].revoked;
 }

@@ -1,6 +1,6 @@
 /**
- * The SQLSTATE codes the driver tells apart: PostgreSQL's own, and the DA0xx codes our
- * migrations raise (each documented where it is raised).
+ * The one module naming the SQLSTATEs the driver handles: PostgreSQL's own, and the DA0xx codes
+ * our migrations raise (each documented where it is raised). No other module of src/ spells a code.
  */
 export const SQLSTATE = {
   /** Privilege missing, or a row-level security policy refused the row. */
@@ -9,6 +9,18 @@ export const SQLSTATE = {
   invalidRegex: "2201B",
   /** statement_timeout ran out (or the query was cancelled). */
   queryCanceled: "57014",
+  /** undefined_table: e.g. the migrations table of a schema never migrated. */
+  undefinedTable: "42P01",
+  /** invalid_schema_name: the schema does not exist. */
+  invalidSchemaName: "3F000",
+  /** invalid_password: authentication failed. */
+  invalidPassword: "28P01",
+  /** invalid_authorization_specification: no such role, or pg_hba.conf refused it. */
+  invalidAuthorization: "28000",
+  /** invalid_catalog_name: the database does not exist. */
+  invalidCatalogName: "3D000",
+  /** cannot_connect_now: the server is starting up or shutting down. */
+  cannotConnectNow: "57P03",
   /** 0002 fs_changes: the cursor is older than the retained change log. */
   resyncRequired: "DA001",
   /** 0005 changes_tree_check (at commit) and fs_write/fs_upload up front: the path lies under a file (DETAIL: that file). */
@@ -23,4 +35,31 @@ export const SQLSTATE = {
 export function sqlstateOf(e: unknown): string | undefined {
   const code = (e as { code?: unknown } | null)?.code;
   return typeof code === "string" ? code : undefined;
+}
+
+/**
+ * The server ended the session (57P01 admin_shutdown — pg_terminate_backend() too —, 57P02
+ * crash_shutdown, 57P03 cannot_connect_now, 57P04 database_dropped, 57P05 idle_session_timeout,
+ * ...): class 57 "operator intervention", subclass P.
+ */
+export function isOperatorIntervention(code: string): boolean {
+  return code.startsWith("57P");
+}
+
+/** Class 08, connection exception: the connection failed or broke. */
+export function isConnectionException(code: string): boolean {
+  return code.startsWith("08");
+}
+
+/**
+ * The server would not let us in (as opposed to failing a query): wrong password or role, no such
+ * database, or a server starting up or shutting down.
+ */
+export function isConnectRefusal(code: string): boolean {
+  return (
+    code === SQLSTATE.invalidPassword ||
+    code === SQLSTATE.invalidAuthorization ||
+    code === SQLSTATE.invalidCatalogName ||
+    code === SQLSTATE.cannotConnectNow
+  );
 }

@@ -11,70 +11,28 @@ import micromatch from "micromatch";
 import type pg from "pg";
 import pgListen, { type Subscriber } from "pg-listen";
 import { GLOB_OPTIONS } from "../glob.js";
+import * as sql from "./sql/queries.js";
+import type { RowOf } from "./sql/statement.js";
 import { SQLSTATE, sqlstateOf } from "./sqlstate.js";
+import { setupErrors } from "../protocol.js";
+import { type Change, ResyncRequiredError, type Subscription, type WatchOptions } from "../core/changes.js";
 
-export interface Change {
-  id: number;
-  workspace: string;
-  path: string;
-  op: "create" | "update" | "delete";
-  /** The file's version after the change (for a delete, the version it had). */
-  version: number;
-  size: number;
-  at: string;
-}
-
-export interface WatchOptions {
-  /** Deliver changes with an id above this one; default: only changes from now on. */
-  since?: number;
-  /** Only paths matching this glob (or any of these), relative to the root: "src/**\/*.ts". */
-  paths?: string | string[];
-  onChange?: (change: Change) => void;
-  /** Subscription failures (e.g. ResyncRequiredError). Without it they end the iterator. */
-  onError?: (error: Error) => void;
-  /** Fallback read interval when no notification arrives. Default 10 s. */
-  pollIntervalMs?: number;
-  /** Changes read per query. Default 1000. */
-  batchSize?: number;
-  /**
-   * Wait this long after a notification before reading, so a burst of commits is read in one
-   * query instead of one query per commit per watcher. Default 5 ms.
-   */
-  coalesceMs?: number;
-}
-
-/** The cursor is older than the retained log: re-read the workspace, then watch from now. */
-export class ResyncRequiredError extends Error {
-  readonly code = "RESYNC_REQUIRED";
-  constructor(
-    readonly since: number,
-    detail: string,
-  ) {
-    super(`Resync required: ${detail}`);
-    this.name = "ResyncRequiredError";
-  }
-}
-
-export interface Subscription extends AsyncIterable<Change> {
-  /** The id of the last change read (delivered or filtered out). */
-  readonly cursor: number;
-  close(): Promise<void>;
-}
+export { type Change, ResyncRequiredError, type Subscription, type WatchOptions } from "../core/changes.js";
 
 interface WatchDeps {
+  /** Where the change log is read (sql/changes.sql, sql/changes_head.sql). */
   pool: pg.Pool;
-  connection: pg.ClientConfig;
+  schema: string;
+  /** Settings of the LISTEN connection (one of its own). */
+  listener: pg.ClientConfig;
   workspace: string;
-  changesSql: string;
-  headSql: string;
 }
 
 export async function watchChanges(deps: WatchDeps, options: WatchOptions): Promise<Subscription> {
-  const { rows } = await deps.pool.query(deps.headSql, [deps.workspace]);
-  const channel: string = rows[0].channel;
+  const rows = await sql.changesHead.run(deps.pool, deps.schema, { workspace: deps.workspace });
+  const channel = rows[0].channel;
   const since = options.since ?? Number(rows[0].head);
-  if (!Number.isSafeInteger(since) || since < 0)
-    throw new Error(`watch: since must be a non-negative integer (got ${options.since})`);
+  if (!Number.isSafeInteger(since) || since < 0) throw new Error(setupErrors.invalidSince(options.since));
   const subscription = new ChangeSubscription(deps, options, channel, since);
   await subscription.start();
   return subscription;
@@ -104,7 +62,7 @@ class ChangeSubscription implements Subscription {
     this.#cursor = since;
     this.#patterns = toPatterns(options.paths);
     // pg-listen is CommonJS with an `exports.default`: from ESM the function is `.default`.
-    this.#listener = pgListen.default(deps.connection, {
+    this.#listener = pgListen.default(deps.listener, {
       retryLimit: Infinity,
       retryTimeout: 0, // never give up reconnecting; the log keeps what happens meanwhile
       retryInterval: (attempt: number) => Math.min(5_000, 100 * 2 ** attempt),
@@ -175,9 +133,10 @@ class ChangeSubscription implements Subscription {
   async #drain(): Promise<void> {
     const batch = this.options.batchSize ?? 1000;
     for (;;) {
-      let rows: pg.QueryResultRow[];
+      let rows: RowOf<typeof sql.changes>[];
       try {
-        ({ rows } = await this.deps.pool.query(this.deps.changesSql, [this.deps.workspace, this.#cursor, batch]));
+        const { pool, schema, workspace } = this.deps;
+        rows = await sql.changes.run(pool, schema, { workspace, after: this.#cursor, limit: batch });
       } catch (e) {
         if (sqlstateOf(e) === SQLSTATE.resyncRequired)
           throw new ResyncRequiredError(this.#cursor, (e as Error).message);

@@ -6,7 +6,8 @@
 import http from "node:http";
 import https from "node:https";
 import { S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
-import { NodeHttpHandler } from "@smithy/node-http-handler";
+import { DEFAULTS } from "../core/defaults.js";
+import { setupErrors } from "../protocol.js";
 
 export interface S3Capabilities {
   /** The endpoint enforces If-Match / If-None-Match on PutObject (no lost updates). */
@@ -63,16 +64,6 @@ export interface S3BackendConfig {
   client?: S3Client;
 }
 
-export const S3_DEFAULTS = {
-  workspace: "default",
-  grepConcurrency: 16,
-  cacheBytes: 64 * 1024 * 1024,
-  maxReadBytes: 32 * 1024 * 1024,
-  maxFileBytes: 64 * 1024 * 1024,
-  maxEditAttempts: 64,
-  searchTimeoutMs: 30_000,
-};
-
 function endpointUrl(endpoint: string | undefined, useSsl: boolean | undefined): string | undefined {
   if (!endpoint) return undefined;
   return /^[a-z]+:\/\//i.test(endpoint) ? endpoint : `${useSsl === false ? "http" : "https"}://${endpoint}`;
@@ -94,12 +85,14 @@ export function createS3Client(config: S3BackendConfig): S3Client {
     maxAttempts: (config.maxRetries ?? 3) + 1,
     requestChecksumCalculation: config.requestChecksumCalculation ?? "WHEN_SUPPORTED",
     responseChecksumValidation: config.requestChecksumCalculation ?? "WHEN_SUPPORTED",
-    requestHandler: new NodeHttpHandler({
+    // The handler's options, not a NodeHttpHandler: the SDK builds its own, so S3 users install
+    // @aws-sdk/client-s3 only (@smithy/node-http-handler comes with it, but is not ours to import).
+    requestHandler: {
       connectionTimeout: config.connectTimeoutMs ?? 5_000,
-      requestTimeout: config.readTimeoutMs ?? 30_000,
+      requestTimeout: config.readTimeoutMs ?? DEFAULTS.s3.readTimeoutMs,
       httpAgent: new http.Agent({ keepAlive: true, maxSockets }),
       httpsAgent: new https.Agent({ keepAlive: true, maxSockets }),
-    }),
+    },
   });
 }
 
@@ -108,7 +101,7 @@ export function normalizePrefix(prefix: string | undefined): string {
   const segments = (prefix ?? "").split("/").filter(Boolean);
   // A server or proxy may resolve dot segments, so "tenants/../other" could land outside the prefix.
   if (segments.some((s) => s === "." || s === "..")) {
-    throw new Error(`Invalid S3 prefix ${JSON.stringify(prefix)}: '.' and '..' segments are not allowed`);
+    throw new Error(setupErrors.invalidS3Prefix(prefix));
   }
   return segments.join("/");
 }

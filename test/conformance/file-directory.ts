@@ -9,11 +9,15 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { errors } from "../../src/protocol.js";
-import type { FullBackend } from "./suite.js";
+import type { DeepAgentsBackend } from "../../src/core/interface.js";
 
 const names = (r: { files?: { path: string }[] }) => (r.files ?? []).map((f) => f.path);
 
-export function fileDirectoryCases(name: string, fresh: () => Promise<FullBackend>, close?: () => Promise<void>): void {
+export function fileDirectoryCases(
+  name: string,
+  fresh: () => Promise<DeepAgentsBackend>,
+  close?: () => Promise<void>,
+): void {
   const t = suite(`file vs directory: ${name}`);
   if (close) t.after(close);
 

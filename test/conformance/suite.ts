@@ -1,19 +1,15 @@
 /**
- * The protocol conformance suite: one case per rule of PROTOCOL.md, run against any backend.
+ * The protocol conformance suite: one case per rule of docs/PROTOCOL.md, run against any backend.
  * A backend factory gives each case a fresh, empty workspace.
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import type { BackendProtocolV2 } from "deepagents";
+import type { DeepAgentsBackend } from "../../src/core/interface.js";
 import { EMPTY_FILE_CONTENT } from "../../src/protocol.js";
-
-/** The protocol with its optional methods present, as our backends implement it. */
-export type FullBackend = BackendProtocolV2 &
-  Required<Pick<BackendProtocolV2, "delete" | "uploadFiles" | "downloadFiles">>;
 
 export interface ConformanceTarget {
   /** A fresh, empty workspace (its own backend view). */
-  fresh(options?: { maxFileBytes?: number }): Promise<FullBackend>;
+  fresh(options?: { maxFileBytes?: number }): Promise<DeepAgentsBackend>;
   /** Called once at the end. */
   close(): Promise<void>;
   /** Granularity of modified_at (S3's LastModified is whole seconds). Default 1 ms. */
@@ -30,7 +26,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const paths = (r: { files?: { path: string }[] }) => (r.files ?? []).map((f) => f.path);
 const bytes = (u: Uint8Array | string | null | undefined) => (u instanceof Uint8Array ? Buffer.from(u) : null);
 
-async function seed(b: BackendProtocolV2, files: Record<string, string>): Promise<void> {
+async function seed(b: DeepAgentsBackend, files: Record<string, string>): Promise<void> {
   for (const [path, content] of Object.entries(files)) {
     const r = await b.write(path, content);
     assert.is(r.error, undefined, `seed ${path}: ${r.error}`);

@@ -1,7 +1,7 @@
 /**
  * Differential test: seeded random scripts of operations run against deepagents' own
  * StoreBackend over InMemoryStore (the reference) and against PostgresBackend must give equal
- * results, with timestamps masked and PROTOCOL.md's documented deviations applied to the
+ * results, with timestamps masked and docs/PROTOCOL.md's deviations applied to the
  * reference's answer (empty file, offset past the end, grep order, glob tie order).
  * Set DIFF_SCRIPTS / DIFF_SEED to change the run; a failure prints the seed and the script.
  */
@@ -10,6 +10,7 @@ import * as assert from "uvu/assert";
 import { StoreBackend } from "deepagents";
 import { InMemoryStore } from "@langchain/langgraph";
 import type { BackendProtocolV2 } from "deepagents";
+import type { DeepAgentsBackend } from "../../src/core/interface.js";
 import { EMPTY_FILE_CONTENT, errors } from "../../src/protocol.js";
 import { RegexError, translateRegex } from "../../src/regex.js";
 import { regexMatchesLine } from "../helpers/regex-oracle.js";
@@ -158,6 +159,7 @@ function plain(value: unknown): unknown {
 type Searchable = {
   search(o: { pattern: string; regex: boolean; ignoreCase: boolean; path: string }): Promise<unknown>;
 };
+/** The reference (StoreBackend) and ours both go through apply(): the protocol with its optional methods. */
 type Backend = BackendProtocolV2 & Required<Pick<BackendProtocolV2, "delete" | "uploadFiles" | "downloadFiles">>;
 
 async function apply(b: Backend, { op, args }: Op): Promise<unknown> {
@@ -191,7 +193,7 @@ async function apply(b: Backend, { op, args }: Op): Promise<unknown> {
   throw new Error(op);
 }
 
-/** The reference's answer with PROTOCOL.md's deviations applied. */
+/** The reference's answer with docs/PROTOCOL.md's deviations applied. */
 async function expected(ref: InstanceType<typeof StoreBackend>, step: Op, raw: any): Promise<unknown> {
   const a = step.args as any[];
   if (step.op === "search") {
@@ -249,7 +251,10 @@ function comparable(step: Op, value: any): unknown {
  * Registers and runs the differential test for one backend: `fresh()` gives an empty workspace
  * per script, `close()` runs at the end.
  */
-export function differential(name: string, target: { fresh(): Promise<Backend>; close(): Promise<void> }): void {
+export function differential(
+  name: string,
+  target: { fresh(): Promise<DeepAgentsBackend>; close(): Promise<void> },
+): void {
   test(`${SCRIPTS} random scripts: ${name} equals StoreBackend (seed ${SEED})`, async () => {
     let compared = 0;
     // How many comparisons had something in them: the scripts must exercise real content.

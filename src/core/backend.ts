@@ -1,0 +1,402 @@
+/**
+ * BackendCore: everything a backend of this package does that is not storage. It validates
+ * every argument (paths.ts, content.ts, glob.ts, protocol.ts), shapes every result and words
+ * every error the same way on every store, and hands a subclass already-normalised requests:
+ * "list this directory", "write this body unless the version moved", "find lines matching this
+ * in this subtree". A subclass implements those primitives (PostgreSQL: one SQL function each;
+ * S3: object requests) and nothing else of the protocol.
+ */
+import { MatchTimeoutError } from "../bounded.js";
+import {
+  bodyForUpload,
+  bodyForWrite,
+  checkEditStrings,
+  type FileBody,
+  isStorableText,
+  searchBudgetMs,
+  toBytes,
+} from "../content.js";
+import { inputFailure } from "../failures.js";
+import { type CompiledGlob, compileGlob } from "../glob.js";
+import {
+  batchClashes,
+  dirPrefix,
+  fileErrorCode,
+  type NormalizedPath,
+  normalizeFilePath,
+  normalizePath,
+  validateWorkspace,
+} from "../paths.js";
+import {
+  type DeleteResult,
+  type EditResult,
+  editFailure,
+  errors,
+  type FileData,
+  type FileDownloadResponse,
+  type FileInfo,
+  type FileStat,
+  type FileUploadResponse,
+  type GlobResult,
+  type GrepMatch,
+  type GrepResult,
+  grepLimit,
+  type LsResult,
+  type ReadRawResult,
+  type ReadResult,
+  readPagination,
+  type SearchOptions,
+  type SearchResult,
+  type StatResult,
+  setupErrors,
+  textReadResult,
+  type WriteResult,
+} from "../protocol.js";
+import { RegexError } from "../regex.js";
+import { DEFAULTS } from "./defaults.js";
+import type { BackendFeatures, DeepAgentsBackend, Version, VersionOptions } from "./interface.js";
+import type {
+  CoreState,
+  EditOutcome,
+  EditRequest,
+  FileError,
+  FileWindow,
+  LineQuery,
+  WriteOutcome,
+} from "./requests.js";
+
+export type { CoreState, EditOutcome, EditRequest, FileError, FileWindow, LineQuery, WriteOutcome };
+
+/**
+ * V: the version type (number or ETag). S: the shared state. M: a compiled search pattern
+ * (an SQL argument list, a line test function, ...).
+ */
+export abstract class BackendCore<V extends Version, S extends CoreState, M> implements DeepAgentsBackend<V> {
+  readonly workspace: string;
+  protected readonly state: S;
+
+  protected constructor(state: S, workspace: unknown) {
+    this.state = state;
+    this.workspace = validateWorkspace(workspace);
+  }
+
+  abstract readonly features: BackendFeatures;
+  abstract withWorkspace(name: string): BackendCore<V, S, M>;
+  abstract initialize(): Promise<void>;
+  /** What close() releases (a pool or client this backend created). */
+  protected abstract release(): Promise<void>;
+  protected abstract get maxFileBytes(): number;
+  /** The default time budget of search(). */
+  protected abstract get timeoutMs(): number;
+
+  /** Throws for an ifVersion of the wrong kind; returns it (null when not given). */
+  protected abstract checkVersion(ifVersion: unknown): V | 0 | null;
+  /** A storage failure, worded for the agent (inputFailure() has been tried already). */
+  protected abstract storageFailure(operation: string, e: unknown): string;
+  /** Throws a PathError for a path this store cannot hold (S3: the key would be too long). */
+  protected checkStorablePath(_path: string): void {}
+
+  protected abstract listDirectory(dir: string): Promise<FileInfo[]>;
+  protected abstract readWindow(
+    path: string,
+    display: string,
+    window: { offset: number; limit: number },
+  ): Promise<FileWindow | null>;
+  protected abstract readData(path: string, display: string): Promise<FileData | null>;
+  protected abstract statFile(path: string): Promise<FileStat<V> | null>;
+  protected abstract writeFile(
+    path: string,
+    display: string,
+    body: FileBody,
+    ifVersion: V | 0 | null,
+  ): Promise<WriteOutcome<V>>;
+  protected abstract editFile(
+    path: string,
+    display: string,
+    edit: EditRequest,
+    ifVersion: V | 0 | null,
+  ): Promise<EditOutcome<V>>;
+  /** Deletes `path` and everything under it; false when there was nothing. */
+  protected abstract deleteTree(path: string): Promise<boolean>;
+  /** Compiles a search pattern (throws RegexError for one outside regex.ts's language). */
+  protected abstract compileMatcher(pattern: string, regex: boolean, ignoreCase: boolean): M;
+  protected abstract findLines(query: LineQuery<M>): Promise<GrepMatch[]>;
+  protected abstract globFiles(glob: CompiledGlob, scope: NormalizedPath): Promise<FileInfo[]>;
+  /** Writes a batch of distinct, non-clashing paths; returns the error of each path it refused. */
+  protected abstract uploadBatch(batch: Map<string, FileBody>): Promise<Map<string, FileError>>;
+  /** The bytes of each path (in order), or why there are none. */
+  protected abstract downloadBatch(paths: string[]): Promise<Array<Buffer | "is_directory" | "file_not_found">>;
+
+  /** Runs `open` once for this backend and all its views; a failure lets the next call retry. */
+  protected initializeOnce(open: () => Promise<void>): Promise<void> {
+    const state = this.state;
+    state.initialized ??= open().catch((e) => {
+      state.initialized = undefined;
+      throw e;
+    });
+    return state.initialized;
+  }
+
+  /** Before any storage call: not closed, initialized. */
+  protected async ready(): Promise<void> {
+    if (this.state.closed) throw new Error(setupErrors.closed());
+    await this.initialize();
+  }
+
+  /** Releases what this backend created, once; later operations fail with "backend is closed". */
+  async close(): Promise<void> {
+    if (this.state.closed) return;
+    this.state.closed = true;
+    await this.release();
+  }
+
+  protected failure(operation: string, e: unknown): string {
+    return inputFailure(e) ?? this.storageFailure(operation, e);
+  }
+
+  async ls(path: string): Promise<LsResult> {
+    try {
+      const dir = dirPrefix(normalizePath(path, { emptyIsRoot: true }).path);
+      await this.ready();
+      const files = await this.listDirectory(dir);
+      // deepagents orders ls output with localeCompare; keep its order exactly.
+      files.sort((a, b) => a.path.localeCompare(b.path));
+      return { files };
+    } catch (e) {
+      return { error: this.failure("ls", e) };
+    }
+  }
+
+  async read(filePath: string, offset = 0, limit: number = DEFAULTS.readLimit): Promise<ReadResult> {
+    try {
+      const path = normalizeFilePath(filePath);
+      const window = readPagination(offset, limit);
+      await this.ready();
+      const file = await this.readWindow(path, filePath, window);
+      if (!file) return { error: errors.readNotFound(filePath) };
+      if (file.bytes) return { content: toBytes(file.bytes), mimeType: file.mimeType };
+      return textReadResult(file.mimeType, file.totalLines, window.offset, window.limit, file.window);
+    } catch (e) {
+      return { error: this.failure("read", e) };
+    }
+  }
+
+  async readRaw(filePath: string): Promise<ReadRawResult> {
+    try {
+      const path = normalizeFilePath(filePath);
+      await this.ready();
+      const data = await this.readData(path, filePath);
+      return data ? { data } : { error: errors.readNotFound(filePath) };
+    } catch (e) {
+      return { error: this.failure("readRaw", e) };
+    }
+  }
+
+  /** Metadata of one file without its content (an extension beyond the protocol). */
+  async stat(filePath: string): Promise<StatResult<V>> {
+    try {
+      const path = normalizeFilePath(filePath);
+      await this.ready();
+      const data = await this.statFile(path);
+      return data ? { data } : { error: errors.readNotFound(filePath) };
+    } catch (e) {
+      return { error: this.failure("stat", e) };
+    }
+  }
+
+  /**
+   * Create or overwrite. For a binary file type (by extension) the content is base64. With
+   * `{ ifVersion }` it writes only if the file is at that version (0: only if it does not exist).
+   */
+  async write(
+    filePath: string,
+    content: string,
+    options: VersionOptions<V> = {},
+  ): Promise<WriteResult & { version?: V }> {
+    try {
+      const path = normalizeFilePath(filePath);
+      const ifVersion = this.checkVersion(options.ifVersion);
+      const body = bodyForWrite(filePath, path, content, this.maxFileBytes);
+      await this.ready();
+      this.checkStorablePath(path);
+      const outcome = await this.writeFile(path, filePath, body, ifVersion);
+      switch (outcome.status) {
+        case "ok":
+          return { path: filePath, filesUpdate: null, version: outcome.version };
+        case "version_mismatch":
+          return { error: errors.versionMismatch(filePath, ifVersion ?? 0, outcome.current) };
+        case "parent_is_file":
+          return { error: errors.parentIsFile(filePath, outcome.file) };
+        case "is_directory":
+          return { error: errors.isDirectory(filePath) };
+      }
+    } catch (e) {
+      return { error: this.failure("write", e) };
+    }
+  }
+
+  async edit(
+    filePath: string,
+    oldString: string,
+    newString: string,
+    replaceAll = false,
+    options: VersionOptions<V> = {},
+  ): Promise<EditResult & { version?: V }> {
+    try {
+      const path = normalizeFilePath(filePath);
+      const ifVersion = this.checkVersion(options.ifVersion);
+      checkEditStrings(filePath, oldString, newString);
+      await this.ready();
+      this.checkStorablePath(path);
+      const edit = { oldString, newString, replaceAll: replaceAll === true };
+      const outcome = await this.editFile(path, filePath, edit, ifVersion);
+      switch (outcome.status) {
+        case "ok":
+          return { path: filePath, filesUpdate: null, occurrences: outcome.occurrences, version: outcome.version };
+        case "version_mismatch":
+          return { error: errors.versionMismatch(filePath, ifVersion ?? 0, outcome.current) };
+        case "too_large":
+          return { error: errors.tooLarge(filePath, outcome.size, this.maxFileBytes) };
+        case "conflict":
+          return { error: errors.editConflict(filePath, outcome.attempts) };
+        default:
+          return { error: editFailure(outcome.status, filePath, oldString, outcome.occurrences ?? 0) };
+      }
+    } catch (e) {
+      return { error: this.failure("edit", e) };
+    }
+  }
+
+  /** Recursive: the path and everything under it. Glob characters are literal. */
+  async delete(filePath: string): Promise<DeleteResult> {
+    try {
+      const { path } = normalizePath(filePath);
+      await this.ready();
+      if (!(await this.deleteTree(path))) return { error: errors.notFound(filePath) };
+      return { path: filePath, filesUpdate: null };
+    } catch (e) {
+      return { error: this.failure("delete", e) };
+    }
+  }
+
+  /** Literal search, line by line. */
+  async grep(
+    pattern: string,
+    path: string | null = "/",
+    glob: string | null = null,
+    maxCount: number | null = null,
+  ): Promise<GrepResult> {
+    return this.#find("grep", { pattern, path: path ?? "/", glob, maxCount });
+  }
+
+  /**
+   * grep beyond the protocol: a regular expression of regex.ts's language (JavaScript's, `u`
+   * flag, per line) and/or a case-insensitive literal, within a time budget (`timeoutMs`).
+   */
+  async search(options: SearchOptions): Promise<SearchResult> {
+    return this.#find("search", options);
+  }
+
+  async #find(operation: "grep" | "search", options: SearchOptions): Promise<GrepResult> {
+    const { pattern } = options;
+    if (typeof pattern !== "string") return { error: errors.patternNotString(operation) };
+    let timeoutMs = 0;
+    try {
+      const regex = options.regex === true;
+      // Stored text is valid UTF-8 without NUL: a literal that is not cannot occur in it (a regex
+      // is compiled: regex.ts escapes what is not storable).
+      const matcher =
+        regex || isStorableText(pattern) ? this.compileMatcher(pattern, regex, options.ignoreCase === true) : null;
+      timeoutMs = searchBudgetMs(options.timeoutMs, this.timeoutMs);
+      const scope = normalizePath(options.path ?? "/", { emptyIsRoot: true });
+      const glob = options.glob ? compileGlob(options.glob) : null;
+      const cap = grepLimit(options.maxCount);
+      if (matcher === null) return { matches: [] };
+      await this.ready();
+      const limit = cap === null ? null : cap + 1;
+      const matches = await this.findLines({ operation, matcher, scope, glob, limit, timeoutMs });
+      if (cap !== null && matches.length > cap) return { matches: matches.slice(0, cap), truncated: true };
+      return { matches };
+    } catch (e) {
+      if (e instanceof RegexError) return { error: errors.invalidRegex(pattern, e.reason) };
+      if (e instanceof MatchTimeoutError) return { error: errors.searchTimeout(timeoutMs) };
+      return { error: this.failure(operation, e) };
+    }
+  }
+
+  /**
+   * Files matching a glob under `path`, newest first. An absolute pattern ("/src/**\/*.ts") is
+   * matched from the root whatever `path` is.
+   */
+  async glob(pattern: string, path = "/"): Promise<GlobResult> {
+    try {
+      const absolute = typeof pattern === "string" && pattern.startsWith("/");
+      const compiled = compileGlob(absolute ? pattern.replace(/^\/+/, "") : pattern);
+      const scope = absolute ? { path: "/", trailingSlash: true } : normalizePath(path, { emptyIsRoot: true });
+      await this.ready();
+      return { files: await this.globFiles(compiled, scope) };
+    } catch (e) {
+      if (e instanceof MatchTimeoutError) return { error: errors.globTimeout(pattern, e.timeoutMs) };
+      return { error: this.failure("glob", e) };
+    }
+  }
+
+  /**
+   * Byte-exact, per-file results in input order; a path given twice is written once (last wins).
+   * Text types are stored as text when the bytes are valid UTF-8, otherwise as binary. Within the
+   * batch, of two paths where one lies below the other the later in input order is refused.
+   */
+  async uploadFiles(files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]> {
+    const responses: FileUploadResponse[] = [];
+    const batch = new Map<string, FileBody>();
+    const indices = new Map<string, number[]>(); // the responses of each normalised path
+    for (const [input, bytes] of files) {
+      try {
+        const path = normalizeFilePath(input);
+        this.checkStorablePath(path);
+        batch.set(path, bodyForUpload(path, bytes, this.maxFileBytes));
+        responses.push({ path: input, error: null });
+        indices.set(path, [...(indices.get(path) ?? []), responses.length - 1]);
+      } catch (e) {
+        responses.push({ path: input, error: fileErrorCode(e) });
+      }
+    }
+    const refuse = (path: string, error: FileError) => {
+      for (const i of indices.get(path) ?? []) responses[i].error = error;
+    };
+    for (const [path, clash] of batchClashes(batch.keys())) {
+      refuse(path, clash.code);
+      batch.delete(path);
+    }
+    if (batch.size > 0) {
+      await this.ready();
+      for (const [path, error] of await this.uploadBatch(batch)) refuse(path, error);
+    }
+    return responses;
+  }
+
+  /** Byte-exact; results in input order. */
+  async downloadFiles(paths: string[]): Promise<FileDownloadResponse[]> {
+    const responses: FileDownloadResponse[] = paths.map((path) => ({ path, content: null, error: null }));
+    const lookups: { index: number; path: string }[] = [];
+    paths.forEach((input, index) => {
+      try {
+        const path = normalizeFilePath(input);
+        this.checkStorablePath(path);
+        lookups.push({ index, path });
+      } catch (e) {
+        responses[index].error = fileErrorCode(e);
+      }
+    });
+    if (lookups.length > 0) {
+      await this.ready();
+      const found = await this.downloadBatch(lookups.map((l) => l.path));
+      found.forEach((result, i) => {
+        const response = responses[lookups[i].index];
+        if (typeof result === "string") response.error = result;
+        else response.content = toBytes(result);
+      });
+    }
+    return responses;
+  }
+}

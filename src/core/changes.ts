@@ -1,0 +1,54 @@
+/**
+ * The change feed as a backend offers it (PostgreSQL today: src/postgres/watch.ts delivers it):
+ * one change per committed create, update or delete of a file, in commit order, exactly once,
+ * resumable from a cursor.
+ */
+import { setupErrors } from "../protocol.js";
+
+export interface Change {
+  id: number;
+  workspace: string;
+  path: string;
+  op: "create" | "update" | "delete";
+  /** The file's version after the change (for a delete, the version it had). */
+  version: number;
+  size: number;
+  at: string;
+}
+
+export interface WatchOptions {
+  /** Deliver changes with an id above this one; default: only changes from now on. */
+  since?: number;
+  /** Only paths matching this glob (or any of these), relative to the root: "src/**\/*.ts". */
+  paths?: string | string[];
+  onChange?: (change: Change) => void;
+  /** Subscription failures (e.g. ResyncRequiredError). Without it they end the iterator. */
+  onError?: (error: Error) => void;
+  /** Fallback read interval when no notification arrives. Default 10 s. */
+  pollIntervalMs?: number;
+  /** Changes read per query. Default 1000. */
+  batchSize?: number;
+  /**
+   * Wait this long after a notification before reading, so a burst of commits is read in one
+   * query instead of one query per commit per watcher. Default 5 ms.
+   */
+  coalesceMs?: number;
+}
+
+/** The cursor is older than the retained log: re-read the workspace, then watch from now. */
+export class ResyncRequiredError extends Error {
+  readonly code = "RESYNC_REQUIRED";
+  constructor(
+    readonly since: number,
+    detail: string,
+  ) {
+    super(setupErrors.resyncRequired(detail));
+    this.name = "ResyncRequiredError";
+  }
+}
+
+export interface Subscription extends AsyncIterable<Change> {
+  /** The id of the last change read (delivered or filtered out). */
+  readonly cursor: number;
+  close(): Promise<void>;
+}

@@ -1,0 +1,51 @@
+/**
+ * The requests BackendCore hands a backend and the outcomes it expects back: already validated,
+ * normalised paths in, storage facts out (the core words every message).
+ */
+import type { FileUploadResponse } from "../protocol.js";
+import type { CompiledGlob } from "../glob.js";
+import type { NormalizedPath } from "../paths.js";
+
+/** State shared by a backend and every withWorkspace() view of it. */
+export interface CoreState {
+  initialized?: Promise<void>;
+  closed: boolean;
+}
+
+/** A text file's window as read() returns it, or a binary file's bytes. */
+export type FileWindow =
+  | { mimeType: string; bytes: Buffer }
+  | { mimeType: string; bytes?: undefined; totalLines: number; window: { text: string | null; lines: number } };
+
+export type WriteOutcome<V> =
+  | { status: "ok"; version: V }
+  | { status: "version_mismatch"; current: V | null }
+  | { status: "parent_is_file"; file: string }
+  | { status: "is_directory" };
+
+export type EditOutcome<V> =
+  | { status: "ok"; occurrences: number; version: V }
+  | { status: "version_mismatch"; current: V | null }
+  | { status: "too_large"; size: number }
+  | { status: "conflict"; attempts: number }
+  | { status: "not_found" | "binary" | "empty_old" | "no_match" | "multiple"; occurrences?: number };
+
+export interface EditRequest {
+  oldString: string;
+  newString: string;
+  replaceAll: boolean;
+}
+
+/** What to find: the matcher the subclass compiled, and where to look. */
+export interface LineQuery<M> {
+  operation: "grep" | "search";
+  matcher: M;
+  scope: NormalizedPath;
+  glob: CompiledGlob | null;
+  /** Rows to fetch: the cap + 1 (so truncation shows), or null for all. */
+  limit: number | null;
+  timeoutMs: number;
+}
+
+/** The per-file error of an upload or download. */
+export type FileError = NonNullable<FileUploadResponse["error"]>;

@@ -1,0 +1,106 @@
+/**
+ * The connection layer of PostgresBackend: its pool (opened here, or the caller's), whether the
+ * backend is closed, and how a statement of ./sql/ runs on it — one round trip, retried only when
+ * that cannot repeat an effect, or inside a transaction with its own statement_timeout.
+ */
+import pg from "pg";
+import { setupErrors } from "../protocol.js";
+import { clientConfig, type PostgresBackendConfig, poolConfig } from "./config.js";
+import type { Statement } from "./sql/statement.js";
+import { isConnectionException, isOperatorIntervention } from "./sqlstate.js";
+
+/** Node's errno codes of a socket that broke under a query. */
+const SOCKET_BROKE = new Set(["ECONNRESET", "EPIPE"]);
+
+/** The connection died under the query (as opposed to the query failing on a live one). */
+export function isConnectionLost(e: unknown): boolean {
+  const err = e as { code?: string; message?: string };
+  return (
+    (typeof err?.code === "string" &&
+      (isOperatorIntervention(err.code) || isConnectionException(err.code) || SOCKET_BROKE.has(err.code))) ||
+    /Connection terminated|connection.*(closed|ended)|Client has encountered a connection error/i.test(
+      err?.message ?? "",
+    )
+  );
+}
+
+export class Connection {
+  /** The pool every statement runs on (shared by all workspaces of a backend). */
+  readonly pool: pg.Pool;
+  readonly schema: string;
+  readonly #config: PostgresBackendConfig;
+  readonly #ownsPool: boolean;
+  #closed = false;
+
+  constructor(config: PostgresBackendConfig, schema: string) {
+    this.#config = config;
+    this.schema = schema;
+    this.#ownsPool = !config.pool;
+    this.pool = config.pool ?? new pg.Pool(poolConfig(config));
+    if (this.#ownsPool) {
+      // An idle connection killed by the server must not crash the process; the pool drops it.
+      this.pool.on("error", () => {});
+    }
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Throws once close() was called. */
+  assertOpen(): void {
+    if (this.#closed) throw new Error(setupErrors.closed());
+  }
+
+  /** Ends the pool if it was opened here (never a pool passed in). Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#ownsPool) await this.pool.end();
+  }
+
+  /**
+   * The settings of a connection of its own (a LISTEN for watch()), the same as the pool's: those
+   * of the pool passed in, or the ones the owned pool was opened with.
+   */
+  clientConfig(): pg.ClientConfig {
+    return this.#config.pool
+      ? { ...(this.pool as unknown as { options: pg.ClientConfig }).options }
+      : clientConfig(this.#config);
+  }
+
+  /**
+   * One round trip. A read-only statement (`readOnly` in its definition, sql/queries.ts) is
+   * retried once on a connection that turned out to be dead (killed by the server, dropped by the
+   * network): nothing it did can have taken effect. Writes are never retried here: a lost reply
+   * could hide a committed change.
+   */
+  async run<P extends object, R>(statement: Statement<P, R>, params: P): Promise<R[]> {
+    const { text, values } = statement.bind(this.schema, params);
+    const retry = statement.readOnly;
+    try {
+      return (await this.pool.query(text, values)).rows;
+    } catch (e) {
+      if (!retry || !isConnectionLost(e)) throw e;
+      return (await this.pool.query(text, values)).rows;
+    }
+  }
+
+  /** One statement in its own transaction under SET LOCAL statement_timeout. */
+  async runWithTimeout<P extends object, R>(timeoutMs: number, statement: Statement<P, R>, params: P): Promise<R[]> {
+    const { text, values } = statement.bind(this.schema, params);
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query(`BEGIN; SET LOCAL statement_timeout = ${timeoutMs}`);
+      const { rows } = await client.query(text, values);
+      await client.query("COMMIT");
+      return rows;
+    } catch (e) {
+      await client.query("ROLLBACK").catch((rollback) => (broken = rollback));
+      throw e;
+    } finally {
+      client.release(broken); // a connection that cannot even roll back is discarded
+    }
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * One typed definition per file of sql/ (test/sql-boundary.test.ts holds the two lists equal).
+ * Parameter names are the file's `:names`. Row types are what node-postgres returns for the
+ * columns the SQL functions declare (their live definitions: migrations 0001-0006, later ones
+ * replacing earlier): bigint and numeric as string, integer as number, timestamptz as Date,
+ * bytea as Buffer, text[] as string[], void as "".
+ */
+import { type NoParams, statement } from "./statement.js";
+
+type Workspace = { workspace: string };
+type FileKey = { workspace: string; path: string };
+
+/** Where a grep or search looks, and which files it keeps (glob.ts compiles the glob). */
+type LineScope = FileKey & {
+  allowExact: boolean;
+  glob: string | null;
+  globRegex: string | null;
+  globBasename: boolean;
+  limit: number | null;
+};
+
+export type LineRow = { path: string; line: number; text: string };
+
+// --- files (the agent protocol) ---------------------------------------------------------------
+
+/** A directory: size "0" and no modified_at. */
+export const ls = statement<
+  Workspace & { dir: string },
+  { path: string; size: string } & ({ is_dir: false; modified_at: Date } | { is_dir: true; modified_at: null })
+>("ls", { readOnly: true });
+
+export const read = statement<
+  FileKey & { offset: number; limit: number },
+  { mime_type: string; bytes: Buffer | null; total_lines: number; window_text: string | null; window_lines: number }
+>("read", { readOnly: true });
+
+/** A file has exactly one body: content (text) or bytes (binary). */
+type Body = { content: string; bytes: null } | { content: null; bytes: Buffer };
+
+export const readRaw = statement<FileKey, { mime_type: string; created_at: Date; modified_at: Date } & Body>(
+  "read_raw",
+  { readOnly: true },
+);
+
+export const stat = statement<
+  FileKey,
+  {
+    mime_type: string;
+    is_binary: boolean;
+    size: string;
+    line_count: number;
+    version: string;
+    created_at: Date;
+    modified_at: Date;
+  }
+>("stat", { readOnly: true });
+
+export const write = statement<
+  FileKey & { text: string | null; bytes: Buffer | null; mimeType: string; ifVersion: number | null },
+  /**
+   * version: the new one; for version_mismatch the current one (0: no such file); "0" when
+   * nothing was written because of the path in the way (conflict).
+   */
+  { version: string } & (
+    | { status: "created" | "updated" | "version_mismatch"; conflict: null }
+    | { status: "parent_is_file" | "is_directory"; conflict: string }
+  )
+>("write");
+
+export type EditStatus =
+  | "ok"
+  | "not_found"
+  | "binary"
+  | "empty_old"
+  | "no_match"
+  | "multiple"
+  | "version_mismatch"
+  | "too_large";
+
+export const edit = statement<
+  FileKey & {
+    oldString: string;
+    newString: string;
+    replaceAll: boolean;
+    ifVersion: number | null;
+    maxBytes: number;
+  },
+  /** version: the new one, the current one, or for too_large the size it would have (NULL: not_found). */
+  { status: EditStatus; occurrences: number; version: string | null }
+>("edit");
+
+export const deleteTree = statement<FileKey, { deleted: string }>("delete");
+
+export const grep = statement<LineScope & { pattern: string }, LineRow>("grep", { readOnly: true });
+
+export const search = statement<
+  LineScope & { pattern: string; regex: boolean; ignoreCase: boolean; chunkPattern: string | null },
+  LineRow
+>("search", { readOnly: true });
+
+export const glob = statement<
+  FileKey & { allowExact: boolean; base: string; pattern: string; regex: string },
+  { path: string; size: string; modified_at: Date }
+>("glob", { readOnly: true });
+
+export const upload = statement<
+  Workspace & {
+    paths: string[];
+    texts: Array<string | null>;
+    bytes: Array<Buffer | null>;
+    mimeTypes: string[];
+  },
+  { path: string; status: "parent_is_file" | "is_directory"; conflict: string }
+>("upload");
+
+export const download = statement<
+  Workspace & { paths: string[] },
+  /** ord: the path's position in `paths`, from 1. */
+  { ord: string; content: string | null; bytes: Buffer | null; is_dir: boolean }
+>("download", { readOnly: true });
+
+// --- change log (watch.ts) --------------------------------------------------------------------
+
+export const changes = statement<
+  Workspace & { after: number; limit: number },
+  { id: string; path: string; op: "create" | "update" | "delete"; version: string; size: string; at: Date }
+>("changes", { readOnly: true });
+
+export const changesHead = statement<Workspace, { head: string; channel: string }>("changes_head", {
+  readOnly: true,
+});
+
+export const pruneChanges = statement<
+  { olderThan: string | null; keepPerWorkspace: number | null },
+  { pruned: string }
+>("prune_changes");
+
+// --- setup and operators (backend initialize(), admin.ts, rls.ts) ------------------------------
+
+export const serverInfo = statement<NoParams, { version: number; encoding: string }>("server_info", {
+  readOnly: true,
+});
+
+export const rlsCheck = statement<Workspace, { role: string; active: boolean; granted: boolean }>("rls_check", {
+  readOnly: true,
+});
+
+export const grantWorkspace = statement<{ role: string; workspace: string | null }, { granted: boolean }>(
+  "grant_workspace",
+);
+
+export const revokeWorkspace = statement<{ role: string; workspace: string | null }, { revoked: boolean }>(
+  "revoke_workspace",
+);
+
+export const workspaces = statement<NoParams, { workspace: string; files: string; bytes: string; modified_at: Date }>(
+  "workspaces",
+  { readOnly: true },
+);
+
+export const stats = statement<
+  { schema: string },
+  /** estimated_rows: NULL for an index (and a table the statistics collector has not seen). */
+  { name: string; kind: "table" | "index"; bytes: string; estimated_rows: string | null }
+>("stats", { readOnly: true });
+
+/** ANALYZE returns no rows. */
+export const analyze = statement<NoParams, never>("analyze");
+
+// --- migrations (migrate.ts) ------------------------------------------------------------------
+
+export const schemaVersion = statement<NoParams, { name: string }>("schema_version", { readOnly: true });
+
+export const schemaExists = statement<{ schema: string }, { exists: boolean }>("schema_exists", { readOnly: true });
+
+export const migrationsInstalled = statement<NoParams, { installed: boolean }>("migrations_installed", {
+  readOnly: true,
+});
+
+/** A DO block: no rows. */
+export const migrationsDrop = statement<NoParams, never>("migrations_drop");
+
+export const advisoryLock = statement<{ lockValue: number }, { pg_advisory_lock: "" }>("advisory_lock");
+
+export const advisoryUnlock = statement<{ lockValue: number }, { pg_advisory_unlock: boolean }>("advisory_unlock");
+
+/** Both columns are named set_config: the driver keeps one. */
+export const pgTrgmScope = statement<{ schema: string; direction: "up" | "down" }, { set_config: string }>(
+  "pg_trgm_scope",
+);
+
+/** A DO block: no rows. */
+export const pgTrgmHome = statement<NoParams, never>("pg_trgm_home");

@@ -1,0 +1,109 @@
+/**
+ * The typed boundary between TypeScript and the SQL the driver sends. Every file of sql/ is one
+ * statement (mostly one call of a function our migrations install, so a backend call is one
+ * round trip), loaded here with its named parameters compiled to $1..$n (./params.ts). A file
+ * names the schema as {{schema}}; it is substituted as a quoted identifier.
+ *
+ * statement<Params, Row>("write") is the one typed definition of sql/write.sql (./queries.ts):
+ * a named-parameter object in, rows of the declared type out. The parameter object's keys must be
+ * exactly the file's parameters; anything else is a bug in the caller and throws before a query
+ * is sent.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import pg from "pg";
+import { compileNamedParameters, type NamedSql } from "./params.js";
+
+const SQL_DIR = new URL("../../../sql/", import.meta.url);
+
+/** What a statement runs on: a pool or one of its clients. */
+export interface Queryable {
+  query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
+}
+
+export interface Statement<P extends object, R> {
+  /** The file's name without .sql. */
+  readonly name: string;
+  /** Its named parameters, in $n order. */
+  readonly params: readonly string[];
+  /** It changes nothing (so a lost connection may safely run it again; see connection.ts). */
+  readonly readOnly: boolean;
+  /** The text for `schema` and the values in $n order. Throws unless `params` has exactly the file's keys. */
+  bind(schema: string, params: P): { text: string; values: unknown[] };
+  /** One round trip on `db`; the rows as the driver returns them. */
+  run(db: Queryable, schema: string, params: P): Promise<R[]>;
+}
+
+/** The row type of a statement. */
+export type RowOf<S> = S extends Statement<infer _P, infer R> ? R : never;
+
+/** The parameters of a statement that has none. */
+export type NoParams = Record<string, never>;
+
+/** Compiles every sql/*.sql file; a file the compiler refuses fails the import, naming the file. */
+function loadDirectory(dir: URL): ReadonlyMap<string, NamedSql> {
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith(".sql"))
+    .sort();
+  return new Map(
+    files.map((file) => {
+      try {
+        return [file.slice(0, -4), compileNamedParameters(readFileSync(new URL(file, dir), "utf8"))];
+      } catch (e) {
+        throw new Error(`deepagents-backends: sql/${file}: ${(e as Error).message}`);
+      }
+    }),
+  );
+}
+
+const sources = loadDirectory(SQL_DIR);
+const defined = new Set<string>();
+
+/** Every statement of sql/ (file names without .sql), sorted. */
+export function statementNames(): string[] {
+  return [...sources.keys()];
+}
+
+export function statement<P extends object, R>(name: string, options: { readOnly?: boolean } = {}): Statement<P, R> {
+  const source = sources.get(name);
+  if (!source) throw new Error(`deepagents-backends: no sql/${name}.sql for the statement "${name}"`);
+  if (defined.has(name)) throw new Error(`deepagents-backends: sql/${name}.sql is defined twice`);
+  defined.add(name);
+  const { params } = source;
+  const texts = new Map<string, string>();
+  const textFor = (schema: string) => {
+    let text = texts.get(schema);
+    if (text === undefined) {
+      text = source.text.replaceAll("{{schema}}", pg.escapeIdentifier(schema));
+      texts.set(schema, text);
+    }
+    return text;
+  };
+  const bind = (schema: string, values: P) => {
+    checkKeys(name, params, values);
+    const record = values as Record<string, unknown>;
+    return { text: textFor(schema), values: params.map((p) => record[p]) };
+  };
+  return {
+    name,
+    params,
+    readOnly: options.readOnly ?? false,
+    bind,
+    async run(db, schema, values) {
+      const query = bind(schema, values);
+      return (await db.query(query.text, query.values)).rows as R[];
+    },
+  };
+}
+
+function checkKeys(name: string, expected: readonly string[], values: object): void {
+  const keys = Object.keys(values ?? {});
+  const missing = expected.filter((p) => !keys.includes(p));
+  const unexpected = keys.filter((k) => !expected.includes(k));
+  if (missing.length === 0 && unexpected.length === 0) return;
+  const list = (names: string[]) => names.map((n) => `:${n}`).join(", ");
+  throw new TypeError(
+    `deepagents-backends: sql/${name}.sql takes ${expected.length === 0 ? "no parameters" : list([...expected])}` +
+      (missing.length > 0 ? `; missing ${list(missing)}` : "") +
+      (unexpected.length > 0 ? `; unexpected ${list(unexpected)}` : ""),
+  );
+}

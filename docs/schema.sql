@@ -1,4 +1,4 @@
--- deepagents-backends: the database schema after migration 0006_search_line_semantics.
+-- deepagents-backends: the database schema after migration 0007_drop_schema_channel.
 --
 -- GENERATED FILE, do not edit: `npm run schema` (scripts/schema.ts) writes it from the catalogs of
 -- a freshly migrated schema. test/schema.test.ts and `npm run schema -- --check` fail when it is
@@ -109,13 +109,6 @@ CREATE UNIQUE INDEX workspace_grants_role_all_idx ON deepagents.workspace_grants
 CREATE UNIQUE INDEX workspace_grants_role_workspace_idx ON deepagents.workspace_grants USING btree (role_name, workspace) WHERE (workspace IS NOT NULL);
 
 -- Functions --------------------------------------------------------------------------------------
-
-CREATE OR REPLACE FUNCTION deepagents.changes_channel()
- RETURNS text
- LANGUAGE sql
- STABLE
- SET search_path TO 'deepagents', 'pg_temp'
-RETURN ("left"(("current_schema"())::text, 50) || '.changes'::text);
 
 CREATE OR REPLACE FUNCTION deepagents.changes_channel(p_workspace text)
  RETURNS text

@@ -17,7 +17,7 @@ import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import pg from "pg";
 import { DEFAULT_SCHEMA } from "../src/postgres/config.js";
-import { startEmbeddedPostgres } from "../src/postgres/embedded.js";
+import { startEmbeddedPostgres } from "../src/postgres/embedded/index.js";
 import { migrate, shippedMigrations } from "../src/postgres/migrate.js";
 
 export const SCHEMA_FILE = fileURLToPath(new URL("../docs/schema.sql", import.meta.url));

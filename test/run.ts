@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { startEmbeddedPostgres, type EmbeddedServer } from "../src/postgres/embedded.js";
+import { startEmbeddedPostgres, type EmbeddedServer } from "../src/postgres/embedded/index.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const filter = process.argv[2];

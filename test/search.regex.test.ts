@@ -1,5 +1,5 @@
 /**
- * One regex language on both backends (src/regex.ts). The same cases run through
+ * One regex language on both backends (src/regex/). The same cases run through
  * PostgresBackend.search() and S3Backend.search() and are compared with a JavaScript oracle
  * (helpers/regex-oracle.ts: per line, `new RegExp(pattern, "u" + (ignoreCase ? "i" : ""))` tried
  * at every code point of the line). Refused patterns get the same one-line error from both. Then
@@ -10,7 +10,7 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { compileLineTest, hasCase, JS_SPACE, translateRegex } from "../src/regex.js";
+import { compileLineTest, hasCase, JS_SPACE, translateRegex } from "../src/regex/index.js";
 import { adminClient, testBackend, uniqueName } from "./helpers/db.js";
 import { startTestS3 } from "./helpers/s3.js";
 import { rng } from "./helpers/random.js";
@@ -307,7 +307,7 @@ test(`random patterns (seed ${SEED}): PostgreSQL's ARE and S3's test equal the o
   assert.ok(lines > 2000 && matched > lines / 10 && matched < lines * 0.9, `${matched} of ${lines} lines matched`);
 });
 
-test("JavaScript's \\s is the 25 code points regex.ts spells out", () => {
+test("JavaScript's \\s is the 25 code points src/regex/ spells out", () => {
   const listed = (cp: number) => JS_SPACE.some(([lo, hi]) => lo <= cp && cp <= hi);
   for (let cp = 0; cp <= 0x10ffff; cp++) {
     if (cp >= 0xd800 && cp <= 0xdfff) continue;
@@ -324,7 +324,7 @@ test("under /ui only U+017F (ſ) and U+212A (Kelvin sign) fold onto ASCII letter
   assert.equal(extra, [0x17f, 0x212a]);
 });
 
-test("a character regex.ts lets through under ignoreCase (no case) matches only itself under /ui", () => {
+test("a character src/regex/ lets through under ignoreCase (no case) matches only itself under /ui", () => {
   // Every character with case, against one class of every caseless one: none may match.
   const ranges: string[] = [];
   const cased: number[] = [];

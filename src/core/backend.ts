@@ -52,7 +52,7 @@ import {
   textReadResult,
   type WriteResult,
 } from "../protocol.js";
-import { RegexError } from "../regex.js";
+import { RegexError } from "../regex/index.js";
 import { DEFAULTS } from "./defaults.js";
 import type { BackendFeatures, DeepAgentsBackend, Version, VersionOptions } from "./interface.js";
 import type {
@@ -118,7 +118,7 @@ export abstract class BackendCore<V extends Version, S extends CoreState, M> imp
   ): Promise<EditOutcome<V>>;
   /** Deletes `path` and everything under it; false when there was nothing. */
   protected abstract deleteTree(path: string): Promise<boolean>;
-  /** Compiles a search pattern (throws RegexError for one outside regex.ts's language). */
+  /** Compiles a search pattern (throws RegexError for one outside the language of src/regex/). */
   protected abstract compileMatcher(pattern: string, regex: boolean, ignoreCase: boolean): M;
   protected abstract findLines(query: LineQuery<M>): Promise<GrepMatch[]>;
   protected abstract globFiles(glob: CompiledGlob, scope: NormalizedPath): Promise<FileInfo[]>;
@@ -290,7 +290,7 @@ export abstract class BackendCore<V extends Version, S extends CoreState, M> imp
   }
 
   /**
-   * grep beyond the protocol: a regular expression of regex.ts's language (JavaScript's, `u`
+   * grep beyond the protocol: a regular expression of the language of src/regex/ (JavaScript's, `u`
    * flag, per line) and/or a case-insensitive literal, within a time budget (`timeoutMs`).
    */
   async search(options: SearchOptions): Promise<SearchResult> {
@@ -304,7 +304,7 @@ export abstract class BackendCore<V extends Version, S extends CoreState, M> imp
     try {
       const regex = options.regex === true;
       // Stored text is valid UTF-8 without NUL: a literal that is not cannot occur in it (a regex
-      // is compiled: regex.ts escapes what is not storable).
+      // is compiled: src/regex/ escapes what is not storable).
       const matcher =
         regex || isStorableText(pattern) ? this.compileMatcher(pattern, regex, options.ignoreCase === true) : null;
       timeoutMs = searchBudgetMs(options.timeoutMs, this.timeoutMs);

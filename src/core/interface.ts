@@ -68,7 +68,7 @@ export interface DeepAgentsBackend<V extends Version = Version>
   delete(path: string): Promise<DeleteResult>;
   uploadFiles(files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]>;
   downloadFiles(paths: string[]): Promise<FileDownloadResponse[]>;
-  /** grep beyond the protocol: a regular expression (regex.ts's language) and/or ignoring case. */
+  /** grep beyond the protocol: a regular expression (the language of src/regex/) and/or ignoring case. */
   search(options: SearchOptions): Promise<SearchResult>;
   /** The workspace's change feed, where the store has one (`features.watch`). */
   watch?(options?: WatchOptions): Promise<Subscription>;

@@ -30,7 +30,7 @@ import {
   INT4_MAX,
   InputError,
 } from "../protocol.js";
-import { RegexError, translateRegex } from "../regex.js";
+import { RegexError, translateRegex } from "../regex/index.js";
 import { type PostgresBackendConfig, validateSchema } from "./config.js";
 import { Connection } from "./connection.js";
 import { type OpenOptions, openSchema } from "./open.js";
@@ -55,7 +55,7 @@ interface SqlMatcher {
   pattern: string;
   regex: boolean;
   ignoreCase: boolean;
-  /** The relaxed pattern that prefilters chunks (regex.ts), or null for a literal. */
+  /** The relaxed pattern that prefilters chunks (src/regex/), or null for a literal. */
   chunkPattern: string | null;
 }
 
@@ -270,7 +270,7 @@ export class PostgresBackend extends BackendCore<number, Shared, SqlMatcher> {
   }
 
   /**
-   * A case-insensitive literal, or a regular expression of regex.ts's language translated to
+   * A case-insensitive literal, or a regular expression of the language of src/regex/ translated to
    * PostgreSQL ARE (constructs ARE would read differently are refused, never approximated).
    */
   protected compileMatcher(pattern: string, regex: boolean, ignoreCase: boolean): SqlMatcher {

@@ -13,7 +13,7 @@ import { matchesBasename } from "../glob.js";
 import { basename, getMimeType, isTextMimeType } from "../mime.js";
 import { dirPrefix, type NormalizedPath } from "../paths.js";
 import type { FileInfo, GrepMatch } from "../protocol.js";
-import { compileLineTest } from "../regex.js";
+import { compileLineTest } from "../regex/index.js";
 import { containsLiteral, type LineTest, matchingLines } from "../text.js";
 import { type Listed, type ObjectStore, viewOf } from "./objects.js";
 
@@ -23,7 +23,7 @@ export interface S3Matcher {
   bounded: boolean;
 }
 
-/** regex.ts's language with the same refusals as on PostgreSQL; a case-folded or exact literal. */
+/** The regex language of src/regex/ with the same refusals as on PostgreSQL; a case-folded or exact literal. */
 export function compileS3Matcher(pattern: string, regex: boolean, ignoreCase: boolean): S3Matcher {
   if (regex) return { test: compileLineTest(pattern, ignoreCase), bounded: true };
   if (ignoreCase) {

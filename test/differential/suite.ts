@@ -12,7 +12,7 @@ import { InMemoryStore } from "@langchain/langgraph";
 import type { BackendProtocolV2 } from "deepagents";
 import type { DeepAgentsBackend } from "../../src/core/interface.js";
 import { EMPTY_FILE_CONTENT, errors } from "../../src/protocol.js";
-import { RegexError, translateRegex } from "../../src/regex.js";
+import { RegexError, translateRegex } from "../../src/regex/index.js";
 import { regexMatchesLine } from "../helpers/regex-oracle.js";
 import { rng } from "../helpers/random.js";
 
@@ -34,7 +34,7 @@ const DIRS = ["/", "/dir", "/dir/", "/dir/sub", "/dir2", "/nope"] as const;
 const WORDS = ["foo", "bar", "baz", "foo bar", "l.", "[x]", "q_x", "50%", "a\\b", "$&"] as const;
 const GREP_GLOBS = [null, "*.txt", "*.md", "*.{txt,md}", "c*", "*"] as const;
 const GLOBS = ["*", "*.txt", "**/*.md", "**", "dir/*", "**/*.{txt,json}", "?.md", "sub/**", "**/e.*"] as const;
-// search({ regex: true }) against the reference's texts and src/regex.ts's language: lookarounds
+// search({ regex: true }) against the reference's texts and src/regex/'s language: lookarounds
 // at line edges, \b, anchors next to the \r of CRLF text, \u{...}, a refused inline flag.
 const REGEXES = [
   "foo(?!\\s)",

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { PostgresBackend } from "../../src/index.js";
 import type { PostgresBackendConfig } from "../../src/postgres/config.js";
-import { startEmbeddedPostgres } from "../../src/postgres/embedded.js";
+import { startEmbeddedPostgres } from "../../src/postgres/embedded/index.js";
 
 /**
  * Every test file of one run shares this schema (test/run.ts picks a fresh one per run and drops

@@ -1,5 +1,5 @@
 /**
- * The regex language's meaning (src/regex.ts), computed independently of the backends: a line
+ * The regex language's meaning (src/regex/), computed independently of the backends: a line
  * matches when `new RegExp(pattern, "u" + (ignoreCase ? "i" : ""))` matches starting at one of its
  * code points. Tried sticky at each code point, so V8's extra attempts inside a surrogate pair
  * (where only lookarounds can succeed) are not counted.

@@ -11,7 +11,7 @@ import { createRequire } from "node:module";
 import S3rver from "s3rver";
 import { CreateBucketCommand, DeleteBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { S3Backend, type S3BackendConfig } from "../../src/index.js";
-import { freePort } from "../../src/postgres/embedded.js";
+import { freePort } from "../../src/postgres/embedded/index.js";
 import { uniqueName } from "./db.js";
 
 export interface TestS3 {

@@ -17,7 +17,7 @@ import pg from "pg";
 import S3rver from "s3rver";
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { PostgresBackend, S3Backend, type Change } from "../../src/index.js";
-import { freePort, startEmbeddedPostgres, type EmbeddedServer } from "../../src/postgres/embedded.js";
+import { freePort, startEmbeddedPostgres, type EmbeddedServer } from "../../src/postgres/embedded/index.js";
 
 const SCHEMA = "deepagents";
 /** A role whose password is distinctive enough to find if any message leaked it. */

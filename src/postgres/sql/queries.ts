@@ -1,7 +1,7 @@
 /**
  * One typed definition per file of sql/ (test/sql-boundary.test.ts holds the two lists equal).
  * Parameter names are the file's `:names`. Row types are what node-postgres returns for the
- * columns the SQL functions declare (their live definitions: migrations 0001-0006, later ones
+ * columns the SQL functions declare (their live definitions: docs/schema.sql; in migrations/ later ones
  * replacing earlier): bigint and numeric as string, integer as number, timestamptz as Date,
  * bytea as Buffer, text[] as string[], void as "".
  */

@@ -1,9 +1,10 @@
 /**
- * `npm run bench:writes`: what migration 0005's guarantees (versions never reused, path-ordered
- * locks, the file/directory rule at commit, per-transaction marker checks) cost on the write
- * paths. The same workload runs, in the same process and database, against a schema migrated to
- * 0004 (the baseline) and one migrated to the newest version, through the SQL functions directly
- * (their calls are the same in both). Prints medians and ratios as a Markdown table.
+ * `npm run bench:writes`: what the write paths cost, version by version. The same workload runs,
+ * in the same process and database, against a schema migrated to 0004 (the baseline), one at 0007
+ * (0005's guarantees: versions never reused, path-ordered locks, the file/directory rule at
+ * commit; before file history), and the newest with file history on (the default) and off
+ * (0008), through the SQL functions directly (their calls are the same in all). Prints medians
+ * and ratios to the baseline as a Markdown table.
  *   DATABASE_URL=... node --import tsx bench/write-paths.ts
  */
 import pg from "pg";
@@ -14,9 +15,17 @@ const ROUNDS = 5;
 const db = await benchDatabase();
 const pool = new pg.Pool({ connectionString: db.url, max: 1 });
 const tag = Date.now().toString(36);
-const schemas = { "0004 (baseline)": `bench_w4_${tag}`, newest: `bench_wn_${tag}` };
+const schemas = {
+  "0004 (baseline)": `bench_w4_${tag}`,
+  "0007 (no history)": `bench_w7_${tag}`,
+  "newest, history on": `bench_wn_${tag}`,
+  "newest, history off": `bench_wo_${tag}`,
+};
 await migrate({ connectionString: db.url, schema: schemas["0004 (baseline)"], count: 4 });
-await migrate({ connectionString: db.url, schema: schemas.newest });
+await migrate({ connectionString: db.url, schema: schemas["0007 (no history)"], count: 7 });
+await migrate({ connectionString: db.url, schema: schemas["newest, history on"] });
+await migrate({ connectionString: db.url, schema: schemas["newest, history off"] });
+await pool.query(`SELECT * FROM ${schemas["newest, history off"]}.set_history('', false, NULL, NULL)`);
 
 const time = async (fn: () => Promise<unknown>) => {
   const t = performance.now();
@@ -75,11 +84,17 @@ async function workload(schema: string): Promise<Record<string, number>> {
 }
 
 try {
-  const base = await workload(schemas["0004 (baseline)"]);
-  const now = await workload(schemas.newest);
-  console.log(`| case (ms, median) | 0004 | newest | ratio |\n|---|---|---|---|`);
-  for (const k of Object.keys(base))
-    console.log(`| ${k} | ${base[k].toFixed(2)} | ${now[k].toFixed(2)} | ${(now[k] / base[k]).toFixed(2)}× |`);
+  const results: Record<string, Record<string, number>> = {};
+  for (const [label, schema] of Object.entries(schemas)) results[label] = await workload(schema);
+  const labels = Object.keys(results);
+  const base = results[labels[0]];
+  console.log(`| case (ms, median) | ${labels.join(" | ")} |\n|---|${labels.map(() => "---").join("|")}|`);
+  for (const k of Object.keys(base)) {
+    const cells = labels.map((l, i) =>
+      i === 0 ? base[k].toFixed(2) : `${results[l][k].toFixed(2)} (${(results[l][k] / base[k]).toFixed(2)}×)`,
+    );
+    console.log(`| ${k} | ${cells.join(" | ")} |`);
+  }
 } finally {
   for (const s of Object.values(schemas)) await pool.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
   await pool.end();

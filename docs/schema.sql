@@ -1,4 +1,4 @@
--- deepagents-backends: the database schema after migration 0007_drop_schema_channel.
+-- deepagents-backends: the database schema after migration 0008_file_history.
 --
 -- GENERATED FILE, do not edit: `npm run schema` (scripts/schema.ts) writes it from the catalogs of
 -- a freshly migrated schema. test/schema.test.ts and `npm run schema -- --check` fail when it is
@@ -22,6 +22,12 @@ CREATE SCHEMA deepagents;
 
 -- Tables (PostgreSQL 18 also lists each NOT NULL as a constraint <table>_<column>_not_null) ------
 
+CREATE TABLE deepagents.blobs (
+  hash bytea NOT NULL,
+  data bytea NOT NULL,
+  CONSTRAINT blobs_pkey PRIMARY KEY (hash)
+);
+
 CREATE TABLE deepagents.changes (
   id bigint DEFAULT nextval('deepagents.changes_id_seq'::regclass) NOT NULL,
   workspace text NOT NULL,
@@ -40,6 +46,16 @@ CREATE TABLE deepagents.changes_horizon (
   CONSTRAINT changes_horizon_pkey PRIMARY KEY (workspace)
 );
 
+CREATE TABLE deepagents.checkpoints (
+  id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+  workspace text NOT NULL,
+  change_id bigint NOT NULL,
+  label text,
+  tag text,
+  created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+  CONSTRAINT checkpoints_pkey PRIMARY KEY (id)
+);
+
 CREATE TABLE deepagents.chunks (
   workspace text NOT NULL,
   path text COLLATE "C" NOT NULL,
@@ -48,6 +64,30 @@ CREATE TABLE deepagents.chunks (
   content text NOT NULL,
   CONSTRAINT chunks_pkey PRIMARY KEY (workspace, path, first_line)
 ) WITH (toast_tuple_target=8160);
+
+CREATE TABLE deepagents.file_versions (
+  workspace text NOT NULL,
+  path text COLLATE "C" NOT NULL,
+  version bigint NOT NULL,
+  deleted boolean DEFAULT false NOT NULL,
+  op text NOT NULL,
+  change_id bigint,
+  at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+  size bigint NOT NULL,
+  mime_type text,
+  is_text boolean,
+  hash bytea,
+  tag text,
+  blob bytea,
+  delta_prefix integer,
+  delta_suffix integer,
+  delta_middle bytea,
+  depth integer DEFAULT 0 NOT NULL,
+  CONSTRAINT file_versions_blob_fkey FOREIGN KEY (blob) REFERENCES deepagents.blobs(hash),
+  CONSTRAINT file_versions_body CHECK (((deleted = (hash IS NULL)) AND ((blob IS NULL) OR (delta_middle IS NULL)) AND ((delta_middle IS NULL) = (delta_prefix IS NULL)) AND ((delta_middle IS NULL) = (delta_suffix IS NULL)) AND ((NOT deleted) OR ((blob IS NULL) AND (delta_middle IS NULL))))),
+  CONSTRAINT file_versions_op_check CHECK ((op = ANY (ARRAY['create'::text, 'update'::text, 'delete'::text]))),
+  CONSTRAINT file_versions_pkey PRIMARY KEY (workspace, path, version, deleted)
+);
 
 CREATE TABLE deepagents.files (
   workspace text NOT NULL,
@@ -64,6 +104,16 @@ CREATE TABLE deepagents.files (
   CONSTRAINT files_one_body CHECK (((content IS NULL) <> (bytes IS NULL))),
   CONSTRAINT files_path_shape CHECK ((("left"(path, 1) = '/'::text) AND ("right"(path, 1) <> '/'::text) AND (strpos(path, '//'::text) = 0))),
   CONSTRAINT files_pkey PRIMARY KEY (workspace, path)
+);
+
+CREATE TABLE deepagents.history_settings (
+  scope text NOT NULL,
+  enabled boolean,
+  keep_versions integer,
+  keep_days integer,
+  CONSTRAINT history_settings_keep_days_check CHECK ((keep_days >= 1)),
+  CONSTRAINT history_settings_keep_versions_check CHECK ((keep_versions >= 1)),
+  CONSTRAINT history_settings_pkey PRIMARY KEY (scope)
 );
 
 CREATE TABLE deepagents.migrations (
@@ -100,7 +150,13 @@ CREATE SEQUENCE deepagents.migrations_id_seq
 
 CREATE INDEX changes_workspace_id_idx ON deepagents.changes USING btree (workspace, id);
 
+CREATE INDEX checkpoints_workspace_idx ON deepagents.checkpoints USING btree (workspace, id);
+
 CREATE INDEX chunks_content_trgm_idx ON deepagents.chunks USING gin (content @extschema:pg_trgm@.gin_trgm_ops);
+
+CREATE INDEX file_versions_blob_idx ON deepagents.file_versions USING btree (blob) WHERE (blob IS NOT NULL);
+
+CREATE INDEX file_versions_change_idx ON deepagents.file_versions USING btree (workspace, change_id);
 
 CREATE INDEX files_parent_idx ON deepagents.files USING btree (workspace, parent, path);
 
@@ -109,6 +165,75 @@ CREATE UNIQUE INDEX workspace_grants_role_all_idx ON deepagents.workspace_grants
 CREATE UNIQUE INDEX workspace_grants_role_workspace_idx ON deepagents.workspace_grants USING btree (role_name, workspace) WHERE (workspace IS NOT NULL);
 
 -- Functions --------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION deepagents.blob_keep(p_hash bytea, p_data bytea)
+ RETURNS void
+ LANGUAGE sql
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+  INSERT INTO blobs AS b (hash, data) VALUES (p_hash, p_data)
+  ON CONFLICT (hash) DO UPDATE SET hash = b.hash
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.bytes_common_prefix(a bytea, b bytea)
+ RETURNS integer
+ LANGUAGE plpgsql
+ IMMUTABLE PARALLEL SAFE STRICT
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+DECLARE
+  v_max integer := least(length(a), length(b));
+  v_step constant integer := 65536;
+  v_lo integer := 0; -- the first v_lo bytes are equal
+  v_hi integer;      -- and no more than v_hi are
+  v_mid integer;
+BEGIN
+  WHILE v_lo + v_step <= v_max AND substr(a, v_lo + 1, v_step) = substr(b, v_lo + 1, v_step) LOOP
+    v_lo := v_lo + v_step;
+  END LOOP;
+  v_hi := least(v_lo + v_step, v_max);
+  WHILE v_lo < v_hi LOOP
+    v_mid := (v_lo + v_hi + 1) / 2;
+    IF substr(a, v_lo + 1, v_mid - v_lo) = substr(b, v_lo + 1, v_mid - v_lo) THEN
+      v_lo := v_mid;
+    ELSE
+      v_hi := v_mid - 1;
+    END IF;
+  END LOOP;
+  RETURN v_lo;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.bytes_common_suffix(a bytea, b bytea, p_max integer)
+ RETURNS integer
+ LANGUAGE plpgsql
+ IMMUTABLE PARALLEL SAFE STRICT
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+DECLARE
+  v_la integer := length(a);
+  v_lb integer := length(b);
+  v_step constant integer := 65536;
+  v_lo integer := 0;
+  v_hi integer;
+  v_mid integer;
+BEGIN
+  WHILE v_lo + v_step <= p_max
+        AND substr(a, v_la - v_lo - v_step + 1, v_step) = substr(b, v_lb - v_lo - v_step + 1, v_step) LOOP
+    v_lo := v_lo + v_step;
+  END LOOP;
+  v_hi := least(v_lo + v_step, p_max);
+  WHILE v_lo < v_hi LOOP
+    v_mid := (v_lo + v_hi + 1) / 2;
+    IF substr(a, v_la - v_mid + 1, v_mid - v_lo) = substr(b, v_lb - v_mid + 1, v_mid - v_lo) THEN
+      v_lo := v_mid;
+    ELSE
+      v_hi := v_mid - 1;
+    END IF;
+  END LOOP;
+  RETURN v_lo;
+END
+$function$;
 
 CREATE OR REPLACE FUNCTION deepagents.changes_channel(p_workspace text)
  RETURNS text
@@ -150,6 +275,23 @@ BEGIN
       USING ERRCODE = 'DA003', DETAIL = NEW.path;
   END IF;
   RETURN NULL;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.checkpoint_position(p_workspace text, p_id bigint)
+ RETURNS bigint
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+DECLARE
+  v_change bigint;
+BEGIN
+  SELECT c.change_id INTO v_change FROM checkpoints c WHERE c.workspace = p_workspace AND c.id = p_id;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'checkpoint % does not exist in workspace "%"', p_id, p_workspace USING ERRCODE = 'DA012';
+  END IF;
+  RETURN v_change;
 END
 $function$;
 
@@ -288,6 +430,13 @@ CREATE OR REPLACE FUNCTION deepagents.dir_upper_bound(dir text)
  IMMUTABLE PARALLEL SAFE
 RETURN ("left"(dir, '-1'::integer) || '0'::text);
 
+CREATE OR REPLACE FUNCTION deepagents.file_body(p_content text, p_bytes bytea)
+ RETURNS bytea
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+ SET search_path TO 'deepagents', 'pg_temp'
+RETURN COALESCE(convert_to(p_content, 'UTF8'::name), p_bytes);
+
 CREATE OR REPLACE FUNCTION deepagents.files_first_version()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -351,6 +500,33 @@ CREATE OR REPLACE FUNCTION deepagents.fs_changes_head()
  SET search_path TO 'deepagents', 'pg_temp'
 RETURN COALESCE((SELECT max(changes.id) AS max FROM deepagents.changes), (0)::bigint);
 
+CREATE OR REPLACE FUNCTION deepagents.fs_checkpoint(p_workspace text, p_label text, p_tag text)
+ RETURNS TABLE(id bigint, change_id bigint, created_at timestamp with time zone)
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+BEGIN
+  IF NOT history_enabled(p_workspace) THEN
+    RAISE EXCEPTION 'history is off for workspace "%": a checkpoint could not be rewound to', p_workspace
+      USING ERRCODE = 'DA011';
+  END IF;
+  RETURN QUERY
+    INSERT INTO checkpoints AS c (workspace, change_id, label, tag)
+    VALUES (p_workspace, history_head(p_workspace), p_label, p_tag)
+    RETURNING c.id, c.change_id, c.created_at;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_checkpoints(p_workspace text)
+ RETURNS TABLE(id bigint, change_id bigint, label text, tag text, created_at timestamp with time zone)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+  SELECT c.id, c.change_id, c.label, c.tag, c.created_at FROM checkpoints c
+  WHERE c.workspace = p_workspace ORDER BY c.id
+$function$;
+
 CREATE OR REPLACE FUNCTION deepagents.fs_delete(p_workspace text, p_path text)
  RETURNS bigint
  LANGUAGE plpgsql
@@ -374,6 +550,33 @@ BEGIN
   GET DIAGNOSTICS v_count = ROW_COUNT;
   RETURN v_count;
 END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_delete_checkpoint(p_workspace text, p_id bigint)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+BEGIN
+  DELETE FROM checkpoints c WHERE c.workspace = p_workspace AND c.id = p_id;
+  RETURN FOUND;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_diff(p_workspace text, p_from bigint, p_to bigint, p_scope text[])
+ RETURNS TABLE(path text, op text, from_version bigint, from_size bigint, to_version bigint, to_size bigint, binary_change boolean)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+  SELECT d.path,
+         CASE WHEN d.from_version IS NULL THEN 'created' WHEN d.to_version IS NULL THEN 'deleted' ELSE 'updated' END,
+         d.from_version, d.from_size, d.to_version, d.to_size,
+         coalesce(d.from_mime, d.to_mime) IS NOT NULL AND NOT coalesce(
+           (SELECT bool_and(v.is_text) FROM file_versions v WHERE v.workspace = p_workspace AND v.path = d.path
+              AND NOT v.deleted AND v.version IN (d.from_version, d.to_version)), true)
+  FROM history_compare(p_workspace, checkpoint_position(p_workspace, p_from),
+                       CASE WHEN p_to IS NULL THEN NULL ELSE checkpoint_position(p_workspace, p_to) END, p_scope) d
 $function$;
 
 CREATE OR REPLACE FUNCTION deepagents.fs_download(p_workspace text, p_paths text[])
@@ -473,6 +676,18 @@ AS $function$
                           p_pattern, false, false, p_limit)
 $function$;
 
+CREATE OR REPLACE FUNCTION deepagents.fs_history(p_workspace text, p_path text)
+ RETURNS TABLE(version bigint, op text, change_id bigint, size bigint, mime_type text, at timestamp with time zone, tag text)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+  SELECT v.version, v.op, v.change_id, v.size, v.mime_type, v.at, v.tag
+  FROM file_versions v
+  WHERE v.workspace = p_workspace AND v.path = p_path
+  ORDER BY v.version, v.deleted
+$function$;
+
 CREATE OR REPLACE FUNCTION deepagents.fs_ls(p_workspace text, p_dir text)
  RETURNS TABLE(path text, is_dir boolean, size bigint, modified_at timestamp with time zone)
  LANGUAGE sql
@@ -535,6 +750,112 @@ CREATE OR REPLACE FUNCTION deepagents.fs_read_raw(p_workspace text, p_path text)
 AS $function$
   SELECT f.mime_type, f.content, f.bytes, f.created_at, f.modified_at
   FROM files f WHERE f.workspace = p_workspace AND f.path = p_path
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_read_version(p_workspace text, p_path text, p_version bigint, p_offset integer, p_limit integer)
+ RETURNS TABLE(mime_type text, bytes bytea, total_lines integer, window_text text, window_lines integer)
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+DECLARE
+  v file_versions;
+  v_data bytea;
+  v_text text;
+BEGIN
+  SELECT * INTO v FROM file_versions fv
+  WHERE fv.workspace = p_workspace AND fv.path = p_path AND fv.version = p_version AND NOT fv.deleted;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  v_data := version_data(p_workspace, p_path, p_version);
+  IF NOT v.is_text THEN
+    RETURN QUERY SELECT v.mime_type, v_data, 0, NULL::text, 0;
+    RETURN;
+  END IF;
+  v_text := convert_from(v_data, 'UTF8');
+  RETURN QUERY
+    SELECT v.mime_type, NULL::bytea, text_line_count(v_text), string_agg(l.line, E'\n' ORDER BY l.n), count(*)::integer
+    FROM chunk_lines(v_text) l
+    WHERE l.n > p_offset AND l.n <= p_offset::bigint + p_limit;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_restore(p_workspace text, p_path text, p_version bigint, p_if_version bigint)
+ RETURNS TABLE(status text, version bigint, conflict text)
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+DECLARE
+  v file_versions;
+  v_data bytea;
+BEGIN
+  SELECT * INTO v FROM file_versions fv
+  WHERE fv.workspace = p_workspace AND fv.path = p_path AND fv.version = p_version AND NOT fv.deleted;
+  IF NOT FOUND THEN
+    RETURN QUERY SELECT 'no_version'::text, 0::bigint, NULL::text;
+    RETURN;
+  END IF;
+  v_data := version_data(p_workspace, p_path, p_version);
+  RETURN QUERY
+    SELECT w.status, w.version, w.conflict
+    FROM fs_write(p_workspace, p_path, CASE WHEN v.is_text THEN convert_from(v_data, 'UTF8') END,
+                  CASE WHEN NOT v.is_text THEN v_data END, v.mime_type, p_if_version) w;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_rewind(p_workspace text, p_id bigint, p_scope text[], p_dry_run boolean)
+ RETURNS TABLE(path text, op text, version_before bigint, size_before bigint, restored_version bigint, size_after bigint, version bigint, undo_checkpoint bigint)
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET plan_cache_mode TO 'force_custom_plan'
+AS $function$
+DECLARE
+  d record;
+  v file_versions;
+  v_data bytea;
+  v_undo bigint;
+  v_written bigint;
+BEGIN
+  FOR d IN
+    SELECT * FROM history_compare(p_workspace, checkpoint_position(p_workspace, p_id), NULL, p_scope) c
+    ORDER BY c.path
+  LOOP
+    IF NOT p_dry_run AND v_undo IS NULL THEN
+      SELECT k.id INTO v_undo FROM fs_checkpoint(p_workspace, format('before rewind to checkpoint %s', p_id), NULL) k;
+    END IF;
+    v_written := NULL;
+    IF d.from_version IS NULL THEN
+      IF NOT p_dry_run THEN
+        DELETE FROM files f WHERE f.workspace = p_workspace AND f.path = d.path;
+      END IF;
+    ELSE
+      SELECT * INTO v FROM file_versions fv
+      WHERE fv.workspace = p_workspace AND fv.path = d.path AND fv.version = d.from_version AND NOT fv.deleted;
+      IF NOT p_dry_run THEN
+        v_data := version_data(p_workspace, d.path, d.from_version);
+        INSERT INTO files AS f (workspace, path, content, bytes, mime_type, size, line_count)
+        SELECT p_workspace, d.path, t.content, t.bytes, v.mime_type, length(v_data), text_line_count(t.content)
+        FROM (SELECT CASE WHEN v.is_text THEN convert_from(v_data, 'UTF8') END AS content,
+                     CASE WHEN NOT v.is_text THEN v_data END AS bytes) t
+        ON CONFLICT ON CONSTRAINT files_pkey DO UPDATE -- (workspace, path): both are OUT columns here
+          SET content = excluded.content, bytes = excluded.bytes, mime_type = excluded.mime_type,
+              size = excluded.size, line_count = excluded.line_count,
+              version = f.version + 1, modified_at = clock_timestamp()
+        RETURNING f.version INTO v_written;
+      END IF;
+    END IF;
+    path := d.path;
+    op := CASE WHEN d.to_version IS NULL THEN 'created' WHEN d.from_version IS NULL THEN 'deleted' ELSE 'updated' END;
+    version_before := d.to_version;
+    size_before := d.to_size;
+    restored_version := d.from_version;
+    size_after := d.from_size;
+    version := v_written;
+    undo_checkpoint := v_undo;
+    RETURN NEXT;
+  END LOOP;
+END
 $function$;
 
 CREATE OR REPLACE FUNCTION deepagents.fs_search(p_workspace text, p_path text, p_allow_exact boolean, p_glob text, p_glob_regex text, p_glob_basename boolean, p_pattern text, p_regex boolean, p_ignore_case boolean, p_limit bigint, p_chunk_pattern text DEFAULT NULL::text)
@@ -713,8 +1034,224 @@ BEGIN
   EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I.files TO %I', v_schema, p_role);
   EXECUTE format('GRANT SELECT ON %I.chunks, %I.changes, %I.changes_horizon, %I.migrations TO %I',
                  v_schema, v_schema, v_schema, v_schema, p_role);
+  PERFORM history_grant(p_role);
   INSERT INTO workspace_grants (role_name, workspace) VALUES (p_role, p_workspace) ON CONFLICT DO NOTHING;
   RETURN FOUND;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.history_capture(r deepagents.files, p_op text, p_change_id bigint, p_at timestamp with time zone)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+BEGIN
+  INSERT INTO file_versions AS v (workspace, path, version, op, change_id, at, size, mime_type, is_text, hash, tag)
+  VALUES (r.workspace, r.path, r.version, p_op, p_change_id, p_at, r.size, r.mime_type, r.content IS NOT NULL,
+          sha256(file_body(r.content, r.bytes)), nullif(current_setting('deepagents_backends.tag', true), ''))
+  ON CONFLICT (workspace, path, version, deleted) DO UPDATE
+    SET op = excluded.op, change_id = excluded.change_id, at = excluded.at, size = excluded.size,
+        mime_type = excluded.mime_type, is_text = excluded.is_text, hash = excluded.hash, tag = excluded.tag,
+        blob = NULL, delta_prefix = NULL, delta_suffix = NULL, delta_middle = NULL, depth = 0;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.history_collect_blobs()
+ RETURNS bigint
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+DECLARE
+  v_free bytea[];
+  v_count bigint;
+BEGIN
+  SELECT coalesce(array_agg(s.hash), '{}') INTO v_free FROM (
+    SELECT b.hash FROM blobs b
+    WHERE NOT EXISTS (SELECT 1 FROM file_versions v WHERE v.blob = b.hash)
+    FOR UPDATE SKIP LOCKED
+  ) s;
+  DELETE FROM blobs b
+  WHERE b.hash = ANY (v_free) AND NOT EXISTS (SELECT 1 FROM file_versions v WHERE v.blob = b.hash);
+  GET DIAGNOSTICS v_count = ROW_COUNT;
+  RETURN v_count;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.history_compare(p_workspace text, p_from bigint, p_to bigint, p_scope text[])
+ RETURNS TABLE(path text, from_version bigint, from_size bigint, from_hash bytea, from_mime text, to_version bigint, to_size bigint, to_hash bytea, to_mime text)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+  WITH touched AS (
+    SELECT DISTINCT v.path FROM file_versions v
+    WHERE v.workspace = p_workspace
+      AND v.change_id > least(p_from, coalesce(p_to, p_from))
+      AND (p_to IS NULL OR v.change_id <= greatest(p_from, p_to))
+      AND (p_scope IS NULL OR EXISTS (SELECT 1 FROM unnest(p_scope) s(p)
+                                      WHERE s.p = '/' OR v.path = s.p OR left(v.path, length(s.p) + 1) = s.p || '/'))
+  ), states AS (
+    SELECT t.path, a.version AS from_version, a.size AS from_size, a.hash AS from_hash, a.mime_type AS from_mime,
+           b.version AS to_version, b.size AS to_size, b.hash AS to_hash, b.mime_type AS to_mime
+    FROM touched t
+    LEFT JOIN LATERAL (
+      SELECT s.* FROM (SELECT v.version, v.deleted, v.size, v.hash, v.mime_type FROM file_versions v
+                       WHERE v.workspace = p_workspace AND v.path = t.path AND v.change_id <= p_from
+                       ORDER BY v.change_id DESC LIMIT 1) s
+      WHERE NOT s.deleted
+    ) a ON true
+    LEFT JOIN LATERAL (
+      SELECT s.* FROM (SELECT v.version, v.deleted, v.size, v.hash, v.mime_type FROM file_versions v
+                       WHERE v.workspace = p_workspace AND v.path = t.path AND v.change_id <= p_to
+                       ORDER BY v.change_id DESC LIMIT 1) s
+      WHERE NOT s.deleted AND p_to IS NOT NULL
+      UNION ALL
+      SELECT f.version, false, f.size, v.hash, f.mime_type FROM files f
+      JOIN file_versions v ON v.workspace = f.workspace AND v.path = f.path AND v.version = f.version AND NOT v.deleted
+      WHERE p_to IS NULL AND f.workspace = p_workspace AND f.path = t.path
+    ) b ON true
+  )
+  SELECT * FROM states s
+  WHERE (s.from_hash, s.from_mime) IS DISTINCT FROM (s.to_hash, s.to_mime)
+  ORDER BY s.path
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.history_enabled(p_workspace text)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+RETURN (SELECT p.enabled FROM deepagents.history_policy(history_enabled.p_workspace) p(enabled, keep_versions, keep_days));
+
+CREATE OR REPLACE FUNCTION deepagents.history_grant(p_role name)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+DECLARE
+  v_schema text := current_schema();
+BEGIN
+  EXECUTE format('GRANT SELECT ON %I.file_versions, %I.blobs, %I.history_settings TO %I',
+                 v_schema, v_schema, v_schema, p_role);
+  EXECUTE format('GRANT SELECT, INSERT, DELETE ON %I.checkpoints TO %I', v_schema, p_role);
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.history_head(p_workspace text)
+ RETURNS bigint
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+RETURN COALESCE((SELECT max(c.id) AS max FROM deepagents.changes c WHERE (c.workspace = history_head.p_workspace)), (0)::bigint);
+
+CREATE OR REPLACE FUNCTION deepagents.history_max_depth(p_size bigint)
+ RETURNS integer
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+ SET search_path TO 'deepagents', 'pg_temp'
+RETURN GREATEST(8, LEAST(200, ((268435456 / GREATEST(p_size, (1)::bigint)))::integer));
+
+CREATE OR REPLACE FUNCTION deepagents.history_policy(p_workspace text, OUT enabled boolean, OUT keep_versions integer, OUT keep_days integer)
+ RETURNS record
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+  SELECT coalesce(w.enabled, d.enabled, true),
+         CASE WHEN w.scope IS NOT NULL AND (w.keep_versions IS NOT NULL OR w.keep_days IS NOT NULL)
+              THEN w.keep_versions ELSE d.keep_versions END,
+         CASE WHEN w.scope IS NOT NULL AND (w.keep_versions IS NOT NULL OR w.keep_days IS NOT NULL)
+              THEN w.keep_days ELSE d.keep_days END
+  FROM (SELECT 1) one
+  LEFT JOIN history_settings d ON d.scope = ''
+  LEFT JOIN history_settings w ON w.scope = p_workspace
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.history_record()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+DECLARE
+  v_renamed boolean := TG_OP = 'UPDATE' AND (OLD.workspace, OLD.path) IS DISTINCT FROM (NEW.workspace, NEW.path);
+BEGIN
+  IF TG_OP = 'DELETE' OR v_renamed THEN
+    IF history_enabled(OLD.workspace) THEN
+      PERFORM history_retire(OLD, NULL);
+      INSERT INTO file_versions (workspace, path, version, deleted, op, size, tag)
+      VALUES (OLD.workspace, OLD.path, OLD.version, true, 'delete', OLD.size,
+              nullif(current_setting('deepagents_backends.tag', true), ''))
+      ON CONFLICT (workspace, path, version, deleted) DO UPDATE
+        SET change_id = NULL, at = excluded.at, size = excluded.size, tag = excluded.tag;
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+      RETURN NULL;
+    END IF;
+  END IF;
+  IF NOT history_enabled(NEW.workspace) THEN
+    RETURN NULL;
+  END IF;
+  IF TG_OP = 'INSERT' OR v_renamed THEN
+    PERFORM history_capture(NEW, 'create', NULL, NEW.modified_at);
+  ELSIF NEW.version > OLD.version THEN
+    PERFORM history_retire(OLD, NEW);
+    PERFORM history_capture(NEW, 'update', NULL, NEW.modified_at);
+  ELSIF (NEW.content, NEW.bytes, NEW.mime_type) IS DISTINCT FROM (OLD.content, OLD.bytes, OLD.mime_type) THEN
+    -- Rewritten by raw SQL without a new version: the version's row now describes these bytes.
+    PERFORM history_capture(NEW, 'update', NULL, NEW.modified_at);
+  END IF;
+  RETURN NULL;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.history_retire(o deepagents.files, n deepagents.files)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
+AS $function$
+DECLARE
+  v_row file_versions;
+  v_old bytea := file_body(o.content, o.bytes);
+  v_new bytea;
+  v_depth integer;
+  v_prefix integer;
+  v_suffix integer;
+BEGIN
+  SELECT * INTO v_row FROM file_versions v
+  WHERE v.workspace = o.workspace AND v.path = o.path AND v.version = o.version AND NOT v.deleted;
+  IF NOT FOUND THEN
+    -- Written before history was kept for it: record it now, as having been there all along.
+    PERFORM history_capture(o, CASE WHEN o.version = 1 THEN 'create' ELSE 'update' END, 0, o.modified_at);
+    SELECT * INTO v_row FROM file_versions v
+    WHERE v.workspace = o.workspace AND v.path = o.path AND v.version = o.version AND NOT v.deleted;
+  ELSIF v_row.blob IS NOT NULL OR v_row.delta_middle IS NOT NULL THEN
+    RETURN; -- already kept
+  END IF;
+
+  -- (n.path, not n: a row IS NOT NULL only when every column is, and a file has content or bytes)
+  IF n.path IS NOT NULL AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.hash = v_row.hash) THEN
+    v_new := file_body(n.content, n.bytes);
+    v_depth := coalesce((SELECT p.depth FROM file_versions p
+                         WHERE p.workspace = o.workspace AND p.path = o.path AND p.version = o.version - 1
+                           AND NOT p.deleted AND p.delta_middle IS NOT NULL), 0) + 1;
+    IF v_depth <= history_max_depth(greatest(length(v_old), length(v_new))) THEN
+      v_prefix := bytes_common_prefix(v_old, v_new);
+      v_suffix := bytes_common_suffix(v_old, v_new, least(length(v_old), length(v_new)) - v_prefix);
+      IF length(v_old) - v_prefix - v_suffix <= length(v_old) / 2 + 64 THEN
+        UPDATE file_versions v
+           SET delta_prefix = v_prefix, delta_suffix = v_suffix,
+               delta_middle = substr(v_old, v_prefix + 1, length(v_old) - v_prefix - v_suffix), depth = v_depth
+         WHERE v.workspace = o.workspace AND v.path = o.path AND v.version = o.version AND NOT v.deleted;
+        RETURN;
+      END IF;
+    END IF;
+  END IF;
+
+  PERFORM blob_keep(v_row.hash, v_old);
+  UPDATE file_versions v SET blob = v_row.hash, depth = 0
+   WHERE v.workspace = o.workspace AND v.path = o.path AND v.version = o.version AND NOT v.deleted;
 END
 $function$;
 
@@ -775,6 +1312,67 @@ BEGIN
 END
 $function$;
 
+CREATE OR REPLACE FUNCTION deepagents.prune_history(p_workspace text)
+ RETURNS TABLE(versions bigint, blobs bigint)
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+DECLARE
+  v_ws text[]; v_paths text[]; v_versions bigint[]; v_deleted boolean[];
+  r record;
+  v_data bytea;
+BEGIN
+  -- One pruner at a time: two would each make whole a version from a chain the other cuts.
+  PERFORM pg_advisory_xact_lock(hashtext('deepagents-backends:prune-history:' || current_schema()));
+  SELECT coalesce(array_agg(d.workspace), '{}'), coalesce(array_agg(d.path), '{}'),
+         coalesce(array_agg(d.version), '{}'), coalesce(array_agg(d.deleted), '{}')
+    INTO v_ws, v_paths, v_versions, v_deleted
+  FROM (
+    SELECT v.workspace, v.path, v.version, v.deleted, v.change_id, v.at,
+           dense_rank() OVER (PARTITION BY v.workspace, v.path ORDER BY v.version DESC) AS newness,
+           p.keep_versions, p.keep_days
+    FROM file_versions v
+    CROSS JOIN LATERAL history_policy(v.workspace) p
+    WHERE (p_workspace IS NULL OR v.workspace = p_workspace) AND v.change_id IS NOT NULL
+  ) d
+  WHERE (d.keep_versions IS NOT NULL OR d.keep_days IS NOT NULL)
+    AND NOT coalesce(d.newness <= d.keep_versions, false)
+    AND NOT coalesce(d.at > clock_timestamp() - make_interval(days => d.keep_days), false)
+    AND NOT EXISTS (SELECT 1 FROM files f WHERE f.workspace = d.workspace AND f.path = d.path
+                    AND f.version = d.version AND NOT d.deleted)
+    AND NOT EXISTS (
+      SELECT 1 FROM checkpoints k
+      WHERE k.workspace = d.workspace AND d.change_id <= k.change_id
+        AND NOT EXISTS (SELECT 1 FROM file_versions w
+                        WHERE w.workspace = d.workspace AND w.path = d.path
+                          AND w.change_id > d.change_id AND w.change_id <= k.change_id));
+
+  -- Kept deltas whose next version goes: made whole first.
+  FOR r IN
+    SELECT k.workspace, k.path, k.version, k.hash FROM file_versions k
+    JOIN unnest(v_ws, v_paths, v_versions, v_deleted) AS g(workspace, path, version, deleted)
+      ON g.workspace = k.workspace AND g.path = k.path COLLATE "C" AND g.version = k.version + 1 AND NOT g.deleted
+    WHERE NOT k.deleted AND k.delta_middle IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM unnest(v_ws, v_paths, v_versions, v_deleted) AS x(workspace, path, version, deleted)
+                      WHERE x.workspace = k.workspace AND x.path = k.path COLLATE "C" AND x.version = k.version
+                        AND NOT x.deleted)
+  LOOP
+    v_data := version_data(r.workspace, r.path, r.version);
+    PERFORM blob_keep(r.hash, v_data);
+    UPDATE file_versions k
+       SET blob = r.hash, delta_prefix = NULL, delta_suffix = NULL, delta_middle = NULL, depth = 0
+     WHERE k.workspace = r.workspace AND k.path = r.path AND k.version = r.version AND NOT k.deleted;
+  END LOOP;
+
+  DELETE FROM file_versions k
+  USING unnest(v_ws, v_paths, v_versions, v_deleted) AS g(workspace, path, version, deleted)
+  WHERE k.workspace = g.workspace AND k.path = g.path COLLATE "C" AND k.version = g.version AND k.deleted = g.deleted;
+  GET DIAGNOSTICS versions = ROW_COUNT;
+  blobs := history_collect_blobs();
+  RETURN NEXT;
+END
+$function$;
+
 CREATE OR REPLACE FUNCTION deepagents.record_change()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -785,22 +1383,35 @@ DECLARE
   v_xact  text := pg_current_xact_id()::text;
   v_first boolean := split_part(coalesce(current_setting('deepagents_backends.first_change', true), ''), '/', 1) <> v_xact;
   v_id    bigint;
+  v_id2   bigint;
 BEGIN
   PERFORM changes_lock();
   IF TG_OP = 'DELETE' THEN
     INSERT INTO changes (workspace, path, op, version, size)
     VALUES (OLD.workspace, OLD.path, 'delete', OLD.version, OLD.size) RETURNING id INTO v_id;
+    UPDATE file_versions v SET change_id = v_id
+     WHERE v.workspace = OLD.workspace AND v.path = OLD.path AND v.version = OLD.version AND v.deleted
+       AND v.change_id IS NULL;
   ELSIF TG_OP = 'UPDATE' AND (OLD.workspace, OLD.path) IS DISTINCT FROM (NEW.workspace, NEW.path) THEN
     -- A rename (raw SQL): the old name is gone and a new one exists, for watchers and for the
     -- file/directory rule alike.
     INSERT INTO changes (workspace, path, op, version, size)
     VALUES (OLD.workspace, OLD.path, 'delete', OLD.version, OLD.size) RETURNING id INTO v_id;
     INSERT INTO changes (workspace, path, op, version, size)
-    VALUES (NEW.workspace, NEW.path, 'create', NEW.version, NEW.size);
+    VALUES (NEW.workspace, NEW.path, 'create', NEW.version, NEW.size) RETURNING id INTO v_id2;
+    UPDATE file_versions v SET change_id = v_id
+     WHERE v.workspace = OLD.workspace AND v.path = OLD.path AND v.version = OLD.version AND v.deleted
+       AND v.change_id IS NULL;
+    UPDATE file_versions v SET change_id = v_id2
+     WHERE v.workspace = NEW.workspace AND v.path = NEW.path AND v.version = NEW.version AND NOT v.deleted
+       AND v.change_id IS NULL;
   ELSE
     INSERT INTO changes (workspace, path, op, version, size)
     VALUES (NEW.workspace, NEW.path, CASE WHEN TG_OP = 'INSERT' THEN 'create' ELSE 'update' END, NEW.version, NEW.size)
     RETURNING id INTO v_id;
+    UPDATE file_versions v SET change_id = v_id
+     WHERE v.workspace = NEW.workspace AND v.path = NEW.path AND v.version = NEW.version AND NOT v.deleted
+       AND v.change_id IS NULL;
   END IF;
   IF v_first THEN
     PERFORM set_config('deepagents_backends.first_change', v_xact || '/' || v_id, true);
@@ -822,8 +1433,9 @@ BEGIN
   v_removed := FOUND;
   IF NOT EXISTS (SELECT 1 FROM workspace_grants g WHERE g.role_name = p_role)
      AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = p_role) THEN
-    EXECUTE format('REVOKE ALL ON %I.files, %I.chunks, %I.changes, %I.changes_horizon, %I.migrations FROM %I',
-                   v_schema, v_schema, v_schema, v_schema, v_schema, p_role);
+    EXECUTE format('REVOKE ALL ON %I.files, %I.chunks, %I.changes, %I.changes_horizon, %I.migrations, '
+                   '%I.file_versions, %I.blobs, %I.history_settings, %I.checkpoints FROM %I',
+                   v_schema, v_schema, v_schema, v_schema, v_schema, v_schema, v_schema, v_schema, v_schema, p_role);
     EXECUTE format('REVOKE USAGE ON SCHEMA %I FROM %I', v_schema, p_role);
   END IF;
   RETURN v_removed;
@@ -850,6 +1462,35 @@ BEGIN
   ELSE
     lo := dir; hi := dir_upper_bound(dir);
   END IF;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.set_history(p_scope text, p_enabled boolean, p_keep_versions integer, p_keep_days integer)
+ RETURNS TABLE(versions bigint, checkpoints bigint, blobs bigint)
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+BEGIN
+  IF p_scope = '' AND p_enabled IS NULL THEN
+    RAISE EXCEPTION 'the schema''s history setting must say on or off' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF p_scope <> '' AND p_enabled IS NULL AND p_keep_versions IS NULL AND p_keep_days IS NULL THEN
+    DELETE FROM history_settings s WHERE s.scope = p_scope;
+  ELSE
+    INSERT INTO history_settings AS s (scope, enabled, keep_versions, keep_days)
+    VALUES (p_scope, p_enabled, p_keep_versions, p_keep_days)
+    ON CONFLICT (scope) DO UPDATE
+      SET enabled = excluded.enabled, keep_versions = excluded.keep_versions, keep_days = excluded.keep_days;
+  END IF;
+  -- Writers of the workspaces turned off may be recording right now: wait for them (the prune
+  -- lock is not theirs; their rows are), then drop what they and earlier ones recorded.
+  PERFORM pg_advisory_xact_lock(hashtext('deepagents-backends:prune-history:' || current_schema()));
+  DELETE FROM file_versions v WHERE (p_scope = '' OR v.workspace = p_scope) AND NOT history_enabled(v.workspace);
+  GET DIAGNOSTICS versions = ROW_COUNT;
+  DELETE FROM checkpoints c WHERE (p_scope = '' OR c.workspace = p_scope) AND NOT history_enabled(c.workspace);
+  GET DIAGNOSTICS checkpoints = ROW_COUNT;
+  blobs := history_collect_blobs();
+  RETURN NEXT;
 END
 $function$;
 
@@ -904,6 +1545,48 @@ BEGIN
 END
 $function$;
 
+CREATE OR REPLACE FUNCTION deepagents.version_data(p_workspace text, p_path text, p_version bigint)
+ RETURNS bytea
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+DECLARE
+  v_end file_versions;
+  v_data bytea;
+  v_step record;
+BEGIN
+  SELECT * INTO v_end FROM file_versions v
+  WHERE v.workspace = p_workspace AND v.path = p_path AND v.version >= p_version AND NOT v.deleted
+    AND v.delta_middle IS NULL
+  ORDER BY v.version LIMIT 1;
+  IF NOT FOUND OR NOT EXISTS (SELECT 1 FROM file_versions v WHERE v.workspace = p_workspace
+                              AND v.path = p_path AND v.version = p_version AND NOT v.deleted) THEN
+    RETURN NULL;
+  END IF;
+  IF v_end.blob IS NOT NULL THEN
+    SELECT b.data INTO v_data FROM blobs b WHERE b.hash = v_end.blob;
+  ELSE
+    SELECT file_body(f.content, f.bytes) INTO v_data FROM files f
+    WHERE f.workspace = p_workspace AND f.path = p_path AND f.version = v_end.version;
+  END IF;
+  IF v_data IS NULL THEN
+    RAISE EXCEPTION 'the history of "%" is damaged: version % is neither stored nor current', p_path, v_end.version
+      USING ERRCODE = 'DA010';
+  END IF;
+  FOR v_step IN
+    SELECT v.version, v.delta_prefix, v.delta_suffix, v.delta_middle FROM file_versions v
+    WHERE v.workspace = p_workspace AND v.path = p_path AND NOT v.deleted
+      AND v.version >= p_version AND v.version < v_end.version
+    ORDER BY v.version DESC
+  LOOP
+    v_data := substr(v_data, 1, v_step.delta_prefix) || v_step.delta_middle
+              || substr(v_data, length(v_data) - v_step.delta_suffix + 1);
+  END LOOP;
+  RETURN v_data;
+END
+$function$;
+
 -- Triggers ---------------------------------------------------------------------------------------
 
 CREATE CONSTRAINT TRIGGER changes_notify AFTER INSERT ON deepagents.changes DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION deepagents.notify_changes();
@@ -920,6 +1603,8 @@ CREATE TRIGGER files_chunks_update AFTER UPDATE ON deepagents.files REFERENCING 
 
 CREATE TRIGGER files_first_version BEFORE INSERT ON deepagents.files FOR EACH ROW EXECUTE FUNCTION deepagents.files_first_version();
 
+CREATE TRIGGER files_history AFTER INSERT OR DELETE OR UPDATE ON deepagents.files FOR EACH ROW EXECUTE FUNCTION deepagents.history_record();
+
 CREATE CONSTRAINT TRIGGER files_record_change AFTER INSERT OR DELETE OR UPDATE ON deepagents.files DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION deepagents.record_change();
 
 CREATE TRIGGER files_renamed_version BEFORE UPDATE OF workspace, path ON deepagents.files FOR EACH ROW EXECUTE FUNCTION deepagents.files_renamed_version();
@@ -930,19 +1615,33 @@ CREATE TRIGGER files_tombstones_record AFTER DELETE ON deepagents.files REFERENC
 
 -- Row-level security (where it is not forced, the table owner bypasses it) -----------------------
 
+ALTER TABLE deepagents.blobs ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE deepagents.changes ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE deepagents.changes_horizon ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE deepagents.checkpoints ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE deepagents.chunks ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE deepagents.file_versions ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE deepagents.files ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE deepagents.history_settings ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE deepagents.tombstones ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE deepagents.workspace_grants ENABLE ROW LEVEL SECURITY;
 
 -- Policies ---------------------------------------------------------------------------------------
+
+CREATE POLICY blobs_referenced ON deepagents.blobs
+  AS PERMISSIVE FOR SELECT TO PUBLIC
+  USING ((EXISTS ( SELECT 1
+   FROM deepagents.file_versions v
+  WHERE (v.blob = blobs.hash))));
 
 CREATE POLICY changes_granted ON deepagents.changes
   AS PERMISSIVE FOR ALL TO PUBLIC
@@ -966,6 +1665,17 @@ CREATE POLICY changes_horizon_granted ON deepagents.changes_horizon
    FROM deepagents.workspace_grants g
   WHERE (g.workspace IS NULL)))));
 
+CREATE POLICY checkpoints_granted ON deepagents.checkpoints
+  AS PERMISSIVE FOR ALL TO PUBLIC
+  USING (((workspace IN ( SELECT g.workspace
+   FROM deepagents.workspace_grants g)) OR (EXISTS ( SELECT 1
+   FROM deepagents.workspace_grants g
+  WHERE (g.workspace IS NULL)))))
+  WITH CHECK (((workspace IN ( SELECT g.workspace
+   FROM deepagents.workspace_grants g)) OR (EXISTS ( SELECT 1
+   FROM deepagents.workspace_grants g
+  WHERE (g.workspace IS NULL)))));
+
 CREATE POLICY chunks_granted ON deepagents.chunks
   AS PERMISSIVE FOR ALL TO PUBLIC
   USING (((workspace IN ( SELECT g.workspace
@@ -973,6 +1683,13 @@ CREATE POLICY chunks_granted ON deepagents.chunks
    FROM deepagents.workspace_grants g
   WHERE (g.workspace IS NULL)))))
   WITH CHECK (((workspace IN ( SELECT g.workspace
+   FROM deepagents.workspace_grants g)) OR (EXISTS ( SELECT 1
+   FROM deepagents.workspace_grants g
+  WHERE (g.workspace IS NULL)))));
+
+CREATE POLICY file_versions_granted ON deepagents.file_versions
+  AS PERMISSIVE FOR ALL TO PUBLIC
+  USING (((workspace IN ( SELECT g.workspace
    FROM deepagents.workspace_grants g)) OR (EXISTS ( SELECT 1
    FROM deepagents.workspace_grants g
   WHERE (g.workspace IS NULL)))));
@@ -988,6 +1705,13 @@ CREATE POLICY files_granted ON deepagents.files
    FROM deepagents.workspace_grants g
   WHERE (g.workspace IS NULL)))));
 
+CREATE POLICY history_settings_granted ON deepagents.history_settings
+  AS PERMISSIVE FOR SELECT TO PUBLIC
+  USING (((scope = ''::text) OR (scope IN ( SELECT g.workspace
+   FROM deepagents.workspace_grants g)) OR (EXISTS ( SELECT 1
+   FROM deepagents.workspace_grants g
+  WHERE (g.workspace IS NULL)))));
+
 CREATE POLICY workspace_grants_own ON deepagents.workspace_grants
   AS PERMISSIVE FOR SELECT TO PUBLIC
   USING ((EXISTS ( SELECT 1
@@ -995,6 +1719,8 @@ CREATE POLICY workspace_grants_own ON deepagents.workspace_grants
   WHERE ((r.rolname = workspace_grants.role_name) AND pg_has_role(r.oid, 'USAGE'::text)))));
 
 -- Grants and revokes (relative to PostgreSQL's default privileges of each object) ----------------
+
+REVOKE EXECUTE ON FUNCTION deepagents.blob_keep(bytea,bytea) FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION deepagents.changes_tree_check() FROM PUBLIC;
 
@@ -1012,9 +1738,23 @@ REVOKE EXECUTE ON FUNCTION deepagents.files_renamed_version() FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION deepagents.grant_workspace(name,text) FROM PUBLIC;
 
+REVOKE EXECUTE ON FUNCTION deepagents.history_capture(deepagents.files,text,bigint,timestamp with time zone) FROM PUBLIC;
+
+REVOKE EXECUTE ON FUNCTION deepagents.history_collect_blobs() FROM PUBLIC;
+
+REVOKE EXECUTE ON FUNCTION deepagents.history_grant(name) FROM PUBLIC;
+
+REVOKE EXECUTE ON FUNCTION deepagents.history_record() FROM PUBLIC;
+
+REVOKE EXECUTE ON FUNCTION deepagents.history_retire(deepagents.files,deepagents.files) FROM PUBLIC;
+
+REVOKE EXECUTE ON FUNCTION deepagents.prune_history(text) FROM PUBLIC;
+
 REVOKE EXECUTE ON FUNCTION deepagents.record_change() FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION deepagents.revoke_workspace(name,text) FROM PUBLIC;
+
+REVOKE EXECUTE ON FUNCTION deepagents.set_history(text,boolean,integer,integer) FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION deepagents.tombstones_clear() FROM PUBLIC;
 

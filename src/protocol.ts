@@ -122,6 +122,27 @@ export const setupErrors = {
     `Workspace ${JSON.stringify(workspace)} is not granted to role "${role}": grantWorkspace(pool, "${schema}", "${role}", workspace) as the schema owner`,
 } as const;
 
+/**
+ * File history and checkpoints (src/core/history.ts). The file-level ones are returned to the
+ * agent like `errors`; the workspace-level ones are thrown to the application.
+ */
+export const historyErrors = {
+  invalidNumber: (what: string, value: unknown) =>
+    `Error: ${what} must be a positive integer (got ${displayInput(String(value))})`,
+  invalidLabel: (what: string, value: unknown, max: number) =>
+    `Error: ${what} must be a string of at most ${max} characters without control characters (got ${displayInput(String(value))})`,
+  invalidArgument: (what: string, expected: string, value: unknown) =>
+    `Error: ${what} must be ${expected} (got ${displayInput(String(value))})`,
+  noVersion: (path: string, version: number) => `Error: version ${version} of '${path}' is not kept`,
+  noHistory: (path: string) => `Error: no history kept for '${path}'`,
+  noCheckpoint: (id: number, workspace: string) => `Error: checkpoint ${id} does not exist in workspace '${workspace}'`,
+  historyOff: (workspace: string) =>
+    `Error: history is off for workspace '${workspace}': turn it on (setHistory) before taking checkpoints`,
+  damaged: (detail: string) => `Error: damaged history: ${detail}`,
+  needsOwner: (operation: string) =>
+    `Error: ${operation} is for the schema owner (it changes every workspace's history)`,
+} as const;
+
 /** Metadata of one file (an extension beyond the protocol). */
 export interface FileStat<Version = number> {
   path: string;

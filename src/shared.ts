@@ -21,3 +21,16 @@ export type {
   LineQuery,
   WriteOutcome,
 } from "./core/backend.js";
+// File history and checkpoints (PostgresBackend implements VersionedWorkspace).
+export type {
+  Checkpoint,
+  DiffOptions,
+  FileVersion,
+  HistoryResult,
+  HistorySettings,
+  PathChange,
+  RewindChange,
+  RewindOptions,
+  RewindResult,
+  VersionedWorkspace,
+} from "./core/history.js";

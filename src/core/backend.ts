@@ -219,17 +219,7 @@ export abstract class BackendCore<V extends Version, S extends CoreState, M> imp
       const body = bodyForWrite(filePath, path, content, this.maxFileBytes);
       await this.ready();
       this.checkStorablePath(path);
-      const outcome = await this.writeFile(path, filePath, body, ifVersion);
-      switch (outcome.status) {
-        case "ok":
-          return { path: filePath, filesUpdate: null, version: outcome.version };
-        case "version_mismatch":
-          return { error: errors.versionMismatch(filePath, ifVersion ?? 0, outcome.current) };
-        case "parent_is_file":
-          return { error: errors.parentIsFile(filePath, outcome.file) };
-        case "is_directory":
-          return { error: errors.isDirectory(filePath) };
-      }
+      return writeResult(filePath, ifVersion, await this.writeFile(path, filePath, body, ifVersion));
     } catch (e) {
       return { error: this.failure("write", e) };
     }
@@ -398,5 +388,23 @@ export abstract class BackendCore<V extends Version, S extends CoreState, M> imp
       });
     }
     return responses;
+  }
+}
+
+/** write()'s answer for an outcome (restore() answers the same way). */
+export function writeResult<V extends Version>(
+  filePath: string,
+  ifVersion: V | 0 | null,
+  outcome: WriteOutcome<V>,
+): WriteResult & { version?: V } {
+  switch (outcome.status) {
+    case "ok":
+      return { path: filePath, filesUpdate: null, version: outcome.version };
+    case "version_mismatch":
+      return { error: errors.versionMismatch(filePath, ifVersion ?? 0, outcome.current) };
+    case "parent_is_file":
+      return { error: errors.parentIsFile(filePath, outcome.file) };
+    case "is_directory":
+      return { error: errors.isDirectory(filePath) };
   }
 }

@@ -38,6 +38,18 @@ import * as sql from "./sql/queries.js";
 import type { Statement } from "./sql/statement.js";
 import { SQLSTATE, sqlstateOf } from "./sqlstate.js";
 import { type Subscription, type WatchOptions, watchChanges } from "./watch.js";
+import * as history from "./history.js";
+import type {
+  Checkpoint,
+  DiffOptions,
+  HistoryResult,
+  HistorySettings,
+  PathChange,
+  RewindOptions,
+  RewindResult,
+  VersionedWorkspace,
+} from "../core/history.js";
+import type { ReadResult, WriteResult } from "../protocol.js";
 
 /** Optimistic concurrency for write/edit: the version the caller last saw (0 = must not exist). */
 export type WriteOptions = VersionOptions<number>;
@@ -59,7 +71,7 @@ interface SqlMatcher {
   chunkPattern: string | null;
 }
 
-export class PostgresBackend extends BackendCore<number, Shared, SqlMatcher> {
+export class PostgresBackend extends BackendCore<number, Shared, SqlMatcher> implements VersionedWorkspace {
   readonly features: BackendFeatures = {
     kind: "postgres",
     versions: "counter",
@@ -141,6 +153,56 @@ export class PostgresBackend extends BackendCore<number, Shared, SqlMatcher> {
       keepPerWorkspace: options.keepPerWorkspace ?? null,
     });
     return Number(row.pruned);
+  }
+
+  // --- file history and checkpoints (history.ts; the contract: src/core/history.ts) ------------
+
+  readonly #history: history.HistoryContext = {
+    workspace: this.workspace,
+    query: (statement, params) => this.#query(statement, params),
+    failure: (operation, e) => this.failure(operation, e),
+  };
+
+  history(path: string): Promise<HistoryResult> {
+    return history.fileHistory(this.#history, path);
+  }
+  readVersion(path: string, version: number, offset?: number, limit?: number): Promise<ReadResult> {
+    return history.readVersion(this.#history, path, version, offset, limit);
+  }
+  restore(path: string, version: number, options?: WriteOptions): Promise<WriteResult & { version?: number }> {
+    return history.restore(this.#history, path, version, options);
+  }
+  checkpoint(options?: { label?: string; tag?: string }): Promise<Checkpoint> {
+    return history.checkpoint(this.#history, options);
+  }
+  checkpoints(): Promise<Checkpoint[]> {
+    return history.checkpoints(this.#history);
+  }
+  deleteCheckpoint(id: number): Promise<boolean> {
+    return history.deleteCheckpoint(this.#history, id);
+  }
+  rewind(checkpoint: number, options?: RewindOptions): Promise<RewindResult> {
+    return history.rewind(this.#history, checkpoint, options);
+  }
+  diff(from: number, to?: number | null, options?: DiffOptions): Promise<PathChange[]> {
+    return history.diff(this.#history, from, to ?? null, options);
+  }
+  /** Applies the retention to this workspace (or every one): the schema owner's job, like pruneChanges. */
+  pruneHistory(options: { allWorkspaces?: boolean } = {}): Promise<{ versions: number; blobs: number }> {
+    return history.pruneHistory(this.#history, options.allWorkspaces === true);
+  }
+  historySettings(): Promise<HistorySettings> {
+    return history.historySettings(this.#history);
+  }
+  /**
+   * History on/off and retention for this workspace, or with `{ schemaDefault: true }` for every
+   * workspace without its own (the schema owner's). Turning it off drops the history kept.
+   */
+  setHistory(
+    settings: Partial<HistorySettings>,
+    options: { schemaDefault?: boolean } = {},
+  ): Promise<{ versions: number; checkpoints: number; blobs: number }> {
+    return history.setHistory(this.#history, options.schemaDefault ? "" : this.workspace, settings);
   }
 
   /** One round trip, once open and initialized (a read-only statement may be retried: connection.ts). */

@@ -29,6 +29,12 @@ export const SQLSTATE = {
   isDirectory: "DA003",
   /** sql/pg_trgm_home.sql: pg_trgm is missing or unusable and this role cannot fix it (the message names the DBA's command). */
   pgTrgmUnusable: "DA004",
+  /** 0008 version_data: a version is neither stored nor current (raw SQL removed what history needs). */
+  historyDamaged: "DA010",
+  /** 0008 fs_checkpoint: history is off for the workspace. */
+  historyOff: "DA011",
+  /** 0008 checkpoint_position: no such checkpoint in the workspace. */
+  noCheckpoint: "DA012",
 } as const;
 
 /** The SQLSTATE of a database error, or undefined for anything else. */

@@ -62,3 +62,11 @@ export async function adminClient(): Promise<pg.Client> {
   await client.connect();
   return client;
 }
+
+/** The same server and database as `url`, logged in as `role`. */
+export function urlAs(url: string, role: string, password: string): string {
+  const u = new URL(url);
+  u.username = role;
+  u.password = password;
+  return u.toString();
+}

@@ -135,6 +135,87 @@ export const pruneChanges = statement<
   { pruned: string }
 >("prune_changes");
 
+// --- history and checkpoints (history.ts; migration 0008) -------------------------------------
+
+export const history = statement<
+  FileKey,
+  {
+    version: string;
+    op: "create" | "update" | "delete";
+    change_id: string | null;
+    size: string;
+    mime_type: string | null;
+    at: Date;
+    tag: string | null;
+  }
+>("history", { readOnly: true });
+
+export const readVersion = statement<
+  FileKey & { version: number; offset: number; limit: number },
+  { mime_type: string; bytes: Buffer | null; total_lines: number; window_text: string | null; window_lines: number }
+>("read_version", { readOnly: true });
+
+export const restore = statement<
+  FileKey & { version: number; ifVersion: number | null },
+  { version: string } & (
+    | { status: "created" | "updated" | "version_mismatch" | "no_version"; conflict: null }
+    | { status: "parent_is_file" | "is_directory"; conflict: string }
+  )
+>("restore");
+
+export const checkpoint = statement<
+  Workspace & { label: string | null; tag: string | null },
+  { id: string; change_id: string; created_at: Date }
+>("checkpoint");
+
+export const checkpoints = statement<
+  Workspace,
+  { id: string; change_id: string; label: string | null; tag: string | null; created_at: Date }
+>("checkpoints", { readOnly: true });
+
+export const deleteCheckpoint = statement<Workspace & { id: number }, { deleted: boolean }>("delete_checkpoint");
+
+export const diff = statement<
+  Workspace & { from: number; to: number | null; scope: string[] | null },
+  {
+    path: string;
+    op: "created" | "updated" | "deleted";
+    from_version: string | null;
+    from_size: string | null;
+    to_version: string | null;
+    to_size: string | null;
+    binary_change: boolean;
+  }
+>("diff", { readOnly: true });
+
+export const rewind = statement<
+  Workspace & { id: number; scope: string[] | null; dryRun: boolean },
+  {
+    path: string;
+    op: "created" | "updated" | "deleted";
+    version_before: string | null;
+    size_before: string | null;
+    restored_version: string | null;
+    size_after: string | null;
+    version: string | null;
+    undo_checkpoint: string | null;
+  }
+>("rewind");
+
+export const pruneHistory = statement<{ workspace: string | null }, { versions: string; blobs: string }>(
+  "prune_history",
+);
+
+export const setHistory = statement<
+  { scope: string; enabled: boolean | null; keepVersions: number | null; keepDays: number | null },
+  { versions: string; checkpoints: string; blobs: string }
+>("set_history");
+
+export const historySettings = statement<
+  Workspace,
+  { enabled: boolean; keep_versions: number | null; keep_days: number | null }
+>("history_settings", { readOnly: true });
+
 // --- setup and operators (backend initialize(), admin.ts, rls.ts) ------------------------------
 
 export const serverInfo = statement<NoParams, { version: number; encoding: string }>("server_info", {

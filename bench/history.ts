@@ -1,0 +1,148 @@
+/**
+ * `npm run bench:history`: what file history costs and how fast it answers (issue 13), through
+ * PostgresBackend, in one process run:
+ *  - storage: 1,000 one-line edits of a 10 KB file, 100 one-line edits of a 5 MB file (source
+ *    code and prose), each against the size of one copy of the file; the bytes of contents kept
+ *    (deltas and blobs as stored, compressed where PostgreSQL compressed them) and the whole cost
+ *    of the history tables after VACUUM (rows, indexes, TOAST);
+ *  - latency: readVersion of the newest and the oldest version, checkpoint, diff and rewind of
+ *    a 1,000-file workspace after 100 of its files changed (medians);
+ *  - uploads and writes with history on and off: bench/write-paths.ts (`npm run bench:writes`).
+ * Prints Markdown.   DATABASE_URL=... node --import tsx bench/history.ts
+ */
+import pg from "pg";
+import { PostgresBackend } from "../src/postgres/index.js";
+import { benchDatabase, median, timeMedian } from "./common.js";
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 7);
+const db = await benchDatabase();
+const schema = `bench_history_${Date.now().toString(36)}`;
+const backend = new PostgresBackend({ connectionString: db.url, schema, workspace: "w", maxPoolSize: 2 });
+await backend.initialize();
+const admin = new pg.Client({ connectionString: db.url });
+await admin.connect();
+const log = (...a: unknown[]) => console.error("[bench:history]", ...a);
+
+/** Lines of real-looking source code or prose, deterministic. */
+function corpus(kind: "code" | "prose", bytes: number): string[] {
+  const lines: string[] = [];
+  let size = 0;
+  for (let i = 0; size < bytes; i++) {
+    const line =
+      kind === "code"
+        ? `  const value${i} = compute(${i}, "item-${i % 97}") + offset * ${i % 13}; // step ${i}`
+        : `Paragraph ${i} tells how the agent read file ${i % 211}, changed its ${i % 7}th section and moved on.`;
+    lines.push(line);
+    size += Buffer.byteLength(line) + 1;
+  }
+  return lines;
+}
+
+/** Bytes of contents kept, and of the history tables as a whole, for one workspace's files. */
+async function storage(workspace: string) {
+  await admin.query(`VACUUM ${schema}.file_versions, ${schema}.blobs`);
+  const { rows } = await admin.query(
+    `SELECT coalesce(sum(pg_column_size(v.delta_middle)), 0)::bigint AS deltas,
+            (SELECT coalesce(sum(pg_column_size(b.data)), 0) FROM ${schema}.blobs b
+              WHERE b.hash IN (SELECT blob FROM ${schema}.file_versions WHERE workspace = $1))::bigint AS blobs,
+            count(*)::int AS rows, count(v.blob)::int AS keyframes
+     FROM ${schema}.file_versions v WHERE v.workspace = $1`,
+    [workspace],
+  );
+  return rows[0] as { deltas: string; blobs: string; rows: number; keyframes: number };
+}
+
+const tables = async () =>
+  Number(
+    (
+      await admin.query(
+        `SELECT pg_total_relation_size('${schema}.file_versions') + pg_total_relation_size('${schema}.blobs') AS n`,
+      )
+    ).rows[0].n,
+  );
+
+interface EditCase {
+  label: string;
+  kind: "code" | "prose";
+  bytes: number;
+  edits: number;
+  target: number;
+}
+const cases: EditCase[] = [
+  { label: "1,000 one-line edits of a 10 KB file", kind: "code", bytes: 10_000, edits: 1000, target: 10 },
+  { label: "1,000 one-line edits of a 10 KB file", kind: "prose", bytes: 10_000, edits: 1000, target: 10 },
+  { label: "100 one-line edits of a 5 MB file", kind: "code", bytes: 5_000_000, edits: 100, target: 3 },
+  { label: "100 one-line edits of a 5 MB file", kind: "prose", bytes: 5_000_000, edits: 100, target: 3 },
+];
+
+const out: string[] = [];
+try {
+  out.push(
+    "| case | corpus | one copy | contents kept | × copy | target | met | whole tables (rows, indexes) | × copy | edit (ms, median) | readVersion newest / oldest (ms) |",
+  );
+  out.push("|---|---|---:|---:|---:|---|---|---:|---:|---:|---|");
+  for (const c of cases) {
+    const b = backend.withWorkspace(`${c.kind}-${c.bytes}`);
+    const lines = corpus(c.kind, c.bytes);
+    await b.write("/f.txt", lines.join("\n"));
+    const copy = Buffer.byteLength(lines.join("\n"));
+    const before = await tables();
+    const times: number[] = [];
+    for (let i = 0; i < c.edits; i++) {
+      const at = (i * 7919) % lines.length;
+      const next = `${lines[at]} (edit ${i})`;
+      const t = performance.now();
+      const r = await b.edit("/f.txt", lines[at], next);
+      times.push(performance.now() - t);
+      if (r.error) throw new Error(r.error);
+      lines[at] = next;
+    }
+    const s = await storage(b.workspace);
+    const kept = Number(s.deltas) + Number(s.blobs);
+    const whole = (await tables()) - before;
+    const last = (await b.stat("/f.txt")).data!.version as number;
+    const newest = await timeMedian(() => b.readVersion("/f.txt", last - 1, 0, 100), RUNS);
+    const oldest = await timeMedian(() => b.readVersion("/f.txt", 1, 0, 100), RUNS);
+    log(c.label, c.kind, { kept, whole, rows: s.rows, keyframes: s.keyframes });
+    out.push(
+      `| ${c.label} | ${c.kind} | ${(copy / 1024).toFixed(0)} KiB | ${(kept / 1024).toFixed(1)} KiB (${s.keyframes} whole) | ${(kept / copy).toFixed(2)}× | ≤ ${c.target}× | ${kept / copy <= c.target ? "yes" : "**no**"} | ${(whole / 1024).toFixed(0)} KiB (${s.rows} rows) | ${(whole / copy).toFixed(1)}× | ${median(times).toFixed(2)} | ${newest.toFixed(2)} / ${oldest.toFixed(2)} |`,
+    );
+  }
+
+  // Checkpoint, diff and rewind of a 1,000-file workspace (100 files changed since the checkpoint).
+  const w = backend.withWorkspace("thousand");
+  const files = corpus("code", 1000 * 2000);
+  const batch: Array<[string, Uint8Array]> = [];
+  for (let i = 0; i < 1000; i++)
+    batch.push([`/src/d${i % 20}/f${i}.ts`, Buffer.from(files.slice(i * 20, i * 20 + 20).join("\n"))]);
+  await w.uploadFiles(batch);
+  const checkpointMs = await timeMedian(() => w.checkpoint(), RUNS);
+  const cp = await w.checkpoint({ label: "base" });
+  const change = async (round: number) => {
+    for (let i = 0; i < 100; i++) await w.edit(`/src/d${i % 20}/f${i * 7}.ts`, "const", `const /*${round}*/`);
+  };
+  await change(0);
+  const diffMs = await timeMedian(() => w.diff(cp.id), RUNS);
+  const dryMs = await timeMedian(() => w.rewind(cp.id, { dryRun: true }), RUNS);
+  const rewinds: number[] = [];
+  for (let r = 1; r <= 3; r++) {
+    const t = performance.now();
+    const done = await w.rewind(cp.id);
+    rewinds.push(performance.now() - t);
+    if (done.changes.length !== 100) throw new Error(`rewind changed ${done.changes.length} paths`);
+    await change(r);
+  }
+  out.push("");
+  out.push("| 1,000-file workspace, 100 files edited since the checkpoint | ms (median) |");
+  out.push("|---|---:|");
+  out.push(`| checkpoint | ${checkpointMs.toFixed(2)} |`);
+  out.push(`| diff checkpoint → now (paths, sizes) | ${diffMs.toFixed(2)} |`);
+  out.push(`| rewind, dry run | ${dryMs.toFixed(2)} |`);
+  out.push(`| rewind (100 files written back, one transaction) | ${median(rewinds).toFixed(2)} |`);
+  console.log(out.join("\n"));
+} finally {
+  await backend.close();
+  await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await admin.end();
+  await db.stop();
+}

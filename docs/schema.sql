@@ -156,8 +156,6 @@ CREATE INDEX chunks_content_trgm_idx ON deepagents.chunks USING gin (content @ex
 
 CREATE INDEX file_versions_blob_idx ON deepagents.file_versions USING btree (blob) WHERE (blob IS NOT NULL);
 
-CREATE INDEX file_versions_change_idx ON deepagents.file_versions USING btree (workspace, change_id);
-
 CREATE INDEX files_parent_idx ON deepagents.files USING btree (workspace, parent, path);
 
 CREATE UNIQUE INDEX workspace_grants_role_all_idx ON deepagents.workspace_grants USING btree (role_name) WHERE (workspace IS NULL);
@@ -168,18 +166,19 @@ CREATE UNIQUE INDEX workspace_grants_role_workspace_idx ON deepagents.workspace_
 
 CREATE OR REPLACE FUNCTION deepagents.blob_keep(p_hash bytea, p_data bytea)
  RETURNS void
- LANGUAGE sql
+ LANGUAGE plpgsql
  SET search_path TO 'deepagents', 'pg_temp'
 AS $function$
+BEGIN
   INSERT INTO blobs AS b (hash, data) VALUES (p_hash, p_data)
-  ON CONFLICT (hash) DO UPDATE SET hash = b.hash
+  ON CONFLICT (hash) DO UPDATE SET hash = b.hash;
+END
 $function$;
 
 CREATE OR REPLACE FUNCTION deepagents.bytes_common_prefix(a bytea, b bytea)
  RETURNS integer
  LANGUAGE plpgsql
  IMMUTABLE PARALLEL SAFE STRICT
- SET search_path TO 'deepagents', 'pg_temp'
 AS $function$
 DECLARE
   v_max integer := least(length(a), length(b));
@@ -208,7 +207,6 @@ CREATE OR REPLACE FUNCTION deepagents.bytes_common_suffix(a bytea, b bytea, p_ma
  RETURNS integer
  LANGUAGE plpgsql
  IMMUTABLE PARALLEL SAFE STRICT
- SET search_path TO 'deepagents', 'pg_temp'
 AS $function$
 DECLARE
   v_la integer := length(a);
@@ -434,7 +432,6 @@ CREATE OR REPLACE FUNCTION deepagents.file_body(p_content text, p_bytes bytea)
  RETURNS bytea
  LANGUAGE sql
  IMMUTABLE PARALLEL SAFE
- SET search_path TO 'deepagents', 'pg_temp'
 RETURN COALESCE(convert_to(p_content, 'UTF8'::name), p_bytes);
 
 CREATE OR REPLACE FUNCTION deepagents.files_first_version()
@@ -1084,12 +1081,12 @@ CREATE OR REPLACE FUNCTION deepagents.history_compare(p_workspace text, p_from b
  SET search_path TO 'deepagents', 'pg_temp'
 AS $function$
   WITH touched AS (
-    SELECT DISTINCT v.path FROM file_versions v
-    WHERE v.workspace = p_workspace
-      AND v.change_id > least(p_from, coalesce(p_to, p_from))
-      AND (p_to IS NULL OR v.change_id <= greatest(p_from, p_to))
+    SELECT DISTINCT c.path FROM changes c
+    WHERE c.workspace = p_workspace
+      AND c.id > least(p_from, coalesce(p_to, p_from))
+      AND (p_to IS NULL OR c.id <= greatest(p_from, p_to))
       AND (p_scope IS NULL OR EXISTS (SELECT 1 FROM unnest(p_scope) s(p)
-                                      WHERE s.p = '/' OR v.path = s.p OR left(v.path, length(s.p) + 1) = s.p || '/'))
+                                      WHERE s.p = '/' OR c.path = s.p OR left(c.path, length(s.p) + 1) = s.p || '/'))
   ), states AS (
     SELECT t.path, a.version AS from_version, a.size AS from_size, a.hash AS from_hash, a.mime_type AS from_mime,
            b.version AS to_version, b.size AS to_size, b.hash AS to_hash, b.mime_type AS to_mime
@@ -1118,10 +1115,14 @@ $function$;
 
 CREATE OR REPLACE FUNCTION deepagents.history_enabled(p_workspace text)
  RETURNS boolean
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
-RETURN (SELECT p.enabled FROM deepagents.history_policy(history_enabled.p_workspace) p(enabled, keep_versions, keep_days));
+AS $function$
+BEGIN
+  RETURN (history_policy(p_workspace)).enabled;
+END
+$function$;
 
 CREATE OR REPLACE FUNCTION deepagents.history_grant(p_role name)
  RETURNS void
@@ -1148,23 +1149,29 @@ CREATE OR REPLACE FUNCTION deepagents.history_max_depth(p_size bigint)
  RETURNS integer
  LANGUAGE sql
  IMMUTABLE PARALLEL SAFE
- SET search_path TO 'deepagents', 'pg_temp'
 RETURN GREATEST(8, LEAST(200, ((268435456 / GREATEST(p_size, (1)::bigint)))::integer));
 
 CREATE OR REPLACE FUNCTION deepagents.history_policy(p_workspace text, OUT enabled boolean, OUT keep_versions integer, OUT keep_days integer)
  RETURNS record
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
 AS $function$
-  SELECT coalesce(w.enabled, d.enabled, true),
-         CASE WHEN w.scope IS NOT NULL AND (w.keep_versions IS NOT NULL OR w.keep_days IS NOT NULL)
-              THEN w.keep_versions ELSE d.keep_versions END,
-         CASE WHEN w.scope IS NOT NULL AND (w.keep_versions IS NOT NULL OR w.keep_days IS NOT NULL)
-              THEN w.keep_days ELSE d.keep_days END
-  FROM (SELECT 1) one
-  LEFT JOIN history_settings d ON d.scope = ''
-  LEFT JOIN history_settings w ON w.scope = p_workspace
+DECLARE
+  d history_settings;
+  w history_settings;
+BEGIN
+  SELECT * INTO d FROM history_settings s WHERE s.scope = '';
+  SELECT * INTO w FROM history_settings s WHERE s.scope = p_workspace;
+  enabled := coalesce(w.enabled, d.enabled, true);
+  IF w.keep_versions IS NOT NULL OR w.keep_days IS NOT NULL THEN
+    keep_versions := w.keep_versions;
+    keep_days := w.keep_days;
+  ELSE
+    keep_versions := d.keep_versions;
+    keep_days := d.keep_days;
+  END IF;
+END
 $function$;
 
 CREATE OR REPLACE FUNCTION deepagents.history_record()
@@ -1175,21 +1182,20 @@ CREATE OR REPLACE FUNCTION deepagents.history_record()
 AS $function$
 DECLARE
   v_renamed boolean := TG_OP = 'UPDATE' AND (OLD.workspace, OLD.path) IS DISTINCT FROM (NEW.workspace, NEW.path);
+  v_old_on boolean := TG_OP <> 'INSERT' AND history_enabled(OLD.workspace);
+  v_new_on boolean := CASE WHEN TG_OP = 'DELETE' THEN false
+                           WHEN TG_OP = 'UPDATE' AND OLD.workspace = NEW.workspace THEN v_old_on
+                           ELSE history_enabled(NEW.workspace) END;
 BEGIN
-  IF TG_OP = 'DELETE' OR v_renamed THEN
-    IF history_enabled(OLD.workspace) THEN
-      PERFORM history_retire(OLD, NULL);
-      INSERT INTO file_versions (workspace, path, version, deleted, op, size, tag)
-      VALUES (OLD.workspace, OLD.path, OLD.version, true, 'delete', OLD.size,
-              nullif(current_setting('deepagents_backends.tag', true), ''))
-      ON CONFLICT (workspace, path, version, deleted) DO UPDATE
-        SET change_id = NULL, at = excluded.at, size = excluded.size, tag = excluded.tag;
-    END IF;
-    IF TG_OP = 'DELETE' THEN
-      RETURN NULL;
-    END IF;
+  IF (TG_OP = 'DELETE' OR v_renamed) AND v_old_on THEN
+    PERFORM history_retire(OLD, NULL);
+    INSERT INTO file_versions (workspace, path, version, deleted, op, size, tag)
+    VALUES (OLD.workspace, OLD.path, OLD.version, true, 'delete', OLD.size,
+            nullif(current_setting('deepagents_backends.tag', true), ''))
+    ON CONFLICT (workspace, path, version, deleted) DO UPDATE
+      SET change_id = NULL, at = excluded.at, size = excluded.size, tag = excluded.tag;
   END IF;
-  IF NOT history_enabled(NEW.workspace) THEN
+  IF NOT v_new_on THEN
     RETURN NULL;
   END IF;
   IF TG_OP = 'INSERT' OR v_renamed THEN
@@ -1297,9 +1303,10 @@ DECLARE
 BEGIN
   WITH doomed AS (
     SELECT c.workspace, c.id FROM changes c
-    WHERE (p_older_than IS NOT NULL AND c.at < clock_timestamp() - p_older_than)
-       OR (p_keep IS NOT NULL AND c.id <= (SELECT k.id FROM changes k WHERE k.workspace = c.workspace
-                                           ORDER BY k.id DESC OFFSET p_keep LIMIT 1))
+    WHERE ((p_older_than IS NOT NULL AND c.at < clock_timestamp() - p_older_than)
+           OR (p_keep IS NOT NULL AND c.id <= (SELECT k.id FROM changes k WHERE k.workspace = c.workspace
+                                               ORDER BY k.id DESC OFFSET p_keep LIMIT 1)))
+      AND NOT EXISTS (SELECT 1 FROM checkpoints k WHERE k.workspace = c.workspace AND k.change_id < c.id)
   ), deleted AS (
     DELETE FROM changes c USING doomed d WHERE c.id = d.id RETURNING c.workspace, c.id
   ), horizon AS (
@@ -1328,12 +1335,18 @@ BEGIN
          coalesce(array_agg(d.version), '{}'), coalesce(array_agg(d.deleted), '{}')
     INTO v_ws, v_paths, v_versions, v_deleted
   FROM (
+    WITH policies AS (
+      SELECT w.workspace, p.keep_versions, p.keep_days
+      FROM (SELECT DISTINCT v.workspace FROM file_versions v
+            WHERE p_workspace IS NULL OR v.workspace = p_workspace) w
+      CROSS JOIN LATERAL history_policy(w.workspace) p
+    )
     SELECT v.workspace, v.path, v.version, v.deleted, v.change_id, v.at,
            dense_rank() OVER (PARTITION BY v.workspace, v.path ORDER BY v.version DESC) AS newness,
            p.keep_versions, p.keep_days
     FROM file_versions v
-    CROSS JOIN LATERAL history_policy(v.workspace) p
-    WHERE (p_workspace IS NULL OR v.workspace = p_workspace) AND v.change_id IS NOT NULL
+    JOIN policies p ON p.workspace = v.workspace
+    WHERE v.change_id IS NOT NULL
   ) d
   WHERE (d.keep_versions IS NOT NULL OR d.keep_days IS NOT NULL)
     AND NOT coalesce(d.newness <= d.keep_versions, false)

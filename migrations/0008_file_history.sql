@@ -61,8 +61,10 @@ CREATE TABLE file_versions (
     AND (delta_middle IS NULL) = (delta_suffix IS NULL)
     AND (NOT deleted OR (blob IS NULL AND delta_middle IS NULL)))
 );
--- Checkpoints, diff and rewind look up what changed after a position.
-CREATE INDEX file_versions_change_idx ON file_versions (workspace, change_id);
+-- No index on change_id: stamping it at commit (record_change) and turning the previous version
+-- into a delta are then HOT updates, which add no index entries. Which paths changed after a
+-- checkpoint comes from `changes` (its (workspace, id) index), kept from pruning while a
+-- checkpoint needs it (prune_changes below).
 -- Blob collection asks whether any version still points to a blob.
 CREATE INDEX file_versions_blob_idx ON file_versions (blob) WHERE blob IS NOT NULL;
 
@@ -125,24 +127,33 @@ CREATE POLICY history_settings_granted ON history_settings FOR SELECT
 -- The settings in force for a workspace (its own row over the default, column by column).
 CREATE FUNCTION history_policy(p_workspace text,
                                OUT enabled boolean, OUT keep_versions integer, OUT keep_days integer)
-LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
-  SELECT coalesce(w.enabled, d.enabled, true),
-         CASE WHEN w.scope IS NOT NULL AND (w.keep_versions IS NOT NULL OR w.keep_days IS NOT NULL)
-              THEN w.keep_versions ELSE d.keep_versions END,
-         CASE WHEN w.scope IS NOT NULL AND (w.keep_versions IS NOT NULL OR w.keep_days IS NOT NULL)
-              THEN w.keep_days ELSE d.keep_days END
-  FROM (SELECT 1) one
-  LEFT JOIN history_settings d ON d.scope = ''
-  LEFT JOIN history_settings w ON w.scope = p_workspace
+-- plpgsql, not sql: the trigger calls it for every row written, and plpgsql keeps its plans.
+LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
+DECLARE
+  d history_settings;
+  w history_settings;
+BEGIN
+  SELECT * INTO d FROM history_settings s WHERE s.scope = '';
+  SELECT * INTO w FROM history_settings s WHERE s.scope = p_workspace;
+  enabled := coalesce(w.enabled, d.enabled, true);
+  IF w.keep_versions IS NOT NULL OR w.keep_days IS NOT NULL THEN
+    keep_versions := w.keep_versions;
+    keep_days := w.keep_days;
+  ELSE
+    keep_versions := d.keep_versions;
+    keep_days := d.keep_days;
+  END IF;
+END
 $$;
 
 -- Byte-level deltas -----------------------------------------------------------------------------
--- Pure helpers, pinned all the same: nothing needs them inlined (they run once per write).
+-- Pure helpers: no relation, no non-built-in type, so (like 0005's) unpinned -- the SQL ones are
+-- then inlined into their callers, and none pays for a search_path change on every write.
 
 -- How many leading bytes a and b share: 64 KiB blocks compared as wholes (memcmp), then the
 -- differing block halved, so a change near the end of a 5 MB file costs a few ms, not a byte loop.
 CREATE FUNCTION bytes_common_prefix(a bytea, b bytea) RETURNS integer
-LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
 DECLARE
   v_max integer := least(length(a), length(b));
   v_step constant integer := 65536;
@@ -168,7 +179,7 @@ $$;
 
 -- How many trailing bytes a and b share, at most p_max (so that prefix and suffix never overlap).
 CREATE FUNCTION bytes_common_suffix(a bytea, b bytea, p_max integer) RETURNS integer
-LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
 DECLARE
   v_la integer := length(a);
   v_lb integer := length(b);
@@ -197,12 +208,12 @@ $$;
 -- The most deltas a read may apply to reach a version of this size: a read costs about
 -- depth x size bytes of copying, kept near 256 MB, and never more than 200 steps.
 CREATE FUNCTION history_max_depth(p_size bigint) RETURNS integer
-LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path FROM CURRENT
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN greatest(8, least(200, (268435456 / greatest(p_size, 1))::integer));
 
 -- A file row's body as bytes (text is stored as UTF-8, the only server encoding we accept).
 CREATE FUNCTION file_body(p_content text, p_bytes bytea) RETURNS bytea
-LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path FROM CURRENT
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN coalesce(convert_to(p_content, 'UTF8'), p_bytes);
 
 -- Recording (definer triggers: restricted roles cannot write history themselves) ----------------
@@ -211,9 +222,11 @@ RETURN coalesce(convert_to(p_content, 'UTF8'), p_bytes);
 -- locks it against prune_history's collection until this transaction ends: a blob is never
 -- removed under a version that is about to point to it.
 CREATE FUNCTION blob_keep(p_hash bytea, p_data bytea) RETURNS void
-LANGUAGE sql SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
   INSERT INTO blobs AS b (hash, data) VALUES (p_hash, p_data)
-  ON CONFLICT (hash) DO UPDATE SET hash = b.hash
+  ON CONFLICT (hash) DO UPDATE SET hash = b.hash;
+END
 $$;
 
 -- The row of the version a file row holds, as live (its bytes are in `files`). p_change_id is
@@ -282,8 +295,11 @@ END
 $$;
 
 CREATE FUNCTION history_enabled(p_workspace text) RETURNS boolean
-LANGUAGE sql STABLE SET search_path FROM CURRENT
-RETURN (SELECT p.enabled FROM history_policy(p_workspace) p);
+LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
+BEGIN
+  RETURN (history_policy(p_workspace)).enabled;
+END
+$$;
 
 -- After each row change of `files`. A rename by raw SQL is a delete of the old name and a create
 -- of the new one, as record_change logs it.
@@ -291,21 +307,20 @@ CREATE FUNCTION history_record() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 DECLARE
   v_renamed boolean := TG_OP = 'UPDATE' AND (OLD.workspace, OLD.path) IS DISTINCT FROM (NEW.workspace, NEW.path);
+  v_old_on boolean := TG_OP <> 'INSERT' AND history_enabled(OLD.workspace);
+  v_new_on boolean := CASE WHEN TG_OP = 'DELETE' THEN false
+                           WHEN TG_OP = 'UPDATE' AND OLD.workspace = NEW.workspace THEN v_old_on
+                           ELSE history_enabled(NEW.workspace) END;
 BEGIN
-  IF TG_OP = 'DELETE' OR v_renamed THEN
-    IF history_enabled(OLD.workspace) THEN
-      PERFORM history_retire(OLD, NULL);
-      INSERT INTO file_versions (workspace, path, version, deleted, op, size, tag)
-      VALUES (OLD.workspace, OLD.path, OLD.version, true, 'delete', OLD.size,
-              nullif(current_setting('deepagents_backends.tag', true), ''))
-      ON CONFLICT (workspace, path, version, deleted) DO UPDATE
-        SET change_id = NULL, at = excluded.at, size = excluded.size, tag = excluded.tag;
-    END IF;
-    IF TG_OP = 'DELETE' THEN
-      RETURN NULL;
-    END IF;
+  IF (TG_OP = 'DELETE' OR v_renamed) AND v_old_on THEN
+    PERFORM history_retire(OLD, NULL);
+    INSERT INTO file_versions (workspace, path, version, deleted, op, size, tag)
+    VALUES (OLD.workspace, OLD.path, OLD.version, true, 'delete', OLD.size,
+            nullif(current_setting('deepagents_backends.tag', true), ''))
+    ON CONFLICT (workspace, path, version, deleted) DO UPDATE
+      SET change_id = NULL, at = excluded.at, size = excluded.size, tag = excluded.tag;
   END IF;
-  IF NOT history_enabled(NEW.workspace) THEN
+  IF NOT v_new_on THEN
     RETURN NULL;
   END IF;
   IF TG_OP = 'INSERT' OR v_renamed THEN
@@ -494,12 +509,12 @@ RETURNS TABLE (path text, from_version bigint, from_size bigint, from_hash bytea
                to_version bigint, to_size bigint, to_hash bytea, to_mime text)
 LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
   WITH touched AS (
-    SELECT DISTINCT v.path FROM file_versions v
-    WHERE v.workspace = p_workspace
-      AND v.change_id > least(p_from, coalesce(p_to, p_from))
-      AND (p_to IS NULL OR v.change_id <= greatest(p_from, p_to))
+    SELECT DISTINCT c.path FROM changes c
+    WHERE c.workspace = p_workspace
+      AND c.id > least(p_from, coalesce(p_to, p_from))
+      AND (p_to IS NULL OR c.id <= greatest(p_from, p_to))
       AND (p_scope IS NULL OR EXISTS (SELECT 1 FROM unnest(p_scope) s(p)
-                                      WHERE s.p = '/' OR v.path = s.p OR left(v.path, length(s.p) + 1) = s.p || '/'))
+                                      WHERE s.p = '/' OR c.path = s.p OR left(c.path, length(s.p) + 1) = s.p || '/'))
   ), states AS (
     SELECT t.path, a.version AS from_version, a.size AS from_size, a.hash AS from_hash, a.mime_type AS from_mime,
            b.version AS to_version, b.size AS to_size, b.hash AS to_hash, b.mime_type AS to_mime
@@ -636,6 +651,32 @@ BEGIN
 END
 $$;
 
+-- 0002's prune_changes, which now keeps every change after a workspace's oldest checkpoint:
+-- diff and rewind read from the change log which paths changed since a checkpoint.
+CREATE OR REPLACE FUNCTION prune_changes(p_older_than interval DEFAULT NULL, p_keep integer DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+  v_count bigint;
+BEGIN
+  WITH doomed AS (
+    SELECT c.workspace, c.id FROM changes c
+    WHERE ((p_older_than IS NOT NULL AND c.at < clock_timestamp() - p_older_than)
+           OR (p_keep IS NOT NULL AND c.id <= (SELECT k.id FROM changes k WHERE k.workspace = c.workspace
+                                               ORDER BY k.id DESC OFFSET p_keep LIMIT 1)))
+      AND NOT EXISTS (SELECT 1 FROM checkpoints k WHERE k.workspace = c.workspace AND k.change_id < c.id)
+  ), deleted AS (
+    DELETE FROM changes c USING doomed d WHERE c.id = d.id RETURNING c.workspace, c.id
+  ), horizon AS (
+    INSERT INTO changes_horizon AS h (workspace, pruned_to)
+    SELECT workspace, max(id) FROM deleted GROUP BY workspace
+    ON CONFLICT (workspace) DO UPDATE SET pruned_to = greatest(h.pruned_to, excluded.pruned_to)
+  )
+  SELECT count(*) INTO v_count FROM deleted;
+  RETURN v_count;
+END
+$$;
+
 -- Retention (the owner's: EXECUTE revoked from PUBLIC) ----------------------------------------
 
 -- Drops the blobs no version points to. A blob a writer is keeping right now is locked by its
@@ -676,12 +717,18 @@ BEGIN
          coalesce(array_agg(d.version), '{}'), coalesce(array_agg(d.deleted), '{}')
     INTO v_ws, v_paths, v_versions, v_deleted
   FROM (
+    WITH policies AS (
+      SELECT w.workspace, p.keep_versions, p.keep_days
+      FROM (SELECT DISTINCT v.workspace FROM file_versions v
+            WHERE p_workspace IS NULL OR v.workspace = p_workspace) w
+      CROSS JOIN LATERAL history_policy(w.workspace) p
+    )
     SELECT v.workspace, v.path, v.version, v.deleted, v.change_id, v.at,
            dense_rank() OVER (PARTITION BY v.workspace, v.path ORDER BY v.version DESC) AS newness,
            p.keep_versions, p.keep_days
     FROM file_versions v
-    CROSS JOIN LATERAL history_policy(v.workspace) p
-    WHERE (p_workspace IS NULL OR v.workspace = p_workspace) AND v.change_id IS NOT NULL
+    JOIN policies p ON p.workspace = v.workspace
+    WHERE v.change_id IS NOT NULL
   ) d
   WHERE (d.keep_versions IS NOT NULL OR d.keep_days IS NOT NULL)
     AND NOT coalesce(d.newness <= d.keep_versions, false)
@@ -876,6 +923,29 @@ BEGIN
     EXECUTE format('REVOKE USAGE ON SCHEMA %I FROM %I', v_schema, p_role);
   END IF;
   RETURN v_removed;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION prune_changes(p_older_than interval DEFAULT NULL, p_keep integer DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+  v_count bigint;
+BEGIN
+  WITH doomed AS (
+    SELECT c.workspace, c.id FROM changes c
+    WHERE (p_older_than IS NOT NULL AND c.at < clock_timestamp() - p_older_than)
+       OR (p_keep IS NOT NULL AND c.id <= (SELECT k.id FROM changes k WHERE k.workspace = c.workspace
+                                           ORDER BY k.id DESC OFFSET p_keep LIMIT 1))
+  ), deleted AS (
+    DELETE FROM changes c USING doomed d WHERE c.id = d.id RETURNING c.workspace, c.id
+  ), horizon AS (
+    INSERT INTO changes_horizon AS h (workspace, pruned_to)
+    SELECT workspace, max(id) FROM deleted GROUP BY workspace
+    ON CONFLICT (workspace) DO UPDATE SET pruned_to = greatest(h.pruned_to, excluded.pruned_to)
+  )
+  SELECT count(*) INTO v_count FROM deleted;
+  RETURN v_count;
 END
 $$;
 

@@ -139,6 +139,10 @@ export const historyErrors = {
   historyOff: (workspace: string) =>
     `Error: history is off for workspace '${workspace}': turn it on (setHistory) before taking checkpoints`,
   damaged: (detail: string) => `Error: damaged history: ${detail}`,
+  noGraphCheckpoint: (thread: unknown, checkpoint: unknown) =>
+    `Error: no LangGraph checkpoint for thread ${JSON.stringify(thread)} and checkpoint ${JSON.stringify(checkpoint ?? "latest")}`,
+  noFileCheckpoint: (id: string) =>
+    `Error: LangGraph checkpoint ${id} has no file checkpoint: it was saved without withFileCheckpoints()`,
   needsOwner: (operation: string) =>
     `Error: ${operation} is for the schema owner (it changes every workspace's history)`,
 } as const;

@@ -34,3 +34,5 @@ export type {
   RewindResult,
   VersionedWorkspace,
 } from "./core/history.js";
+// LangGraph time travel that rewinds files (any backend implementing VersionedWorkspace).
+export { FILES_CHECKPOINT_KEY, fileCheckpointOf, rewindFiles, withFileCheckpoints } from "./time-travel.js";

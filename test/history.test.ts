@@ -281,6 +281,18 @@ test("retention: the newest N are kept, a checkpoint keeps what it needs, rewind
   const kept = (await b.history("/k.txt")).versions!.map((v) => v.version);
   assert.equal(kept, [5, 10, 11, 12], "the newest 3, and version 5 for the checkpoint");
   assert.match(await textOf(b, "/k.txt", 5), /^v5 /);
+  // The change log is trimmed to one change per workspace, except after a checkpoint: rewind and
+  // diff read from it which paths changed since.
+  await b.pruneChanges({ keepPerWorkspace: 1 });
+  const log = await admin.query(`SELECT count(*)::int AS n FROM ${SCHEMA}.changes WHERE workspace = $1 AND id > $2`, [
+    b.workspace,
+    cp.changeId,
+  ]);
+  assert.is(log.rows[0].n, 7, "the 7 changes after the checkpoint are kept");
+  assert.equal(
+    (await b.diff(cp.id)).map((c) => c.path),
+    ["/k.txt"],
+  );
   await b.rewind(cp.id);
   assert.match((await b.readRaw("/k.txt")).data?.content as string, /^v5 /);
   assert.ok(await b.deleteCheckpoint(cp.id));

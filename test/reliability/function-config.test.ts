@@ -12,11 +12,15 @@ import { adminClient, testBackend, TEST_SCHEMA } from "../helpers/db.js";
 
 /** Pure helpers (no table, view or type name in their bodies other than built-in ones). */
 const UNPINNED = [
+  "bytes_common_prefix",
+  "bytes_common_suffix",
   "changes_lock",
   "chunk_lines",
   "chunk_matches",
   "content_has",
   "dir_upper_bound",
+  "file_body",
+  "history_max_depth",
   "path_ancestors",
   "text_chunks",
   "text_line_count",

@@ -1,0 +1,72 @@
+/**
+ * LangGraph time travel that rewinds files too. With deepagents' StateBackend the files live in
+ * graph state, so replaying from an earlier LangGraph checkpoint rewinds them; with a persistent
+ * backend the files stay in the future. This closes the gap for a backend with checkpoints
+ * (VersionedWorkspace): `withFileCheckpoints` wraps any LangGraph checkpointer so that every
+ * graph checkpoint it saves records a file checkpoint of the workspace in its metadata, and
+ * `rewindFiles` puts the workspace back as it was at a graph checkpoint -- before replaying from
+ * it (or, with `dryRun`, says what that would change), like the Claude Agent SDK's rewindFiles.
+ *
+ * No runtime import of LangGraph: the saver is wrapped by a Proxy, so any saver (MemorySaver,
+ * PostgresSaver, ...) of any version keeps all its methods.
+ */
+import type { BaseCheckpointSaver, CheckpointMetadata } from "@langchain/langgraph-checkpoint";
+import type { RewindOptions, RewindResult, VersionedWorkspace } from "./core/history.js";
+import { historyErrors } from "./protocol.js";
+
+/** The metadata key of a graph checkpoint holding the id of the file checkpoint taken with it. */
+export const FILES_CHECKPOINT_KEY = "deepagents_files_checkpoint";
+
+type Config = Parameters<BaseCheckpointSaver["getTuple"]>[0];
+
+const threadOf = (config: Config): string | undefined => {
+  const id = config.configurable?.thread_id;
+  return typeof id === "string" ? id : undefined;
+};
+
+/**
+ * The same saver, whose put() first takes a checkpoint of `backend`'s workspace (labelled with
+ * the graph checkpoint's id, tagged with the thread) and records its id in the graph checkpoint's
+ * metadata. Run the graph with `durability: "sync"` so that each graph checkpoint is saved before
+ * the next step writes files (with "async" a file checkpoint may include the next step's writes).
+ */
+export function withFileCheckpoints<S extends BaseCheckpointSaver>(saver: S, backend: VersionedWorkspace): S {
+  const put: BaseCheckpointSaver["put"] = async (config, checkpoint, metadata, newVersions) => {
+    const files = await backend.checkpoint({ label: `langgraph ${checkpoint.id}`, tag: threadOf(config) });
+    const withFiles = { ...metadata, [FILES_CHECKPOINT_KEY]: files.id } as CheckpointMetadata;
+    return saver.put(config, checkpoint, withFiles, newVersions);
+  };
+  return new Proxy(saver, {
+    get(target, property, receiver) {
+      if (property === "put") return put;
+      const value = Reflect.get(target, property, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+/** The file checkpoint recorded with a graph checkpoint (config: thread_id and checkpoint_id). */
+export async function fileCheckpointOf(saver: BaseCheckpointSaver, config: Config): Promise<number> {
+  const tuple = await saver.getTuple(config);
+  if (!tuple)
+    throw new Error(
+      historyErrors.noGraphCheckpoint(config.configurable?.thread_id, config.configurable?.checkpoint_id),
+    );
+  const id = (tuple.metadata as Record<string, unknown> | undefined)?.[FILES_CHECKPOINT_KEY];
+  if (typeof id !== "number") throw new Error(historyErrors.noFileCheckpoint(tuple.checkpoint.id));
+  return id;
+}
+
+/**
+ * Puts the workspace back as it was when LangGraph saved the checkpoint `config` names (its
+ * `configurable.checkpoint_id`, else the thread's latest). Call it before replaying from that
+ * checkpoint; the rewind is ordinary, undoable changes (RewindResult.undo).
+ */
+export async function rewindFiles(
+  saver: BaseCheckpointSaver,
+  backend: VersionedWorkspace,
+  config: Config,
+  options: RewindOptions = {},
+): Promise<RewindResult> {
+  return backend.rewind(await fileCheckpointOf(saver, config), options);
+}

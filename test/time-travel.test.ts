@@ -42,7 +42,16 @@ test("replaying from the end of turn 1 after rewindFiles: the agent sees turn 1'
 
   // The graph checkpoint that ended turn 1: its last message is the model's "turn 1 done".
   let endOfTurn1: { configurable?: Record<string, unknown> } | undefined;
-  for await (const snapshot of agent.getStateHistory(thread)) {
+  // deepagents' agent type does not surface LangGraph's getStateHistory; the graph has it.
+  const graph = agent as unknown as {
+    getStateHistory(config: unknown): AsyncIterable<{
+      values: unknown;
+      next: string[];
+      config: { configurable?: Record<string, unknown> };
+      metadata?: unknown;
+    }>;
+  };
+  for await (const snapshot of graph.getStateHistory(thread)) {
     const messages = (snapshot.values as { messages: BaseMessage[] }).messages;
     if (messages.at(-1)?.content === "turn 1 done" && snapshot.next.length === 0) endOfTurn1 = snapshot.config;
     assert.is(typeof (snapshot.metadata as Record<string, unknown>)[FILES_CHECKPOINT_KEY], "number");

@@ -164,14 +164,17 @@ CREATE UNIQUE INDEX workspace_grants_role_workspace_idx ON deepagents.workspace_
 
 -- Functions --------------------------------------------------------------------------------------
 
-CREATE OR REPLACE FUNCTION deepagents.blob_keep(p_hash bytea, p_data bytea)
- RETURNS void
+CREATE OR REPLACE FUNCTION deepagents.blob_keep(p_data bytea)
+ RETURNS bytea
  LANGUAGE plpgsql
  SET search_path TO 'deepagents', 'pg_temp'
 AS $function$
+DECLARE
+  v_hash bytea := sha256(p_data);
 BEGIN
-  INSERT INTO blobs AS b (hash, data) VALUES (p_hash, p_data)
+  INSERT INTO blobs AS b (hash, data) VALUES (v_hash, p_data)
   ON CONFLICT (hash) DO UPDATE SET hash = b.hash;
+  RETURN v_hash;
 END
 $function$;
 
@@ -287,7 +290,8 @@ DECLARE
 BEGIN
   SELECT c.change_id INTO v_change FROM checkpoints c WHERE c.workspace = p_workspace AND c.id = p_id;
   IF NOT FOUND THEN
-    RAISE EXCEPTION 'checkpoint % does not exist in workspace "%"', p_id, p_workspace USING ERRCODE = 'DA012';
+    RAISE EXCEPTION 'checkpoint % does not exist in workspace "%"', p_id, p_workspace
+      USING ERRCODE = 'DA012', DETAIL = p_id::text;
   END IF;
   RETURN v_change;
 END
@@ -465,6 +469,24 @@ BEGIN
   NEW.version := coalesce((SELECT t.version FROM tombstones t
                            WHERE t.workspace = NEW.workspace AND t.path = NEW.path), 0) + 1;
   DELETE FROM tombstones t WHERE t.workspace = NEW.workspace AND t.path = NEW.path;
+  RETURN NEW;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.files_version_rises()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+BEGIN
+  IF (OLD.workspace, OLD.path) IS DISTINCT FROM (NEW.workspace, NEW.path) THEN
+    RETURN NEW; -- a rename: files_renamed_version numbers the new name
+  END IF;
+  IF (NEW.content, NEW.bytes, NEW.mime_type) IS DISTINCT FROM (OLD.content, OLD.bytes, OLD.mime_type) THEN
+    NEW.version := greatest(NEW.version, OLD.version + 1);
+  ELSE
+    NEW.version := greatest(NEW.version, OLD.version);
+  END IF;
   RETURN NEW;
 END
 $function$;
@@ -816,7 +838,7 @@ DECLARE
 BEGIN
   FOR d IN
     SELECT * FROM history_compare(p_workspace, checkpoint_position(p_workspace, p_id), NULL, p_scope) c
-    ORDER BY c.path
+    ORDER BY c.path COLLATE "C" -- the global lock order: by path, byte-wise
   LOOP
     IF NOT p_dry_run AND v_undo IS NULL THEN
       SELECT k.id INTO v_undo FROM fs_checkpoint(p_workspace, format('before rewind to checkpoint %s', p_id), NULL) k;
@@ -1143,7 +1165,7 @@ CREATE OR REPLACE FUNCTION deepagents.history_head(p_workspace text)
  LANGUAGE sql
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
-RETURN COALESCE((SELECT max(c.id) AS max FROM deepagents.changes c WHERE (c.workspace = history_head.p_workspace)), (0)::bigint);
+RETURN GREATEST((SELECT max(c.id) AS max FROM deepagents.changes c WHERE (c.workspace = history_head.p_workspace)), (SELECT h.pruned_to FROM deepagents.changes_horizon h WHERE (h.workspace = history_head.p_workspace)), (0)::bigint);
 
 CREATE OR REPLACE FUNCTION deepagents.history_max_depth(p_size bigint)
  RETURNS integer
@@ -1201,10 +1223,8 @@ BEGIN
   IF TG_OP = 'INSERT' OR v_renamed THEN
     PERFORM history_capture(NEW, 'create', NULL, NEW.modified_at);
   ELSIF NEW.version > OLD.version THEN
+    -- (files_version_rises: the bytes of a file never change without a new version)
     PERFORM history_retire(OLD, NEW);
-    PERFORM history_capture(NEW, 'update', NULL, NEW.modified_at);
-  ELSIF (NEW.content, NEW.bytes, NEW.mime_type) IS DISTINCT FROM (OLD.content, OLD.bytes, OLD.mime_type) THEN
-    -- Rewritten by raw SQL without a new version: the version's row now describes these bytes.
     PERFORM history_capture(NEW, 'update', NULL, NEW.modified_at);
   END IF;
   RETURN NULL;
@@ -1224,6 +1244,7 @@ DECLARE
   v_depth integer;
   v_prefix integer;
   v_suffix integer;
+  v_hash bytea;
 BEGIN
   SELECT * INTO v_row FROM file_versions v
   WHERE v.workspace = o.workspace AND v.path = o.path AND v.version = o.version AND NOT v.deleted;
@@ -1236,12 +1257,17 @@ BEGIN
     RETURN; -- already kept
   END IF;
 
-  -- (n.path, not n: a row IS NOT NULL only when every column is, and a file has content or bytes)
-  IF n.path IS NOT NULL AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.hash = v_row.hash) THEN
+  -- Delta or whole is decided from this path's own versions only: were it decided by whether a
+  -- blob of these bytes already exists (anywhere), a tenant could learn from its own rows that
+  -- another workspace holds some content. (n.path, not n: a row IS NOT NULL only when every
+  -- column is, and a file has content or bytes.)
+  IF n.path IS NOT NULL THEN
     v_new := file_body(n.content, n.bytes);
-    v_depth := coalesce((SELECT p.depth FROM file_versions p
-                         WHERE p.workspace = o.workspace AND p.path = o.path AND p.version = o.version - 1
-                           AND NOT p.deleted AND p.delta_middle IS NOT NULL), 0) + 1;
+    -- The deltas just below: those of the previous kept version (raw SQL may leave gaps).
+    v_depth := coalesce((SELECT CASE WHEN p.delta_middle IS NOT NULL THEN p.depth END FROM file_versions p
+                         WHERE p.workspace = o.workspace AND p.path = o.path AND p.version < o.version
+                           AND NOT p.deleted
+                         ORDER BY p.version DESC LIMIT 1), 0) + 1;
     IF v_depth <= history_max_depth(greatest(length(v_old), length(v_new))) THEN
       v_prefix := bytes_common_prefix(v_old, v_new);
       v_suffix := bytes_common_suffix(v_old, v_new, least(length(v_old), length(v_new)) - v_prefix);
@@ -1255,8 +1281,8 @@ BEGIN
     END IF;
   END IF;
 
-  PERFORM blob_keep(v_row.hash, v_old);
-  UPDATE file_versions v SET blob = v_row.hash, depth = 0
+  v_hash := blob_keep(v_old);
+  UPDATE file_versions v SET blob = v_hash, hash = v_hash, depth = 0
    WHERE v.workspace = o.workspace AND v.path = o.path AND v.version = o.version AND NOT v.deleted;
 END
 $function$;
@@ -1327,7 +1353,7 @@ AS $function$
 DECLARE
   v_ws text[]; v_paths text[]; v_versions bigint[]; v_deleted boolean[];
   r record;
-  v_data bytea;
+  v_hash bytea;
 BEGIN
   -- One pruner at a time: two would each make whole a version from a chain the other cuts.
   PERFORM pg_advisory_xact_lock(hashtext('deepagents-backends:prune-history:' || current_schema()));
@@ -1360,20 +1386,22 @@ BEGIN
                         WHERE w.workspace = d.workspace AND w.path = d.path
                           AND w.change_id > d.change_id AND w.change_id <= k.change_id));
 
-  -- Kept deltas whose next version goes: made whole first.
+  -- Kept deltas whose next version (the next kept one: raw SQL may leave gaps) goes: made whole
+  -- first.
   FOR r IN
-    SELECT k.workspace, k.path, k.version, k.hash FROM file_versions k
+    SELECT k.workspace, k.path, k.version FROM file_versions k
     JOIN unnest(v_ws, v_paths, v_versions, v_deleted) AS g(workspace, path, version, deleted)
-      ON g.workspace = k.workspace AND g.path = k.path COLLATE "C" AND g.version = k.version + 1 AND NOT g.deleted
+      ON g.workspace = k.workspace AND g.path = k.path COLLATE "C" AND NOT g.deleted
+     AND g.version = (SELECT min(s.version) FROM file_versions s
+                      WHERE s.workspace = k.workspace AND s.path = k.path AND s.version > k.version AND NOT s.deleted)
     WHERE NOT k.deleted AND k.delta_middle IS NOT NULL
       AND NOT EXISTS (SELECT 1 FROM unnest(v_ws, v_paths, v_versions, v_deleted) AS x(workspace, path, version, deleted)
                       WHERE x.workspace = k.workspace AND x.path = k.path COLLATE "C" AND x.version = k.version
                         AND NOT x.deleted)
   LOOP
-    v_data := version_data(r.workspace, r.path, r.version);
-    PERFORM blob_keep(r.hash, v_data);
+    v_hash := blob_keep(version_data(r.workspace, r.path, r.version));
     UPDATE file_versions k
-       SET blob = r.hash, delta_prefix = NULL, delta_suffix = NULL, delta_middle = NULL, depth = 0
+       SET blob = v_hash, delta_prefix = NULL, delta_suffix = NULL, delta_middle = NULL, depth = 0
      WHERE k.workspace = r.workspace AND k.path = r.path AND k.version = r.version AND NOT k.deleted;
   END LOOP;
 
@@ -1596,6 +1624,13 @@ BEGIN
     v_data := substr(v_data, 1, v_step.delta_prefix) || v_step.delta_middle
               || substr(v_data, length(v_data) - v_step.delta_suffix + 1);
   END LOOP;
+  -- Every answer is checked against the hash recorded with the version: history that raw SQL
+  -- (or a bug) damaged is an error, never other bytes.
+  IF sha256(v_data) IS DISTINCT FROM (SELECT v.hash FROM file_versions v WHERE v.workspace = p_workspace
+                                      AND v.path = p_path AND v.version = p_version AND NOT v.deleted) THEN
+    RAISE EXCEPTION 'the history of "%" is damaged: version % does not rebuild to its recorded hash', p_path, p_version
+      USING ERRCODE = 'DA010';
+  END IF;
   RETURN v_data;
 END
 $function$;
@@ -1625,6 +1660,8 @@ CREATE TRIGGER files_renamed_version BEFORE UPDATE OF workspace, path ON deepage
 CREATE TRIGGER files_tombstones_clear AFTER INSERT ON deepagents.files REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.tombstones_clear();
 
 CREATE TRIGGER files_tombstones_record AFTER DELETE ON deepagents.files REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.tombstones_record();
+
+CREATE TRIGGER files_version_rises BEFORE UPDATE ON deepagents.files FOR EACH ROW EXECUTE FUNCTION deepagents.files_version_rises();
 
 -- Row-level security (where it is not forced, the table owner bypasses it) -----------------------
 
@@ -1733,7 +1770,7 @@ CREATE POLICY workspace_grants_own ON deepagents.workspace_grants
 
 -- Grants and revokes (relative to PostgreSQL's default privileges of each object) ----------------
 
-REVOKE EXECUTE ON FUNCTION deepagents.blob_keep(bytea,bytea) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION deepagents.blob_keep(bytea) FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION deepagents.changes_tree_check() FROM PUBLIC;
 

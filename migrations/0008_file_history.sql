@@ -99,7 +99,7 @@ CREATE TABLE history_settings (
   keep_versions integer CHECK (keep_versions >= 1),
   keep_days integer CHECK (keep_days >= 1)
 );
-INSERT INTO history_settings (scope, enabled, keep_versions, keep_days) VALUES ('', true, 100, 30);
+INSERT INTO history_settings (scope, enabled, keep_versions, keep_days) VALUES ('', true, 100, NULL);
 
 ALTER TABLE blobs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE file_versions ENABLE ROW LEVEL SECURITY;
@@ -218,21 +218,26 @@ RETURN coalesce(convert_to(p_content, 'UTF8'), p_bytes);
 
 -- Recording (definer triggers: restricted roles cannot write history themselves) ----------------
 
--- Stores a whole content under its hash. An existing blob is touched (its row is updated), which
+-- Stores a whole content under its SHA-256, computed here from the bytes themselves (a caller's
+-- hash is never trusted: blobs are shared, and a blob whose key lied would hand one workspace's
+-- bytes to another). Returns the hash. An existing blob is touched (its row is updated), which
 -- locks it against prune_history's collection until this transaction ends: a blob is never
 -- removed under a version that is about to point to it.
-CREATE FUNCTION blob_keep(p_hash bytea, p_data bytea) RETURNS void
+CREATE FUNCTION blob_keep(p_data bytea) RETURNS bytea
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+  v_hash bytea := sha256(p_data);
 BEGIN
-  INSERT INTO blobs AS b (hash, data) VALUES (p_hash, p_data)
+  INSERT INTO blobs AS b (hash, data) VALUES (v_hash, p_data)
   ON CONFLICT (hash) DO UPDATE SET hash = b.hash;
+  RETURN v_hash;
 END
 $$;
 
 -- The row of the version a file row holds, as live (its bytes are in `files`). p_change_id is
 -- NULL for a change being made (record_change stamps it at commit) and 0 for a version written
--- before history was kept. A second row for the same version (raw SQL that rewrote a file
--- without raising its version) replaces the first: that version's earlier bytes are not kept.
+-- before history was kept. The bytes of a version never change (files_version_rises), so a
+-- second capture of one describes the same bytes.
 CREATE FUNCTION history_capture(r files, p_op text, p_change_id bigint, p_at timestamptz) RETURNS void
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
@@ -257,6 +262,7 @@ DECLARE
   v_depth integer;
   v_prefix integer;
   v_suffix integer;
+  v_hash bytea;
 BEGIN
   SELECT * INTO v_row FROM file_versions v
   WHERE v.workspace = o.workspace AND v.path = o.path AND v.version = o.version AND NOT v.deleted;
@@ -269,12 +275,17 @@ BEGIN
     RETURN; -- already kept
   END IF;
 
-  -- (n.path, not n: a row IS NOT NULL only when every column is, and a file has content or bytes)
-  IF n.path IS NOT NULL AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.hash = v_row.hash) THEN
+  -- Delta or whole is decided from this path's own versions only: were it decided by whether a
+  -- blob of these bytes already exists (anywhere), a tenant could learn from its own rows that
+  -- another workspace holds some content. (n.path, not n: a row IS NOT NULL only when every
+  -- column is, and a file has content or bytes.)
+  IF n.path IS NOT NULL THEN
     v_new := file_body(n.content, n.bytes);
-    v_depth := coalesce((SELECT p.depth FROM file_versions p
-                         WHERE p.workspace = o.workspace AND p.path = o.path AND p.version = o.version - 1
-                           AND NOT p.deleted AND p.delta_middle IS NOT NULL), 0) + 1;
+    -- The deltas just below: those of the previous kept version (raw SQL may leave gaps).
+    v_depth := coalesce((SELECT CASE WHEN p.delta_middle IS NOT NULL THEN p.depth END FROM file_versions p
+                         WHERE p.workspace = o.workspace AND p.path = o.path AND p.version < o.version
+                           AND NOT p.deleted
+                         ORDER BY p.version DESC LIMIT 1), 0) + 1;
     IF v_depth <= history_max_depth(greatest(length(v_old), length(v_new))) THEN
       v_prefix := bytes_common_prefix(v_old, v_new);
       v_suffix := bytes_common_suffix(v_old, v_new, least(length(v_old), length(v_new)) - v_prefix);
@@ -288,8 +299,8 @@ BEGIN
     END IF;
   END IF;
 
-  PERFORM blob_keep(v_row.hash, v_old);
-  UPDATE file_versions v SET blob = v_row.hash, depth = 0
+  v_hash := blob_keep(v_old);
+  UPDATE file_versions v SET blob = v_hash, hash = v_hash, depth = 0
    WHERE v.workspace = o.workspace AND v.path = o.path AND v.version = o.version AND NOT v.deleted;
 END
 $$;
@@ -300,6 +311,29 @@ BEGIN
   RETURN (history_policy(p_workspace)).enabled;
 END
 $$;
+
+-- Versions only go up, and the bytes of a version never change: an UPDATE (raw SQL) that changes
+-- a file's content or type without raising its version gets the next one, and one that lowers a
+-- version is raised back. History keys kept bytes by version; without this, a rewrite that kept
+-- its version would leave every older version's reverse delta pointing at bytes that are gone,
+-- and a version moved down and up again could be recorded with another version's hash.
+CREATE FUNCTION files_version_rises() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+  IF (OLD.workspace, OLD.path) IS DISTINCT FROM (NEW.workspace, NEW.path) THEN
+    RETURN NEW; -- a rename: files_renamed_version numbers the new name
+  END IF;
+  IF (NEW.content, NEW.bytes, NEW.mime_type) IS DISTINCT FROM (OLD.content, OLD.bytes, OLD.mime_type) THEN
+    NEW.version := greatest(NEW.version, OLD.version + 1);
+  ELSE
+    NEW.version := greatest(NEW.version, OLD.version);
+  END IF;
+  RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER files_version_rises BEFORE UPDATE ON files
+FOR EACH ROW EXECUTE FUNCTION files_version_rises();
 
 -- After each row change of `files`. A rename by raw SQL is a delete of the old name and a create
 -- of the new one, as record_change logs it.
@@ -326,10 +360,8 @@ BEGIN
   IF TG_OP = 'INSERT' OR v_renamed THEN
     PERFORM history_capture(NEW, 'create', NULL, NEW.modified_at);
   ELSIF NEW.version > OLD.version THEN
+    -- (files_version_rises: the bytes of a file never change without a new version)
     PERFORM history_retire(OLD, NEW);
-    PERFORM history_capture(NEW, 'update', NULL, NEW.modified_at);
-  ELSIF (NEW.content, NEW.bytes, NEW.mime_type) IS DISTINCT FROM (OLD.content, OLD.bytes, OLD.mime_type) THEN
-    -- Rewritten by raw SQL without a new version: the version's row now describes these bytes.
     PERFORM history_capture(NEW, 'update', NULL, NEW.modified_at);
   END IF;
   RETURN NULL;
@@ -337,7 +369,7 @@ END
 $$;
 -- Only the definer trigger writes history: a role calling these itself would write as itself.
 REVOKE EXECUTE ON FUNCTION history_record(), history_retire(files, files),
-  history_capture(files, text, bigint, timestamptz), blob_keep(bytea, bytea) FROM PUBLIC;
+  history_capture(files, text, bigint, timestamptz), blob_keep(bytea) FROM PUBLIC;
 
 CREATE TRIGGER files_history AFTER INSERT OR UPDATE OR DELETE ON files
 FOR EACH ROW EXECUTE FUNCTION history_record();
@@ -425,6 +457,13 @@ BEGIN
     v_data := substr(v_data, 1, v_step.delta_prefix) || v_step.delta_middle
               || substr(v_data, length(v_data) - v_step.delta_suffix + 1);
   END LOOP;
+  -- Every answer is checked against the hash recorded with the version: history that raw SQL
+  -- (or a bug) damaged is an error, never other bytes.
+  IF sha256(v_data) IS DISTINCT FROM (SELECT v.hash FROM file_versions v WHERE v.workspace = p_workspace
+                                      AND v.path = p_path AND v.version = p_version AND NOT v.deleted) THEN
+    RAISE EXCEPTION 'the history of "%" is damaged: version % does not rebuild to its recorded hash', p_path, p_version
+      USING ERRCODE = 'DA010';
+  END IF;
   RETURN v_data;
 END
 $$;
@@ -466,10 +505,13 @@ BEGIN
 END
 $$;
 
--- The change id a checkpoint taken now would hold: the workspace's newest committed change.
+-- The change id a checkpoint taken now would hold: the workspace's newest committed change, or,
+-- when pruneChanges removed all of them, the horizon it cut the log at (0 would put the
+-- checkpoint before files that exist).
 CREATE FUNCTION history_head(p_workspace text) RETURNS bigint
 LANGUAGE sql STABLE SET search_path FROM CURRENT
-RETURN coalesce((SELECT max(c.id) FROM changes c WHERE c.workspace = p_workspace), 0);
+RETURN greatest((SELECT max(c.id) FROM changes c WHERE c.workspace = p_workspace),
+                (SELECT h.pruned_to FROM changes_horizon h WHERE h.workspace = p_workspace), 0);
 
 CREATE FUNCTION fs_checkpoint(p_workspace text, p_label text, p_tag text)
 RETURNS TABLE (id bigint, change_id bigint, created_at timestamptz)
@@ -548,7 +590,8 @@ DECLARE
 BEGIN
   SELECT c.change_id INTO v_change FROM checkpoints c WHERE c.workspace = p_workspace AND c.id = p_id;
   IF NOT FOUND THEN
-    RAISE EXCEPTION 'checkpoint % does not exist in workspace "%"', p_id, p_workspace USING ERRCODE = 'DA012';
+    RAISE EXCEPTION 'checkpoint % does not exist in workspace "%"', p_id, p_workspace
+      USING ERRCODE = 'DA012', DETAIL = p_id::text;
   END IF;
   RETURN v_change;
 END
@@ -589,7 +632,7 @@ DECLARE
 BEGIN
   FOR d IN
     SELECT * FROM history_compare(p_workspace, checkpoint_position(p_workspace, p_id), NULL, p_scope) c
-    ORDER BY c.path
+    ORDER BY c.path COLLATE "C" -- the global lock order: by path, byte-wise
   LOOP
     IF NOT p_dry_run AND v_undo IS NULL THEN
       SELECT k.id INTO v_undo FROM fs_checkpoint(p_workspace, format('before rewind to checkpoint %s', p_id), NULL) k;
@@ -709,7 +752,7 @@ LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
   v_ws text[]; v_paths text[]; v_versions bigint[]; v_deleted boolean[];
   r record;
-  v_data bytea;
+  v_hash bytea;
 BEGIN
   -- One pruner at a time: two would each make whole a version from a chain the other cuts.
   PERFORM pg_advisory_xact_lock(hashtext('deepagents-backends:prune-history:' || current_schema()));
@@ -742,20 +785,22 @@ BEGIN
                         WHERE w.workspace = d.workspace AND w.path = d.path
                           AND w.change_id > d.change_id AND w.change_id <= k.change_id));
 
-  -- Kept deltas whose next version goes: made whole first.
+  -- Kept deltas whose next version (the next kept one: raw SQL may leave gaps) goes: made whole
+  -- first.
   FOR r IN
-    SELECT k.workspace, k.path, k.version, k.hash FROM file_versions k
+    SELECT k.workspace, k.path, k.version FROM file_versions k
     JOIN unnest(v_ws, v_paths, v_versions, v_deleted) AS g(workspace, path, version, deleted)
-      ON g.workspace = k.workspace AND g.path = k.path COLLATE "C" AND g.version = k.version + 1 AND NOT g.deleted
+      ON g.workspace = k.workspace AND g.path = k.path COLLATE "C" AND NOT g.deleted
+     AND g.version = (SELECT min(s.version) FROM file_versions s
+                      WHERE s.workspace = k.workspace AND s.path = k.path AND s.version > k.version AND NOT s.deleted)
     WHERE NOT k.deleted AND k.delta_middle IS NOT NULL
       AND NOT EXISTS (SELECT 1 FROM unnest(v_ws, v_paths, v_versions, v_deleted) AS x(workspace, path, version, deleted)
                       WHERE x.workspace = k.workspace AND x.path = k.path COLLATE "C" AND x.version = k.version
                         AND NOT x.deleted)
   LOOP
-    v_data := version_data(r.workspace, r.path, r.version);
-    PERFORM blob_keep(r.hash, v_data);
+    v_hash := blob_keep(version_data(r.workspace, r.path, r.version));
     UPDATE file_versions k
-       SET blob = r.hash, delta_prefix = NULL, delta_suffix = NULL, delta_middle = NULL, depth = 0
+       SET blob = v_hash, delta_prefix = NULL, delta_suffix = NULL, delta_middle = NULL, depth = 0
      WHERE k.workspace = r.workspace AND k.path = r.path AND k.version = r.version AND NOT k.deleted;
   END LOOP;
 
@@ -966,11 +1011,13 @@ DROP FUNCTION fs_read_version(text, text, bigint, integer, integer);
 DROP FUNCTION fs_history(text, text);
 DROP FUNCTION version_data(text, text, bigint);
 DROP TRIGGER files_history ON files;
+DROP TRIGGER files_version_rises ON files;
+DROP FUNCTION files_version_rises();
 DROP FUNCTION history_record();
 DROP FUNCTION history_enabled(text);
 DROP FUNCTION history_retire(files, files);
 DROP FUNCTION history_capture(files, text, bigint, timestamptz);
-DROP FUNCTION blob_keep(bytea, bytea);
+DROP FUNCTION blob_keep(bytea);
 DROP FUNCTION file_body(text, bytea);
 DROP FUNCTION history_max_depth(bigint);
 DROP FUNCTION bytes_common_suffix(bytea, bytea, integer);

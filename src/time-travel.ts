@@ -29,12 +29,21 @@ const threadOf = (config: Config): string | undefined => {
  * the graph checkpoint's id, tagged with the thread) and records its id in the graph checkpoint's
  * metadata. Run the graph with `durability: "sync"` so that each graph checkpoint is saved before
  * the next step writes files (with "async" a file checkpoint may include the next step's writes).
+ * One file checkpoint per graph step: each keeps the change log after it (pruneChanges) and the
+ * versions it needs (pruneHistory); delete those of threads you no longer travel in
+ * (`deleteCheckpoint`, ids in the graph checkpoints' metadata).
  */
 export function withFileCheckpoints<S extends BaseCheckpointSaver>(saver: S, backend: VersionedWorkspace): S {
   const put: BaseCheckpointSaver["put"] = async (config, checkpoint, metadata, newVersions) => {
     const files = await backend.checkpoint({ label: `langgraph ${checkpoint.id}`, tag: threadOf(config) });
     const withFiles = { ...metadata, [FILES_CHECKPOINT_KEY]: files.id } as CheckpointMetadata;
-    return saver.put(config, checkpoint, withFiles, newVersions);
+    try {
+      return await saver.put(config, checkpoint, withFiles, newVersions);
+    } catch (e) {
+      // No graph checkpoint points to it: do not let it pin history and the change log.
+      await backend.deleteCheckpoint(files.id).catch(() => {});
+      throw e;
+    }
   };
   return new Proxy(saver, {
     get(target, property, receiver) {

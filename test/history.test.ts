@@ -268,6 +268,7 @@ test("diff: paths between two checkpoints or to now, with unified patches for te
   );
   assert.equal(await b.diff(c1.id, c1.id), []);
   await rejects(() => b.diff(999999), /checkpoint 999999 does not exist/);
+  await rejects(() => b.diff(c1.id, 888888), /checkpoint 888888 does not exist/);
 });
 
 test("retention: the newest N are kept, a checkpoint keeps what it needs, rewind still works", async () => {
@@ -339,7 +340,99 @@ test("history off: nothing recorded, no checkpoints; on again: older versions be
   assert.is(await textOf(b, "/o.txt", 2), "while off");
   await b.rewind(cp.id);
   assert.is((await b.readRaw("/o.txt")).data?.content, "while off");
-  assert.equal(await b.historySettings(), { enabled: true, keepVersions: 100, keepDays: 30 });
+  assert.equal(await b.historySettings(), { enabled: true, keepVersions: 100, keepDays: null });
+});
+
+test("tags: who wrote each version (config.tag, withTag), kept in history", async () => {
+  const b = fresh();
+  await b.write("/t.md", "by nobody");
+  await b.withTag("agent:researcher").write("/t.md", "by the researcher");
+  await b.withTag("agent:writer").edit("/t.md", "researcher", "writer");
+  await b.withTag("agent:writer").delete("/t.md");
+  const tagged = new PostgresBackend({ connectionString: url, schema: SCHEMA, workspace: b.workspace, tag: "cli" });
+  await tagged.restore("/t.md", 2);
+  await tagged.close();
+  assert.equal(
+    (await b.history("/t.md")).versions!.map((v) => `${v.op}:${v.version}:${v.tag}`),
+    ["create:1:null", "update:2:agent:researcher", "update:3:agent:writer", "delete:3:agent:writer", "create:4:cli"],
+  );
+  assert.throws(() => b.withTag("a\u0000b"), /tag must be a string of at most 200 characters/);
+  assert.throws(
+    () => new PostgresBackend({ connectionString: url, schema: SCHEMA, tag: "x".repeat(201) }),
+    /tag must be a string of at most 200 characters/,
+  );
+});
+
+test("raw SQL cannot rewrite a version or move it down: it gets the next version, and history stays exact", async () => {
+  const b = fresh();
+  const q = (sql: string, ...params: unknown[]) =>
+    admin.query(sql.replaceAll("F", `${SCHEMA}.files`), [b.workspace, "/raw.txt", ...params]);
+  await b.write("/raw.txt", "alpha beta gamma delta");
+  await b.write("/raw.txt", "alpha beta GAMMA delta");
+  await q("UPDATE F SET content = $3 WHERE workspace = $1 AND path = $2", "completely other text!!");
+  await q("UPDATE F SET version = 1 WHERE workspace = $1 AND path = $2");
+  await q("UPDATE F SET version = 1, content = $3 WHERE workspace = $1 AND path = $2", "lowered");
+  assert.equal(
+    (await b.history("/raw.txt")).versions!.map((v) => v.version),
+    [1, 2, 3, 4],
+    "each change got the next version",
+  );
+  assert.equal(
+    [await textOf(b, "/raw.txt", 1), await textOf(b, "/raw.txt", 2), await textOf(b, "/raw.txt", 3)],
+    ["alpha beta gamma delta", "alpha beta GAMMA delta", "completely other text!!"],
+  );
+  assert.is((await b.stat("/raw.txt")).data?.version, 4);
+});
+
+test("gaps left by raw SQL version jumps: pruning keeps every kept version readable", async () => {
+  const b = fresh();
+  await b.setHistory({ keepVersions: 1 });
+  await b.write("/gap.txt", "version one: the quick brown fox");
+  const cp = await b.checkpoint();
+  await admin.query(`UPDATE ${SCHEMA}.files SET version = 10 WHERE workspace = $1 AND path = '/gap.txt'`, [
+    b.workspace,
+  ]);
+  await b.write("/gap.txt", "version eleven: the lazy dog");
+  await b.pruneHistory();
+  assert.equal(
+    (await b.history("/gap.txt")).versions!.map((v) => v.version),
+    [1, 11],
+    "10 went, 1 stays for the checkpoint",
+  );
+  assert.is(await textOf(b, "/gap.txt", 1), "version one: the quick brown fox");
+  await b.rewind(cp.id);
+  assert.is((await b.readRaw("/gap.txt")).data?.content, "version one: the quick brown fox");
+});
+
+test("a checkpoint of a workspace whose change log was pruned away still marks now", async () => {
+  const b = fresh();
+  await b.write("/keep.txt", "kept");
+  await root.pruneChanges({ olderThanMs: 0 });
+  const cp = await b.checkpoint();
+  assert.ok(cp.changeId > 0, `checkpoint at ${cp.changeId}`);
+  await b.write("/keep.txt", "changed");
+  assert.equal(
+    (await b.rewind(cp.id, { dryRun: true })).changes.map((c) => [c.path, c.op]),
+    [["/keep.txt", "updated"]],
+  );
+  assert.equal(
+    (await b.diff(cp.id)).map((c) => [c.path, c.op]),
+    [["/keep.txt", "updated"]],
+  );
+});
+
+test("how a version is stored depends on its own path only, never on what other workspaces hold", async () => {
+  const [x, y] = [fresh(), fresh()];
+  const secret = "API_KEY=1234\n";
+  await x.write("/k.env", secret);
+  await x.delete("/k.env"); // x's bytes are now a blob
+  await y.write("/k.env", secret);
+  await y.write("/k.env", "API_KEY=12345\n");
+  const { rows } = await admin.query(
+    `SELECT blob IS NOT NULL AS whole FROM ${SCHEMA}.file_versions WHERE workspace = $1 AND path = '/k.env' AND version = 1`,
+    [y.workspace],
+  );
+  assert.equal(rows, [{ whole: false }], "a delta, as if no other workspace held these bytes");
 });
 
 test("bad input: one clear error, nothing changed", async () => {

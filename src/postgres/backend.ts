@@ -1,93 +1,57 @@
 /**
  * PostgresBackend: deepagents' BackendProtocolV2 where every call is one round trip to one SQL
- * function installed by our migrations (migrations/, statements in sql/, typed in sql/queries.ts).
- * BackendCore validates input and shapes results; this file maps each request onto its statement
- * and each status onto an outcome. Connections, retries and timeouts live in connection.ts.
+ * function installed by our migrations (migrations/, statements in sql/, typed in sql/queries.ts),
+ * with what only PostgreSQL offers: views of other workspaces and tags, the change feed
+ * (watch.ts) and file history with checkpoints (history.ts). The protocol itself is files.ts;
+ * BackendCore (src/core) validates input and shapes results.
  */
 import type pg from "pg";
-import { MatchTimeoutError } from "../bounded.js";
-import { type FileBody, toBytes } from "../content.js";
-import {
-  BackendCore,
-  type CoreState,
-  type EditOutcome,
-  type EditRequest,
-  type FileError,
-  type FileWindow,
-  type LineQuery,
-  type WriteOutcome,
-} from "../core/backend.js";
 import { DEFAULTS } from "../core/defaults.js";
-import type { BackendFeatures, VersionOptions } from "../core/interface.js";
-import { type CompiledGlob, GlobError, matchesBasename } from "../glob.js";
-import type { NormalizedPath } from "../paths.js";
 import {
-  errors,
-  type FileData,
-  type FileInfo,
-  type FileStat,
-  type GrepMatch,
-  INT4_MAX,
-  InputError,
-} from "../protocol.js";
-import { RegexError, translateRegex } from "../regex/index.js";
+  type Checkpoint,
+  type DiffOptions,
+  type HistoryResult,
+  type HistorySettings,
+  optionalLabel,
+  type PathChange,
+  type RewindOptions,
+  type RewindResult,
+  type VersionedWorkspace,
+} from "../core/history.js";
+import type { VersionOptions } from "../core/interface.js";
+import type { ReadResult, WriteResult } from "../protocol.js";
 import { type PostgresBackendConfig, validateSchema } from "./config.js";
 import { Connection } from "./connection.js";
+import { PostgresFiles, type Shared } from "./files.js";
+import * as history from "./history.js";
 import { type OpenOptions, openSchema } from "./open.js";
 import * as sql from "./sql/queries.js";
-import type { Statement } from "./sql/statement.js";
-import { SQLSTATE, sqlstateOf } from "./sqlstate.js";
 import { type Subscription, type WatchOptions, watchChanges } from "./watch.js";
-import * as history from "./history.js";
-import type {
-  Checkpoint,
-  DiffOptions,
-  HistoryResult,
-  HistorySettings,
-  PathChange,
-  RewindOptions,
-  RewindResult,
-  VersionedWorkspace,
-} from "../core/history.js";
-import type { ReadResult, WriteResult } from "../protocol.js";
 
 /** Optimistic concurrency for write/edit: the version the caller last saw (0 = must not exist). */
 export type WriteOptions = VersionOptions<number>;
 
 export type InitializeOptions = OpenOptions;
 
-interface Shared extends CoreState {
-  readonly connection: Connection;
-  readonly schema: string;
-  readonly config: PostgresBackendConfig;
+/** A writer's tag: a string of at most 200 characters without control characters, or none. */
+function validateTag(tag: unknown): string | null {
+  try {
+    return optionalLabel(tag, "tag") || null; // "" is no tag
+  } catch (e) {
+    throw new Error((e as Error).message.replace(/^Error: /, ""));
+  }
 }
 
-/** A search as fs_search takes it: a regex is translated to ARE and carries its own case rules. */
-interface SqlMatcher {
-  pattern: string;
-  regex: boolean;
-  ignoreCase: boolean;
-  /** The relaxed pattern that prefilters chunks (src/regex/), or null for a literal. */
-  chunkPattern: string | null;
-}
-
-export class PostgresBackend extends BackendCore<number, Shared, SqlMatcher> implements VersionedWorkspace {
-  readonly features: BackendFeatures = {
-    kind: "postgres",
-    versions: "counter",
-    watch: true,
-    serverSideSearch: true,
-    atomicEdits: true,
-  };
-
+export class PostgresBackend extends PostgresFiles implements VersionedWorkspace {
   constructor(config?: PostgresBackendConfig);
-  /** @internal withWorkspace() */
-  constructor(config: PostgresBackendConfig, shared: Shared, workspace: string);
-  constructor(config: PostgresBackendConfig = {}, shared?: Shared, workspace?: string) {
+  /** @internal withWorkspace(), withTag() */
+  constructor(config: PostgresBackendConfig, shared: Shared, workspace: string, tag: string | null);
+  constructor(config: PostgresBackendConfig = {}, shared?: Shared, workspace?: string, tag?: string | null) {
     const schema = shared?.schema ?? validateSchema(config.schema);
     super(
       shared ?? { connection: new Connection(config, schema), schema, config, closed: false },
-      shared ? workspace : (config.workspace ?? DEFAULTS.workspace),
+      shared ? (workspace as string) : (config.workspace ?? DEFAULTS.workspace),
+      shared ? (tag ?? null) : validateTag(config.tag),
     );
   }
 
@@ -112,20 +76,12 @@ export class PostgresBackend extends BackendCore<number, Shared, SqlMatcher> imp
   }
 
   withWorkspace(name: string): PostgresBackend {
-    return new PostgresBackend(this.state.config, this.state, name);
+    return new PostgresBackend(this.state.config, this.state, name, this.tag);
   }
 
-  /** Ends the pool if this backend created it (never a pool passed in). */
-  protected release(): Promise<void> {
-    return this.state.connection.close();
-  }
-
-  protected get maxFileBytes(): number {
-    return this.state.config.maxFileBytes ?? DEFAULTS.maxFileBytes;
-  }
-
-  protected get timeoutMs(): number {
-    return this.state.config.statementTimeoutMs ?? DEFAULTS.timeoutMs;
+  /** A view of this workspace, over the same connections, whose writes carry another tag (null: none). */
+  withTag(tag: string | null): PostgresBackend {
+    return new PostgresBackend(this.state.config, this.state, this.workspace, validateTag(tag));
   }
 
   /**
@@ -148,7 +104,7 @@ export class PostgresBackend extends BackendCore<number, Shared, SqlMatcher> imp
   async pruneChanges(options: { olderThanMs?: number; keepPerWorkspace?: number }): Promise<number> {
     const olderThan =
       options.olderThanMs === undefined ? null : `${Math.max(0, Math.floor(options.olderThanMs))} milliseconds`;
-    const [row] = await this.#query(sql.pruneChanges, {
+    const [row] = await this.query(sql.pruneChanges, {
       olderThan,
       keepPerWorkspace: options.keepPerWorkspace ?? null,
     });
@@ -159,7 +115,7 @@ export class PostgresBackend extends BackendCore<number, Shared, SqlMatcher> imp
 
   readonly #history: history.HistoryContext = {
     workspace: this.workspace,
-    query: (statement, params) => this.#query(statement, params),
+    query: (statement, params) => this.query(statement, params),
     failure: (operation, e) => this.failure(operation, e),
   };
 
@@ -204,245 +160,4 @@ export class PostgresBackend extends BackendCore<number, Shared, SqlMatcher> imp
   ): Promise<{ versions: number; checkpoints: number; blobs: number }> {
     return history.setHistory(this.#history, options.schemaDefault ? "" : this.workspace, settings);
   }
-
-  /** One round trip, once open and initialized (a read-only statement may be retried: connection.ts). */
-  async #query<P extends object, R>(statement: Statement<P, R>, params: P): Promise<R[]> {
-    await this.ready();
-    return this.state.connection.run(statement, params);
-  }
-
-  protected checkVersion(ifVersion: unknown): number | null {
-    if (ifVersion === undefined || ifVersion === null) return null;
-    if (typeof ifVersion !== "number" || !Number.isSafeInteger(ifVersion) || ifVersion < 0) {
-      throw new InputError(errors.invalidIfVersion(ifVersion, "a non-negative integer"));
-    }
-    return ifVersion;
-  }
-
-  protected storageFailure(operation: string, e: unknown): string {
-    // Row-level security refused the row (a workspace not granted to this role), or a privilege is missing.
-    if (sqlstateOf(e) === SQLSTATE.insufficientPrivilege) {
-      return errors.permissionDenied(operation, this.workspace, (e as Error).message);
-    }
-    return errors.storage(operation, (e as Error)?.message ?? String(e));
-  }
-
-  protected async listDirectory(dir: string): Promise<FileInfo[]> {
-    const rows = await this.#query(sql.ls, { workspace: this.workspace, dir });
-    return rows.map((r) => ({
-      path: r.path,
-      is_dir: r.is_dir,
-      size: Number(r.size),
-      modified_at: r.is_dir ? "" : r.modified_at.toISOString(),
-    }));
-  }
-
-  protected async readWindow(
-    path: string,
-    _display: string,
-    window: { offset: number; limit: number },
-  ): Promise<FileWindow | null> {
-    const offset = Math.min(window.offset, INT4_MAX);
-    const [row] = await this.#query(sql.read, { workspace: this.workspace, path, offset, limit: window.limit });
-    if (!row) return null;
-    if (row.bytes) return { mimeType: row.mime_type, bytes: row.bytes };
-    const text = { text: row.window_text, lines: row.window_lines };
-    return { mimeType: row.mime_type, totalLines: row.total_lines, window: text };
-  }
-
-  protected async readData(path: string): Promise<FileData | null> {
-    const [row] = await this.#query(sql.readRaw, { workspace: this.workspace, path });
-    if (!row) return null;
-    return {
-      content: row.bytes ? toBytes(row.bytes) : row.content,
-      mimeType: row.mime_type,
-      created_at: row.created_at.toISOString(),
-      modified_at: row.modified_at.toISOString(),
-    };
-  }
-
-  protected async statFile(path: string): Promise<FileStat<number> | null> {
-    const [row] = await this.#query(sql.stat, { workspace: this.workspace, path });
-    if (!row) return null;
-    return {
-      path,
-      mimeType: row.mime_type,
-      isBinary: row.is_binary,
-      size: Number(row.size),
-      lines: row.line_count,
-      version: Number(row.version),
-      created_at: row.created_at.toISOString(),
-      modified_at: row.modified_at.toISOString(),
-    };
-  }
-
-  protected async writeFile(
-    path: string,
-    _display: string,
-    body: FileBody,
-    ifVersion: number | null,
-  ): Promise<WriteOutcome<number>> {
-    try {
-      const params = { workspace: this.workspace, path, text: body.text, bytes: body.bytes, mimeType: body.mimeType };
-      const [row] = await this.#query(sql.write, { ...params, ifVersion });
-      const version = Number(row.version);
-      if (row.status === "version_mismatch") return { status: "version_mismatch", current: version };
-      if (row.status === "parent_is_file") return { status: "parent_is_file", file: row.conflict };
-      if (row.status === "is_directory") return { status: "is_directory" };
-      return { status: "ok", version };
-    } catch (e) {
-      // The same rule, enforced at commit against a transaction that raced this one.
-      const code = sqlstateOf(e);
-      if (code === SQLSTATE.parentIsFile)
-        return { status: "parent_is_file", file: (e as pg.DatabaseError).detail ?? "" };
-      if (code === SQLSTATE.isDirectory) return { status: "is_directory" };
-      throw e;
-    }
-  }
-
-  protected async editFile(
-    path: string,
-    _display: string,
-    edit: EditRequest,
-    ifVersion: number | null,
-  ): Promise<EditOutcome<number>> {
-    const [{ status, occurrences, version }] = await this.#query(sql.edit, {
-      workspace: this.workspace,
-      path,
-      ...edit,
-      ifVersion,
-      maxBytes: this.maxFileBytes,
-    });
-    switch (status) {
-      case "ok":
-        return { status, occurrences, version: Number(version) };
-      case "version_mismatch":
-        return { status, current: Number(version) };
-      case "too_large":
-        return { status, size: Number(version) };
-      default:
-        return { status, occurrences };
-    }
-  }
-
-  /** Recursive and atomic: one statement locks the subtree in path order and deletes it. */
-  protected async deleteTree(path: string): Promise<boolean> {
-    const [row] = await this.#query(sql.deleteTree, { workspace: this.workspace, path });
-    return Number(row.deleted) > 0;
-  }
-
-  /**
-   * A case-insensitive literal, or a regular expression of the language of src/regex/ translated to
-   * PostgreSQL ARE (constructs ARE would read differently are refused, never approximated).
-   */
-  protected compileMatcher(pattern: string, regex: boolean, ignoreCase: boolean): SqlMatcher {
-    if (!regex) return { pattern, regex: false, ignoreCase, chunkPattern: null };
-    const translated = translateRegex(pattern, ignoreCase);
-    return { pattern: translated.source, regex: true, ignoreCase: false, chunkPattern: translated.chunkSource };
-  }
-
-  /**
-   * grep runs fs_grep; search runs fs_search in its own transaction under SET LOCAL
-   * statement_timeout (the budget). The trigram index prefilters chunks either way.
-   */
-  protected async findLines({
-    operation,
-    matcher,
-    scope,
-    glob,
-    limit,
-    timeoutMs,
-  }: LineQuery<SqlMatcher>): Promise<GrepMatch[]> {
-    const where = {
-      workspace: this.workspace,
-      path: scope.path,
-      allowExact: !scope.trailingSlash,
-      glob: glob?.pattern ?? null,
-      globRegex: glob?.regex ?? null,
-      globBasename: glob ? matchesBasename(glob.pattern) : false,
-      limit,
-    };
-    try {
-      if (operation === "grep") return await this.#query(sql.grep, { ...where, pattern: matcher.pattern });
-      await this.ready();
-      return await this.state.connection.runWithTimeout(timeoutMs, sql.search, { ...where, ...matcher });
-    } catch (e) {
-      const code = sqlstateOf(e);
-      if (code === SQLSTATE.queryCanceled) throw new MatchTimeoutError(timeoutMs);
-      if (code === SQLSTATE.invalidRegex && matcher.regex) {
-        throw new RegexError(matcher.pattern, `PostgreSQL refused it: ${(e as Error).message}`);
-      }
-      if (code === SQLSTATE.invalidRegex && glob) throw refusedGlob(glob, e);
-      throw e;
-    }
-  }
-
-  protected async globFiles(compiled: CompiledGlob, scope: NormalizedPath): Promise<FileInfo[]> {
-    try {
-      const rows = await this.#query(sql.glob, {
-        workspace: this.workspace,
-        path: scope.path,
-        allowExact: !scope.trailingSlash,
-        base: compiled.base,
-        pattern: compiled.pattern,
-        regex: compiled.regex,
-      });
-      return rows.map((r) => ({
-        path: r.path,
-        is_dir: false,
-        size: Number(r.size),
-        modified_at: r.modified_at.toISOString(),
-      }));
-    } catch (e) {
-      if (sqlstateOf(e) === SQLSTATE.invalidRegex) throw refusedGlob(compiled, e);
-      throw e;
-    }
-  }
-
-  /**
-   * One statement for the whole batch. Returns the per-file error of each path it refused: under
-   * a file, or a directory ("invalid_path" / "is_directory"), or every path when row-level
-   * security refused the batch. A batch that lost a race on the file/directory rule at commit
-   * wrote nothing; it is sent once more, and the conflicting paths are then refused up front.
-   */
-  protected async uploadBatch(batch: Map<string, FileBody>): Promise<Map<string, FileError>> {
-    const paths = [...batch.keys()];
-    const bodies = [...batch.values()];
-    const values = {
-      workspace: this.workspace,
-      paths,
-      texts: bodies.map((b) => b.text),
-      bytes: bodies.map((b) => b.bytes),
-      mimeTypes: bodies.map((b) => b.mimeType),
-    };
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const rows = await this.#query(sql.upload, values);
-        return new Map(rows.map((r) => [r.path, r.status === "is_directory" ? "is_directory" : "invalid_path"]));
-      } catch (e) {
-        const code = sqlstateOf(e);
-        // Row-level security refused the batch (one statement: nothing was written).
-        if (code === SQLSTATE.insufficientPrivilege) return new Map(paths.map((p) => [p, "permission_denied"]));
-        if ((code === SQLSTATE.parentIsFile || code === SQLSTATE.isDirectory) && attempt < 3) continue;
-        throw e;
-      }
-    }
-  }
-
-  /** One statement for the whole batch. */
-  protected async downloadBatch(paths: string[]): Promise<Array<Buffer | "is_directory" | "file_not_found">> {
-    const found: Array<Buffer | "is_directory" | "file_not_found"> = paths.map(() => "file_not_found");
-    for (const row of await this.#query(sql.download, { workspace: this.workspace, paths })) {
-      const i = Number(row.ord) - 1;
-      if (row.bytes) found[i] = row.bytes;
-      else if (row.content !== null) found[i] = Buffer.from(row.content, "utf8");
-      else found[i] = row.is_dir ? "is_directory" : "file_not_found";
-    }
-    return found;
-  }
-}
-
-/** A glob whose compiled regular expression PostgreSQL refused (SQLSTATE 2201B). */
-function refusedGlob(glob: CompiledGlob, e: unknown): GlobError {
-  return new GlobError(glob.pattern, `PostgreSQL rejected its compiled form: ${(e as Error).message}`);
 }

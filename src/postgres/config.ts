@@ -29,6 +29,12 @@ export interface PostgresBackendConfig extends ConnectionOptions {
   schema?: string;
   /** Workspace (namespace of files) this instance reads and writes. Default "default". */
   workspace?: string;
+  /**
+   * Who or what writes through this instance (e.g. "agent:researcher"), kept with every version
+   * in file history (`history()`'s `tag`). Up to 200 characters. Each tagged write costs two more
+   * round trips (its own transaction). `withTag()` gives a view with another tag.
+   */
+  tag?: string;
   /** Idle connections the pool keeps open. Default 2. */
   minPoolSize?: number;
   /** Most connections the pool opens. Default 10. */

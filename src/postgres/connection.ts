@@ -86,13 +86,25 @@ export class Connection {
     }
   }
 
-  /** One statement in its own transaction under SET LOCAL statement_timeout. */
-  async runWithTimeout<P extends object, R>(timeoutMs: number, statement: Statement<P, R>, params: P): Promise<R[]> {
+  /**
+   * One statement in its own transaction, under `SET LOCAL statement_timeout` and/or with the
+   * writer's tag (the session setting deepagents_backends.tag, which file history records): one
+   * round trip to begin and set, one for the statement, one to commit.
+   */
+  async runInTransaction<P extends object, R>(
+    settings: { timeoutMs?: number; tag?: string | null },
+    statement: Statement<P, R>,
+    params: P,
+  ): Promise<R[]> {
     const { text, values } = statement.bind(this.schema, params);
+    const begin = ["BEGIN"];
+    if (settings.timeoutMs !== undefined) begin.push(`SET LOCAL statement_timeout = ${Math.floor(settings.timeoutMs)}`);
+    if (settings.tag)
+      begin.push(`SELECT set_config('deepagents_backends.tag', ${pg.escapeLiteral(settings.tag)}, true)`);
     const client = await this.pool.connect();
     let broken: Error | undefined;
     try {
-      await client.query(`BEGIN; SET LOCAL statement_timeout = ${timeoutMs}`);
+      await client.query(begin.join("; "));
       const { rows } = await client.query(text, values);
       await client.query("COMMIT");
       return rows;

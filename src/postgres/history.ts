@@ -48,18 +48,18 @@ export interface HistoryContext {
 const num = (value: string | null): number | null => (value === null ? null : Number(value));
 
 /** Thrown errors of the workspace-level calls: our SQLSTATEs in our words, the rest as the protocol says them. */
-function thrown(ctx: HistoryContext, operation: string, e: unknown, checkpointId?: number): Error {
+function thrown(ctx: HistoryContext, operation: string, e: unknown): Error {
   const code = sqlstateOf(e);
   const detail = (e as pg.DatabaseError).detail ?? "";
   if (code === SQLSTATE.insufficientPrivilege && (operation === "pruneHistory" || operation === "setHistory")) {
     return new Error(historyErrors.needsOwner(operation));
   }
   if (code === SQLSTATE.historyOff) return new Error(historyErrors.historyOff(ctx.workspace));
-  if (code === SQLSTATE.noCheckpoint)
-    return new InputError(historyErrors.noCheckpoint(checkpointId ?? 0, ctx.workspace));
+  if (code === SQLSTATE.noCheckpoint) return new InputError(historyErrors.noCheckpoint(Number(detail), ctx.workspace));
   if (code === SQLSTATE.historyDamaged) return new Error(historyErrors.damaged((e as Error).message));
-  if (code === SQLSTATE.parentIsFile) return new Error(errors.parentIsFile(detail, detail));
-  if (code === SQLSTATE.isDirectory) return new Error(errors.isDirectory(detail));
+  // The file/directory rule at commit (a rewind of some paths only): its message names both paths.
+  if (code === SQLSTATE.parentIsFile || code === SQLSTATE.isDirectory)
+    return new Error(`Error: ${(e as Error).message}`);
   return e instanceof InputError ? e : new Error(ctx.failure(operation, e));
 }
 
@@ -202,7 +202,7 @@ export async function deleteCheckpoint(ctx: HistoryContext, id: number): Promise
     const [row] = await ctx.query(sql.deleteCheckpoint, { workspace: ctx.workspace, id: positiveId(id, "checkpoint") });
     return row.deleted;
   } catch (e) {
-    throw thrown(ctx, "deleteCheckpoint", e, id);
+    throw thrown(ctx, "deleteCheckpoint", e);
   }
 }
 
@@ -235,7 +235,7 @@ export async function diff(
     }
     return changes;
   } catch (e) {
-    throw thrown(ctx, "diff", e, typeof to === "number" ? to : from);
+    throw thrown(ctx, "diff", e);
   }
 }
 
@@ -274,7 +274,7 @@ export async function rewind(ctx: HistoryContext, id: number, options: RewindOpt
     }));
     return { changes, dryRun, undo: rows.length > 0 ? num(rows[0].undo_checkpoint) : null };
   } catch (e) {
-    throw thrown(ctx, "rewind", e, id);
+    throw thrown(ctx, "rewind", e);
   }
 }
 

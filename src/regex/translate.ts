@@ -62,6 +62,16 @@ function boundary(negated: boolean, ignoreCase: boolean): string {
   return negated ? `(?:(?<=${w})(?=${w})|(?<!${w})(?!${w}))` : `(?:(?<=${w})(?!${w})|(?<!${w})(?=${w}))`;
 }
 
+/**
+ * The chunk pattern's form of \w: ARE's own \w, a superset of JavaScript's ASCII \w in every
+ * locale, which pg_trgm reads as one class. Our exact bracket ([0-9A-Z_a-z]) made pg_trgm drop the
+ * trigrams next to it: `deprecat\w+ since` took 27,879 candidate chunks instead of 503 (10x
+ * slower). Only the plain \w: \W and the case-folded set are not supersets.
+ */
+function relaxedSet(atom: { ranges: Range[]; negated: boolean }): string | undefined {
+  return atom.ranges === WORD && !atom.negated ? "\\w" : undefined;
+}
+
 /** A character class, from the ranges the parser read. */
 function characterClass({ ranges, negated }: { ranges: Range[]; negated: boolean }, ignoreCase: boolean): string {
   if (ranges.length === 0) return negated ? "." : "(?!)"; // [^] is any character, [] none
@@ -98,7 +108,7 @@ export function translateRegex(pattern: string, ignoreCase = false): TranslatedR
         scan.i++;
         const atom = scan.escapeAtom(false);
         if (atom.kind === "char") emitLiteral(atom.cp);
-        else if (atom.kind === "set") out.emit(bracket(atom.ranges, atom.negated));
+        else if (atom.kind === "set") out.emit(bracket(atom.ranges, atom.negated), relaxedSet(atom));
         else out.emitBoundary(boundary(atom.negated, ignoreCase));
         break;
       }

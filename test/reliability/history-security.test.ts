@@ -135,7 +135,7 @@ test("it cannot write history, collect blobs, change retention, or run the owner
     [`SELECT * FROM prune_history(NULL)`, "42501"],
     [`SELECT * FROM set_history('', false, NULL, NULL)`, "42501"],
     [`SELECT history_collect_blobs()`, "42501"],
-    [`SELECT blob_keep('\\x00', '\\x00')`, "42501"],
+    [`SELECT blob_keep('\\x00')`, "42501"],
     [`SELECT history_grant('${ROLE}')`, "42501"],
   ];
   const got = [];
@@ -153,6 +153,28 @@ test("it cannot write history, collect blobs, change retention, or run the owner
     (e: Error) => assert.match(e.message, /setHistory is for the schema owner/),
   );
   assert.equal((await owner.historySettings()).enabled, true);
+});
+
+test("raw SQL on its own rows cannot plant bytes under another content's hash (blobs are shared)", async () => {
+  const A = `template ${randomBytes(6).toString("hex")}\n`;
+  const files = `(workspace, path, content, mime_type, size, line_count)`;
+  const steps = [
+    [`INSERT INTO files ${files} VALUES ('acme', '/p.txt', $1, 'text/plain', 1, 1)`, [A]],
+    [`UPDATE files SET version = 3 WHERE workspace = 'acme' AND path = '/p.txt'`, []],
+    [`UPDATE files SET version = 2, content = 'INJECTED' WHERE workspace = 'acme' AND path = '/p.txt'`, []],
+    [`UPDATE files SET version = 10 WHERE workspace = 'acme' AND path = '/p.txt'`, []],
+    [`UPDATE files SET version = 3 WHERE workspace = 'acme' AND path = '/p.txt'`, []],
+    [`DELETE FROM files WHERE workspace = 'acme' AND path = '/p.txt'`, []],
+  ] as const;
+  for (const [sql, params] of steps) await raw.query(sql, [...params]);
+  const victim = owner.withWorkspace("victim");
+  await victim.write("/a.txt", A);
+  await victim.delete("/a.txt");
+  assert.is((await victim.readVersion("/a.txt", 1, 0, 10)).content, A);
+  await victim.restore("/a.txt", 1);
+  assert.is((await victim.readRaw("/a.txt")).data?.content, A);
+  const planted = await admin.query(`SELECT count(*)::int AS n FROM ${SCHEMA}.blobs WHERE sha256(data) <> hash`);
+  assert.is(planted.rows[0].n, 0, "every blob's key is the hash of its bytes");
 });
 
 test("temporary tables named like ours do not catch the owner's history trigger", async () => {

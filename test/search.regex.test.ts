@@ -307,9 +307,9 @@ test(`random patterns (seed ${SEED}): PostgreSQL's ARE and S3's test equal the o
   assert.ok(lines > 2000 && matched > lines / 10 && matched < lines * 0.9, `${matched} of ${lines} lines matched`);
 });
 
-test("the chunk pattern keeps pg_trgm's trigrams on both sides of \\w (ARE's \\w, a superset, not our exact bracket)", async () => {
+test("the chunk pattern keeps pg_trgm's trigrams on both sides of \\w (any character there, a superset, not our exact bracket)", async () => {
   const { source, chunkSource } = translateRegex("deprecat\\w+ since");
-  assert.is(chunkSource, "deprecat\\w+\\ since");
+  assert.is(chunkSource, "deprecat.+\\ since");
   assert.not.match(source, /\\w/, "the line test keeps JavaScript's ASCII \\w");
   const db = await adminClient();
   try {

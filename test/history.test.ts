@@ -435,6 +435,34 @@ test("how a version is stored depends on its own path only, never on what other 
   assert.equal(rows, [{ whole: false }], "a delta, as if no other workspace held these bytes");
 });
 
+test("damaged history is an error, never other bytes: every readVersion is checked against its hash", async () => {
+  const b = fresh();
+  await b.write("/d.txt", "first version\n");
+  await b.write("/d.txt", "second version\n");
+  await admin.query(
+    `UPDATE ${SCHEMA}.file_versions SET delta_middle = 'tampered' WHERE workspace = $1 AND path = '/d.txt' AND version = 1`,
+    [b.workspace],
+  );
+  assert.match((await b.readVersion("/d.txt", 1)).error!, /damaged|does not rebuild to its recorded hash/);
+  assert.match((await b.restore("/d.txt", 1)).error!, /does not rebuild to its recorded hash/);
+  assert.is((await b.readRaw("/d.txt")).data?.content, "second version\n", "nothing was written");
+});
+
+test("rewind is all or nothing: a file/directory clash at commit undoes every path it wrote", async () => {
+  const b = fresh();
+  await b.write("/d/f.txt", "in a directory");
+  await b.write("/other.txt", "before");
+  const cp = await b.checkpoint();
+  await b.delete("/d");
+  await b.write("/d", "now a file");
+  await b.write("/other.txt", "after");
+  // Only /d/f.txt and /other.txt: /d/f.txt comes back below the file /d, refused at commit.
+  await rejects(() => b.rewind(cp.id, { paths: ["/d/f.txt", "/other.txt"] }), /"\/d" is a file, not a directory/);
+  assert.is((await b.readRaw("/other.txt")).data?.content, "after", "the other path was not rewound either");
+  assert.ok((await b.readRaw("/d/f.txt")).error);
+  assert.equal((await b.checkpoints()).length, 1, "nor was an undo checkpoint left");
+});
+
 test("bad input: one clear error, nothing changed", async () => {
   const b = fresh();
   await b.write("/x.txt", "x");

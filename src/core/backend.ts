@@ -173,9 +173,7 @@ export abstract class BackendCore<V extends Version, S extends CoreState, M> imp
       const window = readPagination(offset, limit);
       await this.ready();
       const file = await this.readWindow(path, filePath, window);
-      if (!file) return { error: errors.readNotFound(filePath) };
-      if (file.bytes) return { content: toBytes(file.bytes), mimeType: file.mimeType };
-      return textReadResult(file.mimeType, file.totalLines, window.offset, window.limit, file.window);
+      return file ? readResult(file, window) : { error: errors.readNotFound(filePath) };
     } catch (e) {
       return { error: this.failure("read", e) };
     }
@@ -389,6 +387,12 @@ export abstract class BackendCore<V extends Version, S extends CoreState, M> imp
     }
     return responses;
   }
+}
+
+/** read()'s answer for a window of a file (readVersion() answers the same way). */
+export function readResult(file: FileWindow, window: { offset: number; limit: number }): ReadResult {
+  if (file.bytes) return { content: toBytes(file.bytes), mimeType: file.mimeType };
+  return textReadResult(file.mimeType, file.totalLines, window.offset, window.limit, file.window);
 }
 
 /** write()'s answer for an outcome (restore() answers the same way). */

@@ -117,6 +117,7 @@ export class PostgresBackend extends PostgresFiles implements VersionedWorkspace
     workspace: this.workspace,
     query: (statement, params) => this.query(statement, params),
     failure: (operation, e) => this.failure(operation, e),
+    checkVersion: (ifVersion) => this.checkVersion(ifVersion),
   };
 
   history(path: string): Promise<HistoryResult> {

@@ -31,7 +31,7 @@ export interface PostgresBackendConfig extends ConnectionOptions {
   workspace?: string;
   /**
    * Who or what writes through this instance (e.g. "agent:researcher"), kept with every version
-   * in file history (`history()`'s `tag`). Up to 200 characters. Each tagged write costs two more
+   * in file history (`history()`'s `tag`). Up to 200 characters. Each tagged write costs three more
    * round trips (its own transaction). `withTag()` gives a view with another tag.
    */
   tag?: string;

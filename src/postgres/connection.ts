@@ -6,6 +6,7 @@
 import pg from "pg";
 import { setupErrors } from "../protocol.js";
 import { clientConfig, type PostgresBackendConfig, poolConfig } from "./config.js";
+import { setTag } from "./sql/queries.js";
 import type { Statement } from "./sql/statement.js";
 import { isConnectionException, isOperatorIntervention } from "./sqlstate.js";
 
@@ -88,8 +89,8 @@ export class Connection {
 
   /**
    * One statement in its own transaction, under `SET LOCAL statement_timeout` and/or with the
-   * writer's tag (the session setting deepagents_backends.tag, which file history records): one
-   * round trip to begin and set, one for the statement, one to commit.
+   * writer's tag (sql/set_tag.sql: the session setting file history records): a round trip to
+   * begin, one to set the tag, one for the statement, one to commit.
    */
   async runInTransaction<P extends object, R>(
     settings: { timeoutMs?: number; tag?: string | null },
@@ -97,14 +98,18 @@ export class Connection {
     params: P,
   ): Promise<R[]> {
     const { text, values } = statement.bind(this.schema, params);
-    const begin = ["BEGIN"];
-    if (settings.timeoutMs !== undefined) begin.push(`SET LOCAL statement_timeout = ${Math.floor(settings.timeoutMs)}`);
-    if (settings.tag)
-      begin.push(`SELECT set_config('deepagents_backends.tag', ${pg.escapeLiteral(settings.tag)}, true)`);
+    const begin =
+      settings.timeoutMs === undefined
+        ? "BEGIN"
+        : `BEGIN; SET LOCAL statement_timeout = ${Math.floor(settings.timeoutMs)}`;
     const client = await this.pool.connect();
     let broken: Error | undefined;
     try {
-      await client.query(begin.join("; "));
+      await client.query(begin);
+      if (settings.tag) {
+        const tag = setTag.bind(this.schema, { tag: settings.tag });
+        await client.query(tag.text, tag.values);
+      }
       const { rows } = await client.query(text, values);
       await client.query("COMMIT");
       return rows;

@@ -38,6 +38,21 @@ import * as sql from "./sql/queries.js";
 import type { Statement } from "./sql/statement.js";
 import { SQLSTATE, sqlstateOf } from "./sqlstate.js";
 
+/** A read window as read.sql and read_version.sql take it (an offset past INT4 reads nothing). */
+export function sqlWindow(window: { offset: number; limit: number }): { offset: number; limit: number } {
+  return { offset: Math.min(window.offset, INT4_MAX), limit: window.limit };
+}
+
+/** A row of read.sql or read_version.sql as BackendCore's FileWindow. */
+export function fileWindow(row: sql.WindowRow): FileWindow {
+  if (row.bytes) return { mimeType: row.mime_type, bytes: row.bytes };
+  return {
+    mimeType: row.mime_type,
+    totalLines: row.total_lines,
+    window: { text: row.window_text, lines: row.window_lines },
+  };
+}
+
 /** What every view (withWorkspace, withTag) of one backend shares. */
 export interface Shared extends CoreState {
   readonly connection: Connection;
@@ -127,12 +142,8 @@ export abstract class PostgresFiles extends BackendCore<number, Shared, SqlMatch
     _display: string,
     window: { offset: number; limit: number },
   ): Promise<FileWindow | null> {
-    const offset = Math.min(window.offset, INT4_MAX);
-    const [row] = await this.query(sql.read, { workspace: this.workspace, path, offset, limit: window.limit });
-    if (!row) return null;
-    if (row.bytes) return { mimeType: row.mime_type, bytes: row.bytes };
-    const text = { text: row.window_text, lines: row.window_lines };
-    return { mimeType: row.mime_type, totalLines: row.total_lines, window: text };
+    const [row] = await this.query(sql.read, { workspace: this.workspace, path, ...sqlWindow(window) });
+    return row ? fileWindow(row) : null;
   }
 
   protected async readData(path: string): Promise<FileData | null> {

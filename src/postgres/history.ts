@@ -5,7 +5,7 @@
  * fs_diff, fs_rewind, prune_history, set_history); the types are src/core/history.ts's.
  */
 import type pg from "pg";
-import { writeResult } from "../core/backend.js";
+import { readResult, writeResult } from "../core/backend.js";
 import {
   type Checkpoint,
   type DiffOptions,
@@ -28,11 +28,10 @@ import {
   InputError,
   type ReadResult,
   readPagination,
-  textReadResult,
   type WriteResult,
 } from "../protocol.js";
 import { DEFAULTS } from "../core/defaults.js";
-import { toBytes } from "../content.js";
+import { fileWindow, sqlWindow } from "./files.js";
 import * as sql from "./sql/queries.js";
 import type { Statement } from "./sql/statement.js";
 import { SQLSTATE, sqlstateOf } from "./sqlstate.js";
@@ -43,6 +42,8 @@ export interface HistoryContext {
   query<P extends object, R>(statement: Statement<P, R>, params: P): Promise<R[]>;
   /** The protocol's message for a failure (input errors, permission, storage). */
   failure(operation: string, e: unknown): string;
+  /** write()'s check of `ifVersion` (null: none given). */
+  checkVersion(ifVersion: unknown): number | null;
 }
 
 const num = (value: string | null): number | null => (value === null ? null : Number(value));
@@ -105,13 +106,9 @@ export async function readVersion(
       workspace: ctx.workspace,
       path,
       version: v,
-      offset: Math.min(window.offset, INT4_MAX),
-      limit: window.limit,
+      ...sqlWindow(window),
     });
-    if (!row) return { error: historyErrors.noVersion(filePath, v) };
-    if (row.bytes) return { content: toBytes(row.bytes), mimeType: row.mime_type };
-    const text = { text: row.window_text, lines: row.window_lines };
-    return textReadResult(row.mime_type, row.total_lines, window.offset, window.limit, text);
+    return row ? readResult(fileWindow(row), window) : { error: historyErrors.noVersion(filePath, v) };
   } catch (e) {
     return { error: ctx.failure("readVersion", e) };
   }
@@ -126,10 +123,7 @@ export async function restore(
   try {
     const path = normalizeFilePath(filePath);
     const v = positiveId(version, "version");
-    const ifVersion = options.ifVersion ?? null;
-    if (ifVersion !== null && (!Number.isSafeInteger(ifVersion) || ifVersion < 0)) {
-      throw new InputError(errors.invalidIfVersion(ifVersion, "a non-negative integer"));
-    }
+    const ifVersion = ctx.checkVersion(options.ifVersion);
     const rows = await ctx.query(sql.restore, { workspace: ctx.workspace, path, version: v, ifVersion }).catch((e) => {
       // The file/directory rule, enforced at commit against a transaction that raced this one.
       const code = sqlstateOf(e);

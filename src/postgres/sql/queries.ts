@@ -29,10 +29,16 @@ export const ls = statement<
   { path: string; size: string } & ({ is_dir: false; modified_at: Date } | { is_dir: true; modified_at: null })
 >("ls", { readOnly: true });
 
-export const read = statement<
-  FileKey & { offset: number; limit: number },
-  { mime_type: string; bytes: Buffer | null; total_lines: number; window_text: string | null; window_lines: number }
->("read", { readOnly: true });
+/** A window of a file (read.sql, read_version.sql): binary whole, text as lines after offset. */
+export type WindowRow = {
+  mime_type: string;
+  bytes: Buffer | null;
+  total_lines: number;
+  window_text: string | null;
+  window_lines: number;
+};
+
+export const read = statement<FileKey & { offset: number; limit: number }, WindowRow>("read", { readOnly: true });
 
 /** A file has exactly one body: content (text) or bytes (binary). */
 type Body = { content: string; bytes: null } | { content: null; bytes: Buffer };
@@ -150,10 +156,13 @@ export const history = statement<
   }
 >("history", { readOnly: true });
 
-export const readVersion = statement<
-  FileKey & { version: number; offset: number; limit: number },
-  { mime_type: string; bytes: Buffer | null; total_lines: number; window_text: string | null; window_lines: number }
->("read_version", { readOnly: true });
+export const readVersion = statement<FileKey & { version: number; offset: number; limit: number }, WindowRow>(
+  "read_version",
+  { readOnly: true },
+);
+
+/** Inside a write's transaction: the writer's tag file history keeps (connection.ts). */
+export const setTag = statement<{ tag: string }, { set_config: string }>("set_tag");
 
 export const restore = statement<
   FileKey & { version: number; ifVersion: number | null },

@@ -598,9 +598,12 @@ test("a session-level deepagents_backends.notified = '1' does not silence the ch
       )
     ).rows.map((r) => Number(r.id));
     assert.is(ids.length, 2, "both changes recorded");
-    for (let i = 0; i < 60 && watched.length < 2; i++) await sleep(50);
+    // Wait for both: the watcher can read both changes on the first wake-up, before the second
+    // notification reaches the raw listener.
+    const heard = () => listener.notes.filter((n) => n.workspace === "acme");
+    for (let i = 0; i < 60 && (watched.length < 2 || heard().length < 2); i++) await sleep(50);
     assert.equal(
-      listener.notes.filter((n) => n.workspace === "acme").map((n) => n.id),
+      heard().map((n) => n.id),
       ids,
       "one notification per commit, with its id",
     );

@@ -5,8 +5,9 @@
  *    code and prose), each against the size of one copy of the file; the bytes of contents kept
  *    (deltas and blobs as stored, compressed where PostgreSQL compressed them) and the whole cost
  *    of the history tables after VACUUM (rows, indexes, TOAST);
- *  - latency: readVersion of the newest and the oldest version, checkpoint, diff and rewind of
- *    a 1,000-file workspace after 100 of its files changed (medians);
+ *  - latency: readVersion of the newest and the oldest version, history() of the file (1,000
+ *    versions in the first case), checkpoint, diff and rewind of a 1,000-file workspace after 100
+ *    and after all 1,000 of its files changed (medians);
  *  - uploads and writes with history on and off: bench/write-paths.ts (`npm run bench:writes`).
  * Prints Markdown.   DATABASE_URL=... node --import tsx bench/history.ts
  */
@@ -91,9 +92,9 @@ const cases: EditCase[] = [
 const out: string[] = [];
 try {
   out.push(
-    "| case | corpus | one copy | contents kept | × copy | target | met | history tables in all (rows, indexes) | × copy | per version | edit or write (ms, median) | readVersion newest / oldest (ms) |",
+    "| case | corpus | one copy | contents kept | × copy | target | met | history tables in all (rows, indexes) | × copy | per version | edit or write (ms, median) | readVersion newest / oldest (ms) | history() (ms) |",
   );
-  out.push("|---|---|---:|---:|---:|---|---|---:|---:|---:|---:|---|");
+  out.push("|---|---|---:|---:|---:|---|---|---:|---:|---:|---:|---|---:|");
   const only = process.env.BENCH_ONLY?.split(",").map(Number);
   for (const c of cases.filter((_, i) => !only || only.includes(i))) {
     const b = backend.withWorkspace(`case-${cases.indexOf(c)}`);
@@ -127,13 +128,15 @@ try {
     const last = (await b.stat("/f.txt")).data!.version as number;
     const newest = await timeMedian(() => b.readVersion("/f.txt", last - 1, 0, 100), RUNS);
     const oldest = await timeMedian(() => b.readVersion("/f.txt", 1, 0, 100), RUNS);
+    const historyMs = await timeMedian(() => b.history("/f.txt"), RUNS);
     log(c.label, c.kind, { kept, whole, rows: s.rows, keyframes: s.keyframes });
     out.push(
-      `| ${c.label} | ${c.kind} | ${(copy / 1024).toFixed(0)} KiB | ${(kept / 1024).toFixed(1)} KiB (${s.keyframes} whole) | ${(kept / copy).toFixed(2)}× | ${c.target === null ? "—" : `≤ ${c.target}×`} | ${c.target === null ? "" : kept / copy <= c.target ? "yes" : "**no**"} | ${(whole / 1024).toFixed(0)} KiB (${s.rows} rows) | ${(whole / copy).toFixed(1)}× | ${(whole / c.edits).toFixed(0)} B | ${median(times).toFixed(2)} | ${newest.toFixed(2)} / ${oldest.toFixed(2)} |`,
+      `| ${c.label} | ${c.kind} | ${(copy / 1024).toFixed(0)} KiB | ${(kept / 1024).toFixed(1)} KiB (${s.keyframes} whole) | ${(kept / copy).toFixed(2)}× | ${c.target === null ? "—" : `≤ ${c.target}×`} | ${c.target === null ? "" : kept / copy <= c.target ? "yes" : "**no**"} | ${(whole / 1024).toFixed(0)} KiB (${s.rows} rows) | ${(whole / copy).toFixed(1)}× | ${(whole / c.edits).toFixed(0)} B | ${median(times).toFixed(2)} | ${newest.toFixed(2)} / ${oldest.toFixed(2)} | ${historyMs.toFixed(2)} |`,
     );
   }
 
-  // Checkpoint, diff and rewind of a 1,000-file workspace (100 files changed since the checkpoint).
+  // Checkpoint, diff and rewind of a 1,000-file workspace (100, then all 1,000 files changed since
+  // the checkpoint).
   const w = backend.withWorkspace("thousand");
   const files = corpus("code", 1000 * 2000);
   const batch: Array<[string, Uint8Array]> = [];
@@ -142,9 +145,9 @@ try {
   await w.uploadFiles(batch);
   const checkpointMs = await timeMedian(() => w.checkpoint(), RUNS);
   const cp = await w.checkpoint({ label: "base" });
-  const change = async (round: number) => {
-    for (let i = 0; i < 100; i++) {
-      const j = i * 7;
+  const change = async (round: number, count = 100) => {
+    for (let i = 0; i < count; i++) {
+      const j = count === 1000 ? i : i * 7;
       const r = await w.edit(`/src/d${j % 20}/f${j}.ts`, `value${j * 20} `, `value${j * 20}_${round} `);
       if (r.error) throw new Error(r.error);
     }
@@ -160,6 +163,17 @@ try {
     if (done.changes.length !== 100) throw new Error(`rewind changed ${done.changes.length} paths`);
     await change(r);
   }
+  await w.rewind(cp.id);
+  await change(10, 1000);
+  const diffAllMs = await timeMedian(() => w.diff(cp.id), RUNS);
+  const rewindsAll: number[] = [];
+  for (let r = 11; r <= 13; r++) {
+    const t = performance.now();
+    const done = await w.rewind(cp.id);
+    rewindsAll.push(performance.now() - t);
+    if (done.changes.length !== 1000) throw new Error(`rewind changed ${done.changes.length} paths`);
+    await change(r, 1000);
+  }
   out.push("");
   out.push("| 1,000-file workspace, 100 files edited since the checkpoint | ms (median) |");
   out.push("|---|---:|");
@@ -167,6 +181,8 @@ try {
   out.push(`| diff checkpoint → now (paths, sizes) | ${diffMs.toFixed(2)} |`);
   out.push(`| rewind, dry run | ${dryMs.toFixed(2)} |`);
   out.push(`| rewind (100 files written back, one transaction) | ${median(rewinds).toFixed(2)} |`);
+  out.push(`| diff checkpoint → now, all 1,000 files changed | ${diffAllMs.toFixed(2)} |`);
+  out.push(`| rewind (1,000 files written back, one transaction; target ≤ 1 s) | ${median(rewindsAll).toFixed(2)} |`);
   console.log(out.join("\n"));
 } finally {
   await backend.close();

@@ -36,3 +36,4 @@ export type {
 } from "./core/history.js";
 // LangGraph time travel that rewinds files (any backend implementing VersionedWorkspace).
 export { FILES_CHECKPOINT_KEY, fileCheckpointOf, rewindFiles, withFileCheckpoints } from "./time-travel.js";
+export type { FileCheckpointOptions } from "./time-travel.js";

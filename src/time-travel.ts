@@ -4,8 +4,11 @@
  * backend the files stay in the future. This closes the gap for a backend with checkpoints
  * (VersionedWorkspace): `withFileCheckpoints` wraps any LangGraph checkpointer so that every
  * graph checkpoint it saves records a file checkpoint of the workspace in its metadata, and
- * `rewindFiles` puts the workspace back as it was at a graph checkpoint -- before replaying from
- * it (or, with `dryRun`, says what that would change), like the Claude Agent SDK's rewindFiles.
+ * a run that starts from an earlier graph checkpoint with new input (time travel: invoke with a
+ * past `checkpoint_id`), or updateState on the past, first puts the workspace back as it was
+ * there. `rewindFiles` does the same by hand -- needed before replaying a past step's pending tool
+ * calls with `invoke(null, pastConfig)` -- or with `dryRun` says what it would change, like the
+ * Claude Agent SDK's rewindFiles.
  *
  * No runtime import of LangGraph: the saver is wrapped by a Proxy, so any saver (MemorySaver,
  * PostgresSaver, ...) of any version keeps all its methods.
@@ -18,6 +21,25 @@ import { historyErrors } from "./protocol.js";
 export const FILES_CHECKPOINT_KEY = "deepagents_files_checkpoint";
 
 type Config = Parameters<BaseCheckpointSaver["getTuple"]>[0];
+
+export interface FileCheckpointOptions {
+  /**
+   * Rewind the workspace when a run starts from a graph checkpoint that is not its thread's
+   * latest (default true). The workspace should then belong to that one thread: a rewind puts
+   * back every file of it.
+   */
+  rewindOnReplay?: boolean;
+}
+
+/**
+ * The sources of the first checkpoint LangGraph saves when a run starts from new input, or when
+ * updateState writes to a past checkpoint. With durability "sync" the run's first step ends by
+ * waiting for that put, so the rewind it makes is done before any tool runs. Not "fork" (a resume
+ * without input that reruns a past checkpoint's pending tasks): that put is not waited for before
+ * the tasks run, and a rewind racing the replayed tools could undo their writes -- call
+ * rewindFiles before such a replay. Steps ("loop") always follow the thread's latest checkpoint.
+ */
+const RUN_STARTS = new Set(["input", "update"]);
 
 const threadOf = (config: Config): string | undefined => {
   const id = config.configurable?.thread_id;
@@ -33,8 +55,14 @@ const threadOf = (config: Config): string | undefined => {
  * versions it needs (pruneHistory); delete those of threads you no longer travel in
  * (`deleteCheckpoint`, ids in the graph checkpoints' metadata).
  */
-export function withFileCheckpoints<S extends BaseCheckpointSaver>(saver: S, backend: VersionedWorkspace): S {
+export function withFileCheckpoints<S extends BaseCheckpointSaver>(
+  saver: S,
+  backend: VersionedWorkspace,
+  options: FileCheckpointOptions = {},
+): S {
+  const rewindOnReplay = options.rewindOnReplay ?? true;
   const put: BaseCheckpointSaver["put"] = async (config, checkpoint, metadata, newVersions) => {
+    if (rewindOnReplay && RUN_STARTS.has(String(metadata?.source))) await rewindIfReplay(saver, backend, config);
     const files = await backend.checkpoint({ label: `langgraph ${checkpoint.id}`, tag: threadOf(config) });
     const withFiles = { ...metadata, [FILES_CHECKPOINT_KEY]: files.id } as CheckpointMetadata;
     try {
@@ -52,6 +80,24 @@ export function withFileCheckpoints<S extends BaseCheckpointSaver>(saver: S, bac
       return typeof value === "function" ? value.bind(target) : value;
     },
   });
+}
+
+/**
+ * When the first checkpoint of a run is saved (with durability "sync", before any tool runs): if the run's parent is an earlier graph checkpoint than the thread's latest, put the
+ * workspace back as it was when that parent was saved. Subgraphs' namespaces are left alone:
+ * the root graph's checkpoint covers the whole workspace.
+ */
+async function rewindIfReplay(saver: BaseCheckpointSaver, backend: VersionedWorkspace, config: Config): Promise<void> {
+  const parent = config.configurable?.checkpoint_id;
+  const namespace = config.configurable?.checkpoint_ns ?? "";
+  if (typeof parent !== "string" || namespace !== "") return;
+  const thread = { configurable: { thread_id: config.configurable?.thread_id, checkpoint_ns: "" } };
+  const latest = await saver.getTuple(thread);
+  if (!latest || latest.checkpoint.id === parent) return;
+  const from = await saver.getTuple({ configurable: { ...thread.configurable, checkpoint_id: parent } });
+  const id = (from?.metadata as Record<string, unknown> | undefined)?.[FILES_CHECKPOINT_KEY];
+  // A parent saved without this wrapper has no file checkpoint: nothing to rewind to.
+  if (typeof id === "number") await backend.rewind(id);
 }
 
 /** The file checkpoint recorded with a graph checkpoint (config: thread_id and checkpoint_id). */

@@ -9,48 +9,16 @@ import { existsSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { walk } from "../src/cli/files.js";
+import { bin, cliRunner, json, root, type Run } from "./helpers/cli.js";
 import { databaseUrl, uniqueName, TEST_SCHEMA } from "./helpers/db.js";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
-const bin = path.join(root, "dist/cli/main.js");
 const url = await databaseUrl();
 const workspace = uniqueName("cli");
 const scratch = await mkdtemp(path.join(tmpdir(), "cli-test-"));
 await chmod(scratch, 0o755); // as root, the embedded server runs as "postgres" and must reach its data dir
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(
-  args: string[],
-  {
-    env = {},
-    cwd = root,
-    base = true,
-  }: { env?: Record<string, string | undefined>; cwd?: string; base?: boolean } = {},
-): Promise<Run> {
-  const full = base ? ["--database-url", url, "--schema", TEST_SCHEMA, "-w", workspace, ...args] : args;
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...full], {
-      cwd,
-      env: { ...process.env, ...env },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.stdin.end();
-    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
-
-const json = (r: Run) => JSON.parse(r.stdout);
+const run = cliRunner(url, TEST_SCHEMA, workspace);
 
 // A fixture tree: nested text, a binary, bytes that are not UTF-8, ignored and skipped files.
 const fixture = path.join(scratch, "fixture");

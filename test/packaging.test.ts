@@ -125,7 +125,8 @@ test("every subpath of the exports map points at a built file", () => {
       assert.ok(existsSync(path.join(root, file)), `${subpath} -> ${file} is missing (npm run build)`);
     }
   }
-  for (const subpath of [".", "./postgres", "./s3", "./cli"]) assert.ok(pkg.exports[subpath], `no ${subpath} export`);
+  for (const subpath of [".", "./postgres", "./s3", "./tools", "./cli"])
+    assert.ok(pkg.exports[subpath], `no ${subpath} export`);
   for (const file of Object.values(pkg.bin ?? {})) assert.ok(existsSync(path.join(root, file)), `bin ${file} missing`);
 });
 
@@ -164,6 +165,16 @@ test("deepagents-backends (root): both backends, as before, and nothing of the C
   for (const name of [...POSTGRES, ...AWS]) assert.ok(loaded.all.has(name), `does not load ${name}`);
   assertNone(loaded, (n) => CLI_ONLY.includes(n), "deepagents-backends");
   assertDeclared(loaded, "deepagents-backends");
+});
+
+test("deepagents-backends/tools: the history tools, on @langchain/core (deepagents' peer), no storage driver", () => {
+  const loaded = load(`${pkg.name}/tools`);
+  assert.equal([...loaded.exports].sort(), ["HISTORY_TOOL_OUTPUT_MAX", "historyTools"]);
+  assert.ok(loaded.direct.has("@langchain/core"), "the probe saw @langchain/core");
+  assertNone(loaded, (n) => isAws(n) || isPostgresDriver(n) || CLI_ONLY.includes(n), "deepagents-backends/tools");
+  assertDeclared(loaded, "deepagents-backends/tools");
+  for (const entry of [pkg.name, `${pkg.name}/postgres`, `${pkg.name}/s3`])
+    assert.not.ok(load(entry).all.has("@langchain/core"), `${entry} loads @langchain/core`);
 });
 
 test("storage drivers and CLI packages are optional peers, all in devDependencies (tests and npm start)", () => {

@@ -9,6 +9,7 @@ import { Command, CommanderError, Option } from "commander";
 import { DEFAULTS } from "../core/defaults.js";
 import { addAdminCommands } from "./commands/admin.js";
 import { addFileCommands } from "./commands/files.js";
+import { addHistoryCommands } from "./commands/history.js";
 import { DEFAULT_DATA_DIR } from "./context.js";
 import { CliError, EXIT } from "./output.js";
 
@@ -17,7 +18,7 @@ const version = JSON.parse(readFileSync(new URL("../../package.json", import.met
 export function buildProgram(): Command {
   const program = new Command("deepagents-backends")
     .description(
-      "File storage for LangChain Deep Agents on PostgreSQL (or S3): migrate, import/export, inspect, search, watch.",
+      "File storage for LangChain Deep Agents on PostgreSQL (or S3): migrate, import/export, inspect, search, watch, history.",
     )
     .version(version)
     .addOption(
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
 
   addAdminCommands(program);
   addFileCommands(program);
+  addHistoryCommands(program);
 
   return program;
 }
@@ -54,7 +56,8 @@ export async function main(argv: string[]): Promise<number> {
       return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
     const error = e instanceof CliError ? e : new CliError((e as Error)?.message ?? String(e));
-    console.error(`error: ${error.message.split("\n")[0]}`);
+    // The backends' messages start with "Error: " (deepagents' convention for tool answers).
+    console.error(`error: ${error.message.split("\n")[0].replace(/^Error: /, "")}`);
     return error.exitCode;
   }
 }

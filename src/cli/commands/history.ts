@@ -1,0 +1,134 @@
+/**
+ * The CLI's history commands: history, restore, checkpoint(s), diff and rewind, on a backend
+ * with file history (VersionedWorkspace: PostgreSQL today).
+ */
+import type { Command } from "commander";
+import type { Checkpoint, PathChange, RewindChange, VersionedWorkspace } from "../../core/history.js";
+import type { Context } from "../context.js";
+import { action } from "../action.js";
+import { CliError, EXIT, formatBytes, orFail, printJson, table } from "../output.js";
+
+/** The workspace's history, or a one-line error on a backend without it. */
+async function versioned(ctx: Context): Promise<VersionedWorkspace> {
+  if (ctx.options.s3Bucket) throw new CliError("file history is kept on PostgreSQL only (not with --s3-bucket)");
+  return ctx.postgres();
+}
+
+/** A positive integer argument (a version or checkpoint id). */
+const id = (name: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new CliError(`${name} must be a positive integer (got ${value})`, EXIT.usage);
+  return n;
+};
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+const side = (s: { version: number; size: number } | null) => (s ? `v${s.version} ${formatBytes(s.size)}` : "-");
+
+const changeRows = (changes: Array<PathChange | RewindChange>) =>
+  table(
+    ["change", "path", "before", "after"],
+    changes.map((c) => [c.op, c.path, side(c.before), side(c.after)]),
+  );
+
+const checkpointRow = (c: Checkpoint) => [c.id, c.createdAt, c.changeId, c.label ?? "", c.tag ?? ""];
+
+export function addHistoryCommands(program: Command): void {
+  program
+    .command("history")
+    .description("the kept versions of a file, oldest first (deleted files too)")
+    .argument("<path>", "file")
+    .action(
+      action(async (ctx, path: string) => {
+        const { versions } = orFail(await (await versioned(ctx)).history(path));
+        if (ctx.options.json) return printJson(versions);
+        console.log(
+          table(
+            ["version", "op", "size", "at", "change", "tag"],
+            versions!.map((v) => [v.version, v.op, v.size, v.at, v.changeId ?? "", v.tag ?? ""]),
+          ),
+        );
+      }),
+    );
+
+  program
+    .command("restore")
+    .description("write an earlier version of a file back as its newest (undeletes a deleted file)")
+    .argument("<path>", "file")
+    .argument("<version>", "a version from `history`", id("<version>"))
+    .action(
+      action(async (ctx, path: string, version: number) => {
+        const result = orFail(await (await versioned(ctx)).restore(path, version));
+        if (ctx.options.json) return printJson({ path, restored: version, version: result.version });
+        console.log(`restored ${path} to v${version} as v${result.version}`);
+      }),
+    );
+
+  program
+    .command("checkpoint")
+    .description("mark the workspace's current state (to diff with or rewind to later)")
+    .option("--label <text>", "what this point is")
+    .option("--tag <text>", "who or what took it")
+    .action(
+      action(async (ctx, opts: { label?: string; tag?: string }) => {
+        const checkpoint = await (await versioned(ctx)).checkpoint(opts);
+        if (ctx.options.json) return printJson(checkpoint);
+        console.log(`checkpoint ${checkpoint.id}${checkpoint.label ? ` (${checkpoint.label})` : ""}`);
+      }),
+    );
+
+  program
+    .command("checkpoints")
+    .description("list the workspace's checkpoints, oldest first (or delete one)")
+    .option("--delete <id>", "delete this checkpoint (what it kept may then be pruned)", id("--delete"))
+    .action(
+      action(async (ctx, opts: { delete?: number }) => {
+        const history = await versioned(ctx);
+        if (opts.delete !== undefined) {
+          const deleted = await history.deleteCheckpoint(opts.delete);
+          if (ctx.options.json) return printJson({ id: opts.delete, deleted });
+          if (!deleted)
+            throw new CliError(`checkpoint ${opts.delete} does not exist in workspace ${ctx.options.workspace}`);
+          return console.log(`deleted checkpoint ${opts.delete}`);
+        }
+        const list = await history.checkpoints();
+        if (ctx.options.json) return printJson(list);
+        console.log(table(["id", "taken at", "change", "label", "tag"], list.map(checkpointRow)));
+      }),
+    );
+
+  program
+    .command("diff")
+    .description("what changed from a checkpoint to another one (or to now)")
+    .argument("<from>", "checkpoint id", id("<from>"))
+    .argument("[to]", "checkpoint id (default: now)", id("[to]"))
+    .option("--path <path>", "only this file or directory (repeatable)", collect)
+    .option("--patch", "print unified diffs of text files")
+    .action(
+      action(async (ctx, from: number, to: number | undefined, opts: { path?: string[]; patch?: boolean }) => {
+        const changes = await (await versioned(ctx)).diff(from, to ?? null, { paths: opts.path, unified: opts.patch });
+        if (ctx.options.json) return printJson(changes);
+        if (!opts.patch) return changes.length ? console.log(changeRows(changes)) : undefined;
+        for (const c of changes) process.stdout.write(c.patch ?? `${c.op} ${c.path}${c.binary ? " (binary)" : ""}\n`);
+      }),
+    );
+
+  program
+    .command("rewind")
+    .description("put the workspace (or some paths) back as at a checkpoint, in one transaction; undoable")
+    .argument("<checkpoint>", "checkpoint id", id("<checkpoint>"))
+    .option("--path <path>", "only this file or directory (repeatable)", collect)
+    .option("--dry-run", "say what would change without changing anything")
+    .action(
+      action(async (ctx, checkpoint: number, opts: { path?: string[]; dryRun?: boolean }) => {
+        const result = await (await versioned(ctx)).rewind(checkpoint, { paths: opts.path, dryRun: opts.dryRun });
+        if (ctx.options.json) return printJson(result);
+        if (result.changes.length === 0)
+          return console.log(`nothing to rewind: the files match checkpoint ${checkpoint}`);
+        console.log(changeRows(result.changes));
+        if (result.dryRun) console.log(`(dry run: nothing changed)`);
+        else console.log(`undo with: rewind ${result.undo}`);
+      }),
+    );
+}

@@ -1,0 +1,83 @@
+/**
+ * The CLI's history commands (history, restore, checkpoint, checkpoints, diff, rewind), human and
+ * --json output, and their one-line errors, as a subprocess against the test database.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { cliRunner, json } from "./helpers/cli.js";
+import { databaseUrl, TEST_SCHEMA, uniqueName } from "./helpers/db.js";
+
+const run = cliRunner(await databaseUrl(), TEST_SCHEMA, uniqueName("cli-history"));
+
+test("checkpoint, change, diff, rewind --dry-run, rewind, undo, history and restore", async () => {
+  assert.is((await run(["write", "/a.md", "one\n"])).code, 0);
+  const taken = await run(["--json", "checkpoint", "--label", "start"]);
+  assert.is(taken.code, 0, taken.stderr);
+  const start = json(taken);
+  assert.is(start.label, "start");
+
+  await run(["write", "/a.md", "two\n"]);
+  await run(["write", "/b.md", "new\n"]);
+
+  const list = await run(["checkpoints"]);
+  assert.match(list.stdout, new RegExp(`^\\s*${start.id}\\s+\\S+\\s+\\d+\\s+start$`, "m"));
+
+  const diff = await run(["diff", String(start.id)]);
+  assert.match(diff.stdout, /^updated\s+\/a\.md\s+v1 4 B\s+v2 4 B$/m);
+  assert.match(diff.stdout, /^created\s+\/b\.md\s+-\s+v1 4 B$/m);
+  const patch = await run(["diff", String(start.id), "--patch", "--path", "/a.md"]);
+  assert.match(patch.stdout, /--- a\/a\.md\n\+\+\+ b\/a\.md\n@@ -1,1 \+1,1 @@\n-one\n\+two\n/);
+  assert.not.match(patch.stdout, /b\.md/);
+
+  const dry = await run(["rewind", String(start.id), "--dry-run"]);
+  assert.match(dry.stdout, /\(dry run: nothing changed\)/);
+  assert.is((await run(["read", "/a.md"])).stdout, "two\n");
+
+  const rewound = json(await run(["--json", "rewind", String(start.id)]));
+  assert.equal(
+    rewound.changes.map((c: { path: string; op: string }) => `${c.op} ${c.path}`),
+    ["updated /a.md", "deleted /b.md"],
+  );
+  assert.is((await run(["read", "/a.md"])).stdout, "one\n");
+  assert.is((await run(["read", "/b.md"])).code, 1);
+
+  const undo = await run(["rewind", String(rewound.undo)]);
+  assert.match(undo.stdout, /undo with: rewind \d+/);
+  assert.is((await run(["read", "/b.md"])).stdout, "new\n");
+
+  const history = json(await run(["--json", "history", "/a.md"]));
+  assert.equal(
+    history.map((v: { version: number; op: string }) => `${v.version} ${v.op}`),
+    ["1 create", "2 update", "3 update", "4 update"],
+  );
+  const restored = await run(["restore", "/a.md", "1"]);
+  assert.is(restored.stdout.trim(), "restored /a.md to v1 as v5");
+  assert.is((await run(["read", "/a.md"])).stdout, "one\n");
+
+  const deleted = await run(["checkpoints", "--delete", String(start.id)]);
+  assert.is(deleted.stdout.trim(), `deleted checkpoint ${start.id}`);
+  assert.not.match((await run(["checkpoints"])).stdout, new RegExp(`^\\s*${start.id}\\s`, "m"));
+});
+
+test("bad input: one line on stderr, exit 1 (not found) or 2 (usage), nothing changed", async () => {
+  await run(["write", "/c.md", "c\n"]);
+  const cases: Array<[string[], number, RegExp]> = [
+    [["rewind", "999999999"], 1, /^error: checkpoint 999999999 does not exist in workspace /],
+    [["diff", "999999999"], 1, /^error: checkpoint 999999999 does not exist in workspace /],
+    [["restore", "/c.md", "9"], 1, /^error: version 9 of '\/c\.md' is not kept$/],
+    [["history", "/nothing.md"], 1, /^error: no history kept for '\/nothing\.md'$/],
+    [["rewind", "0"], 2, /^error: <checkpoint> must be a positive integer \(got 0\)$/],
+    [["restore", "/c.md", "x"], 2, /^error: <version> must be a positive integer \(got x\)$/],
+    [["checkpoints", "--delete", "999999999"], 1, /^error: checkpoint 999999999 does not exist in workspace /],
+    [["--s3-bucket", "b", "history", "/c.md"], 1, /^error: file history is kept on PostgreSQL only/],
+  ];
+  for (const [args, code, message] of cases) {
+    const r = await run(args);
+    assert.is(r.code, code, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr.trim(), message, r.stderr);
+    assert.is(r.stderr.trim().split("\n").length, 1, r.stderr);
+  }
+  assert.equal(json(await run(["--json", "history", "/c.md"])).length, 1);
+});
+
+test.run();

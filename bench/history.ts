@@ -8,10 +8,14 @@
  *  - latency: readVersion of the newest and the oldest version, history() of the file (1,000
  *    versions in the first case), checkpoint, diff and rewind of a 1,000-file workspace after 100
  *    and after all 1,000 of its files changed (medians);
+ *  - with S3_ENDPOINT (+ AWS_* keys): the same workspace operations on S3Backend, on a bucket with
+ *    versioning made for the run (Ceph RGW: test/services/ceph-rgw/start-rgw.sh);
  *  - uploads and writes with history on and off: bench/write-paths.ts (`npm run bench:writes`).
  * Prints Markdown.   DATABASE_URL=... node --import tsx bench/history.ts
  */
 import pg from "pg";
+import { CreateBucketCommand, PutBucketVersioningCommand, S3Client } from "@aws-sdk/client-s3";
+import { S3Backend } from "../src/s3/index.js";
 import { PostgresBackend } from "../src/postgres/index.js";
 import { benchDatabase, median, timeMedian } from "./common.js";
 
@@ -183,10 +187,66 @@ try {
   out.push(`| rewind (100 files written back, one transaction) | ${median(rewinds).toFixed(2)} |`);
   out.push(`| diff checkpoint → now, all 1,000 files changed | ${diffAllMs.toFixed(2)} |`);
   out.push(`| rewind (1,000 files written back, one transaction; target ≤ 1 s) | ${median(rewindsAll).toFixed(2)} |`);
+  if (process.env.S3_ENDPOINT) out.push("", ...(await s3Workspace()));
   console.log(out.join("\n"));
 } finally {
   await backend.close();
   if (!process.env.BENCH_KEEP) await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   await admin.end();
   await db.stop();
+}
+
+/** Checkpoint, diff and rewind of a 1,000-file workspace on S3 with bucket versioning. */
+async function s3Workspace(): Promise<string[]> {
+  const endpoint = process.env.S3_ENDPOINT!;
+  const credentials = {
+    accessKeyId: process.env.AWS_ACCESS_KEY_ID!,
+    secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY!,
+  };
+  const client = new S3Client({ endpoint, region: "us-east-1", forcePathStyle: true, credentials });
+  const bucket = `bench-history-${Date.now().toString(36)}`;
+  await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  await client.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: "Enabled" } }));
+  const s3 = new S3Backend({ bucket, endpoint, ...credentials, workspace: "thousand" });
+  const files = corpus("code", 1000 * 2000);
+  await s3.uploadFiles(
+    Array.from({ length: 1000 }, (_, i): [string, Uint8Array] => [
+      `/src/d${i % 20}/f${i}.ts`,
+      Buffer.from(files.slice(i * 20, i * 20 + 20).join("\n")),
+    ]),
+  );
+  const runs = Math.min(RUNS, 3);
+  const checkpointMs = await timeMedian(() => s3.checkpoint(), runs);
+  const cp = await s3.checkpoint({ label: "base" });
+  const change = async (round: number) => {
+    for (let i = 0; i < 100; i++) {
+      const j = i * 7;
+      const r = await s3.edit(`/src/d${j % 20}/f${j}.ts`, `value${j * 20} `, `value${j * 20}_${round} `);
+      if (r.error) throw new Error(r.error);
+    }
+  };
+  await change(0);
+  const diffMs = await timeMedian(() => s3.diff(cp.id), runs);
+  const dryMs = await timeMedian(() => s3.rewind(cp.id, { dryRun: true }), runs);
+  const rewinds: number[] = [];
+  for (let r = 1; r <= runs; r++) {
+    const t = performance.now();
+    const done = await s3.rewind(cp.id);
+    rewinds.push(performance.now() - t);
+    if (done.changes.length !== 100) throw new Error(`rewind changed ${done.changes.length} paths`);
+    await change(r);
+  }
+  const historyMs = await timeMedian(() => s3.history("/src/d0/f0.ts"), runs);
+  await s3.close();
+  client.destroy();
+  log("s3 bucket left for inspection:", bucket);
+  return [
+    `| S3Backend (${endpoint}, bucket versioning), same workspace | ms (median of ${runs}) |`,
+    "|---|---:|",
+    `| checkpoint (a manifest of 1,000 files; grows with versions kept) | ${checkpointMs.toFixed(0)} |`,
+    `| diff checkpoint → now | ${diffMs.toFixed(0)} |`,
+    `| rewind, dry run | ${dryMs.toFixed(0)} |`,
+    `| rewind (100 files written back, path by path) | ${median(rewinds).toFixed(0)} |`,
+    `| history() of one file | ${historyMs.toFixed(1)} |`,
+  ];
 }

@@ -159,7 +159,8 @@ export function historyTools(backend: VersionedWorkspace): StructuredToolInterfa
         answer(async () => {
           const result = await backend.restore(input.file_path, input.version);
           if (result.error) return failure(result.error);
-          return `Restored ${input.file_path} to the content of v${input.version}, as v${result.version}.`;
+          const as = typeof result.version === "number" ? `, as v${result.version}` : "";
+          return `Restored ${input.file_path} to the content of v${input.version}${as}.`;
         }),
       {
         name: "restore_file",

@@ -175,6 +175,16 @@ export function dirPrefix(path: string): string {
   return path === "/" ? "/" : path + "/";
 }
 
+/** Byte-wise order of UTF-8 paths (PostgreSQL's COLLATE "C"): the order rewinds write paths in. */
+export function compareBytewise(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+}
+
+/** Whether a normalised path is one of `scope`'s paths or lies below one (null: everything). */
+export function inScope(path: string, scope: string[] | null): boolean {
+  return scope === null || scope.some((s) => s === "/" || path === s || path.startsWith(`${s}/`));
+}
+
 /** Workspaces are compared exactly; names are printable, 1-128 characters. */
 export function validateWorkspace(name: unknown): string {
   if (

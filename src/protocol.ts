@@ -133,7 +133,7 @@ export const historyErrors = {
     `Error: ${what} must be a string of at most ${max} characters without control characters (got ${displayInput(String(value))})`,
   invalidArgument: (what: string, expected: string, value: unknown) =>
     `Error: ${what} must be ${expected} (got ${displayInput(String(value))})`,
-  noVersion: (path: string, version: number) => `Error: version ${version} of '${path}' is not kept`,
+  noVersion: (path: string, version: number | string) => `Error: version ${version} of '${path}' is not kept`,
   noHistory: (path: string) => `Error: no history kept for '${path}'`,
   noCheckpoint: (id: number, workspace: string) => `Error: checkpoint ${id} does not exist in workspace '${workspace}'`,
   historyOff: (workspace: string) =>
@@ -143,6 +143,10 @@ export const historyErrors = {
     `Error: no LangGraph checkpoint for thread ${JSON.stringify(thread)} and checkpoint ${JSON.stringify(checkpoint ?? "latest")}`,
   noFileCheckpoint: (id: string) =>
     `Error: LangGraph checkpoint ${id} has no file checkpoint: it was saved without withFileCheckpoints()`,
+  s3VersioningOff: (bucket: string, status: string) =>
+    `Error: file history on S3 needs versioning on bucket '${bucket}' (it is ${status}): enable it, e.g. aws s3api put-bucket-versioning --bucket ${bucket} --versioning-configuration Status=Enabled`,
+  s3NoVersioningSupport: (bucket: string) =>
+    `Error: file history on S3 needs bucket versioning, which the endpoint of bucket '${bucket}' does not implement: use one that does (AWS S3, MinIO, Ceph RGW)`,
   needsOwner: (operation: string) =>
     `Error: ${operation} is for the schema owner (it changes every workspace's history)`,
 } as const;

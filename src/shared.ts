@@ -24,6 +24,7 @@ export type {
 // File history and checkpoints (PostgresBackend implements VersionedWorkspace).
 export type {
   Checkpoint,
+  LoggedCheckpoint,
   DiffOptions,
   FileVersion,
   HistoryResult,

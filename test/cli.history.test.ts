@@ -69,7 +69,6 @@ test("bad input: one line on stderr, exit 1 (not found) or 2 (usage), nothing ch
     [["rewind", "0"], 2, /^error: <checkpoint> must be a positive integer \(got 0\)$/],
     [["restore", "/c.md", "x"], 2, /^error: <version> must be a positive integer \(got x\)$/],
     [["checkpoints", "--delete", "999999999"], 1, /^error: checkpoint 999999999 does not exist in workspace /],
-    [["--s3-bucket", "b", "history", "/c.md"], 1, /^error: file history is kept on PostgreSQL only/],
   ];
   for (const [args, code, message] of cases) {
     const r = await run(args);

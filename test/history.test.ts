@@ -1,8 +1,8 @@
 /**
- * File history and checkpoints on PostgreSQL (issue 13; migrations/0008_file_history.sql):
- * every version readable byte for byte however it is stored (live, reverse delta, blob), restore
- * and undelete as ordinary writes, checkpoints, rewind (dry run, scope, undo), diff, retention
- * that never breaks a checkpoint, content stored once, history off. Runs in a schema of its own
+ * File history and checkpoints on PostgreSQL beyond the conformance suite (conformance/history.ts,
+ * run by history.conformance.test.ts): every version readable byte for byte however it is stored
+ * (live, reverse delta, blob), the change feed, retention that never breaks a checkpoint, content
+ * stored once, history off, raw SQL (migrations/0008_file_history.sql). Runs in a schema of its own
  * (it changes the schema's history settings).
  */
 import { test } from "uvu";
@@ -12,6 +12,7 @@ import { PostgresBackend } from "../src/index.js";
 import { adminClient, databaseUrl, uniqueName } from "./helpers/db.js";
 import { rng } from "./helpers/random.js";
 import { privateSchema } from "./reliability/private-schema.js";
+import { rejects, textOf } from "./conformance/history.js";
 
 const { schema: SCHEMA, drop } = await privateSchema("history");
 const url = await databaseUrl();
@@ -24,60 +25,6 @@ test.after(async () => {
   await root.close();
   await admin.end();
   await drop();
-});
-
-async function rejects(fn: () => Promise<unknown>, expected: RegExp): Promise<void> {
-  try {
-    await fn();
-  } catch (e) {
-    assert.match((e as Error).message, expected);
-    return;
-  }
-  assert.unreachable(`expected a rejection matching ${expected}`);
-}
-
-/** Every file of a workspace with its bytes, as downloadFiles gives them. */
-async function snapshot(b: PostgresBackend): Promise<Record<string, string>> {
-  const files = (await b.glob("**/*")).files ?? [];
-  const paths = files.map((f) => f.path).sort();
-  const got = await b.downloadFiles(paths);
-  return Object.fromEntries(got.map((g) => [g.path, Buffer.from(g.content ?? []).toString("base64")]));
-}
-
-/** A version's whole text through readVersion (no window limit). */
-async function textOf(b: PostgresBackend, path: string, version: number): Promise<string> {
-  const r = await b.readVersion(path, version, 0, 1_000_000);
-  assert.ok(!r.error, r.error);
-  return r.content as string;
-}
-
-test("history: write, edit, delete, re-create -- versions, ops, change ids in commit order", async () => {
-  const b = fresh();
-  await b.write("/a.txt", "one\n");
-  await b.edit("/a.txt", "one", "two");
-  await b.delete("/a.txt");
-  await b.write("/a.txt", "three\n");
-  const h = await b.history("/a.txt");
-  assert.ok(h.versions, h.error);
-  assert.equal(
-    h.versions.map((v) => [v.version, v.op, v.size]),
-    [
-      [1, "create", 4],
-      [2, "update", 4],
-      [2, "delete", 4],
-      [3, "create", 6],
-    ],
-  );
-  const ids = h.versions.map((v) => v.changeId!);
-  assert.ok(
-    ids.every((id, i) => Number.isSafeInteger(id) && (i === 0 || id > ids[i - 1])),
-    String(ids),
-  );
-  assert.equal(await textOf(b, "/a.txt", 1), "one\n");
-  assert.equal(await textOf(b, "/a.txt", 2), "two\n");
-  assert.equal(await textOf(b, "/a.txt", 3), "three\n");
-  assert.equal(await b.history("/never.txt"), { error: "Error: no history kept for '/never.txt'" });
-  assert.equal((await b.readVersion("/a.txt", 9)).error, "Error: version 9 of '/a.txt' is not kept");
 });
 
 test("readVersion: every one of 400 random edits, byte for byte, across deltas, keyframes and 64 KiB blocks", async () => {
@@ -115,46 +62,14 @@ test("readVersion: every one of 400 random edits, byte for byte, across deltas, 
   assert.ok(Number(blobs) >= 1 && Number(depth) <= 200, `keyframes bound the chains (${blobs} blobs, depth ${depth})`);
 });
 
-test("readVersion: windows, binary files, empty files and mime types as read() gives them", async () => {
-  const b = fresh();
-  const text = Array.from({ length: 30 }, (_, i) => `row ${i}`).join("\n") + "\n";
-  await b.write("/w.md", text);
-  for (const [offset, limit] of [
-    [0, 500],
-    [5, 3],
-    [29, 5],
-    [30, 5],
-    [100, 1],
-  ]) {
-    assert.equal(
-      await b.readVersion("/w.md", 1, offset, limit),
-      await b.read("/w.md", offset, limit),
-      `${offset}/${limit}`,
-    );
-  }
-  const png = new Uint8Array(randomBytes(3000));
-  await b.uploadFiles([["/img.png", png]]);
-  await b.uploadFiles([["/img.png", new Uint8Array(randomBytes(10))]]);
-  const old = await b.readVersion("/img.png", 1);
-  assert.equal(Buffer.from(old.content as Uint8Array), Buffer.from(png));
-  assert.is(old.mimeType, "image/png");
-  await b.write("/empty.txt", "");
-  const emptyNow = await b.read("/empty.txt");
-  await b.write("/empty.txt", "now full");
-  assert.equal(await b.readVersion("/empty.txt", 1), emptyNow);
-});
-
-test("restore: an earlier version becomes the newest (in the change feed); a deleted path comes back", async () => {
+test("restore and rewind on PostgreSQL: in the change feed, new version numbers, an ifVersion checked", async () => {
   const b = fresh();
   await b.write("/r.txt", "first");
   await b.write("/r.txt", "second");
-  const r = await b.restore("/r.txt", 1);
-  assert.is(r.version, 3);
-  assert.is((await b.readRaw("/r.txt")).data?.content, "first");
+  assert.is((await b.restore("/r.txt", 1)).version, 3);
   assert.is((await b.restore("/r.txt", 2, { ifVersion: 2 })).error?.includes("version"), true);
   await b.delete("/r.txt");
   assert.is((await b.restore("/r.txt", 2)).version, 4, "above the deleted version 3: never reused");
-  assert.is((await b.readRaw("/r.txt")).data?.content, "second");
   const ops = (
     await admin.query(`SELECT op, version FROM ${SCHEMA}.changes WHERE workspace = $1 ORDER BY id`, [b.workspace])
   ).rows;
@@ -162,63 +77,18 @@ test("restore: an earlier version becomes the newest (in the change feed); a del
     ops.map((o) => `${o.op}:${o.version}`),
     ["create:1", "update:2", "update:3", "delete:3", "create:4"],
   );
-  assert.equal((await b.restore("/r.txt", 77)).error, "Error: version 77 of '/r.txt' is not kept");
-  assert.ok((await b.restore("/r.txt", 0)).error?.includes("version must be a positive integer"));
-});
-
-test("checkpoint + rewind: the exact earlier state, in one step, undoable, dry run first", async () => {
-  const b = fresh();
-  await b.uploadFiles([
-    ["/src/a.ts", Buffer.from("export const a = 1;\n")],
-    ["/src/b.ts", Buffer.from("export const b = 2;\n")],
-    ["/doc/readme.md", Buffer.from("# hello\n")],
-  ]);
-  const cp = await b.checkpoint({ label: "before the agent", tag: "run-1" });
-  assert.equal([cp.label, cp.tag], ["before the agent", "run-1"]);
-  const before = await snapshot(b);
-
-  // What an agent might do: edit, delete, create, replace a file by a directory.
-  await b.edit("/src/a.ts", "1", "100");
-  await b.delete("/src/b.ts");
-  await b.write("/src/c.ts", "new\n");
-  await b.delete("/doc/readme.md");
-  await b.write("/doc/readme.md/inner.md", "a file where a file was\n");
-  const after = await snapshot(b);
-
-  const dry = await b.rewind(cp.id, { dryRun: true });
-  assert.is(dry.dryRun, true);
-  assert.is(dry.undo, null);
+  const cp = await b.checkpoint();
+  await b.write("/r.txt", "third");
+  await b.write("/s.txt", "s");
+  const done = await b.rewind(cp.id);
   assert.equal(
-    dry.changes.map((c) => [c.path, c.op]),
+    done.changes.map((c) => [c.path, c.written]),
     [
-      ["/doc/readme.md", "created"],
-      ["/doc/readme.md/inner.md", "deleted"],
-      ["/src/a.ts", "updated"],
-      ["/src/b.ts", "created"],
-      ["/src/c.ts", "deleted"],
+      ["/r.txt", 6],
+      ["/s.txt", null],
     ],
   );
-  assert.equal(await snapshot(b), after, "a dry run changes nothing");
-
-  const done = await b.rewind(cp.id);
-  assert.equal(await snapshot(b), before);
-  assert.ok(done.undo);
-  assert.ok(done.changes.every((c) => (c.op === "deleted" ? c.written === null : c.written! > 0)));
-  const history = (await b.history("/src/a.ts")).versions!;
-  assert.equal(history.at(-1)!.op, "update", "a rewind is a new version, the past is kept");
-
-  await b.rewind(done.undo!);
-  assert.equal(await snapshot(b), after, "rewinding to the undo checkpoint undoes the rewind");
-  assert.equal(
-    (await b.rewind(cp.id, { paths: ["/src"] })).changes.map((c) => c.path),
-    ["/src/a.ts", "/src/b.ts", "/src/c.ts"],
-  );
-  const partial = await snapshot(b);
-  assert.is(partial["/src/c.ts"], undefined);
-  assert.is(partial["/doc/readme.md/inner.md"], after["/doc/readme.md/inner.md"], "outside the scope: untouched");
-  assert.equal((await b.rewind(cp.id, { paths: ["/src"] })).changes, [], "nothing left to do");
 });
-
 test("rewind: watchers see the rewind as ordinary changes", async () => {
   const b = fresh();
   await b.write("/f.txt", "v1");
@@ -234,41 +104,6 @@ test("rewind: watchers see the rewind as ordinary changes", async () => {
   }
   await sub.close();
   assert.equal(seen, ["update /f.txt", "create /g.txt", "update /f.txt", "delete /g.txt"]);
-});
-
-test("diff: paths between two checkpoints or to now, with unified patches for text only", async () => {
-  const b = fresh();
-  await b.write("/t.txt", "alpha\nbeta\ngamma\n");
-  await b.uploadFiles([["/bin.dat", new Uint8Array([0, 1, 2, 3])]]);
-  const c1 = await b.checkpoint();
-  await b.edit("/t.txt", "beta", "BETA");
-  await b.uploadFiles([["/bin.dat", new Uint8Array([9, 9])]]);
-  await b.write("/n.txt", "fresh\n");
-  const c2 = await b.checkpoint();
-  await b.delete("/n.txt");
-  const d = await b.diff(c1.id, c2.id, { unified: true });
-  assert.equal(
-    d.map((c) => [c.path, c.op, c.binary, c.before?.size ?? null, c.after?.size ?? null]),
-    [
-      ["/bin.dat", "updated", true, 4, 2],
-      ["/n.txt", "created", false, null, 6],
-      ["/t.txt", "updated", false, 17, 17],
-    ],
-  );
-  assert.is(d[0].patch, undefined);
-  assert.ok(d[2].patch?.includes("-beta\n+BETA"), d[2].patch);
-  assert.equal(
-    (await b.diff(c2.id)).map((c) => [c.path, c.op]),
-    [["/n.txt", "deleted"]],
-  );
-  assert.equal(
-    (await b.diff(c1.id)).map((c) => c.path),
-    ["/bin.dat", "/t.txt"],
-    "n.txt came and went",
-  );
-  assert.equal(await b.diff(c1.id, c1.id), []);
-  await rejects(() => b.diff(999999), /checkpoint 999999 does not exist/);
-  await rejects(() => b.diff(c1.id, 888888), /checkpoint 888888 does not exist/);
 });
 
 test("retention: the newest N are kept, a checkpoint keeps what it needs, rewind still works", async () => {
@@ -463,16 +298,11 @@ test("rewind is all or nothing: a file/directory clash at commit undoes every pa
   assert.equal((await b.checkpoints()).length, 1, "nor was an undo checkpoint left");
 });
 
-test("bad input: one clear error, nothing changed", async () => {
+test("bad input to the retention settings: one clear error, nothing changed", async () => {
   const b = fresh();
-  await b.write("/x.txt", "x");
-  assert.match((await b.readVersion("/x.txt", -1)).error!, /version must be a positive integer/);
-  assert.match((await b.history("../x")).error!, /Invalid path/);
-  await rejects(() => b.checkpoint({ label: "a\nb" }), /label must be a string of at most 200 characters/);
-  await rejects(() => b.rewind(1.5), /checkpoint must be a positive integer/);
-  await rejects(() => b.rewind(424242), /checkpoint 424242 does not exist in workspace/);
   await rejects(() => b.setHistory({ keepDays: 0 }), /keepDays must be a positive integer/);
-  assert.equal(await b.checkpoints(), []);
+  await rejects(() => b.setHistory({ keepVersions: 1.5 }), /keepVersions must be a positive integer/);
+  assert.equal(await b.historySettings(), await root.historySettings());
 });
 
 test.run();

@@ -6,6 +6,7 @@
  * (checkpoint, rewind, diff, ...) throw.
  */
 import { createTwoFilesPatch } from "diff";
+import { normalizePath } from "../paths.js";
 import { InputError } from "../protocol.js";
 import type { ReadResult, WriteResult } from "../protocol.js";
 import { historyErrors } from "../protocol.js";
@@ -24,17 +25,22 @@ export interface FileVersion {
   at: string;
   /** The tag of the writer, when it set one (PostgresBackendConfig.tag, or the session setting). */
   tag: string | null;
+  /** S3: the object version's id, its stable name (numbers shift if the bucket expires old versions). */
+  versionId?: string;
 }
 
 export interface Checkpoint {
   id: number;
-  /** The position it marks in the change log: the newest change of the workspace when taken. */
-  changeId: number;
+  /** The position it marks in the change log: the newest change of the workspace when taken. null on S3 (no change log). */
+  changeId: number | null;
   label: string | null;
   tag: string | null;
   /** ISO 8601. */
   createdAt: string;
 }
+
+/** A checkpoint of a backend with a change log (PostgreSQL): its position is always known. */
+export type LoggedCheckpoint = Checkpoint & { changeId: number };
 
 /** A path whose content differs between two states; a side is null where the path had no file. */
 export interface PathChange {
@@ -70,7 +76,7 @@ export interface RewindChange {
   op: "created" | "updated" | "deleted";
   before: { version: number; size: number } | null;
   after: { version: number; size: number } | null;
-  /** The new version written (history keeps the past; a rewind never rewrites it); null for a delete or a dry run. */
+  /** The new version written (history keeps the past; a rewind never rewrites it); null for a delete or a dry run, and on S3. */
   written: number | null;
 }
 
@@ -99,7 +105,11 @@ export interface VersionedWorkspace {
   /** One version of a file, with read()'s window semantics. */
   readVersion(path: string, version: number, offset?: number, limit?: number): Promise<ReadResult>;
   /** Writes an earlier version back as the newest (undeletes a deleted path). */
-  restore(path: string, version: number, options?: { ifVersion?: number }): Promise<WriteResult & { version?: number }>;
+  restore(
+    path: string,
+    version: number,
+    options?: { ifVersion?: number | string },
+  ): Promise<WriteResult & { version?: number | string }>;
   /** Marks now, in O(1): a position in the change log. */
   checkpoint(options?: { label?: string; tag?: string }): Promise<Checkpoint>;
   checkpoints(): Promise<Checkpoint[]>;
@@ -136,6 +146,13 @@ export function optionalLimit(value: unknown, what: string): number | null {
     throw new InputError(historyErrors.invalidNumber(what, value));
   }
   return value;
+}
+
+/** Paths of a scope, normalised ("/" stays "/"); null for the whole workspace. */
+export function scopeOf(paths: string[] | undefined): string[] | null {
+  if (paths === undefined) return null;
+  if (!Array.isArray(paths)) throw new InputError(historyErrors.invalidArgument("paths", "an array of paths", paths));
+  return paths.map((p) => normalizePath(p, { emptyIsRoot: true }).path);
 }
 
 /** A unified diff between two texts of one path. */

@@ -8,7 +8,7 @@
 import type pg from "pg";
 import { DEFAULTS } from "../core/defaults.js";
 import {
-  type Checkpoint,
+  type LoggedCheckpoint,
   type DiffOptions,
   type HistoryResult,
   type HistorySettings,
@@ -129,10 +129,10 @@ export class PostgresBackend extends PostgresFiles implements VersionedWorkspace
   restore(path: string, version: number, options?: WriteOptions): Promise<WriteResult & { version?: number }> {
     return history.restore(this.#history, path, version, options);
   }
-  checkpoint(options?: { label?: string; tag?: string }): Promise<Checkpoint> {
+  checkpoint(options?: { label?: string; tag?: string }): Promise<LoggedCheckpoint> {
     return history.checkpoint(this.#history, options);
   }
-  checkpoints(): Promise<Checkpoint[]> {
+  checkpoints(): Promise<LoggedCheckpoint[]> {
     return history.checkpoints(this.#history);
   }
   deleteCheckpoint(id: number): Promise<boolean> {

@@ -7,7 +7,7 @@
 import type pg from "pg";
 import { readResult, writeResult } from "../core/backend.js";
 import {
-  type Checkpoint,
+  type LoggedCheckpoint,
   type DiffOptions,
   type FileVersion,
   type HistoryResult,
@@ -16,11 +16,12 @@ import {
   optionalLimit,
   type PathChange,
   positiveId,
+  scopeOf,
   type RewindOptions,
   type RewindResult,
   unifiedPatch,
 } from "../core/history.js";
-import { normalizeFilePath, normalizePath } from "../paths.js";
+import { normalizeFilePath } from "../paths.js";
 import {
   errors,
   historyErrors,
@@ -62,13 +63,6 @@ function thrown(ctx: HistoryContext, operation: string, e: unknown): Error {
   if (code === SQLSTATE.parentIsFile || code === SQLSTATE.isDirectory)
     return new Error(`Error: ${(e as Error).message}`);
   return e instanceof InputError ? e : new Error(ctx.failure(operation, e));
-}
-
-/** Paths of a scope, normalised ("/" stays "/"); null for the whole workspace. */
-function scopeOf(paths: string[] | undefined): string[] | null {
-  if (paths === undefined) return null;
-  if (!Array.isArray(paths)) throw new InputError(historyErrors.invalidArgument("paths", "an array of paths", paths));
-  return paths.map((p) => normalizePath(p, { emptyIsRoot: true }).path);
 }
 
 export async function fileHistory(ctx: HistoryContext, filePath: string): Promise<HistoryResult> {
@@ -172,7 +166,7 @@ function checkpointOf(r: {
 export async function checkpoint(
   ctx: HistoryContext,
   options: { label?: string; tag?: string } = {},
-): Promise<Checkpoint> {
+): Promise<LoggedCheckpoint> {
   try {
     const label = optionalLabel(options.label, "label");
     const tag = optionalLabel(options.tag, "tag");
@@ -183,7 +177,7 @@ export async function checkpoint(
   }
 }
 
-export async function checkpoints(ctx: HistoryContext): Promise<Checkpoint[]> {
+export async function checkpoints(ctx: HistoryContext): Promise<LoggedCheckpoint[]> {
   try {
     return (await ctx.query(sql.checkpoints, { workspace: ctx.workspace })).map(checkpointOf);
   } catch (e) {

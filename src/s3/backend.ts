@@ -31,16 +31,29 @@ import {
   type FileStat,
   type GrepMatch,
   InputError,
+  type ReadResult,
   setupErrors,
+  type WriteResult,
 } from "../protocol.js";
 import { dirPrefix } from "../paths.js";
-import { lineCount, lineWindow, replaceText } from "../text.js";
+import { replaceText } from "../text.js";
 import { createS3Client, normalizePrefix, type S3BackendConfig, type S3Capabilities } from "./config.js";
 import { bucketProblem, s3Failure } from "./errors.js";
-import { type ObjectShared, ObjectStore, viewOf } from "./objects.js";
+import { fileWindowOf, type ObjectShared, ObjectStore, viewOf } from "./objects.js";
 import { probeCapabilities } from "./probe.js";
 import { compileS3Matcher, findLines, globFiles, type S3Matcher } from "./search.js";
 import { TextCache } from "./text-cache.js";
+import * as history from "./history.js";
+import type { S3HistoryContext } from "./history.js";
+import type {
+  Checkpoint,
+  DiffOptions,
+  HistoryResult,
+  PathChange,
+  RewindOptions,
+  RewindResult,
+  VersionedWorkspace,
+} from "../core/history.js";
 
 /** Optimistic concurrency: the ETag the caller last saw, or 0 for "only if it does not exist". */
 export type S3WriteOptions = VersionOptions<string>;
@@ -50,6 +63,9 @@ interface Shared extends CoreState, ObjectShared {
   readonly config: S3BackendConfig;
   readonly prefix: string;
 }
+
+/** The start of the names of the backend's own objects beside the workspaces (checkpoints, probe). */
+const RESERVED = ".deepagents-backends";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -63,12 +79,17 @@ function checkS3Workspace(name: string): void {
       setupErrors.invalidWorkspace(name, "'.' and '..' are not allowed on S3 (they would resolve outside the prefix)"),
     );
   }
+  // Checkpoint manifests and the capability probe live beside the workspaces, under these names.
+  if (name.startsWith(RESERVED)) {
+    throw new Error(setupErrors.invalidWorkspace(name, `names starting with '${RESERVED}' are reserved on S3`));
+  }
 }
 
-export class S3Backend extends BackendCore<string, Shared, S3Matcher> {
+export class S3Backend extends BackendCore<string, Shared, S3Matcher> implements VersionedWorkspace {
   readonly bucket: string;
   readonly prefix: string;
   readonly #objects: ObjectStore;
+  readonly #history: S3HistoryContext;
 
   constructor(config: S3BackendConfig);
   /** @internal withWorkspace() */
@@ -95,6 +116,15 @@ export class S3Backend extends BackendCore<string, Shared, S3Matcher> {
     this.bucket = config.bucket;
     this.prefix = prefix;
     this.#objects = new ObjectStore(this.state, prefix ? `${prefix}/${this.workspace}` : this.workspace);
+    this.#history = {
+      workspace: this.workspace,
+      objects: this.#objects,
+      checkpointRoot: `${prefix ? `${prefix}/` : ""}${RESERVED}-checkpoints/${this.workspace}/`,
+      maxFileBytes: this.maxFileBytes,
+      failure: (operation, e) => this.failure(operation, e),
+      checkVersion: (ifVersion) => this.checkVersion(ifVersion),
+      writeFile: (path, display, body, ifVersion) => this.writeFile(path, display, body, ifVersion),
+    };
   }
 
   get features(): BackendFeatures {
@@ -175,11 +205,7 @@ export class S3Backend extends BackendCore<string, Shared, S3Matcher> {
     window: { offset: number; limit: number },
   ): Promise<FileWindow | null> {
     const object = await this.#objects.get(this.#objects.key(path), display);
-    if (!object) return null;
-    const view = viewOf(path, object);
-    if (view.text === null) return { mimeType: view.mimeType, bytes: object.bytes };
-    const totalLines = lineCount(view.text);
-    return { mimeType: view.mimeType, totalLines, window: lineWindow(view.text, window.offset, window.limit) };
+    return object ? fileWindowOf(path, object.bytes, window) : null;
   }
 
   protected async readData(path: string, display: string): Promise<FileData | null> {
@@ -318,5 +344,45 @@ export class S3Backend extends BackendCore<string, Shared, S3Matcher> {
       if (bytes) return bytes;
       return (await objects.hasChildren(key)) ? "is_directory" : "file_not_found";
     });
+  }
+
+  // --- file history and checkpoints, from the bucket's object versions (history.ts) -----------
+
+  /** The object versions of a path, oldest first (versioning must be on). */
+  history(path: string): Promise<HistoryResult> {
+    return this.ready().then(() => history.fileHistory(this.#history, path));
+  }
+  /** One version (a history number, or an S3 version id), with read()'s window. */
+  readVersion(path: string, version: number | string, offset?: number, limit?: number): Promise<ReadResult> {
+    return this.ready().then(() => history.readVersion(this.#history, path, version, offset, limit));
+  }
+  restore(
+    path: string,
+    version: number | string,
+    options?: S3WriteOptions,
+  ): Promise<WriteResult & { version?: string }> {
+    return this.ready().then(() => history.restore(this.#history, path, version, options));
+  }
+  /** A manifest of every file's current version (one listing of the workspace's versions). */
+  async checkpoint(options?: { label?: string; tag?: string }): Promise<Checkpoint> {
+    await this.ready();
+    return history.checkpoint(this.#history, options);
+  }
+  async checkpoints(): Promise<Checkpoint[]> {
+    await this.ready();
+    return history.checkpoints(this.#history);
+  }
+  async deleteCheckpoint(id: number): Promise<boolean> {
+    await this.ready();
+    return history.deleteCheckpoint(this.#history, id);
+  }
+  /** Each changed path written back (deletions first); not atomic across paths on S3. */
+  async rewind(checkpoint: number, options?: RewindOptions): Promise<RewindResult> {
+    await this.ready();
+    return history.rewind(this.#history, checkpoint, options);
+  }
+  async diff(from: number, to?: number | null, options?: DiffOptions): Promise<PathChange[]> {
+    await this.ready();
+    return history.diff(this.#history, from, to ?? null, options);
   }
 }

@@ -21,7 +21,8 @@ import { bodyForUpload, ContentError, type FileBody } from "../content.js";
 import { getMimeType } from "../mime.js";
 import { ancestorsOf, PathError } from "../paths.js";
 import { errors } from "../protocol.js";
-import { lineCount } from "../text.js";
+import { lineCount, lineWindow } from "../text.js";
+import type { FileWindow } from "../core/backend.js";
 import type { S3Capabilities } from "./config.js";
 import { isNotFound, isPreconditionFailed, isServerError, OutcomeUnknownError, wasRetried } from "./errors.js";
 import {
@@ -89,6 +90,17 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export function viewOf(path: string, object: { bytes: Buffer }): FileBody {
   return bodyForUpload(path, object.bytes, Number.POSITIVE_INFINITY);
+}
+
+/** read()'s window of an object's bytes (text: the lines asked for; binary: the bytes). */
+export function fileWindowOf(path: string, bytes: Buffer, window: { offset: number; limit: number }): FileWindow {
+  const view = viewOf(path, { bytes });
+  if (view.text === null) return { mimeType: view.mimeType, bytes };
+  return {
+    mimeType: view.mimeType,
+    totalLines: lineCount(view.text),
+    window: lineWindow(view.text, window.offset, window.limit),
+  };
 }
 
 export class ObjectStore {

@@ -1,6 +1,6 @@
 /**
- * The CLI's history commands: history, restore, checkpoint(s), diff and rewind, on a backend
- * with file history (VersionedWorkspace: PostgreSQL today).
+ * The CLI's history commands: history, restore, checkpoint(s), diff and rewind, on PostgreSQL or
+ * on S3 with bucket versioning (both implement VersionedWorkspace).
  */
 import type { Command } from "commander";
 import type { Checkpoint, PathChange, RewindChange, VersionedWorkspace } from "../../core/history.js";
@@ -8,10 +8,9 @@ import type { Context } from "../context.js";
 import { action } from "../action.js";
 import { CliError, EXIT, formatBytes, orFail, printJson, table } from "../output.js";
 
-/** The workspace's history, or a one-line error on a backend without it. */
+/** The workspace's history: PostgreSQL, or S3 with --s3-bucket (whose calls say when versioning is off). */
 async function versioned(ctx: Context): Promise<VersionedWorkspace> {
-  if (ctx.options.s3Bucket) throw new CliError("file history is kept on PostgreSQL only (not with --s3-bucket)");
-  return ctx.postgres();
+  return ctx.options.s3Bucket ? ctx.s3() : ctx.postgres();
 }
 
 /** A positive integer argument (a version or checkpoint id). */
@@ -32,7 +31,7 @@ const changeRows = (changes: Array<PathChange | RewindChange>) =>
     changes.map((c) => [c.op, c.path, side(c.before), side(c.after)]),
   );
 
-const checkpointRow = (c: Checkpoint) => [c.id, c.createdAt, c.changeId, c.label ?? "", c.tag ?? ""];
+const checkpointRow = (c: Checkpoint) => [c.id, c.createdAt, c.changeId ?? "", c.label ?? "", c.tag ?? ""];
 
 export function addHistoryCommands(program: Command): void {
   program
@@ -61,7 +60,9 @@ export function addHistoryCommands(program: Command): void {
       action(async (ctx, path: string, version: number) => {
         const result = orFail(await (await versioned(ctx)).restore(path, version));
         if (ctx.options.json) return printJson({ path, restored: version, version: result.version });
-        console.log(`restored ${path} to v${version} as v${result.version}`);
+        console.log(
+          `restored ${path} to v${version}${typeof result.version === "number" ? ` as v${result.version}` : ""}`,
+        );
       }),
     );
 

@@ -1,0 +1,243 @@
+/**
+ * The history conformance suite: what VersionedWorkspace promises (src/core/history.ts), run
+ * against PostgreSQL and against S3 with bucket versioning (Ceph RGW). Each case gets a fresh,
+ * empty workspace.
+ */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { randomBytes } from "node:crypto";
+import type { VersionedWorkspace } from "../../src/core/history.js";
+import type { DeepAgentsBackend } from "../../src/core/interface.js";
+
+export type Versioned = DeepAgentsBackend<number | string> & VersionedWorkspace;
+
+export interface HistoryTarget {
+  fresh(): Promise<Versioned>;
+  close(): Promise<void>;
+  /** Versions carry the id of the change that wrote them (PostgreSQL's change log). */
+  changeIds: boolean;
+}
+
+export async function rejects(fn: () => Promise<unknown>, expected: RegExp): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    assert.match((e as Error).message, expected);
+    return;
+  }
+  assert.unreachable(`expected a rejection matching ${expected}`);
+}
+
+/** Every file of a workspace with its bytes, as downloadFiles gives them. */
+export async function snapshot(b: DeepAgentsBackend<number | string>): Promise<Record<string, string>> {
+  const files = (await b.glob("**/*")).files ?? [];
+  const paths = files.map((f) => f.path).sort();
+  const got = await b.downloadFiles(paths);
+  return Object.fromEntries(got.map((g) => [g.path, Buffer.from(g.content ?? []).toString("base64")]));
+}
+
+/** A version's whole text through readVersion (no window limit). */
+export async function textOf(b: VersionedWorkspace, path: string, version: number): Promise<string> {
+  const r = await b.readVersion(path, version, 0, 1_000_000);
+  assert.ok(!r.error, r.error);
+  return r.content as string;
+}
+
+export function historyConformance(name: string, target: HistoryTarget): void {
+  const t = suite(`history: ${name}`);
+  t.after(() => target.close());
+
+  t("history: write, edit, delete, re-create -- versions, ops, sizes, every version readable", async () => {
+    const b = await target.fresh();
+    await b.write("/a.txt", "one\n");
+    await b.edit("/a.txt", "one", "two");
+    await b.delete("/a.txt");
+    await b.write("/a.txt", "three\n");
+    const h = await b.history("/a.txt");
+    assert.ok(h.versions, h.error);
+    assert.equal(
+      h.versions.map((v) => [v.version, v.op, v.size]),
+      [
+        [1, "create", 4],
+        [2, "update", 4],
+        [2, "delete", 4],
+        [3, "create", 6],
+      ],
+    );
+    if (target.changeIds) {
+      const ids = h.versions.map((v) => v.changeId!);
+      assert.ok(
+        ids.every((id, i) => Number.isSafeInteger(id) && (i === 0 || id > ids[i - 1])),
+        String(ids),
+      );
+    }
+    assert.equal(await textOf(b, "/a.txt", 1), "one\n");
+    assert.equal(await textOf(b, "/a.txt", 2), "two\n");
+    assert.equal(await textOf(b, "/a.txt", 3), "three\n");
+    assert.equal(await b.history("/never.txt"), { error: "Error: no history kept for '/never.txt'" });
+    assert.equal((await b.readVersion("/a.txt", 9)).error, "Error: version 9 of '/a.txt' is not kept");
+  });
+
+  t("readVersion: windows, binary files, empty files and mime types as read() gives them", async () => {
+    const b = await target.fresh();
+    const text = `${Array.from({ length: 30 }, (_, i) => `row ${i}`).join("\n")}\n`;
+    await b.write("/w.md", text);
+    for (const [offset, limit] of [
+      [0, 500],
+      [5, 3],
+      [29, 5],
+      [30, 5],
+      [100, 1],
+    ]) {
+      assert.equal(
+        await b.readVersion("/w.md", 1, offset, limit),
+        await b.read("/w.md", offset, limit),
+        `${offset}/${limit}`,
+      );
+    }
+    const png = new Uint8Array(randomBytes(3000));
+    await b.uploadFiles([["/img.png", png]]);
+    await b.uploadFiles([["/img.png", new Uint8Array(randomBytes(10))]]);
+    const old = await b.readVersion("/img.png", 1);
+    assert.equal(Buffer.from(old.content as Uint8Array), Buffer.from(png));
+    assert.is(old.mimeType, "image/png");
+    await b.write("/empty.txt", "");
+    const emptyNow = await b.read("/empty.txt");
+    await b.write("/empty.txt", "now full");
+    assert.equal(await b.readVersion("/empty.txt", 1), emptyNow);
+  });
+
+  t("restore: an earlier version becomes the newest; a deleted path comes back; the past is kept", async () => {
+    const b = await target.fresh();
+    await b.write("/r.txt", "first");
+    await b.write("/r.txt", "second");
+    assert.is((await b.restore("/r.txt", 1)).error, undefined);
+    assert.is((await b.readRaw("/r.txt")).data?.content, "first");
+    await b.delete("/r.txt");
+    assert.is((await b.restore("/r.txt", 2)).error, undefined);
+    assert.is((await b.readRaw("/r.txt")).data?.content, "second");
+    assert.equal(
+      (await b.history("/r.txt")).versions?.map((v) => `${v.op}:${v.version}`),
+      ["create:1", "update:2", "update:3", "delete:3", "create:4"],
+      "a restore is a new version; versions are never reused",
+    );
+    assert.equal(await textOf(b, "/r.txt", 3), "first");
+    assert.equal((await b.restore("/r.txt", 77)).error, "Error: version 77 of '/r.txt' is not kept");
+    assert.ok((await b.restore("/r.txt", 0)).error?.includes("version must be a positive integer"));
+  });
+
+  t("checkpoint + rewind: the exact earlier state, undoable, dry run first, a subtree alone", async () => {
+    const b = await target.fresh();
+    await b.uploadFiles([
+      ["/src/a.ts", Buffer.from("export const a = 1;\n")],
+      ["/src/b.ts", Buffer.from("export const b = 2;\n")],
+      ["/doc/readme.md", Buffer.from("# hello\n")],
+    ]);
+    const cp = await b.checkpoint({ label: "before the agent", tag: "run-1" });
+    assert.equal([cp.label, cp.tag], ["before the agent", "run-1"]);
+    assert.equal(
+      (await b.checkpoints()).map((c) => [c.id, c.label]),
+      [[cp.id, "before the agent"]],
+    );
+    const before = await snapshot(b);
+
+    // What an agent might do: edit, delete, create, replace a file by a directory.
+    await b.edit("/src/a.ts", "1", "100");
+    await b.delete("/src/b.ts");
+    await b.write("/src/c.ts", "new\n");
+    await b.delete("/doc/readme.md");
+    await b.write("/doc/readme.md/inner.md", "a file where a file was\n");
+    const after = await snapshot(b);
+
+    const dry = await b.rewind(cp.id, { dryRun: true });
+    assert.is(dry.dryRun, true);
+    assert.is(dry.undo, null);
+    assert.equal(
+      dry.changes.map((c) => [c.path, c.op, c.before?.size ?? null, c.after?.size ?? null]),
+      [
+        ["/doc/readme.md", "created", null, 8],
+        ["/doc/readme.md/inner.md", "deleted", 24, null],
+        ["/src/a.ts", "updated", 22, 20],
+        ["/src/b.ts", "created", null, 20],
+        ["/src/c.ts", "deleted", 4, null],
+      ],
+    );
+    assert.equal(await snapshot(b), after, "a dry run changes nothing");
+
+    const done = await b.rewind(cp.id);
+    assert.equal(await snapshot(b), before);
+    assert.ok(done.undo);
+    assert.ok(done.changes.every((c) => c.op !== "deleted" || c.written === null));
+    const history = (await b.history("/src/a.ts")).versions!;
+    assert.equal(
+      history.map((v) => v.op),
+      ["create", "update", "update"],
+      "a rewind is a new version, the past is kept",
+    );
+
+    await b.rewind(done.undo!);
+    assert.equal(await snapshot(b), after, "rewinding to the undo checkpoint undoes the rewind");
+    assert.equal(
+      (await b.rewind(cp.id, { paths: ["/src"] })).changes.map((c) => c.path),
+      ["/src/a.ts", "/src/b.ts", "/src/c.ts"],
+    );
+    const partial = await snapshot(b);
+    assert.is(partial["/src/c.ts"], undefined);
+    assert.is(partial["/doc/readme.md/inner.md"], after["/doc/readme.md/inner.md"], "outside the scope: untouched");
+    assert.equal((await b.rewind(cp.id, { paths: ["/src"] })).changes, [], "nothing left to do");
+
+    assert.is(await b.deleteCheckpoint(cp.id), true);
+    assert.is(await b.deleteCheckpoint(cp.id), false);
+    assert.not.ok((await b.checkpoints()).some((c) => c.id === cp.id));
+    await rejects(() => b.rewind(cp.id), new RegExp(`checkpoint ${cp.id} does not exist`));
+  });
+
+  t("diff: paths between two checkpoints or to now, with unified patches for text only", async () => {
+    const b = await target.fresh();
+    await b.write("/t.txt", "alpha\nbeta\ngamma\n");
+    await b.uploadFiles([["/bin.dat", new Uint8Array([0, 1, 2, 3])]]);
+    const c1 = await b.checkpoint();
+    await b.edit("/t.txt", "beta", "BETA");
+    await b.uploadFiles([["/bin.dat", new Uint8Array([9, 9])]]);
+    await b.write("/n.txt", "fresh\n");
+    const c2 = await b.checkpoint();
+    await b.delete("/n.txt");
+    const d = await b.diff(c1.id, c2.id, { unified: true });
+    assert.equal(
+      d.map((c) => [c.path, c.op, c.binary, c.before?.size ?? null, c.after?.size ?? null]),
+      [
+        ["/bin.dat", "updated", true, 4, 2],
+        ["/n.txt", "created", false, null, 6],
+        ["/t.txt", "updated", false, 17, 17],
+      ],
+    );
+    assert.is(d[0].patch, undefined);
+    assert.ok(d[2].patch?.includes("-beta\n+BETA"), d[2].patch);
+    assert.equal(
+      (await b.diff(c2.id)).map((c) => [c.path, c.op]),
+      [["/n.txt", "deleted"]],
+    );
+    assert.equal(
+      (await b.diff(c1.id)).map((c) => c.path),
+      ["/bin.dat", "/t.txt"],
+      "n.txt came and went",
+    );
+    assert.equal(await b.diff(c1.id, c1.id), []);
+    await rejects(() => b.diff(999999), /checkpoint 999999 does not exist/);
+    await rejects(() => b.diff(c1.id, 888888), /checkpoint 888888 does not exist/);
+  });
+
+  t("bad input: one clear error, nothing changed", async () => {
+    const b = await target.fresh();
+    await b.write("/x.txt", "x");
+    assert.match((await b.readVersion("/x.txt", -1)).error!, /version must be a positive integer/);
+    assert.match((await b.history("../x")).error!, /Invalid path/);
+    await rejects(() => b.checkpoint({ label: "a\nb" }), /label must be a string of at most 200 characters/);
+    await rejects(() => b.rewind(1.5), /checkpoint must be a positive integer/);
+    await rejects(() => b.rewind(424242), /checkpoint 424242 does not exist in workspace/);
+    assert.equal(await b.checkpoints(), []);
+    assert.equal((await b.history("/x.txt")).versions?.length, 1);
+  });
+
+  t.run();
+}

@@ -430,4 +430,54 @@ test("0006 (search line semantics) down puts 0003's fs_search back and grep stil
   }
 });
 
+test("0009 (set-based history) continues 0008's history across the upgrade; down puts the row trigger back", async () => {
+  const url = await freshDatabase();
+  const at = ALL.indexOf("0009_set_based_history");
+  assert.ok(at > 0, "0009 is shipped");
+  await migrate({ connectionString: url, schema: "hist", count: at }); // up to 0008
+  const sql = (statement: string) => withClient(url, (c) => c.query(`SET search_path = hist; ${statement}`));
+  const write = (path: string, text: string) =>
+    sql(`SELECT * FROM fs_write('w', '${path}', '${text}', NULL, 'text/plain', NULL)`);
+  const remove = (path: string) => sql(`SELECT * FROM fs_delete('w', '${path}')`);
+  const upload = (paths: string[]) =>
+    sql(`SELECT fs_upload('w', ARRAY[${paths.map((p) => `'${p}'`)}], ARRAY[${paths.map((p) => `'${p}'`)}],
+                          ARRAY[${paths.map(() => "NULL")}]::bytea[], ARRAY[${paths.map(() => "'text/plain'")}])`);
+  const triggers = async () =>
+    (
+      await withClient(url, (c) =>
+        c.query(
+          `SELECT tgname FROM pg_trigger WHERE tgrelid = 'hist.files'::regclass AND tgname LIKE 'files_history%' ORDER BY 1`,
+        ),
+      )
+    ).rows.map((r) => r.tgname);
+  await write("/a.txt", "one");
+  await write("/a.txt", "two");
+  await upload(["/b.txt", "/c.txt"]);
+  await remove("/b.txt");
+  await migrate({ connectionString: url, schema: "hist" });
+  assert.equal(await triggers(), ["files_history", "files_history_deleted", "files_history_inserted"]);
+  await remove("/a.txt");
+  await upload(["/d.txt"]);
+  const b = new PostgresBackend({ connectionString: url, schema: "hist", workspace: "w" });
+  try {
+    const ops = async (path: string) => (await b.history(path)).versions?.map((v) => `${v.op}:${v.version}`);
+    assert.equal(await ops("/a.txt"), ["create:1", "update:2", "delete:2"]);
+    assert.is((await b.readVersion("/a.txt", 2)).content, "two");
+    assert.equal(await ops("/b.txt"), ["create:1", "delete:1"]);
+    assert.equal(await ops("/d.txt"), ["create:1"]);
+    assert.is((await b.restore("/a.txt", 1)).version, 3);
+
+    await migrate({ connectionString: url, schema: "hist", direction: "down", count: 1 });
+    assert.equal(await triggers(), ["files_history"]);
+    await remove("/d.txt");
+    await upload(["/e.txt"]);
+    assert.equal(await ops("/d.txt"), ["create:1", "delete:1"]);
+    assert.equal(await ops("/e.txt"), ["create:1"]);
+    await migrate({ connectionString: url, schema: "hist" });
+    assert.equal(await triggers(), ["files_history", "files_history_deleted", "files_history_inserted"]);
+  } finally {
+    await b.close();
+  }
+});
+
 test.run();

@@ -4,7 +4,8 @@
  *   or none of it;
  * - a write acknowledged while rewinds run is never lost without a trace: its version is in
  *   history with exactly its content, whichever side of a rewind it committed on;
- * - no deadlock among rewinds (they write in path order), writers and prunes;
+ * - no deadlock among rewinds (they lock in path order, a run of paths per statement), writers,
+ *   multi-file uploads and prunes;
  * - after checkpoints are deleted and retention tightened, a prune leaves no orphaned content and
  *   the history tables hold no more than the retention asks.
  */
@@ -62,6 +63,15 @@ test("rewinds between two states race writers, each other and prunes: atomic, no
       acknowledged.push({ path, version: (r as { version: number }).version, content });
     }
   };
+  // An uploader: several paths per statement, in shuffled order (uploads lock in path order, as
+  // rewinds do: a deadlock would fail the run).
+  const uploader = async () => {
+    for (let n = 0; running; n++) {
+      const paths = [...new Set(Array.from({ length: 6 }, () => random.pick(PATHS)))];
+      const r = await b.uploadFiles(paths.map((p) => [p, enc(`upload ${n}\n`)]));
+      for (const u of r) assert.is(u.error, null, `${u.path}: ${u.error}`);
+    }
+  };
   // Two rewinders flipping the workspace between the two checkpoints, and a pruner.
   const rewinder = async (rounds: number) => {
     for (let i = 0; i < rounds; i++) await b.rewind(i % 2 === 0 ? base.id : changed.id);
@@ -70,7 +80,7 @@ test("rewinds between two states race writers, each other and prunes: atomic, no
     while (running) await b.pruneHistory();
   };
 
-  const background = [reader(), reader(), writer(1), writer(2), pruner()];
+  const background = [reader(), reader(), writer(1), writer(2), uploader(), pruner()];
   await Promise.all([rewinder(12), rewinder(12)]);
   running = false;
   await Promise.all(background);

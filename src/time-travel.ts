@@ -20,6 +20,9 @@ import { historyErrors } from "./protocol.js";
 /** The metadata key of a graph checkpoint holding the id of the file checkpoint taken with it. */
 export const FILES_CHECKPOINT_KEY = "deepagents_files_checkpoint";
 
+/** The label of a file checkpoint taken with a graph checkpoint (its tag is the thread id). */
+const LABEL_PREFIX = "langgraph ";
+
 type Config = Parameters<BaseCheckpointSaver["getTuple"]>[0];
 
 export interface FileCheckpointOptions {
@@ -52,8 +55,9 @@ const threadOf = (config: Config): string | undefined => {
  * metadata. Run the graph with `durability: "sync"` so that each graph checkpoint is saved before
  * the next step writes files (with "async" a file checkpoint may include the next step's writes).
  * One file checkpoint per graph step: each keeps the change log after it (pruneChanges) and the
- * versions it needs (pruneHistory); delete those of threads you no longer travel in
- * (`deleteCheckpoint`, ids in the graph checkpoints' metadata).
+ * versions it needs (pruneHistory). The saver's deleteThread(threadId) deletes those of the thread
+ * too (they are tagged with the thread id); otherwise `deleteCheckpoint` (ids in the graph
+ * checkpoints' metadata).
  */
 export function withFileCheckpoints<S extends BaseCheckpointSaver>(
   saver: S,
@@ -63,7 +67,7 @@ export function withFileCheckpoints<S extends BaseCheckpointSaver>(
   const rewindOnReplay = options.rewindOnReplay ?? true;
   const put: BaseCheckpointSaver["put"] = async (config, checkpoint, metadata, newVersions) => {
     if (rewindOnReplay && RUN_STARTS.has(String(metadata?.source))) await rewindIfReplay(saver, backend, config);
-    const files = await backend.checkpoint({ label: `langgraph ${checkpoint.id}`, tag: threadOf(config) });
+    const files = await backend.checkpoint({ label: `${LABEL_PREFIX}${checkpoint.id}`, tag: threadOf(config) });
     const withFiles = { ...metadata, [FILES_CHECKPOINT_KEY]: files.id } as CheckpointMetadata;
     try {
       return await saver.put(config, checkpoint, withFiles, newVersions);
@@ -73,9 +77,17 @@ export function withFileCheckpoints<S extends BaseCheckpointSaver>(
       throw e;
     }
   };
+  // Deleting a thread deletes the file checkpoints taken with its graph checkpoints, which would
+  // otherwise keep history and the change log for nothing.
+  const deleteThread: BaseCheckpointSaver["deleteThread"] = async (threadId) => {
+    await saver.deleteThread(threadId);
+    for (const c of await backend.checkpoints())
+      if (c.tag === threadId && c.label?.startsWith(LABEL_PREFIX)) await backend.deleteCheckpoint(c.id);
+  };
   return new Proxy(saver, {
     get(target, property, receiver) {
       if (property === "put") return put;
+      if (property === "deleteThread") return deleteThread;
       const value = Reflect.get(target, property, receiver);
       return typeof value === "function" ? value.bind(target) : value;
     },

@@ -5,76 +5,13 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import {
-  CreateBucketCommand,
-  DeleteBucketCommand,
-  DeleteObjectsCommand,
-  GetBucketVersioningCommand,
-  ListObjectVersionsCommand,
-  PutBucketVersioningCommand,
-  S3Client,
-} from "@aws-sdk/client-s3";
 import { S3Backend } from "../src/index.js";
 import { historyConformance, rejects, type Versioned } from "./conformance/history.js";
-import { uniqueName } from "./helpers/db.js";
-import { startTestS3 } from "./helpers/s3.js";
+import { startTestS3, versionedBucket } from "./helpers/s3.js";
 
 // This file's bucket stays without versioning; a second one on the same endpoint gets it.
 const plain = await startTestS3();
-const client = new S3Client({
-  endpoint: plain.endpoint,
-  region: plain.region,
-  forcePathStyle: true,
-  credentials: { accessKeyId: plain.accessKeyId, secretAccessKey: plain.secretAccessKey },
-});
-const versionedBucket = `${plain.bucket}-v`;
-await client.send(new CreateBucketCommand({ Bucket: versionedBucket }));
-const backends: S3Backend[] = [];
-async function versionedBackend(): Promise<S3Backend> {
-  const b = new S3Backend({
-    bucket: versionedBucket,
-    endpoint: plain.endpoint,
-    region: plain.region,
-    accessKeyId: plain.accessKeyId,
-    secretAccessKey: plain.secretAccessKey,
-    prefix: "test",
-    workspace: uniqueName("ws"),
-  });
-  await b.initialize();
-  backends.push(b);
-  return b;
-}
-
-/** Empties the versioned bucket (every version and delete marker) and removes it. */
-async function purge(): Promise<void> {
-  for (const b of backends) await b.close();
-  for (; hasVersioning; ) {
-    const page = await client.send(new ListObjectVersionsCommand({ Bucket: versionedBucket }));
-    const all = [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])].map((v) => ({
-      Key: v.Key!,
-      VersionId: v.VersionId,
-    }));
-    if (all.length === 0) break;
-    await client.send(new DeleteObjectsCommand({ Bucket: versionedBucket, Delete: { Objects: all, Quiet: true } }));
-  }
-  await client.send(new DeleteBucketCommand({ Bucket: versionedBucket }));
-}
-
-/** Turns versioning on for the bucket; false when the endpoint does not implement it. */
-async function enableVersioning(bucket: string): Promise<boolean> {
-  // s3rver takes this request for a CreateBucket (and answers BucketAlreadyExists): ask after.
-  await client
-    .send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: "Enabled" } }))
-    .catch(() => {});
-  try {
-    return (await client.send(new GetBucketVersioningCommand({ Bucket: bucket }))).Status === "Enabled";
-  } catch (e) {
-    if (["NotImplemented", "MethodNotAllowed"].includes((e as Error).name)) return false;
-    throw e;
-  }
-}
-
-const hasVersioning = await enableVersioning(versionedBucket);
+const versioned = await versionedBucket(plain);
 
 test("without bucket versioning every history call answers one error naming the fix, and changes nothing", async () => {
   const b = await plain.backend();
@@ -103,22 +40,16 @@ test("names starting with .deepagents-backends are reserved for the backend's ow
   }
 });
 
-if (!hasVersioning)
+if (!versioned)
   test.skip(`history conformance (${plain.kind} has no bucket versioning: the suite runs on Ceph RGW)`, () => {});
 
-test.after(async () => {
-  if (!hasVersioning) await purge();
-  await plain.close();
-});
+test.after(() => plain.close());
 test.run();
 
-if (hasVersioning) {
+if (versioned) {
   historyConformance(`S3Backend (${plain.kind}, bucket versioning on)`, {
-    fresh: async () => (await versionedBackend()) as unknown as Versioned,
-    close: async () => {
-      await purge();
-      client.destroy();
-    },
+    fresh: async () => (await versioned.backend()) as unknown as Versioned,
+    close: () => versioned.close(),
     changeIds: false,
   });
 }

@@ -12,7 +12,7 @@ import { AIMessage, type BaseMessage } from "@langchain/core/messages";
 import { MemorySaver } from "@langchain/langgraph-checkpoint";
 import { PostgresSaver } from "@langchain/langgraph-checkpoint-postgres";
 import { FILES_CHECKPOINT_KEY, rewindFiles, withFileCheckpoints } from "../src/index.js";
-import { toolText } from "./helpers/agent.js";
+import { endOfTurn, type Snapshot, toolText } from "./helpers/agent.js";
 import { adminClient, databaseUrl, testBackend, uniqueName } from "./helpers/db.js";
 
 const backend = await testBackend();
@@ -27,23 +27,6 @@ test.after(async () => {
   await admin.end();
   await backend.close();
 });
-
-type Snapshot = {
-  values: unknown;
-  next: string[];
-  config: { configurable?: Record<string, unknown> };
-  metadata?: unknown;
-};
-/** The graph checkpoint that ended the turn whose last model message is `text`. */
-async function endOfTurn(agent: unknown, thread: unknown, text: string) {
-  // deepagents' agent type does not surface LangGraph's getStateHistory; the graph has it.
-  const graph = agent as { getStateHistory(config: unknown): AsyncIterable<Snapshot> };
-  for await (const snapshot of graph.getStateHistory(thread)) {
-    const messages = (snapshot.values as { messages: BaseMessage[] }).messages;
-    if (messages.at(-1)?.content === text && snapshot.next.length === 0) return snapshot.config;
-  }
-  throw new Error(`no checkpoint ends with ${JSON.stringify(text)}`);
-}
 
 test("replaying from the end of turn 1 after rewindFiles: the agent sees turn 1's files", async () => {
   const b = backend.withWorkspace(`tt-${Date.now()}`);

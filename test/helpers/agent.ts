@@ -21,3 +21,21 @@ export async function runAgent(model: ReturnType<typeof fakeModel>, backend: unk
   );
   return toolText(result.messages as BaseMessage[]);
 }
+
+/** A LangGraph state snapshot, as getStateHistory yields it. */
+export type Snapshot = {
+  values: unknown;
+  next: string[];
+  config: { configurable?: Record<string, unknown> };
+  metadata?: unknown;
+};
+/** The graph checkpoint that ended the turn whose last model message is `text`. */
+export async function endOfTurn(agent: unknown, thread: unknown, text: string) {
+  // deepagents' agent type does not surface LangGraph's getStateHistory; the graph has it.
+  const graph = agent as { getStateHistory(config: unknown): AsyncIterable<Snapshot> };
+  for await (const snapshot of graph.getStateHistory(thread)) {
+    const messages = (snapshot.values as { messages: BaseMessage[] }).messages;
+    if (messages.at(-1)?.content === text && snapshot.next.length === 0) return snapshot.config;
+  }
+  throw new Error(`no checkpoint ends with ${JSON.stringify(text)}`);
+}

@@ -14,7 +14,10 @@ import {
   DeleteBucketCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
+  GetBucketVersioningCommand,
   ListObjectsV2Command,
+  ListObjectVersionsCommand,
+  PutBucketVersioningCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
 import { S3Backend, type S3BackendConfig } from "../../src/index.js";
@@ -127,6 +130,75 @@ export async function startTestS3(): Promise<TestS3> {
       for (const b of backends) await b.close();
       admin.destroy();
       await stopServer();
+    },
+  };
+}
+
+export interface VersionedS3 {
+  bucket: string;
+  /** A backend on the versioned bucket, in a fresh workspace. */
+  backend(): Promise<S3Backend>;
+  /** Empties the bucket (every version and delete marker), removes it, closes the backends. */
+  close(): Promise<void>;
+}
+
+/**
+ * A second bucket on the same endpoint with versioning enabled (file history on S3), or null when
+ * the endpoint does not implement versioning (s3rver): then nothing is left behind.
+ */
+export async function versionedBucket(s3: TestS3): Promise<VersionedS3 | null> {
+  const base = { endpoint: s3.endpoint, region: s3.region, forcePathStyle: true };
+  const client = new S3Client({
+    ...base,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+  });
+  const bucket = `${s3.bucket}-v`;
+  await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  // s3rver takes this request for a CreateBucket (and answers BucketAlreadyExists): ask after.
+  await client
+    .send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: "Enabled" } }))
+    .catch(() => {});
+  const enabled = await client.send(new GetBucketVersioningCommand({ Bucket: bucket })).then(
+    (r) => r.Status === "Enabled",
+    (e: Error) => {
+      if (["NotImplemented", "MethodNotAllowed"].includes(e.name)) return false;
+      throw e;
+    },
+  );
+  if (!enabled) {
+    await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+    client.destroy();
+    return null;
+  }
+  const backends: S3Backend[] = [];
+  return {
+    bucket,
+    async backend() {
+      const b = new S3Backend({
+        ...base,
+        bucket,
+        accessKeyId: s3.accessKeyId,
+        secretAccessKey: s3.secretAccessKey,
+        prefix: "test",
+        workspace: uniqueName("ws"),
+      });
+      await b.initialize();
+      backends.push(b);
+      return b;
+    },
+    async close() {
+      for (const b of backends) await b.close();
+      for (;;) {
+        const page = await client.send(new ListObjectVersionsCommand({ Bucket: bucket }));
+        const all = [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])].map((v) => ({
+          Key: v.Key!,
+          VersionId: v.VersionId,
+        }));
+        if (all.length === 0) break;
+        await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: all, Quiet: true } }));
+      }
+      await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+      client.destroy();
     },
   };
 }

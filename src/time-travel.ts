@@ -109,7 +109,11 @@ async function rewindIfReplay(saver: BaseCheckpointSaver, backend: VersionedWork
   const from = await saver.getTuple({ configurable: { ...thread.configurable, checkpoint_id: parent } });
   const id = (from?.metadata as Record<string, unknown> | undefined)?.[FILES_CHECKPOINT_KEY];
   // A parent saved without this wrapper has no file checkpoint: nothing to rewind to.
-  if (typeof id === "number") await backend.rewind(id);
+  if (typeof id !== "number") return;
+  const { undo } = await backend.rewind(id);
+  // The state the rewind replaced is the abandoned branch's latest graph checkpoint, which has a
+  // file checkpoint of its own: the undo checkpoint would only pin history for nothing.
+  if (undo !== null) await backend.deleteCheckpoint(undo);
 }
 
 /** The file checkpoint recorded with a graph checkpoint (config: thread_id and checkpoint_id). */

@@ -141,6 +141,10 @@ test("PostgresSaver: resuming from the end of step 1 rewinds the files by itself
   assert.not.match(seen.r1, /step [23]/);
   assert.match(seen.r2, /not found/, "and not the file step 2 wrote");
   assert.not.ok("s2" in seen, "the resumed thread forked after step 1");
+  assert.not.ok(
+    (await b.checkpoints()).some((c) => c.label?.startsWith("before rewind")),
+    "the automatic rewind leaves no undo checkpoint pinning history",
+  );
 
   // Continuing the thread (its latest checkpoint is now the resumed branch) rewinds nothing.
   await agent.invoke({ messages: [{ role: "user", content: "go on" }] }, thread);

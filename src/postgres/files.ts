@@ -36,7 +36,7 @@ import type { PostgresBackendConfig } from "./config.js";
 import type { Connection } from "./connection.js";
 import * as sql from "./sql/queries.js";
 import type { Statement } from "./sql/statement.js";
-import { SQLSTATE, sqlstateOf } from "./sqlstate.js";
+import { isCancelled, SQLSTATE, sqlstateOf } from "./sqlstate.js";
 
 /** A read window as read.sql and read_version.sql take it (an offset past INT4 reads nothing). */
 export function sqlWindow(window: { offset: number; limit: number }): { offset: number; limit: number } {
@@ -263,8 +263,8 @@ export abstract class PostgresFiles extends BackendCore<number, Shared, SqlMatch
       await this.ready();
       return await this.state.connection.runInTransaction({ timeoutMs }, sql.search, { ...where, ...matcher });
     } catch (e) {
+      if (isCancelled(e)) throw new MatchTimeoutError(timeoutMs);
       const code = sqlstateOf(e);
-      if (code === SQLSTATE.queryCanceled) throw new MatchTimeoutError(timeoutMs);
       if (code === SQLSTATE.invalidRegex && matcher.regex) {
         throw new RegexError(matcher.pattern, `PostgreSQL refused it: ${(e as Error).message}`);
       }

@@ -48,6 +48,20 @@ export function sqlstateOf(e: unknown): string | undefined {
  * crash_shutdown, 57P03 cannot_connect_now, 57P04 database_dropped, 57P05 idle_session_timeout,
  * ...): class 57 "operator intervention", subclass P.
  */
+/**
+ * The statement was cancelled (statement_timeout, a cancel request). PostgreSQL's regex engine,
+ * interrupted while it compiles or runs a pattern, reports the cancel as an invalid regular
+ * expression ("invalid regular expression: operation cancelled", 2201B): that is a cancel too,
+ * not a bad pattern.
+ */
+export function isCancelled(e: unknown): boolean {
+  const code = sqlstateOf(e);
+  return (
+    code === SQLSTATE.queryCanceled ||
+    (code === SQLSTATE.invalidRegex && /operation cancell?ed/.test((e as Error)?.message ?? ""))
+  );
+}
+
 export function isOperatorIntervention(code: string): boolean {
   return code.startsWith("57P");
 }

@@ -211,8 +211,12 @@ export async function checkpoint(
   for (const [path, v] of liveFiles(await workspaceTimelines(ctx))) files[path] = [v.versionId, v.etag!, v.size];
   const createdAt = new Date().toISOString();
   const { client, bucket } = ctx.objects.shared;
-  // Ids are milliseconds since the epoch; If-None-Match makes each one once (a taken id moves on).
-  for (let id = Date.now(); ; id++) {
+  // Ids are milliseconds since the epoch; If-None-Match makes each one once (a taken id moves on,
+  // a few times: an endpoint refusing every create would otherwise loop for ever).
+  const first = Date.now();
+  for (let id = first; ; id++) {
+    if (id - first >= 10)
+      throw new Error(`Error: could not create a checkpoint manifest (ids ${first}..${id - 1} refused)`);
     const manifest: Manifest = { format: 1, id, label, tag, createdAt, files };
     try {
       await client.send(
@@ -337,6 +341,13 @@ export async function rewind(ctx: S3HistoryContext, id: number, options: RewindO
   }));
   if (dryRun || changes.length === 0) return { changes, dryRun, undo: null };
 
+  // Every version to write back must still be kept (a lifecycle rule may have expired it): checked
+  // before anything changes, since S3 cannot undo the paths already done.
+  for (const c of changes) {
+    const from = target.get(c.path);
+    if (from && !timelines.get(c.path)?.some((e) => e.versionId === from.versionId))
+      throw new InputError(historyErrors.noVersion(c.path, from.versionId));
+  }
   const undo = (await checkpoint(ctx, { label: `before rewind to checkpoint ${checked}` })).id;
   // Deletions first: they can only free names the files written back need (the checkpoint's
   // files never clashed with each other).
@@ -375,6 +386,8 @@ export async function diff(
     s ? { version: versionNumber(timelines, path, s.versionId), size: s.size } : null;
   const text = async (path: string, s: Side): Promise<string | null | undefined> => {
     if (!s) return undefined; // no file on this side
+    // Not fetched: a binary type, or more than read() would read (reported as changed, not diffed).
+    if (!isTextMimeType(getMimeType(path)) || s.size > ctx.objects.shared.maxReadBytes) return null;
     const bytes = await getVersion(client, bucket, ctx.objects.key(path), s.versionId);
     return bytes === null ? null : bodyForUpload(path, bytes, Number.POSITIVE_INFINITY).text;
   };

@@ -7,6 +7,7 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { isCancelled } from "../../src/postgres/sqlstate.js";
 import { adminClient, testBackend, uniqueName, TEST_SCHEMA } from "../helpers/db.js";
 import {
   assertClearError,
@@ -196,6 +197,21 @@ test("SQL metacharacters in workspace, path, pattern and glob are plain data", a
     new Array(SQL_META.length + 1).fill(1),
   );
   for (const b of [plain, ...spaces]) assert.is((await b.delete("/")).error, undefined);
+});
+
+test("a cancel that lands inside PostgreSQL's regex engine is a timeout, not an invalid pattern", () => {
+  // What the server sends when statement_timeout interrupts regcomp/regexec (seen in CI once):
+  // SQLSTATE 2201B with this message. A real invalid pattern keeps its own error.
+  const cancelled = Object.assign(new Error("invalid regular expression: operation cancelled"), { code: "2201B" });
+  const invalid = Object.assign(new Error("invalid regular expression: parentheses () not balanced"), {
+    code: "2201B",
+  });
+  assert.is(isCancelled(cancelled), true);
+  assert.is(
+    isCancelled(Object.assign(new Error("canceling statement due to statement timeout"), { code: "57014" })),
+    true,
+  );
+  assert.is(isCancelled(invalid), false);
 });
 
 test("a pathological regex is stopped by timeoutMs with an error result; the pool stays healthy", async () => {

@@ -117,7 +117,7 @@ export function addHistoryCommands(program: Command): void {
 
   program
     .command("rewind")
-    .description("put the workspace (or some paths) back as at a checkpoint, in one transaction; undoable")
+    .description("put the workspace (or some paths) back as at a checkpoint (one transaction on PostgreSQL); undoable")
     .argument("<checkpoint>", "checkpoint id", id("<checkpoint>"))
     .option("--path <path>", "only this file or directory (repeatable)", collect)
     .option("--dry-run", "say what would change without changing anything")

@@ -147,6 +147,8 @@ export const historyErrors = {
     `Error: file history on S3 needs versioning on bucket '${bucket}' (it is ${status}): enable it, e.g. aws s3api put-bucket-versioning --bucket ${bucket} --versioning-configuration Status=Enabled`,
   s3NoVersioningSupport: (bucket: string) =>
     `Error: file history on S3 needs bucket versioning, which the endpoint of bucket '${bucket}' does not implement: use one that does (AWS S3, MinIO, Ceph RGW)`,
+  s3CheckpointRefused: (first: number, last: number) =>
+    `Error: the endpoint refused every checkpoint manifest id from ${first} to ${last} (If-None-Match)`,
   needsOwner: (operation: string) =>
     `Error: ${operation} is for the schema owner (it changes every workspace's history)`,
 } as const;

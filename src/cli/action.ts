@@ -63,3 +63,11 @@ export const int = (name: string) => (value: string) => {
     throw new CliError(`${name} must be a non-negative integer (got ${value})`, EXIT.usage);
   return n;
 };
+
+/** A positive safe integer (a version or a checkpoint id). */
+export const positiveInt = (name: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new CliError(`${name} must be a positive integer (got ${value})`, EXIT.usage);
+  return n;
+};

@@ -44,11 +44,6 @@ export function sqlstateOf(e: unknown): string | undefined {
 }
 
 /**
- * The server ended the session (57P01 admin_shutdown — pg_terminate_backend() too —, 57P02
- * crash_shutdown, 57P03 cannot_connect_now, 57P04 database_dropped, 57P05 idle_session_timeout,
- * ...): class 57 "operator intervention", subclass P.
- */
-/**
  * The statement was cancelled (statement_timeout, a cancel request). PostgreSQL's regex engine,
  * interrupted while it compiles or runs a pattern, reports the cancel as an invalid regular
  * expression ("invalid regular expression: operation cancelled", 2201B): that is a cancel too,
@@ -62,6 +57,11 @@ export function isCancelled(e: unknown): boolean {
   );
 }
 
+/**
+ * The server ended the session (57P01 admin_shutdown — pg_terminate_backend() too —, 57P02
+ * crash_shutdown, 57P03 cannot_connect_now, 57P04 database_dropped, 57P05 idle_session_timeout,
+ * ...): class 57 "operator intervention", subclass P.
+ */
 export function isOperatorIntervention(code: string): boolean {
   return code.startsWith("57P");
 }

@@ -215,8 +215,7 @@ export async function checkpoint(
   // a few times: an endpoint refusing every create would otherwise loop for ever).
   const first = Date.now();
   for (let id = first; ; id++) {
-    if (id - first >= 10)
-      throw new Error(`Error: could not create a checkpoint manifest (ids ${first}..${id - 1} refused)`);
+    if (id - first >= 10) throw new Error(historyErrors.s3CheckpointRefused(first, id - 1));
     const manifest: Manifest = { format: 1, id, label, tag, createdAt, files };
     try {
       await client.send(

@@ -5,21 +5,14 @@
 import type { Command } from "commander";
 import type { Checkpoint, PathChange, RewindChange, VersionedWorkspace } from "../../core/history.js";
 import type { Context } from "../context.js";
-import { action } from "../action.js";
-import { CliError, EXIT, formatBytes, orFail, printJson, table } from "../output.js";
+import { action, positiveInt } from "../action.js";
+import { historyErrors } from "../../protocol.js";
+import { CliError, formatBytes, orFail, printJson, table } from "../output.js";
 
 /** The workspace's history: PostgreSQL, or S3 with --s3-bucket (whose calls say when versioning is off). */
 async function versioned(ctx: Context): Promise<VersionedWorkspace> {
   return ctx.options.s3Bucket ? ctx.s3() : ctx.postgres();
 }
-
-/** A positive integer argument (a version or checkpoint id). */
-const id = (name: string) => (value: string) => {
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 1)
-    throw new CliError(`${name} must be a positive integer (got ${value})`, EXIT.usage);
-  return n;
-};
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -55,7 +48,7 @@ export function addHistoryCommands(program: Command): void {
     .command("restore")
     .description("write an earlier version of a file back as its newest (undeletes a deleted file)")
     .argument("<path>", "file")
-    .argument("<version>", "a version from `history`", id("<version>"))
+    .argument("<version>", "a version from `history`", positiveInt("<version>"))
     .action(
       action(async (ctx, path: string, version: number) => {
         const result = orFail(await (await versioned(ctx)).restore(path, version));
@@ -82,15 +75,14 @@ export function addHistoryCommands(program: Command): void {
   program
     .command("checkpoints")
     .description("list the workspace's checkpoints, oldest first (or delete one)")
-    .option("--delete <id>", "delete this checkpoint (what it kept may then be pruned)", id("--delete"))
+    .option("--delete <id>", "delete this checkpoint (what it kept may then be pruned)", positiveInt("--delete"))
     .action(
       action(async (ctx, opts: { delete?: number }) => {
         const history = await versioned(ctx);
         if (opts.delete !== undefined) {
           const deleted = await history.deleteCheckpoint(opts.delete);
           if (ctx.options.json) return printJson({ id: opts.delete, deleted });
-          if (!deleted)
-            throw new CliError(`checkpoint ${opts.delete} does not exist in workspace ${ctx.options.workspace}`);
+          if (!deleted) throw new CliError(historyErrors.noCheckpoint(opts.delete, ctx.options.workspace));
           return console.log(`deleted checkpoint ${opts.delete}`);
         }
         const list = await history.checkpoints();
@@ -102,8 +94,8 @@ export function addHistoryCommands(program: Command): void {
   program
     .command("diff")
     .description("what changed from a checkpoint to another one (or to now)")
-    .argument("<from>", "checkpoint id", id("<from>"))
-    .argument("[to]", "checkpoint id (default: now)", id("[to]"))
+    .argument("<from>", "checkpoint id", positiveInt("<from>"))
+    .argument("[to]", "checkpoint id (default: now)", positiveInt("[to]"))
     .option("--path <path>", "only this file or directory (repeatable)", collect)
     .option("--patch", "print unified diffs of text files")
     .action(
@@ -118,7 +110,7 @@ export function addHistoryCommands(program: Command): void {
   program
     .command("rewind")
     .description("put the workspace (or some paths) back as at a checkpoint (one transaction on PostgreSQL); undoable")
-    .argument("<checkpoint>", "checkpoint id", id("<checkpoint>"))
+    .argument("<checkpoint>", "checkpoint id", positiveInt("<checkpoint>"))
     .option("--path <path>", "only this file or directory (repeatable)", collect)
     .option("--dry-run", "say what would change without changing anything")
     .action(

@@ -333,14 +333,14 @@ const editsPerSecond = 1600 / ((performance.now() - t) / 1000);
 const capture = await capturePlans({ analyze: true, connectionString: url });
 const explained = new PostgresBackend({ pool: capture.pool, schema: SCHEMA, workspace: WS });
 const plans = {
-  "grep, rare literal": await capture.planOf("FROM chunks c", () => explained.grep(RARE)),
-  "grep, rare literal, 2,000-file workspace": await capture.planOf("FROM chunks c", () =>
+  "grep, rare literal": await capture.planOf("JOIN chunks c ON c.chunk_set = f.chunk_set", () => explained.grep(RARE)),
+  "grep, rare literal, 2,000-file workspace": await capture.planOf("JOIN chunks c ON c.chunk_set = f.chunk_set", () =>
     explained.withWorkspace(MID_WS).grep(RARE),
   ),
-  "grep, common literal, maxCount 100": await capture.planOf("FROM chunks c", () =>
+  "grep, common literal, maxCount 100": await capture.planOf("JOIN chunks c ON c.chunk_set = f.chunk_set", () =>
     explained.grep("function", "/", null, 100),
   ),
-  "regex with trigrams": await capture.planOf("FROM chunks c", () =>
+  "regex with trigrams": await capture.planOf("JOIN chunks c ON c.chunk_set = f.chunk_set", () =>
     explained.search({ pattern: "deprecat\\w+ since", regex: true }),
   ),
   "glob **/*.md under /sub1k": await capture.planOf("ORDER BY f.modified_at DESC", () =>

@@ -1,4 +1,4 @@
--- deepagents-backends: the database schema after migration 0009_set_based_history.
+-- deepagents-backends: the database schema after migration 0010_shared_chunks.
 --
 -- GENERATED FILE, do not edit: `npm run schema` (scripts/schema.ts) writes it from the catalogs of
 -- a freshly migrated schema. test/schema.test.ts and `npm run schema -- --check` fail when it is
@@ -57,12 +57,11 @@ CREATE TABLE deepagents.checkpoints (
 );
 
 CREATE TABLE deepagents.chunks (
-  workspace text NOT NULL,
-  path text COLLATE "C" NOT NULL,
+  chunk_set bigint NOT NULL,
   first_line integer NOT NULL,
   line_count integer NOT NULL,
   content text NOT NULL,
-  CONSTRAINT chunks_pkey PRIMARY KEY (workspace, path, first_line)
+  CONSTRAINT chunks_pkey PRIMARY KEY (chunk_set, first_line)
 ) WITH (toast_tuple_target=8160);
 
 CREATE TABLE deepagents.file_versions (
@@ -101,6 +100,8 @@ CREATE TABLE deepagents.files (
   version bigint DEFAULT 1 NOT NULL,
   created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
   modified_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+  chunk_set bigint,
+  CONSTRAINT files_chunk_set CHECK (((content IS NULL) = (chunk_set IS NULL))),
   CONSTRAINT files_one_body CHECK (((content IS NULL) <> (bytes IS NULL))),
   CONSTRAINT files_path_shape CHECK ((("left"(path, 1) = '/'::text) AND ("right"(path, 1) <> '/'::text) AND (strpos(path, '//'::text) = 0))),
   CONSTRAINT files_pkey PRIMARY KEY (workspace, path)
@@ -142,6 +143,9 @@ CREATE SEQUENCE deepagents.changes_id_seq
   AS bigint START WITH 1 INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 CACHE 1
   OWNED BY deepagents.changes.id;
 
+CREATE SEQUENCE deepagents.chunk_sets
+  AS bigint START WITH 1 INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 CACHE 1;
+
 CREATE SEQUENCE deepagents.migrations_id_seq
   AS integer START WITH 1 INCREMENT BY 1 MINVALUE 1 MAXVALUE 2147483647 CACHE 1
   OWNED BY deepagents.migrations.id;
@@ -155,6 +159,8 @@ CREATE INDEX checkpoints_workspace_idx ON deepagents.checkpoints USING btree (wo
 CREATE INDEX chunks_content_trgm_idx ON deepagents.chunks USING gin (content @extschema:pg_trgm@.gin_trgm_ops);
 
 CREATE INDEX file_versions_blob_idx ON deepagents.file_versions USING btree (blob) WHERE (blob IS NOT NULL);
+
+CREATE INDEX files_chunk_set_idx ON deepagents.files USING btree (chunk_set);
 
 CREATE INDEX files_parent_idx ON deepagents.files USING btree (workspace, parent, path);
 
@@ -260,18 +266,21 @@ DECLARE
   v_file text;
 BEGIN
   IF NEW.op <> 'create'
-     OR NOT coalesce((SELECT true FROM files n WHERE n.workspace = NEW.workspace AND n.path = NEW.path LIMIT 1), false) THEN
+     OR NOT coalesce((SELECT true FROM files n WHERE n.workspace = NEW.workspace AND n.path = NEW.path
+                     AND n.parent = regexp_replace(NEW.path, '[^/]*$', '') LIMIT 1), false) THEN
     RETURN NULL; -- nothing created, or created and gone again within the transaction
   END IF;
   SELECT a.dir INTO v_file FROM unnest(path_ancestors(NEW.path)) WITH ORDINALITY AS a(dir, i)
-  WHERE (SELECT true FROM files f WHERE f.workspace = NEW.workspace AND f.path = a.dir COLLATE "C" LIMIT 1)
+  WHERE (SELECT true FROM files f WHERE f.workspace = NEW.workspace AND f.path = a.dir COLLATE "C"
+         AND f.parent = regexp_replace(a.dir, '[^/]*$', '') COLLATE "C" LIMIT 1)
   ORDER BY a.i LIMIT 1;
   IF FOUND THEN
     RAISE EXCEPTION 'cannot create "%": "%" is a file, not a directory', NEW.path, v_file
       USING ERRCODE = 'DA002', DETAIL = v_file;
   END IF;
   IF (SELECT true FROM files f WHERE f.workspace = NEW.workspace
-      AND f.path >= NEW.path || '/' AND f.path < NEW.path || '0' LIMIT 1) THEN
+      AND f.path >= NEW.path || '/' AND f.path < NEW.path || '0'
+      AND f.parent >= NEW.path || '/' AND f.parent < NEW.path || '0' LIMIT 1) THEN
     RAISE EXCEPTION 'cannot create file "%": it is a directory', NEW.path
       USING ERRCODE = 'DA003', DETAIL = NEW.path;
   END IF;
@@ -302,7 +311,7 @@ CREATE OR REPLACE FUNCTION deepagents.chunk_lines(p_content text)
  LANGUAGE sql
  IMMUTABLE PARALLEL SAFE
 AS $function$
-  SELECT t.line, t.n FROM string_to_table(p_content, E'\n') WITH ORDINALITY AS t(line, n)
+  SELECT t.line, t.n FROM unnest(string_to_array(p_content, E'\n')) WITH ORDINALITY AS t(line, n)
   UNION ALL
   SELECT '', 1 WHERE p_content = ''
 $function$;
@@ -320,6 +329,63 @@ BEGIN
 END
 $function$;
 
+CREATE OR REPLACE FUNCTION deepagents.chunks_assign()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+BEGIN
+  IF NEW.content IS NULL THEN
+    NEW.chunk_set := NULL;
+  ELSIF TG_OP = 'INSERT' THEN
+    NEW.chunk_set := coalesce(NEW.chunk_set, nextval('chunk_sets')); -- (a named set passed chunks_claim)
+  ELSIF OLD.content IS NOT DISTINCT FROM NEW.content THEN
+    NEW.chunk_set := OLD.chunk_set;
+  ELSIF OLD.chunk_set IS NOT NULL AND current_setting('transaction_isolation') = 'read committed'
+        AND NOT EXISTS (SELECT 1 FROM files f WHERE f.chunk_set = OLD.chunk_set
+                        AND (f.workspace, f.path) IS DISTINCT FROM (OLD.workspace, OLD.path)) THEN
+    NEW.chunk_set := OLD.chunk_set; -- its own set: re-cut in place, unchanged chunks kept
+  ELSE
+    -- Shared (a fork's), text where there was none, or a snapshot older than this statement (one
+    -- that might not see a fork's copies).
+    NEW.chunk_set := nextval('chunk_sets');
+  END IF;
+  RETURN NEW;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.chunks_claim()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+BEGIN
+  IF NEW.chunk_set IS NOT NULL THEN
+    PERFORM 1 FROM files f
+    WHERE f.chunk_set = NEW.chunk_set AND f.size = octet_length(NEW.content) AND f.content = NEW.content
+    LIMIT 1 FOR SHARE;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'chunk set % is not the text of a file this role can read', NEW.chunk_set
+        USING ERRCODE = 'insufficient_privilege';
+    END IF;
+  END IF;
+  RETURN NEW;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.chunks_collect(p_sets bigint[])
+ RETURNS void
+ LANGUAGE sql
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+  DELETE FROM chunks c
+  USING (SELECT DISTINCT s.chunk_set FROM unnest(p_sets) AS s(chunk_set)
+         WHERE s.chunk_set IS NOT NULL -- (one index probe per set, as in chunks_insert)
+           AND (SELECT true FROM files f WHERE f.chunk_set = s.chunk_set LIMIT 1) IS NULL) gone
+  WHERE c.chunk_set = gone.chunk_set AND current_setting('transaction_isolation') = 'read committed'
+$function$;
+
 CREATE OR REPLACE FUNCTION deepagents.chunks_delete()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -327,7 +393,7 @@ CREATE OR REPLACE FUNCTION deepagents.chunks_delete()
  SET search_path TO 'deepagents', 'pg_temp'
 AS $function$
 BEGIN
-  DELETE FROM chunks c USING old_rows o WHERE c.workspace = o.workspace AND c.path = o.path;
+  PERFORM chunks_collect((SELECT array_agg(o.chunk_set) FROM old_rows o));
   RETURN NULL;
 END
 $function$;
@@ -339,10 +405,14 @@ CREATE OR REPLACE FUNCTION deepagents.chunks_insert()
  SET search_path TO 'deepagents', 'pg_temp'
 AS $function$
 BEGIN
-  INSERT INTO chunks (workspace, path, first_line, line_count, content)
-  SELECT n.workspace, n.path, c.first_line, c.line_count, c.content
+  INSERT INTO chunks (chunk_set, first_line, line_count, content)
+  SELECT n.chunk_set, c.first_line, c.line_count, c.content
   FROM new_rows n CROSS JOIN LATERAL text_chunks(n.content) c
-  WHERE n.content IS NOT NULL;
+  -- A scalar subquery, never pulled up into a join: one primary-key probe per row. As NOT EXISTS
+  -- the planner hashed the whole chunks table for an upload of 2,000 files (300 MB read, 30 s).
+  WHERE n.chunk_set IS NOT NULL
+    AND (SELECT true FROM chunks x WHERE x.chunk_set = n.chunk_set LIMIT 1) IS NULL
+  ON CONFLICT DO NOTHING; -- two new rows of one statement naming the same set
   RETURN NULL;
 END
 $function$;
@@ -366,52 +436,42 @@ CREATE OR REPLACE FUNCTION deepagents.chunks_update()
  SET search_path TO 'deepagents', 'pg_temp'
 AS $function$
 DECLARE
-  v_workspaces text[];
-  v_paths text[];
-  v_cut_workspaces text[];
-  v_cut_paths text[];
+  v_sets bigint[];
+  v_cut_sets bigint[];
   v_cut_first_lines integer[];
   v_cut_line_counts integer[];
   v_cut_contents text[];
 BEGIN
-  -- Rows whose content did not change keep their chunks; the rest are re-cut. (Raw SQL may even
-  -- change a row's key: the old key's chunks go, the new key's are made.)
-  -- One comparison of contents per row (a key only on one side is a key that changed).
-  SELECT array_agg(coalesce(n.workspace, o.workspace)), array_agg(coalesce(n.path, o.path))
-    INTO v_workspaces, v_paths
-  FROM old_rows o
-  FULL JOIN new_rows n ON n.workspace = o.workspace AND n.path = o.path
-  WHERE o.path IS NULL OR n.path IS NULL OR o.content IS DISTINCT FROM n.content;
-  IF v_paths IS NULL THEN
-    RETURN NULL;
+  -- Sets of new rows whose text is not the text the set had: new sets, and sets re-cut in place.
+  -- (A hash join on the set: rows pair up by it; raw SQL may even change a row's key.)
+  SELECT array_agg(DISTINCT n.chunk_set) INTO v_sets
+  FROM new_rows n LEFT JOIN old_rows o ON o.chunk_set = n.chunk_set
+  WHERE n.chunk_set IS NOT NULL AND (o.chunk_set IS NULL OR o.content IS DISTINCT FROM n.content);
+  IF v_sets IS NOT NULL THEN
+    SELECT array_agg(s.chunk_set), array_agg(c.first_line), array_agg(c.line_count), array_agg(c.content)
+      INTO v_cut_sets, v_cut_first_lines, v_cut_line_counts, v_cut_contents
+    FROM (SELECT DISTINCT ON (n.chunk_set) n.chunk_set, n.content
+          FROM new_rows n JOIN unnest(v_sets) AS k(chunk_set) ON k.chunk_set = n.chunk_set
+          ORDER BY n.chunk_set) s
+    CROSS JOIN LATERAL text_chunks(s.content) c;
+    -- Old chunks minus the new cut, as a set difference (hashed or sorted, linear): see 0003.
+    DELETE FROM chunks c
+    USING (
+      SELECT o.chunk_set, o.first_line, o.content
+      FROM chunks o JOIN unnest(v_sets) AS k(chunk_set) ON o.chunk_set = k.chunk_set
+      EXCEPT
+      SELECT f.chunk_set, f.first_line, f.content
+      FROM unnest(v_cut_sets, v_cut_first_lines, v_cut_contents) AS f(chunk_set, first_line, content)
+    ) gone
+    WHERE c.chunk_set = gone.chunk_set AND c.first_line = gone.first_line;
+    INSERT INTO chunks (chunk_set, first_line, line_count, content)
+    SELECT f.chunk_set, f.first_line, f.line_count, f.content
+    FROM unnest(v_cut_sets, v_cut_first_lines, v_cut_line_counts, v_cut_contents)
+         AS f(chunk_set, first_line, line_count, content)
+    WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.chunk_set = f.chunk_set AND c.first_line = f.first_line);
   END IF;
-  -- The new cut, once. Chunks that come out identical (same first line, same text) stay as they
-  -- are: a replacement inside a big file moves few slot boundaries, so most of its chunks -- and
-  -- their trigram index entries -- are not rewritten.
-  SELECT array_agg(n.workspace), array_agg(n.path), array_agg(c.first_line), array_agg(c.line_count), array_agg(c.content)
-    INTO v_cut_workspaces, v_cut_paths, v_cut_first_lines, v_cut_line_counts, v_cut_contents
-  FROM new_rows n
-  JOIN unnest(v_workspaces, v_paths) AS k(workspace, path) ON k.workspace = n.workspace AND k.path = n.path
-  CROSS JOIN LATERAL text_chunks(n.content) c
-  WHERE n.content IS NOT NULL;
-  -- Old chunks minus the new cut, as a set difference (hashed or sorted, linear). Not NOT EXISTS:
-  -- the planner estimates one chunk per path, and on a big table it picked a nested-loop anti join
-  -- that compared every old chunk of a 5 MB file with every new one (2.5 s instead of 0.1 s).
-  DELETE FROM chunks c
-  USING (
-    SELECT o.workspace, o.path, o.first_line, o.content
-    FROM chunks o JOIN unnest(v_workspaces, v_paths) AS k(workspace, path) ON o.workspace = k.workspace AND o.path = k.path
-    EXCEPT
-    SELECT f.workspace, f.path COLLATE "C", f.first_line, f.content
-    FROM unnest(v_cut_workspaces, v_cut_paths, v_cut_first_lines, v_cut_contents) AS f(workspace, path, first_line, content)
-  ) gone
-  WHERE c.workspace = gone.workspace AND c.path = gone.path AND c.first_line = gone.first_line;
-  INSERT INTO chunks (workspace, path, first_line, line_count, content)
-  SELECT f.workspace, f.path, f.first_line, f.line_count, f.content
-  FROM unnest(v_cut_workspaces, v_cut_paths, v_cut_first_lines, v_cut_line_counts, v_cut_contents)
-       AS f(workspace, path, first_line, line_count, content)
-  WHERE NOT EXISTS (SELECT 1 FROM chunks c
-                    WHERE c.workspace = f.workspace AND c.path = f.path AND c.first_line = f.first_line);
+  PERFORM chunks_collect((SELECT array_agg(g.chunk_set)
+                          FROM (SELECT o.chunk_set FROM old_rows o EXCEPT SELECT n.chunk_set FROM new_rows n) g));
   RETURN NULL;
 END
 $function$;
@@ -446,7 +506,8 @@ CREATE OR REPLACE FUNCTION deepagents.files_first_version()
  SET enable_seqscan TO 'off'
 AS $function$
 BEGIN
-  PERFORM 1 FROM files f WHERE f.workspace = NEW.workspace AND f.path = NEW.path FOR UPDATE;
+  PERFORM 1 FROM files f WHERE f.workspace = NEW.workspace AND f.path = NEW.path
+    AND f.parent = regexp_replace(NEW.path, '[^/]*$', '') FOR UPDATE;
   NEW.version := coalesce((SELECT t.version FROM tombstones t
                            WHERE t.workspace = NEW.workspace AND t.path = NEW.path), 0) + 1;
   RETURN NEW;
@@ -664,6 +725,89 @@ BEGIN
 END
 $function$;
 
+CREATE OR REPLACE FUNCTION deepagents.fs_fork(p_source text, p_target text, p_at bigint)
+ RETURNS TABLE(files bigint, bytes bigint)
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET plan_cache_mode TO 'force_custom_plan'
+AS $function$
+DECLARE
+  v_position bigint;
+  v_workspace text;
+BEGIN
+  IF p_source = p_target THEN
+    RAISE EXCEPTION 'cannot fork workspace "%" into itself', p_source USING ERRCODE = 'DA013';
+  END IF;
+  -- Under row-level security a workspace without a grant looks empty; say so instead.
+  IF row_security_active('files') THEN
+    FOREACH v_workspace IN ARRAY ARRAY[p_source, p_target] LOOP
+      IF NOT EXISTS (SELECT 1 FROM workspace_grants g WHERE g.workspace = v_workspace OR g.workspace IS NULL) THEN
+        RAISE EXCEPTION 'permission denied for workspace "%"', v_workspace
+          USING ERRCODE = 'insufficient_privilege', DETAIL = v_workspace;
+      END IF;
+    END LOOP;
+  END IF;
+  -- One fork into a workspace at a time: a second waits here, then finds the files.
+  PERFORM pg_advisory_xact_lock(hashtext('deepagents-backends:fork:' || current_schema() || E'\n' || p_target)::bigint);
+  IF EXISTS (SELECT 1 FROM files f WHERE f.workspace = p_target) THEN
+    RAISE EXCEPTION 'cannot fork into workspace "%": it has files', p_target USING ERRCODE = 'DA014', DETAIL = p_target;
+  END IF;
+  IF p_at IS NOT NULL THEN
+    v_position := checkpoint_position(p_source, p_at);
+  END IF;
+  -- Every row of the source, locked in path order: writers of them wait for this transaction, so
+  -- the copy below (a new snapshot, taken once all are locked) is one state of the source, and
+  -- no writer re-cuts a set in place while a copy points at it (chunks_assign sees the copies).
+  PERFORM 1 FROM files f WHERE f.workspace = p_source ORDER BY f.path COLLATE "C" FOR SHARE;
+
+  IF p_at IS NULL THEN
+    RETURN QUERY
+    WITH copied AS (
+      INSERT INTO files (workspace, path, content, bytes, mime_type, size, line_count, chunk_set, created_at, modified_at)
+      SELECT p_target, s.path, s.content, s.bytes, s.mime_type, s.size, s.line_count, s.chunk_set, s.created_at, s.modified_at
+      FROM files s WHERE s.workspace = p_source
+      ORDER BY s.path COLLATE "C"
+      FOR SHARE -- (a file created since the first statement is locked too before its set is shared)
+      RETURNING size
+    )
+    SELECT count(*), coalesce(sum(c.size), 0)::bigint FROM copied c;
+    RETURN;
+  END IF;
+
+  -- At a checkpoint: the rows that did not change since, shared; the others as history has them.
+  RETURN QUERY
+  WITH changed AS (
+    SELECT h.path, h.from_version FROM history_compare(p_source, v_position, NULL, NULL) h
+  ), unchanged AS (
+    SELECT s.path, s.content, s.bytes, s.mime_type, s.size, s.line_count, s.chunk_set, s.created_at, s.modified_at
+    FROM files s WHERE s.workspace = p_source AND NOT EXISTS (SELECT 1 FROM changed c WHERE c.path = s.path)
+    FOR SHARE
+  ), rebuilt AS (
+    SELECT r.path, r.mime_type, r.is_text, version_data(p_source, r.path, r.from_version) AS data, r.at
+    FROM (SELECT c.path, v.mime_type, v.is_text, c.from_version, v.at
+          FROM changed c
+          JOIN file_versions v ON v.workspace = p_source AND v.path = c.path
+                              AND v.version = c.from_version AND NOT v.deleted
+          WHERE c.from_version IS NOT NULL
+          OFFSET 0) r -- a fence: pulled up, version_data would run once per use of `data`
+  ), copied AS (
+    INSERT INTO files (workspace, path, content, bytes, mime_type, size, line_count, chunk_set, created_at, modified_at)
+    SELECT p_target, u.path, u.content, u.bytes, u.mime_type, u.size, u.line_count, u.chunk_set, u.created_at, u.modified_at
+    FROM (
+      SELECT * FROM unchanged
+      UNION ALL
+      SELECT b.path, t.content, t.bytes, b.mime_type, length(b.data), text_line_count(t.content), NULL, b.at, b.at
+      FROM rebuilt b
+      CROSS JOIN LATERAL (SELECT CASE WHEN b.is_text THEN convert_from(b.data, 'UTF8') END AS content,
+                                 CASE WHEN NOT b.is_text THEN b.data END AS bytes) t
+    ) u
+    ORDER BY u.path COLLATE "C"
+    RETURNING size
+  )
+  SELECT count(*), coalesce(sum(c.size), 0)::bigint FROM copied c;
+END
+$function$;
+
 CREATE OR REPLACE FUNCTION deepagents.fs_glob(p_workspace text, p_path text, p_allow_exact boolean, p_base text, p_pattern text, p_regex text)
  RETURNS TABLE(path text, size bigint, modified_at timestamp with time zone)
  LANGUAGE plpgsql
@@ -750,10 +894,9 @@ AS $function$
     SELECT string_agg(l.line, E'\n' ORDER BY c.first_line, l.n) AS text, count(*)::integer AS n
     FROM chunks c
     CROSS JOIN LATERAL chunk_lines(c.content) l
-    WHERE c.workspace = f.workspace AND c.path = f.path
+    WHERE c.chunk_set = f.chunk_set
       AND c.first_line >= (SELECT coalesce(max(c0.first_line), 1) FROM chunks c0
-                           WHERE c0.workspace = f.workspace AND c0.path = f.path
-                             AND c0.first_line <= p_offset::bigint + 1)
+                           WHERE c0.chunk_set = f.chunk_set AND c0.first_line <= p_offset::bigint + 1)
       AND c.first_line <= p_offset::bigint + p_limit
       AND c.first_line + l.n - 1 > p_offset
       AND c.first_line + l.n - 1 <= p_offset::bigint + p_limit
@@ -938,11 +1081,12 @@ BEGIN
   RETURN QUERY EXECUTE format($q$
     SELECT c.path, (c.first_line + l.n - 1)::integer, l.line
     FROM (
-      SELECT c.path, c.first_line, c.content
-      FROM chunks c
-      CROSS JOIN LATERAL (SELECT CASE WHEN $5 THEN substr(c.path, length(c.path) - strpos(reverse(c.path), '/') + 2)
-                                      ELSE substr(c.path, length($7) + 1) END AS rel) r
-      WHERE c.workspace = $1 AND c.path >= $2 AND c.path < $3
+      SELECT f.path, c.first_line, c.content
+      FROM files f
+      JOIN chunks c ON c.chunk_set = f.chunk_set
+      CROSS JOIN LATERAL (SELECT CASE WHEN $5 THEN substr(f.path, length(f.path) - strpos(reverse(f.path), '/') + 2)
+                                      ELSE substr(f.path, length($7) + 1) END AS rel) r
+      WHERE f.workspace = $1 AND f.path >= $2 AND f.path < $3
         AND %s
         AND ($6 IS NULL OR r.rel = $10 OR r.rel ~ $6)
     ) c
@@ -1454,6 +1598,18 @@ BEGIN
 END
 $function$;
 
+CREATE OR REPLACE FUNCTION deepagents.prune_chunks()
+ RETURNS bigint
+ LANGUAGE sql
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+  WITH gone AS (
+    DELETE FROM chunks c WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.chunk_set = c.chunk_set)
+    RETURNING c.chunk_set
+  )
+  SELECT count(DISTINCT g.chunk_set) FROM gone g
+$function$;
+
 CREATE OR REPLACE FUNCTION deepagents.prune_history(p_workspace text)
  RETURNS TABLE(versions bigint, blobs bigint)
  LANGUAGE plpgsql
@@ -1750,9 +1906,13 @@ CREATE CONSTRAINT TRIGGER changes_notify AFTER INSERT ON deepagents.changes DEFE
 
 CREATE CONSTRAINT TRIGGER changes_tree_check AFTER INSERT ON deepagents.changes DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION deepagents.changes_tree_check();
 
+CREATE TRIGGER files_chunks_claim BEFORE INSERT ON deepagents.files FOR EACH ROW EXECUTE FUNCTION deepagents.chunks_claim();
+
 CREATE TRIGGER files_chunks_delete AFTER DELETE ON deepagents.files REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.chunks_delete();
 
 CREATE TRIGGER files_chunks_insert AFTER INSERT ON deepagents.files REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.chunks_insert();
+
+CREATE TRIGGER files_chunks_set BEFORE INSERT OR UPDATE ON deepagents.files FOR EACH ROW EXECUTE FUNCTION deepagents.chunks_assign();
 
 CREATE TRIGGER files_chunks_truncate AFTER TRUNCATE ON deepagents.files FOR EACH STATEMENT EXECUTE FUNCTION deepagents.chunks_truncate();
 
@@ -1839,16 +1999,11 @@ CREATE POLICY checkpoints_granted ON deepagents.checkpoints
    FROM deepagents.workspace_grants g
   WHERE (g.workspace IS NULL)))));
 
-CREATE POLICY chunks_granted ON deepagents.chunks
-  AS PERMISSIVE FOR ALL TO PUBLIC
-  USING (((workspace IN ( SELECT g.workspace
-   FROM deepagents.workspace_grants g)) OR (EXISTS ( SELECT 1
-   FROM deepagents.workspace_grants g
-  WHERE (g.workspace IS NULL)))))
-  WITH CHECK (((workspace IN ( SELECT g.workspace
-   FROM deepagents.workspace_grants g)) OR (EXISTS ( SELECT 1
-   FROM deepagents.workspace_grants g
-  WHERE (g.workspace IS NULL)))));
+CREATE POLICY chunks_readable ON deepagents.chunks
+  AS PERMISSIVE FOR SELECT TO PUBLIC
+  USING ((EXISTS ( SELECT 1
+   FROM deepagents.files f
+  WHERE (f.chunk_set = chunks.chunk_set))));
 
 CREATE POLICY file_versions_granted ON deepagents.file_versions
   AS PERMISSIVE FOR ALL TO PUBLIC
@@ -1887,6 +2042,10 @@ REVOKE EXECUTE ON FUNCTION deepagents.blob_keep(bytea) FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION deepagents.changes_tree_check() FROM PUBLIC;
 
+REVOKE EXECUTE ON FUNCTION deepagents.chunks_assign() FROM PUBLIC;
+
+REVOKE EXECUTE ON FUNCTION deepagents.chunks_collect(bigint[]) FROM PUBLIC;
+
 REVOKE EXECUTE ON FUNCTION deepagents.chunks_delete() FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION deepagents.chunks_insert() FROM PUBLIC;
@@ -1914,6 +2073,8 @@ REVOKE EXECUTE ON FUNCTION deepagents.history_inserted() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION deepagents.history_record() FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION deepagents.history_retire(deepagents.files,deepagents.files) FROM PUBLIC;
+
+REVOKE EXECUTE ON FUNCTION deepagents.prune_chunks() FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION deepagents.prune_history(text) FROM PUBLIC;
 

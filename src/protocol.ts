@@ -149,6 +149,9 @@ export const historyErrors = {
     `Error: file history on S3 needs bucket versioning, which the endpoint of bucket '${bucket}' does not implement: use one that does (AWS S3, MinIO, Ceph RGW)`,
   s3CheckpointRefused: (first: number, last: number) =>
     `Error: the endpoint refused every checkpoint manifest id from ${first} to ${last} (If-None-Match)`,
+  forkIntoItself: (workspace: string) => `Error: cannot fork workspace '${workspace}' into itself`,
+  forkTargetHasFiles: (workspace: string) =>
+    `Error: cannot fork into workspace '${workspace}': it has files (fork into a new workspace)`,
   needsOwner: (operation: string) =>
     `Error: ${operation} is for the schema owner (it changes every workspace's history)`,
 } as const;

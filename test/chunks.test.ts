@@ -23,7 +23,9 @@ interface ChunkRow {
 }
 async function chunksOf(path: string, ws = backend.workspace): Promise<ChunkRow[]> {
   const { rows } = await admin.query(
-    `SELECT first_line, line_count, content FROM ${TEST_SCHEMA}.chunks WHERE workspace = $1 AND path = $2 ORDER BY first_line`,
+    `SELECT c.first_line, c.line_count, c.content FROM ${TEST_SCHEMA}.chunks c
+     JOIN ${TEST_SCHEMA}.files f ON f.chunk_set = c.chunk_set
+     WHERE f.workspace = $1 AND f.path = $2 ORDER BY c.first_line`,
     [ws, path],
   );
   return rows;
@@ -137,15 +139,19 @@ test("edits, overwrites, uploads and deletes re-cut or remove the chunks in the 
 test("rewriting a file with the same content keeps its chunk rows", async () => {
   await backend.write("/same.txt", "stable\ncontent\n");
   const before = (
-    await admin.query(`SELECT xmin::text FROM ${TEST_SCHEMA}.chunks WHERE workspace = $1 AND path = '/same.txt'`, [
-      backend.workspace,
-    ])
+    await admin.query(
+      `SELECT c.xmin::text FROM ${TEST_SCHEMA}.chunks c JOIN ${TEST_SCHEMA}.files f ON f.chunk_set = c.chunk_set
+      WHERE f.workspace = $1 AND f.path = '/same.txt'`,
+      [backend.workspace],
+    )
   ).rows;
   await backend.write("/same.txt", "stable\ncontent\n");
   const after = (
-    await admin.query(`SELECT xmin::text FROM ${TEST_SCHEMA}.chunks WHERE workspace = $1 AND path = '/same.txt'`, [
-      backend.workspace,
-    ])
+    await admin.query(
+      `SELECT c.xmin::text FROM ${TEST_SCHEMA}.chunks c JOIN ${TEST_SCHEMA}.files f ON f.chunk_set = c.chunk_set
+      WHERE f.workspace = $1 AND f.path = '/same.txt'`,
+      [backend.workspace],
+    )
   ).rows;
   assert.equal(after, before);
 });
@@ -153,8 +159,13 @@ test("rewriting a file with the same content keeps its chunk rows", async () => 
 test("a failed write leaves no chunks behind (the triggers run inside the statement)", async () => {
   const count = async () =>
     Number(
-      (await admin.query(`SELECT count(*) FROM ${TEST_SCHEMA}.chunks WHERE workspace = $1`, [backend.workspace]))
-        .rows[0].count,
+      (
+        await admin.query(
+          `SELECT count(*) FROM ${TEST_SCHEMA}.chunks c JOIN ${TEST_SCHEMA}.files f ON f.chunk_set = c.chunk_set
+           WHERE f.workspace = $1`,
+          [backend.workspace],
+        )
+      ).rows[0].count,
     );
   const before = await count();
   await admin.query("BEGIN");
@@ -173,7 +184,9 @@ test("an edit inside a big file rewrites only the chunks whose text or first lin
   const rows = async () =>
     (
       await admin.query(
-        `SELECT first_line, xmin::text AS xmin FROM ${TEST_SCHEMA}.chunks WHERE workspace = $1 AND path = '/big-edit.txt' ORDER BY first_line`,
+        `SELECT c.first_line, c.xmin::text AS xmin FROM ${TEST_SCHEMA}.chunks c
+         JOIN ${TEST_SCHEMA}.files f ON f.chunk_set = c.chunk_set
+         WHERE f.workspace = $1 AND f.path = '/big-edit.txt' ORDER BY c.first_line`,
         [backend.workspace],
       )
     ).rows as Array<{ first_line: number; xmin: string }>;

@@ -1,5 +1,5 @@
 /**
- * The CLI's history commands (history, restore, checkpoint, checkpoints, diff, rewind), human and
+ * The CLI's history commands (history, restore, checkpoint, checkpoints, diff, rewind, fork), human and
  * --json output, and their one-line errors, as a subprocess against the test database.
  */
 import { test } from "uvu";
@@ -7,7 +7,8 @@ import * as assert from "uvu/assert";
 import { cliRunner, json } from "./helpers/cli.js";
 import { databaseUrl, TEST_SCHEMA, uniqueName } from "./helpers/db.js";
 
-const run = cliRunner(await databaseUrl(), TEST_SCHEMA, uniqueName("cli-history"));
+const workspace = uniqueName("cli-history");
+const run = cliRunner(await databaseUrl(), TEST_SCHEMA, workspace);
 
 test("checkpoint, change, diff, rewind --dry-run, rewind, undo, history and restore", async () => {
   assert.is((await run(["write", "/a.md", "one\n"])).code, 0);
@@ -59,6 +60,25 @@ test("checkpoint, change, diff, rewind --dry-run, rewind, undo, history and rest
   assert.not.match((await run(["checkpoints"])).stdout, new RegExp(`^\\s*${start.id}\\s`, "m"));
 });
 
+test("fork now and at a checkpoint: the new workspace has the files, the source is unchanged", async () => {
+  const fork = cliRunner(await databaseUrl(), TEST_SCHEMA, `${workspace}-f1`);
+  await run(["write", "/f.md", "first\n"]);
+  const taken = json(await run(["--json", "checkpoint"]));
+  await run(["write", "/f.md", "second\n"]);
+  const now = await run(["fork", `${workspace}-f1`]);
+  assert.is(now.code, 0, now.stderr);
+  assert.match(now.stdout.trim(), new RegExp(`^forked \\d+ files \\(.*\\) into workspace ${workspace}-f1$`));
+  assert.is((await fork(["read", "/f.md"])).stdout, "second\n");
+  const at = json(await run(["--json", "fork", `${workspace}-f2`, "--at", String(taken.id)]));
+  assert.equal([at.workspace, at.at], [`${workspace}-f2`, taken.id]);
+  const f2 = cliRunner(await databaseUrl(), TEST_SCHEMA, `${workspace}-f2`);
+  assert.is((await f2(["read", "/f.md"])).stdout, "first\n");
+  const again = await run(["fork", `${workspace}-f1`]);
+  assert.is(again.code, 1);
+  assert.match(again.stderr.trim(), /^error: cannot fork into workspace '.*-f1': it has files/);
+  assert.is((await run(["read", "/f.md"])).stdout, "second\n");
+});
+
 test("bad input: one line on stderr, exit 1 (not found) or 2 (usage), nothing changed", async () => {
   await run(["write", "/c.md", "c\n"]);
   const cases: Array<[string[], number, RegExp]> = [
@@ -68,6 +88,7 @@ test("bad input: one line on stderr, exit 1 (not found) or 2 (usage), nothing ch
     [["history", "/nothing.md"], 1, /^error: no history kept for '\/nothing\.md'$/],
     [["rewind", "0"], 2, /^error: <checkpoint> must be a positive integer \(got 0\)$/],
     [["restore", "/c.md", "x"], 2, /^error: <version> must be a positive integer \(got x\)$/],
+    [["fork", "x", "--at", "0"], 2, /^error: --at must be a positive integer \(got 0\)$/],
     [["checkpoints", "--delete", "999999999"], 1, /^error: checkpoint 999999999 does not exist in workspace /],
   ];
   for (const [args, code, message] of cases) {

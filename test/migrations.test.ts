@@ -222,7 +222,12 @@ test("upgrading a schema with files to chunks (0003) cuts the existing files, an
     assert.is((await b.read("/big.txt", 1499, 2)).content, "line 1499\nline 1500 needle");
     const chunks = await withClient(
       url,
-      async (c) => (await c.query("SELECT path, count(*)::int AS n FROM up.chunks GROUP BY path ORDER BY path")).rows,
+      async (c) =>
+        (
+          await c.query(
+            "SELECT f.path, count(*)::int AS n FROM up.chunks c JOIN up.files f USING (chunk_set) GROUP BY f.path ORDER BY f.path",
+          )
+        ).rows,
     );
     assert.equal(
       chunks.map((r) => r.path),
@@ -467,7 +472,7 @@ test("0009 (set-based history) continues 0008's history across the upgrade; down
     assert.equal(await ops("/d.txt"), ["create:1"]);
     assert.is((await b.restore("/a.txt", 1)).version, 3);
 
-    await migrate({ connectionString: url, schema: "hist", direction: "down", count: 1 });
+    await migrate({ connectionString: url, schema: "hist", direction: "down", count: ALL.length - at });
     assert.equal(await triggers(), ["files_history"]);
     await remove("/d.txt");
     await upload(["/e.txt"]);
@@ -475,6 +480,47 @@ test("0009 (set-based history) continues 0008's history across the upgrade; down
     assert.equal(await ops("/e.txt"), ["create:1"]);
     await migrate({ connectionString: url, schema: "hist" });
     assert.equal(await triggers(), ["files_history", "files_history_deleted", "files_history_inserted"]);
+  } finally {
+    await b.close();
+  }
+});
+
+test("0010 (shared chunks) keys the chunks of existing files by set; forks share them; down cuts per file again", async () => {
+  const url = await freshDatabase();
+  const at = ALL.indexOf("0010_shared_chunks");
+  assert.ok(at > 0, "0010 is shipped");
+  await migrate({ connectionString: url, schema: "sets", count: at }); // up to 0009
+  const big = Array.from({ length: 3000 }, (_, i) => `row ${i}${i === 2500 ? " needle" : ""}`).join("\n") + "\n";
+  await withClient(url, async (c) => {
+    await c.query("SELECT * FROM sets.fs_write('w', '/big.txt', $1, NULL, 'text/plain', NULL)", [big]);
+    await c.query("SELECT * FROM sets.fs_write('w', '/bin', NULL, '\\x00ff'::bytea, 'application/octet-stream', NULL)");
+  });
+  await migrate({ connectionString: url, schema: "sets" });
+  const b = new PostgresBackend({ connectionString: url, schema: "sets", workspace: "w" });
+  const needle = [{ path: "/big.txt", line: 2501, text: "row 2500 needle" }];
+  try {
+    assert.equal((await b.grep("needle")).matches, needle);
+    assert.is((await b.read("/big.txt", 2499, 2)).content, "row 2499\nrow 2500 needle");
+    assert.equal((await b.history("/big.txt")).versions?.length, 1, "no version or change for the renumbering");
+    assert.equal((await b.fork("w2")).files, 2);
+    const w2 = b.withWorkspace("w2");
+    assert.equal((await w2.grep("needle")).matches, needle);
+    const rows = async () =>
+      (await withClient(url, (c) => c.query("SELECT count(*)::int AS n FROM sets.chunks"))).rows[0].n as number;
+    const shared = await rows();
+    await migrate({ connectionString: url, schema: "sets", direction: "down", count: ALL.length - at });
+    assert.is(await rows(), shared * 2, "each workspace has its own chunks again");
+    assert.equal((await b.grep("needle")).matches, needle);
+    assert.equal((await w2.grep("needle")).matches, needle);
+    assert.is((await w2.read("/big.txt", 2499, 2)).content, "row 2499\nrow 2500 needle");
+    await w2.edit("/big.txt", "row 2500 needle", "row 2500 pin");
+    assert.equal((await b.grep("needle")).matches, needle);
+    await migrate({ connectionString: url, schema: "sets" });
+    assert.equal(
+      (await w2.grep("pin")).matches?.map((m) => m.line),
+      [2501],
+    );
+    assert.equal((await b.grep("needle")).matches, needle);
   } finally {
     await b.close();
   }

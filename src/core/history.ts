@@ -88,6 +88,21 @@ export interface RewindResult {
   undo: number | null;
 }
 
+export interface ForkOptions {
+  /** Fork the workspace as it was at this checkpoint of it (default: as it is now). */
+  at?: number;
+}
+
+export interface ForkResult {
+  /** The new workspace (open it with withWorkspace). */
+  workspace: string;
+  /** Files it was given, and their bytes. */
+  files: number;
+  bytes: number;
+  /** The checkpoint forked from; null for the state at the time of the fork. */
+  at: number | null;
+}
+
 export interface HistorySettings {
   enabled: boolean;
   /** Keep the newest N versions of each path (null: no count limit). */
@@ -118,6 +133,11 @@ export interface VersionedWorkspace {
   rewind(checkpoint: number, options?: RewindOptions): Promise<RewindResult>;
   /** What changed from one checkpoint to another (or to now). */
   diff(from: number, to?: number | null, options?: DiffOptions): Promise<PathChange[]>;
+  /**
+   * A new workspace with this one's files (now, or as at a checkpoint), into a workspace that has
+   * none. Writes in either never show in the other; the fork's history starts at the fork.
+   */
+  fork(workspace: string, options?: ForkOptions): Promise<ForkResult>;
 }
 
 const LABEL_MAX = 200;
@@ -146,6 +166,15 @@ export function optionalLimit(value: unknown, what: string): number | null {
     throw new InputError(historyErrors.invalidNumber(what, value));
   }
   return value;
+}
+
+/** A fork's target, opened by `open` (which checks the name): a bad name is an InputError. */
+export function forkTarget<T>(name: string, open: (name: string) => T): T {
+  try {
+    return open(name);
+  } catch (e) {
+    throw new InputError(`Error: ${(e as Error).message}`);
+  }
 }
 
 /** Paths of a scope, normalised ("/" stays "/"); null for the whole workspace. */

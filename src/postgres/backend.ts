@@ -10,6 +10,8 @@ import { DEFAULTS } from "../core/defaults.js";
 import {
   type LoggedCheckpoint,
   type DiffOptions,
+  type ForkOptions,
+  type ForkResult,
   type HistoryResult,
   type HistorySettings,
   optionalLabel,
@@ -144,8 +146,16 @@ export class PostgresBackend extends PostgresFiles implements VersionedWorkspace
   diff(from: number, to?: number | null, options?: DiffOptions): Promise<PathChange[]> {
     return history.diff(this.#history, from, to ?? null, options);
   }
-  /** Applies the retention to this workspace (or every one): the schema owner's job, like pruneChanges. */
-  pruneHistory(options: { allWorkspaces?: boolean } = {}): Promise<{ versions: number; blobs: number }> {
+  fork(workspace: string, options?: ForkOptions): Promise<ForkResult> {
+    return history.fork(this.#history, workspace, options);
+  }
+  /**
+   * Applies the retention to this workspace (or every one), and sweeps search chunks no file uses:
+   * the schema owner's job, like pruneChanges.
+   */
+  pruneHistory(
+    options: { allWorkspaces?: boolean } = {},
+  ): Promise<{ versions: number; blobs: number; chunkSets: number }> {
     return history.pruneHistory(this.#history, options.allWorkspaces === true);
   }
   historySettings(): Promise<HistorySettings> {

@@ -10,6 +10,9 @@ import {
   type LoggedCheckpoint,
   type DiffOptions,
   type FileVersion,
+  type ForkOptions,
+  type ForkResult,
+  forkTarget,
   type HistoryResult,
   type HistorySettings,
   optionalLabel,
@@ -21,7 +24,7 @@ import {
   type RewindResult,
   unifiedPatch,
 } from "../core/history.js";
-import { normalizeFilePath } from "../paths.js";
+import { normalizeFilePath, validateWorkspace } from "../paths.js";
 import {
   errors,
   historyErrors,
@@ -58,6 +61,8 @@ function thrown(ctx: HistoryContext, operation: string, e: unknown): Error {
   }
   if (code === SQLSTATE.historyOff) return new Error(historyErrors.historyOff(ctx.workspace));
   if (code === SQLSTATE.noCheckpoint) return new InputError(historyErrors.noCheckpoint(Number(detail), ctx.workspace));
+  if (code === SQLSTATE.forkIntoItself) return new InputError(historyErrors.forkIntoItself(ctx.workspace));
+  if (code === SQLSTATE.forkTargetHasFiles) return new InputError(historyErrors.forkTargetHasFiles(detail));
   if (code === SQLSTATE.historyDamaged) return new Error(historyErrors.damaged((e as Error).message));
   // The file/directory rule at commit (a rewind of some paths only): its message names both paths.
   if (code === SQLSTATE.parentIsFile || code === SQLSTATE.isDirectory)
@@ -266,13 +271,32 @@ export async function rewind(ctx: HistoryContext, id: number, options: RewindOpt
   }
 }
 
+/** A fork of at least this many files refreshes the planner's statistics (sql/analyze_files.sql). */
+const FORK_ANALYZE_FILES = 500;
+
+export async function fork(ctx: HistoryContext, target: string, options: ForkOptions = {}): Promise<ForkResult> {
+  const workspace = forkTarget(target, validateWorkspace);
+  try {
+    const at = options.at === undefined ? null : positiveId(options.at, "checkpoint");
+    const [row] = await ctx.query(sql.fork, { workspace: ctx.workspace, target: workspace, at });
+    const files = Number(row.files);
+    if (files >= FORK_ANALYZE_FILES) await ctx.query(sql.analyzeFiles, {});
+    return { workspace, files, bytes: Number(row.bytes), at };
+  } catch (e) {
+    // A file written into the target while the fork copied: the target has files after all.
+    if (sqlstateOf(e) === SQLSTATE.uniqueViolation) throw new InputError(historyErrors.forkTargetHasFiles(workspace));
+    throw thrown(ctx, "fork", e);
+  }
+}
+
 export async function pruneHistory(
   ctx: HistoryContext,
   allWorkspaces: boolean,
-): Promise<{ versions: number; blobs: number }> {
+): Promise<{ versions: number; blobs: number; chunkSets: number }> {
   try {
     const [row] = await ctx.query(sql.pruneHistory, { workspace: allWorkspaces ? null : ctx.workspace });
-    return { versions: Number(row.versions), blobs: Number(row.blobs) };
+    const [swept] = await ctx.query(sql.pruneChunks, {});
+    return { versions: Number(row.versions), blobs: Number(row.blobs), chunkSets: Number(swept.chunk_sets) };
   } catch (e) {
     throw thrown(ctx, "pruneHistory", e);
   }

@@ -5,6 +5,8 @@
 export const SQLSTATE = {
   /** Privilege missing, or a row-level security policy refused the row. */
   insufficientPrivilege: "42501",
+  /** unique_violation: a row with that key was written meanwhile (e.g. into a fork's target). */
+  uniqueViolation: "23505",
   /** A regular expression PostgreSQL could not compile. */
   invalidRegex: "2201B",
   /** statement_timeout ran out (or the query was cancelled). */
@@ -35,6 +37,10 @@ export const SQLSTATE = {
   historyOff: "DA011",
   /** 0008 checkpoint_position: no such checkpoint in the workspace. */
   noCheckpoint: "DA012",
+  /** 0010 fs_fork: the target is the source. */
+  forkIntoItself: "DA013",
+  /** 0010 fs_fork: the target workspace has files. */
+  forkTargetHasFiles: "DA014",
 } as const;
 
 /** The SQLSTATE of a database error, or undefined for anything else. */

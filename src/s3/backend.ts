@@ -45,14 +45,17 @@ import { compileS3Matcher, findLines, globFiles, type S3Matcher } from "./search
 import { TextCache } from "./text-cache.js";
 import * as history from "./history.js";
 import type { S3HistoryContext } from "./history.js";
-import type {
-  Checkpoint,
-  DiffOptions,
-  HistoryResult,
-  PathChange,
-  RewindOptions,
-  RewindResult,
-  VersionedWorkspace,
+import {
+  type Checkpoint,
+  type DiffOptions,
+  type ForkOptions,
+  type ForkResult,
+  forkTarget,
+  type HistoryResult,
+  type PathChange,
+  type RewindOptions,
+  type RewindResult,
+  type VersionedWorkspace,
 } from "../core/history.js";
 
 /** Optimistic concurrency: the ETag the caller last saw, or 0 for "only if it does not exist". */
@@ -384,5 +387,10 @@ export class S3Backend extends BackendCore<string, Shared, S3Matcher> implements
   async diff(from: number, to?: number | null, options?: DiffOptions): Promise<PathChange[]> {
     await this.ready();
     return history.diff(this.#history, from, to ?? null, options);
+  }
+  /** Server-side copies of every object (or of a checkpoint's versions); not atomic across files on S3. */
+  async fork(workspace: string, options?: ForkOptions): Promise<ForkResult> {
+    await this.ready();
+    return history.fork(this.#history, forkTarget(workspace, (name) => this.withWorkspace(name)).#history, options);
   }
 }

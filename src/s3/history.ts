@@ -7,9 +7,16 @@
  * diff compare manifests with the live versions; a rewind writes each path back as an ordinary
  * write (a new version: the past is never rewritten). Unlike PostgreSQL, S3 has no transaction
  * over several keys: a checkpoint lists the latest version of each key one page at a time, and a
- * rewind changes one path at a time (README, "File history on S3").
+ * rewind changes one path at a time (README, "File history on S3"). A fork is a server-side copy
+ * of every object (or of every version a checkpoint names) under the new workspace's prefix.
  */
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
+import {
+  CopyObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+} from "@aws-sdk/client-s3";
 import { bodyForUpload, type FileBody } from "../content.js";
 import { readResult, type WriteOutcome, writeResult } from "../core/backend.js";
 import { DEFAULTS } from "../core/defaults.js";
@@ -17,6 +24,8 @@ import {
   type Checkpoint,
   type DiffOptions,
   type FileVersion,
+  type ForkOptions,
+  type ForkResult,
   type HistoryResult,
   optionalLabel,
   type PathChange,
@@ -405,4 +414,52 @@ export async function diff(
     if (!change.binary) change.patch = unifiedPatch(path, a ?? "", b ?? "", options.context);
     return change;
   });
+}
+
+// --- fork -------------------------------------------------------------------------------------
+
+/** CopyObject's source: bucket and URL-encoded key, and the version when one is named. */
+const copySource = (bucket: string, key: string, versionId?: string) =>
+  `${bucket}/${encodeURIComponent(key)}${versionId ? `?versionId=${encodeURIComponent(versionId)}` : ""}`;
+
+/**
+ * Every file of this workspace (now, or the versions a checkpoint names) copied server-side into
+ * `target`, which must have none. Not atomic: S3 has no transaction over keys, so a fork that
+ * fails half-way leaves the files copied so far in the target; without a checkpoint, a file
+ * written during the fork is copied as it was or as it became.
+ */
+export async function fork(
+  ctx: S3HistoryContext,
+  target: S3HistoryContext,
+  options: ForkOptions = {},
+): Promise<ForkResult> {
+  const at = options.at === undefined ? null : positiveId(options.at, "checkpoint");
+  if (target.workspace === ctx.workspace) throw new InputError(historyErrors.forkIntoItself(ctx.workspace));
+  try {
+    if (await target.objects.hasChildren(target.objects.root))
+      throw new InputError(historyErrors.forkTargetHasFiles(target.workspace));
+    let sources: Array<{ path: string; size: number; versionId?: string }>;
+    if (at === null) {
+      sources = (await ctx.objects.list(`${ctx.objects.root}/`)).objects;
+    } else {
+      await ensureVersioning(ctx);
+      sources = Object.entries((await loadManifest(ctx, at)).files).map(([path, [versionId, , size]]) => ({
+        path,
+        size,
+        versionId,
+      }));
+    }
+    // Every key first: one too long for S3 under the target's prefix refuses the fork before any copy.
+    const copies = sources.map((s) => ({ from: ctx.objects.key(s.path), to: target.objects.key(s.path), ...s }));
+    const { client, bucket, concurrency } = ctx.objects.shared;
+    await mapLimit(copies, concurrency, (c) =>
+      client.send(
+        new CopyObjectCommand({ Bucket: bucket, Key: c.to, CopySource: copySource(bucket, c.from, c.versionId) }),
+      ),
+    );
+    const bytes = sources.reduce((n, s) => n + s.size, 0);
+    return { workspace: target.workspace, files: sources.length, bytes, at };
+  } catch (e) {
+    throw e instanceof InputError ? e : new Error(ctx.failure("fork", e));
+  }
 }

@@ -239,5 +239,91 @@ export function historyConformance(name: string, target: HistoryTarget): void {
     assert.equal((await b.history("/x.txt")).versions?.length, 1);
   });
 
+  t("fork: the files now, in a new workspace; writes in either never show in the other", async () => {
+    const b = await target.fresh();
+    const texts = ["export const a = 'alpha-token';\n", "# beta\nbeta-token here\n"];
+    await b.write("/src/a.ts", texts[0]);
+    await b.write("/docs/b.md", texts[1]);
+    await b.uploadFiles([["/img.bin", Uint8Array.from([0, 1, 2, 255])]]);
+    const before = await snapshot(b);
+    const name = `${b.workspace}-fork`;
+    const r = await b.fork(name);
+    assert.equal(r, { workspace: name, files: 3, bytes: Buffer.byteLength(texts.join("")) + 4, at: null });
+    const f = b.withWorkspace(name) as Versioned;
+    assert.equal(await snapshot(f), before);
+    assert.equal((await f.grep("beta-token")).matches, [{ path: "/docs/b.md", line: 2, text: "beta-token here" }]);
+    // Each side changes on its own.
+    await f.edit("/src/a.ts", "alpha-token", "fork-token");
+    await b.edit("/docs/b.md", "beta-token", "source-token");
+    await f.delete("/img.bin");
+    await b.write("/only-source.txt", "s\n");
+    assert.equal(
+      (await f.grep("fork-token")).matches?.map((m) => m.path),
+      ["/src/a.ts"],
+    );
+    assert.equal((await b.grep("fork-token")).matches, []);
+    assert.equal(
+      (await b.grep("alpha-token")).matches?.map((m) => m.path),
+      ["/src/a.ts"],
+    );
+    assert.equal((await f.grep("alpha-token")).matches, []);
+    assert.equal(
+      (await f.grep("beta-token")).matches?.map((m) => m.path),
+      ["/docs/b.md"],
+    );
+    assert.equal((await b.grep("beta-token")).matches, []);
+    assert.equal((await f.read("/docs/b.md")).content, "# beta\nbeta-token here\n");
+    assert.equal((await b.read("/src/a.ts")).content, "export const a = 'alpha-token';\n");
+    assert.ok((await b.downloadFiles(["/img.bin"]))[0].content, "the source keeps what the fork deleted");
+    assert.equal((await f.downloadFiles(["/only-source.txt"]))[0].error, "file_not_found");
+    // The source, deleted whole, takes nothing of the fork with it.
+    await b.delete("/src");
+    assert.equal((await f.read("/src/a.ts")).content, "export const a = 'fork-token';\n");
+    assert.equal(
+      (await f.grep("fork-token")).matches?.map((m) => m.path),
+      ["/src/a.ts"],
+    );
+  });
+
+  t("fork at a checkpoint: the files as they were then", async () => {
+    const b = await target.fresh();
+    await b.write("/keep.txt", "kept\n");
+    await b.write("/changed.txt", "old text\n");
+    await b.write("/gone.txt", "deleted later\n");
+    const then = await snapshot(b);
+    const c = await b.checkpoint({ label: "then" });
+    await b.edit("/changed.txt", "old", "new");
+    await b.delete("/gone.txt");
+    await b.write("/later.txt", "created later\n");
+    const name = `${b.workspace}-at`;
+    const r = await b.fork(name, { at: c.id });
+    assert.equal([r.files, r.at], [3, c.id]);
+    const f = b.withWorkspace(name) as Versioned;
+    assert.equal(await snapshot(f), then);
+    assert.equal(
+      (await f.grep("old text")).matches?.map((m) => m.path),
+      ["/changed.txt"],
+    );
+    assert.equal(
+      (await f.grep("deleted later")).matches?.map((m) => m.path),
+      ["/gone.txt"],
+    );
+    assert.equal((await f.grep("created later")).matches, []);
+  });
+
+  t("fork refuses: into itself, into a workspace with files, a checkpoint it does not have, a bad name", async () => {
+    const b = await target.fresh();
+    await b.write("/x.txt", "x\n");
+    const taken = `${b.workspace}-taken`;
+    await b.withWorkspace(taken).write("/y.txt", "y\n");
+    await rejects(() => b.fork(b.workspace), /cannot fork workspace '.*' into itself/);
+    await rejects(() => b.fork(taken), /cannot fork into workspace '.*-taken': it has files/);
+    await rejects(() => b.fork(`${b.workspace}-nope`, { at: 424242 }), /checkpoint 424242 does not exist/);
+    await rejects(() => b.fork(""), /Invalid workspace name/);
+    await rejects(() => b.fork("x", { at: 0 }), /checkpoint must be a positive integer/);
+    assert.equal(await snapshot(b.withWorkspace(taken)), { "/y.txt": Buffer.from("y\n").toString("base64") });
+    assert.equal(await snapshot(b.withWorkspace(`${b.workspace}-nope`)), {});
+  });
+
   t.run();
 }

@@ -104,8 +104,11 @@ test("after checkpoints go and retention tightens, a prune leaves no orphaned co
         [b.workspace],
       )
     ).rows.map((r) => r.blob as Buffer);
-  // A deleted version is kept whole (a blob): make some that the prune below must remove.
+  // A deleted version is kept whole (a blob): make some that the prune below must remove. Each
+  // with text of its own first (after the race, an upload may have left the same text in several
+  // paths, and blobs are stored once per content).
   for (const p of PATHS.slice(0, 5)) {
+    await b.write(p, `last words of ${p}\n`);
     await b.delete(p);
     await b.write(p, `again ${p}\n`);
   }

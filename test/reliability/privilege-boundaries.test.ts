@@ -376,7 +376,9 @@ async function verdict(
     files.map((f) => [f.path, f.content]),
   );
   const chunks = await admin.query(
-    `SELECT path, string_agg(content, E'\\n' ORDER BY first_line) AS text FROM ${S}.chunks WHERE workspace = 'acme' AND starts_with(path, $1) GROUP BY path ORDER BY path`,
+    `SELECT f.path, string_agg(c.content, E'\\n' ORDER BY c.first_line) AS text
+     FROM ${S}.chunks c JOIN ${S}.files f ON f.chunk_set = c.chunk_set
+     WHERE f.workspace = 'acme' AND starts_with(f.path, $1) GROUP BY f.path ORDER BY f.path`,
     [`${p}/`],
   );
   expect(
@@ -466,7 +468,7 @@ test("plain pg_temp tables named changes, chunks, files, changes_horizon: no der
     CREATE TEMP TABLE changes (id bigserial, workspace pg_catalog.text, path pg_catalog.text, op pg_catalog.text,
                                version bigint, size bigint, at timestamptz DEFAULT pg_catalog.clock_timestamp());
     -- Columns and defaults only: the real tables' trigram indexes name pg_trgm's schema.
-    CREATE TEMP TABLE chunks (LIKE ${S}.chunks INCLUDING DEFAULTS, PRIMARY KEY (workspace, path, first_line));
+    CREATE TEMP TABLE chunks (LIKE ${S}.chunks INCLUDING DEFAULTS, PRIMARY KEY (chunk_set, first_line));
     CREATE TEMP TABLE files (LIKE ${S}.files INCLUDING DEFAULTS INCLUDING GENERATED, PRIMARY KEY (workspace, path));
     CREATE TEMP TABLE changes_horizon (LIKE ${S}.changes_horizon INCLUDING DEFAULTS, PRIMARY KEY (workspace));
     INSERT INTO pg_temp.changes_horizon VALUES ('acme', 9223372036854775806);

@@ -100,7 +100,8 @@ async function foreignSnapshot(): Promise<unknown> {
       `SELECT workspace, path, content, bytes, version, modified_at FROM ${SCHEMA}.files WHERE ${other} ORDER BY 1, 2`,
     ),
     chunks: await q(
-      `SELECT workspace, path, first_line, content FROM ${SCHEMA}.chunks WHERE ${other} ORDER BY 1, 2, 3`,
+      `SELECT f.workspace, f.path, c.first_line, c.content FROM ${SCHEMA}.chunks c
+       JOIN ${SCHEMA}.files f ON f.chunk_set = c.chunk_set WHERE f.${other} ORDER BY 1, 2, 3`,
     ),
     changes: await q(`SELECT id, workspace, path, op, version FROM ${SCHEMA}.changes WHERE ${other} ORDER BY 1`),
     horizon: await q(`SELECT workspace, pruned_to FROM ${SCHEMA}.changes_horizon WHERE ${other} ORDER BY 1`),
@@ -256,7 +257,7 @@ test("raw SQL as the restricted role cannot read or modify another workspace's r
   };
   const s = SCHEMA;
   // Reads: only granted workspaces, in every table.
-  for (const table of ["files", "chunks", "changes", "changes_horizon"]) {
+  for (const table of ["files", "changes", "changes_horizon"]) {
     const rows = await one(`SELECT DISTINCT workspace FROM ${s}.${table} ORDER BY 1`);
     assert.equal(
       rows.map((r) => r.workspace),
@@ -264,6 +265,18 @@ test("raw SQL as the restricted role cannot read or modify another workspace's r
       table,
     );
   }
+  // Chunks belong to chunk sets (0010): the role sees exactly the sets of the files it sees.
+  const sets = async (sql: string) => (await one(sql)).map((r) => String(r.chunk_set));
+  assert.equal(
+    await sets(`SELECT DISTINCT chunk_set FROM ${s}.chunks ORDER BY 1`),
+    (
+      await admin.query(
+        `SELECT DISTINCT c.chunk_set FROM ${s}.chunks c JOIN ${s}.files f ON f.chunk_set = c.chunk_set
+       WHERE f.workspace IN ('acme', 'globex') ORDER BY 1`,
+      )
+    ).rows.map((r) => String(r.chunk_set)),
+  );
+  assert.ok((await sets(`SELECT DISTINCT chunk_set FROM ${s}.chunks`)).length > 0);
   assert.equal((await one(`SELECT count(*)::int AS n FROM ${s}.files WHERE workspace = 'acme-corp'`))[0].n, 0);
   assert.equal(
     (await one(`SELECT role_name, workspace FROM ${s}.workspace_grants ORDER BY 2`)).map((r) => [
@@ -286,7 +299,7 @@ test("raw SQL as the restricted role cannot read or modify another workspace's r
     `CREATE FUNCTION pg_temp.peek(text) RETURNS boolean LANGUAGE plpgsql COST 0.0000001 AS $$ BEGIN RAISE NOTICE 'peek: %', $1; RETURN true; END $$`,
   );
   await c.query(`SELECT path FROM ${s}.files WHERE pg_temp.peek(content)`);
-  await c.query(`SELECT path FROM ${s}.chunks WHERE pg_temp.peek(content)`);
+  await c.query(`SELECT chunk_set FROM ${s}.chunks WHERE pg_temp.peek(content)`);
   assert.ok(notices.length > 0);
   assert.equal(
     notices.filter((n) => n.includes("acme-corp")),
@@ -305,7 +318,7 @@ test("raw SQL as the restricted role cannot read or modify another workspace's r
   // Writes: invisible rows are untouched; rows cannot be moved or created in another workspace.
   assert.is((await c.query(`UPDATE ${s}.files SET content = 'pwned' WHERE workspace = 'acme-corp'`)).rowCount, 0);
   assert.is((await c.query(`DELETE FROM ${s}.files WHERE workspace NOT IN ('acme', 'globex')`)).rowCount, 0);
-  await fails(`DELETE FROM ${s}.chunks WHERE workspace = 'acme-corp'`, /permission denied for table chunks/);
+  await fails(`DELETE FROM ${s}.chunks`, /permission denied for table chunks/);
   await fails(
     `INSERT INTO ${s}.files (workspace, path, content, mime_type, size, line_count) VALUES ('acme-corp', '/evil.txt', 'x', 'text/plain', 1, 1)`,
     /new row violates row-level security policy for table "files"/,

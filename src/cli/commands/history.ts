@@ -1,5 +1,5 @@
 /**
- * The CLI's history commands: history, restore, checkpoint(s), diff and rewind, on PostgreSQL or
+ * The CLI's history commands: history, restore, checkpoint(s), diff, rewind and fork, on PostgreSQL or
  * on S3 with bucket versioning (both implement VersionedWorkspace).
  */
 import type { Command } from "commander";
@@ -122,6 +122,22 @@ export function addHistoryCommands(program: Command): void {
         console.log(changeRows(result.changes));
         if (result.dryRun) console.log(`(dry run: nothing changed)`);
         else console.log(`undo with: rewind ${result.undo}`);
+      }),
+    );
+
+  program
+    .command("fork")
+    .description("a new workspace with this one's files (now, or as at a checkpoint); they share storage on PostgreSQL")
+    .argument("<workspace>", "the new workspace (it must have no files)")
+    .option("--at <checkpoint>", "fork the files as they were at this checkpoint", positiveInt("--at"))
+    .action(
+      action(async (ctx, workspace: string, opts: { at?: number }) => {
+        const result = await (await versioned(ctx)).fork(workspace, { at: opts.at });
+        if (ctx.options.json) return printJson(result);
+        const from = result.at === null ? "" : ` as at checkpoint ${result.at}`;
+        console.log(
+          `forked ${result.files} files (${formatBytes(result.bytes)})${from} into workspace ${result.workspace}`,
+        );
       }),
     );
 }

@@ -211,9 +211,15 @@ export const rewind = statement<
   }
 >("rewind");
 
+export const fork = statement<Workspace & { target: string; at: number | null }, { files: string; bytes: string }>(
+  "fork",
+);
+
 export const pruneHistory = statement<{ workspace: string | null }, { versions: string; blobs: string }>(
   "prune_history",
 );
+
+export const pruneChunks = statement<NoParams, { chunk_sets: string }>("prune_chunks");
 
 export const setHistory = statement<
   { scope: string; enabled: boolean | null; keepVersions: number | null; keepDays: number | null },
@@ -256,6 +262,8 @@ export const stats = statement<
 
 /** ANALYZE returns no rows. */
 export const analyze = statement<NoParams, never>("analyze");
+
+export const analyzeFiles = statement<NoParams, never>("analyze_files");
 
 // --- migrations (migrate.ts) ------------------------------------------------------------------
 

@@ -11,40 +11,25 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { grantWorkspace, PostgresBackend } from "../../src/index.js";
-import { adminClient, databaseUrl, urlAs } from "../helpers/db.js";
+import { PostgresBackend } from "../../src/index.js";
+import { adminClient, databaseUrl } from "../helpers/db.js";
 import { rejects } from "../conformance/history.js";
 import { privateSchema } from "./private-schema.js";
+import { restrictedRole } from "./restricted-role.js";
 
 const { schema: S, drop } = await privateSchema("fork");
 const url = await databaseUrl();
 const admin = await adminClient();
-const ROLE = `da_fork_${randomBytes(4).toString("hex")}`;
-const PASSWORD = randomBytes(12).toString("hex");
 
 const owner = new PostgresBackend({ connectionString: url, schema: S, workspace: "acme", maxPoolSize: 4 });
 await owner.initialize();
-await admin.query(`CREATE ROLE ${ROLE} LOGIN PASSWORD '${PASSWORD}'`);
-await grantWorkspace(owner.pool, S, ROLE, "acme");
-await grantWorkspace(owner.pool, S, ROLE, "acme-copy");
-const restricted = new PostgresBackend({
-  connectionString: urlAs(url, ROLE, PASSWORD),
-  schema: S,
-  workspace: "acme",
-  rowLevelSecurity: true,
-  maxPoolSize: 2,
-});
-const raw = new pg.Client({ connectionString: urlAs(url, ROLE, PASSWORD) });
-await raw.connect();
-await raw.query(`SET search_path = ${S}`);
+const role = await restrictedRole(owner, "da_fork", ["acme", "acme-copy"]);
+const { backend: restricted, raw } = role;
 
 test.after(async () => {
-  await raw.end().catch(() => {});
-  await restricted.close();
+  await role.end();
   await owner.close();
   await drop();
-  await admin.query(`DROP OWNED BY ${ROLE}`).catch(() => {});
-  await admin.query(`DROP ROLE IF EXISTS ${ROLE}`).catch((e) => console.log(`could not drop ${ROLE}: ${e.message}`));
   await admin.end();
 });
 

@@ -10,40 +10,24 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { randomBytes } from "node:crypto";
-import pg from "pg";
-import { grantWorkspace, PostgresBackend } from "../../src/index.js";
-import { adminClient, databaseUrl, urlAs } from "../helpers/db.js";
+import { PostgresBackend } from "../../src/index.js";
+import { adminClient, databaseUrl } from "../helpers/db.js";
 import { privateSchema } from "./private-schema.js";
+import { restrictedRole } from "./restricted-role.js";
 
 const { schema: SCHEMA, drop } = await privateSchema("histsec");
 const url = await databaseUrl();
 const admin = await adminClient();
-const ROLE = `da_hist_${randomBytes(4).toString("hex")}`;
-const PASSWORD = randomBytes(12).toString("hex");
-const roleUrl = () => urlAs(url, ROLE, PASSWORD);
 
 const owner = new PostgresBackend({ connectionString: url, schema: SCHEMA, workspace: "acme", maxPoolSize: 2 });
 await owner.initialize();
-await admin.query(`CREATE ROLE ${ROLE} LOGIN PASSWORD '${PASSWORD}'`);
-await grantWorkspace(owner.pool, SCHEMA, ROLE, "acme");
-const restricted = new PostgresBackend({
-  connectionString: roleUrl(),
-  schema: SCHEMA,
-  workspace: "acme",
-  rowLevelSecurity: true,
-  maxPoolSize: 2,
-});
-const raw = new pg.Client({ connectionString: roleUrl() });
-await raw.connect();
-await raw.query(`SET search_path = ${SCHEMA}`);
+const role = await restrictedRole(owner, "da_hist", ["acme"]);
+const { role: ROLE, backend: restricted, raw } = role;
 
 test.after(async () => {
-  await raw.end().catch(() => {});
-  await restricted.close();
+  await role.end();
   await owner.close();
   await drop();
-  await admin.query(`DROP OWNED BY ${ROLE}`).catch(() => {});
-  await admin.query(`DROP ROLE IF EXISTS ${ROLE}`).catch((e) => console.log(`could not drop ${ROLE}: ${e.message}`));
   await admin.end();
 });
 

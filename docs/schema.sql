@@ -1,4 +1,4 @@
--- deepagents-backends: the database schema after migration 0010_shared_chunks.
+-- deepagents-backends: the database schema after migration 0011_probes_without_statistics.
 --
 -- GENERATED FILE, do not edit: `npm run schema` (scripts/schema.ts) writes it from the catalogs of
 -- a freshly migrated schema. test/schema.test.ts and `npm run schema -- --check` fail when it is
@@ -174,6 +174,7 @@ CREATE OR REPLACE FUNCTION deepagents.blob_keep(p_data bytea)
  RETURNS bytea
  LANGUAGE plpgsql
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
 DECLARE
   v_hash bytea := sha256(p_data);
@@ -293,6 +294,7 @@ CREATE OR REPLACE FUNCTION deepagents.checkpoint_position(p_workspace text, p_id
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
 DECLARE
   v_change bigint;
@@ -334,6 +336,7 @@ CREATE OR REPLACE FUNCTION deepagents.chunks_assign()
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
 BEGIN
   IF NEW.content IS NULL THEN
@@ -359,6 +362,7 @@ CREATE OR REPLACE FUNCTION deepagents.chunks_claim()
  RETURNS trigger
  LANGUAGE plpgsql
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
 BEGIN
   IF NEW.chunk_set IS NOT NULL THEN
@@ -378,6 +382,7 @@ CREATE OR REPLACE FUNCTION deepagents.chunks_collect(p_sets bigint[])
  RETURNS void
  LANGUAGE sql
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
   DELETE FROM chunks c
   USING (SELECT DISTINCT s.chunk_set FROM unnest(p_sets) AS s(chunk_set)
@@ -391,6 +396,7 @@ CREATE OR REPLACE FUNCTION deepagents.chunks_delete()
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
 BEGIN
   PERFORM chunks_collect((SELECT array_agg(o.chunk_set) FROM old_rows o));
@@ -403,6 +409,7 @@ CREATE OR REPLACE FUNCTION deepagents.chunks_insert()
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
 BEGIN
   INSERT INTO chunks (chunk_set, first_line, line_count, content)
@@ -434,6 +441,7 @@ CREATE OR REPLACE FUNCTION deepagents.chunks_update()
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
 DECLARE
   v_sets bigint[];
@@ -538,6 +546,7 @@ CREATE OR REPLACE FUNCTION deepagents.files_version_rises()
  RETURNS trigger
  LANGUAGE plpgsql
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
 BEGIN
   IF (OLD.workspace, OLD.path) IS DISTINCT FROM (NEW.workspace, NEW.path) THEN
@@ -557,6 +566,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_changes(p_workspace text, p_after bigin
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
 DECLARE
   v_pruned bigint;
@@ -584,6 +594,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_checkpoint(p_workspace text, p_label te
  RETURNS TABLE(id bigint, change_id bigint, created_at timestamp with time zone)
  LANGUAGE plpgsql
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
 BEGIN
   IF NOT history_enabled(p_workspace) THEN
@@ -602,6 +613,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_checkpoints(p_workspace text)
  LANGUAGE sql
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
   SELECT c.id, c.change_id, c.label, c.tag, c.created_at FROM checkpoints c
   WHERE c.workspace = p_workspace ORDER BY c.id
@@ -611,6 +623,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_delete(p_workspace text, p_path text)
  RETURNS bigint
  LANGUAGE plpgsql
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
 DECLARE
   v_count bigint;
@@ -636,6 +649,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_delete_checkpoint(p_workspace text, p_i
  RETURNS boolean
  LANGUAGE plpgsql
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
 BEGIN
   DELETE FROM checkpoints c WHERE c.workspace = p_workspace AND c.id = p_id;
@@ -648,6 +662,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_diff(p_workspace text, p_from bigint, p
  LANGUAGE sql
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
   SELECT d.path,
          CASE WHEN d.from_version IS NULL THEN 'created' WHEN d.to_version IS NULL THEN 'deleted' ELSE 'updated' END,
@@ -664,6 +679,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_download(p_workspace text, p_paths text
  LANGUAGE sql
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
   SELECT u.ord, f.content, f.bytes,
          f.path IS NULL AND EXISTS (
@@ -678,6 +694,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_edit(p_workspace text, p_path text, p_o
  RETURNS TABLE(status text, occurrences integer, version bigint)
  LANGUAGE plpgsql
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
 DECLARE
   v_content text;
@@ -813,6 +830,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_glob(p_workspace text, p_path text, p_a
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
 DECLARE
   s record;
@@ -844,6 +862,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_history(p_workspace text, p_path text)
  LANGUAGE sql
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
   SELECT v.version, v.op, v.change_id, v.size, v.mime_type, v.at, v.tag
   FROM file_versions v
@@ -856,6 +875,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_ls(p_workspace text, p_dir text)
  LANGUAGE sql
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
   SELECT f.path, false, f.size, f.modified_at
   FROM files f WHERE f.workspace = p_workspace AND f.parent = p_dir
@@ -887,6 +907,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_read(p_workspace text, p_path text, p_o
  LANGUAGE sql
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
   SELECT f.mime_type, f.bytes, f.line_count, w.text, w.n
   FROM files f
@@ -909,6 +930,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_read_raw(p_workspace text, p_path text)
  LANGUAGE sql
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
   SELECT f.mime_type, f.content, f.bytes, f.created_at, f.modified_at
   FROM files f WHERE f.workspace = p_workspace AND f.path = p_path
@@ -919,6 +941,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_read_version(p_workspace text, p_path t
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
 DECLARE
   v file_versions;
@@ -947,6 +970,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_restore(p_workspace text, p_path text, 
  RETURNS TABLE(status text, version bigint, conflict text)
  LANGUAGE plpgsql
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
 DECLARE
   v file_versions;
@@ -1106,6 +1130,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_stat(p_workspace text, p_path text)
  LANGUAGE sql
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
   SELECT f.mime_type, f.bytes IS NOT NULL, f.size, f.line_count, f.version, f.created_at, f.modified_at
   FROM files f WHERE f.workspace = p_workspace AND f.path = p_path
@@ -1158,6 +1183,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_write(p_workspace text, p_path text, p_
  RETURNS TABLE(status text, version bigint, conflict text)
  LANGUAGE plpgsql
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
 DECLARE
   v_size    bigint  := coalesce(octet_length(p_content), length(p_bytes));
@@ -1240,6 +1266,7 @@ CREATE OR REPLACE FUNCTION deepagents.history_capture(r deepagents.files, p_op t
  RETURNS void
  LANGUAGE plpgsql
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
 BEGIN
   INSERT INTO file_versions AS v (workspace, path, version, op, change_id, at, size, mime_type, is_text, hash, tag)
@@ -1278,6 +1305,7 @@ CREATE OR REPLACE FUNCTION deepagents.history_compare(p_workspace text, p_from b
  LANGUAGE sql
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
   WITH touched AS (
     SELECT DISTINCT c.path FROM changes c
@@ -1317,6 +1345,7 @@ CREATE OR REPLACE FUNCTION deepagents.history_deleted()
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
 DECLARE
   v_tag text := nullif(current_setting('deepagents_backends.tag', true), '');
@@ -1403,6 +1432,7 @@ CREATE OR REPLACE FUNCTION deepagents.history_inserted()
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
 BEGIN
   INSERT INTO file_versions AS v (workspace, path, version, op, change_id, at, size, mime_type, is_text, hash, tag)
@@ -1454,6 +1484,7 @@ CREATE OR REPLACE FUNCTION deepagents.history_record()
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
 DECLARE
   v_renamed boolean := TG_OP = 'UPDATE' AND (OLD.workspace, OLD.path) IS DISTINCT FROM (NEW.workspace, NEW.path);
@@ -1544,6 +1575,7 @@ CREATE OR REPLACE FUNCTION deepagents.notify_changes()
  RETURNS trigger
  LANGUAGE plpgsql
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
 DECLARE
   v_xact  text := pg_current_xact_id()::text;
@@ -1684,6 +1716,7 @@ CREATE OR REPLACE FUNCTION deepagents.record_change()
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
 DECLARE
   v_xact  text := pg_current_xact_id()::text;
@@ -1753,6 +1786,7 @@ CREATE OR REPLACE FUNCTION deepagents.search_scope(p_workspace text, p_path text
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
 BEGIN
   exact := p_allow_exact AND p_path <> '/'
@@ -1830,6 +1864,7 @@ CREATE OR REPLACE FUNCTION deepagents.tombstones_clear()
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
 BEGIN
   DELETE FROM tombstones t USING new_rows n WHERE t.workspace = n.workspace AND t.path = n.path;
@@ -1842,6 +1877,7 @@ CREATE OR REPLACE FUNCTION deepagents.tombstones_record()
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
 BEGIN
   INSERT INTO tombstones AS t (workspace, path, version)
@@ -1856,6 +1892,7 @@ CREATE OR REPLACE FUNCTION deepagents.version_data(p_workspace text, p_path text
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
 DECLARE
   v_end file_versions;

@@ -12,6 +12,8 @@ export interface PlanCapture {
   readonly pool: pg.Pool;
   /** The one plan captured during fn whose query text contains `marker`. */
   planOf(marker: string, fn: () => Promise<unknown>): Promise<string>;
+  /** Every plan captured during fn, nested statements (trigger bodies too) included. */
+  plansDuring(fn: () => Promise<unknown>): Promise<string[]>;
   end(): Promise<void>;
 }
 
@@ -63,6 +65,7 @@ export async function capturePlans(options: PlanCaptureOptions = {}): Promise<Pl
         );
       return plans[0];
     },
+    plansDuring: during,
     end: () => pool.end(),
   };
 }

@@ -1,4 +1,4 @@
--- deepagents-backends: the database schema after migration 0011_probes_without_statistics.
+-- deepagents-backends: the database schema after migration 0013_fork_history.
 --
 -- GENERATED FILE, do not edit: `npm run schema` (scripts/schema.ts) writes it from the catalogs of
 -- a freshly migrated schema. test/schema.test.ts and `npm run schema -- --check` fail when it is
@@ -175,6 +175,7 @@ CREATE OR REPLACE FUNCTION deepagents.blob_keep(p_data bytea)
  LANGUAGE plpgsql
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
 DECLARE
   v_hash bytea := sha256(p_data);
@@ -262,6 +263,7 @@ CREATE OR REPLACE FUNCTION deepagents.changes_tree_check()
  SECURITY DEFINER
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
 DECLARE
   v_file text;
@@ -295,6 +297,7 @@ CREATE OR REPLACE FUNCTION deepagents.checkpoint_position(p_workspace text, p_id
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
 DECLARE
   v_change bigint;
@@ -337,6 +340,7 @@ CREATE OR REPLACE FUNCTION deepagents.chunks_assign()
  SECURITY DEFINER
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
 BEGIN
   IF NEW.content IS NULL THEN
@@ -363,6 +367,7 @@ CREATE OR REPLACE FUNCTION deepagents.chunks_claim()
  LANGUAGE plpgsql
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
 BEGIN
   IF NEW.chunk_set IS NOT NULL THEN
@@ -383,6 +388,7 @@ CREATE OR REPLACE FUNCTION deepagents.chunks_collect(p_sets bigint[])
  LANGUAGE sql
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
   DELETE FROM chunks c
   USING (SELECT DISTINCT s.chunk_set FROM unnest(p_sets) AS s(chunk_set)
@@ -397,6 +403,7 @@ CREATE OR REPLACE FUNCTION deepagents.chunks_delete()
  SECURITY DEFINER
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
 BEGIN
   PERFORM chunks_collect((SELECT array_agg(o.chunk_set) FROM old_rows o));
@@ -410,6 +417,7 @@ CREATE OR REPLACE FUNCTION deepagents.chunks_insert()
  SECURITY DEFINER
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
 BEGIN
   INSERT INTO chunks (chunk_set, first_line, line_count, content)
@@ -442,6 +450,7 @@ CREATE OR REPLACE FUNCTION deepagents.chunks_update()
  SECURITY DEFINER
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
 DECLARE
   v_sets bigint[];
@@ -512,12 +521,13 @@ CREATE OR REPLACE FUNCTION deepagents.files_first_version()
  SECURITY DEFINER
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
 BEGIN
   PERFORM 1 FROM files f WHERE f.workspace = NEW.workspace AND f.path = NEW.path
     AND f.parent = regexp_replace(NEW.path, '[^/]*$', '') FOR UPDATE;
-  NEW.version := coalesce((SELECT t.version FROM tombstones t
-                           WHERE t.workspace = NEW.workspace AND t.path = NEW.path), 0) + 1;
+  NEW.version := greatest(NEW.version, coalesce((SELECT t.version FROM tombstones t
+                                                 WHERE t.workspace = NEW.workspace AND t.path = NEW.path), 0) + 1);
   RETURN NEW;
 END
 $function$;
@@ -528,6 +538,7 @@ CREATE OR REPLACE FUNCTION deepagents.files_renamed_version()
  SECURITY DEFINER
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
 BEGIN
   IF (OLD.workspace, OLD.path) IS NOT DISTINCT FROM (NEW.workspace, NEW.path) THEN
@@ -547,6 +558,7 @@ CREATE OR REPLACE FUNCTION deepagents.files_version_rises()
  LANGUAGE plpgsql
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
 BEGIN
   IF (OLD.workspace, OLD.path) IS DISTINCT FROM (NEW.workspace, NEW.path) THEN
@@ -567,6 +579,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_changes(p_workspace text, p_after bigin
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
 DECLARE
   v_pruned bigint;
@@ -595,6 +608,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_checkpoint(p_workspace text, p_label te
  LANGUAGE plpgsql
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
 BEGIN
   IF NOT history_enabled(p_workspace) THEN
@@ -614,6 +628,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_checkpoints(p_workspace text)
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
   SELECT c.id, c.change_id, c.label, c.tag, c.created_at FROM checkpoints c
   WHERE c.workspace = p_workspace ORDER BY c.id
@@ -624,6 +639,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_delete(p_workspace text, p_path text)
  LANGUAGE plpgsql
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
 DECLARE
   v_count bigint;
@@ -650,6 +666,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_delete_checkpoint(p_workspace text, p_i
  LANGUAGE plpgsql
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
 BEGIN
   DELETE FROM checkpoints c WHERE c.workspace = p_workspace AND c.id = p_id;
@@ -663,6 +680,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_diff(p_workspace text, p_from bigint, p
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
   SELECT d.path,
          CASE WHEN d.from_version IS NULL THEN 'created' WHEN d.to_version IS NULL THEN 'deleted' ELSE 'updated' END,
@@ -680,6 +698,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_download(p_workspace text, p_paths text
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
   SELECT u.ord, f.content, f.bytes,
          f.path IS NULL AND EXISTS (
@@ -695,6 +714,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_edit(p_workspace text, p_path text, p_o
  LANGUAGE plpgsql
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
 DECLARE
   v_content text;
@@ -742,8 +762,8 @@ BEGIN
 END
 $function$;
 
-CREATE OR REPLACE FUNCTION deepagents.fs_fork(p_source text, p_target text, p_at bigint)
- RETURNS TABLE(files bigint, bytes bigint)
+CREATE OR REPLACE FUNCTION deepagents.fs_fork(p_source text, p_target text, p_at bigint, p_history boolean)
+ RETURNS TABLE(files bigint, bytes bigint, versions bigint)
  LANGUAGE plpgsql
  SET search_path TO 'deepagents', 'pg_temp'
  SET plan_cache_mode TO 'force_custom_plan'
@@ -751,6 +771,9 @@ AS $function$
 DECLARE
   v_position bigint;
   v_workspace text;
+  v_files bigint;
+  v_bytes bigint;
+  v_versions bigint := 0;
 BEGIN
   IF p_source = p_target THEN
     RAISE EXCEPTION 'cannot fork workspace "%" into itself', p_source USING ERRCODE = 'DA013';
@@ -763,6 +786,15 @@ BEGIN
           USING ERRCODE = 'insufficient_privilege', DETAIL = v_workspace;
       END IF;
     END LOOP;
+  END IF;
+  IF p_history THEN
+    IF NOT (has_table_privilege('file_versions', 'INSERT') AND has_table_privilege('tombstones', 'INSERT')) THEN
+      RAISE EXCEPTION 'copying history into workspace "%" needs INSERT on file_versions and tombstones', p_target
+        USING ERRCODE = 'DA015', DETAIL = p_target;
+    END IF;
+    IF NOT history_enabled(p_target) THEN
+      RAISE EXCEPTION 'history is off for workspace "%"', p_target USING ERRCODE = 'DA011', DETAIL = p_target;
+    END IF;
   END IF;
   -- One fork into a workspace at a time: a second waits here, then finds the files.
   PERFORM pg_advisory_xact_lock(hashtext('deepagents-backends:fork:' || current_schema() || E'\n' || p_target)::bigint);
@@ -777,51 +809,93 @@ BEGIN
   -- no writer re-cuts a set in place while a copy points at it (chunks_assign sees the copies).
   PERFORM 1 FROM files f WHERE f.workspace = p_source ORDER BY f.path COLLATE "C" FOR SHARE;
 
+  IF p_history THEN
+    -- prune_history and set_history take this lock exclusively: no blob named below goes away.
+    PERFORM pg_advisory_xact_lock_shared(hashtext('deepagents-backends:prune-history:' || current_schema()));
+    -- A target that had files once keeps their history and version numbers: copies would mix
+    -- with them, and reuse numbers its watchers have seen. Only a new workspace takes history.
+    IF EXISTS (SELECT 1 FROM tombstones t WHERE t.workspace = p_target)
+       OR EXISTS (SELECT 1 FROM file_versions v WHERE v.workspace = p_target) THEN
+      RAISE EXCEPTION 'cannot fork with history into workspace "%": it has history of its own', p_target
+        USING ERRCODE = 'DA016', DETAIL = p_target;
+    END IF;
+    INSERT INTO file_versions (workspace, path, version, deleted, op, change_id, at, size, mime_type, is_text,
+                               hash, tag, blob, delta_prefix, delta_suffix, delta_middle, depth)
+    SELECT p_target, v.path, v.version, v.deleted, v.op, v.change_id, v.at, v.size, v.mime_type, v.is_text,
+           v.hash, v.tag, v.blob, v.delta_prefix, v.delta_suffix, v.delta_middle, v.depth
+    FROM file_versions v
+    WHERE v.workspace = p_source AND (v_position IS NULL OR v.change_id <= v_position)
+    ORDER BY v.path COLLATE "C", v.version, v.deleted;
+    GET DIAGNOSTICS v_versions = ROW_COUNT;
+  END IF;
+
   IF p_at IS NULL THEN
-    RETURN QUERY
     WITH copied AS (
-      INSERT INTO files (workspace, path, content, bytes, mime_type, size, line_count, chunk_set, created_at, modified_at)
-      SELECT p_target, s.path, s.content, s.bytes, s.mime_type, s.size, s.line_count, s.chunk_set, s.created_at, s.modified_at
+      INSERT INTO files (workspace, path, content, bytes, mime_type, size, line_count, chunk_set, created_at,
+                         modified_at, version)
+      SELECT p_target, s.path, s.content, s.bytes, s.mime_type, s.size, s.line_count, s.chunk_set, s.created_at,
+             s.modified_at, CASE WHEN p_history THEN s.version ELSE 1 END
       FROM files s WHERE s.workspace = p_source
       ORDER BY s.path COLLATE "C"
       FOR SHARE -- (a file created since the first statement is locked too before its set is shared)
       RETURNING size
     )
-    SELECT count(*), coalesce(sum(c.size), 0)::bigint FROM copied c;
-    RETURN;
+    SELECT count(*), coalesce(sum(c.size), 0)::bigint INTO v_files, v_bytes FROM copied c;
+  ELSE
+    -- At a checkpoint: the rows that did not change since, shared; the others as history has them.
+    WITH changed AS (
+      SELECT h.path, h.from_version FROM history_compare(p_source, v_position, NULL, NULL) h
+    ), unchanged AS (
+      SELECT s.path, s.content, s.bytes, s.mime_type, s.size, s.line_count, s.chunk_set, s.created_at,
+             s.modified_at, s.version
+      FROM files s WHERE s.workspace = p_source AND NOT EXISTS (SELECT 1 FROM changed c WHERE c.path = s.path)
+      FOR SHARE
+    ), rebuilt AS (
+      SELECT r.path, r.mime_type, r.is_text, version_data(p_source, r.path, r.from_version) AS data, r.at,
+             r.from_version
+      FROM (SELECT c.path, v.mime_type, v.is_text, c.from_version, v.at
+            FROM changed c
+            JOIN file_versions v ON v.workspace = p_source AND v.path = c.path
+                                AND v.version = c.from_version AND NOT v.deleted
+            WHERE c.from_version IS NOT NULL
+            OFFSET 0) r -- a fence: pulled up, version_data would run once per use of `data`
+    ), copied AS (
+      INSERT INTO files (workspace, path, content, bytes, mime_type, size, line_count, chunk_set, created_at,
+                         modified_at, version)
+      SELECT p_target, u.path, u.content, u.bytes, u.mime_type, u.size, u.line_count, u.chunk_set, u.created_at,
+             u.modified_at, CASE WHEN p_history THEN u.version ELSE 1 END
+      FROM (
+        SELECT * FROM unchanged
+        UNION ALL
+        SELECT b.path, t.content, t.bytes, b.mime_type, length(b.data), text_line_count(t.content), NULL, b.at, b.at,
+               b.from_version
+        FROM rebuilt b
+        CROSS JOIN LATERAL (SELECT CASE WHEN b.is_text THEN convert_from(b.data, 'UTF8') END AS content,
+                                   CASE WHEN NOT b.is_text THEN b.data END AS bytes) t
+      ) u
+      ORDER BY u.path COLLATE "C"
+      RETURNING size
+    )
+    SELECT count(*), coalesce(sum(c.size), 0)::bigint INTO v_files, v_bytes FROM copied c;
   END IF;
 
-  -- At a checkpoint: the rows that did not change since, shared; the others as history has them.
-  RETURN QUERY
-  WITH changed AS (
-    SELECT h.path, h.from_version FROM history_compare(p_source, v_position, NULL, NULL) h
-  ), unchanged AS (
-    SELECT s.path, s.content, s.bytes, s.mime_type, s.size, s.line_count, s.chunk_set, s.created_at, s.modified_at
-    FROM files s WHERE s.workspace = p_source AND NOT EXISTS (SELECT 1 FROM changed c WHERE c.path = s.path)
-    FOR SHARE
-  ), rebuilt AS (
-    SELECT r.path, r.mime_type, r.is_text, version_data(p_source, r.path, r.from_version) AS data, r.at
-    FROM (SELECT c.path, v.mime_type, v.is_text, c.from_version, v.at
-          FROM changed c
-          JOIN file_versions v ON v.workspace = p_source AND v.path = c.path
-                              AND v.version = c.from_version AND NOT v.deleted
-          WHERE c.from_version IS NOT NULL
-          OFFSET 0) r -- a fence: pulled up, version_data would run once per use of `data`
-  ), copied AS (
-    INSERT INTO files (workspace, path, content, bytes, mime_type, size, line_count, chunk_set, created_at, modified_at)
-    SELECT p_target, u.path, u.content, u.bytes, u.mime_type, u.size, u.line_count, u.chunk_set, u.created_at, u.modified_at
-    FROM (
-      SELECT * FROM unchanged
-      UNION ALL
-      SELECT b.path, t.content, t.bytes, b.mime_type, length(b.data), text_line_count(t.content), NULL, b.at, b.at
-      FROM rebuilt b
-      CROSS JOIN LATERAL (SELECT CASE WHEN b.is_text THEN convert_from(b.data, 'UTF8') END AS content,
-                                 CASE WHEN NOT b.is_text THEN b.data END AS bytes) t
-    ) u
-    ORDER BY u.path COLLATE "C"
-    RETURNING size
-  )
-  SELECT count(*), coalesce(sum(c.size), 0)::bigint FROM copied c;
+  IF p_history THEN
+    -- history_inserted recorded each copied file as created by the fork; it is the source's
+    -- version, and keeps the source's record of it (op, time, tag, change). The fork's change log
+    -- still has its creates, so diff and rewind from the fork's checkpoints see every file.
+    UPDATE file_versions t SET op = s.op, at = s.at, tag = s.tag, change_id = s.change_id
+    FROM files f
+    JOIN file_versions s ON s.workspace = p_source AND s.path = f.path AND s.version = f.version AND NOT s.deleted
+    WHERE f.workspace = p_target AND t.workspace = p_target AND t.path = f.path AND t.version = f.version
+      AND NOT t.deleted AND (v_position IS NULL OR s.change_id <= v_position);
+    -- Paths with history but no file in the fork: their numbers stay taken.
+    INSERT INTO tombstones (workspace, path, version)
+    SELECT p_target, v.path, max(v.version) FROM file_versions v
+    WHERE v.workspace = p_target
+      AND NOT EXISTS (SELECT 1 FROM files f WHERE f.workspace = p_target AND f.path = v.path)
+    GROUP BY v.path ORDER BY v.path COLLATE "C";
+  END IF;
+  RETURN QUERY SELECT v_files, v_bytes, v_versions;
 END
 $function$;
 
@@ -831,6 +905,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_glob(p_workspace text, p_path text, p_a
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
 DECLARE
   s record;
@@ -863,6 +938,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_history(p_workspace text, p_path text)
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
   SELECT v.version, v.op, v.change_id, v.size, v.mime_type, v.at, v.tag
   FROM file_versions v
@@ -876,6 +952,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_ls(p_workspace text, p_dir text)
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
   SELECT f.path, false, f.size, f.modified_at
   FROM files f WHERE f.workspace = p_workspace AND f.parent = p_dir
@@ -908,6 +985,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_read(p_workspace text, p_path text, p_o
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
   SELECT f.mime_type, f.bytes, f.line_count, w.text, w.n
   FROM files f
@@ -931,6 +1009,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_read_raw(p_workspace text, p_path text)
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
   SELECT f.mime_type, f.content, f.bytes, f.created_at, f.modified_at
   FROM files f WHERE f.workspace = p_workspace AND f.path = p_path
@@ -942,6 +1021,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_read_version(p_workspace text, p_path t
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
 DECLARE
   v file_versions;
@@ -971,6 +1051,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_restore(p_workspace text, p_path text, 
  LANGUAGE plpgsql
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
 DECLARE
   v file_versions;
@@ -1131,6 +1212,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_stat(p_workspace text, p_path text)
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
   SELECT f.mime_type, f.bytes IS NOT NULL, f.size, f.line_count, f.version, f.created_at, f.modified_at
   FROM files f WHERE f.workspace = p_workspace AND f.path = p_path
@@ -1184,6 +1266,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_write(p_workspace text, p_path text, p_
  LANGUAGE plpgsql
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
 DECLARE
   v_size    bigint  := coalesce(octet_length(p_content), length(p_bytes));
@@ -1267,6 +1350,7 @@ CREATE OR REPLACE FUNCTION deepagents.history_capture(r deepagents.files, p_op t
  LANGUAGE plpgsql
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
 BEGIN
   INSERT INTO file_versions AS v (workspace, path, version, op, change_id, at, size, mime_type, is_text, hash, tag)
@@ -1306,6 +1390,7 @@ CREATE OR REPLACE FUNCTION deepagents.history_compare(p_workspace text, p_from b
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
   WITH touched AS (
     SELECT DISTINCT c.path FROM changes c
@@ -1346,6 +1431,7 @@ CREATE OR REPLACE FUNCTION deepagents.history_deleted()
  SECURITY DEFINER
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
 DECLARE
   v_tag text := nullif(current_setting('deepagents_backends.tag', true), '');
@@ -1433,6 +1519,7 @@ CREATE OR REPLACE FUNCTION deepagents.history_inserted()
  SECURITY DEFINER
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
 BEGIN
   INSERT INTO file_versions AS v (workspace, path, version, op, change_id, at, size, mime_type, is_text, hash, tag)
@@ -1485,6 +1572,7 @@ CREATE OR REPLACE FUNCTION deepagents.history_record()
  SECURITY DEFINER
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
 DECLARE
   v_renamed boolean := TG_OP = 'UPDATE' AND (OLD.workspace, OLD.path) IS DISTINCT FROM (NEW.workspace, NEW.path);
@@ -1520,6 +1608,7 @@ CREATE OR REPLACE FUNCTION deepagents.history_retire(o deepagents.files, n deepa
  LANGUAGE plpgsql
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
 DECLARE
   v_row file_versions;
@@ -1571,11 +1660,37 @@ BEGIN
 END
 $function$;
 
+CREATE OR REPLACE FUNCTION deepagents.history_stamp_early()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
+ SET jit TO 'off'
+AS $function$
+DECLARE
+  v_first text := coalesce(current_setting('deepagents_backends.first_change', true), '');
+  v_deleted boolean := TG_OP = 'DELETE';
+BEGIN
+  IF split_part(v_first, '/', 1) IS DISTINCT FROM pg_current_xact_id()::text THEN
+    RETURN NULL; -- the usual case: record_change runs at commit and stamps them itself
+  END IF;
+  UPDATE file_versions v SET change_id = c.id
+  FROM changed_rows r
+  JOIN changes c ON c.workspace = r.workspace AND c.id >= split_part(v_first, '/', 2)::bigint
+                AND c.path = r.path AND c.version = r.version AND (c.op = 'delete') = v_deleted
+  WHERE v.workspace = r.workspace AND v.path = r.path AND v.version = r.version AND v.deleted = v_deleted
+    AND v.change_id IS NULL;
+  RETURN NULL;
+END
+$function$;
+
 CREATE OR REPLACE FUNCTION deepagents.notify_changes()
  RETURNS trigger
  LANGUAGE plpgsql
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
 DECLARE
   v_xact  text := pg_current_xact_id()::text;
@@ -1717,6 +1832,7 @@ CREATE OR REPLACE FUNCTION deepagents.record_change()
  SECURITY DEFINER
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
 DECLARE
   v_xact  text := pg_current_xact_id()::text;
@@ -1787,6 +1903,7 @@ CREATE OR REPLACE FUNCTION deepagents.search_scope(p_workspace text, p_path text
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
 BEGIN
   exact := p_allow_exact AND p_path <> '/'
@@ -1865,6 +1982,7 @@ CREATE OR REPLACE FUNCTION deepagents.tombstones_clear()
  SECURITY DEFINER
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
 BEGIN
   DELETE FROM tombstones t USING new_rows n WHERE t.workspace = n.workspace AND t.path = n.path;
@@ -1878,6 +1996,7 @@ CREATE OR REPLACE FUNCTION deepagents.tombstones_record()
  SECURITY DEFINER
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
 BEGIN
   INSERT INTO tombstones AS t (workspace, path, version)
@@ -1893,6 +2012,7 @@ CREATE OR REPLACE FUNCTION deepagents.version_data(p_workspace text, p_path text
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
+ SET jit TO 'off'
 AS $function$
 DECLARE
   v_end file_versions;
@@ -1962,6 +2082,10 @@ CREATE TRIGGER files_history AFTER UPDATE ON deepagents.files FOR EACH ROW EXECU
 CREATE TRIGGER files_history_deleted AFTER DELETE ON deepagents.files REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.history_deleted();
 
 CREATE TRIGGER files_history_inserted AFTER INSERT ON deepagents.files REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.history_inserted();
+
+CREATE TRIGGER files_history_stamp_deleted AFTER DELETE ON deepagents.files REFERENCING OLD TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.history_stamp_early();
+
+CREATE TRIGGER files_history_stamp_inserted AFTER INSERT ON deepagents.files REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.history_stamp_early();
 
 CREATE CONSTRAINT TRIGGER files_record_change AFTER INSERT OR DELETE OR UPDATE ON deepagents.files DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION deepagents.record_change();
 
@@ -2110,6 +2234,8 @@ REVOKE EXECUTE ON FUNCTION deepagents.history_inserted() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION deepagents.history_record() FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION deepagents.history_retire(deepagents.files,deepagents.files) FROM PUBLIC;
+
+REVOKE EXECUTE ON FUNCTION deepagents.history_stamp_early() FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION deepagents.prune_chunks() FROM PUBLIC;
 

@@ -16,7 +16,13 @@ DO $$ BEGIN EXECUTE format('SET LOCAL search_path = %I, pg_temp', current_schema
 --
 -- The fix is the one 0005 made for files_first_version and changes_tree_check: these functions
 -- run with enable_seqscan = off, so every probe is planned as an index probe (the plan a filled
--- table gets anyway) and the cached plan stays right as the table grows. Functions that read a
+-- table gets anyway) and the cached plan stays right as the table grows.
+-- And with jit = off, they and the four that had enable_seqscan = off already: before PostgreSQL
+-- 18 a disabled plan node costs 10^10, so a statement that must still scan a table whole (the
+-- row-level security policy reads workspace_grants, which has no index the policy can use)
+-- crossed jit_above_cost and was compiled by LLVM on every call: 200-300 ms per statement, an
+-- edit by a restricted role took 0.8-1.3 s (test/reliability/row-level-security.test.ts, 40
+-- concurrent edits, timed out). JIT never pays on statements that touch a few rows. Functions that read a
 -- whole table or workspace by design (prune_*, set_history, history_collect_blobs, stats) and
 -- the search functions (fs_search, fs_grep: their plans are chosen from the pattern's selectivity
 -- on every call; test/plans.test.ts) are left as they are.
@@ -46,7 +52,11 @@ BEGIN
     'fs_delete_checkpoint(text, bigint)', 'fs_diff(text, bigint, bigint, text[])',
     'history_compare(text, bigint, bigint, text[])'
   ] LOOP
-    EXECUTE format('ALTER FUNCTION %s SET enable_seqscan = off', f);
+    EXECUTE format('ALTER FUNCTION %s SET enable_seqscan = off SET jit = off', f);
+  END LOOP;
+  FOREACH f IN ARRAY ARRAY['files_first_version()', 'files_renamed_version()', 'changes_tree_check()',
+                           'history_retire(files, files)'] LOOP
+    EXECUTE format('ALTER FUNCTION %s SET jit = off', f);
   END LOOP;
 END $$;
 
@@ -74,6 +84,10 @@ BEGIN
     'fs_delete_checkpoint(text, bigint)', 'fs_diff(text, bigint, bigint, text[])',
     'history_compare(text, bigint, bigint, text[])'
   ] LOOP
-    EXECUTE format('ALTER FUNCTION %s RESET enable_seqscan', f);
+    EXECUTE format('ALTER FUNCTION %s RESET enable_seqscan RESET jit', f);
+  END LOOP;
+  FOREACH f IN ARRAY ARRAY['files_first_version()', 'files_renamed_version()', 'changes_tree_check()',
+                           'history_retire(files, files)'] LOOP
+    EXECUTE format('ALTER FUNCTION %s RESET jit', f);
   END LOOP;
 END $$;

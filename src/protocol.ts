@@ -152,6 +152,14 @@ export const historyErrors = {
   forkIntoItself: (workspace: string) => `Error: cannot fork workspace '${workspace}' into itself`,
   forkTargetHasFiles: (workspace: string) =>
     `Error: cannot fork into workspace '${workspace}': it has files (fork into a new workspace)`,
+  s3ForkHistoryAt:
+    "Error: fork with history at a checkpoint is not supported on S3 (object timelines cannot be cut at a checkpoint exactly): fork with history now, or at the checkpoint without history",
+  forkHistoryOff: (workspace: string) =>
+    `Error: cannot fork with history into workspace '${workspace}': history is off there (setHistory)`,
+  forkHistoryNeedsOwner: (workspace: string) =>
+    `Error: cannot fork with history into workspace '${workspace}': copying history needs the schema owner's rights (fork without history instead)`,
+  forkTargetHasHistory: (workspace: string) =>
+    `Error: cannot fork with history into workspace '${workspace}': it had files once and has history of its own (fork into a new workspace)`,
   needsOwner: (operation: string) =>
     `Error: ${operation} is for the schema owner (it changes every workspace's history)`,
 } as const;

@@ -73,6 +73,17 @@ test("fork now and at a checkpoint: the new workspace has the files, the source 
   assert.equal([at.workspace, at.at], [`${workspace}-f2`, taken.id]);
   const f2 = cliRunner(await databaseUrl(), TEST_SCHEMA, `${workspace}-f2`);
   assert.is((await f2(["read", "/f.md"])).stdout, "first\n");
+  const withHistory = await run(["fork", `${workspace}-f3`, "--history"]);
+  assert.is(withHistory.code, 0, withHistory.stderr);
+  assert.match(
+    withHistory.stdout.trim(),
+    /^forked \d+ files \(.*\) with \d+ versions of history into workspace .*-f3$/,
+  );
+  const f3 = cliRunner(await databaseUrl(), TEST_SCHEMA, `${workspace}-f3`);
+  assert.equal(
+    json(await f3(["--json", "history", "/f.md"])).map((v: { version: number; op: string }) => `${v.version} ${v.op}`),
+    ["1 create", "2 update"],
+  );
   const again = await run(["fork", `${workspace}-f1`]);
   assert.is(again.code, 1);
   assert.match(again.stderr.trim(), /^error: cannot fork into workspace '.*-f1': it has files/);

@@ -219,6 +219,97 @@ test("raw SQL cannot rewrite a version or move it down: it gets the next version
   assert.is((await b.stat("/raw.txt")).data?.version, 4);
 });
 
+test("SET CONSTRAINTS ALL IMMEDIATE (raw SQL): every version still carries its change, and rewind and diff see it", async () => {
+  const b = fresh();
+  await b.write("/keep.txt", "one\n");
+  await b.write("/gone.txt", "bye\n");
+  const cp = await b.checkpoint();
+  // The change log's triggers are deferred to commit; any role may make them fire at the end of
+  // each statement instead, before the statement triggers that record history have run.
+  const files = `${SCHEMA}.files`;
+  await admin.query("BEGIN");
+  try {
+    await admin.query("SET CONSTRAINTS ALL IMMEDIATE");
+    await admin.query(
+      `INSERT INTO ${files} (workspace, path, content, mime_type, size, line_count) VALUES ($1, '/new.txt', 'new', 'text/plain', 3, 1)`,
+      [b.workspace],
+    );
+    await admin.query(
+      `UPDATE ${files} SET content = 'two', size = 3, version = version + 1 WHERE workspace = $1 AND path = '/keep.txt'`,
+      [b.workspace],
+    );
+    await admin.query(`DELETE FROM ${files} WHERE workspace = $1 AND path = '/gone.txt'`, [b.workspace]);
+    await admin.query("COMMIT");
+  } catch (e) {
+    await admin.query("ROLLBACK");
+    throw e;
+  }
+  for (const path of ["/new.txt", "/keep.txt", "/gone.txt"]) {
+    const versions = (await b.history(path)).versions!;
+    assert.ok(
+      versions.every((v) => v.changeId !== null),
+      `${path}: ${JSON.stringify(versions)}`,
+    );
+  }
+  assert.equal(
+    (await b.diff(cp.id)).map((c) => `${c.op} ${c.path}`),
+    ["deleted /gone.txt", "updated /keep.txt", "created /new.txt"],
+  );
+  await b.rewind(cp.id);
+  assert.equal((await b.glob("*.txt")).files?.map((f) => f.path).sort(), ["/gone.txt", "/keep.txt"]);
+  assert.is(await textOf(b, "/keep.txt", (await b.stat("/keep.txt")).data!.version), "one\n");
+});
+
+test("fork with history at a checkpoint: versions up to it, numbers continuing above them, deleted paths kept taken", async () => {
+  const b = fresh();
+  await b.write("/a.txt", "a1\n");
+  await b.write("/a.txt", "a2\n");
+  await b.write("/d.txt", "d1\n");
+  await b.delete("/d.txt");
+  const cp = await b.checkpoint();
+  await b.write("/a.txt", "a3\n");
+  await b.write("/n.txt", "new\n");
+  const name = `${b.workspace}-h`;
+  const r = await b.fork(name, { at: cp.id, history: true });
+  assert.equal([r.files, r.at], [1, cp.id]);
+  const f = root.withWorkspace(name);
+  assert.equal(
+    (await f.history("/a.txt")).versions?.map((v) => v.version),
+    [1, 2],
+  );
+  assert.is((await f.stat("/a.txt")).data?.version, 2);
+  assert.equal([await textOf(f, "/a.txt", 1), await textOf(f, "/a.txt", 2)], ["a1\n", "a2\n"]);
+  assert.ok((await f.history("/n.txt")).error, "created after the checkpoint: no history in the fork");
+  assert.equal(
+    (await f.history("/d.txt")).versions?.map((v) => [v.version, v.op]),
+    (await b.history("/d.txt")).versions?.map((v) => [v.version, v.op]),
+  );
+  // New versions in the fork go on from there; a deleted path's number is not reused.
+  await f.write("/a.txt", "fork a\n");
+  await f.write("/d.txt", "again\n");
+  assert.equal([(await f.stat("/a.txt")).data?.version, (await f.stat("/d.txt")).data?.version], [3, 2]);
+  assert.is(await textOf(f, "/a.txt", 2), "a2\n");
+  assert.is(await textOf(b, "/a.txt", 3), "a3\n");
+  // Rewind and diff in the fork work from its own checkpoints.
+  const mine = await f.checkpoint();
+  await f.write("/a.txt", "later\n");
+  assert.equal(
+    (await f.diff(mine.id)).map((c) => `${c.op} ${c.path}`),
+    ["updated /a.txt"],
+  );
+  await f.rewind(mine.id);
+  assert.is((await f.read("/a.txt")).content, "fork a\n");
+});
+
+test("fork with history: history off in the target is one clear error, and nothing is written", async () => {
+  const b = fresh();
+  await b.write("/x.txt", "x\n");
+  const name = `${b.workspace}-off`;
+  await b.withWorkspace(name).setHistory({ enabled: false });
+  await rejects(() => b.fork(name, { history: true }), /history is off there/);
+  assert.equal((await b.withWorkspace(name).glob("**")).files, []);
+});
+
 test("gaps left by raw SQL version jumps: pruning keeps every kept version readable", async () => {
   const b = fresh();
   await b.setHistory({ keepVersions: 1 });

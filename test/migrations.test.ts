@@ -460,7 +460,13 @@ test("0009 (set-based history) continues 0008's history across the upgrade; down
   await upload(["/b.txt", "/c.txt"]);
   await remove("/b.txt");
   await migrate({ connectionString: url, schema: "hist" });
-  assert.equal(await triggers(), ["files_history", "files_history_deleted", "files_history_inserted"]);
+  assert.equal(await triggers(), [
+    "files_history",
+    "files_history_deleted",
+    "files_history_inserted",
+    "files_history_stamp_deleted", // 0012
+    "files_history_stamp_inserted",
+  ]);
   await remove("/a.txt");
   await upload(["/d.txt"]);
   const b = new PostgresBackend({ connectionString: url, schema: "hist", workspace: "w" });
@@ -479,7 +485,13 @@ test("0009 (set-based history) continues 0008's history across the upgrade; down
     assert.equal(await ops("/d.txt"), ["create:1", "delete:1"]);
     assert.equal(await ops("/e.txt"), ["create:1"]);
     await migrate({ connectionString: url, schema: "hist" });
-    assert.equal(await triggers(), ["files_history", "files_history_deleted", "files_history_inserted"]);
+    assert.equal(await triggers(), [
+      "files_history",
+      "files_history_deleted",
+      "files_history_inserted",
+      "files_history_stamp_deleted", // 0012
+      "files_history_stamp_inserted",
+    ]);
   } finally {
     await b.close();
   }

@@ -91,6 +91,13 @@ export interface RewindResult {
 export interface ForkOptions {
   /** Fork the workspace as it was at this checkpoint of it (default: as it is now). */
   at?: number;
+  /**
+   * Take each file's history along (up to the checkpoint, with `at`): `history`, `readVersion`
+   * and `restore` answer in the fork as in the source, and versions keep their numbers.
+   * Checkpoints stay with the source. PostgreSQL: the schema owner's rights, history on in a
+   * target that never had files. S3: every object version is copied, in order.
+   */
+  history?: boolean;
 }
 
 export interface ForkResult {
@@ -101,6 +108,8 @@ export interface ForkResult {
   bytes: number;
   /** The checkpoint forked from; null for the state at the time of the fork. */
   at: number | null;
+  /** Versions copied with `history: true` (0 without). */
+  versions: number;
 }
 
 export interface HistorySettings {
@@ -135,7 +144,8 @@ export interface VersionedWorkspace {
   diff(from: number, to?: number | null, options?: DiffOptions): Promise<PathChange[]>;
   /**
    * A new workspace with this one's files (now, or as at a checkpoint), into a workspace that has
-   * none. Writes in either never show in the other; the fork's history starts at the fork.
+   * none. Writes in either never show in the other; the fork's history starts at the fork, or
+   * with `history: true` carries each file's versions along.
    */
   fork(workspace: string, options?: ForkOptions): Promise<ForkResult>;
 }
@@ -175,6 +185,14 @@ export function forkTarget<T>(name: string, open: (name: string) => T): T {
   } catch (e) {
     throw new InputError(`Error: ${(e as Error).message}`);
   }
+}
+
+/** fork()'s `history` option: a boolean when given (default false). */
+export function forkHistoryOption(value: unknown): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== "boolean")
+    throw new InputError(historyErrors.invalidArgument("history", "true or false", value));
+  return value;
 }
 
 /** Paths of a scope, normalised ("/" stays "/"); null for the whole workspace. */

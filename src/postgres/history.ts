@@ -12,6 +12,7 @@ import {
   type FileVersion,
   type ForkOptions,
   type ForkResult,
+  forkHistoryOption,
   forkTarget,
   type HistoryResult,
   type HistorySettings,
@@ -278,13 +279,18 @@ export async function fork(ctx: HistoryContext, target: string, options: ForkOpt
   const workspace = forkTarget(target, validateWorkspace);
   try {
     const at = options.at === undefined ? null : positiveId(options.at, "checkpoint");
-    const [row] = await ctx.query(sql.fork, { workspace: ctx.workspace, target: workspace, at });
+    const history = forkHistoryOption(options.history);
+    const [row] = await ctx.query(sql.fork, { workspace: ctx.workspace, target: workspace, at, history });
     const files = Number(row.files);
     if (files >= FORK_ANALYZE_FILES) await ctx.query(sql.analyzeFiles, {});
-    return { workspace, files, bytes: Number(row.bytes), at };
+    return { workspace, files, bytes: Number(row.bytes), at, versions: Number(row.versions) };
   } catch (e) {
     // A file written into the target while the fork copied: the target has files after all.
-    if (sqlstateOf(e) === SQLSTATE.uniqueViolation) throw new InputError(historyErrors.forkTargetHasFiles(workspace));
+    const code = sqlstateOf(e);
+    if (code === SQLSTATE.uniqueViolation) throw new InputError(historyErrors.forkTargetHasFiles(workspace));
+    if (code === SQLSTATE.historyOff) throw new Error(historyErrors.forkHistoryOff(workspace));
+    if (code === SQLSTATE.forkHistoryNeedsOwner) throw new Error(historyErrors.forkHistoryNeedsOwner(workspace));
+    if (code === SQLSTATE.forkTargetHasHistory) throw new InputError(historyErrors.forkTargetHasHistory(workspace));
     throw thrown(ctx, "fork", e);
   }
 }

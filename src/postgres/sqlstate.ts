@@ -41,6 +41,10 @@ export const SQLSTATE = {
   forkIntoItself: "DA013",
   /** 0010 fs_fork: the target workspace has files. */
   forkTargetHasFiles: "DA014",
+  /** 0013 fs_fork with history: the role cannot write version rows (DETAIL: the target). */
+  forkHistoryNeedsOwner: "DA015",
+  /** 0013 fs_fork with history: the target had files once and has history of its own (DETAIL: it). */
+  forkTargetHasHistory: "DA016",
 } as const;
 
 /** The SQLSTATE of a database error, or undefined for anything else. */

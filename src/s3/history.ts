@@ -12,6 +12,7 @@
  */
 import {
   CopyObjectCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
@@ -26,6 +27,7 @@ import {
   type FileVersion,
   type ForkOptions,
   type ForkResult,
+  forkHistoryOption,
   type HistoryResult,
   optionalLabel,
   type PathChange,
@@ -426,7 +428,8 @@ const copySource = (bucket: string, key: string, versionId?: string) =>
  * Every file of this workspace (now, or the versions a checkpoint names) copied server-side into
  * `target`, which must have none. Not atomic: S3 has no transaction over keys, so a fork that
  * fails half-way leaves the files copied so far in the target; without a checkpoint, a file
- * written during the fork is copied as it was or as it became.
+ * written during the fork is copied as it was or as it became. With `history`, each file's
+ * versions and deletions are replayed into the target in order (see forkHistory).
  */
 export async function fork(
   ctx: S3HistoryContext,
@@ -434,10 +437,13 @@ export async function fork(
   options: ForkOptions = {},
 ): Promise<ForkResult> {
   const at = options.at === undefined ? null : positiveId(options.at, "checkpoint");
+  const history = forkHistoryOption(options.history);
   if (target.workspace === ctx.workspace) throw new InputError(historyErrors.forkIntoItself(ctx.workspace));
+  if (history && at !== null) throw new InputError(historyErrors.s3ForkHistoryAt);
   try {
     if (await target.objects.hasChildren(target.objects.root))
       throw new InputError(historyErrors.forkTargetHasFiles(target.workspace));
+    if (history) return await forkHistory(ctx, target);
     let sources: Array<{ path: string; size: number; versionId?: string }>;
     if (at === null) {
       sources = (await ctx.objects.list(`${ctx.objects.root}/`)).objects;
@@ -458,8 +464,46 @@ export async function fork(
       ),
     );
     const bytes = sources.reduce((n, s) => n + s.size, 0);
-    return { workspace: target.workspace, files: sources.length, bytes, at };
+    return { workspace: target.workspace, files: sources.length, bytes, at, versions: 0 };
   } catch (e) {
     throw e instanceof InputError ? e : new Error(ctx.failure("fork", e));
   }
+}
+
+/**
+ * fork({ history: true }): each file's timeline replayed into the target, oldest first — every
+ * version kept copied server-side, every delete marker a delete — so the target's versions are
+ * the source's, numbered alike (with new version ids), and the live ones are the files. Files in
+ * parallel, each one's timeline in order. The target must have no versions of its own (a prefix
+ * that had files once keeps their history: copies would mix with it). Not atomic, like fork.
+ */
+async function forkHistory(ctx: S3HistoryContext, target: S3HistoryContext): Promise<ForkResult> {
+  await ensureVersioning(ctx);
+  if ((await workspaceTimelines(target)).size > 0)
+    throw new InputError(historyErrors.forkTargetHasHistory(target.workspace));
+  const timelines = [...(await workspaceTimelines(ctx))].map(([path, entries]) => ({
+    path,
+    entries,
+    from: ctx.objects.key(path),
+    to: target.objects.key(path),
+  }));
+  const { client, bucket, concurrency } = ctx.objects.shared;
+  let versions = 0;
+  await mapLimit(timelines, concurrency, async (t) => {
+    let copied = false;
+    for (const entry of t.entries) {
+      if (!entry.deleteMarker) {
+        await client.send(
+          new CopyObjectCommand({ Bucket: bucket, Key: t.to, CopySource: copySource(bucket, t.from, entry.versionId) }),
+        );
+        copied = true;
+        versions++;
+      } else if (copied) {
+        await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: t.to }));
+      }
+    }
+  });
+  const live = [...liveFiles(new Map(timelines.map((t) => [t.path, t.entries]))).values()];
+  const bytes = live.reduce((n, v) => n + v.size, 0);
+  return { workspace: target.workspace, files: live.length, bytes, at: null, versions };
 }

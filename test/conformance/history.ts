@@ -248,7 +248,7 @@ export function historyConformance(name: string, target: HistoryTarget): void {
     const before = await snapshot(b);
     const name = `${b.workspace}-fork`;
     const r = await b.fork(name);
-    assert.equal(r, { workspace: name, files: 3, bytes: Buffer.byteLength(texts.join("")) + 4, at: null });
+    assert.equal(r, { workspace: name, files: 3, bytes: Buffer.byteLength(texts.join("")) + 4, at: null, versions: 0 });
     const f = b.withWorkspace(name) as Versioned;
     assert.equal(await snapshot(f), before);
     assert.equal((await f.grep("beta-token")).matches, [{ path: "/docs/b.md", line: 2, text: "beta-token here" }]);
@@ -309,6 +309,44 @@ export function historyConformance(name: string, target: HistoryTarget): void {
       ["/gone.txt"],
     );
     assert.equal((await f.grep("created later")).matches, []);
+  });
+
+  t("fork with history: each file's versions come along, numbered alike; restore works in the fork alone", async () => {
+    const b = await target.fresh();
+    await b.write("/a.txt", "one\n");
+    await b.edit("/a.txt", "one", "two");
+    await b.edit("/a.txt", "two", "three");
+    await b.write("/gone.txt", "bye\n");
+    await b.delete("/gone.txt");
+    await b.write("/b.txt", "bee\n");
+    const name = `${b.workspace}-hist`;
+    const r = await b.fork(name, { history: true });
+    assert.equal([r.files, r.bytes, r.at], [2, 10, null]);
+    assert.ok(r.versions >= 5, `${r.versions} versions copied`);
+    const f = b.withWorkspace(name) as Versioned;
+    const shape = async (w: Versioned, path: string) =>
+      (await w.history(path)).versions?.map((v) => [v.version, v.op, v.size]);
+    for (const path of ["/a.txt", "/gone.txt", "/b.txt"])
+      assert.equal(await shape(f, path), await shape(b, path), path);
+    assert.equal(
+      [await textOf(f, "/a.txt", 1), await textOf(f, "/a.txt", 2), await textOf(f, "/a.txt", 3)],
+      ["one\n", "two\n", "three\n"],
+    );
+    // Restores in the fork are new versions there; the source keeps its own.
+    assert.ok(!(await f.restore("/a.txt", 1)).error);
+    assert.ok(!(await f.restore("/gone.txt", 1)).error);
+    assert.equal([(await f.read("/a.txt")).content, (await f.read("/gone.txt")).content], ["one\n", "bye\n"]);
+    assert.equal((await f.history("/a.txt")).versions?.length, 4);
+    assert.equal((await b.read("/a.txt")).content, "three\n");
+    assert.equal((await b.history("/a.txt")).versions?.length, 3);
+    assert.ok((await b.read("/gone.txt")).error, "the source's deleted file stays deleted");
+    // A workspace that had files once keeps its own history: not a fork target with history.
+    const once = b.withWorkspace(`${b.workspace}-once`);
+    await once.write("/t.txt", "t\n");
+    await once.delete("/t.txt");
+    await rejects(() => b.fork(once.workspace, { history: true }), /has history of its own/);
+    await rejects(() => b.fork(`${b.workspace}-bad`, { history: "yes" as never }), /history must be true or false/);
+    assert.equal(await snapshot(b.withWorkspace(`${b.workspace}-bad`)), {});
   });
 
   t("fork refuses: into itself, into a workspace with files, a checkpoint it does not have, a bad name", async () => {

@@ -85,6 +85,14 @@ test("a restricted role forks what it can read into what it may write, and nothi
   await rejects(() => restricted.withWorkspace("globex").fork("acme-copy"), /permission denied/);
   await rejects(() => restricted.fork("globex-copy"), /permission denied/);
   assert.is(await count(`SELECT count(*) AS n FROM ${S}.files WHERE workspace IN ('acme-copy', 'globex-copy')`), 0);
+  // With history: version rows are the owner's to write (a role naming rows could point them at
+  // blobs it cannot read). One clear error, nothing written.
+  await rejects(
+    () => restricted.fork("acme-copy", { history: true }),
+    /copying history needs the schema owner's rights/,
+  );
+  assert.is(await count(`SELECT count(*) AS n FROM ${S}.files WHERE workspace = 'acme-copy'`), 0);
+  assert.is(await count(`SELECT count(*) AS n FROM ${S}.file_versions WHERE workspace = 'acme-copy'`), 0);
   // Its own: allowed.
   assert.equal((await restricted.fork("acme-copy")).files, 1);
   assert.equal((await restricted.withWorkspace("acme-copy").read("/mine.txt")).content, "mine\n");

@@ -95,4 +95,18 @@ test("the pure helpers reference no relation: their bodies resolve only built-in
   }
 });
 
+test("a function that turns sequential scans off turns JIT off too (before PostgreSQL 18 a disabled node costs 10^10, which JIT-compiled every call)", async () => {
+  const { rows } = await admin.query(
+    `SELECT p.proname, p.proconfig FROM pg_proc p
+     WHERE p.pronamespace = $1::regnamespace AND 'enable_seqscan=off' = ANY (p.proconfig)
+     ORDER BY 1`,
+    [TEST_SCHEMA],
+  );
+  assert.ok(rows.length >= 30, `${rows.length} functions with enable_seqscan=off`);
+  assert.equal(
+    rows.filter((r) => !r.proconfig.includes("jit=off")).map((r) => r.proname),
+    [],
+  );
+});
+
 test.run();

@@ -130,13 +130,15 @@ export function addHistoryCommands(program: Command): void {
     .description("a new workspace with this one's files (now, or as at a checkpoint); they share storage on PostgreSQL")
     .argument("<workspace>", "the new workspace (it must have no files)")
     .option("--at <checkpoint>", "fork the files as they were at this checkpoint", positiveInt("--at"))
+    .option("--history", "take each file's history along (its versions; not the checkpoints)")
     .action(
-      action(async (ctx, workspace: string, opts: { at?: number }) => {
-        const result = await (await versioned(ctx)).fork(workspace, { at: opts.at });
+      action(async (ctx, workspace: string, opts: { at?: number; history?: boolean }) => {
+        const result = await (await versioned(ctx)).fork(workspace, { at: opts.at, history: opts.history === true });
         if (ctx.options.json) return printJson(result);
         const from = result.at === null ? "" : ` as at checkpoint ${result.at}`;
+        const versions = opts.history ? ` with ${result.versions} versions of history` : "";
         console.log(
-          `forked ${result.files} files (${formatBytes(result.bytes)})${from} into workspace ${result.workspace}`,
+          `forked ${result.files} files (${formatBytes(result.bytes)})${from}${versions} into workspace ${result.workspace}`,
         );
       }),
     );

@@ -211,9 +211,10 @@ export const rewind = statement<
   }
 >("rewind");
 
-export const fork = statement<Workspace & { target: string; at: number | null }, { files: string; bytes: string }>(
-  "fork",
-);
+export const fork = statement<
+  Workspace & { target: string; at: number | null; history: boolean },
+  { files: string; bytes: string; versions: string }
+>("fork");
 
 export const pruneHistory = statement<{ workspace: string | null }, { versions: string; blobs: string }>(
   "prune_history",

@@ -1,4 +1,4 @@
--- deepagents-backends: the database schema after migration 0013_fork_history.
+-- deepagents-backends: the database schema after migration 0014_search_stops_at_cap.
 --
 -- GENERATED FILE, do not edit: `npm run schema` (scripts/schema.ts) writes it from the catalogs of
 -- a freshly migrated schema. test/schema.test.ts and `npm run schema -- --check` fail when it is
@@ -1161,7 +1161,6 @@ $function$;
 CREATE OR REPLACE FUNCTION deepagents.fs_search(p_workspace text, p_path text, p_allow_exact boolean, p_glob text, p_glob_regex text, p_glob_basename boolean, p_pattern text, p_regex boolean, p_ignore_case boolean, p_limit bigint, p_chunk_pattern text DEFAULT NULL::text)
  RETURNS TABLE(path text, line integer, text text)
  LANGUAGE plpgsql
- STABLE
  SET search_path TO 'deepagents', 'pg_temp'
  SET jit TO 'off'
 AS $function$
@@ -1170,6 +1169,12 @@ DECLARE
   v_like text := '%' || replace(replace(replace(p_pattern, '\', '\\'), '%', '\%'), '_', '\_') || '%';
   v_chunk_test text;
   v_line_test text;
+  v_query text;
+  v_plan text;
+  v_files refcursor;
+  v_file record;
+  v_left bigint := p_limit;
+  v_sort text;
 BEGIN
   s := search_scope(p_workspace, p_path, p_allow_exact, '');
   IF p_regex THEN
@@ -1183,7 +1188,7 @@ BEGIN
     v_line_test := 'strpos(l.line, $8) > 0';
   END IF;
   v_chunk_test := v_chunk_test || format(' AND chunk_matches(c.content, $4, %L, %L)', p_regex, p_ignore_case);
-  RETURN QUERY EXECUTE format($q$
+  v_query := format($q$
     SELECT c.path, (c.first_line + l.n - 1)::integer, l.line
     FROM (
       SELECT f.path, c.first_line, c.content
@@ -1199,7 +1204,60 @@ BEGIN
     WHERE %s
     ORDER BY c.path, c.first_line, l.n
     LIMIT $9
-  $q$, v_chunk_test, v_line_test)
+  $q$, v_chunk_test, v_line_test);
+
+  IF p_limit IS NOT NULL THEN
+    EXECUTE 'EXPLAIN (FORMAT JSON) ' || v_query INTO v_plan
+    USING p_workspace, s.lo, s.hi,
+          CASE WHEN p_regex THEN '(?n)' || coalesce(p_chunk_pattern, p_pattern) ELSE v_like END,
+          p_glob_basename OR s.exact, p_glob_regex, s.dir, p_pattern, p_limit, p_glob;
+    IF position('chunks_content_trgm_idx' IN v_plan) = 0 THEN
+      -- The path-order strategy, one row per file with a match: its first p_limit matching lines
+      -- (chunks in line order from the chunk set's key, lines in order within a chunk). Planned
+      -- with enable_sort off, for this OPEN only: the planner believes a chunk set holds one
+      -- chunk, and would sort all of a big file's matches to take the first few; with sorting
+      -- off it sorts each chunk's lines only (Incremental Sort over the key's order) and stops.
+      v_sort := current_setting('enable_sort');
+      PERFORM set_config('enable_sort', 'off', true);
+      OPEN v_files FOR EXECUTE format($q$
+        SELECT f.path, m.lines, m.texts
+        FROM files f
+        CROSS JOIN LATERAL (SELECT CASE WHEN $5 THEN substr(f.path, length(f.path) - strpos(reverse(f.path), '/') + 2)
+                                        ELSE substr(f.path, length($7) + 1) END AS rel) r
+        CROSS JOIN LATERAL (
+          SELECT array_agg(x.line ORDER BY x.line) AS lines, array_agg(x.text ORDER BY x.line) AS texts
+          FROM (
+            SELECT (c.first_line + l.n - 1)::integer AS line, l.line AS text
+            FROM chunks c
+            CROSS JOIN LATERAL chunk_lines(c.content) l
+            WHERE c.chunk_set = f.chunk_set AND %s AND %s
+            ORDER BY c.first_line, l.n
+            LIMIT $9
+          ) x
+        ) m
+        WHERE f.workspace = $1 AND f.path >= $2 AND f.path < $3
+          AND ($6 IS NULL OR r.rel = $10 OR r.rel ~ $6)
+          AND m.lines IS NOT NULL
+        ORDER BY f.path
+        LIMIT $9
+      $q$, v_chunk_test, v_line_test)
+      USING p_workspace, s.lo, s.hi,
+            CASE WHEN p_regex THEN '(?n)' || coalesce(p_chunk_pattern, p_pattern) ELSE v_like END,
+            p_glob_basename OR s.exact, p_glob_regex, s.dir, p_pattern, p_limit, p_glob;
+      PERFORM set_config('enable_sort', v_sort, true);
+      -- One file at a time (a FOR loop would fetch ten, reading past the file that fills the cap).
+      WHILE v_left > 0 LOOP
+        FETCH v_files INTO v_file;
+        EXIT WHEN NOT FOUND;
+        RETURN QUERY SELECT v_file.path, u.line, u.text
+                     FROM unnest(v_file.lines, v_file.texts) AS u(line, text) LIMIT v_left;
+        v_left := v_left - least(v_left, cardinality(v_file.lines));
+      END LOOP;
+      CLOSE v_files;
+      RETURN;
+    END IF;
+  END IF;
+  RETURN QUERY EXECUTE v_query
   USING p_workspace, s.lo, s.hi,
         CASE WHEN p_regex THEN '(?n)' || coalesce(p_chunk_pattern, p_pattern) ELSE v_like END,
         p_glob_basename OR s.exact, p_glob_regex, s.dir, p_pattern, p_limit, p_glob;

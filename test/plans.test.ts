@@ -82,6 +82,23 @@ for (const [name, call] of selective) {
   });
 }
 
+test("a capped common literal: files in path order, each file's chunks in line order, no sort of a whole file's matches", async () => {
+  let result: { matches?: Array<{ path: string; line: number }> } = {};
+  const plan = await capture.planOf("m.lines IS NOT NULL", async () => {
+    result = await backend.grep("the usual words", "/src", null, 25);
+  });
+  // The first 25 matches in path and line order: the 20 lines of the first file, then the next.
+  assert.is(result.matches?.length, 25);
+  const order = result.matches!.map((m) => `${m.path}:${String(m.line).padStart(3, "0")}`);
+  assert.equal(order, [...order].sort());
+  assert.match(plan, /Index Scan using files_pkey on files f/, plan);
+  assert.match(plan, /Index Scan using chunks_pkey on chunks c/, plan);
+  // A plain Sort would take every matching line of a file before the first; Incremental Sort
+  // sorts one chunk's lines at a time, under the LIMIT.
+  assert.not.match(plan, /->\s+Sort\b/, plan);
+  assert.not.match(plan, /chunks_content_trgm_idx/, plan);
+});
+
 test("right after a fork, a selective grep in the new workspace uses the trigram index too (fork refreshes statistics)", async () => {
   const name = `${backend.workspace}-fork`;
   assert.is((await backend.fork(name)).files, files.length);

@@ -41,7 +41,9 @@ export async function capturePlans(options: PlanCaptureOptions = {}): Promise<Pl
   });
   pool.on("connect", (client) => {
     client.on("notice", (n) => {
-      if (sink && n.message?.includes("plan:")) sink.push(n.message.replace(/^duration: [\d.]+ ms\s+plan:\n/, ""));
+      // (An EXPLAIN a function runs to choose its strategy is logged too; it is not a plan that ran.)
+      if (sink && n.message?.includes("plan:") && !/Query Text: EXPLAIN\b/.test(n.message))
+        sink.push(n.message.replace(/^duration: [\d.]+ ms\s+plan:\n/, ""));
     });
   });
   /** Every plan logged while fn runs ("Query Text: …" followed by the plan). */

@@ -762,7 +762,7 @@ BEGIN
 END
 $function$;
 
-CREATE OR REPLACE FUNCTION deepagents.fs_fork(p_source text, p_target text, p_at bigint, p_history boolean)
+CREATE OR REPLACE FUNCTION deepagents.fs_fork(p_source text, p_target text, p_at bigint, p_history boolean DEFAULT false)
  RETURNS TABLE(files bigint, bytes bigint, versions bigint)
  LANGUAGE plpgsql
  SET search_path TO 'deepagents', 'pg_temp'
@@ -792,9 +792,6 @@ BEGIN
       RAISE EXCEPTION 'copying history into workspace "%" needs INSERT on file_versions and tombstones', p_target
         USING ERRCODE = 'DA015', DETAIL = p_target;
     END IF;
-    IF NOT history_enabled(p_target) THEN
-      RAISE EXCEPTION 'history is off for workspace "%"', p_target USING ERRCODE = 'DA011', DETAIL = p_target;
-    END IF;
   END IF;
   -- One fork into a workspace at a time: a second waits here, then finds the files.
   PERFORM pg_advisory_xact_lock(hashtext('deepagents-backends:fork:' || current_schema() || E'\n' || p_target)::bigint);
@@ -804,30 +801,30 @@ BEGIN
   IF p_at IS NOT NULL THEN
     v_position := checkpoint_position(p_source, p_at);
   END IF;
+  IF p_history THEN
+    -- prune_history and set_history take this lock exclusively: no version or blob named below
+    -- goes away, and the target's history setting holds. (Taken before any row lock: they lock
+    -- no file rows, and the source's writers need not wait behind a long prune.)
+    PERFORM pg_advisory_xact_lock_shared(hashtext('deepagents-backends:prune-history:' || current_schema()));
+    IF NOT history_enabled(p_target) THEN
+      RAISE EXCEPTION 'history is off for workspace "%"', p_target USING ERRCODE = 'DA011', DETAIL = p_target;
+    END IF;
+    -- A target that had files once keeps their history and version numbers, and a checkpoint
+    -- taken on it marks a position in its own log: copies would mix with them, and reuse numbers
+    -- its watchers have seen. Only a new workspace takes history.
+    IF EXISTS (SELECT 1 FROM tombstones t WHERE t.workspace = p_target)
+       OR EXISTS (SELECT 1 FROM file_versions v WHERE v.workspace = p_target)
+       OR EXISTS (SELECT 1 FROM checkpoints c WHERE c.workspace = p_target)
+       OR EXISTS (SELECT 1 FROM changes c WHERE c.workspace = p_target)
+       OR EXISTS (SELECT 1 FROM changes_horizon h WHERE h.workspace = p_target) THEN
+      RAISE EXCEPTION 'cannot fork with history into workspace "%": it has history of its own', p_target
+        USING ERRCODE = 'DA016', DETAIL = p_target;
+    END IF;
+  END IF;
   -- Every row of the source, locked in path order: writers of them wait for this transaction, so
   -- the copy below (a new snapshot, taken once all are locked) is one state of the source, and
   -- no writer re-cuts a set in place while a copy points at it (chunks_assign sees the copies).
   PERFORM 1 FROM files f WHERE f.workspace = p_source ORDER BY f.path COLLATE "C" FOR SHARE;
-
-  IF p_history THEN
-    -- prune_history and set_history take this lock exclusively: no blob named below goes away.
-    PERFORM pg_advisory_xact_lock_shared(hashtext('deepagents-backends:prune-history:' || current_schema()));
-    -- A target that had files once keeps their history and version numbers: copies would mix
-    -- with them, and reuse numbers its watchers have seen. Only a new workspace takes history.
-    IF EXISTS (SELECT 1 FROM tombstones t WHERE t.workspace = p_target)
-       OR EXISTS (SELECT 1 FROM file_versions v WHERE v.workspace = p_target) THEN
-      RAISE EXCEPTION 'cannot fork with history into workspace "%": it has history of its own', p_target
-        USING ERRCODE = 'DA016', DETAIL = p_target;
-    END IF;
-    INSERT INTO file_versions (workspace, path, version, deleted, op, change_id, at, size, mime_type, is_text,
-                               hash, tag, blob, delta_prefix, delta_suffix, delta_middle, depth)
-    SELECT p_target, v.path, v.version, v.deleted, v.op, v.change_id, v.at, v.size, v.mime_type, v.is_text,
-           v.hash, v.tag, v.blob, v.delta_prefix, v.delta_suffix, v.delta_middle, v.depth
-    FROM file_versions v
-    WHERE v.workspace = p_source AND (v_position IS NULL OR v.change_id <= v_position)
-    ORDER BY v.path COLLATE "C", v.version, v.deleted;
-    GET DIAGNOSTICS v_versions = ROW_COUNT;
-  END IF;
 
   IF p_at IS NULL THEN
     WITH copied AS (
@@ -880,6 +877,24 @@ BEGIN
   END IF;
 
   IF p_history THEN
+    -- The source's versions, copied after the files (every copied file is locked by now, so its
+    -- older versions cannot change under the copy): for a file of the fork, those below its
+    -- version (history_inserted has just recorded that one); for a path without a file in the
+    -- fork, those up to its last deletion (a version after it would be a live one, whose bytes
+    -- are in a source file the fork did not copy). Up to the checkpoint, with p_at.
+    INSERT INTO file_versions (workspace, path, version, deleted, op, change_id, at, size, mime_type, is_text,
+                               hash, tag, blob, delta_prefix, delta_suffix, delta_middle, depth)
+    SELECT p_target, v.path, v.version, v.deleted, v.op, v.change_id, v.at, v.size, v.mime_type, v.is_text,
+           v.hash, v.tag, v.blob, v.delta_prefix, v.delta_suffix, v.delta_middle, v.depth
+    FROM file_versions v
+    LEFT JOIN files t ON t.workspace = p_target AND t.path = v.path
+    WHERE v.workspace = p_source AND (v_position IS NULL OR v.change_id <= v_position)
+      AND CASE WHEN t.path IS NOT NULL THEN v.version < t.version
+               ELSE v.version <= (SELECT max(d.version) FROM file_versions d
+                                  WHERE d.workspace = p_source AND d.path = v.path AND d.deleted
+                                    AND (v_position IS NULL OR d.change_id <= v_position)) END
+    ORDER BY v.path COLLATE "C", v.version, v.deleted;
+    GET DIAGNOSTICS v_versions = ROW_COUNT;
     -- history_inserted recorded each copied file as created by the fork; it is the source's
     -- version, and keeps the source's record of it (op, time, tag, change). The fork's change log
     -- still has its creates, so diff and rewind from the fork's checkpoints see every file.
@@ -888,6 +903,7 @@ BEGIN
     JOIN file_versions s ON s.workspace = p_source AND s.path = f.path AND s.version = f.version AND NOT s.deleted
     WHERE f.workspace = p_target AND t.workspace = p_target AND t.path = f.path AND t.version = f.version
       AND NOT t.deleted AND (v_position IS NULL OR s.change_id <= v_position);
+    v_versions := v_versions + (SELECT count(*) FROM files f WHERE f.workspace = p_target);
     -- Paths with history but no file in the fork: their numbers stay taken.
     INSERT INTO tombstones (workspace, path, version)
     SELECT p_target, v.path, max(v.version) FROM file_versions v
@@ -1206,12 +1222,13 @@ BEGIN
     LIMIT $9
   $q$, v_chunk_test, v_line_test);
 
-  IF p_limit IS NOT NULL THEN
+  IF p_limit >= 0 THEN -- (a negative one goes on to the query, which refuses it)
     EXECUTE 'EXPLAIN (FORMAT JSON) ' || v_query INTO v_plan
     USING p_workspace, s.lo, s.hi,
           CASE WHEN p_regex THEN '(?n)' || coalesce(p_chunk_pattern, p_pattern) ELSE v_like END,
           p_glob_basename OR s.exact, p_glob_regex, s.dir, p_pattern, p_limit, p_glob;
-    IF position('chunks_content_trgm_idx' IN v_plan) = 0 THEN
+    -- (The node's field, quoted: a pattern naming the index appears in the plan escaped.)
+    IF position('"Index Name": "chunks_content_trgm_idx"' IN v_plan) = 0 THEN
       -- The path-order strategy, one row per file with a match: its first p_limit matching lines
       -- (chunks in line order from the chunk set's key, lines in order within a chunk). Planned
       -- with enable_sort off, for this OPEN only: the planner believes a chunk set holds one

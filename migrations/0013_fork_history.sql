@@ -19,8 +19,11 @@ DO $$ BEGIN EXECUTE format('SET LOCAL search_path = %I, pg_temp', current_schema
 --    cannot read; the owner's path is the safe one. History off in the target: DA011. A target
 --    that had files once (it has tombstones or history): DA016, since copies would mix with its
 --    own history and reuse version numbers its watchers have seen.
---    Pruning waits for the fork (the prune lock, shared), so no blob a copied row names is
---    collected meanwhile.
+--    Pruning waits for the fork (the prune lock, shared, taken before any row lock), so no blob a
+--    copied row names is collected meanwhile, and history cannot be turned off in the target
+--    meanwhile. The version rows are copied after the files, whose rows the fork holds locked:
+--    a file created in the source during the fork cannot leave a version row without its bytes.
+--    The three-argument fs_fork of 0010 is still callable (p_history defaults to false).
 -- 2. files_first_version keeps a version an INSERT names when it is above the path's tombstone
 --    (raw SQL could already raise a version by UPDATE; numbers are still never reused): that is
 --    how the fork's files keep their numbers. An INSERT naming none gets 1 or above the tombstone,
@@ -52,8 +55,9 @@ DROP FUNCTION fs_fork(text, text, bigint);
 -- the target); with it, see above. `versions`: version rows copied.
 -- Errors: DA013 fork into itself, DA014 target has files, DA012 no such checkpoint, 42501 no
 -- grant, DA011 history off in the target, DA015 no right to copy history, DA016 the target has
--- history (it had files once).
-CREATE FUNCTION fs_fork(p_source text, p_target text, p_at bigint, p_history boolean)
+-- history, checkpoints or a change log of its own. (p_history defaults to false: 0010's three-
+-- argument call still works, and still returns files and bytes first.)
+CREATE FUNCTION fs_fork(p_source text, p_target text, p_at bigint, p_history boolean DEFAULT false)
 RETURNS TABLE (files bigint, bytes bigint, versions bigint)
 LANGUAGE plpgsql SET search_path FROM CURRENT SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
@@ -80,9 +84,6 @@ BEGIN
       RAISE EXCEPTION 'copying history into workspace "%" needs INSERT on file_versions and tombstones', p_target
         USING ERRCODE = 'DA015', DETAIL = p_target;
     END IF;
-    IF NOT history_enabled(p_target) THEN
-      RAISE EXCEPTION 'history is off for workspace "%"', p_target USING ERRCODE = 'DA011', DETAIL = p_target;
-    END IF;
   END IF;
   -- One fork into a workspace at a time: a second waits here, then finds the files.
   PERFORM pg_advisory_xact_lock(hashtext('deepagents-backends:fork:' || current_schema() || E'\n' || p_target)::bigint);
@@ -92,30 +93,30 @@ BEGIN
   IF p_at IS NOT NULL THEN
     v_position := checkpoint_position(p_source, p_at);
   END IF;
+  IF p_history THEN
+    -- prune_history and set_history take this lock exclusively: no version or blob named below
+    -- goes away, and the target's history setting holds. (Taken before any row lock: they lock
+    -- no file rows, and the source's writers need not wait behind a long prune.)
+    PERFORM pg_advisory_xact_lock_shared(hashtext('deepagents-backends:prune-history:' || current_schema()));
+    IF NOT history_enabled(p_target) THEN
+      RAISE EXCEPTION 'history is off for workspace "%"', p_target USING ERRCODE = 'DA011', DETAIL = p_target;
+    END IF;
+    -- A target that had files once keeps their history and version numbers, and a checkpoint
+    -- taken on it marks a position in its own log: copies would mix with them, and reuse numbers
+    -- its watchers have seen. Only a new workspace takes history.
+    IF EXISTS (SELECT 1 FROM tombstones t WHERE t.workspace = p_target)
+       OR EXISTS (SELECT 1 FROM file_versions v WHERE v.workspace = p_target)
+       OR EXISTS (SELECT 1 FROM checkpoints c WHERE c.workspace = p_target)
+       OR EXISTS (SELECT 1 FROM changes c WHERE c.workspace = p_target)
+       OR EXISTS (SELECT 1 FROM changes_horizon h WHERE h.workspace = p_target) THEN
+      RAISE EXCEPTION 'cannot fork with history into workspace "%": it has history of its own', p_target
+        USING ERRCODE = 'DA016', DETAIL = p_target;
+    END IF;
+  END IF;
   -- Every row of the source, locked in path order: writers of them wait for this transaction, so
   -- the copy below (a new snapshot, taken once all are locked) is one state of the source, and
   -- no writer re-cuts a set in place while a copy points at it (chunks_assign sees the copies).
   PERFORM 1 FROM files f WHERE f.workspace = p_source ORDER BY f.path COLLATE "C" FOR SHARE;
-
-  IF p_history THEN
-    -- prune_history and set_history take this lock exclusively: no blob named below goes away.
-    PERFORM pg_advisory_xact_lock_shared(hashtext('deepagents-backends:prune-history:' || current_schema()));
-    -- A target that had files once keeps their history and version numbers: copies would mix
-    -- with them, and reuse numbers its watchers have seen. Only a new workspace takes history.
-    IF EXISTS (SELECT 1 FROM tombstones t WHERE t.workspace = p_target)
-       OR EXISTS (SELECT 1 FROM file_versions v WHERE v.workspace = p_target) THEN
-      RAISE EXCEPTION 'cannot fork with history into workspace "%": it has history of its own', p_target
-        USING ERRCODE = 'DA016', DETAIL = p_target;
-    END IF;
-    INSERT INTO file_versions (workspace, path, version, deleted, op, change_id, at, size, mime_type, is_text,
-                               hash, tag, blob, delta_prefix, delta_suffix, delta_middle, depth)
-    SELECT p_target, v.path, v.version, v.deleted, v.op, v.change_id, v.at, v.size, v.mime_type, v.is_text,
-           v.hash, v.tag, v.blob, v.delta_prefix, v.delta_suffix, v.delta_middle, v.depth
-    FROM file_versions v
-    WHERE v.workspace = p_source AND (v_position IS NULL OR v.change_id <= v_position)
-    ORDER BY v.path COLLATE "C", v.version, v.deleted;
-    GET DIAGNOSTICS v_versions = ROW_COUNT;
-  END IF;
 
   IF p_at IS NULL THEN
     WITH copied AS (
@@ -168,6 +169,24 @@ BEGIN
   END IF;
 
   IF p_history THEN
+    -- The source's versions, copied after the files (every copied file is locked by now, so its
+    -- older versions cannot change under the copy): for a file of the fork, those below its
+    -- version (history_inserted has just recorded that one); for a path without a file in the
+    -- fork, those up to its last deletion (a version after it would be a live one, whose bytes
+    -- are in a source file the fork did not copy). Up to the checkpoint, with p_at.
+    INSERT INTO file_versions (workspace, path, version, deleted, op, change_id, at, size, mime_type, is_text,
+                               hash, tag, blob, delta_prefix, delta_suffix, delta_middle, depth)
+    SELECT p_target, v.path, v.version, v.deleted, v.op, v.change_id, v.at, v.size, v.mime_type, v.is_text,
+           v.hash, v.tag, v.blob, v.delta_prefix, v.delta_suffix, v.delta_middle, v.depth
+    FROM file_versions v
+    LEFT JOIN files t ON t.workspace = p_target AND t.path = v.path
+    WHERE v.workspace = p_source AND (v_position IS NULL OR v.change_id <= v_position)
+      AND CASE WHEN t.path IS NOT NULL THEN v.version < t.version
+               ELSE v.version <= (SELECT max(d.version) FROM file_versions d
+                                  WHERE d.workspace = p_source AND d.path = v.path AND d.deleted
+                                    AND (v_position IS NULL OR d.change_id <= v_position)) END
+    ORDER BY v.path COLLATE "C", v.version, v.deleted;
+    GET DIAGNOSTICS v_versions = ROW_COUNT;
     -- history_inserted recorded each copied file as created by the fork; it is the source's
     -- version, and keeps the source's record of it (op, time, tag, change). The fork's change log
     -- still has its creates, so diff and rewind from the fork's checkpoints see every file.
@@ -176,6 +195,7 @@ BEGIN
     JOIN file_versions s ON s.workspace = p_source AND s.path = f.path AND s.version = f.version AND NOT s.deleted
     WHERE f.workspace = p_target AND t.workspace = p_target AND t.path = f.path AND t.version = f.version
       AND NOT t.deleted AND (v_position IS NULL OR s.change_id <= v_position);
+    v_versions := v_versions + (SELECT count(*) FROM files f WHERE f.workspace = p_target);
     -- Paths with history but no file in the fork: their numbers stay taken.
     INSERT INTO tombstones (workspace, path, version)
     SELECT p_target, v.path, max(v.version) FROM file_versions v

@@ -70,12 +70,13 @@ BEGIN
     LIMIT $9
   $q$, v_chunk_test, v_line_test);
 
-  IF p_limit IS NOT NULL THEN
+  IF p_limit >= 0 THEN -- (a negative one goes on to the query, which refuses it)
     EXECUTE 'EXPLAIN (FORMAT JSON) ' || v_query INTO v_plan
     USING p_workspace, s.lo, s.hi,
           CASE WHEN p_regex THEN '(?n)' || coalesce(p_chunk_pattern, p_pattern) ELSE v_like END,
           p_glob_basename OR s.exact, p_glob_regex, s.dir, p_pattern, p_limit, p_glob;
-    IF position('chunks_content_trgm_idx' IN v_plan) = 0 THEN
+    -- (The node's field, quoted: a pattern naming the index appears in the plan escaped.)
+    IF position('"Index Name": "chunks_content_trgm_idx"' IN v_plan) = 0 THEN
       -- The path-order strategy, one row per file with a match: its first p_limit matching lines
       -- (chunks in line order from the chunk set's key, lines in order within a chunk). Planned
       -- with enable_sort off, for this OPEN only: the planner believes a chunk set holds one

@@ -308,6 +308,18 @@ test("fork with history: history off in the target is one clear error, and nothi
   await b.withWorkspace(name).setHistory({ enabled: false });
   await rejects(() => b.fork(name, { history: true }), /history is off there/);
   assert.equal((await b.withWorkspace(name).glob("**")).files, []);
+  // A workspace with a checkpoint of its own (taken while empty) is not new either: a rewind to
+  // that checkpoint would read copied versions as its own.
+  const marked = b.withWorkspace(`${b.workspace}-marked`);
+  await marked.checkpoint();
+  await rejects(() => b.fork(marked.workspace, { history: true }), /has history of its own/);
+  assert.equal((await marked.glob("**")).files, []);
+  // 0010's three-argument call still works (history defaults to off).
+  const { rows } = await admin.query(`SELECT files, bytes FROM ${SCHEMA}.fs_fork($1, $2, NULL)`, [
+    b.workspace,
+    `${b.workspace}-three`,
+  ]);
+  assert.equal(rows, [{ files: "1", bytes: "2" }]);
 });
 
 test("gaps left by raw SQL version jumps: pruning keeps every kept version readable", async () => {

@@ -903,7 +903,7 @@ BEGIN
     JOIN file_versions s ON s.workspace = p_source AND s.path = f.path AND s.version = f.version AND NOT s.deleted
     WHERE f.workspace = p_target AND t.workspace = p_target AND t.path = f.path AND t.version = f.version
       AND NOT t.deleted AND (v_position IS NULL OR s.change_id <= v_position);
-    v_versions := v_versions + (SELECT count(*) FROM files f WHERE f.workspace = p_target);
+    v_versions := v_versions + v_files; -- (and the one history_inserted recorded for each file)
     -- Paths with history but no file in the fork: their numbers stay taken.
     INSERT INTO tombstones (workspace, path, version)
     SELECT p_target, v.path, max(v.version) FROM file_versions v
@@ -1191,6 +1191,12 @@ DECLARE
   v_file record;
   v_left bigint := p_limit;
   v_sort text;
+  v_chunk_pattern text := CASE WHEN p_regex THEN '(?n)' || coalesce(p_chunk_pattern, p_pattern) ELSE v_like END;
+  -- The file's path relative to the scope (or its name), and the rows of the scope and glob: one
+  -- text for both strategies, so they answer for the same files.
+  v_rel text := $f$CROSS JOIN LATERAL (SELECT CASE WHEN $5 THEN substr(f.path, length(f.path) - strpos(reverse(f.path), '/') + 2)
+                                               ELSE substr(f.path, length($7) + 1) END AS rel) r$f$;
+  v_in_scope text := $f$f.workspace = $1 AND f.path >= $2 AND f.path < $3 AND ($6 IS NULL OR r.rel = $10 OR r.rel ~ $6)$f$;
 BEGIN
   s := search_scope(p_workspace, p_path, p_allow_exact, '');
   IF p_regex THEN
@@ -1210,23 +1216,19 @@ BEGIN
       SELECT f.path, c.first_line, c.content
       FROM files f
       JOIN chunks c ON c.chunk_set = f.chunk_set
-      CROSS JOIN LATERAL (SELECT CASE WHEN $5 THEN substr(f.path, length(f.path) - strpos(reverse(f.path), '/') + 2)
-                                      ELSE substr(f.path, length($7) + 1) END AS rel) r
-      WHERE f.workspace = $1 AND f.path >= $2 AND f.path < $3
-        AND %s
-        AND ($6 IS NULL OR r.rel = $10 OR r.rel ~ $6)
+      %s
+      WHERE %s AND %s
     ) c
     CROSS JOIN LATERAL chunk_lines(c.content) l
     WHERE %s
     ORDER BY c.path, c.first_line, l.n
     LIMIT $9
-  $q$, v_chunk_test, v_line_test);
+  $q$, v_rel, v_in_scope, v_chunk_test, v_line_test);
 
   IF p_limit >= 0 THEN -- (a negative one goes on to the query, which refuses it)
     EXECUTE 'EXPLAIN (FORMAT JSON) ' || v_query INTO v_plan
-    USING p_workspace, s.lo, s.hi,
-          CASE WHEN p_regex THEN '(?n)' || coalesce(p_chunk_pattern, p_pattern) ELSE v_like END,
-          p_glob_basename OR s.exact, p_glob_regex, s.dir, p_pattern, p_limit, p_glob;
+    USING p_workspace, s.lo, s.hi, v_chunk_pattern, p_glob_basename OR s.exact, p_glob_regex, s.dir,
+          p_pattern, p_limit, p_glob;
     -- (The node's field, quoted: a pattern naming the index appears in the plan escaped.)
     IF position('"Index Name": "chunks_content_trgm_idx"' IN v_plan) = 0 THEN
       -- The path-order strategy, one row per file with a match: its first p_limit matching lines
@@ -1239,8 +1241,7 @@ BEGIN
       OPEN v_files FOR EXECUTE format($q$
         SELECT f.path, m.lines, m.texts
         FROM files f
-        CROSS JOIN LATERAL (SELECT CASE WHEN $5 THEN substr(f.path, length(f.path) - strpos(reverse(f.path), '/') + 2)
-                                        ELSE substr(f.path, length($7) + 1) END AS rel) r
+        %s
         CROSS JOIN LATERAL (
           SELECT array_agg(x.line ORDER BY x.line) AS lines, array_agg(x.text ORDER BY x.line) AS texts
           FROM (
@@ -1252,15 +1253,12 @@ BEGIN
             LIMIT $9
           ) x
         ) m
-        WHERE f.workspace = $1 AND f.path >= $2 AND f.path < $3
-          AND ($6 IS NULL OR r.rel = $10 OR r.rel ~ $6)
-          AND m.lines IS NOT NULL
+        WHERE %s AND m.lines IS NOT NULL
         ORDER BY f.path
         LIMIT $9
-      $q$, v_chunk_test, v_line_test)
-      USING p_workspace, s.lo, s.hi,
-            CASE WHEN p_regex THEN '(?n)' || coalesce(p_chunk_pattern, p_pattern) ELSE v_like END,
-            p_glob_basename OR s.exact, p_glob_regex, s.dir, p_pattern, p_limit, p_glob;
+      $q$, v_rel, v_chunk_test, v_line_test, v_in_scope)
+      USING p_workspace, s.lo, s.hi, v_chunk_pattern, p_glob_basename OR s.exact, p_glob_regex, s.dir,
+            p_pattern, p_limit, p_glob;
       PERFORM set_config('enable_sort', v_sort, true);
       -- One file at a time (a FOR loop would fetch ten, reading past the file that fills the cap).
       WHILE v_left > 0 LOOP
@@ -1275,9 +1273,8 @@ BEGIN
     END IF;
   END IF;
   RETURN QUERY EXECUTE v_query
-  USING p_workspace, s.lo, s.hi,
-        CASE WHEN p_regex THEN '(?n)' || coalesce(p_chunk_pattern, p_pattern) ELSE v_like END,
-        p_glob_basename OR s.exact, p_glob_regex, s.dir, p_pattern, p_limit, p_glob;
+  USING p_workspace, s.lo, s.hi, v_chunk_pattern, p_glob_basename OR s.exact, p_glob_regex, s.dir,
+        p_pattern, p_limit, p_glob;
 END
 $function$;
 

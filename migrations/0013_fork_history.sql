@@ -195,7 +195,7 @@ BEGIN
     JOIN file_versions s ON s.workspace = p_source AND s.path = f.path AND s.version = f.version AND NOT s.deleted
     WHERE f.workspace = p_target AND t.workspace = p_target AND t.path = f.path AND t.version = f.version
       AND NOT t.deleted AND (v_position IS NULL OR s.change_id <= v_position);
-    v_versions := v_versions + (SELECT count(*) FROM files f WHERE f.workspace = p_target);
+    v_versions := v_versions + v_files; -- (and the one history_inserted recorded for each file)
     -- Paths with history but no file in the fork: their numbers stay taken.
     INSERT INTO tombstones (workspace, path, version)
     SELECT p_target, v.path, max(v.version) FROM file_versions v

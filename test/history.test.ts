@@ -219,6 +219,27 @@ test("raw SQL cannot rewrite a version or move it down: it gets the next version
   assert.is((await b.stat("/raw.txt")).data?.version, 4);
 });
 
+test("raw SQL INSERT may name a version above the path's last one, never one already used", async () => {
+  const b = fresh();
+  const insert = (version: number) =>
+    admin.query(
+      `INSERT INTO ${SCHEMA}.files (workspace, path, content, mime_type, size, line_count, version)
+       VALUES ($1, '/n.txt', 'x', 'text/plain', 1, 1, $2) RETURNING version`,
+      [b.workspace, version],
+    );
+  await b.write("/n.txt", "one\n");
+  await b.write("/n.txt", "two\n");
+  await b.delete("/n.txt");
+  // Versions 1 and 2 were used (and deleted): a named 1 gets the next number instead.
+  assert.equal((await insert(1)).rows, [{ version: "3" }]);
+  await b.delete("/n.txt");
+  assert.equal((await insert(50)).rows, [{ version: "50" }]);
+  assert.equal(
+    (await b.history("/n.txt")).versions?.filter((v) => v.op !== "delete").map((v) => v.version),
+    [1, 2, 3, 50],
+  );
+});
+
 test("SET CONSTRAINTS ALL IMMEDIATE (raw SQL): every version still carries its change, and rewind and diff see it", async () => {
   const b = fresh();
   await b.write("/keep.txt", "one\n");

@@ -18,7 +18,8 @@ const admin = new pg.Client({ connectionString: url });
 await admin.connect();
 for (const s of ["bench_nolog", "bench_log"]) await admin.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
 await migrate({ connectionString: url, schema: "bench_nolog" });
-await admin.query("ALTER TABLE bench_nolog.files DISABLE TRIGGER files_record_change");
+for (const t of ["inserted", "updated", "deleted"])
+  await admin.query(`ALTER TABLE bench_nolog.files DISABLE TRIGGER files_zz_log_${t}`);
 await migrate({ connectionString: url, schema: "bench_log" });
 
 async function throughput(schema: string, listeners: number): Promise<{ perSecond: number; delivered: number }> {

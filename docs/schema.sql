@@ -1,4 +1,4 @@
--- deepagents-backends: the database schema after migration 0014_search_stops_at_cap.
+-- deepagents-backends: the database schema after migration 0015_change_log_per_statement.
 --
 -- GENERATED FILE, do not edit: `npm run schema` (scripts/schema.ts) writes it from the catalogs of
 -- a freshly migrated schema. test/schema.test.ts and `npm run schema -- --check` fail when it is
@@ -40,10 +40,24 @@ CREATE TABLE deepagents.changes (
   CONSTRAINT changes_pkey PRIMARY KEY (id)
 );
 
+CREATE UNLOGGED TABLE deepagents.changes_flush (
+  xact xid8 NOT NULL,
+  CONSTRAINT changes_flush_pkey PRIMARY KEY (xact)
+);
+
 CREATE TABLE deepagents.changes_horizon (
   workspace text NOT NULL,
   pruned_to bigint NOT NULL,
   CONSTRAINT changes_horizon_pkey PRIMARY KEY (workspace)
+);
+
+CREATE UNLOGGED TABLE deepagents.changes_pending (
+  seq bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+  workspace text NOT NULL,
+  path text COLLATE "C" NOT NULL,
+  op text NOT NULL,
+  version bigint NOT NULL,
+  size bigint NOT NULL
 );
 
 CREATE TABLE deepagents.checkpoints (
@@ -252,12 +266,7 @@ CREATE OR REPLACE FUNCTION deepagents.changes_channel(p_workspace text)
 RETURN (("left"(("current_schema"())::text, 20) || '.changes.'::text) || "left"(encode(sha256(convert_to(((("current_schema"())::text || '
 '::text) || p_workspace), 'UTF8'::name)), 'hex'::text), 32));
 
-CREATE OR REPLACE FUNCTION deepagents.changes_lock()
- RETURNS void
- LANGUAGE sql
-RETURN pg_advisory_xact_lock((hashtext(('deepagents-backends:changes:'::text || ("current_schema"())::text)))::bigint);
-
-CREATE OR REPLACE FUNCTION deepagents.changes_tree_check()
+CREATE OR REPLACE FUNCTION deepagents.changes_flush_now()
  RETURNS trigger
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -266,26 +275,115 @@ CREATE OR REPLACE FUNCTION deepagents.changes_tree_check()
  SET jit TO 'off'
 AS $function$
 DECLARE
-  v_file text;
+  v_ids bigint[];
+  v_workspaces text[];
+  v_paths text[] COLLATE "C"; -- (as changes.path: compared with files.path below)
+  v_ops text[];
+  v_bad record;
+  v_note record;
 BEGIN
-  IF NEW.op <> 'create'
-     OR NOT coalesce((SELECT true FROM files n WHERE n.workspace = NEW.workspace AND n.path = NEW.path
-                     AND n.parent = regexp_replace(NEW.path, '[^/]*$', '') LIMIT 1), false) THEN
-    RETURN NULL; -- nothing created, or created and gone again within the transaction
+  DELETE FROM changes_flush f WHERE f.xact = NEW.xact;
+  PERFORM changes_lock();
+  WITH staged AS (
+    DELETE FROM changes_pending p RETURNING p.seq, p.workspace, p.path, p.op, p.version, p.size
+  ), logged AS (
+    INSERT INTO changes (workspace, path, op, version, size)
+    SELECT s.workspace, s.path, s.op, s.version, s.size FROM staged s ORDER BY s.seq
+    RETURNING changes.id, changes.workspace, changes.path, changes.op, changes.version
+  ), stamped AS (
+    UPDATE file_versions v SET change_id = l.id
+    FROM (SELECT DISTINCT ON (l.workspace, l.path, l.version, l.op = 'delete') l.*
+          FROM logged l ORDER BY l.workspace, l.path, l.version, l.op = 'delete', l.id) l
+    WHERE v.workspace = l.workspace AND v.path = l.path AND v.version = l.version
+      AND v.deleted = (l.op = 'delete') AND v.change_id IS NULL
+  )
+  SELECT array_agg(l.id ORDER BY l.id), array_agg(l.workspace ORDER BY l.id), array_agg(l.path ORDER BY l.id),
+         array_agg(l.op ORDER BY l.id)
+    INTO v_ids, v_workspaces, v_paths, v_ops
+  FROM logged l;
+  IF v_ids IS NULL THEN
+    RETURN NULL;
   END IF;
-  SELECT a.dir INTO v_file FROM unnest(path_ancestors(NEW.path)) WITH ORDINALITY AS a(dir, i)
-  WHERE (SELECT true FROM files f WHERE f.workspace = NEW.workspace AND f.path = a.dir COLLATE "C"
-         AND f.parent = regexp_replace(a.dir, '[^/]*$', '') COLLATE "C" LIMIT 1)
-  ORDER BY a.i LIMIT 1;
+
+  -- The file/directory rule, for each create whose file is still there (0005's check, per set):
+  -- no ancestor of it is a file, and it is not a directory. The first broken one, in log order.
+  SELECT c.path, b.file INTO v_bad
+  FROM unnest(v_ids, v_workspaces, v_paths, v_ops) AS c(id, workspace, path, op)
+  CROSS JOIN LATERAL (
+    SELECT x.file FROM (
+      SELECT a.dir AS file, a.i FROM unnest(path_ancestors(c.path)) WITH ORDINALITY AS a(dir, i)
+      WHERE (SELECT true FROM files f WHERE f.workspace = c.workspace AND f.path = a.dir COLLATE "C"
+             AND f.parent = regexp_replace(a.dir, '[^/]*$', '') COLLATE "C" LIMIT 1)
+      UNION ALL
+      SELECT NULL, 2147483647
+      WHERE (SELECT true FROM files f WHERE f.workspace = c.workspace
+             AND f.path >= c.path || '/' AND f.path < c.path || '0'
+             AND f.parent >= c.path || '/' AND f.parent < c.path || '0' LIMIT 1)
+    ) x ORDER BY x.i LIMIT 1
+  ) b
+  WHERE c.op = 'create'
+    AND (SELECT true FROM files n WHERE n.workspace = c.workspace AND n.path = c.path
+         AND n.parent = regexp_replace(c.path, '[^/]*$', '') LIMIT 1)
+  ORDER BY c.id LIMIT 1;
   IF FOUND THEN
-    RAISE EXCEPTION 'cannot create "%": "%" is a file, not a directory', NEW.path, v_file
-      USING ERRCODE = 'DA002', DETAIL = v_file;
+    IF v_bad.file IS NOT NULL THEN
+      RAISE EXCEPTION 'cannot create "%": "%" is a file, not a directory', v_bad.path, v_bad.file
+        USING ERRCODE = 'DA002', DETAIL = v_bad.file;
+    END IF;
+    RAISE EXCEPTION 'cannot create file "%": it is a directory', v_bad.path
+      USING ERRCODE = 'DA003', DETAIL = v_bad.path;
   END IF;
-  IF (SELECT true FROM files f WHERE f.workspace = NEW.workspace
-      AND f.path >= NEW.path || '/' AND f.path < NEW.path || '0'
-      AND f.parent >= NEW.path || '/' AND f.parent < NEW.path || '0' LIMIT 1) THEN
-    RAISE EXCEPTION 'cannot create file "%": it is a directory', NEW.path
-      USING ERRCODE = 'DA003', DETAIL = NEW.path;
+
+  -- One notification per workspace: the last change id (watchers read the log from their cursor).
+  FOR v_note IN
+    SELECT c.workspace, max(c.id) AS id FROM unnest(v_ids, v_workspaces) AS c(id, workspace) GROUP BY c.workspace
+  LOOP
+    PERFORM pg_notify(changes_channel(v_note.workspace), json_build_object('id', v_note.id)::text);
+  END LOOP;
+  RETURN NULL;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.changes_lock()
+ RETURNS void
+ LANGUAGE sql
+RETURN pg_advisory_xact_lock((hashtext(('deepagents-backends:changes:'::text || ("current_schema"())::text)))::bigint);
+
+CREATE OR REPLACE FUNCTION deepagents.changes_stage()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+DECLARE
+  v_rows bigint;
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO changes_pending (workspace, path, op, version, size)
+    SELECT n.workspace, n.path, 'create', n.version, n.size FROM new_rows n ORDER BY n.workspace, n.path;
+  ELSIF TG_OP = 'DELETE' THEN
+    INSERT INTO changes_pending (workspace, path, op, version, size)
+    SELECT o.workspace, o.path, 'delete', o.version, o.size FROM old_rows o ORDER BY o.workspace, o.path;
+  ELSE
+    INSERT INTO changes_pending (workspace, path, op, version, size)
+    SELECT s.workspace, s.path, s.op, s.version, s.size
+    FROM (
+      SELECT o.workspace, o.path, 'delete' AS op, o.version, o.size, 0 AS step
+      FROM old_rows o
+      WHERE NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.workspace = o.workspace AND n.path = o.path)
+      UNION ALL
+      SELECT n.workspace, n.path,
+             CASE WHEN EXISTS (SELECT 1 FROM old_rows o WHERE o.workspace = n.workspace AND o.path = n.path)
+                  THEN 'update' ELSE 'create' END,
+             n.version, n.size, 1
+      FROM new_rows n
+    ) s
+    ORDER BY s.step, s.workspace, s.path;
+  END IF;
+  GET DIAGNOSTICS v_rows = ROW_COUNT;
+  IF v_rows > 0 THEN
+    INSERT INTO changes_flush (xact) VALUES (pg_current_xact_id()) ON CONFLICT DO NOTHING;
   END IF;
   RETURN NULL;
 END
@@ -1732,59 +1830,6 @@ BEGIN
 END
 $function$;
 
-CREATE OR REPLACE FUNCTION deepagents.history_stamp_early()
- RETURNS trigger
- LANGUAGE plpgsql
- SECURITY DEFINER
- SET search_path TO 'deepagents', 'pg_temp'
- SET enable_seqscan TO 'off'
- SET jit TO 'off'
-AS $function$
-DECLARE
-  v_first text := coalesce(current_setting('deepagents_backends.first_change', true), '');
-  v_deleted boolean := TG_OP = 'DELETE';
-BEGIN
-  IF split_part(v_first, '/', 1) IS DISTINCT FROM pg_current_xact_id()::text THEN
-    RETURN NULL; -- the usual case: record_change runs at commit and stamps them itself
-  END IF;
-  UPDATE file_versions v SET change_id = c.id
-  FROM changed_rows r
-  JOIN changes c ON c.workspace = r.workspace AND c.id >= split_part(v_first, '/', 2)::bigint
-                AND c.path = r.path AND c.version = r.version AND (c.op = 'delete') = v_deleted
-  WHERE v.workspace = r.workspace AND v.path = r.path AND v.version = r.version AND v.deleted = v_deleted
-    AND v.change_id IS NULL;
-  RETURN NULL;
-END
-$function$;
-
-CREATE OR REPLACE FUNCTION deepagents.notify_changes()
- RETURNS trigger
- LANGUAGE plpgsql
- SET search_path TO 'deepagents', 'pg_temp'
- SET enable_seqscan TO 'off'
- SET jit TO 'off'
-AS $function$
-DECLARE
-  v_xact  text := pg_current_xact_id()::text;
-  v_first text := coalesce(current_setting('deepagents_backends.first_change', true), '');
-  v_note  record;
-BEGIN
-  IF coalesce(current_setting('deepagents_backends.notified', true), '') = v_xact
-     OR split_part(v_first, '/', 1) <> v_xact THEN
-    RETURN NULL;
-  END IF;
-  PERFORM set_config('deepagents_backends.notified', v_xact, true);
-  FOR v_note IN
-    SELECT c.workspace, max(c.id) AS id FROM changes c
-    WHERE c.id >= split_part(v_first, '/', 2)::bigint
-    GROUP BY c.workspace
-  LOOP
-    PERFORM pg_notify(changes_channel(v_note.workspace), json_build_object('id', v_note.id)::text);
-  END LOOP;
-  RETURN NULL;
-END
-$function$;
-
 CREATE OR REPLACE FUNCTION deepagents.path_ancestors(p_path text)
  RETURNS text[]
  LANGUAGE sql
@@ -1895,55 +1940,6 @@ BEGIN
   GET DIAGNOSTICS versions = ROW_COUNT;
   blobs := history_collect_blobs();
   RETURN NEXT;
-END
-$function$;
-
-CREATE OR REPLACE FUNCTION deepagents.record_change()
- RETURNS trigger
- LANGUAGE plpgsql
- SECURITY DEFINER
- SET search_path TO 'deepagents', 'pg_temp'
- SET enable_seqscan TO 'off'
- SET jit TO 'off'
-AS $function$
-DECLARE
-  v_xact  text := pg_current_xact_id()::text;
-  v_first boolean := split_part(coalesce(current_setting('deepagents_backends.first_change', true), ''), '/', 1) <> v_xact;
-  v_id    bigint;
-  v_id2   bigint;
-BEGIN
-  PERFORM changes_lock();
-  IF TG_OP = 'DELETE' THEN
-    INSERT INTO changes (workspace, path, op, version, size)
-    VALUES (OLD.workspace, OLD.path, 'delete', OLD.version, OLD.size) RETURNING id INTO v_id;
-    UPDATE file_versions v SET change_id = v_id
-     WHERE v.workspace = OLD.workspace AND v.path = OLD.path AND v.version = OLD.version AND v.deleted
-       AND v.change_id IS NULL;
-  ELSIF TG_OP = 'UPDATE' AND (OLD.workspace, OLD.path) IS DISTINCT FROM (NEW.workspace, NEW.path) THEN
-    -- A rename (raw SQL): the old name is gone and a new one exists, for watchers and for the
-    -- file/directory rule alike.
-    INSERT INTO changes (workspace, path, op, version, size)
-    VALUES (OLD.workspace, OLD.path, 'delete', OLD.version, OLD.size) RETURNING id INTO v_id;
-    INSERT INTO changes (workspace, path, op, version, size)
-    VALUES (NEW.workspace, NEW.path, 'create', NEW.version, NEW.size) RETURNING id INTO v_id2;
-    UPDATE file_versions v SET change_id = v_id
-     WHERE v.workspace = OLD.workspace AND v.path = OLD.path AND v.version = OLD.version AND v.deleted
-       AND v.change_id IS NULL;
-    UPDATE file_versions v SET change_id = v_id2
-     WHERE v.workspace = NEW.workspace AND v.path = NEW.path AND v.version = NEW.version AND NOT v.deleted
-       AND v.change_id IS NULL;
-  ELSE
-    INSERT INTO changes (workspace, path, op, version, size)
-    VALUES (NEW.workspace, NEW.path, CASE WHEN TG_OP = 'INSERT' THEN 'create' ELSE 'update' END, NEW.version, NEW.size)
-    RETURNING id INTO v_id;
-    UPDATE file_versions v SET change_id = v_id
-     WHERE v.workspace = NEW.workspace AND v.path = NEW.path AND v.version = NEW.version AND NOT v.deleted
-       AND v.change_id IS NULL;
-  END IF;
-  IF v_first THEN
-    PERFORM set_config('deepagents_backends.first_change', v_xact || '/' || v_id, true);
-  END IF;
-  RETURN NULL;
 END
 $function$;
 
@@ -2131,9 +2127,7 @@ $function$;
 
 -- Triggers ---------------------------------------------------------------------------------------
 
-CREATE CONSTRAINT TRIGGER changes_notify AFTER INSERT ON deepagents.changes DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION deepagents.notify_changes();
-
-CREATE CONSTRAINT TRIGGER changes_tree_check AFTER INSERT ON deepagents.changes DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION deepagents.changes_tree_check();
+CREATE CONSTRAINT TRIGGER changes_flush_at_commit AFTER INSERT ON deepagents.changes_flush DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION deepagents.changes_flush_now();
 
 CREATE TRIGGER files_chunks_claim BEFORE INSERT ON deepagents.files FOR EACH ROW EXECUTE FUNCTION deepagents.chunks_claim();
 
@@ -2155,12 +2149,6 @@ CREATE TRIGGER files_history_deleted AFTER DELETE ON deepagents.files REFERENCIN
 
 CREATE TRIGGER files_history_inserted AFTER INSERT ON deepagents.files REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.history_inserted();
 
-CREATE TRIGGER files_history_stamp_deleted AFTER DELETE ON deepagents.files REFERENCING OLD TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.history_stamp_early();
-
-CREATE TRIGGER files_history_stamp_inserted AFTER INSERT ON deepagents.files REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.history_stamp_early();
-
-CREATE CONSTRAINT TRIGGER files_record_change AFTER INSERT OR DELETE OR UPDATE ON deepagents.files DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION deepagents.record_change();
-
 CREATE TRIGGER files_renamed_version BEFORE UPDATE OF workspace, path ON deepagents.files FOR EACH ROW EXECUTE FUNCTION deepagents.files_renamed_version();
 
 CREATE TRIGGER files_tombstones_clear AFTER INSERT ON deepagents.files REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.tombstones_clear();
@@ -2168,6 +2156,12 @@ CREATE TRIGGER files_tombstones_clear AFTER INSERT ON deepagents.files REFERENCI
 CREATE TRIGGER files_tombstones_record AFTER DELETE ON deepagents.files REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.tombstones_record();
 
 CREATE TRIGGER files_version_rises BEFORE UPDATE ON deepagents.files FOR EACH ROW EXECUTE FUNCTION deepagents.files_version_rises();
+
+CREATE TRIGGER files_zz_log_deleted AFTER DELETE ON deepagents.files REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.changes_stage();
+
+CREATE TRIGGER files_zz_log_inserted AFTER INSERT ON deepagents.files REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.changes_stage();
+
+CREATE TRIGGER files_zz_log_updated AFTER UPDATE ON deepagents.files REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.changes_stage();
 
 -- Row-level security (where it is not forced, the table owner bypasses it) -----------------------
 
@@ -2273,7 +2267,9 @@ CREATE POLICY workspace_grants_own ON deepagents.workspace_grants
 
 REVOKE EXECUTE ON FUNCTION deepagents.blob_keep(bytea) FROM PUBLIC;
 
-REVOKE EXECUTE ON FUNCTION deepagents.changes_tree_check() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION deepagents.changes_flush_now() FROM PUBLIC;
+
+REVOKE EXECUTE ON FUNCTION deepagents.changes_stage() FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION deepagents.chunks_assign() FROM PUBLIC;
 
@@ -2307,13 +2303,9 @@ REVOKE EXECUTE ON FUNCTION deepagents.history_record() FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION deepagents.history_retire(deepagents.files,deepagents.files) FROM PUBLIC;
 
-REVOKE EXECUTE ON FUNCTION deepagents.history_stamp_early() FROM PUBLIC;
-
 REVOKE EXECUTE ON FUNCTION deepagents.prune_chunks() FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION deepagents.prune_history(text) FROM PUBLIC;
-
-REVOKE EXECUTE ON FUNCTION deepagents.record_change() FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION deepagents.revoke_workspace(name,text) FROM PUBLIC;
 

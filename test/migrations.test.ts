@@ -435,14 +435,8 @@ test("0006 (search line semantics) down puts 0003's fs_search back and grep stil
   }
 });
 
-/** The history triggers on files once every migration is applied (0009's three, 0012's two). */
-const NEWEST_HISTORY_TRIGGERS = [
-  "files_history",
-  "files_history_deleted",
-  "files_history_inserted",
-  "files_history_stamp_deleted",
-  "files_history_stamp_inserted",
-];
+/** The history triggers on files once every migration is applied (0009's three; 0015 dropped 0012's two). */
+const NEWEST_HISTORY_TRIGGERS = ["files_history", "files_history_deleted", "files_history_inserted"];
 
 test("0009 (set-based history) continues 0008's history across the upgrade; down puts the row trigger back", async () => {
   const url = await freshDatabase();

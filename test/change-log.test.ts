@@ -1,0 +1,152 @@
+/**
+ * The change log as migration 0015 writes it: staged per statement, moved into `changes` once per
+ * transaction at commit (or at the end of each statement under SET CONSTRAINTS ALL IMMEDIATE),
+ * one notification per workspace. Raw SQL on the tables, as the schema owner.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import type pg from "pg";
+import { adminClient, testBackend, uniqueName, TEST_SCHEMA } from "./helpers/db.js";
+
+const backend = await testBackend(); // installs the schema
+const admin = await adminClient();
+const listener = await adminClient();
+await admin.query(`SET search_path = ${TEST_SCHEMA}`);
+await listener.query(`SET search_path = ${TEST_SCHEMA}`);
+
+test.after(async () => {
+  await backend.close();
+  await admin.end();
+  await listener.end();
+});
+
+const insert = (c: pg.Client, ws: string, paths: string[]) =>
+  c.query(
+    `INSERT INTO files (workspace, path, content, mime_type, size, line_count)
+     SELECT $1, p, p, 'text/plain', octet_length(p), 1 FROM unnest($2::text[]) p`,
+    [ws, paths],
+  );
+const log = async (ws: string) =>
+  (await admin.query("SELECT id::int, path, op, version::int FROM changes WHERE workspace = $1 ORDER BY id", [ws]))
+    .rows;
+const opsOf = (rows: { path: string; op: string }[]) => rows.map((r) => `${r.op} ${r.path}`);
+const contiguous = (rows: { id: number }[]) => rows.every((r, i) => i === 0 || r.id === rows[i - 1].id + 1);
+
+/** Notifications on `ws`'s channel while `body` runs (and a moment after). */
+async function notificationsDuring(ws: string, body: () => Promise<void>): Promise<number[]> {
+  const channel = (await listener.query("SELECT changes_channel($1) AS c", [ws])).rows[0].c;
+  const got: number[] = [];
+  const on = (n: pg.Notification) => {
+    if (n.channel === channel) got.push(JSON.parse(n.payload ?? "{}").id);
+  };
+  listener.on("notification", on);
+  await listener.query(`LISTEN "${channel}"`);
+  try {
+    await body();
+    await new Promise((r) => setTimeout(r, 300));
+  } finally {
+    await listener.query(`UNLISTEN "${channel}"`);
+    listener.off("notification", on);
+  }
+  return got;
+}
+
+test("a transaction of several statements: its changes in statement order, ids contiguous, one notification with the last id", async () => {
+  const ws = uniqueName("log");
+  const notes = await notificationsDuring(ws, async () => {
+    await admin.query("BEGIN");
+    await insert(admin, ws, ["/c.txt", "/a.txt", "/b.txt"]);
+    await admin.query("UPDATE files SET content = 'x', size = 1 WHERE workspace = $1 AND path = '/b.txt'", [ws]);
+    await admin.query("DELETE FROM files WHERE workspace = $1 AND path = '/a.txt'", [ws]);
+    assert.equal(await log(ws), [], "nothing is logged before commit");
+    await admin.query("COMMIT");
+  });
+  const rows = await log(ws);
+  assert.equal(opsOf(rows), ["create /a.txt", "create /b.txt", "create /c.txt", "update /b.txt", "delete /a.txt"]);
+  assert.ok(contiguous(rows), JSON.stringify(rows));
+  assert.equal(notes, [rows[rows.length - 1].id]);
+  assert.is((await admin.query("SELECT count(*)::int AS n FROM changes_pending")).rows[0].n, 0, "staging emptied");
+});
+
+test("a statement rolled back to a savepoint leaves no change; the rest of the transaction is logged", async () => {
+  const ws = uniqueName("log");
+  await admin.query("BEGIN");
+  await insert(admin, ws, ["/kept.txt"]);
+  await admin.query("SAVEPOINT s");
+  await insert(admin, ws, ["/undone.txt"]);
+  await admin.query("ROLLBACK TO SAVEPOINT s");
+  await admin.query("SAVEPOINT t");
+  await insert(admin, ws, ["/later.txt"]);
+  await admin.query("RELEASE SAVEPOINT t");
+  await admin.query("COMMIT");
+  assert.equal(opsOf(await log(ws)), ["create /kept.txt", "create /later.txt"]);
+});
+
+test("a raw-SQL rename is a delete and a create; deletes of a statement are logged before its creates and updates", async () => {
+  const ws = uniqueName("log");
+  await insert(admin, ws, ["/a.txt", "/b.txt", "/c.txt"]);
+  await admin.query("UPDATE files SET path = '/renamed.txt' WHERE workspace = $1 AND path = '/a.txt'", [ws]);
+  // One statement: /b.txt renamed, /c.txt rewritten in place.
+  await admin.query(
+    `UPDATE files SET path = CASE path WHEN '/b.txt' THEN '/0-first.txt' ELSE path END,
+                      content = CASE path WHEN '/c.txt' THEN 'new' ELSE content END
+     WHERE workspace = $1 AND path IN ('/b.txt', '/c.txt')`,
+    [ws],
+  );
+  assert.equal(opsOf(await log(ws)).slice(3), [
+    "delete /a.txt",
+    "create /renamed.txt",
+    "delete /b.txt",
+    "create /0-first.txt",
+    "update /c.txt",
+  ]);
+});
+
+test("SET CONSTRAINTS ALL IMMEDIATE: each statement is logged (and its history stamped) as it ends", async () => {
+  const ws = uniqueName("log");
+  await admin.query("BEGIN");
+  await admin.query("SET CONSTRAINTS ALL IMMEDIATE");
+  await insert(admin, ws, ["/a.txt"]);
+  assert.equal(opsOf(await log(ws)), ["create /a.txt"]);
+  await admin.query("UPDATE files SET content = 'two', size = 3 WHERE workspace = $1", [ws]);
+  assert.equal(opsOf(await log(ws)), ["create /a.txt", "update /a.txt"]);
+  await admin.query("COMMIT");
+  const versions = (
+    await admin.query(
+      `SELECT v.version::int, v.change_id IS NOT NULL AND v.change_id = c.id AS stamped
+       FROM file_versions v LEFT JOIN changes c ON c.workspace = v.workspace AND c.path = v.path AND c.version = v.version
+       WHERE v.workspace = $1 ORDER BY v.version`,
+      [ws],
+    )
+  ).rows;
+  assert.equal(versions, [
+    { version: 1, stamped: true },
+    { version: 2, stamped: true },
+  ]);
+});
+
+test("the file/directory rule is checked at commit over the whole transaction", async () => {
+  const ws = uniqueName("log");
+  await admin.query("BEGIN");
+  await insert(admin, ws, ["/d"]);
+  await insert(admin, ws, ["/d/inner.txt"]);
+  const err = await admin.query("COMMIT").catch((e) => e);
+  // The first create in log order that breaks the rule: /d, a directory by the end.
+  assert.is(err?.code, "DA003", String(err));
+  assert.match(String(err.message), /cannot create file "\/d": it is a directory/);
+  await admin.query("BEGIN");
+  await insert(admin, ws, ["/f/inner.txt"]);
+  await insert(admin, ws, ["/f"]);
+  const err2 = await admin.query("COMMIT").catch((e) => e);
+  assert.is(err2?.code, "DA002", String(err2));
+  assert.match(String(err2.message), /cannot create "\/f\/inner.txt": "\/f" is a file, not a directory/);
+  // Created and removed again within the transaction: nothing to check.
+  await admin.query("BEGIN");
+  await insert(admin, ws, ["/e"]);
+  await insert(admin, ws, ["/e/inner.txt"]);
+  await admin.query("DELETE FROM files WHERE workspace = $1 AND path = '/e'", [ws]);
+  await admin.query("COMMIT");
+  assert.equal(opsOf(await log(ws)), ["create /e", "create /e/inner.txt", "delete /e"]);
+});
+
+test.run();

@@ -1,4 +1,4 @@
--- deepagents-backends: the database schema after migration 0015_change_log_per_statement.
+-- deepagents-backends: the database schema after migration 0016_forks_share_text.
 --
 -- GENERATED FILE, do not edit: `npm run schema` (scripts/schema.ts) writes it from the catalogs of
 -- a freshly migrated schema. test/schema.test.ts and `npm run schema -- --check` fail when it is
@@ -115,8 +115,8 @@ CREATE TABLE deepagents.files (
   created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
   modified_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
   chunk_set bigint,
-  CONSTRAINT files_chunk_set CHECK (((content IS NULL) = (chunk_set IS NULL))),
-  CONSTRAINT files_one_body CHECK (((content IS NULL) <> (bytes IS NULL))),
+  hash bytea NOT NULL,
+  CONSTRAINT files_body CHECK ((((bytes IS NULL) <> (chunk_set IS NULL)) AND ((content IS NULL) OR (chunk_set IS NOT NULL)))),
   CONSTRAINT files_path_shape CHECK ((("left"(path, 1) = '/'::text) AND ("right"(path, 1) <> '/'::text) AND (strpos(path, '//'::text) = 0))),
   CONSTRAINT files_pkey PRIMARY KEY (workspace, path)
 );
@@ -432,6 +432,17 @@ BEGIN
 END
 $function$;
 
+CREATE OR REPLACE FUNCTION deepagents.chunk_set_text(p_set bigint)
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
+ SET jit TO 'off'
+AS $function$
+  SELECT string_agg(c.content, E'\n' ORDER BY c.first_line) FROM chunks c WHERE c.chunk_set = p_set
+$function$;
+
 CREATE OR REPLACE FUNCTION deepagents.chunks_assign()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -439,22 +450,42 @@ CREATE OR REPLACE FUNCTION deepagents.chunks_assign()
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
  SET jit TO 'off'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 BEGIN
-  IF NEW.content IS NULL THEN
-    NEW.chunk_set := NULL;
-  ELSIF TG_OP = 'INSERT' THEN
-    NEW.chunk_set := coalesce(NEW.chunk_set, nextval('chunk_sets')); -- (a named set passed chunks_claim)
-  ELSIF OLD.content IS NOT DISTINCT FROM NEW.content THEN
+  IF TG_OP = 'INSERT' THEN
+    IF NEW.content IS NOT NULL THEN
+      NEW.chunk_set := nextval('chunk_sets');
+      NEW.hash := sha256(convert_to(NEW.content, 'UTF8'));
+    ELSIF NEW.bytes IS NOT NULL THEN
+      NEW.chunk_set := NULL;
+      NEW.hash := sha256(NEW.bytes);
+    END IF; -- neither: the text of the set it names, with that text's hash (chunks_claim checks)
+    RETURN NEW;
+  END IF;
+  IF NEW.content IS NULL AND NEW.bytes IS NULL THEN
+    -- Its text stays its set's (a fork's copy, or a row dropping its inline copy): the same body.
     NEW.chunk_set := OLD.chunk_set;
-  ELSIF OLD.chunk_set IS NOT NULL AND current_setting('transaction_isolation') = 'read committed'
-        AND NOT EXISTS (SELECT 1 FROM files f WHERE f.chunk_set = OLD.chunk_set
-                        AND (f.workspace, f.path) IS DISTINCT FROM (OLD.workspace, OLD.path)) THEN
-    NEW.chunk_set := OLD.chunk_set; -- its own set: re-cut in place, unchanged chunks kept
+    NEW.hash := OLD.hash;
+  ELSIF NEW.content IS NULL THEN
+    NEW.chunk_set := NULL;
+    NEW.hash := CASE WHEN NEW.bytes IS NOT DISTINCT FROM OLD.bytes THEN OLD.hash ELSE sha256(NEW.bytes) END;
+  ELSIF NEW.content IS NOT DISTINCT FROM OLD.content THEN
+    NEW.chunk_set := OLD.chunk_set;
+    NEW.hash := OLD.hash;
   ELSE
-    -- Shared (a fork's), text where there was none, or a snapshot older than this statement (one
-    -- that might not see a fork's copies).
-    NEW.chunk_set := nextval('chunk_sets');
+    NEW.hash := sha256(convert_to(NEW.content, 'UTF8'));
+    IF OLD.chunk_set IS NOT NULL AND NEW.hash = OLD.hash THEN
+      NEW.chunk_set := OLD.chunk_set; -- the text its set has already (a shared row given it inline)
+    ELSIF OLD.chunk_set IS NOT NULL AND current_setting('transaction_isolation') = 'read committed'
+          AND NOT EXISTS (SELECT 1 FROM files f WHERE f.chunk_set = OLD.chunk_set
+                          AND (f.workspace, f.path) IS DISTINCT FROM (OLD.workspace, OLD.path)) THEN
+      NEW.chunk_set := OLD.chunk_set; -- its own set: re-cut in place, unchanged chunks kept
+    ELSE
+      -- Shared (a fork's), text where there was none, or a snapshot older than this statement
+      -- (one that might not see a fork's copies): a new set.
+      NEW.chunk_set := nextval('chunk_sets');
+    END IF;
   END IF;
   RETURN NEW;
 END
@@ -467,17 +498,54 @@ CREATE OR REPLACE FUNCTION deepagents.chunks_claim()
  SET enable_seqscan TO 'off'
  SET jit TO 'off'
 AS $function$
+DECLARE
+  v_sets bigint[];
+  v_workspaces text[];
+  v_paths text[] COLLATE "C";
+  v_hashes bytea[];
+  v_missing bigint;
+  v_locked integer;
 BEGIN
-  IF NEW.chunk_set IS NOT NULL THEN
-    PERFORM 1 FROM files f
-    WHERE f.chunk_set = NEW.chunk_set AND f.size = octet_length(NEW.content) AND f.content = NEW.content
-    LIMIT 1 FOR SHARE;
-    IF NOT FOUND THEN
-      RAISE EXCEPTION 'chunk set % is not the text of a file this role can read', NEW.chunk_set
-        USING ERRCODE = 'insufficient_privilege';
-    END IF;
+  IF NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.content IS NULL AND n.chunk_set IS NOT NULL) THEN
+    RETURN NULL;
   END IF;
-  RETURN NEW;
+  -- One readable witness per named (set, hash, size, line count); the first key without one.
+  WITH k AS MATERIALIZED (
+    SELECT DISTINCT n.chunk_set, n.hash, n.size, n.line_count FROM new_rows n
+    WHERE n.content IS NULL AND n.chunk_set IS NOT NULL
+  ), w AS MATERIALIZED (
+    SELECT DISTINCT ON (k.chunk_set, k.hash, k.size, k.line_count) k.chunk_set, k.hash, k.size, k.line_count,
+           f.workspace, f.path
+    FROM k JOIN files f ON f.chunk_set = k.chunk_set AND f.hash = k.hash AND f.size = k.size
+                       AND f.line_count = k.line_count
+    -- NOT IN, a hashed subplan built once (as NOT EXISTS, the planner's estimate of one row
+    -- made it a nested loop over the statement's rows: 15 s for a fork of 10,000 files).
+    WHERE (f.workspace, f.path) NOT IN (SELECT m.workspace, m.path FROM new_rows m)
+    ORDER BY k.chunk_set, k.hash, k.size, k.line_count, f.workspace, f.path
+  )
+  SELECT (SELECT array_agg(w.chunk_set) FROM w), (SELECT array_agg(w.workspace) FROM w),
+         (SELECT array_agg(w.path) FROM w), (SELECT array_agg(w.hash) FROM w),
+         (SELECT min(k.chunk_set) FROM k
+          WHERE NOT EXISTS (SELECT 1 FROM w WHERE w.chunk_set = k.chunk_set AND w.hash = k.hash
+                            AND w.size = k.size AND w.line_count = k.line_count))
+    INTO v_sets, v_workspaces, v_paths, v_hashes, v_missing;
+  IF v_missing IS NULL THEN
+    -- Locked in path order (every writer's order); a witness changed meanwhile no longer matches.
+    SELECT count(*) INTO v_locked FROM (
+      SELECT 1 FROM files f
+      JOIN unnest(v_workspaces, v_paths, v_sets, v_hashes) AS w(workspace, path, chunk_set, hash)
+        ON f.workspace = w.workspace AND f.path = w.path
+      WHERE f.chunk_set = w.chunk_set AND f.hash = w.hash
+      ORDER BY f.workspace, f.path
+      FOR SHARE OF f
+    ) l;
+    IF v_locked = cardinality(v_sets) THEN
+      RETURN NULL;
+    END IF;
+    v_missing := v_sets[1];
+  END IF;
+  RAISE EXCEPTION 'chunk set % is not the text of a file this role can read', v_missing
+    USING ERRCODE = 'insufficient_privilege';
 END
 $function$;
 
@@ -523,7 +591,7 @@ BEGIN
   FROM new_rows n CROSS JOIN LATERAL text_chunks(n.content) c
   -- A scalar subquery, never pulled up into a join: one primary-key probe per row. As NOT EXISTS
   -- the planner hashed the whole chunks table for an upload of 2,000 files (300 MB read, 30 s).
-  WHERE n.chunk_set IS NOT NULL
+  WHERE n.chunk_set IS NOT NULL AND n.content IS NOT NULL -- (a row naming a set shares its chunks)
     AND (SELECT true FROM chunks x WHERE x.chunk_set = n.chunk_set LIMIT 1) IS NULL
   ON CONFLICT DO NOTHING; -- two new rows of one statement naming the same set
   RETURN NULL;
@@ -561,12 +629,13 @@ BEGIN
   -- (A hash join on the set: rows pair up by it; raw SQL may even change a row's key.)
   SELECT array_agg(DISTINCT n.chunk_set) INTO v_sets
   FROM new_rows n LEFT JOIN old_rows o ON o.chunk_set = n.chunk_set
-  WHERE n.chunk_set IS NOT NULL AND (o.chunk_set IS NULL OR o.content IS DISTINCT FROM n.content);
+  -- (By hash: a row of a set without its text inline, content NULL, is never cut; see 0016.)
+  WHERE n.chunk_set IS NOT NULL AND n.content IS NOT NULL AND (o.chunk_set IS NULL OR o.hash IS DISTINCT FROM n.hash);
   IF v_sets IS NOT NULL THEN
     SELECT array_agg(s.chunk_set), array_agg(c.first_line), array_agg(c.line_count), array_agg(c.content)
       INTO v_cut_sets, v_cut_first_lines, v_cut_line_counts, v_cut_contents
     FROM (SELECT DISTINCT ON (n.chunk_set) n.chunk_set, n.content
-          FROM new_rows n JOIN unnest(v_sets) AS k(chunk_set) ON k.chunk_set = n.chunk_set
+          FROM new_rows n JOIN unnest(v_sets) AS k(chunk_set) ON k.chunk_set = n.chunk_set AND n.content IS NOT NULL
           ORDER BY n.chunk_set) s
     CROSS JOIN LATERAL text_chunks(s.content) c;
     -- Old chunks minus the new cut, as a set difference (hashed or sorted, linear): see 0003.
@@ -613,6 +682,13 @@ CREATE OR REPLACE FUNCTION deepagents.file_body(p_content text, p_bytes bytea)
  IMMUTABLE PARALLEL SAFE
 RETURN COALESCE(convert_to(p_content, 'UTF8'::name), p_bytes);
 
+CREATE OR REPLACE FUNCTION deepagents.file_text(p_content text, p_set bigint)
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+RETURN CASE WHEN ((p_content IS NOT NULL) OR (p_set IS NULL)) THEN p_content ELSE deepagents.chunk_set_text(p_set) END;
+
 CREATE OR REPLACE FUNCTION deepagents.files_first_version()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -620,6 +696,7 @@ CREATE OR REPLACE FUNCTION deepagents.files_first_version()
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
  SET jit TO 'off'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 BEGIN
   PERFORM 1 FROM files f WHERE f.workspace = NEW.workspace AND f.path = NEW.path
@@ -637,6 +714,7 @@ CREATE OR REPLACE FUNCTION deepagents.files_renamed_version()
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
  SET jit TO 'off'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 BEGIN
   IF (OLD.workspace, OLD.path) IS NOT DISTINCT FROM (NEW.workspace, NEW.path) THEN
@@ -662,7 +740,8 @@ BEGIN
   IF (OLD.workspace, OLD.path) IS DISTINCT FROM (NEW.workspace, NEW.path) THEN
     RETURN NEW; -- a rename: files_renamed_version numbers the new name
   END IF;
-  IF (NEW.content, NEW.bytes, NEW.mime_type) IS DISTINCT FROM (OLD.content, OLD.bytes, OLD.mime_type) THEN
+  -- (chunks_assign, which fires first, has set NEW.hash from the new body)
+  IF (NEW.hash, NEW.bytes IS NULL, NEW.mime_type) IS DISTINCT FROM (OLD.hash, OLD.bytes IS NULL, OLD.mime_type) THEN
     NEW.version := greatest(NEW.version, OLD.version + 1);
   ELSE
     NEW.version := greatest(NEW.version, OLD.version);
@@ -798,7 +877,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_download(p_workspace text, p_paths text
  SET enable_seqscan TO 'off'
  SET jit TO 'off'
 AS $function$
-  SELECT u.ord, f.content, f.bytes,
+  SELECT u.ord, file_text(f.content, f.chunk_set), f.bytes,
          f.path IS NULL AND EXISTS (
            SELECT 1 FROM files d
            WHERE d.workspace = p_workspace AND d.path >= u.path || '/' AND d.path < u.path || '0')
@@ -821,7 +900,7 @@ DECLARE
   v_count   integer;
   v_new     text;
 BEGIN
-  SELECT f.content, f.bytes IS NOT NULL, f.version INTO v_content, v_binary, v_version
+  SELECT file_text(f.content, f.chunk_set), f.bytes IS NOT NULL, f.version INTO v_content, v_binary, v_version
     FROM files f WHERE f.workspace = p_workspace AND f.path = p_path FOR UPDATE;
   IF NOT FOUND THEN
     RETURN QUERY SELECT 'not_found'::text, 0, NULL::bigint; RETURN;
@@ -926,9 +1005,11 @@ BEGIN
 
   IF p_at IS NULL THEN
     WITH copied AS (
-      INSERT INTO files (workspace, path, content, bytes, mime_type, size, line_count, chunk_set, created_at,
+      -- A text file is copied without its text (content NULL): it is the text of its chunk set,
+      -- which it shares (chunks_claim checks the caller may read it).
+      INSERT INTO files (workspace, path, content, bytes, mime_type, size, line_count, chunk_set, hash, created_at,
                          modified_at, version)
-      SELECT p_target, s.path, s.content, s.bytes, s.mime_type, s.size, s.line_count, s.chunk_set, s.created_at,
+      SELECT p_target, s.path, NULL, s.bytes, s.mime_type, s.size, s.line_count, s.chunk_set, s.hash, s.created_at,
              s.modified_at, CASE WHEN p_history THEN s.version ELSE 1 END
       FROM files s WHERE s.workspace = p_source
       ORDER BY s.path COLLATE "C"
@@ -941,7 +1022,7 @@ BEGIN
     WITH changed AS (
       SELECT h.path, h.from_version FROM history_compare(p_source, v_position, NULL, NULL) h
     ), unchanged AS (
-      SELECT s.path, s.content, s.bytes, s.mime_type, s.size, s.line_count, s.chunk_set, s.created_at,
+      SELECT s.path, NULL::text AS content, s.bytes, s.mime_type, s.size, s.line_count, s.chunk_set, s.hash, s.created_at,
              s.modified_at, s.version
       FROM files s WHERE s.workspace = p_source AND NOT EXISTS (SELECT 1 FROM changed c WHERE c.path = s.path)
       FOR SHARE
@@ -955,14 +1036,14 @@ BEGIN
             WHERE c.from_version IS NOT NULL
             OFFSET 0) r -- a fence: pulled up, version_data would run once per use of `data`
     ), copied AS (
-      INSERT INTO files (workspace, path, content, bytes, mime_type, size, line_count, chunk_set, created_at,
+      INSERT INTO files (workspace, path, content, bytes, mime_type, size, line_count, chunk_set, hash, created_at,
                          modified_at, version)
-      SELECT p_target, u.path, u.content, u.bytes, u.mime_type, u.size, u.line_count, u.chunk_set, u.created_at,
+      SELECT p_target, u.path, u.content, u.bytes, u.mime_type, u.size, u.line_count, u.chunk_set, u.hash, u.created_at,
              u.modified_at, CASE WHEN p_history THEN u.version ELSE 1 END
       FROM (
         SELECT * FROM unchanged
         UNION ALL
-        SELECT b.path, t.content, t.bytes, b.mime_type, length(b.data), text_line_count(t.content), NULL, b.at, b.at,
+        SELECT b.path, t.content, t.bytes, b.mime_type, length(b.data), text_line_count(t.content), NULL, NULL, b.at, b.at,
                b.from_version
         FROM rebuilt b
         CROSS JOIN LATERAL (SELECT CASE WHEN b.is_text THEN convert_from(b.data, 'UTF8') END AS content,
@@ -1125,7 +1206,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_read_raw(p_workspace text, p_path text)
  SET enable_seqscan TO 'off'
  SET jit TO 'off'
 AS $function$
-  SELECT f.mime_type, f.content, f.bytes, f.created_at, f.modified_at
+  SELECT f.mime_type, file_text(f.content, f.chunk_set), f.bytes, f.created_at, f.modified_at
   FROM files f WHERE f.workspace = p_workspace AND f.path = p_path
 $function$;
 
@@ -1521,11 +1602,12 @@ CREATE OR REPLACE FUNCTION deepagents.history_capture(r deepagents.files, p_op t
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
  SET jit TO 'off'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 BEGIN
   INSERT INTO file_versions AS v (workspace, path, version, op, change_id, at, size, mime_type, is_text, hash, tag)
-  VALUES (r.workspace, r.path, r.version, p_op, p_change_id, p_at, r.size, r.mime_type, r.content IS NOT NULL,
-          sha256(file_body(r.content, r.bytes)), nullif(current_setting('deepagents_backends.tag', true), ''))
+  VALUES (r.workspace, r.path, r.version, p_op, p_change_id, p_at, r.size, r.mime_type, r.chunk_set IS NOT NULL,
+          r.hash, nullif(current_setting('deepagents_backends.tag', true), ''))
   ON CONFLICT (workspace, path, version, deleted) DO UPDATE
     SET op = excluded.op, change_id = excluded.change_id, at = excluded.at, size = excluded.size,
         mime_type = excluded.mime_type, is_text = excluded.is_text, hash = excluded.hash, tag = excluded.tag,
@@ -1608,14 +1690,14 @@ DECLARE
   v_on text[];
 BEGIN
   SELECT array_agg(w.workspace) INTO v_on
-  FROM (SELECT DISTINCT o.workspace FROM old_rows o) w WHERE history_enabled(w.workspace);
+  FROM (SELECT DISTINCT o.workspace FROM old_rows o OFFSET 0) w WHERE history_enabled(w.workspace); -- (as above)
   IF v_on IS NULL THEN
     RETURN NULL;
   END IF;
   -- A version written before history was kept for it: recorded now, as there all along.
   INSERT INTO file_versions (workspace, path, version, op, change_id, at, size, mime_type, is_text, hash, tag)
   SELECT o.workspace, o.path, o.version, CASE WHEN o.version = 1 THEN 'create' ELSE 'update' END, 0,
-         o.modified_at, o.size, o.mime_type, o.content IS NOT NULL, sha256(file_body(o.content, o.bytes)), v_tag
+         o.modified_at, o.size, o.mime_type, o.chunk_set IS NOT NULL, o.hash, v_tag
   FROM old_rows o
   WHERE o.workspace = ANY (v_on)
     AND NOT EXISTS (SELECT 1 FROM file_versions v WHERE v.workspace = o.workspace AND v.path = o.path
@@ -1627,10 +1709,10 @@ BEGIN
   -- prune_history's collection, as blob_keep does. (The foreign key is checked at the end of the
   -- statement, when the blobs inserted beside the UPDATE are there.)
   WITH kept AS MATERIALIZED (
-    SELECT o.workspace, o.path, o.version, sha256(k.body) AS hash, k.body
+    SELECT o.workspace, o.path, o.version, o.hash, k.body
     FROM old_rows o
     JOIN file_versions v ON v.workspace = o.workspace AND v.path = o.path AND v.version = o.version AND NOT v.deleted
-    CROSS JOIN LATERAL (SELECT file_body(o.content, o.bytes) AS body) k
+    CROSS JOIN LATERAL (SELECT file_body(file_text(o.content, o.chunk_set), o.bytes) AS body) k
     WHERE o.workspace = ANY (v_on) AND v.blob IS NULL AND v.delta_middle IS NULL
   ), stored AS (
     INSERT INTO blobs AS b (hash, data)
@@ -1693,10 +1775,11 @@ CREATE OR REPLACE FUNCTION deepagents.history_inserted()
 AS $function$
 BEGIN
   INSERT INTO file_versions AS v (workspace, path, version, op, change_id, at, size, mime_type, is_text, hash, tag)
-  SELECT n.workspace, n.path, n.version, 'create', NULL, n.modified_at, n.size, n.mime_type, n.content IS NOT NULL,
-         sha256(file_body(n.content, n.bytes)), nullif(current_setting('deepagents_backends.tag', true), '')
+  SELECT n.workspace, n.path, n.version, 'create', NULL, n.modified_at, n.size, n.mime_type, n.chunk_set IS NOT NULL,
+         n.hash, nullif(current_setting('deepagents_backends.tag', true), '')
   FROM new_rows n
-  WHERE n.workspace IN (SELECT w.workspace FROM (SELECT DISTINCT r.workspace FROM new_rows r) w
+  -- (OFFSET 0: pushed below the DISTINCT, history_enabled ran once per row, not per workspace)
+  WHERE n.workspace IN (SELECT w.workspace FROM (SELECT DISTINCT r.workspace FROM new_rows r OFFSET 0) w
                         WHERE history_enabled(w.workspace))
   ORDER BY n.workspace, n.path COLLATE "C" -- version rows are locked in path order too
   ON CONFLICT (workspace, path, version, deleted) DO UPDATE
@@ -1718,6 +1801,7 @@ CREATE OR REPLACE FUNCTION deepagents.history_policy(p_workspace text, OUT enabl
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 DECLARE
   d history_settings;
@@ -1743,6 +1827,7 @@ CREATE OR REPLACE FUNCTION deepagents.history_record()
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
  SET jit TO 'off'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 DECLARE
   v_renamed boolean := TG_OP = 'UPDATE' AND (OLD.workspace, OLD.path) IS DISTINCT FROM (NEW.workspace, NEW.path);
@@ -1779,10 +1864,11 @@ CREATE OR REPLACE FUNCTION deepagents.history_retire(o deepagents.files, n deepa
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
  SET jit TO 'off'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 DECLARE
   v_row file_versions;
-  v_old bytea := file_body(o.content, o.bytes);
+  v_old bytea := file_body(file_text(o.content, o.chunk_set), o.bytes);
   v_new bytea;
   v_depth integer;
   v_prefix integer;
@@ -1805,7 +1891,7 @@ BEGIN
   -- another workspace holds some content. (n.path, not n: a row IS NOT NULL only when every
   -- column is, and a file has content or bytes.)
   IF n.path IS NOT NULL THEN
-    v_new := file_body(n.content, n.bytes);
+    v_new := file_body(file_text(n.content, n.chunk_set), n.bytes);
     -- The deltas just below: those of the previous kept version (raw SQL may leave gaps).
     v_depth := coalesce((SELECT CASE WHEN p.delta_middle IS NOT NULL THEN p.depth END FROM file_versions p
                          WHERE p.workspace = o.workspace AND p.path = o.path AND p.version < o.version
@@ -2098,7 +2184,7 @@ BEGIN
   IF v_end.blob IS NOT NULL THEN
     SELECT b.data INTO v_data FROM blobs b WHERE b.hash = v_end.blob;
   ELSE
-    SELECT file_body(f.content, f.bytes) INTO v_data FROM files f
+    SELECT file_body(file_text(f.content, f.chunk_set), f.bytes) INTO v_data FROM files f
     WHERE f.workspace = p_workspace AND f.path = p_path AND f.version = v_end.version;
   END IF;
   IF v_data IS NULL THEN
@@ -2129,9 +2215,7 @@ $function$;
 
 CREATE CONSTRAINT TRIGGER changes_flush_at_commit AFTER INSERT ON deepagents.changes_flush DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION deepagents.changes_flush_now();
 
-CREATE TRIGGER files_chunks_claim BEFORE INSERT ON deepagents.files FOR EACH ROW EXECUTE FUNCTION deepagents.chunks_claim();
-
-CREATE TRIGGER files_chunks_delete AFTER DELETE ON deepagents.files REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.chunks_delete();
+CREATE TRIGGER files_chunks_claim AFTER INSERT ON deepagents.files REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.chunks_claim();
 
 CREATE TRIGGER files_chunks_insert AFTER INSERT ON deepagents.files REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.chunks_insert();
 
@@ -2156,6 +2240,8 @@ CREATE TRIGGER files_tombstones_clear AFTER INSERT ON deepagents.files REFERENCI
 CREATE TRIGGER files_tombstones_record AFTER DELETE ON deepagents.files REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.tombstones_record();
 
 CREATE TRIGGER files_version_rises BEFORE UPDATE ON deepagents.files FOR EACH ROW EXECUTE FUNCTION deepagents.files_version_rises();
+
+CREATE TRIGGER files_zy_chunks_delete AFTER DELETE ON deepagents.files REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.chunks_delete();
 
 CREATE TRIGGER files_zz_log_deleted AFTER DELETE ON deepagents.files REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.changes_stage();
 

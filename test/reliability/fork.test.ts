@@ -9,7 +9,7 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import pg from "pg";
 import { PostgresBackend } from "../../src/index.js";
 import { adminClient, databaseUrl } from "../helpers/db.js";
@@ -77,6 +77,70 @@ test("a fork shares every chunk set; the first write to a shared file gives it a
   assert.is(await chunkRows(), initial, "every chunk of both is gone");
 });
 
+test("a fork's text files hold no text of their own (0016): reads, download, edit, delete and history use the set's text", async () => {
+  const src = owner.withWorkspace("lazy-src");
+  const text = Array.from({ length: 2000 }, (_, i) => `line ${i} of a shared text`).join("\n") + "\n";
+  await src.write("/t.txt", text);
+  await src.write("/empty.txt", "");
+  await src.uploadFiles([["/b.bin", new Uint8Array([0, 1, 2, 255])]]);
+  await src.fork("lazy-dst");
+  const rows = (
+    await admin.query(
+      `SELECT path, content IS NULL AS no_text, hash = sha256(coalesce(convert_to(content, 'UTF8'), bytes)) AS hashed
+       FROM ${S}.files WHERE workspace = $1 ORDER BY path`,
+      ["lazy-dst"],
+    )
+  ).rows;
+  assert.equal(
+    rows.map((r) => [r.path, r.no_text]),
+    [
+      ["/b.bin", true],
+      ["/empty.txt", true],
+      ["/t.txt", true],
+    ],
+  );
+  const srcHashes = (
+    await admin.query(`SELECT path, hash FROM ${S}.files WHERE workspace = 'lazy-src' ORDER BY path`)
+  ).rows.map((r) => [r.path, r.hash.toString("hex")]);
+  const dstHashes = (
+    await admin.query(`SELECT path, hash FROM ${S}.files WHERE workspace = 'lazy-dst' ORDER BY path`)
+  ).rows.map((r) => [r.path, r.hash.toString("hex")]);
+  assert.equal(dstHashes, srcHashes, "the fork's rows carry their source's hashes");
+  assert.equal(dstHashes.find(([p]) => p === "/t.txt")?.[1], createHash("sha256").update(text).digest("hex"));
+
+  const dst = owner.withWorkspace("lazy-dst");
+  assert.is((await dst.read("/t.txt", 1000, 2)).content, "line 1000 of a shared text\nline 1001 of a shared text");
+  const [t, empty, bin] = await dst.downloadFiles(["/t.txt", "/empty.txt", "/b.bin"]);
+  assert.is(Buffer.from(t.content!).toString(), text);
+  assert.is(Buffer.from(empty.content!).toString(), "");
+  assert.equal([...bin.content!], [0, 1, 2, 255]);
+
+  // Deleted in the fork: its history keeps the text (read from the set before the set goes).
+  await src.delete("/t.txt");
+  await dst.delete("/t.txt");
+  assert.is((await dst.readVersion("/t.txt", 1, 0, 1)).content, "line 0 of a shared text");
+  assert.is((await dst.restore("/t.txt", 1)).error, undefined);
+  assert.is(Buffer.from((await dst.downloadFiles(["/t.txt"]))[0].content!).toString(), text);
+
+  // An edit gives the row its text (a set of its own); one that sets content NULL keeps the set.
+  await src.write("/e.txt", "alpha\nbeta\n");
+  await src.fork("lazy-dst2");
+  const dst2 = owner.withWorkspace("lazy-dst2");
+  assert.is((await dst2.edit("/e.txt", "beta", "gamma")).error, undefined);
+  assert.is((await dst2.read("/e.txt")).content, "alpha\ngamma\n");
+  assert.is.not(await setOf("lazy-dst2", "/e.txt"), await setOf("lazy-src", "/e.txt"));
+  const own = await setOf("lazy-dst2", "/e.txt");
+  const version = (await dst2.stat("/e.txt")).data?.version;
+  await admin.query(`UPDATE ${S}.files SET content = NULL WHERE workspace = 'lazy-dst2' AND path = '/e.txt'`);
+  assert.is(await setOf("lazy-dst2", "/e.txt"), own);
+  assert.is((await dst2.stat("/e.txt")).data?.version, version, "the same body: no new version");
+  assert.is((await dst2.read("/e.txt")).content, "alpha\ngamma\n");
+  assert.equal(
+    (await dst2.grep("gamma")).matches?.map((m) => m.path),
+    ["/e.txt"],
+  );
+});
+
 test("a restricted role forks what it can read into what it may write, and nothing else", async () => {
   await restricted.write("/mine.txt", "mine\n");
   const globex = owner.withWorkspace("globex");
@@ -101,40 +165,80 @@ test("a restricted role forks what it can read into what it may write, and nothi
 test("raw SQL cannot point a file at another workspace's chunk set, nor repoint one", async () => {
   const theirs = await setOf("globex", "/secret.txt");
   assert.ok(theirs);
-  const size = await count(`SELECT size AS n FROM ${S}.files WHERE workspace = 'globex' AND path = '/secret.txt'`);
+  const [victim] = (
+    await admin.query(
+      `SELECT size, line_count, hash FROM ${S}.files WHERE workspace = 'globex' AND path = '/secret.txt'`,
+    )
+  ).rows;
+  // Naming the set without text (as a fork does), even with its exact hash, size and line count:
+  // the role cannot read a file of that set. Refused, nothing written.
   const insert = raw.query(
-    `INSERT INTO files (workspace, path, content, mime_type, size, line_count, chunk_set)
-     VALUES ('acme', '/stolen.txt', $1, 'text/plain', $2, 1, $3)`,
-    ["x".repeat(size), size, theirs],
+    `INSERT INTO files (workspace, path, content, mime_type, size, line_count, chunk_set, hash)
+     VALUES ('acme', '/stolen.txt', NULL, 'text/plain', $1, $2, $3, $4)`,
+    [victim.size, victim.line_count, theirs, victim.hash],
   );
   await rejects(() => insert, /chunk set .* is not the text of a file this role can read/);
-  // An UPDATE naming a set is ignored: the row keeps its own.
+  assert.is(await count(`SELECT count(*) AS n FROM ${S}.files WHERE workspace = 'acme' AND path = '/stolen.txt'`), 0);
+  // Naming it with text of its own: the row gets a set of its own.
+  await raw.query(
+    `INSERT INTO files (workspace, path, content, mime_type, size, line_count, chunk_set)
+     VALUES ('acme', '/named.txt', 'mine', 'text/plain', 4, 1, $1)`,
+    [theirs],
+  );
+  assert.is.not(await setOf("acme", "/named.txt"), theirs);
+  // An UPDATE naming a set is ignored: the row keeps its own (also when it drops its inline text).
   const mine = await setOf("acme", "/mine.txt");
   await raw.query(`UPDATE files SET chunk_set = $1 WHERE workspace = 'acme' AND path = '/mine.txt'`, [theirs]);
+  await raw.query(`UPDATE files SET chunk_set = $1, content = NULL WHERE workspace = 'acme' AND path = '/named.txt'`, [
+    theirs,
+  ]);
   assert.is(await setOf("acme", "/mine.txt"), mine);
+  assert.is.not(await setOf("acme", "/named.txt"), theirs);
+  assert.is((await restricted.read("/named.txt")).content, "mine", "its own text, now only in its chunk set");
   const visible = await raw.query(`SELECT count(*)::int AS n FROM chunks WHERE chunk_set = $1`, [theirs]);
   assert.is(visible.rows[0].n, 0, "another workspace's chunks are invisible to the role");
   assert.equal((await restricted.grep("globex secret")).matches, []);
 });
 
-test("raw SQL cannot name a readable set with other text of the same size (every file of a set has its text)", async () => {
+test("raw SQL can share a readable set only with that set's hash, size and line count (every file of a set has its text)", async () => {
   await restricted.write("/same-size.txt", "original text\n");
   const own = await setOf("acme", "/same-size.txt");
-  const forged = raw.query(
+  const [mine] = (await admin.query(`SELECT hash FROM ${S}.files WHERE workspace = 'acme' AND path = '/same-size.txt'`))
+    .rows;
+  const share = (path: string, size: number, lines: number, hash: Buffer) =>
+    raw.query(
+      `INSERT INTO files (workspace, path, content, mime_type, size, line_count, chunk_set, hash)
+       VALUES ('acme', $1, NULL, 'text/plain', $2, $3, $4, $5)`,
+      [path, size, lines, own, hash],
+    );
+  const other = createHash("sha256").update("forgedxx text\n").digest();
+  await rejects(() => share("/forged.txt", 14, 1, other), /chunk set .* is not the text of a file this role can read/);
+  await rejects(
+    () => share("/forged.txt", 15, 1, mine.hash),
+    /chunk set .* is not the text of a file this role can read/,
+  );
+  await rejects(
+    () => share("/forged.txt", 14, 2, mine.hash),
+    /chunk set .* is not the text of a file this role can read/,
+  );
+  // Text given with the set named: a set of its own (never the named one).
+  await raw.query(
     `INSERT INTO files (workspace, path, content, mime_type, size, line_count, chunk_set)
      VALUES ('acme', '/forged.txt', 'forgedxx text\n', 'text/plain', 14, 2, $1)`,
     [own],
   );
-  await rejects(() => forged, /chunk set .* is not the text of a file this role can read/);
-  // The same text may share it (that is what a fork does).
-  await raw.query(
-    `INSERT INTO files (workspace, path, content, mime_type, size, line_count, chunk_set)
-     VALUES ('acme', '/twin.txt', 'original text\n', 'text/plain', 14, 2, $1)`,
-    [own],
-  );
+  assert.is.not(await setOf("acme", "/forged.txt"), own);
+  // The same text, named by its hash, shares it (that is what a fork does).
+  await share("/twin.txt", 14, 1, mine.hash);
+  assert.is(await setOf("acme", "/twin.txt"), own);
+  assert.is((await restricted.read("/twin.txt")).content, "original text\n");
   assert.equal(
     (await restricted.grep("original")).matches?.map((m) => m.path),
     ["/same-size.txt", "/twin.txt"],
+  );
+  assert.equal(
+    (await restricted.grep("forgedxx")).matches?.map((m) => m.path),
+    ["/forged.txt"],
   );
 });
 

@@ -109,4 +109,27 @@ test("a function that turns sequential scans off turns JIT off too (before Postg
   );
 });
 
+test("the row triggers of files and the helpers they call per row keep generic plans (0016): a key probe re-planned on every call cost a 10,000-file fork 0.4 s", async () => {
+  const perRow = [
+    "files_first_version",
+    "files_renamed_version",
+    "chunks_assign",
+    "history_record",
+    "history_capture",
+    "history_retire",
+    "history_policy",
+  ];
+  const { rows } = await admin.query(
+    `SELECT p.proname FROM pg_proc p
+     WHERE p.pronamespace = $1::regnamespace AND p.proname = ANY ($2)
+       AND 'plan_cache_mode=force_generic_plan' = ANY (p.proconfig)
+     ORDER BY 1`,
+    [TEST_SCHEMA, perRow],
+  );
+  assert.equal(
+    rows.map((r) => r.proname),
+    [...perRow].sort(),
+  );
+});
+
 test.run();

@@ -52,6 +52,7 @@ CREATE TABLE deepagents.changes_horizon (
 );
 
 CREATE UNLOGGED TABLE deepagents.changes_pending (
+  xact xid8 DEFAULT pg_current_xact_id() NOT NULL,
   seq bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
   workspace text NOT NULL,
   path text COLLATE "C" NOT NULL,
@@ -166,6 +167,8 @@ CREATE SEQUENCE deepagents.migrations_id_seq
 
 -- Indexes (those of primary keys and unique constraints are their constraints, above) ------------
 
+CREATE INDEX changes_pending_xact_idx ON deepagents.changes_pending USING btree (xact, seq);
+
 CREATE INDEX changes_workspace_id_idx ON deepagents.changes USING btree (workspace, id);
 
 CREATE INDEX checkpoints_workspace_idx ON deepagents.checkpoints USING btree (workspace, id);
@@ -273,6 +276,7 @@ CREATE OR REPLACE FUNCTION deepagents.changes_flush_now()
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
  SET jit TO 'off'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 DECLARE
   v_ids bigint[];
@@ -285,7 +289,8 @@ BEGIN
   DELETE FROM changes_flush f WHERE f.xact = NEW.xact;
   PERFORM changes_lock();
   WITH staged AS (
-    DELETE FROM changes_pending p RETURNING p.seq, p.workspace, p.path, p.op, p.version, p.size
+    DELETE FROM changes_pending p WHERE p.xact = NEW.xact
+    RETURNING p.seq, p.workspace, p.path, p.op, p.version, p.size
   ), logged AS (
     INSERT INTO changes (workspace, path, op, version, size)
     SELECT s.workspace, s.path, s.op, s.version, s.size FROM staged s ORDER BY s.seq
@@ -355,6 +360,7 @@ CREATE OR REPLACE FUNCTION deepagents.changes_stage()
  SECURITY DEFINER
  SET search_path TO 'deepagents', 'pg_temp'
  SET jit TO 'off'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 DECLARE
   v_rows bigint;
@@ -617,6 +623,7 @@ CREATE OR REPLACE FUNCTION deepagents.chunks_update()
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
  SET jit TO 'off'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 DECLARE
   v_sets bigint[];
@@ -624,6 +631,7 @@ DECLARE
   v_cut_first_lines integer[];
   v_cut_line_counts integer[];
   v_cut_contents text[];
+  v_gone bigint[];
 BEGIN
   -- Sets of new rows whose text is not the text the set had: new sets, and sets re-cut in place.
   -- (A hash join on the set: rows pair up by it; raw SQL may even change a row's key.)
@@ -654,8 +662,12 @@ BEGIN
          AS f(chunk_set, first_line, line_count, content)
     WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.chunk_set = f.chunk_set AND c.first_line = f.first_line);
   END IF;
-  PERFORM chunks_collect((SELECT array_agg(g.chunk_set)
-                          FROM (SELECT o.chunk_set FROM old_rows o EXCEPT SELECT n.chunk_set FROM new_rows n) g));
+  -- Sets left unused, if any (most writes re-cut their set in place and leave none: no call).
+  SELECT array_agg(g.chunk_set) INTO v_gone
+  FROM (SELECT o.chunk_set FROM old_rows o EXCEPT SELECT n.chunk_set FROM new_rows n) g;
+  IF v_gone IS NOT NULL THEN
+    PERFORM chunks_collect(v_gone);
+  END IF;
   RETURN NULL;
 END
 $function$;

@@ -412,6 +412,7 @@ DECLARE
   v_cut_first_lines integer[];
   v_cut_line_counts integer[];
   v_cut_contents text[];
+  v_gone bigint[];
 BEGIN
   -- Sets of new rows whose text is not the text the set had: new sets, and sets re-cut in place.
   -- (A hash join on the set: rows pair up by it; raw SQL may even change a row's key.)
@@ -442,8 +443,12 @@ BEGIN
          AS f(chunk_set, first_line, line_count, content)
     WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.chunk_set = f.chunk_set AND c.first_line = f.first_line);
   END IF;
-  PERFORM chunks_collect((SELECT array_agg(g.chunk_set)
-                          FROM (SELECT o.chunk_set FROM old_rows o EXCEPT SELECT n.chunk_set FROM new_rows n) g));
+  -- Sets left unused, if any (most writes re-cut their set in place and leave none: no call).
+  SELECT array_agg(g.chunk_set) INTO v_gone
+  FROM (SELECT o.chunk_set FROM old_rows o EXCEPT SELECT n.chunk_set FROM new_rows n) g;
+  IF v_gone IS NOT NULL THEN
+    PERFORM chunks_collect(v_gone);
+  END IF;
   RETURN NULL;
 END
 $function$;
@@ -695,7 +700,8 @@ DO $$
 DECLARE
   f text;
 BEGIN
-  FOREACH f IN ARRAY ARRAY['files_first_version()', 'files_renamed_version()', 'chunks_assign()', 'history_record()',
+  FOREACH f IN ARRAY ARRAY['files_first_version()', 'files_renamed_version()', 'chunks_assign()', 'chunks_update()',
+                           'history_record()',
                            'history_capture(files, text, bigint, timestamp with time zone)',
                            'history_retire(files, files)', 'history_policy(text)'] LOOP
     EXECUTE format('ALTER FUNCTION %s SET plan_cache_mode = force_generic_plan', f);

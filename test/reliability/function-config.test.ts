@@ -109,11 +109,14 @@ test("a function that turns sequential scans off turns JIT off too (before Postg
   );
 });
 
-test("the row triggers of files and the helpers they call per row keep generic plans (0016): a key probe re-planned on every call cost a 10,000-file fork 0.4 s", async () => {
+test("the triggers every write runs keep generic plans (0015, 0016): a key probe re-planned on every call cost a 10,000-file fork 0.4 s", async () => {
   const perRow = [
+    "changes_stage",
+    "changes_flush_now",
     "files_first_version",
     "files_renamed_version",
     "chunks_assign",
+    "chunks_update",
     "history_record",
     "history_capture",
     "history_retire",

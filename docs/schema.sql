@@ -360,7 +360,7 @@ CREATE OR REPLACE FUNCTION deepagents.changes_stage()
  SECURITY DEFINER
  SET search_path TO 'deepagents', 'pg_temp'
  SET jit TO 'off'
- SET plan_cache_mode TO 'force_generic_plan'
+ SET plan_cache_mode TO 'force_custom_plan'
 AS $function$
 DECLARE
   v_rows bigint;
@@ -372,20 +372,22 @@ BEGIN
     INSERT INTO changes_pending (workspace, path, op, version, size)
     SELECT o.workspace, o.path, 'delete', o.version, o.size FROM old_rows o ORDER BY o.workspace, o.path;
   ELSE
+    -- Old and new rows paired by grouping, not by a join: the planner estimates a transition
+    -- table at a few rows and nested-looped one over the other (quadratic in the statement).
     INSERT INTO changes_pending (workspace, path, op, version, size)
-    SELECT s.workspace, s.path, s.op, s.version, s.size
+    SELECT k.workspace, k.path,
+           CASE WHEN k.has_new AND k.has_old THEN 'update' WHEN k.has_new THEN 'create' ELSE 'delete' END,
+           k.version, k.size
     FROM (
-      SELECT o.workspace, o.path, 'delete' AS op, o.version, o.size, 0 AS step
-      FROM old_rows o
-      WHERE NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.workspace = o.workspace AND n.path = o.path)
-      UNION ALL
-      SELECT n.workspace, n.path,
-             CASE WHEN EXISTS (SELECT 1 FROM old_rows o WHERE o.workspace = n.workspace AND o.path = n.path)
-                  THEN 'update' ELSE 'create' END,
-             n.version, n.size, 1
-      FROM new_rows n
-    ) s
-    ORDER BY s.step, s.workspace, s.path;
+      SELECT u.workspace, u.path, bool_or(u.is_new) AS has_new, bool_or(NOT u.is_new) AS has_old,
+             (array_agg(u.version ORDER BY u.is_new DESC))[1] AS version, -- the new row's, if any
+             (array_agg(u.size ORDER BY u.is_new DESC))[1] AS size
+      FROM (SELECT o.workspace, o.path, o.version, o.size, false AS is_new FROM old_rows o
+            UNION ALL
+            SELECT n.workspace, n.path, n.version, n.size, true FROM new_rows n) u
+      GROUP BY u.workspace, u.path
+    ) k
+    ORDER BY k.has_new, k.workspace, k.path;
   END IF;
   GET DIAGNOSTICS v_rows = ROW_COUNT;
   IF v_rows > 0 THEN
@@ -503,6 +505,7 @@ CREATE OR REPLACE FUNCTION deepagents.chunks_claim()
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
  SET jit TO 'off'
+ SET plan_cache_mode TO 'force_custom_plan'
 AS $function$
 DECLARE
   v_sets bigint[];
@@ -576,6 +579,7 @@ CREATE OR REPLACE FUNCTION deepagents.chunks_delete()
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
  SET jit TO 'off'
+ SET plan_cache_mode TO 'force_custom_plan'
 AS $function$
 BEGIN
   PERFORM chunks_collect((SELECT array_agg(o.chunk_set) FROM old_rows o));
@@ -590,6 +594,7 @@ CREATE OR REPLACE FUNCTION deepagents.chunks_insert()
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
  SET jit TO 'off'
+ SET plan_cache_mode TO 'force_custom_plan'
 AS $function$
 BEGIN
   INSERT INTO chunks (chunk_set, first_line, line_count, content)
@@ -623,7 +628,7 @@ CREATE OR REPLACE FUNCTION deepagents.chunks_update()
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
  SET jit TO 'off'
- SET plan_cache_mode TO 'force_generic_plan'
+ SET plan_cache_mode TO 'force_custom_plan'
 AS $function$
 DECLARE
   v_sets bigint[];
@@ -634,16 +639,28 @@ DECLARE
   v_gone bigint[];
 BEGIN
   -- Sets of new rows whose text is not the text the set had: new sets, and sets re-cut in place.
-  -- (A hash join on the set: rows pair up by it; raw SQL may even change a row's key.)
-  SELECT array_agg(DISTINCT n.chunk_set) INTO v_sets
-  FROM new_rows n LEFT JOIN old_rows o ON o.chunk_set = n.chunk_set
-  -- (By hash: a row of a set without its text inline, content NULL, is never cut; see 0016.)
-  WHERE n.chunk_set IS NOT NULL AND n.content IS NOT NULL AND (o.chunk_set IS NULL OR o.hash IS DISTINCT FROM n.hash);
+  -- (Rows pair up by the set: raw SQL may even change a row's key.) By hash: a row of a set
+  -- without its text inline (content NULL) is never cut. Old and new
+  -- rows meet by grouping on the set, not by a join: the planner estimates a transition table at
+  -- a few rows and nested-looped one over the other (an upload of 500 files over themselves:
+  -- 24 ms here, quadratic in the statement).
+  SELECT array_agg(g.chunk_set) INTO v_sets
+  FROM (
+    SELECT u.chunk_set
+    FROM (SELECT n.chunk_set, n.hash, true AS is_new FROM new_rows n
+          WHERE n.chunk_set IS NOT NULL AND n.content IS NOT NULL
+          UNION ALL
+          SELECT o.chunk_set, o.hash, false FROM old_rows o WHERE o.chunk_set IS NOT NULL) u
+    GROUP BY u.chunk_set
+    HAVING bool_or(u.is_new)
+       AND NOT (array_agg(u.hash) FILTER (WHERE u.is_new)
+                <@ coalesce(array_agg(u.hash) FILTER (WHERE NOT u.is_new), '{}'))
+  ) g;
   IF v_sets IS NOT NULL THEN
     SELECT array_agg(s.chunk_set), array_agg(c.first_line), array_agg(c.line_count), array_agg(c.content)
       INTO v_cut_sets, v_cut_first_lines, v_cut_line_counts, v_cut_contents
     FROM (SELECT DISTINCT ON (n.chunk_set) n.chunk_set, n.content
-          FROM new_rows n JOIN unnest(v_sets) AS k(chunk_set) ON k.chunk_set = n.chunk_set AND n.content IS NOT NULL
+          FROM new_rows n WHERE n.chunk_set = ANY (v_sets) AND n.content IS NOT NULL
           ORDER BY n.chunk_set) s
     CROSS JOIN LATERAL text_chunks(s.content) c;
     -- Old chunks minus the new cut, as a set difference (hashed or sorted, linear): see 0003.
@@ -1696,6 +1713,7 @@ CREATE OR REPLACE FUNCTION deepagents.history_deleted()
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
  SET jit TO 'off'
+ SET plan_cache_mode TO 'force_custom_plan'
 AS $function$
 DECLARE
   v_tag text := nullif(current_setting('deepagents_backends.tag', true), '');
@@ -1784,6 +1802,7 @@ CREATE OR REPLACE FUNCTION deepagents.history_inserted()
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
  SET jit TO 'off'
+ SET plan_cache_mode TO 'force_custom_plan'
 AS $function$
 BEGIN
   INSERT INTO file_versions AS v (workspace, path, version, op, change_id, at, size, mime_type, is_text, hash, tag)
@@ -2149,6 +2168,7 @@ CREATE OR REPLACE FUNCTION deepagents.tombstones_clear()
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
  SET jit TO 'off'
+ SET plan_cache_mode TO 'force_custom_plan'
 AS $function$
 BEGIN
   DELETE FROM tombstones t USING new_rows n WHERE t.workspace = n.workspace AND t.path = n.path;
@@ -2163,6 +2183,7 @@ CREATE OR REPLACE FUNCTION deepagents.tombstones_record()
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
  SET jit TO 'off'
+ SET plan_cache_mode TO 'force_custom_plan'
 AS $function$
 BEGIN
   INSERT INTO tombstones AS t (workspace, path, version)

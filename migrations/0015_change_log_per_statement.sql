@@ -53,11 +53,11 @@ CREATE UNLOGGED TABLE changes_flush (
 REVOKE ALL ON changes_pending, changes_flush FROM PUBLIC;
 
 -- AFTER INSERT / UPDATE / DELETE, per statement: stage the statement's changes and arm the flush.
--- (Generic plans, here and in the flush: re-planned on every call, as PL/pgSQL does by default
--- when a custom plan looks cheaper, the flush of one write took 0.42 ms instead of 0.19.)
+-- (Planned per call: a plan over a transition table is made for the number of rows it has then,
+-- and a cached one made for a single-row statement nested-looped over the next 500-row one.)
 CREATE FUNCTION changes_stage() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT SET jit = off
-SET plan_cache_mode = force_generic_plan AS $$
+SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
   v_rows bigint;
 BEGIN
@@ -68,20 +68,22 @@ BEGIN
     INSERT INTO changes_pending (workspace, path, op, version, size)
     SELECT o.workspace, o.path, 'delete', o.version, o.size FROM old_rows o ORDER BY o.workspace, o.path;
   ELSE
+    -- Old and new rows paired by grouping, not by a join: the planner estimates a transition
+    -- table at a few rows and nested-looped one over the other (quadratic in the statement).
     INSERT INTO changes_pending (workspace, path, op, version, size)
-    SELECT s.workspace, s.path, s.op, s.version, s.size
+    SELECT k.workspace, k.path,
+           CASE WHEN k.has_new AND k.has_old THEN 'update' WHEN k.has_new THEN 'create' ELSE 'delete' END,
+           k.version, k.size
     FROM (
-      SELECT o.workspace, o.path, 'delete' AS op, o.version, o.size, 0 AS step
-      FROM old_rows o
-      WHERE NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.workspace = o.workspace AND n.path = o.path)
-      UNION ALL
-      SELECT n.workspace, n.path,
-             CASE WHEN EXISTS (SELECT 1 FROM old_rows o WHERE o.workspace = n.workspace AND o.path = n.path)
-                  THEN 'update' ELSE 'create' END,
-             n.version, n.size, 1
-      FROM new_rows n
-    ) s
-    ORDER BY s.step, s.workspace, s.path;
+      SELECT u.workspace, u.path, bool_or(u.is_new) AS has_new, bool_or(NOT u.is_new) AS has_old,
+             (array_agg(u.version ORDER BY u.is_new DESC))[1] AS version, -- the new row's, if any
+             (array_agg(u.size ORDER BY u.is_new DESC))[1] AS size
+      FROM (SELECT o.workspace, o.path, o.version, o.size, false AS is_new FROM old_rows o
+            UNION ALL
+            SELECT n.workspace, n.path, n.version, n.size, true FROM new_rows n) u
+      GROUP BY u.workspace, u.path
+    ) k
+    ORDER BY k.has_new, k.workspace, k.path;
   END IF;
   GET DIAGNOSTICS v_rows = ROW_COUNT;
   IF v_rows > 0 THEN
@@ -92,6 +94,9 @@ END
 $$;
 
 -- The flush: staged changes into the log, in commit order (see 2 above).
+-- (Generic plans: re-planned on every call, as PL/pgSQL does by default when a custom plan looks
+-- cheaper, the flush of one write took 0.42 ms instead of 0.19. Its statements read no transition
+-- table, and every step is an index probe per row whatever their number.)
 CREATE FUNCTION changes_flush_now() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT SET enable_seqscan = off SET jit = off
 SET plan_cache_mode = force_generic_plan AS $$

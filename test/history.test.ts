@@ -219,6 +219,40 @@ test("raw SQL cannot rewrite a version or move it down: it gets the next version
   assert.is((await b.stat("/raw.txt")).data?.version, 4);
 });
 
+test("raw-SQL renames in one UPDATE statement: the old names are deleted with their bytes kept, the new ones created, an updated row gets a delta", async () => {
+  const b = fresh();
+  await b.write("/a.txt", "alpha text\n");
+  await b.write("/b.txt", "bravo text\n");
+  await b.write("/c.txt", "charlie text one\n");
+  await admin.query(
+    `UPDATE ${SCHEMA}.files SET path = CASE path WHEN '/a.txt' THEN '/a2.txt' WHEN '/b.txt' THEN '/b2.txt' ELSE path END,
+                                content = CASE path WHEN '/c.txt' THEN 'charlie text two\n' ELSE content END
+     WHERE workspace = $1 AND path IN ('/a.txt', '/b.txt', '/c.txt')`,
+    [b.workspace],
+  );
+  const ops = async (path: string) => (await b.history(path)).versions?.map((v) => `${v.op}:${v.version}`);
+  assert.equal(await ops("/a.txt"), ["create:1", "delete:1"]);
+  assert.equal(await ops("/a2.txt"), ["create:1"]);
+  assert.equal(await ops("/b.txt"), ["create:1", "delete:1"]);
+  assert.equal(await ops("/c.txt"), ["create:1", "update:2"]);
+  assert.is(await textOf(b, "/a.txt", 1), "alpha text\n");
+  assert.is(await textOf(b, "/b.txt", 1), "bravo text\n");
+  assert.is(await textOf(b, "/c.txt", 1), "charlie text one\n");
+  const kept = (
+    await admin.query(
+      `SELECT path, blob IS NOT NULL AS whole, delta_middle IS NOT NULL AS delta FROM ${SCHEMA}.file_versions
+       WHERE workspace = $1 AND version = 1 AND NOT deleted AND path IN ('/a.txt', '/c.txt') ORDER BY path`,
+      [b.workspace],
+    )
+  ).rows;
+  assert.equal(kept, [
+    { path: "/a.txt", whole: true, delta: false },
+    { path: "/c.txt", whole: false, delta: true },
+  ]);
+  assert.is((await b.restore("/a.txt", 1)).error, undefined);
+  assert.is((await b.read("/a.txt")).content, "alpha text\n");
+});
+
 test("raw SQL INSERT may name a version above the path's last one, never one already used", async () => {
   const b = fresh();
   const insert = (version: number) =>

@@ -122,6 +122,18 @@ test("a fork's text files hold no text of their own (0016): reads, download, edi
   assert.is((await dst.restore("/t.txt", 1)).error, undefined);
   assert.is(Buffer.from((await dst.downloadFiles(["/t.txt"]))[0].content!).toString(), text);
 
+  // A forked row whose set is no longer shared is re-cut in place by its first edit; its history
+  // keeps the text it had (read from the set before the re-cut).
+  await src.write("/solo.txt", "old text\n");
+  await src.fork("lazy-solo");
+  await src.delete("/solo.txt");
+  const solo = owner.withWorkspace("lazy-solo");
+  const soloSet = await setOf("lazy-solo", "/solo.txt");
+  assert.is((await solo.edit("/solo.txt", "old", "new")).error, undefined);
+  assert.is(await setOf("lazy-solo", "/solo.txt"), soloSet, "re-cut in place");
+  assert.is((await solo.readVersion("/solo.txt", 1)).content, "old text\n");
+  assert.is((await solo.read("/solo.txt")).content, "new text\n");
+
   // An edit gives the row its text (a set of its own); one that sets content NULL keeps the set.
   await src.write("/e.txt", "alpha\nbeta\n");
   await src.fork("lazy-dst2");

@@ -262,6 +262,46 @@ async function ownerSession(): Promise<pg.Client> {
   return c;
 }
 
+test("a raw INSERT sharing a set locks its witness until it commits: the witness's writer waits, then copies on write (0016)", async () => {
+  const src = owner.withWorkspace("claim-src");
+  await src.write("/w.txt", "witness text\n");
+  const [w] = (
+    await admin.query(
+      `SELECT chunk_set, hash, size, line_count FROM ${S}.files WHERE workspace = 'claim-src' AND path = '/w.txt'`,
+    )
+  ).rows;
+  const claimer = await ownerSession();
+  try {
+    await claimer.query("BEGIN");
+    await claimer.query(
+      `INSERT INTO files (workspace, path, content, mime_type, size, line_count, chunk_set, hash)
+       VALUES ('claim-dst', '/copy.txt', NULL, 'text/plain', $1, $2, $3, $4)`,
+      [w.size, w.line_count, w.chunk_set, w.hash],
+    );
+    // Uncommitted, the copy is invisible to the writer of the witness: without the lock it would
+    // find the set unshared and re-cut it in place under the copy.
+    let edited = false;
+    const edit = src.edit("/w.txt", "witness", "changed").then((r) => {
+      edited = true;
+      return r;
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    assert.is(edited, false, "the witness's writer waits for the claim to commit");
+    await claimer.query("COMMIT");
+    assert.is((await edit).error, undefined);
+  } finally {
+    await claimer.end();
+  }
+  assert.is.not(await setOf("claim-src", "/w.txt"), w.chunk_set, "copied on write");
+  const dst = owner.withWorkspace("claim-dst");
+  assert.is((await dst.read("/copy.txt")).content, "witness text\n");
+  assert.equal(
+    (await dst.grep("witness")).matches?.map((m) => m.path),
+    ["/copy.txt"],
+  );
+  assert.is((await src.read("/w.txt")).content, "changed text\n");
+});
+
 test("a REPEATABLE READ writer whose snapshot predates a fork never re-cuts the fork's chunks in place", async () => {
   const src = owner.withWorkspace("rr-src");
   await src.write("/r.txt", "before the fork\n");

@@ -648,6 +648,39 @@ test("a session-level deepagents_backends.first_change does not skip the commit-
   }
 });
 
+test("the change log's staging and arming tables (0015) are the owner's alone: a role can neither forge a staged change nor disarm the flush", async () => {
+  const session = await roleSession("SELECT 1");
+  try {
+    for (const statement of [
+      `INSERT INTO ${S}.changes_pending (workspace, path, op, version, size) VALUES ('globex', '/forged.txt', 'create', 1, 1)`,
+      `SELECT * FROM ${S}.changes_pending`,
+      `INSERT INTO ${S}.changes_flush (xact) VALUES (pg_current_xact_id())`,
+      `DELETE FROM ${S}.changes_flush`,
+      `TRUNCATE ${S}.changes_pending`,
+    ]) {
+      const error = await session.sql(statement).then(
+        () => "accepted",
+        (e: Error) => e.message,
+      );
+      assert.match(error, /permission denied/, statement);
+    }
+    // And its own write, in a transaction that tried the above first, is still logged.
+    await session.sql("BEGIN");
+    await session.sql(`DELETE FROM ${S}.changes_flush`).catch(() => undefined);
+    await session.sql("ROLLBACK");
+    assert.is((await session.backend.write("/staged/a.txt", "a\n")).error, undefined);
+    const rows = (
+      await admin.query(`SELECT op FROM ${S}.changes WHERE workspace = 'acme' AND path = '/staged/a.txt'`)
+    ).rows;
+    assert.equal(
+      rows.map((r) => r.op),
+      ["create"],
+    );
+  } finally {
+    await session.end();
+  }
+});
+
 /**
  * The owner's SECURITY DEFINER trigger functions attached by the role to a temporary table of its
  * own (CREATE TRIGGER needs EXECUTE on the function, which was PUBLIC's): each would run as the

@@ -669,9 +669,8 @@ test("the change log's staging and arming tables (0015) are the owner's alone: a
     await session.sql(`DELETE FROM ${S}.changes_flush`).catch(() => undefined);
     await session.sql("ROLLBACK");
     assert.is((await session.backend.write("/staged/a.txt", "a\n")).error, undefined);
-    const rows = (
-      await admin.query(`SELECT op FROM ${S}.changes WHERE workspace = 'acme' AND path = '/staged/a.txt'`)
-    ).rows;
+    const rows = (await admin.query(`SELECT op FROM ${S}.changes WHERE workspace = 'acme' AND path = '/staged/a.txt'`))
+      .rows;
     assert.equal(
       rows.map((r) => r.op),
       ["create"],

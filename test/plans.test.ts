@@ -11,20 +11,10 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { adminClient, testBackend, uniqueName } from "./helpers/db.js";
-import { capturePlans } from "./helpers/plans.js";
+import { planCapturingBackend } from "./helpers/plans.js";
 
-// A schema of its own: the plans depend on this table's statistics, not on other test files'.
-const schema = uniqueName("plans");
-const capture = await capturePlans();
-const backend = await testBackend({ schema, pool: capture.pool });
-const admin = await adminClient();
-test.after(async () => {
-  await backend.close();
-  await capture.end();
-  await admin.query(`DROP SCHEMA ${schema} CASCADE`);
-  await admin.end();
-});
+const { schema, capture, backend, admin, end } = await planCapturingBackend("plans");
+test.after(end);
 
 // 600 files of ~1 kB in 30 directories, one of them holding a rare token.
 const files: Array<[string, Uint8Array]> = [];

@@ -11,19 +11,10 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { adminClient, testBackend, uniqueName } from "./helpers/db.js";
-import { capturePlans } from "./helpers/plans.js";
+import { planCapturingBackend } from "./helpers/plans.js";
 
-const schema = uniqueName("ttplans");
-const capture = await capturePlans({ analyze: true });
-const backend = await testBackend({ schema, pool: capture.pool });
-const admin = await adminClient();
-test.after(async () => {
-  await backend.close();
-  await capture.end();
-  await admin.query(`DROP SCHEMA ${schema} CASCADE`);
-  await admin.end();
-});
+const { capture, backend, end } = await planCapturingBackend("ttplans", { analyze: true });
+test.after(end);
 
 const N = 300;
 

@@ -5,7 +5,7 @@
  * Needs a role allowed to LOAD auto_explain (a superuser: the test and bench databases).
  */
 import pg from "pg";
-import { databaseUrl } from "./db.js";
+import { adminClient, databaseUrl, testBackend, uniqueName } from "./db.js";
 
 export interface PlanCapture {
   /** Give this to PostgresBackend({ pool }); close() of the backend leaves it open. */
@@ -70,4 +70,22 @@ export async function capturePlans(options: PlanCaptureOptions = {}): Promise<Pl
     plansDuring: during,
     end: () => pool.end(),
   };
+}
+
+/**
+ * A backend on a schema of its own (plans depend on that schema's statistics, not on other test
+ * files'), on a one-connection pool whose plans are captured; end() drops the schema.
+ */
+export async function planCapturingBackend(prefix: string, options: PlanCaptureOptions = {}) {
+  const schema = uniqueName(prefix);
+  const capture = await capturePlans(options);
+  const backend = await testBackend({ schema, pool: capture.pool });
+  const admin = await adminClient();
+  const end = async () => {
+    await backend.close();
+    await capture.end();
+    await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+    await admin.end();
+  };
+  return { schema, capture, backend, admin, end };
 }

@@ -518,26 +518,24 @@ BEGIN
   IF NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.content IS NULL AND n.chunk_set IS NOT NULL) THEN
     RETURN NULL;
   END IF;
-  -- One readable witness per named (set, hash, size, line count); the first key without one.
-  WITH k AS MATERIALIZED (
-    SELECT DISTINCT n.chunk_set, n.hash, n.size, n.line_count FROM new_rows n
-    WHERE n.content IS NULL AND n.chunk_set IS NOT NULL
-  ), w AS MATERIALIZED (
-    SELECT DISTINCT ON (k.chunk_set, k.hash, k.size, k.line_count) k.chunk_set, k.hash, k.size, k.line_count,
-           f.workspace, f.path
-    FROM k JOIN files f ON f.chunk_set = k.chunk_set AND f.hash = k.hash AND f.size = k.size
-                       AND f.line_count = k.line_count
-    -- NOT IN, a hashed subplan built once (as NOT EXISTS, the planner's estimate of one row
-    -- made it a nested loop over the statement's rows: 15 s for a fork of 10,000 files).
-    WHERE (f.workspace, f.path) NOT IN (SELECT m.workspace, m.path FROM new_rows m)
-    ORDER BY k.chunk_set, k.hash, k.size, k.line_count, f.workspace, f.path
-  )
-  SELECT (SELECT array_agg(w.chunk_set) FROM w), (SELECT array_agg(w.workspace) FROM w),
-         (SELECT array_agg(w.path) FROM w), (SELECT array_agg(w.hash) FROM w),
-         (SELECT min(k.chunk_set) FROM k
-          WHERE NOT EXISTS (SELECT 1 FROM w WHERE w.chunk_set = k.chunk_set AND w.hash = k.hash
-                            AND w.size = k.size AND w.line_count = k.line_count))
-    INTO v_sets, v_workspaces, v_paths, v_hashes, v_missing;
+  -- One readable witness per named (set, hash, size, line count): the first file of the set
+  -- outside this statement (LIMIT 1: a set shared by many forks is not read whole); the first key
+  -- without one. (NOT IN: a hashed subplan over the statement's rows, built once. As NOT EXISTS,
+  -- the planner's estimate of one row made it a loop over them: 15 s for a 10,000-file fork.)
+  SELECT array_agg(w.chunk_set), array_agg(w.workspace), array_agg(w.path), array_agg(w.hash),
+         min(w.chunk_set) FILTER (WHERE w.path IS NULL)
+    INTO v_sets, v_workspaces, v_paths, v_hashes, v_missing
+  FROM (
+    SELECT k.chunk_set, k.hash, f.workspace, f.path
+    FROM (SELECT DISTINCT n.chunk_set, n.hash, n.size, n.line_count FROM new_rows n
+          WHERE n.content IS NULL AND n.chunk_set IS NOT NULL) k
+    LEFT JOIN LATERAL (
+      SELECT f.workspace, f.path FROM files f
+      WHERE f.chunk_set = k.chunk_set AND f.hash = k.hash AND f.size = k.size AND f.line_count = k.line_count
+        AND (f.workspace, f.path) NOT IN (SELECT m.workspace, m.path FROM new_rows m)
+      LIMIT 1
+    ) f ON true
+  ) w;
   IF v_missing IS NULL THEN
     -- Locked in path order (every writer's order); a witness changed meanwhile no longer matches.
     SELECT count(*) INTO v_locked FROM (

@@ -207,6 +207,22 @@ test("raw SQL cannot point a file at another workspace's chunk set, nor repoint 
   assert.is(await setOf("acme", "/mine.txt"), mine);
   assert.is.not(await setOf("acme", "/named.txt"), theirs);
   assert.is((await restricted.read("/named.txt")).content, "mine", "its own text, now only in its chunk set");
+  // Nor can it set a hash its body does not have (a forged hash would let a later INSERT claim
+  // the set as other text): the triggers keep the body's.
+  const hashOf = async (path: string) =>
+    (
+      await admin.query(`SELECT encode(hash, 'hex') AS h FROM ${S}.files WHERE workspace = 'acme' AND path = $1`, [
+        path,
+      ])
+    ).rows[0].h;
+  const real = createHash("sha256").update("mine").digest("hex");
+  assert.is(await hashOf("/named.txt"), real);
+  await raw.query(`UPDATE files SET hash = $1 WHERE workspace = 'acme' AND path = '/named.txt'`, [victim.hash]);
+  await raw.query(
+    `UPDATE files SET hash = $1, mime_type = 'text/x-forged' WHERE workspace = 'acme' AND path = '/named.txt'`,
+    [victim.hash],
+  );
+  assert.is(await hashOf("/named.txt"), real, "the body's hash, whatever the UPDATE named");
   const visible = await raw.query(`SELECT count(*)::int AS n FROM chunks WHERE chunk_set = $1`, [theirs]);
   assert.is(visible.rows[0].n, 0, "another workspace's chunks are invisible to the role");
   assert.equal((await restricted.grep("globex secret")).matches, []);

@@ -6,7 +6,9 @@
  * of `old_rows` with `new_rows` then became a nested loop: quadratic in the statement (24 ms of an
  * upload of 500 files over themselves in chunks_update; the change log's staging as much), and a
  * cached generic plan of history_deleted took a 2,000-file delete from 0.15 to 1.2 s. 0015 and
- * 0016 pair old and new rows by grouping and plan those triggers per call. Plans, not timings:
+ * 0016 pair old and new rows by grouping (a statement over transition tables alone has no
+ * parameters, so PL/pgSQL plans it once per session whatever plan_cache_mode says) and re-plan
+ * the triggers' parameterized statements per call (force_custom_plan). Plans, not timings:
  * auto_explain (with ANALYZE) on the one connection that ran single writes first, then bulk ones.
  */
 import { test } from "uvu";

@@ -133,7 +133,7 @@ test("the triggers every write runs keep generic plans (0015, 0016): a key probe
   );
 });
 
-test("the statement triggers, which read their transition tables, are planned per call (0016): a cached plan made for a one-row statement nested-looped over the next 500-row one", async () => {
+test("the statement triggers, which read their transition tables, re-plan their parameterized statements per call (0016): a generic plan made for a one-row statement took a 2,000-file delete with history to 1.2 s", async () => {
   const { rows } = await admin.query(
     `SELECT p.proname, coalesce(p.proconfig, '{}') AS proconfig FROM pg_proc p
      WHERE p.pronamespace = $1::regnamespace AND p.prosrc ~ '\\m(new_rows|old_rows)\\M'

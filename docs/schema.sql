@@ -1,4 +1,4 @@
--- deepagents-backends: the database schema after migration 0016_forks_share_text.
+-- deepagents-backends: the database schema after migration 0017_fork_log_starts_at_fork.
 --
 -- GENERATED FILE, do not edit: `npm run schema` (scripts/schema.ts) writes it from the catalogs of
 -- a freshly migrated schema. test/schema.test.ts and `npm run schema -- --check` fail when it is
@@ -120,6 +120,12 @@ CREATE TABLE deepagents.files (
   CONSTRAINT files_body CHECK ((((bytes IS NULL) <> (chunk_set IS NULL)) AND ((content IS NULL) OR (chunk_set IS NOT NULL)))),
   CONSTRAINT files_path_shape CHECK ((("left"(path, 1) = '/'::text) AND ("right"(path, 1) <> '/'::text) AND (strpos(path, '//'::text) = 0))),
   CONSTRAINT files_pkey PRIMARY KEY (workspace, path)
+);
+
+CREATE UNLOGGED TABLE deepagents.fork_marks (
+  xact xid8 DEFAULT pg_current_xact_id() NOT NULL,
+  workspace text NOT NULL,
+  CONSTRAINT fork_marks_pkey PRIMARY KEY (xact, workspace)
 );
 
 CREATE TABLE deepagents.history_settings (
@@ -366,8 +372,11 @@ DECLARE
   v_rows bigint;
 BEGIN
   IF TG_OP = 'INSERT' THEN
+    -- (Not a fork's own rows: its target's log starts after them, at fork_log_start's horizon.)
     INSERT INTO changes_pending (workspace, path, op, version, size)
-    SELECT n.workspace, n.path, 'create', n.version, n.size FROM new_rows n ORDER BY n.workspace, n.path;
+    SELECT n.workspace, n.path, 'create', n.version, n.size FROM new_rows n
+    WHERE n.workspace NOT IN (SELECT m.workspace FROM fork_marks m WHERE m.xact = pg_current_xact_id())
+    ORDER BY n.workspace, n.path;
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO changes_pending (workspace, path, op, version, size)
     SELECT o.workspace, o.path, 'delete', o.version, o.size FROM old_rows o ORDER BY o.workspace, o.path;
@@ -777,6 +786,40 @@ BEGIN
 END
 $function$;
 
+CREATE OR REPLACE FUNCTION deepagents.fork_log_start()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
+ SET jit TO 'off'
+AS $function$
+DECLARE
+  v_horizon bigint;
+BEGIN
+  IF NEW.xact <> pg_current_xact_id() THEN
+    RAISE EXCEPTION 'a fork mark is for the transaction that writes it' USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  -- fs_fork's lock on the target (held already when it is the caller): one fork at a time.
+  PERFORM pg_advisory_xact_lock(hashtext('deepagents-backends:fork:' || current_schema() || E'\n' || NEW.workspace)::bigint);
+  IF EXISTS (SELECT 1 FROM files f WHERE f.workspace = NEW.workspace)
+     OR EXISTS (SELECT 1 FROM changes c WHERE c.workspace = NEW.workspace)
+     OR EXISTS (SELECT 1 FROM changes_horizon h WHERE h.workspace = NEW.workspace)
+     OR EXISTS (SELECT 1 FROM file_versions v WHERE v.workspace = NEW.workspace)
+     OR EXISTS (SELECT 1 FROM checkpoints c WHERE c.workspace = NEW.workspace)
+     OR EXISTS (SELECT 1 FROM tombstones t WHERE t.workspace = NEW.workspace) THEN
+    RAISE EXCEPTION 'the change log of workspace "%" can start at a fork only while the workspace is new', NEW.workspace
+      USING ERRCODE = 'DA017', DETAIL = NEW.workspace;
+  END IF;
+  -- A fresh id: above every id a watcher of the workspace can hold now, below every change of
+  -- the workspace logged from now on (ids are taken at commit, in commit order).
+  v_horizon := nextval('changes_id_seq');
+  INSERT INTO changes_horizon (workspace, pruned_to) VALUES (NEW.workspace, v_horizon);
+  PERFORM pg_notify(changes_channel(NEW.workspace), json_build_object('id', v_horizon)::text);
+  RETURN NULL;
+END
+$function$;
+
 CREATE OR REPLACE FUNCTION deepagents.fs_changes(p_workspace text, p_after bigint, p_limit integer)
  RETURNS TABLE(id bigint, path text, op text, version bigint, size bigint, at timestamp with time zone)
  LANGUAGE plpgsql
@@ -806,6 +849,13 @@ CREATE OR REPLACE FUNCTION deepagents.fs_changes_head()
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
 RETURN COALESCE((SELECT max(changes.id) AS max FROM deepagents.changes), (0)::bigint);
+
+CREATE OR REPLACE FUNCTION deepagents.fs_changes_head(p_workspace text)
+ RETURNS bigint
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+RETURN GREATEST(deepagents.fs_changes_head(), (SELECT h.pruned_to FROM deepagents.changes_horizon h WHERE (h.workspace = fs_changes_head.p_workspace)));
 
 CREATE OR REPLACE FUNCTION deepagents.fs_checkpoint(p_workspace text, p_label text, p_tag text)
  RETURNS TABLE(id bigint, change_id bigint, created_at timestamp with time zone)
@@ -978,6 +1028,7 @@ DECLARE
   v_files bigint;
   v_bytes bigint;
   v_versions bigint := 0;
+  v_marked boolean := false;
 BEGIN
   IF p_source = p_target THEN
     RAISE EXCEPTION 'cannot fork workspace "%" into itself', p_source USING ERRCODE = 'DA013';
@@ -1001,6 +1052,17 @@ BEGIN
   PERFORM pg_advisory_xact_lock(hashtext('deepagents-backends:fork:' || current_schema() || E'\n' || p_target)::bigint);
   IF EXISTS (SELECT 1 FROM files f WHERE f.workspace = p_target) THEN
     RAISE EXCEPTION 'cannot fork into workspace "%": it has files', p_target USING ERRCODE = 'DA014', DETAIL = p_target;
+  END IF;
+  IF NOT p_history THEN
+    -- A new target's change log and history start at the fork (0017): a horizon, and no change
+    -- or version row per copied file. A target that had files, a log or history once keeps them,
+    -- and is logged file by file as before.
+    BEGIN
+      INSERT INTO fork_marks (workspace) VALUES (p_target);
+      v_marked := true;
+    EXCEPTION WHEN SQLSTATE 'DA017' THEN
+      v_marked := false;
+    END;
   END IF;
   IF p_at IS NOT NULL THEN
     v_position := checkpoint_position(p_source, p_at);
@@ -1080,6 +1142,11 @@ BEGIN
       RETURNING size
     )
     SELECT count(*), coalesce(sum(c.size), 0)::bigint INTO v_files, v_bytes FROM copied c;
+  END IF;
+
+  IF v_marked THEN
+    -- What this transaction writes into the target from now on is logged (after the horizon).
+    DELETE FROM fork_marks m WHERE m.xact = pg_current_xact_id() AND m.workspace = p_target;
   END IF;
 
   IF p_history THEN
@@ -1162,10 +1229,21 @@ CREATE OR REPLACE FUNCTION deepagents.fs_history(p_workspace text, p_path text)
  SET enable_seqscan TO 'off'
  SET jit TO 'off'
 AS $function$
-  SELECT v.version, v.op, v.change_id, v.size, v.mime_type, v.at, v.tag
-  FROM file_versions v
-  WHERE v.workspace = p_workspace AND v.path = p_path
-  ORDER BY v.version, v.deleted
+  SELECT s.version, s.op, s.change_id, s.size, s.mime_type, s.at, s.tag FROM (
+    SELECT v.version, v.deleted, v.op, v.change_id, v.size, v.mime_type, v.at, v.tag
+    FROM file_versions v
+    WHERE v.workspace = p_workspace AND v.path = p_path
+    UNION ALL
+    -- The current version when no row records it yet (see version_meta): there since before the
+    -- log (change id 0), as a version written before history was kept is recorded.
+    SELECT f.version, false, CASE WHEN f.version = 1 THEN 'create' ELSE 'update' END, 0, f.size, f.mime_type,
+           f.modified_at, NULL
+    FROM files f
+    WHERE f.workspace = p_workspace AND f.path = p_path AND history_enabled(p_workspace)
+      AND NOT EXISTS (SELECT 1 FROM file_versions v WHERE v.workspace = p_workspace AND v.path = p_path
+                                                       AND v.version = f.version AND NOT v.deleted)
+  ) s
+  ORDER BY s.version, s.deleted
 $function$;
 
 CREATE OR REPLACE FUNCTION deepagents.fs_ls(p_workspace text, p_dir text)
@@ -1246,13 +1324,12 @@ CREATE OR REPLACE FUNCTION deepagents.fs_read_version(p_workspace text, p_path t
  SET jit TO 'off'
 AS $function$
 DECLARE
-  v file_versions;
+  v record;
   v_data bytea;
   v_text text;
 BEGIN
-  SELECT * INTO v FROM file_versions fv
-  WHERE fv.workspace = p_workspace AND fv.path = p_path AND fv.version = p_version AND NOT fv.deleted;
-  IF NOT FOUND THEN
+  SELECT * INTO v FROM version_meta(p_workspace, p_path, p_version);
+  IF v.hash IS NULL THEN
     RETURN;
   END IF;
   v_data := version_data(p_workspace, p_path, p_version);
@@ -1276,12 +1353,11 @@ CREATE OR REPLACE FUNCTION deepagents.fs_restore(p_workspace text, p_path text, 
  SET jit TO 'off'
 AS $function$
 DECLARE
-  v file_versions;
+  v record;
   v_data bytea;
 BEGIN
-  SELECT * INTO v FROM file_versions fv
-  WHERE fv.workspace = p_workspace AND fv.path = p_path AND fv.version = p_version AND NOT fv.deleted;
-  IF NOT FOUND THEN
+  SELECT * INTO v FROM version_meta(p_workspace, p_path, p_version);
+  IF v.hash IS NULL THEN
     RETURN QUERY SELECT 'no_version'::text, 0::bigint, NULL::text;
     RETURN;
   END IF;
@@ -1694,8 +1770,7 @@ AS $function$
                        ORDER BY v.change_id DESC LIMIT 1) s
       WHERE NOT s.deleted AND p_to IS NOT NULL
       UNION ALL
-      SELECT f.version, false, f.size, v.hash, f.mime_type FROM files f
-      JOIN file_versions v ON v.workspace = f.workspace AND v.path = f.path AND v.version = f.version AND NOT v.deleted
+      SELECT f.version, false, f.size, f.hash, f.mime_type FROM files f
       WHERE p_to IS NULL AND f.workspace = p_workspace AND f.path = t.path
     ) b ON true
   )
@@ -1810,6 +1885,8 @@ BEGIN
   -- (OFFSET 0: pushed below the DISTINCT, history_enabled ran once per row, not per workspace)
   WHERE n.workspace IN (SELECT w.workspace FROM (SELECT DISTINCT r.workspace FROM new_rows r OFFSET 0) w
                         WHERE history_enabled(w.workspace))
+    -- (A fork's own rows have no version row: version_meta reads their versions off the files.)
+    AND n.workspace NOT IN (SELECT m.workspace FROM fork_marks m WHERE m.xact = pg_current_xact_id())
   ORDER BY n.workspace, n.path COLLATE "C" -- version rows are locked in path order too
   ON CONFLICT (workspace, path, version, deleted) DO UPDATE
     SET op = excluded.op, change_id = excluded.change_id, at = excluded.at, size = excluded.size,
@@ -2200,32 +2277,37 @@ CREATE OR REPLACE FUNCTION deepagents.version_data(p_workspace text, p_path text
  SET jit TO 'off'
 AS $function$
 DECLARE
+  v_hash bytea := (version_meta(p_workspace, p_path, p_version)).hash;
   v_end file_versions;
+  v_end_version bigint;
   v_data bytea;
   v_step record;
 BEGIN
+  IF v_hash IS NULL THEN
+    RETURN NULL;
+  END IF;
   SELECT * INTO v_end FROM file_versions v
   WHERE v.workspace = p_workspace AND v.path = p_path AND v.version >= p_version AND NOT v.deleted
     AND v.delta_middle IS NULL
   ORDER BY v.version LIMIT 1;
-  IF NOT FOUND OR NOT EXISTS (SELECT 1 FROM file_versions v WHERE v.workspace = p_workspace
-                              AND v.path = p_path AND v.version = p_version AND NOT v.deleted) THEN
-    RETURN NULL;
-  END IF;
   IF v_end.blob IS NOT NULL THEN
-    SELECT b.data INTO v_data FROM blobs b WHERE b.hash = v_end.blob;
+    SELECT b.data, v_end.version INTO v_data, v_end_version FROM blobs b WHERE b.hash = v_end.blob;
   ELSE
-    SELECT file_body(file_text(f.content, f.chunk_set), f.bytes) INTO v_data FROM files f
-    WHERE f.workspace = p_workspace AND f.path = p_path AND f.version = v_end.version;
+    -- The chain ends at the current file: the version of v_end, or, when no row records the
+    -- current version (version_meta), the file's.
+    SELECT file_body(file_text(f.content, f.chunk_set), f.bytes), f.version INTO v_data, v_end_version FROM files f
+    WHERE f.workspace = p_workspace AND f.path = p_path AND f.version = coalesce(v_end.version, f.version)
+      AND f.version >= p_version;
   END IF;
   IF v_data IS NULL THEN
-    RAISE EXCEPTION 'the history of "%" is damaged: version % is neither stored nor current', p_path, v_end.version
+    RAISE EXCEPTION 'the history of "%" is damaged: version % is neither stored nor current', p_path,
+      coalesce(v_end.version, p_version)
       USING ERRCODE = 'DA010';
   END IF;
   FOR v_step IN
     SELECT v.version, v.delta_prefix, v.delta_suffix, v.delta_middle FROM file_versions v
     WHERE v.workspace = p_workspace AND v.path = p_path AND NOT v.deleted
-      AND v.version >= p_version AND v.version < v_end.version
+      AND v.version >= p_version AND v.version < v_end_version
     ORDER BY v.version DESC
   LOOP
     v_data := substr(v_data, 1, v_step.delta_prefix) || v_step.delta_middle
@@ -2233,13 +2315,28 @@ BEGIN
   END LOOP;
   -- Every answer is checked against the hash recorded with the version: history that raw SQL
   -- (or a bug) damaged is an error, never other bytes.
-  IF sha256(v_data) IS DISTINCT FROM (SELECT v.hash FROM file_versions v WHERE v.workspace = p_workspace
-                                      AND v.path = p_path AND v.version = p_version AND NOT v.deleted) THEN
+  IF sha256(v_data) IS DISTINCT FROM v_hash THEN
     RAISE EXCEPTION 'the history of "%" is damaged: version % does not rebuild to its recorded hash', p_path, p_version
       USING ERRCODE = 'DA010';
   END IF;
   RETURN v_data;
 END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.version_meta(p_workspace text, p_path text, p_version bigint, OUT mime_type text, OUT is_text boolean, OUT hash bytea)
+ RETURNS record
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
+ SET jit TO 'off'
+AS $function$
+  SELECT v.mime_type, v.is_text, v.hash FROM file_versions v
+  WHERE v.workspace = p_workspace AND v.path = p_path AND v.version = p_version AND NOT v.deleted
+  UNION ALL
+  SELECT f.mime_type, f.chunk_set IS NOT NULL, f.hash FROM files f
+  WHERE f.workspace = p_workspace AND f.path = p_path AND f.version = p_version AND history_enabled(p_workspace)
+  LIMIT 1
 $function$;
 
 -- Triggers ---------------------------------------------------------------------------------------
@@ -2280,6 +2377,8 @@ CREATE TRIGGER files_zz_log_inserted AFTER INSERT ON deepagents.files REFERENCIN
 
 CREATE TRIGGER files_zz_log_updated AFTER UPDATE ON deepagents.files REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.changes_stage();
 
+CREATE TRIGGER fork_marks_start AFTER INSERT ON deepagents.fork_marks FOR EACH ROW EXECUTE FUNCTION deepagents.fork_log_start();
+
 -- Row-level security (where it is not forced, the table owner bypasses it) -----------------------
 
 ALTER TABLE deepagents.blobs ENABLE ROW LEVEL SECURITY;
@@ -2295,6 +2394,8 @@ ALTER TABLE deepagents.chunks ENABLE ROW LEVEL SECURITY;
 ALTER TABLE deepagents.file_versions ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE deepagents.files ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE deepagents.fork_marks ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE deepagents.history_settings ENABLE ROW LEVEL SECURITY;
 
@@ -2367,6 +2468,17 @@ CREATE POLICY files_granted ON deepagents.files
    FROM deepagents.workspace_grants g
   WHERE (g.workspace IS NULL)))));
 
+CREATE POLICY fork_marks_granted ON deepagents.fork_marks
+  AS PERMISSIVE FOR ALL TO PUBLIC
+  USING (((workspace IN ( SELECT g.workspace
+   FROM deepagents.workspace_grants g)) OR (EXISTS ( SELECT 1
+   FROM deepagents.workspace_grants g
+  WHERE (g.workspace IS NULL)))))
+  WITH CHECK ((((workspace IN ( SELECT g.workspace
+   FROM deepagents.workspace_grants g)) OR (EXISTS ( SELECT 1
+   FROM deepagents.workspace_grants g
+  WHERE (g.workspace IS NULL)))) AND (xact = pg_current_xact_id())));
+
 CREATE POLICY history_settings_granted ON deepagents.history_settings
   AS PERMISSIVE FOR SELECT TO PUBLIC
   USING (((scope = ''::text) OR (scope IN ( SELECT g.workspace
@@ -2404,6 +2516,8 @@ REVOKE EXECUTE ON FUNCTION deepagents.files_first_version() FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION deepagents.files_renamed_version() FROM PUBLIC;
 
+REVOKE EXECUTE ON FUNCTION deepagents.fork_log_start() FROM PUBLIC;
+
 REVOKE EXECUTE ON FUNCTION deepagents.grant_workspace(name,text) FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION deepagents.history_capture(deepagents.files,text,bigint,timestamp with time zone) FROM PUBLIC;
@@ -2431,5 +2545,7 @@ REVOKE EXECUTE ON FUNCTION deepagents.set_history(text,boolean,integer,integer) 
 REVOKE EXECUTE ON FUNCTION deepagents.tombstones_clear() FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION deepagents.tombstones_record() FROM PUBLIC;
+
+GRANT DELETE, INSERT, SELECT ON TABLE deepagents.fork_marks TO PUBLIC;
 
 GRANT SELECT ON TABLE deepagents.workspace_grants TO PUBLIC;

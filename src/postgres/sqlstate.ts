@@ -45,6 +45,8 @@ export const SQLSTATE = {
   forkHistoryNeedsOwner: "DA015",
   /** 0013 fs_fork with history: the target had files once and has history of its own (DETAIL: it). */
   forkTargetHasHistory: "DA016",
+  /** 0017 fork_log_start: a fork mark for a workspace that is not new (fs_fork then logs file by file; DETAIL: it). */
+  forkLogNotNew: "DA017",
 } as const;
 
 /** The SQLSTATE of a database error, or undefined for anything else. */

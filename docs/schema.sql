@@ -291,9 +291,22 @@ DECLARE
   v_ops text[];
   v_bad record;
   v_note record;
+  v_forked text[];
+  v_horizons bigint[];
 BEGIN
   DELETE FROM changes_flush f WHERE f.xact = NEW.xact;
   PERFORM changes_lock();
+  -- Forks' horizons (0017), before any change id of this transaction is taken.
+  WITH started AS (
+    DELETE FROM changes_pending p WHERE p.xact = NEW.xact AND p.op = 'horizon' RETURNING p.seq, p.workspace
+  ), horizon AS (
+    INSERT INTO changes_horizon AS h (workspace, pruned_to)
+    SELECT s.workspace, nextval('changes_id_seq') FROM (SELECT s.workspace FROM started s ORDER BY s.seq) s
+    ON CONFLICT (workspace) DO UPDATE SET pruned_to = greatest(h.pruned_to, excluded.pruned_to)
+    RETURNING h.workspace, h.pruned_to
+  )
+  SELECT array_agg(h.workspace), array_agg(h.pruned_to) INTO v_forked, v_horizons FROM horizon h;
+  DELETE FROM fork_marks m WHERE m.xact = NEW.xact;
   WITH staged AS (
     DELETE FROM changes_pending p WHERE p.xact = NEW.xact
     RETURNING p.seq, p.workspace, p.path, p.op, p.version, p.size
@@ -312,14 +325,17 @@ BEGIN
          array_agg(l.op ORDER BY l.id)
     INTO v_ids, v_workspaces, v_paths, v_ops
   FROM logged l;
-  IF v_ids IS NULL THEN
+  IF v_ids IS NULL AND v_forked IS NULL THEN
     RETURN NULL;
   END IF;
 
   -- The file/directory rule, for each create whose file is still there (0005's check, per set):
   -- no ancestor of it is a file, and it is not a directory. The first broken one, in log order.
+  -- Every file of a forked workspace counts as created (none of them was logged).
   SELECT c.path, b.file INTO v_bad
-  FROM unnest(v_ids, v_workspaces, v_paths, v_ops) AS c(id, workspace, path, op)
+  FROM (SELECT * FROM unnest(v_ids, v_workspaces, v_paths, v_ops) AS l(id, workspace, path, op)
+        UNION ALL
+        SELECT 0, f.workspace, f.path, 'create' FROM files f WHERE f.workspace = ANY (v_forked)) c
   CROSS JOIN LATERAL (
     SELECT x.file FROM (
       SELECT a.dir AS file, a.i FROM unnest(path_ancestors(c.path)) WITH ORDINALITY AS a(dir, i)
@@ -345,9 +361,14 @@ BEGIN
       USING ERRCODE = 'DA003', DETAIL = v_bad.path;
   END IF;
 
-  -- One notification per workspace: the last change id (watchers read the log from their cursor).
+  -- One notification per workspace: the last change id, or a fork's horizon (watchers read the log
+  -- from their cursor; one older than the horizon is told to resync).
   FOR v_note IN
-    SELECT c.workspace, max(c.id) AS id FROM unnest(v_ids, v_workspaces) AS c(id, workspace) GROUP BY c.workspace
+    SELECT c.workspace, max(c.id) AS id
+    FROM (SELECT * FROM unnest(v_ids, v_workspaces) AS l(id, workspace)
+          UNION ALL
+          SELECT * FROM unnest(v_horizons, v_forked)) c
+    GROUP BY c.workspace
   LOOP
     PERFORM pg_notify(changes_channel(v_note.workspace), json_build_object('id', v_note.id)::text);
   END LOOP;
@@ -421,6 +442,12 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'checkpoint % does not exist in workspace "%"', p_id, p_workspace
       USING ERRCODE = 'DA012', DETAIL = p_id::text;
+  END IF;
+  -- (Neither prune_changes nor a fork moves the horizon past a checkpoint it can see; one taken
+  -- concurrently, before they committed, is older than the log that is left.)
+  IF v_change < (SELECT h.pruned_to FROM changes_horizon h WHERE h.workspace = p_workspace) THEN
+    RAISE EXCEPTION 'checkpoint % of workspace "%" is older than the retained change log: it was taken while a fork or pruneChanges was writing the workspace', p_id, p_workspace
+      USING ERRCODE = 'DA018', DETAIL = p_id::text;
   END IF;
   RETURN v_change;
 END
@@ -794,8 +821,6 @@ CREATE OR REPLACE FUNCTION deepagents.fork_log_start()
  SET enable_seqscan TO 'off'
  SET jit TO 'off'
 AS $function$
-DECLARE
-  v_horizon bigint;
 BEGIN
   IF NEW.xact <> pg_current_xact_id() THEN
     RAISE EXCEPTION 'a fork mark is for the transaction that writes it' USING ERRCODE = 'insufficient_privilege';
@@ -811,11 +836,9 @@ BEGIN
     RAISE EXCEPTION 'the change log of workspace "%" can start at a fork only while the workspace is new', NEW.workspace
       USING ERRCODE = 'DA017', DETAIL = NEW.workspace;
   END IF;
-  -- A fresh id: above every id a watcher of the workspace can hold now, below every change of
-  -- the workspace logged from now on (ids are taken at commit, in commit order).
-  v_horizon := nextval('changes_id_seq');
-  INSERT INTO changes_horizon (workspace, pruned_to) VALUES (NEW.workspace, v_horizon);
-  PERFORM pg_notify(changes_channel(NEW.workspace), json_build_object('id', v_horizon)::text);
+  -- The horizon is taken at commit (changes_flush_now), in commit order like every change id.
+  INSERT INTO changes_pending (workspace, path, op, version, size) VALUES (NEW.workspace, '', 'horizon', 0, 0);
+  INSERT INTO changes_flush (xact) VALUES (pg_current_xact_id()) ON CONFLICT DO NOTHING;
   RETURN NULL;
 END
 $function$;

@@ -13,18 +13,27 @@ DO $$ BEGIN EXECUTE format('SET LOCAL search_path = %I, pg_temp', current_schema
 --    workspace". Any role may insert one for a workspace it is granted, for its own transaction
 --    only (the policy), and only while the workspace is new: no files, log, horizon, history,
 --    checkpoints or tombstones (fork_log_start, after the policy has passed, so nobody learns
---    anything about a workspace they may not use; DA017 otherwise). fork_log_start then sets the
---    workspace's log horizon to a fresh change id (changes_horizon, as prune_changes does) and
---    notifies its channel: a watcher from before the fork is told to resync (DA001) and lists
---    the files; a watch started after it starts at the horizon (fs_changes_head(workspace)).
+--    anything about a workspace they may not use; DA017 otherwise). fork_log_start stages a
+--    'horizon' row for the commit (changes_pending, the owner's) and arms the flush.
 -- 2. While a mark is there, rows inserted into its workspace are neither staged for the log
 --    (changes_stage) nor given a first version row (history_inserted). fs_fork marks a new
 --    target, inserts the copies, and removes the mark: anything else the transaction writes
 --    there is logged after the horizon. A target that is not new is forked as before (file by
 --    file in the log); so is a fork with history (its versions are copied rows anyway).
---    Skipping is safe because the workspace is new: there is no earlier position a checkpoint,
---    diff or rewind could name, and no watcher cursor that is not told to resync.
--- 3. A current version that no row records (a fork's file not changed since the fork, or one
+-- 3. At commit, under the commit-order lock, changes_flush_now gives each forked workspace its
+--    horizon (changes_horizon, as prune_changes leaves one) from the change-id sequence before
+--    any change of the transaction: above every id committed before the fork, so every older
+--    cursor is told to resync (DA001), including one that read a concurrent writer's change
+--    into the workspace; below every later change. It checks the file/directory rule over every
+--    file of a forked workspace (its files were not logged; a concurrent writer's file under a
+--    forked file is refused at the fork's commit, as before), notifies the workspace's channel
+--    and removes the transaction's marks. A watch started after it starts at the horizon
+--    (fs_changes_head(workspace)).
+-- 4. A checkpoint older than its workspace's horizon marks a state the log no longer has (one
+--    taken while a fork was writing the workspace, before the fork committed, or while
+--    prune_changes ran past it): checkpoint_position refuses it (DA018) instead of letting diff
+--    and rewind answer from a partial log.
+-- 5. A current version that no row records (a fork's file not changed since the fork, or one
 --    last written while history was off) is read off the file itself: version_meta (mime type,
 --    text or not, hash) serves fs_history, fs_read_version, fs_restore and version_data, and is
 --    recorded with change id 0 (before the log) when the file next changes, as 0008 does for
@@ -49,8 +58,6 @@ GRANT SELECT, INSERT, DELETE ON fork_marks TO PUBLIC;
 -- (AFTER: the policy has passed, so a role learns nothing of a workspace it is not granted.)
 CREATE FUNCTION fork_log_start() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT SET enable_seqscan = off SET jit = off AS $$
-DECLARE
-  v_horizon bigint;
 BEGIN
   IF NEW.xact <> pg_current_xact_id() THEN
     RAISE EXCEPTION 'a fork mark is for the transaction that writes it' USING ERRCODE = 'insufficient_privilege';
@@ -66,16 +73,141 @@ BEGIN
     RAISE EXCEPTION 'the change log of workspace "%" can start at a fork only while the workspace is new', NEW.workspace
       USING ERRCODE = 'DA017', DETAIL = NEW.workspace;
   END IF;
-  -- A fresh id: above every id a watcher of the workspace can hold now, below every change of
-  -- the workspace logged from now on (ids are taken at commit, in commit order).
-  v_horizon := nextval('changes_id_seq');
-  INSERT INTO changes_horizon (workspace, pruned_to) VALUES (NEW.workspace, v_horizon);
-  PERFORM pg_notify(changes_channel(NEW.workspace), json_build_object('id', v_horizon)::text);
+  -- The horizon is taken at commit (changes_flush_now), in commit order like every change id.
+  INSERT INTO changes_pending (workspace, path, op, version, size) VALUES (NEW.workspace, '', 'horizon', 0, 0);
+  INSERT INTO changes_flush (xact) VALUES (pg_current_xact_id()) ON CONFLICT DO NOTHING;
   RETURN NULL;
 END
 $$;
 REVOKE EXECUTE ON FUNCTION fork_log_start() FROM PUBLIC;
 CREATE TRIGGER fork_marks_start AFTER INSERT ON fork_marks FOR EACH ROW EXECUTE FUNCTION fork_log_start();
+
+CREATE OR REPLACE FUNCTION changes_flush_now()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path FROM CURRENT
+ SET enable_seqscan TO 'off'
+ SET jit TO 'off'
+ SET plan_cache_mode TO 'force_generic_plan'
+AS $function$
+DECLARE
+  v_ids bigint[];
+  v_workspaces text[];
+  v_paths text[] COLLATE "C"; -- (as changes.path: compared with files.path below)
+  v_ops text[];
+  v_bad record;
+  v_note record;
+  v_forked text[];
+  v_horizons bigint[];
+BEGIN
+  DELETE FROM changes_flush f WHERE f.xact = NEW.xact;
+  PERFORM changes_lock();
+  -- Forks' horizons (0017), before any change id of this transaction is taken.
+  WITH started AS (
+    DELETE FROM changes_pending p WHERE p.xact = NEW.xact AND p.op = 'horizon' RETURNING p.seq, p.workspace
+  ), horizon AS (
+    INSERT INTO changes_horizon AS h (workspace, pruned_to)
+    SELECT s.workspace, nextval('changes_id_seq') FROM (SELECT s.workspace FROM started s ORDER BY s.seq) s
+    ON CONFLICT (workspace) DO UPDATE SET pruned_to = greatest(h.pruned_to, excluded.pruned_to)
+    RETURNING h.workspace, h.pruned_to
+  )
+  SELECT array_agg(h.workspace), array_agg(h.pruned_to) INTO v_forked, v_horizons FROM horizon h;
+  DELETE FROM fork_marks m WHERE m.xact = NEW.xact;
+  WITH staged AS (
+    DELETE FROM changes_pending p WHERE p.xact = NEW.xact
+    RETURNING p.seq, p.workspace, p.path, p.op, p.version, p.size
+  ), logged AS (
+    INSERT INTO changes (workspace, path, op, version, size)
+    SELECT s.workspace, s.path, s.op, s.version, s.size FROM staged s ORDER BY s.seq
+    RETURNING changes.id, changes.workspace, changes.path, changes.op, changes.version
+  ), stamped AS (
+    UPDATE file_versions v SET change_id = l.id
+    FROM (SELECT DISTINCT ON (l.workspace, l.path, l.version, l.op = 'delete') l.*
+          FROM logged l ORDER BY l.workspace, l.path, l.version, l.op = 'delete', l.id) l
+    WHERE v.workspace = l.workspace AND v.path = l.path AND v.version = l.version
+      AND v.deleted = (l.op = 'delete') AND v.change_id IS NULL
+  )
+  SELECT array_agg(l.id ORDER BY l.id), array_agg(l.workspace ORDER BY l.id), array_agg(l.path ORDER BY l.id),
+         array_agg(l.op ORDER BY l.id)
+    INTO v_ids, v_workspaces, v_paths, v_ops
+  FROM logged l;
+  IF v_ids IS NULL AND v_forked IS NULL THEN
+    RETURN NULL;
+  END IF;
+
+  -- The file/directory rule, for each create whose file is still there (0005's check, per set):
+  -- no ancestor of it is a file, and it is not a directory. The first broken one, in log order.
+  -- Every file of a forked workspace counts as created (none of them was logged).
+  SELECT c.path, b.file INTO v_bad
+  FROM (SELECT * FROM unnest(v_ids, v_workspaces, v_paths, v_ops) AS l(id, workspace, path, op)
+        UNION ALL
+        SELECT 0, f.workspace, f.path, 'create' FROM files f WHERE f.workspace = ANY (v_forked)) c
+  CROSS JOIN LATERAL (
+    SELECT x.file FROM (
+      SELECT a.dir AS file, a.i FROM unnest(path_ancestors(c.path)) WITH ORDINALITY AS a(dir, i)
+      WHERE (SELECT true FROM files f WHERE f.workspace = c.workspace AND f.path = a.dir COLLATE "C"
+             AND f.parent = regexp_replace(a.dir, '[^/]*$', '') COLLATE "C" LIMIT 1)
+      UNION ALL
+      SELECT NULL, 2147483647
+      WHERE (SELECT true FROM files f WHERE f.workspace = c.workspace
+             AND f.path >= c.path || '/' AND f.path < c.path || '0'
+             AND f.parent >= c.path || '/' AND f.parent < c.path || '0' LIMIT 1)
+    ) x ORDER BY x.i LIMIT 1
+  ) b
+  WHERE c.op = 'create'
+    AND (SELECT true FROM files n WHERE n.workspace = c.workspace AND n.path = c.path
+         AND n.parent = regexp_replace(c.path, '[^/]*$', '') LIMIT 1)
+  ORDER BY c.id LIMIT 1;
+  IF FOUND THEN
+    IF v_bad.file IS NOT NULL THEN
+      RAISE EXCEPTION 'cannot create "%": "%" is a file, not a directory', v_bad.path, v_bad.file
+        USING ERRCODE = 'DA002', DETAIL = v_bad.file;
+    END IF;
+    RAISE EXCEPTION 'cannot create file "%": it is a directory', v_bad.path
+      USING ERRCODE = 'DA003', DETAIL = v_bad.path;
+  END IF;
+
+  -- One notification per workspace: the last change id, or a fork's horizon (watchers read the log
+  -- from their cursor; one older than the horizon is told to resync).
+  FOR v_note IN
+    SELECT c.workspace, max(c.id) AS id
+    FROM (SELECT * FROM unnest(v_ids, v_workspaces) AS l(id, workspace)
+          UNION ALL
+          SELECT * FROM unnest(v_horizons, v_forked)) c
+    GROUP BY c.workspace
+  LOOP
+    PERFORM pg_notify(changes_channel(v_note.workspace), json_build_object('id', v_note.id)::text);
+  END LOOP;
+  RETURN NULL;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION checkpoint_position(p_workspace text, p_id bigint)
+ RETURNS bigint
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path FROM CURRENT
+ SET enable_seqscan TO 'off'
+ SET jit TO 'off'
+AS $function$
+DECLARE
+  v_change bigint;
+BEGIN
+  SELECT c.change_id INTO v_change FROM checkpoints c WHERE c.workspace = p_workspace AND c.id = p_id;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'checkpoint % does not exist in workspace "%"', p_id, p_workspace
+      USING ERRCODE = 'DA012', DETAIL = p_id::text;
+  END IF;
+  -- (Neither prune_changes nor a fork moves the horizon past a checkpoint it can see; one taken
+  -- concurrently, before they committed, is older than the log that is left.)
+  IF v_change < (SELECT h.pruned_to FROM changes_horizon h WHERE h.workspace = p_workspace) THEN
+    RAISE EXCEPTION 'checkpoint % of workspace "%" is older than the retained change log: it was taken while a fork or pruneChanges was writing the workspace', p_id, p_workspace
+      USING ERRCODE = 'DA018', DETAIL = p_id::text;
+  END IF;
+  RETURN v_change;
+END
+$function$;
 
 -- Where a watch without a cursor starts: the newest change, or the workspace's horizon if that is
 -- newer (a fork's, which is no change row).
@@ -526,6 +658,118 @@ $function$;
 
 -- Down Migration
 DO $$ BEGIN EXECUTE format('SET LOCAL search_path = %I, pg_temp', current_schema()); END $$;
+
+-- A fork's unchanged files (and any current version no row records, with history on) get the
+-- version row 0016's readers expect: as there before the log (change id 0).
+INSERT INTO file_versions (workspace, path, version, op, change_id, at, size, mime_type, is_text, hash)
+SELECT f.workspace, f.path, f.version, CASE WHEN f.version = 1 THEN 'create' ELSE 'update' END, 0, f.modified_at,
+       f.size, f.mime_type, f.chunk_set IS NOT NULL, f.hash
+FROM files f
+WHERE history_enabled(f.workspace)
+  AND NOT EXISTS (SELECT 1 FROM file_versions v WHERE v.workspace = f.workspace AND v.path = f.path
+                                                   AND v.version = f.version AND NOT v.deleted)
+ORDER BY f.workspace, f.path COLLATE "C";
+
+CREATE OR REPLACE FUNCTION changes_flush_now()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path FROM CURRENT
+ SET enable_seqscan TO 'off'
+ SET jit TO 'off'
+ SET plan_cache_mode TO 'force_generic_plan'
+AS $function$
+DECLARE
+  v_ids bigint[];
+  v_workspaces text[];
+  v_paths text[] COLLATE "C"; -- (as changes.path: compared with files.path below)
+  v_ops text[];
+  v_bad record;
+  v_note record;
+BEGIN
+  DELETE FROM changes_flush f WHERE f.xact = NEW.xact;
+  PERFORM changes_lock();
+  WITH staged AS (
+    DELETE FROM changes_pending p WHERE p.xact = NEW.xact
+    RETURNING p.seq, p.workspace, p.path, p.op, p.version, p.size
+  ), logged AS (
+    INSERT INTO changes (workspace, path, op, version, size)
+    SELECT s.workspace, s.path, s.op, s.version, s.size FROM staged s ORDER BY s.seq
+    RETURNING changes.id, changes.workspace, changes.path, changes.op, changes.version
+  ), stamped AS (
+    UPDATE file_versions v SET change_id = l.id
+    FROM (SELECT DISTINCT ON (l.workspace, l.path, l.version, l.op = 'delete') l.*
+          FROM logged l ORDER BY l.workspace, l.path, l.version, l.op = 'delete', l.id) l
+    WHERE v.workspace = l.workspace AND v.path = l.path AND v.version = l.version
+      AND v.deleted = (l.op = 'delete') AND v.change_id IS NULL
+  )
+  SELECT array_agg(l.id ORDER BY l.id), array_agg(l.workspace ORDER BY l.id), array_agg(l.path ORDER BY l.id),
+         array_agg(l.op ORDER BY l.id)
+    INTO v_ids, v_workspaces, v_paths, v_ops
+  FROM logged l;
+  IF v_ids IS NULL THEN
+    RETURN NULL;
+  END IF;
+
+  -- The file/directory rule, for each create whose file is still there (0005's check, per set):
+  -- no ancestor of it is a file, and it is not a directory. The first broken one, in log order.
+  SELECT c.path, b.file INTO v_bad
+  FROM unnest(v_ids, v_workspaces, v_paths, v_ops) AS c(id, workspace, path, op)
+  CROSS JOIN LATERAL (
+    SELECT x.file FROM (
+      SELECT a.dir AS file, a.i FROM unnest(path_ancestors(c.path)) WITH ORDINALITY AS a(dir, i)
+      WHERE (SELECT true FROM files f WHERE f.workspace = c.workspace AND f.path = a.dir COLLATE "C"
+             AND f.parent = regexp_replace(a.dir, '[^/]*$', '') COLLATE "C" LIMIT 1)
+      UNION ALL
+      SELECT NULL, 2147483647
+      WHERE (SELECT true FROM files f WHERE f.workspace = c.workspace
+             AND f.path >= c.path || '/' AND f.path < c.path || '0'
+             AND f.parent >= c.path || '/' AND f.parent < c.path || '0' LIMIT 1)
+    ) x ORDER BY x.i LIMIT 1
+  ) b
+  WHERE c.op = 'create'
+    AND (SELECT true FROM files n WHERE n.workspace = c.workspace AND n.path = c.path
+         AND n.parent = regexp_replace(c.path, '[^/]*$', '') LIMIT 1)
+  ORDER BY c.id LIMIT 1;
+  IF FOUND THEN
+    IF v_bad.file IS NOT NULL THEN
+      RAISE EXCEPTION 'cannot create "%": "%" is a file, not a directory', v_bad.path, v_bad.file
+        USING ERRCODE = 'DA002', DETAIL = v_bad.file;
+    END IF;
+    RAISE EXCEPTION 'cannot create file "%": it is a directory', v_bad.path
+      USING ERRCODE = 'DA003', DETAIL = v_bad.path;
+  END IF;
+
+  -- One notification per workspace: the last change id (watchers read the log from their cursor).
+  FOR v_note IN
+    SELECT c.workspace, max(c.id) AS id FROM unnest(v_ids, v_workspaces) AS c(id, workspace) GROUP BY c.workspace
+  LOOP
+    PERFORM pg_notify(changes_channel(v_note.workspace), json_build_object('id', v_note.id)::text);
+  END LOOP;
+  RETURN NULL;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION checkpoint_position(p_workspace text, p_id bigint)
+ RETURNS bigint
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path FROM CURRENT
+ SET enable_seqscan TO 'off'
+ SET jit TO 'off'
+AS $function$
+DECLARE
+  v_change bigint;
+BEGIN
+  SELECT c.change_id INTO v_change FROM checkpoints c WHERE c.workspace = p_workspace AND c.id = p_id;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'checkpoint % does not exist in workspace "%"', p_id, p_workspace
+      USING ERRCODE = 'DA012', DETAIL = p_id::text;
+  END IF;
+  RETURN v_change;
+END
+$function$;
+
 CREATE OR REPLACE FUNCTION changes_stage()
  RETURNS trigger
  LANGUAGE plpgsql

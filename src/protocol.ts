@@ -136,6 +136,8 @@ export const historyErrors = {
   noVersion: (path: string, version: number | string) => `Error: version ${version} of '${path}' is not kept`,
   noHistory: (path: string) => `Error: no history kept for '${path}'`,
   noCheckpoint: (id: number, workspace: string) => `Error: checkpoint ${id} does not exist in workspace '${workspace}'`,
+  checkpointBeforeLog: (id: number, workspace: string) =>
+    `Error: checkpoint ${id} of workspace '${workspace}' is older than the retained change log (taken while a fork or pruneChanges was writing the workspace): take a new one`,
   historyOff: (workspace: string) =>
     `Error: history is off for workspace '${workspace}': turn it on (setHistory) before taking checkpoints`,
   damaged: (detail: string) => `Error: damaged history: ${detail}`,

@@ -529,4 +529,35 @@ test("0010 (shared chunks) keys the chunks of existing files by set; forks share
   }
 });
 
+test("0017 (fork log horizon) down gives a fork's unchanged files the version rows 0016 reads; up again keeps them readable", async () => {
+  const url = await freshDatabase();
+  await migrate({ connectionString: url, schema: "horizon" });
+  const b = new PostgresBackend({ connectionString: url, schema: "horizon", workspace: "w" });
+  try {
+    await b.write("/a.txt", "one\n");
+    await b.write("/a.txt", "two\n");
+    await b.fork("w2");
+    const w2 = b.withWorkspace("w2");
+    const versions = async () =>
+      (
+        await withClient(url, (c) =>
+          c.query("SELECT count(*)::int AS n FROM horizon.file_versions WHERE workspace = 'w2'"),
+        )
+      ).rows[0].n as number;
+    assert.is(await versions(), 0, "the fork wrote no version row");
+    await migrate({ connectionString: url, schema: "horizon", direction: "down", count: 1 });
+    assert.is(await versions(), 1, "down wrote the current version's row");
+    assert.equal(
+      (await w2.history("/a.txt")).versions?.map((v) => [v.version, v.changeId]),
+      [[1, null]],
+    );
+    assert.is((await w2.readVersion("/a.txt", 1)).content, "two\n");
+    await migrate({ connectionString: url, schema: "horizon" });
+    await w2.write("/a.txt", "three\n");
+    assert.is((await w2.readVersion("/a.txt", 1)).content, "two\n");
+  } finally {
+    await b.close();
+  }
+});
+
 test.run();

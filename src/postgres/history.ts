@@ -62,6 +62,8 @@ function thrown(ctx: HistoryContext, operation: string, e: unknown): Error {
   }
   if (code === SQLSTATE.historyOff) return new Error(historyErrors.historyOff(ctx.workspace));
   if (code === SQLSTATE.noCheckpoint) return new InputError(historyErrors.noCheckpoint(Number(detail), ctx.workspace));
+  if (code === SQLSTATE.checkpointBeforeLog)
+    return new InputError(historyErrors.checkpointBeforeLog(Number(detail), ctx.workspace));
   if (code === SQLSTATE.forkIntoItself) return new InputError(historyErrors.forkIntoItself(ctx.workspace));
   if (code === SQLSTATE.forkTargetHasFiles) return new InputError(historyErrors.forkTargetHasFiles(detail));
   if (code === SQLSTATE.historyDamaged) return new Error(historyErrors.damaged((e as Error).message));

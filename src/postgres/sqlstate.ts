@@ -47,6 +47,8 @@ export const SQLSTATE = {
   forkTargetHasHistory: "DA016",
   /** 0017 fork_log_start: a fork mark for a workspace that is not new (fs_fork then logs file by file; DETAIL: it). */
   forkLogNotNew: "DA017",
+  /** 0017 checkpoint_position: the checkpoint is older than the workspace's horizon (taken while a fork or prune_changes committed; DETAIL: its id). */
+  checkpointBeforeLog: "DA018",
 } as const;
 
 /** The SQLSTATE of a database error, or undefined for anything else. */

@@ -23,7 +23,7 @@ const admin = await adminClient();
 
 const owner = new PostgresBackend({ connectionString: url, schema: S, workspace: "src", maxPoolSize: 4 });
 await owner.initialize();
-const role = await restrictedRole(owner, "da_forklog", ["r-src", "r-new", "r-used"]);
+const role = await restrictedRole(owner, "da_forklog", ["r-src", "r-new", "r-used", "r-rule"]);
 const { backend: restricted, raw } = role;
 
 test.after(async () => {
@@ -245,6 +245,83 @@ test("a restricted role forks into a new workspace it is granted; raw SQL can st
   await refused("INSERT INTO changes_horizon VALUES ('r-used', 1)", /permission denied/);
   await refused("SELECT fork_log_start()", /permission denied|trigger functions can only be called as triggers/);
   assert.is(await horizon("r-used"), undefined);
+});
+
+test("a writer into the target while the fork runs: its change is below the fork's horizon (older cursors resync), a file under a forked file fails the fork", async () => {
+  await source("c-src");
+  const fork = await owner.pool.connect();
+  try {
+    await fork.query("BEGIN");
+    await fork.query(`SELECT * FROM ${S}.fs_fork('c-src', 'c-dst', NULL)`);
+    await owner.withWorkspace("c-dst").write("/side.txt", "written meanwhile\n"); // commits first
+    const [side] = await rows(`SELECT id FROM ${S}.changes WHERE workspace = 'c-dst'`);
+    await fork.query("COMMIT");
+    assert.ok(Number(await horizon("c-dst")) > Number(side.id), "the horizon is taken at the fork's commit");
+    await rejects(
+      () => admin.query(`SELECT * FROM ${S}.fs_changes('c-dst', $1, 10)`, [side.id]),
+      /older than the retained log/,
+    );
+    assert.is((await owner.withWorkspace("c-dst").read("/side.txt")).content, "written meanwhile\n");
+
+    await fork.query("BEGIN");
+    await fork.query(`SELECT * FROM ${S}.fs_fork('c-src', 'c-dst2', NULL)`);
+    // /a.txt is a file in the fork, not yet committed: the writer's own check cannot see it.
+    assert.is((await owner.withWorkspace("c-dst2").write("/a.txt/inner.txt", "x")).error, undefined);
+    await rejects(() => fork.query("COMMIT"), /cannot create file "\/a\.txt": it is a directory/);
+    assert.is(await count("files", "c-dst2"), 1, "the fork rolled back; the writer's file stays");
+    assert.is(await horizon("c-dst2"), undefined);
+  } finally {
+    await fork.query("ROLLBACK").catch(() => {});
+    fork.release();
+  }
+});
+
+test("a checkpoint taken while a fork was writing the workspace is refused by diff, rewind and fork, not answered from a partial log", async () => {
+  await source("k-src");
+  const fork = await owner.pool.connect();
+  const target = owner.withWorkspace("k-dst");
+  let early = 0;
+  try {
+    await fork.query("BEGIN");
+    await fork.query(`SELECT * FROM ${S}.fs_fork('k-src', 'k-dst', NULL)`);
+    early = (await target.checkpoint({ label: "during the fork" })).id;
+    await fork.query("COMMIT");
+  } finally {
+    fork.release();
+  }
+  await target.write("/a.txt", "after\n");
+  const refused = new RegExp(`^Error: checkpoint ${early} of workspace 'k-dst' is older than the retained change log`);
+  await rejects(() => target.diff(early), refused);
+  await rejects(() => target.rewind(early), refused);
+  await rejects(() => target.fork("k-dst-at", { at: early }), refused);
+  const later = await target.checkpoint();
+  assert.equal(
+    (await target.diff(later.id)).map((d) => d.path),
+    [],
+  );
+});
+
+test("raw SQL cannot use a mark to break the file/directory rule: the commit checks every file of a marked workspace", async () => {
+  await raw.query("BEGIN");
+  try {
+    await raw.query("INSERT INTO fork_marks (workspace) VALUES ('r-rule')");
+    await raw.query(
+      "INSERT INTO files (workspace, path, content, mime_type, size, line_count) VALUES ('r-rule', '/a', 'x', 'text/plain', 1, 1)",
+    );
+    await raw.query(
+      "INSERT INTO files (workspace, path, content, mime_type, size, line_count) VALUES ('r-rule', '/a/b', 'y', 'text/plain', 1, 1)",
+    );
+    await rejects(() => raw.query("COMMIT"), /is a file, not a directory|it is a directory/);
+  } finally {
+    await raw.query("ROLLBACK").catch(() => {});
+  }
+  assert.is(await count("files", "r-rule"), 0);
+  assert.is(await horizon("r-rule"), undefined);
+  assert.is(
+    Number((await rows(`SELECT count(*) AS n FROM ${S}.fork_marks`))[0].n),
+    0,
+    "no mark outlives its transaction",
+  );
 });
 
 test.run();

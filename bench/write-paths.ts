@@ -3,15 +3,19 @@
  * in the same process and database, against a schema migrated to 0004 (the baseline), one at 0007
  * (0005's guarantees: versions never reused, path-ordered locks, the file/directory rule at
  * commit; before file history), and the newest with file history on (the default) and off
- * (0008), through the SQL functions directly (their calls are the same in all). Prints medians
- * and ratios to the baseline as a Markdown table.
+ * (0008), through the SQL functions directly (their calls are the same in all). The schemas take
+ * turns: PASSES passes, each running a share of the workload on every schema (in a rotated
+ * order), so a machine that slows down or speeds up during the run weighs on all of them alike.
+ * Prints medians and ratios to the baseline as a Markdown table.
  *   DATABASE_URL=... node --import tsx bench/write-paths.ts
  */
 import pg from "pg";
 import { migrate } from "../src/postgres/migrate.js";
 import { benchDatabase, median } from "./common.js";
 
-const ROUNDS = 5;
+const PASSES = Number(process.env.BENCH_PASSES ?? 5);
+const ROUNDS = 1; // uploads and a delete per pass
+const OPS = 60; // writes and edits per pass
 const db = await benchDatabase();
 const pool = new pg.Pool({ connectionString: db.url, max: 1 });
 const tag = Date.now().toString(36);
@@ -37,14 +41,12 @@ const tenK = Array.from(
   (_, i) => `line ${i} of a ten kilobyte file, padded out a little further`,
 ).join("\n");
 
-async function workload(schema: string): Promise<Record<string, number>> {
+type Samples = Record<"writes" | "edits" | "ups" | "overs" | "dels", number[]>;
+
+async function workload(schema: string, samples: Samples): Promise<void> {
   const q = (text: string, values: unknown[]) => pool.query(text.replaceAll("S.", `${schema}.`), values);
-  const writes: number[] = [],
-    edits: number[] = [],
-    ups: number[] = [],
-    overs: number[] = [],
-    dels: number[] = [];
-  for (let i = 0; i < 300; i++) {
+  const { writes, edits, ups, overs, dels } = samples;
+  for (let i = 0; i < OPS; i++) {
     writes.push(
       await time(() =>
         q("SELECT * FROM S.fs_write('w', $1, $2, NULL, 'text/markdown', NULL)", [`/w/f${i % 30}.md`, tenK + i]),
@@ -52,7 +54,7 @@ async function workload(schema: string): Promise<Record<string, number>> {
     );
   }
   await q("SELECT * FROM S.fs_write('w', '/e.md', $1, NULL, 'text/markdown', NULL)", [tenK]);
-  for (let i = 0; i < 300; i++) {
+  for (let i = 0; i < OPS; i++) {
     const old = `line ${i % 200} of`;
     edits.push(await time(() => q("SELECT * FROM S.fs_edit('w', '/e.md', $1, $1, false, NULL, 67108864)", [old])));
   }
@@ -74,18 +76,29 @@ async function workload(schema: string): Promise<Record<string, number>> {
     }
     dels.push(await time(() => q("SELECT S.fs_delete('w', $1)", [`/u${r}`])));
   }
-  return {
-    "write of a 10 KB file": median(writes),
-    "edit of a 10 KB file": median(edits),
-    "upload of 500 new 200-byte files": median(ups),
-    "upload of the same 500 over themselves": median(overs),
-    "delete of a 2,000-file directory": median(dels),
-  };
 }
 
 try {
+  const entries = Object.entries(schemas);
+  const samples = new Map(
+    entries.map(([label]) => [label, { writes: [], edits: [], ups: [], overs: [], dels: [] } as Samples]),
+  );
+  for (let pass = 0; pass < PASSES; pass++) {
+    for (let k = 0; k < entries.length; k++) {
+      const [label, schema] = entries[(pass + k) % entries.length];
+      await workload(schema, samples.get(label)!);
+    }
+  }
   const results: Record<string, Record<string, number>> = {};
-  for (const [label, schema] of Object.entries(schemas)) results[label] = await workload(schema);
+  for (const [label, s] of samples) {
+    results[label] = {
+      "write of a 10 KB file": median(s.writes),
+      "edit of a 10 KB file": median(s.edits),
+      "upload of 500 new 200-byte files": median(s.ups),
+      "upload of the same 500 over themselves": median(s.overs),
+      "delete of a 2,000-file directory": median(s.dels),
+    };
+  }
   const labels = Object.keys(results);
   const base = results[labels[0]];
   console.log(`| case (ms, median) | ${labels.join(" | ")} |\n|---|${labels.map(() => "---").join("|")}|`);

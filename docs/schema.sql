@@ -1,4 +1,4 @@
--- deepagents-backends: the database schema after migration 0017_fork_log_starts_at_fork.
+-- deepagents-backends: the database schema after migration 0018_cheaper_write_helpers.
 --
 -- GENERATED FILE, do not edit: `npm run schema` (scripts/schema.ts) writes it from the catalogs of
 -- a freshly migrated schema. test/schema.test.ts and `npm run schema -- --check` fail when it is
@@ -269,11 +269,17 @@ $function$;
 
 CREATE OR REPLACE FUNCTION deepagents.changes_channel(p_workspace text)
  RETURNS text
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
-RETURN (("left"(("current_schema"())::text, 20) || '.changes.'::text) || "left"(encode(sha256(convert_to(((("current_schema"())::text || '
-'::text) || p_workspace), 'UTF8'::name)), 'hex'::text), 32));
+AS $function$
+BEGIN
+  -- The schema's name (cut to 20 characters: NOTIFY channels are identifiers, 63 bytes at most)
+  -- and a digest of schema and workspace: a workspace's own channel, whatever its name.
+  RETURN left(current_schema()::text, 20) || '.changes.'
+         || left(encode(sha256(convert_to(current_schema()::text || E'\n' || p_workspace, 'UTF8')), 'hex'), 32);
+END
+$function$;
 
 CREATE OR REPLACE FUNCTION deepagents.changes_flush_now()
  RETURNS trigger
@@ -662,7 +668,7 @@ CREATE OR REPLACE FUNCTION deepagents.chunks_update()
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
  SET jit TO 'off'
- SET plan_cache_mode TO 'force_custom_plan'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 DECLARE
   v_sets bigint[];
@@ -742,14 +748,13 @@ RETURN ("left"(dir, '-1'::integer) || '0'::text);
 CREATE OR REPLACE FUNCTION deepagents.file_body(p_content text, p_bytes bytea)
  RETURNS bytea
  LANGUAGE sql
- IMMUTABLE PARALLEL SAFE
+ STABLE PARALLEL SAFE
 RETURN COALESCE(convert_to(p_content, 'UTF8'::name), p_bytes);
 
 CREATE OR REPLACE FUNCTION deepagents.file_text(p_content text, p_set bigint)
  RETURNS text
  LANGUAGE sql
  STABLE
- SET search_path TO 'deepagents', 'pg_temp'
 RETURN CASE WHEN ((p_content IS NOT NULL) OR (p_set IS NULL)) THEN p_content ELSE deepagents.chunk_set_text(p_set) END;
 
 CREATE OR REPLACE FUNCTION deepagents.files_first_version()
@@ -1864,9 +1869,11 @@ CREATE OR REPLACE FUNCTION deepagents.history_enabled(p_workspace text)
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 BEGIN
-  RETURN (history_policy(p_workspace)).enabled;
+  RETURN coalesce((SELECT s.enabled FROM history_settings s WHERE s.scope = p_workspace),
+                  (SELECT s.enabled FROM history_settings s WHERE s.scope = ''), true);
 END
 $function$;
 
@@ -1932,20 +1939,15 @@ CREATE OR REPLACE FUNCTION deepagents.history_policy(p_workspace text, OUT enabl
  SET search_path TO 'deepagents', 'pg_temp'
  SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
-DECLARE
-  d history_settings;
-  w history_settings;
 BEGIN
-  SELECT * INTO d FROM history_settings s WHERE s.scope = '';
-  SELECT * INTO w FROM history_settings s WHERE s.scope = p_workspace;
-  enabled := coalesce(w.enabled, d.enabled, true);
-  IF w.keep_versions IS NOT NULL OR w.keep_days IS NOT NULL THEN
-    keep_versions := w.keep_versions;
-    keep_days := w.keep_days;
-  ELSE
-    keep_versions := d.keep_versions;
-    keep_days := d.keep_days;
-  END IF;
+  -- The workspace's setting where it has one; its retention only if it sets one of the two.
+  SELECT coalesce(w.enabled, d.enabled, true),
+         CASE WHEN w.keep_versions IS NOT NULL OR w.keep_days IS NOT NULL THEN w.keep_versions ELSE d.keep_versions END,
+         CASE WHEN w.keep_versions IS NOT NULL OR w.keep_days IS NOT NULL THEN w.keep_days ELSE d.keep_days END
+    INTO enabled, keep_versions, keep_days
+  FROM (SELECT) x
+  LEFT JOIN history_settings d ON d.scope = ''
+  LEFT JOIN history_settings w ON w.scope = p_workspace;
 END
 $function$;
 

@@ -324,4 +324,36 @@ test("raw SQL cannot use a mark to break the file/directory rule: the commit che
   );
 });
 
+test("writes racing a fork into its target: the fork lands or says the target has files; the writes land; never a deadlock or a storage failure", async () => {
+  const files = Array.from(
+    { length: 400 },
+    (_, i) => [`/d${i % 8}/f${String(i).padStart(3, "0")}.txt`, Buffer.from(`file ${i}\n`)] as [string, Buffer],
+  );
+  const src = owner.withWorkspace("x-src");
+  assert.ok((await src.uploadFiles(files)).every((r) => r.error === null));
+  const outcomes: string[] = [];
+  for (let round = 0; round < 8; round++) {
+    const target = owner.withWorkspace(`x-dst${round}`);
+    const later = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const [fork, upload, write] = await Promise.allSettled([
+      src.fork(`x-dst${round}`),
+      later(round * 4).then(() => target.uploadFiles(files.slice(round * 40, round * 40 + 120))),
+      later(round * 2).then(() => target.write("/zz/meanwhile.txt", "written meanwhile")),
+    ]);
+    if (fork.status === "rejected") {
+      assert.match((fork.reason as Error).message, /cannot fork into workspace '.*': it has files/);
+      outcomes.push("refused");
+    } else outcomes.push("forked");
+    assert.is(upload.status, "fulfilled");
+    if (upload.status === "fulfilled")
+      assert.equal(
+        upload.value.filter((r) => r.error !== null),
+        [],
+      );
+    assert.is(write.status === "fulfilled" && write.value.error, undefined);
+    assert.is((await target.read("/zz/meanwhile.txt")).content, "written meanwhile");
+  }
+  assert.ok(outcomes.length === 8, outcomes.join());
+});
+
 test.run();

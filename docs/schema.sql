@@ -672,6 +672,7 @@ CREATE OR REPLACE FUNCTION deepagents.chunks_update()
 AS $function$
 DECLARE
   v_sets bigint[];
+  v_texts text[];
   v_cut_sets bigint[];
   v_cut_first_lines integer[];
   v_cut_line_counts integer[];
@@ -684,13 +685,15 @@ BEGIN
   -- rows meet by grouping on the set, not by a join: the planner estimates a transition table at
   -- a few rows and nested-looped one over the other (an upload of 500 files over themselves:
   -- 24 ms here, quadratic in the statement).
-  SELECT array_agg(g.chunk_set) INTO v_sets
+  -- (With each set, the text to cut it from, taken here: a later filter `= ANY (v_sets)` over
+  -- new_rows compared every row with every set under a generic plan, quadratic; 0018.)
+  SELECT array_agg(g.chunk_set), array_agg(g.content) INTO v_sets, v_texts
   FROM (
-    SELECT u.chunk_set
-    FROM (SELECT n.chunk_set, n.hash, true AS is_new FROM new_rows n
+    SELECT u.chunk_set, (array_agg(u.content) FILTER (WHERE u.is_new))[1] AS content
+    FROM (SELECT n.chunk_set, n.hash, n.content, true AS is_new FROM new_rows n
           WHERE n.chunk_set IS NOT NULL AND n.content IS NOT NULL
           UNION ALL
-          SELECT o.chunk_set, o.hash, false FROM old_rows o WHERE o.chunk_set IS NOT NULL) u
+          SELECT o.chunk_set, o.hash, NULL, false FROM old_rows o WHERE o.chunk_set IS NOT NULL) u
     GROUP BY u.chunk_set
     HAVING bool_or(u.is_new)
        AND NOT (array_agg(u.hash) FILTER (WHERE u.is_new)
@@ -699,9 +702,7 @@ BEGIN
   IF v_sets IS NOT NULL THEN
     SELECT array_agg(s.chunk_set), array_agg(c.first_line), array_agg(c.line_count), array_agg(c.content)
       INTO v_cut_sets, v_cut_first_lines, v_cut_line_counts, v_cut_contents
-    FROM (SELECT DISTINCT ON (n.chunk_set) n.chunk_set, n.content
-          FROM new_rows n WHERE n.chunk_set = ANY (v_sets) AND n.content IS NOT NULL
-          ORDER BY n.chunk_set) s
+    FROM unnest(v_sets, v_texts) AS s(chunk_set, content)
     CROSS JOIN LATERAL text_chunks(s.content) c;
     -- Old chunks minus the new cut, as a set difference (hashed or sorted, linear): see 0003.
     DELETE FROM chunks c

@@ -56,6 +56,12 @@ test("bulk writes after single ones: no transition table is scanned once per row
     "the bulk statements' trigger plans were captured",
   );
   assert.equal(repeatedTuplestoreScans(plans), []);
+  // A transition table filtered by `= ANY (<array parameter>)`: a generic plan (chunks_update keeps
+  // one, 0018) cannot hash the array, so each row is compared with every element: quadratic.
+  assert.equal(
+    plans.filter((p) => /Named Tuplestore Scan[^\n]*\n\s*(Output: [^\n]*\n\s*)?Filter: [^\n]*= ANY \(\$\d+/.test(p)),
+    [],
+  );
 });
 
 test.run();

@@ -1,4 +1,4 @@
--- deepagents-backends: the database schema after migration 0018_cheaper_write_helpers.
+-- deepagents-backends: the database schema after migration 0019_set_based_update_history.
 --
 -- GENERATED FILE, do not edit: `npm run schema` (scripts/schema.ts) writes it from the catalogs of
 -- a freshly migrated schema. test/schema.test.ts and `npm run schema -- --check` fail when it is
@@ -97,11 +97,10 @@ CREATE TABLE deepagents.file_versions (
   delta_suffix integer,
   delta_middle bytea,
   depth integer DEFAULT 0 NOT NULL,
-  CONSTRAINT file_versions_blob_fkey FOREIGN KEY (blob) REFERENCES deepagents.blobs(hash),
   CONSTRAINT file_versions_body CHECK (((deleted = (hash IS NULL)) AND ((blob IS NULL) OR (delta_middle IS NULL)) AND ((delta_middle IS NULL) = (delta_prefix IS NULL)) AND ((delta_middle IS NULL) = (delta_suffix IS NULL)) AND ((NOT deleted) OR ((blob IS NULL) AND (delta_middle IS NULL))))),
   CONSTRAINT file_versions_op_check CHECK ((op = ANY (ARRAY['create'::text, 'update'::text, 'delete'::text]))),
   CONSTRAINT file_versions_pkey PRIMARY KEY (workspace, path, version, deleted)
-);
+) WITH (fillfactor=80);
 
 CREATE TABLE deepagents.files (
   workspace text NOT NULL,
@@ -1058,6 +1057,7 @@ DECLARE
   v_bytes bigint;
   v_versions bigint := 0;
   v_marked boolean := false;
+  v_locked bigint;
 BEGIN
   IF p_source = p_target THEN
     RAISE EXCEPTION 'cannot fork workspace "%" into itself', p_source USING ERRCODE = 'DA013';
@@ -1197,6 +1197,19 @@ BEGIN
                                     AND (v_position IS NULL OR d.change_id <= v_position)) END
     ORDER BY v.path COLLATE "C", v.version, v.deleted;
     GET DIAGNOSTICS v_versions = ROW_COUNT;
+    -- The blobs those versions name, locked in hash order as the foreign key's check locked them
+    -- (0019 dropped it). The prune lock keeps collection out only for READ COMMITTED callers: a
+    -- REPEATABLE READ fork whose snapshot predates a prune's collection fails to serialize here
+    -- (40001, to be retried) instead of naming a blob that is gone.
+    SELECT count(*) INTO v_locked FROM (
+      SELECT b.hash FROM blobs b
+      WHERE b.hash IN (SELECT v.blob FROM file_versions v WHERE v.workspace = p_target AND v.blob IS NOT NULL)
+      ORDER BY b.hash FOR KEY SHARE
+    ) l;
+    IF v_locked < (SELECT count(DISTINCT v.blob) FROM file_versions v WHERE v.workspace = p_target AND v.blob IS NOT NULL) THEN
+      RAISE EXCEPTION 'cannot fork the history of workspace "%": a version names bytes that are gone', p_source
+        USING ERRCODE = 'DA010', DETAIL = p_source;
+    END IF;
     -- history_inserted recorded each copied file as created by the fork; it is the source's
     -- version, and keeps the source's record of it (op, time, tag, change). The fork's change log
     -- still has its creates, so diff and rewind from the fork's checkpoints see every file.
@@ -1728,22 +1741,15 @@ BEGIN
 END
 $function$;
 
-CREATE OR REPLACE FUNCTION deepagents.history_capture(r deepagents.files, p_op text, p_change_id bigint, p_at timestamp with time zone)
- RETURNS void
+CREATE OR REPLACE FUNCTION deepagents.history_body_lost(p_path text, p_version bigint)
+ RETURNS bytea
  LANGUAGE plpgsql
  SET search_path TO 'deepagents', 'pg_temp'
- SET enable_seqscan TO 'off'
- SET jit TO 'off'
- SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 BEGIN
-  INSERT INTO file_versions AS v (workspace, path, version, op, change_id, at, size, mime_type, is_text, hash, tag)
-  VALUES (r.workspace, r.path, r.version, p_op, p_change_id, p_at, r.size, r.mime_type, r.chunk_set IS NOT NULL,
-          r.hash, nullif(current_setting('deepagents_backends.tag', true), ''))
-  ON CONFLICT (workspace, path, version, deleted) DO UPDATE
-    SET op = excluded.op, change_id = excluded.change_id, at = excluded.at, size = excluded.size,
-        mime_type = excluded.mime_type, is_text = excluded.is_text, hash = excluded.hash, tag = excluded.tag,
-        blob = NULL, delta_prefix = NULL, delta_suffix = NULL, delta_middle = NULL, depth = 0;
+  RAISE EXCEPTION 'cannot keep version % of "%" in its history: its text is gone (deleted by the same statement)',
+    p_version, p_path
+    USING ERRCODE = 'DA010', DETAIL = p_path;
 END
 $function$;
 
@@ -1756,6 +1762,12 @@ DECLARE
   v_free bytea[];
   v_count bigint;
 BEGIN
+  -- Only a READ COMMITTED caller collects (a later one sweeps what is left): an older snapshot may
+  -- not see a version that names a blob, committed by a fork after it was taken (0019: no foreign
+  -- key stops the delete).
+  IF current_setting('transaction_isolation') <> 'read committed' THEN
+    RETURN 0;
+  END IF;
   SELECT coalesce(array_agg(s.hash), '{}') INTO v_free FROM (
     SELECT b.hash FROM blobs b
     WHERE NOT EXISTS (SELECT 1 FROM file_versions v WHERE v.blob = b.hash)
@@ -1838,8 +1850,8 @@ BEGIN
   ON CONFLICT (workspace, path, version, deleted) DO NOTHING;
   -- The bytes of each version not kept yet (the live one, normally), stored once by SHA-256 and
   -- in hash order (the lock order of blobs); an existing blob is touched, which locks it against
-  -- prune_history's collection, as blob_keep does. (The foreign key is checked at the end of the
-  -- statement, when the blobs inserted beside the UPDATE are there.)
+  -- prune_history's collection, as blob_keep does, or inserts it again if a collector deleted it
+  -- meanwhile: no version names a blob that is gone (0019, which dropped the foreign key).
   WITH kept AS MATERIALIZED (
     SELECT o.workspace, o.path, o.version, o.hash, k.body
     FROM old_rows o
@@ -1952,7 +1964,7 @@ BEGIN
 END
 $function$;
 
-CREATE OR REPLACE FUNCTION deepagents.history_record()
+CREATE OR REPLACE FUNCTION deepagents.history_updated()
  RETURNS trigger
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -1962,89 +1974,129 @@ CREATE OR REPLACE FUNCTION deepagents.history_record()
  SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 DECLARE
-  v_renamed boolean := TG_OP = 'UPDATE' AND (OLD.workspace, OLD.path) IS DISTINCT FROM (NEW.workspace, NEW.path);
-  v_old_on boolean := TG_OP <> 'INSERT' AND history_enabled(OLD.workspace);
-  v_new_on boolean := CASE WHEN TG_OP = 'DELETE' THEN false
-                           WHEN TG_OP = 'UPDATE' AND OLD.workspace = NEW.workspace THEN v_old_on
-                           ELSE history_enabled(NEW.workspace) END;
+  v_tag text := nullif(current_setting('deepagents_backends.tag', true), '');
+  v_on text[];
+  v_all boolean;
 BEGIN
-  IF (TG_OP = 'DELETE' OR v_renamed) AND v_old_on THEN
-    PERFORM history_retire(OLD, NULL);
-    INSERT INTO file_versions (workspace, path, version, deleted, op, size, tag)
-    VALUES (OLD.workspace, OLD.path, OLD.version, true, 'delete', OLD.size,
-            nullif(current_setting('deepagents_backends.tag', true), ''))
-    ON CONFLICT (workspace, path, version, deleted) DO UPDATE
-      SET change_id = NULL, at = excluded.at, size = excluded.size, tag = excluded.tag;
-  END IF;
-  IF NOT v_new_on THEN
+  -- The workspaces of the statement that keep history (a settings read each, not one per row),
+  -- and whether that is all of them (the rows are then not filtered: a generic plan compares each
+  -- row with every element of an array parameter, rows x workspaces).
+  SELECT array_agg(w.workspace) FILTER (WHERE w.enabled), bool_and(w.enabled) INTO v_on, v_all
+  FROM (SELECT d.workspace, history_enabled(d.workspace) AS enabled
+        FROM (SELECT DISTINCT r.workspace
+              FROM (SELECT o.workspace FROM old_rows o UNION ALL SELECT n.workspace FROM new_rows n) r) d
+        OFFSET 0) w;
+  IF v_on IS NULL THEN
     RETURN NULL;
   END IF;
-  IF TG_OP = 'INSERT' OR v_renamed THEN
-    PERFORM history_capture(NEW, 'create', NULL, NEW.modified_at);
-  ELSIF NEW.version > OLD.version THEN
-    -- (files_version_rises: the bytes of a file never change without a new version)
-    PERFORM history_retire(OLD, NEW);
-    PERFORM history_capture(NEW, 'update', NULL, NEW.modified_at);
-  END IF;
+  -- Linear in the rows whatever plan it keeps: the pairing is a FULL JOIN (hash or merge), each
+  -- version row is found by a key probe, and the two CTEs are materialized, so each body and each
+  -- delta is computed once (OFFSET 0 keeps a lateral's column from being computed once per use).
+  WITH pairs AS MATERIALIZED (
+    SELECT coalesce(o.workspace, n.workspace) AS workspace, coalesce(o.path, n.path) AS path,
+           o.version AS old_version, o.modified_at AS old_at, o.size AS old_size, o.mime_type AS old_mime,
+           o.chunk_set IS NOT NULL AS old_is_text, o.hash AS old_hash,
+           n.version AS new_version, n.modified_at AS new_at, n.size AS new_size, n.mime_type AS new_mime,
+           n.chunk_set IS NOT NULL AS new_is_text, n.hash AS new_hash,
+           n.path IS NULL OR n.version > o.version AS replaced,
+           -- The bodies, where a version is replaced: the old one to keep, the new one to diff with.
+           CASE WHEN n.path IS NULL OR n.version > o.version
+                THEN coalesce(file_body(file_text(o.content, o.chunk_set), o.bytes),
+                              history_body_lost(o.path, o.version)) END AS old_body,
+           CASE WHEN n.version > o.version
+                THEN file_body(file_text(n.content, n.chunk_set), n.bytes) END AS new_body
+    FROM old_rows o FULL JOIN new_rows n ON n.workspace = o.workspace AND n.path = o.path
+    WHERE v_all OR coalesce(o.workspace, n.workspace) = ANY (v_on)
+  ), kept AS MATERIALIZED (
+    -- Each replaced version whose bytes are not kept yet (normally: the live one had none), with
+    -- whether a row records it, kept as a reverse delta against the new version where that is
+    -- small and the chain below it short enough, else whole. Delta or whole is decided from this
+    -- path's own versions only (by whether a blob of these bytes exists anywhere, a tenant could
+    -- learn what other workspaces hold; 0008).
+    SELECT p.workspace, p.path, p.old_version, p.old_at, p.old_size, p.old_mime, p.old_is_text, p.old_hash,
+           v.recorded, d.is_delta, CASE WHEN d.is_delta THEN c.depth ELSE 0 END AS depth,
+           CASE WHEN d.is_delta THEN d.prefix END AS delta_prefix,
+           CASE WHEN d.is_delta THEN d.suffix END AS delta_suffix,
+           CASE WHEN d.is_delta THEN substr(p.old_body, d.prefix + 1, length(p.old_body) - d.prefix - d.suffix) END
+             AS delta_middle,
+           CASE WHEN NOT d.is_delta THEN p.old_body END AS whole
+    FROM pairs p
+    LEFT JOIN LATERAL (
+      SELECT true AS recorded, v.blob IS NOT NULL OR v.delta_middle IS NOT NULL AS has_body FROM file_versions v
+      WHERE v.workspace = p.workspace AND v.path = p.path AND v.version = p.old_version AND NOT v.deleted LIMIT 1
+    ) v ON true
+    -- The depth a delta would have: one more than the deltas just below it (those of the
+    -- previous kept version; raw SQL may leave gaps).
+    CROSS JOIN LATERAL (
+      SELECT CASE WHEN p.new_body IS NOT NULL THEN
+               coalesce((SELECT CASE WHEN q.delta_middle IS NOT NULL THEN q.depth END FROM file_versions q
+                         WHERE q.workspace = p.workspace AND q.path = p.path AND q.version < p.old_version
+                           AND NOT q.deleted
+                         ORDER BY q.version DESC LIMIT 1), 0) + 1 END AS depth
+      OFFSET 0
+    ) c
+    CROSS JOIN LATERAL (
+      SELECT x.prefix, x.suffix,
+             coalesce(length(p.old_body) - x.prefix - x.suffix <= length(p.old_body) / 2 + 64, false) AS is_delta
+      FROM (SELECT CASE WHEN c.depth <= history_max_depth(greatest(length(p.old_body), length(p.new_body)))
+                        THEN bytes_common_prefix(p.old_body, p.new_body) END AS prefix
+            OFFSET 0) w
+      CROSS JOIN LATERAL (
+        SELECT w.prefix,
+               CASE WHEN w.prefix IS NOT NULL
+                    THEN bytes_common_suffix(p.old_body, p.new_body,
+                                             least(length(p.old_body), length(p.new_body)) - w.prefix) END AS suffix
+        OFFSET 0
+      ) x
+      OFFSET 0
+    ) d
+    WHERE p.replaced AND v.has_body IS NOT TRUE
+  ), stored AS (
+    -- Each body kept whole, stored once by its SHA-256 (a file's hash is that of its body) and in
+    -- hash order (the lock order of blobs); an existing blob is touched, which locks it against
+    -- history_collect_blobs (see the end of this file).
+    INSERT INTO blobs AS b (hash, data)
+    SELECT DISTINCT ON (k.old_hash) k.old_hash, k.whole FROM kept k WHERE NOT k.is_delta ORDER BY k.old_hash
+    ON CONFLICT (hash) DO UPDATE SET hash = b.hash
+  ), recorded_late AS (
+    -- A version written before history was kept for it: recorded now, as there all along.
+    INSERT INTO file_versions (workspace, path, version, op, change_id, at, size, mime_type, is_text, hash, tag,
+                               blob, delta_prefix, delta_suffix, delta_middle, depth)
+    SELECT k.workspace, k.path, k.old_version, CASE WHEN k.old_version = 1 THEN 'create' ELSE 'update' END, 0,
+           k.old_at, k.old_size, k.old_mime, k.old_is_text, k.old_hash, v_tag,
+           CASE WHEN NOT k.is_delta THEN k.old_hash END, k.delta_prefix, k.delta_suffix, k.delta_middle, k.depth
+    FROM kept k WHERE k.recorded IS NULL
+    ORDER BY k.workspace, k.path
+    ON CONFLICT (workspace, path, version, deleted) DO NOTHING
+  ), recorded AS (
+    UPDATE file_versions v
+       SET blob = CASE WHEN NOT k.is_delta THEN k.old_hash END,
+           hash = CASE WHEN NOT k.is_delta THEN k.old_hash ELSE v.hash END,
+           delta_prefix = k.delta_prefix, delta_suffix = k.delta_suffix, delta_middle = k.delta_middle,
+           depth = k.depth
+      FROM kept k
+     WHERE k.recorded AND v.workspace = k.workspace AND v.path = k.path AND v.version = k.old_version
+       AND NOT v.deleted
+  ), renamed_away AS (
+    INSERT INTO file_versions (workspace, path, version, deleted, op, size, tag)
+    SELECT p.workspace, p.path, p.old_version, true, 'delete', p.old_size, v_tag
+    FROM pairs p WHERE p.new_version IS NULL
+    ORDER BY p.workspace, p.path
+    ON CONFLICT (workspace, path, version, deleted) DO UPDATE
+      SET change_id = NULL, at = excluded.at, size = excluded.size, tag = excluded.tag
+  )
+  -- The new versions (stamped with their change ids at commit, as every version).
+  INSERT INTO file_versions AS v (workspace, path, version, op, change_id, at, size, mime_type, is_text, hash, tag)
+  SELECT p.workspace, p.path, p.new_version, CASE WHEN p.old_version IS NULL THEN 'create' ELSE 'update' END, NULL,
+         p.new_at, p.new_size, p.new_mime, p.new_is_text, p.new_hash, v_tag
+  FROM pairs p
+  WHERE p.new_version IS NOT NULL AND (p.old_version IS NULL OR p.new_version > p.old_version)
+  ORDER BY p.workspace, p.path
+  ON CONFLICT (workspace, path, version, deleted) DO UPDATE
+    SET op = excluded.op, change_id = excluded.change_id, at = excluded.at, size = excluded.size,
+        mime_type = excluded.mime_type, is_text = excluded.is_text, hash = excluded.hash, tag = excluded.tag,
+        blob = NULL, delta_prefix = NULL, delta_suffix = NULL, delta_middle = NULL, depth = 0;
   RETURN NULL;
-END
-$function$;
-
-CREATE OR REPLACE FUNCTION deepagents.history_retire(o deepagents.files, n deepagents.files)
- RETURNS void
- LANGUAGE plpgsql
- SET search_path TO 'deepagents', 'pg_temp'
- SET enable_seqscan TO 'off'
- SET jit TO 'off'
- SET plan_cache_mode TO 'force_generic_plan'
-AS $function$
-DECLARE
-  v_row file_versions;
-  v_old bytea := file_body(file_text(o.content, o.chunk_set), o.bytes);
-  v_new bytea;
-  v_depth integer;
-  v_prefix integer;
-  v_suffix integer;
-  v_hash bytea;
-BEGIN
-  SELECT * INTO v_row FROM file_versions v
-  WHERE v.workspace = o.workspace AND v.path = o.path AND v.version = o.version AND NOT v.deleted;
-  IF NOT FOUND THEN
-    -- Written before history was kept for it: record it now, as having been there all along.
-    PERFORM history_capture(o, CASE WHEN o.version = 1 THEN 'create' ELSE 'update' END, 0, o.modified_at);
-    SELECT * INTO v_row FROM file_versions v
-    WHERE v.workspace = o.workspace AND v.path = o.path AND v.version = o.version AND NOT v.deleted;
-  ELSIF v_row.blob IS NOT NULL OR v_row.delta_middle IS NOT NULL THEN
-    RETURN; -- already kept
-  END IF;
-
-  -- Delta or whole is decided from this path's own versions only: were it decided by whether a
-  -- blob of these bytes already exists (anywhere), a tenant could learn from its own rows that
-  -- another workspace holds some content. (n.path, not n: a row IS NOT NULL only when every
-  -- column is, and a file has content or bytes.)
-  IF n.path IS NOT NULL THEN
-    v_new := file_body(file_text(n.content, n.chunk_set), n.bytes);
-    -- The deltas just below: those of the previous kept version (raw SQL may leave gaps).
-    v_depth := coalesce((SELECT CASE WHEN p.delta_middle IS NOT NULL THEN p.depth END FROM file_versions p
-                         WHERE p.workspace = o.workspace AND p.path = o.path AND p.version < o.version
-                           AND NOT p.deleted
-                         ORDER BY p.version DESC LIMIT 1), 0) + 1;
-    IF v_depth <= history_max_depth(greatest(length(v_old), length(v_new))) THEN
-      v_prefix := bytes_common_prefix(v_old, v_new);
-      v_suffix := bytes_common_suffix(v_old, v_new, least(length(v_old), length(v_new)) - v_prefix);
-      IF length(v_old) - v_prefix - v_suffix <= length(v_old) / 2 + 64 THEN
-        UPDATE file_versions v
-           SET delta_prefix = v_prefix, delta_suffix = v_suffix,
-               delta_middle = substr(v_old, v_prefix + 1, length(v_old) - v_prefix - v_suffix), depth = v_depth
-         WHERE v.workspace = o.workspace AND v.path = o.path AND v.version = o.version AND NOT v.deleted;
-        RETURN;
-      END IF;
-    END IF;
-  END IF;
-
-  v_hash := blob_keep(v_old);
-  UPDATE file_versions v SET blob = v_hash, hash = v_hash, depth = 0
-   WHERE v.workspace = o.workspace AND v.path = o.path AND v.version = o.version AND NOT v.deleted;
 END
 $function$;
 
@@ -2369,6 +2421,8 @@ $function$;
 
 CREATE CONSTRAINT TRIGGER changes_flush_at_commit AFTER INSERT ON deepagents.changes_flush DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION deepagents.changes_flush_now();
 
+CREATE TRIGGER files_a_history_updated AFTER UPDATE ON deepagents.files REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.history_updated();
+
 CREATE TRIGGER files_chunks_claim AFTER INSERT ON deepagents.files REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.chunks_claim();
 
 CREATE TRIGGER files_chunks_insert AFTER INSERT ON deepagents.files REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.chunks_insert();
@@ -2380,8 +2434,6 @@ CREATE TRIGGER files_chunks_truncate AFTER TRUNCATE ON deepagents.files FOR EACH
 CREATE TRIGGER files_chunks_update AFTER UPDATE ON deepagents.files REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.chunks_update();
 
 CREATE TRIGGER files_first_version BEFORE INSERT ON deepagents.files FOR EACH ROW EXECUTE FUNCTION deepagents.files_first_version();
-
-CREATE TRIGGER files_history AFTER UPDATE ON deepagents.files FOR EACH ROW EXECUTE FUNCTION deepagents.history_record();
 
 CREATE TRIGGER files_history_deleted AFTER DELETE ON deepagents.files REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.history_deleted();
 
@@ -2546,7 +2598,7 @@ REVOKE EXECUTE ON FUNCTION deepagents.fork_log_start() FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION deepagents.grant_workspace(name,text) FROM PUBLIC;
 
-REVOKE EXECUTE ON FUNCTION deepagents.history_capture(deepagents.files,text,bigint,timestamp with time zone) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION deepagents.history_body_lost(text,bigint) FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION deepagents.history_collect_blobs() FROM PUBLIC;
 
@@ -2556,9 +2608,7 @@ REVOKE EXECUTE ON FUNCTION deepagents.history_grant(name) FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION deepagents.history_inserted() FROM PUBLIC;
 
-REVOKE EXECUTE ON FUNCTION deepagents.history_record() FROM PUBLIC;
-
-REVOKE EXECUTE ON FUNCTION deepagents.history_retire(deepagents.files,deepagents.files) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION deepagents.history_updated() FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION deepagents.prune_chunks() FROM PUBLIC;
 

@@ -253,6 +253,83 @@ test("raw-SQL renames in one UPDATE statement: the old names are deleted with th
   assert.is((await b.read("/a.txt")).content, "alpha text\n");
 });
 
+test("a raw-SQL rename chain in one UPDATE (b -> c while a -> b): b's history says update, as its change log does, and every version reads back (0019 pairs rows by key)", async () => {
+  const b = fresh();
+  await b.write("/b.txt", "bravo, the first text of b\n"); // written first: the UPDATE meets it first
+  await b.write("/a.txt", "alpha, which becomes b\n");
+  const logged = async () =>
+    (
+      await admin.query(
+        `SELECT op || ':' || path || ':' || version AS c FROM ${SCHEMA}.changes WHERE workspace = $1 ORDER BY 1`,
+        [b.workspace],
+      )
+    ).rows.map((r) => r.c);
+  const before = await logged();
+  await admin.query(
+    `UPDATE ${SCHEMA}.files SET path = CASE path WHEN '/b.txt' THEN '/c.txt' ELSE '/b.txt' END
+     WHERE workspace = $1 AND path IN ('/a.txt', '/b.txt')`,
+    [b.workspace],
+  );
+  const ops = async (path: string) => (await b.history(path)).versions?.map((v) => `${v.op}:${v.version}`);
+  assert.equal(await ops("/a.txt"), ["create:1", "delete:1"]);
+  assert.equal(await ops("/b.txt"), ["create:1", "update:2"]);
+  assert.equal(await ops("/c.txt"), ["create:1"]);
+  assert.equal(
+    (await logged()).filter((c) => !before.includes(c)),
+    ["create:/c.txt:1", "delete:/a.txt:1", "update:/b.txt:2"],
+  );
+  // Every version row is stamped with the change that made it.
+  const unstamped = await admin.query(
+    `SELECT path, version, deleted FROM ${SCHEMA}.file_versions WHERE workspace = $1 AND change_id IS NULL`,
+    [b.workspace],
+  );
+  assert.equal(unstamped.rows, []);
+  assert.is(await textOf(b, "/b.txt", 1), "bravo, the first text of b\n");
+  assert.is(await textOf(b, "/b.txt", 2), "alpha, which becomes b\n");
+  assert.is(await textOf(b, "/a.txt", 1), "alpha, which becomes b\n");
+  assert.is((await b.restore("/b.txt", 1)).error, undefined);
+  assert.is((await b.read("/b.txt")).content, "bravo, the first text of b\n");
+});
+
+test("one raw statement that deletes a file and updates another of its chunk set (WITH) is refused: a version is never kept without its bytes (0019, found by review)", async () => {
+  const b = fresh();
+  const ws = b.workspace;
+  await admin.query(
+    `INSERT INTO ${SCHEMA}.files (workspace, path, content, mime_type, size, line_count)
+     VALUES ($1, '/x.txt', 'original text of x and y', 'text/plain', 24, 1)`,
+    [ws],
+  );
+  await admin.query(
+    `INSERT INTO ${SCHEMA}.files (workspace, path, content, bytes, mime_type, size, line_count, chunk_set, hash)
+     SELECT workspace, '/y.txt', NULL, NULL, mime_type, size, line_count, chunk_set, hash FROM ${SCHEMA}.files
+     WHERE workspace = $1 AND path = '/x.txt'`,
+    [ws],
+  );
+  // The DELETE's statement triggers fire before the UPDATE's: the shared set is collected first.
+  const refused = await admin
+    .query(
+      `WITH u AS (UPDATE ${SCHEMA}.files SET content = 'brand new text of y' WHERE workspace = $1 AND path = '/y.txt' RETURNING 1)
+       DELETE FROM ${SCHEMA}.files WHERE workspace = $1 AND path = '/x.txt' AND EXISTS (SELECT 1 FROM u)`,
+      [ws],
+    )
+    .then(
+      () => null,
+      (e) => e,
+    );
+  assert.is(refused?.code, "DA010", String(refused?.message));
+  assert.match(String(refused.message), /cannot keep version 1 of "\/y.txt"/);
+  assert.match(String((await b.read("/x.txt")).content), /original text of x and y/, "nothing changed");
+  assert.is(await textOf(b, "/y.txt", 1), "original text of x and y");
+  // The same change in two statements keeps everything.
+  await admin.query(
+    `UPDATE ${SCHEMA}.files SET content = 'brand new text of y' WHERE workspace = $1 AND path = '/y.txt'`,
+    [ws],
+  );
+  await admin.query(`DELETE FROM ${SCHEMA}.files WHERE workspace = $1 AND path = '/x.txt'`, [ws]);
+  assert.is(await textOf(b, "/y.txt", 1), "original text of x and y");
+  assert.is(await textOf(b, "/x.txt", 1), "original text of x and y");
+});
+
 test("raw SQL INSERT may name a version above the path's last one, never one already used", async () => {
   const b = fresh();
   const insert = (version: number) =>

@@ -436,7 +436,8 @@ test("0006 (search line semantics) down puts 0003's fs_search back and grep stil
 });
 
 /** The history triggers on files once every migration is applied (0009's three; 0015 dropped 0012's two). */
-const NEWEST_HISTORY_TRIGGERS = ["files_history", "files_history_deleted", "files_history_inserted"];
+// (0019's fires before files_chunks_update, hence its name)
+const NEWEST_HISTORY_TRIGGERS = ["files_a_history_updated", "files_history_deleted", "files_history_inserted"];
 
 test("0009 (set-based history) continues 0008's history across the upgrade; down puts the row trigger back", async () => {
   const url = await freshDatabase();
@@ -454,7 +455,7 @@ test("0009 (set-based history) continues 0008's history across the upgrade; down
     (
       await withClient(url, (c) =>
         c.query(
-          `SELECT tgname FROM pg_trigger WHERE tgrelid = 'hist.files'::regclass AND tgname LIKE 'files_history%' ORDER BY 1`,
+          `SELECT tgname FROM pg_trigger WHERE tgrelid = 'hist.files'::regclass AND tgname LIKE 'files%history%' ORDER BY 1`,
         ),
       )
     ).rows.map((r) => r.tgname);
@@ -524,6 +525,64 @@ test("0010 (shared chunks) keys the chunks of existing files by set; forks share
       [2501],
     );
     assert.equal((await b.grep("needle")).matches, needle);
+  } finally {
+    await b.close();
+  }
+});
+
+test("0019 (history of UPDATEs per statement, no blob foreign key) continues 0018's history; down puts the row trigger and the key back", async () => {
+  const url = await freshDatabase();
+  const at = ALL.indexOf("0019_set_based_update_history");
+  assert.ok(at > 0, "0019 is shipped");
+  await migrate({ connectionString: url, schema: "upd", count: at }); // up to 0018
+  const b = new PostgresBackend({ connectionString: url, schema: "upd", workspace: "w" });
+  const shape = async () =>
+    (
+      await withClient(url, (c) =>
+        c.query(
+          `SELECT (SELECT array_agg(tgname::text ORDER BY tgname) FROM pg_trigger
+                   WHERE tgrelid = 'upd.files'::regclass AND tgname LIKE 'files%history%') AS triggers,
+                  EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'upd.file_versions'::regclass
+                          AND conname = 'file_versions_blob_fkey') AS foreign_key,
+                  (SELECT reloptions FROM pg_class WHERE oid = 'upd.file_versions'::regclass) AS options`,
+        ),
+      )
+    ).rows[0];
+  const ops = async (path: string) => (await b.history(path)).versions?.map((v) => `${v.op}:${v.version}`);
+  const text = async (path: string, version: number) => (await b.readVersion(path, version, 0, 100)).content;
+  try {
+    await b.write("/a.txt", "one\n");
+    await b.write("/a.txt", "two\n"); // 0018's row trigger keeps version 1
+    await b.write("/b.txt", "bravo\n");
+    await b.delete("/b.txt");
+    await migrate({ connectionString: url, schema: "upd" });
+    assert.equal(await shape(), { triggers: NEWEST_HISTORY_TRIGGERS, foreign_key: false, options: ["fillfactor=80"] });
+    await b.write("/a.txt", "three\n");
+    await b.write("/b.txt", "bravo again\n");
+    assert.equal(await ops("/a.txt"), ["create:1", "update:2", "update:3"]);
+    assert.equal(await ops("/b.txt"), ["create:1", "delete:1", "create:2"]);
+    assert.equal(
+      [await text("/a.txt", 1), await text("/a.txt", 2), await text("/b.txt", 1)],
+      ["one\n", "two\n", "bravo\n"],
+    );
+
+    await migrate({ connectionString: url, schema: "upd", direction: "down", count: ALL.length - at });
+    assert.equal(await shape(), {
+      triggers: ["files_history", "files_history_deleted", "files_history_inserted"],
+      foreign_key: true,
+      options: null,
+    });
+    await b.write("/a.txt", "four\n");
+    assert.equal(await ops("/a.txt"), ["create:1", "update:2", "update:3", "update:4"]);
+    assert.equal(await text("/a.txt", 3), "three\n");
+    await migrate({ connectionString: url, schema: "upd" });
+    await b.write("/a.txt", "five\n");
+    assert.equal(await Promise.all([1, 2, 3, 4].map((v) => text("/a.txt", v))), [
+      "one\n",
+      "two\n",
+      "three\n",
+      "four\n",
+    ]);
   } finally {
     await b.close();
   }

@@ -148,6 +148,24 @@ test("raw SQL on its own rows cannot plant bytes under another content's hash (b
     [`UPDATE files SET version = 2, content = 'INJECTED' WHERE workspace = 'acme' AND path = '/p.txt'`, []],
     [`UPDATE files SET version = 10 WHERE workspace = 'acme' AND path = '/p.txt'`, []],
     [`UPDATE files SET version = 3 WHERE workspace = 'acme' AND path = '/p.txt'`, []],
+    // 0019 keys a replaced version's blob by its file row's hash: the row's hash named as A's
+    // while its body is other text, then replaced and renamed away (both keep the old bytes).
+    [
+      `UPDATE files SET hash = sha256(convert_to($1, 'UTF8')), content = 'OTHER' WHERE workspace = 'acme' AND path = '/p.txt'`,
+      [A],
+    ],
+    [
+      `UPDATE files SET hash = sha256(convert_to($1, 'UTF8')), content = 'OTHER 2' WHERE workspace = 'acme' AND path = '/p.txt'`,
+      [A],
+    ],
+    [
+      `UPDATE files SET hash = sha256(convert_to($1, 'UTF8')), path = '/q.txt' WHERE workspace = 'acme' AND path = '/p.txt'`,
+      [A],
+    ],
+    [
+      `UPDATE files SET hash = sha256(convert_to($1, 'UTF8')), path = '/p.txt' WHERE workspace = 'acme' AND path = '/q.txt'`,
+      [A],
+    ],
     [`DELETE FROM files WHERE workspace = 'acme' AND path = '/p.txt'`, []],
   ] as const;
   for (const [sql, params] of steps) await raw.query(sql, [...params]);

@@ -1,4 +1,4 @@
--- deepagents-backends: the database schema after migration 0019_set_based_update_history.
+-- deepagents-backends: the database schema after migration 0020_rewind_writes_every_path.
 --
 -- GENERATED FILE, do not edit: `npm run schema` (scripts/schema.ts) writes it from the catalogs of
 -- a freshly migrated schema. test/schema.test.ts and `npm run schema -- --check` fail when it is
@@ -1433,6 +1433,7 @@ DECLARE
   j integer;
   v_delete boolean;
   v_bytes bigint;
+  v_missing record;
 BEGIN
   SELECT array_agg(c.path ORDER BY c.path COLLATE "C"), array_agg(c.from_version ORDER BY c.path COLLATE "C"),
          array_agg(c.from_size ORDER BY c.path COLLATE "C"), array_agg(c.to_version ORDER BY c.path COLLATE "C"),
@@ -1483,6 +1484,17 @@ BEGIN
       SELECT array_agg(w.path), array_agg(w.version) INTO v_done_paths, v_done FROM written w;
       v_written_paths := v_written_paths || v_done_paths;
       v_written := v_written || v_done;
+      -- Every path of the run written back: a version the comparison found but the write did not
+      -- (pruned after its checkpoint was deleted, by a prune that committed in between) is an
+      -- error, which undoes the rewind, never a path left as it is and reported as rewound.
+      SELECT u.path, u.from_version INTO v_missing
+      FROM unnest(v_paths[i:j], v_from[i:j]) AS u(path, from_version)
+      WHERE u.path <> ALL (coalesce(v_done_paths, '{}'))
+      LIMIT 1;
+      IF FOUND THEN
+        RAISE EXCEPTION 'cannot rewind "%": version % is no longer kept', v_missing.path, v_missing.from_version
+          USING ERRCODE = 'DA019', DETAIL = v_missing.path, HINT = v_missing.from_version::text;
+      END IF;
     END IF;
     i := j + 1;
   END LOOP;

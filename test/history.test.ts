@@ -330,6 +330,38 @@ test("one raw statement that deletes a file and updates another of its chunk set
   assert.is(await textOf(b, "/x.txt", 1), "original text of x and y");
 });
 
+test("a rewind whose version is pruned while it waits fails and changes nothing, never skips the path (0020)", async () => {
+  const b = fresh();
+  await b.write("/b.txt", "one\n");
+  const cp = await b.checkpoint();
+  await b.write("/b.txt", "two\n");
+  await b.write("/a.txt", "created after the checkpoint\n");
+  // The rewind deletes /a.txt first (paths in order, a run per action): hold that row so it waits
+  // there, after it compared, while the checkpoint goes and a prune removes version 1 of /b.txt.
+  const locker = await adminClient();
+  try {
+    await locker.query("BEGIN");
+    await locker.query(`SELECT 1 FROM ${SCHEMA}.files WHERE workspace = $1 AND path = '/a.txt' FOR UPDATE`, [
+      b.workspace,
+    ]);
+    const rewinding = b.rewind(cp.id).then(
+      () => null,
+      (e: Error) => e,
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(await b.deleteCheckpoint(cp.id));
+    await admin.query(`SELECT * FROM ${SCHEMA}.set_history($1, NULL, 1, NULL)`, [b.workspace]);
+    await admin.query(`SELECT * FROM ${SCHEMA}.prune_history($1)`, [b.workspace]);
+    await locker.query("COMMIT");
+    const failed = await rewinding;
+    assert.match(String(failed?.message), /^Error: version 1 of '\/b\.txt' is not kept$/);
+  } finally {
+    await locker.end();
+  }
+  assert.is((await b.readRaw("/b.txt")).data?.content, "two\n");
+  assert.is((await b.readRaw("/a.txt")).data?.content, "created after the checkpoint\n", "the deletion was undone too");
+});
+
 test("raw SQL INSERT may name a version above the path's last one, never one already used", async () => {
   const b = fresh();
   const insert = (version: number) =>

@@ -588,6 +588,37 @@ test("0019 (history of UPDATEs per statement, no blob foreign key) continues 001
   }
 });
 
+test("0020 (a rewind writes back every path) replaces fs_rewind; down restores 0019's exactly; a rewind works at each", async () => {
+  const url = await freshDatabase();
+  const at = ALL.indexOf("0020_rewind_writes_every_path");
+  assert.ok(at > 0, "0020 is shipped");
+  await migrate({ connectionString: url, schema: "rw", count: at }); // up to 0019
+  const definition = async () =>
+    (await withClient(url, (c) => c.query("SELECT pg_get_functiondef('rw.fs_rewind'::regproc) AS d"))).rows[0]
+      .d as string;
+  const before = await definition();
+  const b = new PostgresBackend({ connectionString: url, schema: "rw", workspace: "w" });
+  const roundTrip = async (text: string) => {
+    await b.write("/a.txt", `${text} before\n`);
+    const cp = await b.checkpoint();
+    await b.write("/a.txt", `${text} after\n`);
+    await b.rewind(cp.id);
+    assert.is((await b.readRaw("/a.txt")).data?.content, `${text} before\n`);
+  };
+  try {
+    await roundTrip("0019");
+    await migrate({ connectionString: url, schema: "rw" });
+    assert.match(await definition(), /DA019/);
+    await roundTrip("0020");
+    await migrate({ connectionString: url, schema: "rw", direction: "down", count: ALL.length - at });
+    assert.is(await definition(), before);
+    await roundTrip("down");
+    await migrate({ connectionString: url, schema: "rw" });
+  } finally {
+    await b.close();
+  }
+});
+
 test("0017 (fork log horizon) down gives a fork's unchanged files the version rows 0016 reads; up again keeps them readable", async () => {
   const url = await freshDatabase();
   await migrate({ connectionString: url, schema: "horizon" });

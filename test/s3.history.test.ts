@@ -40,6 +40,12 @@ test("names starting with .deepagents-backends are reserved for the backend's ow
   }
 });
 
+if (versioned)
+  test("the capability probe leaves no object version or delete marker behind on a versioned bucket", async () => {
+    await versioned.backend(); // initialize() probes with a throwaway key
+    assert.is(await versioned.versionsUnder("test/.deepagents-backends-probe/"), 0);
+  });
+
 if (!versioned)
   test.skip(`history conformance (${plain.kind} has no bucket versioning: the suite runs on Ceph RGW)`, () => {});
 

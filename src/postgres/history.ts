@@ -67,6 +67,8 @@ function thrown(ctx: HistoryContext, operation: string, e: unknown): Error {
   if (code === SQLSTATE.forkIntoItself) return new InputError(historyErrors.forkIntoItself(ctx.workspace));
   if (code === SQLSTATE.forkTargetHasFiles) return new InputError(historyErrors.forkTargetHasFiles(detail));
   if (code === SQLSTATE.historyDamaged) return new Error(historyErrors.damaged((e as Error).message));
+  if (code === SQLSTATE.rewindVersionGone)
+    return new InputError(historyErrors.noVersion(detail, (e as pg.DatabaseError).hint ?? "?"));
   // The file/directory rule at commit (a rewind of some paths only): its message names both paths.
   if (code === SQLSTATE.parentIsFile || code === SQLSTATE.isDirectory)
     return new Error(`Error: ${(e as Error).message}`);

@@ -49,6 +49,8 @@ export const SQLSTATE = {
   forkLogNotNew: "DA017",
   /** 0017 checkpoint_position: the checkpoint is older than the workspace's horizon (taken while a fork or prune_changes committed; DETAIL: its id). */
   checkpointBeforeLog: "DA018",
+  /** 0020 fs_rewind: a version the rewind would write back went meanwhile (DETAIL: the path; HINT: the version). */
+  rewindVersionGone: "DA019",
 } as const;
 
 /** The SQLSTATE of a database error, or undefined for anything else. */

@@ -15,6 +15,10 @@ export const isNotFound = (e: unknown): boolean =>
 export const isPreconditionFailed = (e: unknown): boolean =>
   httpStatus(e) === 412 || httpStatus(e) === 409 || (e as Error)?.name === "PreconditionFailed";
 
+/** Thrown by the SDK (a service answer, or a network failure after its retries): its retry step
+ *  gives every error it lets through a `$metadata`. The backend's own errors have none. */
+export const isSdkError = (e: unknown): boolean => typeof (e as { $metadata?: unknown } | null)?.$metadata === "object";
+
 /** 5xx after the SDK's own retries. */
 export const isServerError = (e: unknown): boolean => (httpStatus(e) ?? 0) >= 500;
 

@@ -42,7 +42,7 @@ import { mapLimit } from "../concurrency.js";
 import { getMimeType, isTextMimeType } from "../mime.js";
 import { compareBytewise, inScope, normalizeFilePath } from "../paths.js";
 import { errors, historyErrors, InputError, type ReadResult, readPagination, type WriteResult } from "../protocol.js";
-import { isNotFound, isPreconditionFailed } from "./errors.js";
+import { isNotFound, isPreconditionFailed, isSdkError, OutcomeUnknownError } from "./errors.js";
 import { fileWindowOf, type ObjectShared, type ObjectStore } from "./objects.js";
 import { deleteVersions, getVersion, listVersions, requireVersioning, type VersionEntry } from "./versions.js";
 
@@ -87,6 +87,19 @@ function ensureVersioning(ctx: S3HistoryContext): Promise<void> {
     known.catch(() => versioned.delete(shared)); // asked again next time: it may have been enabled since
   }
   return known;
+}
+
+/**
+ * The workspace-level calls (checkpoints, rewind, diff, fork) throw, as PostgreSQL's do: bad input
+ * and history's own errors as they are, anything the SDK threw as one storage-failure line that
+ * names the call (never a raw SDK error with its request metadata).
+ */
+async function answering<T>(ctx: S3HistoryContext, operation: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (e) {
+    throw isSdkError(e) || e instanceof OutcomeUnknownError ? new Error(ctx.failure(operation, e)) : e;
+  }
 }
 
 /** The timeline of one file, oldest first. */
@@ -211,7 +224,7 @@ function checkpointOf(m: Pick<Manifest, "id" | "label" | "tag" | "createdAt">): 
   return { id: m.id, changeId: null, label: m.label, tag: m.tag, createdAt: m.createdAt };
 }
 
-export async function checkpoint(
+async function takeCheckpoint(
   ctx: S3HistoryContext,
   options: { label?: string; tag?: string } = {},
 ): Promise<Checkpoint> {
@@ -250,7 +263,7 @@ export async function checkpoint(
   }
 }
 
-export async function checkpoints(ctx: S3HistoryContext): Promise<Checkpoint[]> {
+async function listCheckpoints(ctx: S3HistoryContext): Promise<Checkpoint[]> {
   await ensureVersioning(ctx);
   const { client, bucket, concurrency } = ctx.objects.shared;
   const keys: string[] = [];
@@ -293,7 +306,7 @@ async function loadManifest(ctx: S3HistoryContext, id: number): Promise<Manifest
 }
 
 /** Deletes the manifest with every version of it (a delete marker alone would keep it in the bucket). */
-export async function deleteCheckpoint(ctx: S3HistoryContext, id: number): Promise<boolean> {
+async function removeCheckpoint(ctx: S3HistoryContext, id: number): Promise<boolean> {
   const checked = positiveId(id, "checkpoint");
   await ensureVersioning(ctx);
   const { client, bucket } = ctx.objects.shared;
@@ -332,7 +345,7 @@ const liveSides = (live: Map<string, VersionEntry>) =>
 const opOf = (before: Side, after: Side): RewindChange["op"] =>
   before === undefined ? "created" : after === undefined ? "deleted" : "updated";
 
-export async function rewind(ctx: S3HistoryContext, id: number, options: RewindOptions = {}): Promise<RewindResult> {
+async function rewindTo(ctx: S3HistoryContext, id: number, options: RewindOptions = {}): Promise<RewindResult> {
   const checked = positiveId(id, "checkpoint");
   const scope = scopeOf(options.paths);
   const dryRun = options.dryRun === true;
@@ -358,7 +371,7 @@ export async function rewind(ctx: S3HistoryContext, id: number, options: RewindO
     if (from && !timelines.get(c.path)?.some((e) => e.versionId === from.versionId))
       throw new InputError(historyErrors.noVersion(c.path, from.versionId));
   }
-  const undo = (await checkpoint(ctx, { label: `before rewind to checkpoint ${checked}` })).id;
+  const undo = (await takeCheckpoint(ctx, { label: `before rewind to checkpoint ${checked}` })).id;
   // Deletions first: they can only free names the files written back need (the checkpoint's
   // files never clashed with each other).
   await ctx.objects.deleteKeys(changes.filter((c) => c.op === "deleted").map((c) => ctx.objects.key(c.path)));
@@ -378,7 +391,7 @@ export async function rewind(ctx: S3HistoryContext, id: number, options: RewindO
   return { changes, dryRun, undo };
 }
 
-export async function diff(
+async function diffBetween(
   ctx: S3HistoryContext,
   from: number,
   to: number | null,
@@ -466,7 +479,7 @@ export async function fork(
     const bytes = sources.reduce((n, s) => n + s.size, 0);
     return { workspace: target.workspace, files: sources.length, bytes, at, versions: 0 };
   } catch (e) {
-    throw e instanceof InputError ? e : new Error(ctx.failure("fork", e));
+    throw isSdkError(e) || e instanceof OutcomeUnknownError ? new Error(ctx.failure("fork", e)) : e;
   }
 }
 
@@ -507,3 +520,15 @@ async function forkHistory(ctx: S3HistoryContext, target: S3HistoryContext): Pro
   const bytes = live.reduce((n, v) => n + v.size, 0);
   return { workspace: target.workspace, files: live.length, bytes, at: null, versions };
 }
+
+// --- the workspace-level calls, as the backend exports them ------------------------------------
+
+export const checkpoint = (ctx: S3HistoryContext, options: { label?: string; tag?: string } = {}) =>
+  answering(ctx, "checkpoint", () => takeCheckpoint(ctx, options));
+export const checkpoints = (ctx: S3HistoryContext) => answering(ctx, "checkpoints", () => listCheckpoints(ctx));
+export const deleteCheckpoint = (ctx: S3HistoryContext, id: number) =>
+  answering(ctx, "deleteCheckpoint", () => removeCheckpoint(ctx, id));
+export const rewind = (ctx: S3HistoryContext, id: number, options: RewindOptions = {}) =>
+  answering(ctx, "rewind", () => rewindTo(ctx, id, options));
+export const diff = (ctx: S3HistoryContext, from: number, to: number | null, options: DiffOptions = {}) =>
+  answering(ctx, "diff", () => diffBetween(ctx, from, to, options));

@@ -12,13 +12,17 @@ import { unquote } from "./lineage.js";
 
 /**
  * Create-only twice (the second must fail with 412), then If-Match with the quoted and the
- * unquoted ETag (one must pass) and with a wrong one (must fail). Uses one throwaway key.
+ * unquoted ETag (one must pass) and with a wrong one (must fail). Uses one throwaway key, removed
+ * after: on a bucket with versioning, each version it made by its id (a plain delete would leave
+ * them behind a delete marker).
  */
 export async function probeCapabilities(client: S3Client, bucket: string, prefix: string): Promise<S3Capabilities> {
   const key = `${prefix ? `${prefix}/` : ""}.deepagents-backends-probe/${randomUUID()}`;
+  const versions: string[] = [];
   const put = async (conditions: Conditions) => {
     try {
       const r = await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: "probe", ...conditions }));
+      if (r.VersionId) versions.push(r.VersionId);
       return unquote(r.ETag);
     } catch (e) {
       if (isPreconditionFailed(e) || isNotFound(e)) return null;
@@ -35,6 +39,13 @@ export async function probeCapabilities(client: S3Client, bucket: string, prefix
     const wrongRejected = (await put({ IfMatch: etagQuoting === "quoted" ? '"0000"' : "0000" })) === null;
     return { conditionalWrites: createOnlyEnforced && wrongRejected, etagQuoting };
   } finally {
-    await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })).catch(() => {});
+    // (Without s3:DeleteObjectVersion a version stays: then at least a plain delete hides the key.)
+    let left = versions.length === 0;
+    for (const VersionId of versions) {
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key, VersionId })).catch(() => {
+        left = true;
+      });
+    }
+    if (left) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })).catch(() => {});
   }
 }

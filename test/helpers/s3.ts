@@ -138,6 +138,8 @@ export interface VersionedS3 {
   bucket: string;
   /** A backend on the versioned bucket, in a fresh workspace. */
   backend(): Promise<S3Backend>;
+  /** The object versions and delete markers whose keys start with `prefix`. */
+  versionsUnder(prefix: string): Promise<number>;
   /** Empties the bucket (every version and delete marker), removes it, closes the backends. */
   close(): Promise<void>;
 }
@@ -185,6 +187,10 @@ export async function versionedBucket(s3: TestS3): Promise<VersionedS3 | null> {
       await b.initialize();
       backends.push(b);
       return b;
+    },
+    async versionsUnder(prefix) {
+      const page = await client.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix }));
+      return (page.Versions?.length ?? 0) + (page.DeleteMarkers?.length ?? 0);
     },
     async close() {
       for (const b of backends) await b.close();

@@ -490,6 +490,51 @@ test("S3 endpoint that resets every connection: exactly maxRetries + 1 attempts,
   await new Promise((r) => resetter.close(r));
 });
 
+test("S3 workspace-level calls with the endpoint down throw one storage-failure line each, never the SDK's error", async () => {
+  const directory = await mkdtemp(path.join(tmpdir(), "faults-s3rver-"));
+  const s3Port = await freePort();
+  const s3 = new S3rver({ port: s3Port, address: "127.0.0.1", silent: true, directory });
+  await s3.run();
+  const endpoint = `http://127.0.0.1:${s3Port}`;
+  const s3admin = new S3Client({
+    ...s3Base(endpoint),
+    credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+  });
+  await s3admin.send(new CreateBucketCommand({ Bucket: "faults-ws" }));
+  s3admin.destroy();
+  const b = new S3Backend({
+    ...s3Base(endpoint),
+    bucket: "faults-ws",
+    workspace: "w",
+    maxRetries: 1,
+    connectTimeoutMs: 500,
+  });
+  await b.initialize();
+  (s3 as unknown as { httpServer: import("node:http").Server }).httpServer.closeAllConnections();
+  await s3.close();
+  faults.s3Outages++;
+  const calls: Array<[string, () => Promise<unknown>]> = [
+    ["checkpoint", () => b.checkpoint()],
+    ["checkpoints", () => b.checkpoints()],
+    ["deleteCheckpoint", () => b.deleteCheckpoint(1)],
+    ["rewind", () => b.rewind(1)],
+    ["diff", () => b.diff(1)],
+    ["fork", () => b.fork("w2")],
+  ];
+  for (const [name, call] of calls) {
+    const thrown = await call().then(
+      () => null,
+      (e) => e,
+    );
+    assert.instance(thrown, Error, `${name} threw`);
+    assert.not.ok("$metadata" in thrown, `${name}: the SDK's own error (${thrown.name}) reached the caller`);
+    assertFaultError(thrown.message, `s3 ${name}`);
+    assert.match(thrown.message, new RegExp(name), `${name}: the message names the call`);
+  }
+  await b.close();
+  await rm(directory, { recursive: true, force: true });
+});
+
 test("s3rver stopped mid-workload: clear errors while down, the same backend works after restart", async () => {
   const directory = await mkdtemp(path.join(tmpdir(), "faults-s3rver-"));
   const s3Port = await freePort();

@@ -1093,14 +1093,19 @@ BEGIN
       v_marked := false;
     END;
   END IF;
+  IF p_history OR p_at IS NOT NULL THEN
+    -- prune_history and set_history take this lock exclusively: no version or blob named below
+    -- goes away, and the target's history setting holds. (Taken before any row lock: they lock
+    -- no file rows, and the source's writers need not wait behind a long prune.) At a checkpoint
+    -- too, and before it is read: a prune committing between the checkpoint's position and the
+    -- versions at it left paths out of the fork, which still reported success (0019, found by
+    -- review).
+    PERFORM pg_advisory_xact_lock_shared(hashtext('deepagents-backends:prune-history:' || current_schema()));
+  END IF;
   IF p_at IS NOT NULL THEN
     v_position := checkpoint_position(p_source, p_at);
   END IF;
   IF p_history THEN
-    -- prune_history and set_history take this lock exclusively: no version or blob named below
-    -- goes away, and the target's history setting holds. (Taken before any row lock: they lock
-    -- no file rows, and the source's writers need not wait behind a long prune.)
-    PERFORM pg_advisory_xact_lock_shared(hashtext('deepagents-backends:prune-history:' || current_schema()));
     IF NOT history_enabled(p_target) THEN
       RAISE EXCEPTION 'history is off for workspace "%"', p_target USING ERRCODE = 'DA011', DETAIL = p_target;
     END IF;
@@ -1435,6 +1440,12 @@ DECLARE
   v_bytes bigint;
   v_missing record;
 BEGIN
+  -- No prune while the rewind runs (prune_history and set_history take this lock exclusively):
+  -- the versions it compared stay until it has written them back. (The check after each run
+  -- below still stands, against anything else that removes one.)
+  IF NOT p_dry_run THEN
+    PERFORM pg_advisory_xact_lock_shared(hashtext('deepagents-backends:prune-history:' || current_schema()));
+  END IF;
   SELECT array_agg(c.path ORDER BY c.path COLLATE "C"), array_agg(c.from_version ORDER BY c.path COLLATE "C"),
          array_agg(c.from_size ORDER BY c.path COLLATE "C"), array_agg(c.to_version ORDER BY c.path COLLATE "C"),
          array_agg(c.to_size ORDER BY c.path COLLATE "C")

@@ -351,14 +351,19 @@ BEGIN
       v_marked := false;
     END;
   END IF;
+  IF p_history OR p_at IS NOT NULL THEN
+    -- prune_history and set_history take this lock exclusively: no version or blob named below
+    -- goes away, and the target's history setting holds. (Taken before any row lock: they lock
+    -- no file rows, and the source's writers need not wait behind a long prune.) At a checkpoint
+    -- too, and before it is read: a prune committing between the checkpoint's position and the
+    -- versions at it left paths out of the fork, which still reported success (0019, found by
+    -- review).
+    PERFORM pg_advisory_xact_lock_shared(hashtext('deepagents-backends:prune-history:' || current_schema()));
+  END IF;
   IF p_at IS NOT NULL THEN
     v_position := checkpoint_position(p_source, p_at);
   END IF;
   IF p_history THEN
-    -- prune_history and set_history take this lock exclusively: no version or blob named below
-    -- goes away, and the target's history setting holds. (Taken before any row lock: they lock
-    -- no file rows, and the source's writers need not wait behind a long prune.)
-    PERFORM pg_advisory_xact_lock_shared(hashtext('deepagents-backends:prune-history:' || current_schema()));
     IF NOT history_enabled(p_target) THEN
       RAISE EXCEPTION 'history is off for workspace "%"', p_target USING ERRCODE = 'DA011', DETAIL = p_target;
     END IF;

@@ -8,7 +8,8 @@ DO $$ BEGIN EXECUTE format('SET LOCAL search_path = %I, pg_temp', current_schema
 -- statement (a prune that committed in between, after the checkpoint was deleted) dropped the
 -- path from the join: the rewind left it as it was and still listed it as rewound. 0008, one path
 -- at a time, failed there. Now the run's written paths are counted against its paths, and a
--- missing one raises DA019 (DETAIL: the path; HINT: the version), which undoes the whole rewind.
+-- missing one raises DA019 (DETAIL: the path; HINT: the version), which undoes the whole rewind;
+-- and a rewind takes the prune lock (shared) before it compares, so a prune waits for it.
 -- Released: never edit this file; add a new migration instead.
 
 CREATE OR REPLACE FUNCTION fs_rewind(p_workspace text, p_id bigint, p_scope text[], p_dry_run boolean)
@@ -35,6 +36,12 @@ DECLARE
   v_bytes bigint;
   v_missing record;
 BEGIN
+  -- No prune while the rewind runs (prune_history and set_history take this lock exclusively):
+  -- the versions it compared stay until it has written them back. (The check after each run
+  -- below still stands, against anything else that removes one.)
+  IF NOT p_dry_run THEN
+    PERFORM pg_advisory_xact_lock_shared(hashtext('deepagents-backends:prune-history:' || current_schema()));
+  END IF;
   SELECT array_agg(c.path ORDER BY c.path COLLATE "C"), array_agg(c.from_version ORDER BY c.path COLLATE "C"),
          array_agg(c.from_size ORDER BY c.path COLLATE "C"), array_agg(c.to_version ORDER BY c.path COLLATE "C"),
          array_agg(c.to_size ORDER BY c.path COLLATE "C")

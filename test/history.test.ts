@@ -330,36 +330,65 @@ test("one raw statement that deletes a file and updates another of its chunk set
   assert.is(await textOf(b, "/x.txt", 1), "original text of x and y");
 });
 
-test("a rewind whose version is pruned while it waits fails and changes nothing, never skips the path (0020)", async () => {
-  const b = fresh();
-  await b.write("/b.txt", "one\n");
-  const cp = await b.checkpoint();
-  await b.write("/b.txt", "two\n");
-  await b.write("/a.txt", "created after the checkpoint\n");
-  // The rewind deletes /a.txt first (paths in order, a run per action): hold that row so it waits
-  // there, after it compared, while the checkpoint goes and a prune removes version 1 of /b.txt.
-  const locker = await adminClient();
-  try {
+test("a rewind holds off prunes until it is done, and a version removed under it anyway fails it with nothing changed (0020)", async () => {
+  // The rewind deletes /a.txt first (paths in order, a run per action): a row lock on it holds
+  // the rewind there, after it compared and before it writes /b.txt's version 1 back.
+  const setup = async () => {
+    const b = fresh();
+    // One version kept (set_history waits for a rewind too: set before it starts).
+    await admin.query(`SELECT * FROM ${SCHEMA}.set_history($1, NULL, 1, NULL)`, [b.workspace]);
+    await b.write("/b.txt", "one\n");
+    const cp = await b.checkpoint();
+    await b.write("/b.txt", "two\n");
+    await b.write("/a.txt", "created after the checkpoint\n");
+    const locker = await adminClient();
     await locker.query("BEGIN");
     await locker.query(`SELECT 1 FROM ${SCHEMA}.files WHERE workspace = $1 AND path = '/a.txt' FOR UPDATE`, [
       b.workspace,
     ]);
     const rewinding = b.rewind(cp.id).then(
-      () => null,
+      (r) => r,
       (e: Error) => e,
     );
     await new Promise((r) => setTimeout(r, 300));
+    return { b, cp, locker, rewinding };
+  };
+  // A prune after the checkpoint went (version 1 of /b.txt no longer needed) waits for the rewind.
+  {
+    const { b, cp, locker, rewinding } = await setup();
     assert.ok(await b.deleteCheckpoint(cp.id));
-    await admin.query(`SELECT * FROM ${SCHEMA}.set_history($1, NULL, 1, NULL)`, [b.workspace]);
-    await admin.query(`SELECT * FROM ${SCHEMA}.prune_history($1)`, [b.workspace]);
+    let pruned = false;
+    const pruning = admin.query(`SELECT * FROM ${SCHEMA}.prune_history($1)`, [b.workspace]).then(() => {
+      pruned = true;
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.is(pruned, false, "the prune waits for the rewind");
     await locker.query("COMMIT");
-    const failed = await rewinding;
-    assert.match(String(failed?.message), /^Error: version 1 of '\/b\.txt' is not kept$/);
-  } finally {
     await locker.end();
+    const done = await rewinding;
+    assert.not.instance(done, Error, String(done));
+    await pruning;
+    assert.is((await b.readRaw("/b.txt")).data?.content, "one\n");
+    assert.match(String((await b.readRaw("/a.txt")).error), /not found/);
   }
-  assert.is((await b.readRaw("/b.txt")).data?.content, "two\n");
-  assert.is((await b.readRaw("/a.txt")).data?.content, "created after the checkpoint\n", "the deletion was undone too");
+  // A version row removed by other means (the owner's raw SQL) while the rewind waits: it fails.
+  {
+    const { b, locker, rewinding } = await setup();
+    await admin.query(
+      `DELETE FROM ${SCHEMA}.file_versions WHERE workspace = $1 AND path = '/b.txt' AND version = 1 AND NOT deleted`,
+      [b.workspace],
+    );
+    await locker.query("COMMIT");
+    await locker.end();
+    const failed = await rewinding;
+    assert.match(String((failed as Error)?.message), /^Error: version 1 of '\/b\.txt' is not kept$/);
+    assert.is((await b.readRaw("/b.txt")).data?.content, "two\n");
+    assert.is(
+      (await b.readRaw("/a.txt")).data?.content,
+      "created after the checkpoint\n",
+      "the deletion was undone too",
+    );
+  }
 });
 
 test("raw SQL INSERT may name a version above the path's last one, never one already used", async () => {

@@ -551,10 +551,15 @@ test("0019 (history of UPDATEs per statement, no blob foreign key) continues 001
   const ops = async (path: string) => (await b.history(path)).versions?.map((v) => `${v.op}:${v.version}`);
   const text = async (path: string, version: number) => (await b.readVersion(path, version, 0, 100)).content;
   try {
-    await b.write("/a.txt", "one\n");
-    await b.write("/a.txt", "two\n"); // 0018's row trigger keeps version 1
-    await b.write("/b.txt", "bravo\n");
-    await b.delete("/b.txt");
+    // Through SQL: a backend's first call would migrate the schema to the newest first.
+    await withClient(url, async (c) => {
+      const write = (path: string, text: string) =>
+        c.query("SELECT * FROM upd.fs_write('w', $1, $2, NULL, 'text/plain', NULL)", [path, text]);
+      await write("/a.txt", "one\n");
+      await write("/a.txt", "two\n"); // 0018's row trigger keeps version 1
+      await write("/b.txt", "bravo\n");
+      await c.query("SELECT upd.fs_delete('w', '/b.txt')");
+    });
     await migrate({ connectionString: url, schema: "upd" });
     assert.equal(await shape(), { triggers: NEWEST_HISTORY_TRIGGERS, foreign_key: false, options: ["fillfactor=80"] });
     await b.write("/a.txt", "three\n");
@@ -597,26 +602,26 @@ test("0020 (a rewind writes back every path) replaces fs_rewind; down restores 0
     (await withClient(url, (c) => c.query("SELECT pg_get_functiondef('rw.fs_rewind'::regproc) AS d"))).rows[0]
       .d as string;
   const before = await definition();
-  const b = new PostgresBackend({ connectionString: url, schema: "rw", workspace: "w" });
-  const roundTrip = async (text: string) => {
-    await b.write("/a.txt", `${text} before\n`);
-    const cp = await b.checkpoint();
-    await b.write("/a.txt", `${text} after\n`);
-    await b.rewind(cp.id);
-    assert.is((await b.readRaw("/a.txt")).data?.content, `${text} before\n`);
-  };
-  try {
-    await roundTrip("0019");
-    await migrate({ connectionString: url, schema: "rw" });
-    assert.match(await definition(), /DA019/);
-    await roundTrip("0020");
-    await migrate({ connectionString: url, schema: "rw", direction: "down", count: ALL.length - at });
-    assert.is(await definition(), before);
-    await roundTrip("down");
-    await migrate({ connectionString: url, schema: "rw" });
-  } finally {
-    await b.close();
-  }
+  // Through SQL: a backend's first call would migrate the schema to the newest first.
+  const roundTrip = (text: string) =>
+    withClient(url, async (c) => {
+      const write = (t: string) =>
+        c.query("SELECT * FROM rw.fs_write('w', '/a.txt', $1, NULL, 'text/plain', NULL)", [`${text} ${t}\n`]);
+      await write("before");
+      const [cp] = (await c.query("SELECT * FROM rw.fs_checkpoint('w', NULL, NULL)")).rows;
+      await write("after");
+      await c.query("SELECT * FROM rw.fs_rewind('w', $1, NULL, false)", [cp.id]);
+      const [row] = (await c.query("SELECT content FROM rw.files WHERE workspace = 'w' AND path = '/a.txt'")).rows;
+      assert.is(row.content, `${text} before\n`);
+    });
+  await roundTrip("0019");
+  await migrate({ connectionString: url, schema: "rw" });
+  assert.match(await definition(), /DA019/);
+  await roundTrip("0020");
+  await migrate({ connectionString: url, schema: "rw", direction: "down", count: ALL.length - at });
+  assert.is(await definition(), before);
+  await roundTrip("down");
+  await migrate({ connectionString: url, schema: "rw" });
 });
 
 test("0017 (fork log horizon) down gives a fork's unchanged files the version rows 0016 reads; up again keeps them readable", async () => {

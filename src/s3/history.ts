@@ -42,7 +42,7 @@ import { mapLimit } from "../concurrency.js";
 import { getMimeType, isTextMimeType } from "../mime.js";
 import { compareBytewise, inScope, normalizeFilePath } from "../paths.js";
 import { errors, historyErrors, InputError, type ReadResult, readPagination, type WriteResult } from "../protocol.js";
-import { isNotFound, isPreconditionFailed, isSdkError, OutcomeUnknownError } from "./errors.js";
+import { isNotFound, isPreconditionFailed, isSdkError } from "./errors.js";
 import { fileWindowOf, type ObjectShared, type ObjectStore } from "./objects.js";
 import { deleteVersions, getVersion, listVersions, requireVersioning, type VersionEntry } from "./versions.js";
 
@@ -91,14 +91,19 @@ function ensureVersioning(ctx: S3HistoryContext): Promise<void> {
 
 /**
  * The workspace-level calls (checkpoints, rewind, diff, fork) throw, as PostgreSQL's do: bad input
- * and history's own errors as they are, anything the SDK threw as one storage-failure line that
- * names the call (never a raw SDK error with its request metadata).
+ * and history's own protocol lines ("Error: ...") as they are; anything else — what the SDK threw
+ * (with or without its metadata: a credential provider fails before the SDK's retry step), a
+ * path S3 cannot hold, a body cut off — as one storage-failure line that names the call.
  */
+function ownError(e: unknown): boolean {
+  return e instanceof InputError || (e instanceof Error && !isSdkError(e) && e.message.startsWith("Error: "));
+}
+
 async function answering<T>(ctx: S3HistoryContext, operation: string, run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (e) {
-    throw isSdkError(e) || e instanceof OutcomeUnknownError ? new Error(ctx.failure(operation, e)) : e;
+    throw ownError(e) ? e : new Error(ctx.failure(operation, e));
   }
 }
 
@@ -479,7 +484,7 @@ export async function fork(
     const bytes = sources.reduce((n, s) => n + s.size, 0);
     return { workspace: target.workspace, files: sources.length, bytes, at, versions: 0 };
   } catch (e) {
-    throw isSdkError(e) || e instanceof OutcomeUnknownError ? new Error(ctx.failure("fork", e)) : e;
+    throw ownError(e) ? e : new Error(ctx.failure("fork", e));
   }
 }
 

@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { DeleteObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { S3Capabilities } from "./config.js";
-import { isNotFound, isPreconditionFailed } from "./errors.js";
+import { isNotFound, isPreconditionFailed, wasRetried } from "./errors.js";
 import type { Conditions } from "./objects.js";
 import { unquote } from "./lineage.js";
 
@@ -19,12 +19,17 @@ import { unquote } from "./lineage.js";
 export async function probeCapabilities(client: S3Client, bucket: string, prefix: string): Promise<S3Capabilities> {
   const key = `${prefix ? `${prefix}/` : ""}.deepagents-backends-probe/${randomUUID()}`;
   const versions: string[] = [];
+  // A PUT sent more than once may have made a version whose id it never saw: then a plain delete
+  // too, so that version cannot become the key's current object again.
+  let unseen = false;
   const put = async (conditions: Conditions) => {
     try {
       const r = await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: "probe", ...conditions }));
       if (r.VersionId) versions.push(r.VersionId);
+      if (wasRetried(r)) unseen = true;
       return unquote(r.ETag);
     } catch (e) {
+      if (wasRetried(e)) unseen = true;
       if (isPreconditionFailed(e) || isNotFound(e)) return null;
       throw e;
     }
@@ -40,7 +45,7 @@ export async function probeCapabilities(client: S3Client, bucket: string, prefix
     return { conditionalWrites: createOnlyEnforced && wrongRejected, etagQuoting };
   } finally {
     // (Without s3:DeleteObjectVersion a version stays: then at least a plain delete hides the key.)
-    let left = versions.length === 0;
+    let left = versions.length === 0 || unseen;
     for (const VersionId of versions) {
       await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key, VersionId })).catch(() => {
         left = true;

@@ -510,29 +510,73 @@ test("S3 workspace-level calls with the endpoint down throw one storage-failure 
     connectTimeoutMs: 500,
   });
   await b.initialize();
-  (s3 as unknown as { httpServer: import("node:http").Server }).httpServer.closeAllConnections();
-  await s3.close();
-  faults.s3Outages++;
-  const calls: Array<[string, () => Promise<unknown>]> = [
-    ["checkpoint", () => b.checkpoint()],
-    ["checkpoints", () => b.checkpoints()],
-    ["deleteCheckpoint", () => b.deleteCheckpoint(1)],
-    ["rewind", () => b.rewind(1)],
-    ["diff", () => b.diff(1)],
-    ["fork", () => b.fork("w2")],
-  ];
-  for (const [name, call] of calls) {
-    const thrown = await call().then(
+  let up = true;
+  try {
+    const calls = (x: S3Backend): Array<[string, () => Promise<unknown>]> => [
+      ["checkpoint", () => x.checkpoint()],
+      ["checkpoints", () => x.checkpoints()],
+      ["deleteCheckpoint", () => x.deleteCheckpoint(1)],
+      ["rewind", () => x.rewind(1)],
+      ["diff", () => x.diff(1)],
+      ["fork", () => x.fork(`${x.workspace}2`)],
+    ];
+    const failsAsStorage = async (name: string, call: () => Promise<unknown>, context: string) => {
+      const thrown = await call().then(
+        () => null,
+        (e) => e,
+      );
+      assert.instance(thrown, Error, `${context} ${name} threw`);
+      assert.not.ok(
+        "$metadata" in thrown,
+        `${context} ${name}: the SDK's own error (${thrown.name}) reached the caller`,
+      );
+      assertFaultError(thrown.message, `${context} ${name}`);
+      assert.match(thrown.message, new RegExp(name), `${context} ${name}: the message names the call`);
+      return thrown.message as string;
+    };
+    // Credentials that stop working (an expired SSO session): the SDK fails before its retry step,
+    // so the error has none of its metadata.
+    let expired = false;
+    const { accessKeyId: _a, secretAccessKey: _s, ...noKeys } = s3Base(endpoint);
+    const c = new S3Backend({
+      ...noKeys,
+      bucket: "faults-ws",
+      workspace: "c",
+      maxRetries: 1,
+      credentials: async () => {
+        if (expired) throw new Error("the SSO session has expired");
+        return { accessKeyId: "S3RVER", secretAccessKey: "S3RVER", expiration: new Date(Date.now() + 1_000) };
+      },
+    });
+    await c.initialize();
+    expired = true;
+    for (const [name, call] of calls(c)) {
+      assert.match(await failsAsStorage(name, call, "expired credentials:"), /the SSO session has expired/);
+    }
+    await c.close();
+    // A fork whose target cannot hold a key (S3's 1,024 bytes): the path error, worded as one.
+    // (Names under 255 bytes: s3rver keeps each object as a file.)
+    const deep = `/${Array.from({ length: 4 }, () => "k".repeat(200)).join("/")}/${"k".repeat(150)}`;
+    assert.is((await b.write(deep, "x")).error, undefined);
+    const long = await b.fork("w".repeat(100)).then(
       () => null,
-      (e) => e,
+      (e: Error) => e,
     );
-    assert.instance(thrown, Error, `${name} threw`);
-    assert.not.ok("$metadata" in thrown, `${name}: the SDK's own error (${thrown.name}) reached the caller`);
-    assertFaultError(thrown.message, `s3 ${name}`);
-    assert.match(thrown.message, new RegExp(name), `${name}: the message names the call`);
+    assert.match(String(long?.message), /^Error: Invalid path '.+': .+ \(S3 allows 1024\)$/);
+    (s3 as unknown as { httpServer: import("node:http").Server }).httpServer.closeAllConnections();
+    await s3.close();
+    up = false;
+    faults.s3Outages++;
+    for (const [name, call] of calls(b)) await failsAsStorage(name, call, "endpoint down:");
+  } finally {
+    // (A failed assertion must not leave the endpoint running: the process would never exit.)
+    if (up) {
+      (s3 as unknown as { httpServer: import("node:http").Server }).httpServer.closeAllConnections();
+      await s3.close();
+    }
+    await b.close();
+    await rm(directory, { recursive: true, force: true });
   }
-  await b.close();
-  await rm(directory, { recursive: true, force: true });
 });
 
 test("s3rver stopped mid-workload: clear errors while down, the same backend works after restart", async () => {

@@ -1443,7 +1443,12 @@ BEGIN
   -- No prune while the rewind runs (prune_history and set_history take this lock exclusively):
   -- the versions it compared stay until it has written them back. (The check after each run
   -- below still stands, against anything else that removes one.)
+  -- And one rewind of a workspace at a time, each comparing after the last one committed: two
+  -- that compared at once would each write back only what differed in its own snapshot, and
+  -- together leave a mix of both states (the prune lock above released rewinds queued behind a
+  -- prune together, and CI saw the mix). Taken first: a rewind waiting here holds nothing.
   IF NOT p_dry_run THEN
+    PERFORM pg_advisory_xact_lock(hashtext('deepagents-backends:rewind:' || current_schema() || E'\n' || p_workspace)::bigint);
     PERFORM pg_advisory_xact_lock_shared(hashtext('deepagents-backends:prune-history:' || current_schema()));
   END IF;
   SELECT array_agg(c.path ORDER BY c.path COLLATE "C"), array_agg(c.from_version ORDER BY c.path COLLATE "C"),

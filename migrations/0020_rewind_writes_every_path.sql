@@ -9,7 +9,8 @@ DO $$ BEGIN EXECUTE format('SET LOCAL search_path = %I, pg_temp', current_schema
 -- path from the join: the rewind left it as it was and still listed it as rewound. 0008, one path
 -- at a time, failed there. Now the run's written paths are counted against its paths, and a
 -- missing one raises DA019 (DETAIL: the path; HINT: the version), which undoes the whole rewind;
--- and a rewind takes the prune lock (shared) before it compares, so a prune waits for it.
+-- and a rewind takes the prune lock (shared) before it compares, so a prune waits for it, and a
+-- lock of its workspace, so two rewinds of one workspace never compare at once.
 -- Released: never edit this file; add a new migration instead.
 
 CREATE OR REPLACE FUNCTION fs_rewind(p_workspace text, p_id bigint, p_scope text[], p_dry_run boolean)
@@ -39,7 +40,12 @@ BEGIN
   -- No prune while the rewind runs (prune_history and set_history take this lock exclusively):
   -- the versions it compared stay until it has written them back. (The check after each run
   -- below still stands, against anything else that removes one.)
+  -- And one rewind of a workspace at a time, each comparing after the last one committed: two
+  -- that compared at once would each write back only what differed in its own snapshot, and
+  -- together leave a mix of both states (the prune lock above released rewinds queued behind a
+  -- prune together, and CI saw the mix). Taken first: a rewind waiting here holds nothing.
   IF NOT p_dry_run THEN
+    PERFORM pg_advisory_xact_lock(hashtext('deepagents-backends:rewind:' || current_schema() || E'\n' || p_workspace)::bigint);
     PERFORM pg_advisory_xact_lock_shared(hashtext('deepagents-backends:prune-history:' || current_schema()));
   END IF;
   SELECT array_agg(c.path ORDER BY c.path COLLATE "C"), array_agg(c.from_version ORDER BY c.path COLLATE "C"),

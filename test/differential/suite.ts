@@ -274,7 +274,13 @@ export function differential(
             // deviation: a directory is `is_directory` (the reference says file_not_found)
             want = (want as any[]).map((d) => (d.path === "/dir" ? { ...d, error: "is_directory" } : d));
           }
-          const message = `seed ${seed}, step ${i}: ${JSON.stringify(step)}\nscript: ${JSON.stringify(script.slice(0, i + 1))}`;
+          // got and want first, on one line each: CI keeps the head of a long failure, not uvu's diff.
+          const message = [
+            `seed ${seed}, step ${i}: ${JSON.stringify(step)}`,
+            `got:  ${JSON.stringify(comparable(step, got))}`,
+            `want: ${JSON.stringify(comparable(step, want))}`,
+            `script: ${JSON.stringify(script.slice(0, i + 1))}`,
+          ].join("\n");
           assert.equal(comparable(step, got), comparable(step, want), message);
           if (step.op === "glob" && got.files) {
             const times = got.files.map((f: any) => f.modified_at);

@@ -4,10 +4,14 @@
  * --openssl-legacy-provider for ListObjectsV2 continuation tokens; test/run.ts passes it).
  * Every test file gets a bucket of its own, emptied and removed at the end.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { mkdir, mkdtemp, rename, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createRequire } from "node:module";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import S3rver from "s3rver";
 import {
   CreateBucketCommand,
@@ -70,6 +74,54 @@ function fixS3rverCommonPrefixes(): void {
   FilesystemStore.prototype.listObjects = Object.assign(fixed, { fixed: true });
 }
 
+/**
+ * s3rver 3.7 answers a PUT before the object's bytes reach its file (it resolves when the data
+ * was handed to the write stream, not when the stream finished), and writes over the old file in
+ * place. A listing or GET right after the PUT, on a loaded machine, then sees a short or empty
+ * object: CI's differential test once saw `glob` report the size of a file written one step
+ * before as smaller than it was. S3 stores an object whole before it answers; so does this fix:
+ * the bytes go to a temporary file, flushed, then renamed over the object.
+ */
+function fixS3rverDurablePut(): void {
+  const FilesystemStore = createRequire(import.meta.url)("s3rver/lib/stores/filesystem.js");
+  const original = FilesystemStore.prototype.putObject;
+  if (original.fixed) return;
+  const fixed = async function (
+    this: {
+      getResourcePath(bucket: string, key: string, resource: string): string;
+      putMetadata(bucket: string, key: string, metadata: unknown, md5: string): Promise<void>;
+    },
+    object: { bucket: string; key: string; metadata: unknown; content: Buffer | Readable },
+  ) {
+    const objectPath = this.getResourcePath(object.bucket, object.key, "object");
+    await mkdir(path.dirname(objectPath), { recursive: true });
+    // A short name beside the object (a key's own file name may be near the 255-byte limit),
+    // not ending in s3rver's object suffix, so a listing never takes it for an object.
+    const temporary = path.join(path.dirname(objectPath), `.partial-${randomBytes(6).toString("hex")}`);
+    const md5 = createHash("md5");
+    let size = 0;
+    const source = Buffer.isBuffer(object.content) ? Readable.from([object.content]) : object.content;
+    const count = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        md5.update(chunk);
+        size += chunk.length;
+        callback(null, chunk);
+      },
+    });
+    try {
+      await pipeline(source, count, createWriteStream(temporary));
+      await rename(temporary, objectPath);
+    } catch (e) {
+      await rm(temporary, { force: true });
+      throw e;
+    }
+    const digest = md5.digest("hex");
+    await this.putMetadata(object.bucket, object.key, object.metadata, digest);
+    return { size, md5: digest };
+  };
+  FilesystemStore.prototype.putObject = Object.assign(fixed, { fixed: true });
+}
+
 export async function startTestS3(): Promise<TestS3> {
   let endpoint = process.env.S3_ENDPOINT;
   let accessKeyId = process.env.AWS_ACCESS_KEY_ID ?? "";
@@ -79,6 +131,7 @@ export async function startTestS3(): Promise<TestS3> {
   const kind = endpoint ? "endpoint" : "s3rver";
   if (!endpoint) {
     fixS3rverCommonPrefixes();
+    fixS3rverDurablePut();
     const directory = await mkdtemp(path.join(tmpdir(), "s3rver-"));
     const port = await freePort();
     const server = new S3rver({ port, address: "127.0.0.1", silent: true, directory });

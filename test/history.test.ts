@@ -255,8 +255,16 @@ test("raw-SQL renames in one UPDATE statement: the old names are deleted with th
 
 test("a raw-SQL rename chain in one UPDATE (b -> c while a -> b): b's history says update, as its change log does, and every version reads back (0019 pairs rows by key)", async () => {
   const b = fresh();
-  await b.write("/b.txt", "bravo, the first text of b\n"); // written first: the UPDATE meets it first
-  await b.write("/a.txt", "alpha, which becomes b\n");
+  await b.write("/a.txt", "text written at /a.txt\n");
+  await b.write("/b.txt", "text written at /b.txt\n");
+  // The primary key is checked row by row, so the chain works only if the UPDATE meets the file
+  // being renamed away first: a sequential scan (forced below) meets rows in heap order, which
+  // is not always the order they were written in. Name the roles by that order.
+  const heapOrder = (
+    await admin.query(`SELECT path FROM ${SCHEMA}.files WHERE workspace = $1 ORDER BY ctid`, [b.workspace])
+  ).rows.map((r) => r.path as string);
+  const [moved, renamed] = heapOrder; // moved -> /c.txt, then renamed -> moved's old path
+  const text = (path: string) => `text written at ${path}\n`;
   const logged = async () =>
     (
       await admin.query(
@@ -265,18 +273,23 @@ test("a raw-SQL rename chain in one UPDATE (b -> c while a -> b): b's history sa
       )
     ).rows.map((r) => r.c);
   const before = await logged();
+  await admin.query("BEGIN");
   await admin.query(
-    `UPDATE ${SCHEMA}.files SET path = CASE path WHEN '/b.txt' THEN '/c.txt' ELSE '/b.txt' END
-     WHERE workspace = $1 AND path IN ('/a.txt', '/b.txt')`,
-    [b.workspace],
+    "SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL max_parallel_workers_per_gather = 0",
   );
+  await admin.query(
+    `UPDATE ${SCHEMA}.files SET path = CASE path WHEN $2 THEN '/c.txt' ELSE $2 END
+     WHERE workspace = $1 AND path IN ('/a.txt', '/b.txt')`,
+    [b.workspace, moved],
+  );
+  await admin.query("COMMIT");
   const ops = async (path: string) => (await b.history(path)).versions?.map((v) => `${v.op}:${v.version}`);
-  assert.equal(await ops("/a.txt"), ["create:1", "delete:1"]);
-  assert.equal(await ops("/b.txt"), ["create:1", "update:2"]);
+  assert.equal(await ops(renamed), ["create:1", "delete:1"]);
+  assert.equal(await ops(moved), ["create:1", "update:2"]);
   assert.equal(await ops("/c.txt"), ["create:1"]);
   assert.equal(
     (await logged()).filter((c) => !before.includes(c)),
-    ["create:/c.txt:1", "delete:/a.txt:1", "update:/b.txt:2"],
+    ["create:/c.txt:1", `delete:${renamed}:1`, `update:${moved}:2`],
   );
   // Every version row is stamped with the change that made it.
   const unstamped = await admin.query(
@@ -284,11 +297,12 @@ test("a raw-SQL rename chain in one UPDATE (b -> c while a -> b): b's history sa
     [b.workspace],
   );
   assert.equal(unstamped.rows, []);
-  assert.is(await textOf(b, "/b.txt", 1), "bravo, the first text of b\n");
-  assert.is(await textOf(b, "/b.txt", 2), "alpha, which becomes b\n");
-  assert.is(await textOf(b, "/a.txt", 1), "alpha, which becomes b\n");
-  assert.is((await b.restore("/b.txt", 1)).error, undefined);
-  assert.is((await b.read("/b.txt")).content, "bravo, the first text of b\n");
+  assert.is(await textOf(b, moved, 1), text(moved));
+  assert.is(await textOf(b, moved, 2), text(renamed));
+  assert.is(await textOf(b, renamed, 1), text(renamed));
+  assert.is((await b.read("/c.txt")).content, text(moved));
+  assert.is((await b.restore(moved, 1)).error, undefined);
+  assert.is((await b.read(moved)).content, text(moved));
 });
 
 test("one raw statement that deletes a file and updates another of its chunk set (WITH) is refused: a version is never kept without its bytes (0019, found by review)", async () => {
@@ -389,6 +403,46 @@ test("a rewind holds off prunes until it is done, and a version removed under it
       "the deletion was undone too",
     );
   }
+});
+
+test("a fork at a checkpoint holds off prunes until it is done, and copies the state at the checkpoint (0019)", async () => {
+  const b = fresh();
+  await admin.query(`SELECT * FROM ${SCHEMA}.set_history($1, NULL, 1, NULL)`, [b.workspace]);
+  await b.write("/b.txt", "one\n");
+  const cp = await b.checkpoint();
+  await b.write("/b.txt", "two\n");
+  // The fork locks the source's rows after it read the checkpoint's position: a row lock on
+  // /b.txt holds it there, before it reads version 1 of /b.txt back.
+  const locker = await adminClient();
+  await locker.query("BEGIN");
+  await locker.query(`SELECT 1 FROM ${SCHEMA}.files WHERE workspace = $1 AND path = '/b.txt' FOR UPDATE`, [
+    b.workspace,
+  ]);
+  const target = uniqueName("fork-at");
+  const forking = b.fork(target, { at: cp.id }).then(
+    (r) => r,
+    (e: Error) => e,
+  );
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    // Once the checkpoint is gone, version 1 is beyond retention: a prune would remove it.
+    assert.ok(await b.deleteCheckpoint(cp.id));
+    let pruned = false;
+    const pruning = admin.query(`SELECT * FROM ${SCHEMA}.prune_history($1)`, [b.workspace]).then(() => {
+      pruned = true;
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.is(pruned, false, "the prune waits for the fork");
+    await locker.query("COMMIT");
+    const done = await forking;
+    assert.not.instance(done, Error, String(done));
+    await pruning;
+  } finally {
+    await locker.end(); // (a failure above must not leave the fork and the file's drop waiting)
+    await forking;
+  }
+  assert.is((await root.withWorkspace(target).readRaw("/b.txt")).data?.content, "one\n");
+  assert.is((await b.readRaw("/b.txt")).data?.content, "two\n");
 });
 
 test("raw SQL INSERT may name a version above the path's last one, never one already used", async () => {

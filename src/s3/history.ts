@@ -458,7 +458,7 @@ export async function fork(
   const history = forkHistoryOption(options.history);
   if (target.workspace === ctx.workspace) throw new InputError(historyErrors.forkIntoItself(ctx.workspace));
   if (history && at !== null) throw new InputError(historyErrors.s3ForkHistoryAt);
-  try {
+  return answering(ctx, "fork", async () => {
     if (await target.objects.hasChildren(target.objects.root))
       throw new InputError(historyErrors.forkTargetHasFiles(target.workspace));
     if (history) return await forkHistory(ctx, target);
@@ -483,9 +483,7 @@ export async function fork(
     );
     const bytes = sources.reduce((n, s) => n + s.size, 0);
     return { workspace: target.workspace, files: sources.length, bytes, at, versions: 0 };
-  } catch (e) {
-    throw ownError(e) ? e : new Error(ctx.failure("fork", e));
-  }
+  });
 }
 
 /**

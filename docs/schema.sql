@@ -1,4 +1,4 @@
--- deepagents-backends: the database schema after migration 0020_rewind_writes_every_path.
+-- deepagents-backends: the database schema after migration 0021_statistics_after_bulk_writes.
 --
 -- GENERATED FILE, do not edit: `npm run schema` (scripts/schema.ts) writes it from the catalogs of
 -- a freshly migrated schema. test/schema.test.ts and `npm run schema -- --check` fail when it is
@@ -2317,6 +2317,80 @@ BEGIN
 END
 $function$;
 
+CREATE OR REPLACE FUNCTION deepagents.statistics_analyze()
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET default_statistics_target TO '100'
+ SET vacuum_cost_delay TO '0'
+ SET client_min_messages TO 'error'
+AS $function$
+BEGIN
+  IF pg_try_advisory_xact_lock(hashtext('deepagents-backends:statistics:' || current_schema())) THEN
+    BEGIN
+      ANALYZE (SKIP_LOCKED) files, chunks;
+    EXCEPTION WHEN deadlock_detected OR lock_not_available THEN
+      NULL;
+    END;
+  END IF;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.statistics_refresh()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET jit TO 'off'
+ SET plan_cache_mode TO 'force_custom_plan'
+AS $function$
+DECLARE
+  r record;
+  v_plan json;
+  v_estimate double precision;
+  v_rows bigint;
+BEGIN
+  -- A bulk statement: 50 rows or more, or 8 MiB or more (an import of big files, 500 files or
+  -- 16 MiB a batch, may write fewer than 50 rows a statement).
+  IF (SELECT count(*) FROM (SELECT 1 FROM new_rows n LIMIT 50) s) < 50
+     AND (SELECT coalesce(sum(n.size), 0) FROM new_rows n) < 8388608 THEN
+    RETURN NULL;
+  END IF;
+  -- A table twice the size it had at its last ANALYZE (its pages now against the pages counted
+  -- then; 64 pages or more: below that any plan is quick).
+  IF EXISTS (SELECT 1 FROM pg_class c
+             WHERE c.oid IN ('files'::regclass, 'chunks'::regclass)
+               AND pg_relation_size(c.oid) / current_setting('block_size')::bigint
+                   > greatest(2 * c.relpages::bigint, 64)) THEN
+    PERFORM statistics_analyze();
+    RETURN NULL;
+  END IF;
+  FOR r IN
+    SELECT n.workspace, count(*) AS written FROM new_rows n
+    GROUP BY n.workspace HAVING count(*) >= 50 OR sum(n.size) >= 8388608 ORDER BY n.workspace
+  LOOP
+    -- The literal in the statement, not a parameter: the estimate a search of it would get.
+    EXECUTE format('EXPLAIN (FORMAT JSON) SELECT 1 FROM files f WHERE f.workspace = %L', r.workspace) INTO v_plan;
+    v_estimate := (v_plan -> 0 -> 'Plan' ->> 'Plan Rows')::double precision;
+    -- This statement's own rows may already be more than the estimate allows for; else count, no
+    -- further than that, and not for a workspace the planner already takes for 10,000 rows or
+    -- more (its plans are the big workspace's; counting it would cost every batch a scan).
+    IF r.written > 2 * v_estimate + 50 THEN
+      PERFORM statistics_analyze();
+      RETURN NULL;
+    END IF;
+    CONTINUE WHEN v_estimate >= 10000;
+    SELECT count(*) INTO v_rows
+    FROM (SELECT 1 FROM files f WHERE f.workspace = r.workspace LIMIT (2 * v_estimate)::bigint + 51) s;
+    IF v_rows > 2 * v_estimate + 50 THEN
+      PERFORM statistics_analyze();
+      RETURN NULL;
+    END IF;
+  END LOOP;
+  RETURN NULL;
+END
+$function$;
+
 CREATE OR REPLACE FUNCTION deepagents.text_chunks(p_content text)
  RETURNS TABLE(first_line integer, line_count integer, content text)
  LANGUAGE sql
@@ -2483,6 +2557,8 @@ CREATE TRIGGER files_zz_log_inserted AFTER INSERT ON deepagents.files REFERENCIN
 
 CREATE TRIGGER files_zz_log_updated AFTER UPDATE ON deepagents.files REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.changes_stage();
 
+CREATE TRIGGER files_zz_statistics AFTER INSERT ON deepagents.files REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.statistics_refresh();
+
 CREATE TRIGGER fork_marks_start AFTER INSERT ON deepagents.fork_marks FOR EACH ROW EXECUTE FUNCTION deepagents.fork_log_start();
 
 -- Row-level security (where it is not forced, the table owner bypasses it) -----------------------
@@ -2645,6 +2721,10 @@ REVOKE EXECUTE ON FUNCTION deepagents.prune_history(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION deepagents.revoke_workspace(name,text) FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION deepagents.set_history(text,boolean,integer,integer) FROM PUBLIC;
+
+REVOKE EXECUTE ON FUNCTION deepagents.statistics_analyze() FROM PUBLIC;
+
+REVOKE EXECUTE ON FUNCTION deepagents.statistics_refresh() FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION deepagents.tombstones_clear() FROM PUBLIC;
 

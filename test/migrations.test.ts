@@ -624,6 +624,36 @@ test("0020 (a rewind writes back every path) replaces fs_rewind; down restores 0
   await migrate({ connectionString: url, schema: "rw" });
 });
 
+test("0021 (statistics after bulk writes): an upload of many files into a new workspace analyzes at 0021, not after down", async () => {
+  const url = await freshDatabase();
+  const at = ALL.indexOf("0021_statistics_after_bulk_writes");
+  assert.ok(at > 0, "0021 is shipped");
+  await migrate({ connectionString: url, schema: "st" });
+  // Through SQL (a backend would migrate to the newest first); pg_class.relpages is set by
+  // ANALYZE itself, in the uploading transaction: no statistics collector to wait for.
+  const uploadAndPages = (workspace: string) =>
+    withClient(url, async (c) => {
+      const paths = Array.from({ length: 200 }, (_, i) => `/f${i}.txt`);
+      await c.query("SELECT * FROM st.fs_upload($1, $2, $3, $4, $5)", [
+        workspace,
+        paths,
+        paths.map((p) => `${p}\n`.repeat(50)),
+        paths.map(() => null),
+        paths.map(() => "text/plain"),
+      ]);
+      const { rows } = await c.query("SELECT relpages FROM pg_class WHERE oid = 'st.files'::regclass");
+      return Number(rows[0].relpages);
+    });
+  assert.ok((await uploadAndPages("w1")) > 0, "analyzed by the upload");
+  await migrate({ connectionString: url, schema: "st", direction: "down", count: ALL.length - at });
+  const pagesBefore = await withClient(url, async (c) =>
+    Number((await c.query("SELECT relpages FROM pg_class WHERE oid = 'st.files'::regclass")).rows[0].relpages),
+  );
+  assert.is(await uploadAndPages("w2"), pagesBefore, "not analyzed after down");
+  await migrate({ connectionString: url, schema: "st" });
+  assert.ok((await uploadAndPages("w3")) > pagesBefore, "analyzed again after up");
+});
+
 test("0017 (fork log horizon) down gives a fork's unchanged files the version rows 0016 reads; up again keeps them readable", async () => {
   const url = await freshDatabase();
   await migrate({ connectionString: url, schema: "horizon" });

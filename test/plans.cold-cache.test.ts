@@ -69,7 +69,10 @@ async function everyRead(backend: typeof cold, round: string) {
 
 await everyWrite(cold, "empty");
 await everyRead(cold, "empty");
-// 3,000 files through the other connection, and no ANALYZE: the state right after an import.
+// 3,000 files through the other connection, and no ANALYZE: the state right after an import
+// (before 0021, or when its ANALYZE was skipped: another was running). Without the statistics
+// trigger, which would analyze here and so re-plan the cold connection's cached statements.
+await admin.query(`ALTER TABLE ${schema}.files DISABLE TRIGGER files_zz_statistics`);
 const many: Array<[string, Uint8Array]> = Array.from({ length: 3000 }, (_, i) => [`/d${i % 30}/f${i}.txt`, text(i)]);
 assert.ok((await bulk.uploadFiles(many)).every((r) => r.error === null));
 

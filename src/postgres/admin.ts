@@ -46,14 +46,6 @@ export async function storageStats(pool: pg.Pool, schema: string): Promise<Relat
   }));
 }
 
-/**
- * Planner statistics for the schema's tables, now (after a bulk import): without them a search
- * right after the import can choose a full scan where the trigram index would answer.
- */
-export async function refreshStatistics(pool: pg.Pool, schema: string): Promise<void> {
-  await sql.analyze.run(pool, schema, {});
-}
-
 /** Which shipped migrations are applied to `schema` (none when it is not installed). */
 export async function migrationStatus(pool: pg.Pool, schema: string): Promise<MigrationStatus> {
   const applied = await sql.schemaVersion.run(pool, schema, {}).then(

@@ -276,17 +276,14 @@ export async function rewind(ctx: HistoryContext, id: number, options: RewindOpt
   }
 }
 
-/** A fork of at least this many files refreshes the planner's statistics (sql/analyze_files.sql). */
-const FORK_ANALYZE_FILES = 500;
-
 export async function fork(ctx: HistoryContext, target: string, options: ForkOptions = {}): Promise<ForkResult> {
   const workspace = forkTarget(target, validateWorkspace);
   try {
     const at = options.at === undefined ? null : positiveId(options.at, "checkpoint");
     const history = forkHistoryOption(options.history);
     const [row] = await ctx.query(sql.fork, { workspace: ctx.workspace, target: workspace, at, history });
+    // (The planner's statistics of the new workspace: refreshed by the copy's own INSERT, 0021.)
     const files = Number(row.files);
-    if (files >= FORK_ANALYZE_FILES) await ctx.query(sql.analyzeFiles, {});
     return { workspace, files, bytes: Number(row.bytes), at, versions: Number(row.versions) };
   } catch (e) {
     // A file written into the target while the fork copied: the target has files after all.

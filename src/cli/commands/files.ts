@@ -4,8 +4,6 @@
  */
 import type { Command } from "commander";
 import { DEFAULTS } from "../../core/defaults.js";
-import { refreshStatistics } from "../../postgres/admin.js";
-import { PostgresBackend } from "../../postgres/backend.js";
 import type { SearchResult } from "../../protocol.js";
 import { action, int, stdinText } from "../action.js";
 import { EXIT, formatBytes, orFail, printJson } from "../output.js";
@@ -26,8 +24,6 @@ export function addFileCommands(program: Command): void {
           includeAll: opts.all,
           quiet: ctx.options.json,
         });
-        if (files instanceof PostgresBackend && report.files > 0)
-          await refreshStatistics(files.pool, ctx.options.schema);
         if (ctx.options.json) printJson(report);
         else {
           const notImported = report.failed.length ? `; ${report.failed.length} not imported` : "";

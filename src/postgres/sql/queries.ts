@@ -261,11 +261,6 @@ export const stats = statement<
   { name: string; kind: "table" | "index"; bytes: string; estimated_rows: string | null }
 >("stats", { readOnly: true });
 
-/** ANALYZE returns no rows. */
-export const analyze = statement<NoParams, never>("analyze");
-
-export const analyzeFiles = statement<NoParams, never>("analyze_files");
-
 // --- migrations (migrate.ts) ------------------------------------------------------------------
 
 export const schemaVersion = statement<NoParams, { name: string }>("schema_version", { readOnly: true });

@@ -105,6 +105,77 @@ test("right after a fork, a selective grep in the new workspace uses the trigram
   assert.not.match(plan, /Scan (using|on) chunks_pkey/, plan);
 });
 
+test("a literal in every file of one workspace and rare in the table, capped: answered in path order, the trigram query never run (0022)", async () => {
+  const dense = backend.withWorkspace(`${backend.workspace}-dense`);
+  // Files over 1 kB, as real ones: ANALYZE keeps no values that wide, so the planner's estimate
+  // of the pattern is its default (a narrow test corpus would have it measured, and right).
+  const body = (i: number) =>
+    Array.from({ length: 40 }, (_, k) =>
+      k % 7 === 3
+        ? `xylophone note ${k} of file ${i}, padded out a little`
+        : `plain line ${k} of file ${i}, padded out`,
+    ).join("\n");
+  const many: Array<[string, Uint8Array]> = Array.from({ length: 400 }, (_, i) => [
+    `/n/d${i % 10}/f${String(i).padStart(3, "0")}.md`,
+    Buffer.from(`${body(i)}\n`),
+  ]);
+  assert.ok((await dense.uploadFiles(many)).every((r) => r.error === null));
+  const all = (await dense.grep("xylophone", "/", null)).matches ?? [];
+  assert.is(all.length, 2400);
+  for (const cap of [100, 1000]) {
+    let result: { matches?: unknown[] } = {};
+    const plans = await capture.plansDuring(async () => {
+      result = await dense.grep("xylophone", "/", null, cap);
+    });
+    assert.equal(result.matches, all.slice(0, cap));
+    assert.ok(
+      plans.some((p) => p.includes("m.lines") && /Index Scan using files_pkey on files f/.test(p)),
+      plans.join("\n---\n"),
+    );
+    assert.not.ok(
+      plans.some((p) => p.includes("chunks_content_trgm_idx")),
+      plans.join("\n---\n"),
+    );
+  }
+});
+
+test("a capped pattern dense in the first files and sparse after: the trigram query answers, with the same result as uncapped (0022)", async () => {
+  const mixed = backend.withWorkspace(`${backend.workspace}-mixed`);
+  const pad = "a padding line that carries no match at all\n".repeat(30); // over 1 kB a file (above)
+  const files: Array<[string, Uint8Array]> = [
+    // 40 files with 3 matches each, first in path order; 1,100 without; one with 600 at the end.
+    ...Array.from({ length: 40 }, (_, i): [string, Uint8Array] => [
+      `/a/f${String(i).padStart(2, "0")}.txt`,
+      Buffer.from(`quetzal one\n${pad}quetzal two\nquetzal three\n`),
+    ]),
+    ...Array.from({ length: 1100 }, (_, i): [string, Uint8Array] => [
+      `/b/f${String(i).padStart(4, "0")}.txt`,
+      Buffer.from(`nothing to see in ${i}\n${pad}`),
+    ]),
+    ["/c/last.txt", Buffer.from(Array.from({ length: 600 }, (_, i) => `quetzal ${i}`).join("\n"))],
+  ];
+  assert.ok((await mixed.uploadFiles(files)).every((r) => r.error === null));
+  const all = (await mixed.grep("quetzal", "/", null)).matches ?? [];
+  assert.is(all.length, 720);
+  for (const cap of [50, 120, 121, 500, 720, 1000])
+    assert.equal((await mixed.grep("quetzal", "/", null, cap)).matches, all.slice(0, cap), `cap ${cap}`);
+  // 120 matches in the first 40 files, then none: the path-order read stops where the matches
+  // thin out and the trigram query answers.
+  const plans = await capture.plansDuring(() => mixed.grep("quetzal", "/", null, 500));
+  assert.ok(
+    plans.some((p) => p.includes("m.lines")),
+    plans.join("\n---\n"),
+  );
+  assert.ok(
+    plans.some((p) => p.includes("chunks_content_trgm_idx")),
+    plans.join("\n---\n"),
+  );
+  // And under a glob, and in a subtree.
+  const underA = (await mixed.grep("quetzal", "/a", null)).matches ?? [];
+  assert.equal((await mixed.grep("quetzal", "/a", null, 100)).matches, underA.slice(0, 100));
+  assert.equal((await mixed.grep("quetzal", "/", "*.txt", 130)).matches, all.slice(0, 130));
+});
+
 test("an upload's chunk trigger probes the new sets one by one, never reading the whole chunks table", async () => {
   const more: Array<[string, Uint8Array]> = Array.from({ length: 600 }, (_, i) => [
     `/up/u${i}.md`,

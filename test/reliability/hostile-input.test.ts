@@ -264,8 +264,12 @@ test("a pathological regex is stopped by timeoutMs with an error result; the poo
     (await b.search({ pattern: "a!$", regex: true, path: "/big/f1.txt", timeoutMs: 10_000 })).matches!.length,
     250,
   );
+  // (This test's schema only: other runs may share the server.)
   const { rows } = await admin.query(
-    `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'deepagents-backends' AND state = 'active' AND query LIKE '%fs_search%'`,
+    `SELECT count(*)::int AS n FROM pg_stat_activity
+     WHERE application_name = 'deepagents-backends' AND state = 'active'
+       AND strpos(query, $1) > 0 AND query LIKE '%fs_search%'`,
+    [`"${TEST_SCHEMA}".`],
   );
   assert.is(rows[0].n, 0, "no search still running server-side");
   // JavaScript constructs ARE would read differently are refused before reaching the server

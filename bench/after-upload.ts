@@ -64,7 +64,7 @@ try {
   for (const [family, files, common] of families) {
     const mib = files.reduce((n, [, b]) => n + b.length, 0) / 1048576;
     log(`${family}: ${files.length} files, ${mib.toFixed(1)} MiB`);
-    for (const variant of ["0021 (trigger)", "without the trigger"]) {
+    for (const variant of ["with the trigger", "without the trigger"]) {
       const schema = `bench_fresh_${Date.now().toString(36)}`;
       const backend = new PostgresBackend({ connectionString: url, schema, workspace: "w", maxPoolSize: 4 });
       await backend.initialize();
@@ -72,7 +72,7 @@ try {
         `ALTER TABLE ${schema}.files SET (autovacuum_enabled = false);
          ALTER TABLE ${schema}.chunks SET (autovacuum_enabled = false)`,
       );
-      if (variant !== "0021 (trigger)") await admin.query(`DROP TRIGGER files_zz_statistics ON ${schema}.files`);
+      if (variant !== "with the trigger") await admin.query(`DROP TRIGGER files_zz_statistics ON ${schema}.files`);
       const t = performance.now();
       for (let i = 0; i < files.length; i += 500) {
         if ((await backend.uploadFiles(files.slice(i, i + 500))).some((r) => r.error)) throw new Error("upload failed");
@@ -87,7 +87,7 @@ try {
       for (const state of ["right after the upload", "after ANALYZE"]) {
         if (state === "after ANALYZE") await admin.query(`ANALYZE ${schema}.files, ${schema}.chunks`);
         // Without the trigger, right after the upload, a call takes seconds to minutes: timed once.
-        const slow = variant !== "0021 (trigger)" && state === "right after the upload";
+        const slow = variant !== "with the trigger" && state === "right after the upload";
         const measured: Record<string, number> = {};
         for (const [name, fn] of cases) measured[name] = slow ? await timeOnce(fn) : await timeMedian(fn, 5);
         rows.push({ family, variant, state, cases: measured, importMiBs });

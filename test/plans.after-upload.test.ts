@@ -15,7 +15,7 @@ import { randomBytes } from "node:crypto";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { grantWorkspace, PostgresBackend } from "../src/index.js";
-import { databaseUrl } from "./helpers/db.js";
+import { adminClient, databaseUrl } from "./helpers/db.js";
 import { planCapturingBackend } from "./helpers/plans.js";
 
 const { schema, capture, backend, admin, end } = await planCapturingBackend("plans_fresh");
@@ -107,6 +107,9 @@ test("a role restricted to its workspace: its upload refreshes the statistics it
   url.username = role;
   url.password = password;
   await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
+  // A setting the role could give itself (ALTER ROLE ... SET): ANALYZE must not take it from the
+  // writer's session, or one upload writes every workspace's statistics from a handful of rows.
+  await admin.query(`ALTER ROLE ${role} SET default_statistics_target = 1`);
   const tenant = new PostgresBackend({
     connectionString: url.toString(),
     schema,
@@ -124,12 +127,64 @@ test("a role restricted to its workspace: its upload refreshes the statistics it
     const files = [...Array.from({ length: 599 }, (_, i) => codeFile(i)), needle];
     assert.ok((await tenant.uploadFiles(files)).every((r) => r.error === null));
     assert.ok((await settledAnalyzes()) > before, "its upload analyzed, as the owner");
+    const { rows } = await admin.query(
+      `SELECT cardinality(histogram_bounds::text::text[]) AS n FROM pg_stats
+       WHERE schemaname = $1 AND tablename = 'files' AND attname = 'path'`,
+      [schema],
+    );
+    assert.ok(rows[0]?.n > 10, `statistics target pinned: ${rows[0]?.n} histogram bounds`);
     await selectiveUsesTrigrams("tenant");
   } finally {
     await tenant.close();
     await admin.query(`DROP OWNED BY ${role}`);
     await admin.query(`DROP ROLE ${role}`);
   }
+});
+
+test("an upload whose ANALYZE deadlocks with an uncommitted GRANT still lands (the ANALYZE is skipped)", async () => {
+  const granting = await adminClient();
+  const b = backend.withWorkspace("deadlock");
+  try {
+    // An owner's transaction that granted on files (as grant_workspace does) and is still open:
+    // ANALYZE's in-place update of files' pg_class row waits for it.
+    await granting.query("BEGIN");
+    await granting.query(`GRANT SELECT ON ${schema}.files TO PUBLIC`);
+    const files = Array.from({ length: 60 }, (_, i) => codeFile(i));
+    const uploading = b.uploadFiles(files);
+    // Wait until the upload waits (on the granting transaction), then close the cycle: insert
+    // one of the upload's paths, which waits on the upload's uncommitted row.
+    let waited = false;
+    for (let i = 0; i < 200 && !waited; i++) {
+      const { rows } = await admin.query(
+        `SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+         WHERE NOT l.granted AND a.query LIKE '%fs_upload%' AND a.pid <> pg_backend_pid()`,
+      );
+      waited = rows.length > 0;
+      if (!waited) await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.ok(waited, "the upload's ANALYZE waited for the granting transaction");
+    const inserting = granting
+      .query(
+        `INSERT INTO ${schema}.files (workspace, path, content, mime_type, size, line_count)
+         VALUES ('deadlock', $1, 'x', 'text/plain', 1, 1)`,
+        [files[0][0]],
+      )
+      .then(
+        () => null,
+        (e: { code?: string }) => e.code,
+      );
+    const uploaded = await uploading;
+    assert.ok(
+      uploaded.every((r) => r.error === null),
+      JSON.stringify(uploaded.find((r) => r.error)),
+    );
+    // The INSERT met the upload's row: a duplicate once the upload committed.
+    assert.is(await inserting, "23505");
+  } finally {
+    await granting.query("ROLLBACK").catch(() => {});
+    await granting.end();
+  }
+  assert.is((await b.read(codeFile(0)[0])).error, undefined);
 });
 
 test("single writes and uploads of fewer than 50 files never analyze", async () => {

@@ -1,4 +1,4 @@
--- deepagents-backends: the database schema after migration 0022_search_probes_path_order.
+-- deepagents-backends: the database schema after migration 0023_search_streams.
 --
 -- GENERATED FILE, do not edit: `npm run schema` (scripts/schema.ts) writes it from the catalogs of
 -- a freshly migrated schema. test/schema.test.ts and `npm run schema -- --check` fail when it is
@@ -1697,6 +1697,113 @@ BEGIN
   RETURN QUERY EXECUTE v_query
   USING p_workspace, s.lo, s.hi, v_chunk_pattern, p_glob_basename OR s.exact, p_glob_regex, s.dir,
         p_pattern, p_limit, p_glob;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_search_open(p_cursor refcursor, p_workspace text, p_path text, p_allow_exact boolean, p_glob text, p_glob_regex text, p_glob_basename boolean, p_pattern text, p_regex boolean, p_ignore_case boolean, p_chunk_pattern text)
+ RETURNS refcursor
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+DECLARE
+  s record;
+  v_cursor refcursor := p_cursor;
+  v_like text := '%' || replace(replace(replace(p_pattern, '\', '\\'), '%', '\%'), '_', '\_') || '%';
+  v_chunk_pattern text := CASE WHEN p_regex THEN '(?n)' || coalesce(p_chunk_pattern, p_pattern) ELSE v_like END;
+  v_chunk_test text;
+  v_line_test text;
+  v_indexed_query text;
+  v_path_query text;
+  v_plan text;
+  v_seen bigint;
+  v_hits bigint;
+  v_sort text;
+  -- The same texts as fs_search's (0022): the file's path relative to the scope (or its name),
+  -- and the rows of the scope and glob, so both queries answer for the same files as it does.
+  v_rel text := $f$CROSS JOIN LATERAL (SELECT CASE WHEN $5 THEN substr(f.path, length(f.path) - strpos(reverse(f.path), '/') + 2)
+                                               ELSE substr(f.path, length($7) + 1) END AS rel) r$f$;
+  v_in_scope text := $f$f.workspace = $1 AND f.path >= $2 AND f.path < $3 AND ($6 IS NULL OR r.rel = $9 OR r.rel ~ $6)$f$;
+BEGIN
+  IF p_cursor IS NULL THEN
+    RAISE EXCEPTION 'fs_search_open: the cursor name is null' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  s := search_scope(p_workspace, p_path, p_allow_exact, '');
+  IF p_regex THEN
+    v_chunk_test := CASE WHEN p_ignore_case THEN 'c.content ~* $4' ELSE 'c.content ~ $4' END;
+    v_line_test := CASE WHEN p_ignore_case THEN 'l.line ~* $8' ELSE 'l.line ~ $8' END;
+  ELSIF p_ignore_case THEN
+    v_chunk_test := 'c.content ILIKE $4';
+    v_line_test := 'l.line ILIKE $4';
+  ELSE
+    v_chunk_test := 'c.content LIKE $4';
+    v_line_test := 'strpos(l.line, $8) > 0';
+  END IF;
+  v_chunk_test := v_chunk_test || format(' AND chunk_matches(c.content, $4, %L, %L)', p_regex, p_ignore_case);
+
+  v_indexed_query := format($q$
+    SELECT c.path, (c.first_line + l.n - 1)::integer AS line, l.line AS text
+    FROM (
+      SELECT f.path, c.first_line, c.content
+      FROM files f
+      JOIN chunks c ON c.chunk_set = f.chunk_set
+      %s
+      WHERE %s AND %s
+    ) c
+    CROSS JOIN LATERAL chunk_lines(c.content) l
+    WHERE %s
+    ORDER BY c.path, c.first_line, l.n
+  $q$, v_rel, v_in_scope, v_chunk_test, v_line_test);
+
+  v_path_query := format($q$
+    SELECT f.path, m.line, m.text
+    FROM files f
+    %s
+    CROSS JOIN LATERAL (
+      SELECT (c.first_line + l.n - 1)::integer AS line, l.line AS text
+      FROM chunks c
+      CROSS JOIN LATERAL chunk_lines(c.content) l
+      WHERE c.chunk_set = f.chunk_set AND %s AND %s
+    ) m
+    WHERE %s
+    ORDER BY f.path, m.line
+  $q$, v_rel, v_chunk_test, v_line_test, v_in_scope);
+
+  EXECUTE 'EXPLAIN (FORMAT JSON) ' || v_indexed_query INTO v_plan
+  USING p_workspace, s.lo, s.hi, v_chunk_pattern, p_glob_basename OR s.exact, p_glob_regex, s.dir,
+        p_pattern, p_glob;
+  -- (The node's field, quoted: a pattern naming the index appears in the plan escaped.)
+  IF position('"Index Name": "chunks_content_trgm_idx"' IN v_plan) > 0 THEN
+    -- How dense the pattern is where the stream starts: the first 32 files of the scope, those
+    -- that start within its first 256 kB.
+    EXECUTE format($q$
+      SELECT count(*), count(*) FILTER (WHERE EXISTS (SELECT 1 FROM chunks c WHERE c.chunk_set = p.chunk_set AND %s))
+      FROM (
+        SELECT f.chunk_set, sum(f.size) OVER (ORDER BY f.path) - f.size AS before
+        FROM files f
+        %s
+        WHERE %s
+        ORDER BY f.path
+        LIMIT 32
+      ) p
+      WHERE p.before < 262144
+    $q$, v_chunk_test, v_rel, v_in_scope) INTO v_seen, v_hits
+    USING p_workspace, s.lo, s.hi, v_chunk_pattern, p_glob_basename OR s.exact, p_glob_regex, s.dir,
+          p_pattern, p_glob;
+    IF v_hits * 4 < v_seen THEN
+      OPEN v_cursor NO SCROLL FOR EXECUTE v_indexed_query
+      USING p_workspace, s.lo, s.hi, v_chunk_pattern, p_glob_basename OR s.exact, p_glob_regex, s.dir,
+            p_pattern, p_glob;
+      RETURN v_cursor;
+    END IF;
+  END IF;
+  v_sort := current_setting('enable_sort');
+  PERFORM set_config('enable_sort', 'off', true);
+  OPEN v_cursor NO SCROLL FOR EXECUTE v_path_query
+  USING p_workspace, s.lo, s.hi, v_chunk_pattern, p_glob_basename OR s.exact, p_glob_regex, s.dir,
+        p_pattern, p_glob;
+  PERFORM set_config('enable_sort', v_sort, true);
+  RETURN v_cursor;
 END
 $function$;
 

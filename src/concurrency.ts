@@ -16,24 +16,23 @@ export async function mapLimit<T, R>(
 }
 
 /**
- * Runs `fetch` over `items` with up to `limit` in flight, hands results to `consume` strictly in
- * input order, and stops starting new fetches as soon as `consume` returns false. Used by grep:
- * ordered output, bounded parallelism, and no downloads past the match cap.
+ * `fetch` over `items` with up to `limit` in flight, yielded strictly in input order: ordered
+ * output and bounded parallelism. A consumer that stops (return() of the iterator) starts no more
+ * fetches; those in flight settle quietly. Used by grep on S3, which stops at its cap.
  */
-export async function orderedPipeline<T, R>(
+export async function* orderedFetches<T, R>(
   items: readonly T[],
   limit: number,
   fetch: (item: T) => Promise<R>,
-  consume: (result: R, item: T) => boolean,
-): Promise<void> {
+): AsyncGenerator<[R, T]> {
   const inFlight: Array<Promise<R>> = [];
   let started = 0;
   const fill = () => {
     while (started < items.length && inFlight.length < limit) {
       const p = fetch(items[started++]);
       // Awaited in order below; a fetch that fails while an earlier one is still awaited (the
-      // endpoint went down under several requests), or after we stopped early or `consume`
-      // threw, must not be an unhandled rejection (which ends the process).
+      // endpoint went down under several requests), or after the consumer stopped or failed,
+      // must not be an unhandled rejection (which ends the process).
       p.catch(() => {});
       inFlight.push(p);
     }
@@ -41,7 +40,7 @@ export async function orderedPipeline<T, R>(
   fill();
   for (let i = 0; i < items.length; i++) {
     const result = await inFlight.shift()!;
-    if (!consume(result, items[i])) return; // start no more; those in flight settle quietly
     fill();
+    yield [result, items[i]];
   }
 }

@@ -3,7 +3,7 @@
  * deepagents-backends/postgres, deepagents-backends/s3) re-exports it, so a user of one backend
  * gets the errors, path and MIME helpers without loading the other backend's driver.
  */
-export type { FileStat, StatResult, SearchOptions, SearchResult } from "./protocol.js";
+export type { FileStat, GrepMatch, StatResult, SearchOptions, SearchResult } from "./protocol.js";
 export { EMPTY_FILE_CONTENT, errors } from "./protocol.js";
 export { normalizePath, normalizeFilePath, PathError, MAX_PATH_BYTES } from "./paths.js";
 export { getMimeType, isTextMimeType } from "./mime.js";
@@ -11,7 +11,7 @@ export type { BackendFeatures, DeepAgentsBackend, Version, VersionOptions } from
 export { DEFAULTS } from "./core/defaults.js";
 // For a backend of another store (GCS, Azure Blob, ...): extend BackendCore and implement its
 // primitives (docs/ARCHITECTURE.md, "Adding a backend").
-export { BackendCore } from "./core/backend.js";
+export { BackendCore, SearchStreamError } from "./core/backend.js";
 export type {
   CoreState,
   EditOutcome,

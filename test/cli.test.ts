@@ -112,6 +112,40 @@ test("export round-trips byte for byte, binary and non-UTF-8 included", async ()
   assert.equal((await walk(out, { skip: [], gitignore: false })).map((f) => f.relative).sort(), expected);
 });
 
+test("grep streams: --max-count stops after n lines and says so; a reader that goes away ends it quietly", async () => {
+  const lines = Array.from({ length: 5_000 }, (_, i) => `streamed ${i}`).join("\n");
+  assert.is((await run(["write", "/stream/many.txt", lines])).code, 0);
+  const capped = await run(["grep", "streamed", "--path", "/stream", "--max-count", "3"]);
+  assert.equal(
+    [capped.code, capped.stdout, capped.stderr],
+    [
+      0,
+      "/stream/many.txt:1:streamed 0\n/stream/many.txt:2:streamed 1\n/stream/many.txt:3:streamed 2\n",
+      "(stopped after 3 matches)\n",
+    ],
+  );
+  const all = await run(["grep", "streamed", "--path", "/stream", "--max-count", "5000"]);
+  assert.equal([all.code, all.stdout.split("\n").length - 1, all.stderr], [0, 5_000, ""]);
+  // `grep ... | head -n 2`: the CLI sees EPIPE, stops the stream and exits 0 without an error.
+  const args = ["--schema", TEST_SCHEMA, "-w", workspace, "grep", "streamed"];
+  const piped = await new Promise<Run>((resolve) => {
+    const child = spawn(
+      "bash",
+      ["-c", 'set -o pipefail; "$0" "$@" | head -n 2', process.execPath, bin, "--database-url", url, ...args],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let [stdout, stderr] = ["", ""];
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+  assert.equal(
+    [piped.code, piped.stdout, piped.stderr],
+    [0, "/stream/many.txt:1:streamed 0\n/stream/many.txt:2:streamed 1\n", ""],
+  );
+  assert.is((await run(["rm", "/stream"])).code, 0);
+});
+
 test("write, edit, stat, rm and exit code 1 for not found / no match", async () => {
   assert.is((await run(["write", "/notes/a.md", "hello world"])).code, 0);
   const edit = await run(["edit", "/notes/a.md", "world", "there"]);

@@ -1,4 +1,5 @@
 /** Exit codes, one-line errors, and human or --json output for the CLI. */
+import { once } from "node:events";
 
 export const EXIT = {
   ok: 0,
@@ -55,4 +56,29 @@ export function table(header: string[], rows: Array<Array<string | number>>): st
 export function orFail<T extends { error?: string }>(result: T): T {
   if (result.error) throw new CliError(result.error.replace(/^Error: /, ""), EXIT.failure);
   return result;
+}
+
+/**
+ * Lines written to standard output as they come (grep's matches), waiting while the pipe is full so
+ * a slow reader cannot make this process hold the output; false once the reader has gone
+ * (`... | head`: EPIPE), so the caller stops producing.
+ */
+export class LineOutput {
+  #gone = false;
+  readonly #stream: NodeJS.WritableStream;
+
+  constructor(stream: NodeJS.WritableStream = process.stdout) {
+    this.#stream = stream;
+    stream.on("error", (e: NodeJS.ErrnoException) => {
+      if (e.code !== "EPIPE") throw e;
+      this.#gone = true;
+      stream.emit("drain"); // wake a writer waiting for room
+    });
+  }
+
+  async line(text: string): Promise<boolean> {
+    if (this.#gone) return false;
+    if (!this.#stream.write(text + "\n")) await once(this.#stream, "drain");
+    return !this.#gone;
+  }
 }

@@ -121,6 +121,12 @@ export abstract class BackendCore<V extends Version, S extends CoreState, M> imp
   /** Compiles a search pattern (throws RegexError for one outside the language of src/regex/). */
   protected abstract compileMatcher(pattern: string, regex: boolean, ignoreCase: boolean): M;
   protected abstract findLines(query: LineQuery<M>): Promise<GrepMatch[]>;
+  /**
+   * The lines findLines would find uncapped, in the same order, as they are found (query.limit
+   * is a hint: the caller stops pulling at its cap). Returning early (the consumer stopped) must
+   * stop the work in the store and release what the stream held.
+   */
+  protected abstract streamLines(query: LineQuery<M>): AsyncGenerator<GrepMatch>;
   protected abstract globFiles(glob: CompiledGlob, scope: NormalizedPath): Promise<FileInfo[]>;
   /** Writes a batch of distinct, non-clashing paths; returns the error of each path it refused. */
   protected abstract uploadBatch(batch: Map<string, FileBody>): Promise<Map<string, FileError>>;
@@ -285,7 +291,70 @@ export abstract class BackendCore<V extends Version, S extends CoreState, M> imp
     return this.#find("search", options);
   }
 
+  /**
+   * grep() as an async iterator (an extension beyond the protocol): the same matches in the same
+   * order, handed over as the store finds them, in bounded memory (on PostgreSQL a server-side
+   * cursor read in batches; on S3 one file at a time). Leaving the loop early stops the search in
+   * the store; `maxCount` ends the stream after that many matches. A failure is thrown as a
+   * SearchStreamError whose message is grep()'s error.
+   */
+  grepStream(
+    pattern: string,
+    path: string | null = "/",
+    glob: string | null = null,
+    maxCount: number | null = null,
+  ): AsyncGenerator<GrepMatch> {
+    return this.#stream("grep", { pattern, path: path ?? "/", glob, maxCount });
+  }
+
+  /**
+   * search() as an async iterator, like grepStream(); `timeoutMs` bounds the time the store
+   * spends finding the matches (not the time the consumer spends between two of them).
+   */
+  searchStream(options: SearchOptions): AsyncGenerator<GrepMatch> {
+    return this.#stream("search", options);
+  }
+
   async #find(operation: "grep" | "search", options: SearchOptions): Promise<GrepResult> {
+    const prepared = this.#lineQuery(operation, options);
+    if ("error" in prepared) return { error: prepared.error };
+    const { query, cap } = prepared;
+    if (query === null) return { matches: [] };
+    try {
+      await this.ready();
+      const matches = await this.findLines({ ...query, limit: cap === null ? null : cap + 1 });
+      if (cap !== null && matches.length > cap) return { matches: matches.slice(0, cap), truncated: true };
+      return { matches };
+    } catch (e) {
+      return { error: this.#findFailure(operation, options.pattern, query.timeoutMs, e) };
+    }
+  }
+
+  async *#stream(operation: "grep" | "search", options: SearchOptions): AsyncGenerator<GrepMatch> {
+    const prepared = this.#lineQuery(operation, options);
+    if ("error" in prepared) throw new SearchStreamError(prepared.error);
+    const { query, cap } = prepared;
+    if (query === null || cap === 0) return;
+    let count = 0;
+    try {
+      await this.ready();
+      for await (const match of this.streamLines({ ...query, limit: cap })) {
+        yield match;
+        if (++count === cap) return;
+      }
+    } catch (e) {
+      throw new SearchStreamError(this.#findFailure(operation, options.pattern, query.timeoutMs, e));
+    }
+  }
+
+  /**
+   * A grep/search request checked and compiled (query null: a literal that cannot occur in stored
+   * text, so nothing matches), with its cap; or the error of a bad argument.
+   */
+  #lineQuery(
+    operation: "grep" | "search",
+    options: SearchOptions,
+  ): { query: Omit<LineQuery<M>, "limit"> | null; cap: number | null } | { error: string } {
     const { pattern } = options;
     if (typeof pattern !== "string") return { error: errors.patternNotString(operation) };
     let timeoutMs = 0;
@@ -299,17 +368,17 @@ export abstract class BackendCore<V extends Version, S extends CoreState, M> imp
       const scope = normalizePath(options.path ?? "/", { emptyIsRoot: true });
       const glob = options.glob ? compileGlob(options.glob) : null;
       const cap = grepLimit(options.maxCount);
-      if (matcher === null) return { matches: [] };
-      await this.ready();
-      const limit = cap === null ? null : cap + 1;
-      const matches = await this.findLines({ operation, matcher, scope, glob, limit, timeoutMs });
-      if (cap !== null && matches.length > cap) return { matches: matches.slice(0, cap), truncated: true };
-      return { matches };
+      return { query: matcher === null ? null : { operation, matcher, scope, glob, timeoutMs }, cap };
     } catch (e) {
-      if (e instanceof RegexError) return { error: errors.invalidRegex(pattern, e.reason) };
-      if (e instanceof MatchTimeoutError) return { error: errors.searchTimeout(timeoutMs) };
-      return { error: this.failure(operation, e) };
+      return { error: this.#findFailure(operation, pattern, timeoutMs, e) };
     }
+  }
+
+  /** The one-line error of a failed grep/search (a stream's SearchStreamError carries the same). */
+  #findFailure(operation: "grep" | "search", pattern: string, timeoutMs: number, e: unknown): string {
+    if (e instanceof RegexError) return errors.invalidRegex(pattern, e.reason);
+    if (e instanceof MatchTimeoutError) return errors.searchTimeout(timeoutMs);
+    return this.failure(operation, e);
   }
 
   /**
@@ -387,6 +456,11 @@ export abstract class BackendCore<V extends Version, S extends CoreState, M> imp
     }
     return responses;
   }
+}
+
+/** Why grepStream()/searchStream() ended early: its message is the error grep()/search() would return. */
+export class SearchStreamError extends Error {
+  override name = "SearchStreamError";
 }
 
 /** read()'s answer for a window of a file (readVersion() answers the same way). */

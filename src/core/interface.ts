@@ -11,6 +11,7 @@ import type {
   EditResult,
   FileDownloadResponse,
   FileUploadResponse,
+  GrepMatch,
   SearchOptions,
   SearchResult,
   StatResult,
@@ -70,6 +71,18 @@ export interface DeepAgentsBackend<V extends Version = Version>
   downloadFiles(paths: string[]): Promise<FileDownloadResponse[]>;
   /** grep beyond the protocol: a regular expression (the language of src/regex/) and/or ignoring case. */
   search(options: SearchOptions): Promise<SearchResult>;
+  /**
+   * grep() as an async iterator: the same matches in the same order as they are found, in bounded
+   * memory; leaving the loop early stops the search in the store. Throws SearchStreamError.
+   */
+  grepStream(
+    pattern: string,
+    path?: string | null,
+    glob?: string | null,
+    maxCount?: number | null,
+  ): AsyncGenerator<GrepMatch>;
+  /** search() as an async iterator, like grepStream(). */
+  searchStream(options: SearchOptions): AsyncGenerator<GrepMatch>;
   /** The workspace's change feed, where the store has one (`features.watch`). */
   watch?(options?: WatchOptions): Promise<Subscription>;
 }

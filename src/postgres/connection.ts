@@ -25,6 +25,14 @@ export function isConnectionLost(e: unknown): boolean {
   );
 }
 
+/** A server-side cursor being read (Connection.openCursor). */
+export interface CursorReader<R> {
+  /** Up to `count` more rows, fewer only at the end; the FETCH runs under `timeoutMs` of server time. */
+  read(count: number, timeoutMs: number): Promise<R[]>;
+  /** Ends the cursor's transaction and gives its connection back to the pool; idempotent. */
+  close(): Promise<void>;
+}
+
 export class Connection {
   /** The pool every statement runs on (shared by all workspaces of a backend). */
   readonly pool: pg.Pool;
@@ -84,6 +92,57 @@ export class Connection {
     } catch (e) {
       if (!retry || !isConnectionLost(e)) throw e;
       return (await this.pool.query(text, values)).rows;
+    }
+  }
+
+  /**
+   * A cursor that `statement` opens under the name `name` (a function that OPENs it), read in
+   * batches on one connection of the pool, in a transaction of its own that lasts until close():
+   * one snapshot for every row, and the rows the client holds are one batch. Nothing runs on the
+   * server between two reads; close() (ROLLBACK) drops the cursor. Opening a read-only statement
+   * is retried once on a connection that turned out to be dead, as run() does.
+   */
+  async openCursor<P extends object, R>(
+    name: string,
+    statement: Statement<P, unknown>,
+    params: P,
+    timeoutMs: number,
+  ): Promise<CursorReader<R>> {
+    const { text, values } = statement.bind(this.schema, params);
+    const settings = (ms: number) => `SET LOCAL statement_timeout = ${Math.max(1, Math.floor(ms))}`;
+    const fetch = (count: number, ms: number) =>
+      `${settings(ms)}; FETCH FORWARD ${Math.floor(count)} FROM ${pg.escapeIdentifier(name)}`;
+    for (let attempt = 1; ; attempt++) {
+      const client = await this.pool.connect();
+      let closed = false;
+      const close = async () => {
+        if (closed) return;
+        closed = true;
+        let broken: Error | undefined;
+        await client.query("ROLLBACK").catch((e) => (broken = e));
+        client.release(broken); // a connection that cannot even roll back is discarded
+      };
+      try {
+        await client.query(`BEGIN; ${settings(timeoutMs)}`);
+        await client.query(text, values);
+      } catch (e) {
+        await close();
+        if (attempt === 1 && statement.readOnly && isConnectionLost(e)) continue;
+        throw e;
+      }
+      return {
+        async read(count, ms) {
+          try {
+            // Two statements, one round trip (the simple protocol): [SET's result, FETCH's].
+            const results = (await client.query(fetch(count, ms))) as unknown as pg.QueryResult[];
+            return results[1].rows as R[];
+          } catch (e) {
+            await close();
+            throw e;
+          }
+        },
+        close,
+      };
     }
   }
 

@@ -33,7 +33,7 @@ import {
 } from "../protocol.js";
 import { RegexError, translateRegex } from "../regex/index.js";
 import type { PostgresBackendConfig } from "./config.js";
-import type { Connection } from "./connection.js";
+import type { Connection, CursorReader } from "./connection.js";
 import * as sql from "./sql/queries.js";
 import type { Statement } from "./sql/statement.js";
 import { isCancelled, SQLSTATE, sqlstateOf } from "./sqlstate.js";
@@ -263,13 +263,48 @@ export abstract class PostgresFiles extends BackendCore<number, Shared, SqlMatch
       await this.ready();
       return await this.state.connection.runInTransaction({ timeoutMs }, sql.search, { ...where, ...matcher });
     } catch (e) {
-      if (isCancelled(e)) throw new MatchTimeoutError(timeoutMs);
-      const code = sqlstateOf(e);
-      if (code === SQLSTATE.invalidRegex && matcher.regex) {
-        throw new RegexError(matcher.pattern, `PostgreSQL refused it: ${(e as Error).message}`);
+      throw searchError(e, matcher, glob, timeoutMs);
+    }
+  }
+
+  /**
+   * A cursor fs_search_open opened (0023: path order, or the trigram query for a sparse
+   * pattern), read in batches — a small first one, so the first rows come early — on one pooled
+   * connection for the stream's life. `timeoutMs` bounds the server's time over every FETCH
+   * together; the time the consumer spends between batches is not counted (nothing runs then).
+   */
+  protected async *streamLines({ matcher, scope, glob, timeoutMs }: LineQuery<SqlMatcher>): AsyncGenerator<GrepMatch> {
+    let cursor: CursorReader<GrepMatch> | undefined;
+    try {
+      await this.ready();
+      cursor = await this.state.connection.openCursor<sql.SearchOpenParams, GrepMatch>(
+        SEARCH_CURSOR,
+        sql.searchOpen,
+        {
+          cursor: SEARCH_CURSOR,
+          workspace: this.workspace,
+          path: scope.path,
+          allowExact: !scope.trailingSlash,
+          glob: glob?.pattern ?? null,
+          globRegex: glob?.regex ?? null,
+          globBasename: glob ? matchesBasename(glob.pattern) : false,
+          ...matcher,
+        },
+        timeoutMs,
+      );
+      let spent = 0;
+      for (let batch = STREAM_FIRST_BATCH; ; batch = STREAM_BATCH) {
+        if (spent >= timeoutMs) throw new MatchTimeoutError(timeoutMs);
+        const started = performance.now();
+        const rows = await cursor.read(batch, timeoutMs - spent);
+        spent += performance.now() - started;
+        yield* rows;
+        if (rows.length < batch) return;
       }
-      if (code === SQLSTATE.invalidRegex && glob) throw refusedGlob(glob, e);
-      throw e;
+    } catch (e) {
+      throw searchError(e, matcher, glob, timeoutMs);
+    } finally {
+      await cursor?.close();
     }
   }
 
@@ -336,6 +371,23 @@ export abstract class PostgresFiles extends BackendCore<number, Shared, SqlMatch
     }
     return found;
   }
+}
+
+/** The name of a stream's cursor (one stream per pooled connection at a time). */
+const SEARCH_CURSOR = "deepagents_search";
+/** Rows of a stream's first FETCH (its first match comes as soon as these are found), then of each. */
+const STREAM_FIRST_BATCH = 64;
+const STREAM_BATCH = 1024;
+
+/** A search's failure in the words BackendCore knows: its budget spent, a regex or glob refused. */
+function searchError(e: unknown, matcher: SqlMatcher, glob: CompiledGlob | null, timeoutMs: number): unknown {
+  if (e instanceof MatchTimeoutError || isCancelled(e)) return new MatchTimeoutError(timeoutMs);
+  const code = sqlstateOf(e);
+  if (code === SQLSTATE.invalidRegex && matcher.regex) {
+    return new RegexError(matcher.pattern, `PostgreSQL refused it: ${(e as Error).message}`);
+  }
+  if (code === SQLSTATE.invalidRegex && glob) return refusedGlob(glob, e);
+  return e;
 }
 
 /** A glob whose compiled regular expression PostgreSQL refused (SQLSTATE 2201B). */

@@ -41,7 +41,7 @@ import { createS3Client, normalizePrefix, type S3BackendConfig, type S3Capabilit
 import { bucketProblem, s3Failure } from "./errors.js";
 import { fileWindowOf, type ObjectShared, ObjectStore, viewOf } from "./objects.js";
 import { probeCapabilities } from "./probe.js";
-import { compileS3Matcher, findLines, globFiles, type S3Matcher } from "./search.js";
+import { compileS3Matcher, findLines, globFiles, type S3Matcher, streamLines } from "./search.js";
 import { TextCache } from "./text-cache.js";
 import * as history from "./history.js";
 import type { S3HistoryContext } from "./history.js";
@@ -315,6 +315,10 @@ export class S3Backend extends BackendCore<string, Shared, S3Matcher> implements
 
   protected findLines(query: LineQuery<S3Matcher>): Promise<GrepMatch[]> {
     return findLines(this.#objects, query);
+  }
+
+  protected streamLines(query: LineQuery<S3Matcher>): AsyncGenerator<GrepMatch> {
+    return streamLines(this.#objects, query);
   }
 
   protected globFiles(glob: CompiledGlob, scope: NormalizedPath): Promise<FileInfo[]> {

@@ -6,7 +6,7 @@
  * an error instead of blocking the process. Literal tests are linear and run unbounded.
  */
 import { Deadline } from "../bounded.js";
-import { orderedPipeline } from "../concurrency.js";
+import { orderedFetches } from "../concurrency.js";
 import type { LineQuery } from "../core/backend.js";
 import type { CompiledGlob } from "../glob.js";
 import { matchesBasename } from "../glob.js";
@@ -68,8 +68,9 @@ async function cachedText(store: ObjectStore, o: Listed): Promise<string | null>
   return text;
 }
 
-export async function findLines(store: ObjectStore, query: LineQuery<S3Matcher>): Promise<GrepMatch[]> {
-  const { matcher, scope, glob, limit } = query;
+/** grep/search: every matching line, file by file in path order, as the texts arrive. */
+export async function* streamLines(store: ObjectStore, query: LineQuery<S3Matcher>): AsyncGenerator<GrepMatch> {
+  const { matcher, scope, glob } = query;
   const deadline = new Deadline(query.timeoutMs);
   const filter = glob ? globTest(glob) : null;
   const { objects, exact, dir } = await scopeObjects(store, scope, "");
@@ -81,21 +82,22 @@ export async function findLines(store: ObjectStore, query: LineQuery<S3Matcher>)
       return filter(onBasename ? basename(o.path) : o.path.slice(dir.length));
     }),
   );
+  for await (const [text, o] of orderedFetches(candidates, store.shared.concurrency, (o) => cachedText(store, o))) {
+    if (text === null) continue;
+    const found = matcher.bounded
+      ? deadline.run(() => matchingLines(text, matcher.test))
+      : matchingLines(text, matcher.test);
+    for (const m of found) yield { path: o.path, ...m };
+  }
+}
+
+/** streamLines() collected, stopping at the limit (no downloads past the cap). */
+export async function findLines(store: ObjectStore, query: LineQuery<S3Matcher>): Promise<GrepMatch[]> {
   const matches: GrepMatch[] = [];
-  await orderedPipeline(
-    candidates,
-    store.shared.concurrency,
-    (o) => cachedText(store, o),
-    (text, o) => {
-      if (text !== null) {
-        const found = matcher.bounded
-          ? deadline.run(() => matchingLines(text, matcher.test))
-          : matchingLines(text, matcher.test);
-        for (const m of found) matches.push({ path: o.path, ...m });
-      }
-      return limit === null || matches.length < limit;
-    },
-  );
+  if (query.limit === 0) return matches;
+  for await (const match of streamLines(store, query)) {
+    if (matches.push(match) === query.limit) break;
+  }
   return matches;
 }
 

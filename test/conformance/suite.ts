@@ -327,6 +327,45 @@ export function conformance(name: string, target: ConformanceTarget): void {
     assert.is((await b.grep("hit")).matches!.length, 5);
   });
 
+  t(
+    "grepStream/searchStream: grep's and search's matches in their order; an error is thrown; a break stops it",
+    async () => {
+      const b = await target.fresh();
+      const files: Record<string, string> = { "/img.png": "" };
+      for (let i = 0; i < 40; i++) files[`/s/f${String(i).padStart(2, "0")}.txt`] = `hit ${i}\nmiss\nHIT again`;
+      await seed(b, { ...files, "/other/x.md": "hit", "/s/sub/y.md": "miss\nhit" });
+      const collect = async (stream: AsyncIterable<{ path: string; line: number; text: string }>) => {
+        const rows = [];
+        for await (const m of stream) rows.push(m);
+        return rows;
+      };
+      for (const [path, glob, maxCount] of [
+        ["/", null, null],
+        ["/s", "*.md", null],
+        ["/s/f07.txt", null, null],
+        ["/", null, 7],
+      ] as const) {
+        const want = (await b.grep("hit", path, glob, maxCount)).matches;
+        assert.ok(want?.length, `grep ${path} ${glob}`);
+        assert.equal(await collect(b.grepStream("hit", path, glob, maxCount)), want, `grepStream ${path} ${glob}`);
+      }
+      const options = { pattern: "^hit \\d*[05]$", regex: true, ignoreCase: true, path: "/s" };
+      const want = (await b.search(options)).matches;
+      assert.is(want?.length, 8);
+      assert.equal(await collect(b.searchStream(options)), want);
+      assert.equal(await collect(b.grepStream("nothing like it")), []);
+      const bad = await b.search({ pattern: "(", regex: true });
+      await collect(b.searchStream({ pattern: "(", regex: true })).then(
+        () => assert.unreachable("no error"),
+        (e) => assert.is((e as Error).message, bad.error),
+      );
+      let taken = 0;
+      for await (const _ of b.grepStream("hit")) if (++taken === 3) break;
+      assert.is(taken, 3);
+      assert.is((await b.grep("hit")).matches?.length, 42); // the store still answers after the break
+    },
+  );
+
   // ---- glob --------------------------------------------------------------------------------
   t("glob: relative to path, dot files, braces, files only, newest first", async () => {
     const b = await target.fresh();

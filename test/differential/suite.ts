@@ -193,6 +193,22 @@ async function apply(b: Backend, { op, args }: Op): Promise<unknown> {
   throw new Error(op);
 }
 
+/** grepStream()/searchStream() of a grep or search step, collected: its matches, or the error it threw. */
+async function streamed(b: DeepAgentsBackend, { op, args }: Op): Promise<unknown> {
+  const a = args as any[];
+  const stream =
+    op === "grep"
+      ? b.grepStream(a[0], a[1], a[2], a[3])
+      : b.searchStream({ pattern: a[0], regex: true, ignoreCase: a[1], path: a[2] });
+  const matches = [];
+  try {
+    for await (const m of stream) matches.push(m);
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+  return { matches };
+}
+
 /** The reference's answer with docs/PROTOCOL.md's deviations applied. */
 async function expected(ref: InstanceType<typeof StoreBackend>, step: Op, raw: any): Promise<unknown> {
   const a = step.args as any[];
@@ -282,6 +298,14 @@ export function differential(
             `script: ${JSON.stringify(script.slice(0, i + 1))}`,
           ].join("\n");
           assert.equal(comparable(step, got), comparable(step, want), message);
+          if (step.op === "grep" || step.op === "search") {
+            // The stream of the same request: the same matches in the same order, or the same error.
+            assert.equal(
+              await streamed(ours, step),
+              got.error ? { error: got.error } : { matches: got.matches },
+              message,
+            );
+          }
           if (step.op === "glob" && got.files) {
             const times = got.files.map((f: any) => f.modified_at);
             assert.equal(times, [...times].sort().reverse(), `glob newest first: ${message}`);

@@ -168,6 +168,9 @@ test("restricted role via rowLevelSecurity: true — the whole protocol works in
     );
     assert.equal((await restricted.grep("gamma")).matches, [{ path: "/notes/a.md", line: 2, text: "gamma" }]);
     assert.equal((await restricted.grep("secret")).matches, [{ path: "/secret.txt", line: 1, text: "acme secret" }]);
+    const streamed = [];
+    for await (const m of restricted.grepStream("secret")) streamed.push(m);
+    assert.equal(streamed, [{ path: "/secret.txt", line: 1, text: "acme secret" }]);
     assert.equal((await restricted.search({ pattern: "SECOND LINE", ignoreCase: true })).matches, [
       { path: "/secret.txt", line: 2, text: "second line of acme" },
     ]);
@@ -210,6 +213,9 @@ test("other workspaces through the restricted backend: invisible, writes refused
   assert.equal(await corp.ls("/"), { files: [] });
   assert.equal(await corp.grep("secret"), { matches: [] });
   assert.equal(await corp.search({ pattern: "SECRET", ignoreCase: true }), { matches: [] });
+  // A stream is a cursor the role's own transaction reads: the policy applies to it as well.
+  for await (const m of corp.searchStream({ pattern: "secret", ignoreCase: true })) assert.unreachable(m.path);
+  for await (const m of corp.grepStream("secret")) assert.unreachable(m.path);
   assert.equal(await corp.glob("**"), { files: [] });
   assert.equal((await corp.downloadFiles(["/secret.txt"]))[0].error, "file_not_found");
   assert.equal(await corp.stat("/secret.txt"), { error: "File '/secret.txt' not found" });

@@ -4,9 +4,10 @@
  */
 import type { Command } from "commander";
 import { DEFAULTS } from "../../core/defaults.js";
+import type { DeepAgentsBackend } from "../../core/interface.js";
 import type { SearchResult } from "../../protocol.js";
 import { action, int, stdinText } from "../action.js";
-import { EXIT, formatBytes, orFail, printJson } from "../output.js";
+import { EXIT, formatBytes, LineOutput, orFail, printJson } from "../output.js";
 import { exportDir, importDir } from "../transfer.js";
 
 export function addFileCommands(program: Command): void {
@@ -148,6 +149,7 @@ export function addFileCommands(program: Command): void {
           opts: { regex?: boolean; ignoreCase?: boolean; glob?: string; maxCount?: number; path: string },
         ) => {
           const files = await ctx.files();
+          if (!ctx.options.json) return streamGrep(files, pattern, opts);
           let result: SearchResult;
           if (opts.regex || opts.ignoreCase) {
             result = await files.search({
@@ -161,12 +163,7 @@ export function addFileCommands(program: Command): void {
           } else {
             result = await files.grep(pattern, opts.path, opts.glob ?? null, opts.maxCount ?? null);
           }
-          orFail(result);
-          if (ctx.options.json) printJson(result);
-          else {
-            for (const m of result.matches ?? []) console.log(`${m.path}:${m.line}:${m.text}`);
-            if (result.truncated) console.error(`(stopped after ${opts.maxCount} matches)`);
-          }
+          printJson(orFail(result));
           if (!result.matches?.length) process.exitCode = EXIT.failure;
         },
       ),
@@ -197,4 +194,39 @@ export function addFileCommands(program: Command): void {
         for (const [k, v] of Object.entries(data!)) console.log(`${k.padEnd(12)} ${v}`);
       }),
     );
+}
+
+/**
+ * grep's text output: each match printed as the store finds it (like ripgrep), from a stream in
+ * bounded memory; the stream (and the query behind it) stops when the reader goes away.
+ */
+async function streamGrep(
+  files: DeepAgentsBackend,
+  pattern: string,
+  opts: { regex?: boolean; ignoreCase?: boolean; glob?: string; maxCount?: number; path: string },
+): Promise<void> {
+  const cap = opts.maxCount ?? null;
+  const more = cap === null ? null : cap + 1; // one more than printed: says whether it stopped early
+  const matches =
+    opts.regex || opts.ignoreCase
+      ? files.searchStream({
+          pattern,
+          regex: opts.regex,
+          ignoreCase: opts.ignoreCase,
+          path: opts.path,
+          glob: opts.glob ?? null,
+          maxCount: more,
+        })
+      : files.grepStream(pattern, opts.path, opts.glob ?? null, more);
+  const out = new LineOutput();
+  let printed = 0;
+  for await (const m of matches) {
+    if (printed === cap) {
+      console.error(`(stopped after ${cap} matches)`);
+      break;
+    }
+    if (!(await out.line(`${m.path}:${m.line}:${m.text}`))) break;
+    printed++;
+  }
+  if (printed === 0) process.exitCode = EXIT.failure;
 }

@@ -104,6 +104,16 @@ export const search = statement<
   LineRow
 >("search", { readOnly: true });
 
+/** Opens a cursor over search's lines, uncapped (fs_search_open, 0023); read by Connection.openCursor. */
+export type SearchOpenParams = Omit<LineScope, "limit"> & {
+  cursor: string;
+  pattern: string;
+  regex: boolean;
+  ignoreCase: boolean;
+  chunkPattern: string | null;
+};
+export const searchOpen = statement<SearchOpenParams, { cursor: string }>("search_open", { readOnly: true });
+
 export const glob = statement<
   FileKey & { allowExact: boolean; base: string; pattern: string; regex: string },
   { path: string; size: string; modified_at: Date }

@@ -1,0 +1,188 @@
+/**
+ * grepStream() / searchStream() on PostgreSQL (0023's fs_search_open and Connection.openCursor):
+ * the same matches as grep()/search() in the same order; rows handed over before the scan ends
+ * (which query the cursor runs, and how much of the table its first batch read); leaving the loop
+ * early ends the transaction and gives the connection back; errors and the time budget as
+ * search() words them. Every backend's stream against its own grep: the conformance and
+ * differential suites.
+ */
+import pg from "pg";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { PostgresBackend, SearchStreamError } from "../src/index.js";
+import type { GrepMatch, SearchOptions } from "../src/protocol.js";
+import { adminClient, databaseUrl, TEST_SCHEMA, testBackend, uniqueName } from "./helpers/db.js";
+
+const FILES = 2_000;
+const backend = await testBackend();
+const admin = await adminClient();
+test.after(async () => {
+  await backend.close();
+  await admin.end();
+});
+
+async function collect(stream: AsyncIterable<GrepMatch>): Promise<GrepMatch[]> {
+  const rows: GrepMatch[] = [];
+  for await (const m of stream) rows.push(m);
+  return rows;
+}
+
+// 2,000 files of two lines with "alpha" (dense), one word in one file (sparse), and a 3 MB file
+// of many chunks whose matches span chunk boundaries.
+const big = Array.from({ length: 60_000 }, (_, i) => (i % 7 === 0 ? `line ${i} Alpha beta` : `line ${i} gamma`));
+await backend.uploadFiles([
+  ...Array.from({ length: FILES }, (_, i): [string, Uint8Array] => [
+    `/src/d${i % 10}/f${String(i).padStart(4, "0")}.ts`,
+    Buffer.from(`export const alpha${i} = ${i};\n// alpha again\nomega\n`),
+  ]),
+  ["/docs/big.md", Buffer.from(big.join("\n"))],
+  ["/docs/rare.md", Buffer.from("nothing\nzyxwv-only-here\n")],
+  ["/docs/image.png", Buffer.from("alpha in a binary file")],
+]);
+
+test("grepStream and searchStream give grep's and search's matches, in their order", async () => {
+  const cases: SearchOptions[] = [
+    { pattern: "alpha" },
+    { pattern: "alpha", path: "/src/d3" },
+    { pattern: "alpha", glob: "*.md" },
+    { pattern: "alpha", glob: "src/d1/**" },
+    { pattern: "alpha", path: "/src/d2/f0002.ts" },
+    { pattern: "zyxwv-only" },
+    { pattern: "no such text anywhere" },
+    { pattern: "ALPHA", ignoreCase: true, path: "/docs" },
+    { pattern: "^line \\d+0 Alpha", regex: true },
+    { pattern: "alpha\\d+ = 1\\d;", regex: true },
+    { pattern: "alpha", maxCount: 5 },
+    { pattern: "Alpha", path: "/docs", maxCount: 1_000 },
+    { pattern: "alpha", maxCount: 0 },
+  ];
+  for (const options of cases) {
+    const want = await backend.search(options);
+    assert.is(want.error, undefined, JSON.stringify(options));
+    const got = await collect(backend.searchStream(options));
+    assert.equal(got, want.matches, JSON.stringify(options));
+    if (!options.regex && !options.ignoreCase) {
+      const grep = await backend.grep(options.pattern, options.path ?? "/", options.glob ?? null, options.maxCount);
+      const stream = backend.grepStream(options.pattern, options.path ?? "/", options.glob ?? null, options.maxCount);
+      assert.equal(await collect(stream), grep.matches, `grepStream ${JSON.stringify(options)}`);
+    }
+  }
+  // The test has teeth: the dense pattern streams thousands of rows, the big file's cross chunks.
+  assert.is((await collect(backend.grepStream("alpha"))).length, FILES * 2);
+  assert.is((await collect(backend.grepStream("Alpha", "/docs/big.md"))).length, Math.ceil(60_000 / 7));
+});
+
+/** fs_search_open on a connection of this test's: the cursor's query and what its first FETCH read. */
+async function openRaw(pattern: string): Promise<{ query: string; filesRead: number; rows: number }> {
+  const client = new pg.Client({ connectionString: await databaseUrl() });
+  await client.connect();
+  try {
+    await client.query("BEGIN");
+    await client.query(
+      `SELECT ${TEST_SCHEMA}.fs_search_open('c', $1, '/', true, NULL, NULL, false, $2, false, false, NULL)`,
+      [backend.workspace, pattern],
+    );
+    const [{ statement }] = (await client.query("SELECT statement FROM pg_cursors WHERE name = 'c'")).rows;
+    const { rows } = await client.query("FETCH FORWARD 64 FROM c");
+    // This transaction's own counters: rows of `files` read so far, the probe's included.
+    const [{ n }] = (
+      await client.query(
+        `SELECT coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0) AS n
+           FROM pg_stat_xact_user_tables WHERE relid = '${TEST_SCHEMA}.files'::regclass`,
+      )
+    ).rows;
+    return { query: statement, filesRead: Number(n), rows: rows.length };
+  } finally {
+    await client.query("ROLLBACK");
+    await client.end();
+  }
+}
+
+test("a dense pattern streams in path order: the first batch reads the first files, not the scope", async () => {
+  const { query, filesRead, rows } = await openRaw("alpha");
+  assert.is(rows, 64);
+  // 32 files probed, 32 read for 64 rows (two matches each), against 2,003 in the workspace.
+  assert.ok(filesRead < 200, `the first 64 rows read ${filesRead} rows of files`);
+  assert.match(query, /ORDER BY f\.path, m\.line/, "the path-order query");
+});
+
+test("a sparse pattern: the trigram query (its sort waits for few candidates)", async () => {
+  const { query, rows } = await openRaw("zyxwv-only");
+  assert.is(rows, 1);
+  assert.match(query, /ORDER BY c\.path, c\.first_line, l\.n/, "the trigram query");
+});
+
+test("leaving the loop early ends the stream's transaction and gives its connection back", async () => {
+  const name = uniqueName("stream");
+  // One connection, named so that the server's view of it can be found; a leaked one times out.
+  const pool = new pg.Pool({
+    connectionString: await databaseUrl(),
+    max: 1,
+    application_name: name,
+    connectionTimeoutMillis: 5_000,
+  });
+  const b = new PostgresBackend({ pool, schema: TEST_SCHEMA, workspace: backend.workspace });
+  const sessions = async () =>
+    (
+      await admin.query(
+        `SELECT state, (SELECT count(*) FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'virtualxid')::int AS xacts
+           FROM pg_stat_activity a WHERE application_name = $1`,
+        [name],
+      )
+    ).rows;
+  try {
+    let seen = 0;
+    for await (const _ of b.grepStream("alpha")) {
+      if (++seen === 1) {
+        assert.equal(
+          await sessions(),
+          [{ state: "idle in transaction", xacts: 1 }],
+          "the stream holds its transaction",
+        );
+      }
+      if (seen === 100) break;
+    }
+    assert.is(seen, 100);
+    assert.equal(await sessions(), [{ state: "idle", xacts: 0 }], "closed: no transaction, no cursor");
+    // The pool's only connection is free again.
+    assert.equal((await b.grep("zyxwv-only")).matches?.length, 1);
+  } finally {
+    await b.close();
+    // pool.end() waits for a connection never given back: bounded, so a leak fails, not hangs.
+    await Promise.race([pool.end(), new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
+  }
+});
+
+test("errors: thrown as SearchStreamError with search()'s one-line message; nothing is left open", async () => {
+  const b = await testBackend({ maxPoolSize: 1, connectionTimeoutMs: 5_000 });
+  try {
+    const big = `${"ab".repeat(200)}\n`.repeat(20_000); // 8 MB
+    assert.is((await b.write("/big.txt", big)).error, undefined);
+    const cases: SearchOptions[] = [
+      { pattern: "(", regex: true },
+      { pattern: "(a|b)*(a|b)*(a|b)*c", regex: true, timeoutMs: 1 },
+      { pattern: "x", path: "/../etc" },
+      { pattern: "x", timeoutMs: 0 },
+      { pattern: 5 as never },
+      { pattern: "x", maxCount: "3" as never },
+    ];
+    for (const options of cases) {
+      const want = await b.search(options);
+      assert.ok(want.error, JSON.stringify(options));
+      try {
+        await collect(b.searchStream(options));
+        assert.unreachable(`no error for ${JSON.stringify(options)}`);
+      } catch (e) {
+        assert.instance(e, SearchStreamError);
+        assert.is((e as Error).message, want.error, JSON.stringify(options));
+      }
+    }
+    // A literal that cannot be stored (a NUL) matches nothing; the one connection is still usable.
+    assert.equal(await collect(b.grepStream("a\u0000b")), []);
+    assert.is((await collect(b.searchStream({ pattern: "abab", maxCount: 3 }))).length, 3);
+  } finally {
+    await b.close();
+  }
+});
+
+test.run();

@@ -37,10 +37,19 @@ export function runBounded<T>(job: () => T, timeoutMs: number): T {
 
 /** A point in time (ms since the epoch) by which a whole operation must be done. */
 export class Deadline {
-  readonly at: number;
+  #at: number;
 
   constructor(readonly timeoutMs: number) {
-    this.at = Date.now() + timeoutMs;
+    this.#at = Date.now() + timeoutMs;
+  }
+
+  get at(): number {
+    return this.#at;
+  }
+
+  /** Moves the deadline later by `ms`: time that does not count (a stream's consumer's). */
+  postpone(ms: number): void {
+    this.#at += ms;
   }
 
   /** Runs `job` with the time that is left (none left: MatchTimeoutError at once). */

@@ -40,7 +40,7 @@ export async function* orderedFetches<T, R>(
   fill();
   for (let i = 0; i < items.length; i++) {
     const result = await inFlight.shift()!;
-    fill();
     yield [result, items[i]];
+    fill(); // only once the consumer asks for more: a consumer that stopped starts nothing new
   }
 }

@@ -126,23 +126,31 @@ test("grep streams: --max-count stops after n lines and says so; a reader that g
   );
   const all = await run(["grep", "streamed", "--path", "/stream", "--max-count", "5000"]);
   assert.equal([all.code, all.stdout.split("\n").length - 1, all.stderr], [0, 5_000, ""]);
+  // The CLI's grep in a shell pipeline: `"$0" "$@"` is the CLI with its arguments.
+  const shell = (pipeline: string) =>
+    new Promise<Run>((resolve) => {
+      const args = ["--database-url", url, "--schema", TEST_SCHEMA, "-w", workspace, "grep", "streamed"];
+      const child = spawn("bash", ["-c", `set -o pipefail; ${pipeline}`, process.execPath, bin, ...args], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let [stdout, stderr] = ["", ""];
+      child.stdout.on("data", (d) => (stdout += d));
+      child.stderr.on("data", (d) => (stderr += d));
+      child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    });
   // `grep ... | head -n 2`: the CLI sees EPIPE, stops the stream and exits 0 without an error.
-  const args = ["--schema", TEST_SCHEMA, "-w", workspace, "grep", "streamed"];
-  const piped = await new Promise<Run>((resolve) => {
-    const child = spawn(
-      "bash",
-      ["-c", 'set -o pipefail; "$0" "$@" | head -n 2', process.execPath, bin, "--database-url", url, ...args],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    let [stdout, stderr] = ["", ""];
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+  const piped = await shell('"$0" "$@" | head -n 2');
   assert.equal(
     [piped.code, piped.stdout, piped.stderr],
     [0, "/stream/many.txt:1:streamed 0\n/stream/many.txt:2:streamed 1\n", ""],
   );
+  // A reader slower than the CLI gets every line (the output is not cut off at exit).
+  const slow = await shell('"$0" "$@" | (sleep 1; wc -l)');
+  assert.equal([slow.code, slow.stdout.trim(), slow.stderr], [0, "5000", ""]);
+  // A full disk: one line on stderr, exit 1.
+  const full = await shell('"$0" "$@" > /dev/full');
+  assert.equal([full.code, full.stderr.trim().split("\n").length], [1, 1], full.stderr);
+  assert.match(full.stderr, /^error: cannot write the output: .*ENOSPC/);
   assert.is((await run(["rm", "/stream"])).code, 0);
 });
 

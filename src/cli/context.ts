@@ -6,7 +6,7 @@
  */
 import path from "node:path";
 import { PostgresBackend } from "../postgres/backend.js";
-import { S3Backend } from "../s3/backend.js";
+import type { S3Backend } from "../s3/backend.js";
 import type { DeepAgentsBackend } from "../core/interface.js";
 import { attachEmbeddedPostgres, type SharedServer } from "../postgres/embedded/index.js";
 import { isConnectRefusal } from "../postgres/sqlstate.js";
@@ -87,6 +87,8 @@ export class Context {
 
   /** S3Backend when --s3-bucket is given (keys from the AWS environment / default chain). */
   async s3(workspace = this.options.workspace): Promise<S3Backend> {
+    // Loaded on use: the AWS SDK is a fifth of a second of every command's start-up.
+    const { S3Backend } = await import("../s3/backend.js");
     const backend = new S3Backend({
       bucket: this.options.s3Bucket!,
       endpoint: this.options.s3Endpoint ?? process.env.S3_ENDPOINT,

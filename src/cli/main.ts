@@ -11,7 +11,7 @@ import { addAdminCommands } from "./commands/admin.js";
 import { addFileCommands } from "./commands/files.js";
 import { addHistoryCommands } from "./commands/history.js";
 import { DEFAULT_DATA_DIR } from "./context.js";
-import { CliError, EXIT } from "./output.js";
+import { CliError, EXIT, flushStdout } from "./output.js";
 
 const version = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")).version;
 
@@ -72,5 +72,8 @@ function executed(): boolean {
   }
 }
 if (executed()) {
-  main(process.argv).then((code) => process.exit(code));
+  main(process.argv).then(async (code) => {
+    await flushStdout();
+    process.exit(code);
+  });
 }

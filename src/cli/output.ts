@@ -61,24 +61,43 @@ export function orFail<T extends { error?: string }>(result: T): T {
 /**
  * Lines written to standard output as they come (grep's matches), waiting while the pipe is full so
  * a slow reader cannot make this process hold the output; false once the reader has gone
- * (`... | head`: EPIPE), so the caller stops producing.
+ * (`... | head`: EPIPE), so the caller stops producing. Any other write error (a full disk) ends
+ * the command with that error on one line.
  */
 export class LineOutput {
   #gone = false;
+  #failed: Error | undefined;
   readonly #stream: NodeJS.WritableStream;
 
   constructor(stream: NodeJS.WritableStream = process.stdout) {
     this.#stream = stream;
     stream.on("error", (e: NodeJS.ErrnoException) => {
-      if (e.code !== "EPIPE") throw e;
-      this.#gone = true;
+      if (e.code === "EPIPE") this.#gone = true;
+      else this.#failed ??= e;
       stream.emit("drain"); // wake a writer waiting for room
     });
   }
 
   async line(text: string): Promise<boolean> {
+    this.#check();
     if (this.#gone) return false;
     if (!this.#stream.write(text + "\n")) await once(this.#stream, "drain");
+    this.#check();
     return !this.#gone;
   }
+
+  #check(): void {
+    if (this.#failed) throw new CliError(`cannot write the output: ${this.#failed.message}`, EXIT.failure);
+  }
+}
+
+/**
+ * Resolves once what was written to standard output has been handed to the system: process.exit()
+ * drops what a slow pipe has not taken yet (a grep into a slow reader lost its last lines).
+ */
+export function flushStdout(): Promise<void> {
+  return new Promise((resolve) => {
+    if (process.stdout.destroyed) return resolve();
+    process.stdout.write("", () => resolve());
+  });
 }

@@ -4,6 +4,7 @@
  */
 import { readFile } from "node:fs/promises";
 import cliProgress from "cli-progress";
+import { mapLimit } from "../concurrency.js";
 import type { FileUploadResponse } from "../protocol.js";
 import type { DeepAgentsBackend } from "../core/interface.js";
 import { normalizePath, normalizeFilePath, dirPrefix } from "../paths.js";
@@ -14,6 +15,7 @@ type Files = DeepAgentsBackend;
 
 const BATCH_FILES = 500;
 const BATCH_BYTES = 16 * 1024 * 1024;
+const WRITE_CONCURRENCY = 8;
 
 export interface TransferReport {
   files: number;
@@ -135,6 +137,25 @@ function withoutCollisions(files: LocalFile[], base: string, report: TransferRep
   return files.filter((f) => !colliding.has(f));
 }
 
+/**
+ * Paths in batches of at most BATCH_FILES files and BATCH_BYTES by their listed sizes (a bigger
+ * file alone): what export holds in memory at once, whatever the workspace's size.
+ */
+function* batches(files: ReadonlyArray<{ path: string; size?: number }>): Generator<string[]> {
+  let batch: string[] = [];
+  let size = 0;
+  for (const f of files) {
+    if (batch.length > 0 && (batch.length === BATCH_FILES || size + (f.size ?? 0) > BATCH_BYTES)) {
+      yield batch;
+      batch = [];
+      size = 0;
+    }
+    batch.push(f.path);
+    size += f.size ?? 0;
+  }
+  if (batch.length > 0) yield batch;
+}
+
 export async function exportDir(
   backend: Files,
   dir: string,
@@ -144,30 +165,33 @@ export async function exportDir(
   const listed = await backend.glob("**", path);
   if (listed.error) throw new Error(listed.error);
   const scope = dirPrefix(normalizePath(path, { emptyIsRoot: true }).path);
-  const paths = (listed.files ?? []).map((f) => f.path).sort();
+  const files = [...(listed.files ?? [])].sort((a, b) => (a.path < b.path ? -1 : 1));
   const realRoot = await prepareRoot(dir);
-  const bar = progress(paths.length, "export", quiet);
+  const bar = progress(files.length, "export", quiet);
   const report: TransferReport = { files: 0, bytes: 0, failed: [], seconds: 0 };
-  for (let i = 0; i < paths.length; i += BATCH_FILES) {
-    const batch = paths.slice(i, i + BATCH_FILES);
+  let done = 0;
+  for (const batch of batches(files)) {
+    done += batch.length;
     let bytes = 0;
-    for (const d of await backend.downloadFiles(batch)) {
+    // Several files written at once: each write is a handful of checks and a rename (writeUnder),
+    // and one at a time they, not the download, set the pace.
+    await mapLimit(await backend.downloadFiles(batch), WRITE_CONCURRENCY, async (d) => {
       if (d.error || !d.content) {
         report.failed.push({ path: d.path, error: d.error ?? "no content" });
-        continue;
+        return;
       }
       try {
         await writeUnder(realRoot, d.path.startsWith(scope) ? d.path.slice(scope.length) : d.path.slice(1), d.content);
       } catch (e) {
         // One refused or failed file does not stop the rest; the summary lists it and exit is 1.
         report.failed.push({ path: d.path, error: (e as Error).message });
-        continue;
+        return;
       }
       report.files++;
       report.bytes += d.content.byteLength;
       bytes += d.content.byteLength;
-    }
-    bar.update(Math.min(i + BATCH_FILES, paths.length), bytes);
+    });
+    bar.update(done, bytes);
   }
   bar.stop();
   report.seconds = (Date.now() - started) / 1000;

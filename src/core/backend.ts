@@ -334,10 +334,12 @@ export abstract class BackendCore<V extends Version, S extends CoreState, M> imp
     const prepared = this.#lineQuery(operation, options);
     if ("error" in prepared) throw new SearchStreamError(prepared.error);
     const { query, cap } = prepared;
-    if (query === null || cap === 0) return;
+    if (query === null) return;
     let count = 0;
     try {
       await this.ready();
+      // maxCount 0 yields nothing, but asks the store as search() does (its errors are the same).
+      if (cap === 0) return void (await this.findLines({ ...query, limit: 1 }));
       for await (const match of this.streamLines({ ...query, limit: cap })) {
         yield match;
         if (++count === cap) return;

@@ -40,6 +40,8 @@ export class Connection {
   readonly #config: PostgresBackendConfig;
   readonly #ownsPool: boolean;
   #closed = false;
+  /** The cursors of open streams (openCursor), closed by close(). */
+  readonly #cursors = new Set<CursorReader<unknown>>();
 
   constructor(config: PostgresBackendConfig, schema: string) {
     this.#config = config;
@@ -61,10 +63,14 @@ export class Connection {
     if (this.#closed) throw new Error(setupErrors.closed());
   }
 
-  /** Ends the pool if it was opened here (never a pool passed in). Idempotent. */
+  /**
+   * Closes the cursors still open (a stream's next read then fails with "backend is closed"), and
+   * ends the pool if it was opened here (never a pool passed in). Idempotent.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await Promise.all([...this.#cursors].map((c) => c.close()));
     if (this.#ownsPool) await this.pool.end();
   }
 
@@ -99,8 +105,10 @@ export class Connection {
    * A cursor that `statement` opens under the name `name` (a function that OPENs it), read in
    * batches on one connection of the pool, in a transaction of its own that lasts until close():
    * one snapshot for every row, and the rows the client holds are one batch. Nothing runs on the
-   * server between two reads; close() (ROLLBACK) drops the cursor. Opening a read-only statement
-   * is retried once on a connection that turned out to be dead, as run() does.
+   * server between two reads; close() (ROLLBACK) drops the cursor, and so does close() of this
+   * Connection for every cursor still open. `timeoutMs` is the open's statement_timeout (0: none,
+   * as in PostgreSQL). Opening a read-only statement is retried once on a connection that turned
+   * out to be dead, as run() does.
    */
   async openCursor<P extends object, R>(
     name: string,
@@ -109,40 +117,58 @@ export class Connection {
     timeoutMs: number,
   ): Promise<CursorReader<R>> {
     const { text, values } = statement.bind(this.schema, params);
-    const settings = (ms: number) => `SET LOCAL statement_timeout = ${Math.max(1, Math.floor(ms))}`;
+    const settings = (ms: number) => `SET LOCAL statement_timeout = ${Math.max(0, Math.floor(ms))}`;
     const fetch = (count: number, ms: number) =>
       `${settings(ms)}; FETCH FORWARD ${Math.floor(count)} FROM ${pg.escapeIdentifier(name)}`;
     for (let attempt = 1; ; attempt++) {
+      this.assertOpen();
       const client = await this.pool.connect();
-      let closed = false;
-      const close = async () => {
-        if (closed) return;
-        closed = true;
-        let broken: Error | undefined;
-        await client.query("ROLLBACK").catch((e) => (broken = e));
-        client.release(broken); // a connection that cannot even roll back is discarded
+      // Between two reads the connection is idle in its transaction, and checked out: the pool no
+      // longer listens for its errors. One the server sends then (a terminated session, an
+      // idle_in_transaction_session_timeout) would be an unhandled 'error' event, which ends the
+      // process; it is kept here and thrown by the next read.
+      let lost: Error | undefined;
+      const onError = (e: Error) => {
+        lost ??= e;
       };
-      try {
-        await client.query(`BEGIN; ${settings(timeoutMs)}`);
-        await client.query(text, values);
-      } catch (e) {
-        await close();
-        if (attempt === 1 && statement.readOnly && isConnectionLost(e)) continue;
-        throw e;
-      }
-      return {
+      client.on("error", onError);
+      let closed = false;
+      const reader: CursorReader<R> = {
         async read(count, ms) {
+          if (lost) {
+            await reader.close();
+            throw lost;
+          }
+          if (closed) throw new Error(setupErrors.closed());
           try {
             // Two statements, one round trip (the simple protocol): [SET's result, FETCH's].
             const results = (await client.query(fetch(count, ms))) as unknown as pg.QueryResult[];
             return results[1].rows as R[];
           } catch (e) {
-            await close();
+            await reader.close();
             throw e;
           }
         },
-        close,
+        close: async () => {
+          if (closed) return;
+          closed = true;
+          this.#cursors.delete(reader);
+          let broken: Error | undefined = lost;
+          if (!broken) await client.query("ROLLBACK").catch((e) => (broken = e));
+          client.off("error", onError);
+          client.release(broken); // a connection that cannot even roll back is discarded
+        },
       };
+      this.#cursors.add(reader);
+      try {
+        await client.query(`BEGIN; ${settings(timeoutMs)}`);
+        await client.query(text, values);
+      } catch (e) {
+        await reader.close();
+        if (attempt === 1 && statement.readOnly && isConnectionLost(e)) continue;
+        throw e;
+      }
+      return reader;
     }
   }
 

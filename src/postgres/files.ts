@@ -270,13 +270,18 @@ export abstract class PostgresFiles extends BackendCore<number, Shared, SqlMatch
   /**
    * A cursor fs_search_open opened (0023: path order, or the trigram query for a sparse
    * pattern), read in batches — a small first one, so the first rows come early — on one pooled
-   * connection for the stream's life. `timeoutMs` bounds the server's time over every FETCH
-   * together; the time the consumer spends between batches is not counted (nothing runs then).
+   * connection for the stream's life. `timeoutMs` bounds the server's time over the open and
+   * every FETCH together (0: no limit); the time the consumer spends between batches is not
+   * counted (nothing runs then).
    */
   protected async *streamLines({ matcher, scope, glob, timeoutMs }: LineQuery<SqlMatcher>): AsyncGenerator<GrepMatch> {
     let cursor: CursorReader<GrepMatch> | undefined;
+    // A budget of 0 is no limit, as statement_timeout = 0 is (statementTimeoutMs: 0).
+    const limited = timeoutMs > 0;
+    let spent = 0;
     try {
       await this.ready();
+      const opening = performance.now();
       cursor = await this.state.connection.openCursor<sql.SearchOpenParams, GrepMatch>(
         SEARCH_CURSOR,
         sql.searchOpen,
@@ -292,11 +297,11 @@ export abstract class PostgresFiles extends BackendCore<number, Shared, SqlMatch
         },
         timeoutMs,
       );
-      let spent = 0;
+      spent = performance.now() - opening;
       for (let batch = STREAM_FIRST_BATCH; ; batch = STREAM_BATCH) {
-        if (spent >= timeoutMs) throw new MatchTimeoutError(timeoutMs);
+        if (limited && spent >= timeoutMs) throw new MatchTimeoutError(timeoutMs);
         const started = performance.now();
-        const rows = await cursor.read(batch, timeoutMs - spent);
+        const rows = await cursor.read(batch, limited ? Math.max(1, timeoutMs - spent) : 0);
         spent += performance.now() - started;
         yield* rows;
         if (rows.length < batch) return;

@@ -68,7 +68,10 @@ async function cachedText(store: ObjectStore, o: Listed): Promise<string | null>
   return text;
 }
 
-/** grep/search: every matching line, file by file in path order, as the texts arrive. */
+/**
+ * grep/search: every matching line, file by file in path order, as the texts arrive. The time
+ * budget does not run while the consumer holds a match (a stream's rule, as on PostgreSQL).
+ */
 export async function* streamLines(store: ObjectStore, query: LineQuery<S3Matcher>): AsyncGenerator<GrepMatch> {
   const { matcher, scope, glob } = query;
   const deadline = new Deadline(query.timeoutMs);
@@ -87,7 +90,11 @@ export async function* streamLines(store: ObjectStore, query: LineQuery<S3Matche
     const found = matcher.bounded
       ? deadline.run(() => matchingLines(text, matcher.test))
       : matchingLines(text, matcher.test);
-    for (const m of found) yield { path: o.path, ...m };
+    for (const m of found) {
+      const paused = Date.now();
+      yield { path: o.path, ...m };
+      deadline.postpone(Date.now() - paused);
+    }
   }
 }
 

@@ -1,0 +1,213 @@
+/**
+ * `npm run bench:streams`: searches of a ~150 MiB C source tree (a subset of Debian's
+ * linux-source package) streamed (grepStream/searchStream: migration 0023's cursor) against the
+ * same searches collected (search(): fs_search) and against ripgrep on the same files, in the
+ * same run; then the CLI as a user runs it: `grep` (time to its first printed line, total, peak
+ * RSS; the same with --json, which collects the whole result first) and `export` (peak RSS).
+ *
+ *   apt-get install linux-source-6.1 ripgrep
+ *   tar -xJf /usr/src/linux-source-6.1.tar.xz -C /work/corpus --wildcards \
+ *     'linux-source-6.1/drivers/net/*' 'linux-source-6.1/kernel/*' 'linux-source-6.1/fs/*'
+ *   npm run build && DATABASE_URL=... npm run bench:streams   (else an embedded server)
+ *
+ * BENCH_CORPUS (default /work/corpus/linux-source-6.1) and BENCH_MIB (default 150): the files of
+ * the tree in path order (text, under 1 MiB) until that size.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { PostgresBackend } from "../src/index.js";
+import type { GrepMatch, SearchOptions } from "../src/protocol.js";
+import { benchDatabase, median } from "./common.js";
+
+const CORPUS = process.env.BENCH_CORPUS ?? "/work/corpus/linux-source-6.1";
+const LIMIT = Number(process.env.BENCH_MIB ?? 150) * 1048576;
+const RUNS = 3;
+const RARE = "zqxjkvbw_rare_token_42";
+const BIN = path.resolve("dist/cli/main.js");
+const log = (...a: unknown[]) => console.error("[bench]", ...a);
+
+async function corpusOf(dir: string, out: Array<[string, string, Buffer]>, total: { bytes: number }) {
+  for (const e of (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    if (total.bytes >= LIMIT) return;
+    const full = path.join(dir, e.name);
+    if (e.isDirectory()) await corpusOf(full, out, total);
+    else if (e.isFile()) {
+      const s = await stat(full);
+      if (s.size === 0 || s.size > 1 << 20) continue;
+      const b = await readFile(full);
+      if (b.includes(0)) continue;
+      out.push([`/${path.relative(CORPUS, full).split(path.sep).join("/")}`, full, b]);
+      total.bytes += b.length;
+    }
+  }
+}
+
+/** Peak RSS (VmHWM) of a child process in MiB, read from /proc every 20 ms until it exits. */
+function watchPeak(pid: number): { stop: () => number } {
+  let peak = 0;
+  const timer = setInterval(() => {
+    try {
+      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+      if (m) peak = Math.max(peak, Number(m[1]) / 1024);
+    } catch {} // exited
+  }, 20);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return peak;
+    },
+  };
+}
+
+/** Runs the CLI: ms to the first byte of stdout, ms to exit, stdout bytes, peak RSS in MiB. */
+function cli(args: string[]): Promise<{ first: number; total: number; bytes: number; rss: number; code: number }> {
+  return new Promise((resolve) => {
+    const t = performance.now();
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+    const peak = watchPeak(child.pid!);
+    let first = 0;
+    let bytes = 0;
+    child.stdout.on("data", (d: Buffer) => {
+      if (!first) first = performance.now() - t;
+      bytes += d.length;
+    });
+    child.on("close", (code) => {
+      const rss = peak.stop();
+      resolve({ first, total: performance.now() - t, bytes, rss, code: code ?? -1 });
+    });
+  });
+}
+
+const files: Array<[string, string, Buffer]> = [];
+const total = { bytes: 0 };
+await corpusOf(CORPUS, files, total).catch((e) => {
+  throw new Error(`no corpus at ${CORPUS} (${(e as Error).message}); see the header of bench/streams.ts`);
+});
+files.push(["/zz-rare/needle.c", "", Buffer.from(`/* intro */\nint ${RARE} = 1;\n`)]);
+const mib = total.bytes / 1048576;
+log(`corpus: ${files.length} files, ${mib.toFixed(1)} MiB from ${CORPUS}`);
+
+const { url, stop } = await benchDatabase();
+const schema = `bench_streams_${Date.now().toString(36)}`;
+const backend = new PostgresBackend({ connectionString: url, schema, workspace: "w", maxPoolSize: 4 });
+const admin = new pg.Client({ connectionString: url });
+await admin.connect();
+const out = await mkdtemp(path.join(tmpdir(), "bench-streams-"));
+try {
+  const t = performance.now();
+  for (let i = 0; i < files.length; i += 500) {
+    const batch = files.slice(i, i + 500).map(([p, , b]): [string, Uint8Array] => [p, b]);
+    if ((await backend.uploadFiles(batch)).some((r) => r.error)) throw new Error("upload failed");
+  }
+  log(
+    `imported in ${((performance.now() - t) / 1000).toFixed(1)} s (${(mib / ((performance.now() - t) / 1000)).toFixed(1)} MiB/s)`,
+  );
+  const [{ size }] = (
+    await admin.query(
+      `SELECT pg_total_relation_size('${schema}.files') + pg_total_relation_size('${schema}.chunks') AS size`,
+    )
+  ).rows;
+  log(`stored: ${(Number(size) / 1048576).toFixed(0)} MiB (${(Number(size) / total.bytes).toFixed(2)}x the corpus)`);
+
+  // The same files on local disk (page cache), for ripgrep.
+  const disk = path.join(out, "disk");
+  for (const [p, , b] of files) {
+    await mkdir(path.dirname(path.join(disk, p)), { recursive: true });
+    await writeFile(path.join(disk, p), b);
+  }
+  const ripgrep = (args: string[]) => () => {
+    const r = spawnSync("rg", ["--no-ignore", "--hidden", "-n", ...args, disk], { maxBuffer: 1 << 30 });
+    if (r.status !== 0 && r.status !== 1) throw new Error(`rg failed: ${r.stderr}`);
+    return r.stdout.toString().split("\n").length - 1;
+  };
+  const cases: Array<[string, SearchOptions, string[]]> = [
+    ["common literal 'return', uncapped", { pattern: "return" }, ["-F", "return"]],
+    ["rare literal", { pattern: RARE }, ["-F", RARE]],
+    ["regex without trigrams '\\bu(8|16)\\b'", { pattern: "\\bu(8|16)\\b", regex: true }, ["\\bu(8|16)\\b"]],
+    ["case-insensitive 'mutex_lock'", { pattern: "MUTEX_LOCK", ignoreCase: true }, ["-i", "-F", "MUTEX_LOCK"]],
+  ];
+  const rows: string[] = [];
+  for (const [name, options, rgArgs] of cases) {
+    const collected: number[] = [];
+    const firsts: number[] = [];
+    const streamed: number[] = [];
+    const rg: number[] = [];
+    let count = 0;
+    let rgCount = 0;
+    for (let i = 0; i <= RUNS; i++) {
+      let t0 = performance.now();
+      const r = await backend.search({ ...options, timeoutMs: 600_000 });
+      if (r.error) throw new Error(r.error);
+      const tCollected = performance.now() - t0;
+      t0 = performance.now();
+      let first = 0;
+      let n = 0;
+      for await (const _ of backend.searchStream({ ...options, timeoutMs: 600_000 }) as AsyncIterable<GrepMatch>) {
+        if (n++ === 0) first = performance.now() - t0;
+      }
+      const tStreamed = performance.now() - t0;
+      t0 = performance.now();
+      rgCount = ripgrep(rgArgs)();
+      const tRg = performance.now() - t0;
+      count = n;
+      if (n !== r.matches!.length) throw new Error(`${name}: stream ${n} rows, search ${r.matches!.length}`);
+      if (i === 0) continue; // warm-up
+      collected.push(tCollected);
+      firsts.push(first);
+      streamed.push(tStreamed);
+      rg.push(tRg);
+    }
+    const row = `| ${name} | ${count} | ${median(collected).toFixed(0)} | ${median(firsts).toFixed(1)} | ${median(streamed).toFixed(0)} | ${median(rg).toFixed(0)} (${rgCount} lines) | ${(median(streamed) / median(rg)).toFixed(2)}x |`;
+    log(row);
+    rows.push(row);
+  }
+
+  const base = ["--database-url", url, "--schema", schema, "-w", "w"];
+  const cliRows: string[] = [];
+  const cliCase = async (name: string, args: string[]) => {
+    const samples = [];
+    for (let i = 0; i <= RUNS; i++) samples.push(await cli(args));
+    samples.shift();
+    if (samples.some((s) => s.code !== 0)) throw new Error(`${name}: exit ${samples.map((s) => s.code)}`);
+    const row = `| ${name} | ${median(samples.map((s) => s.first)).toFixed(0)} | ${median(samples.map((s) => s.total)).toFixed(0)} | ${median(samples.map((s) => s.rss)).toFixed(0)} | ${(median(samples.map((s) => s.bytes)) / 1048576).toFixed(1)} |`;
+    log(row);
+    cliRows.push(row);
+  };
+  await cliCase("`--version` (start-up alone)", ["--version"]);
+  await cliCase("`grep return` (streamed)", [...base, "grep", "return"]);
+  await cliCase("`grep return --max-count 10`", [...base, "grep", "return", "--max-count", "10"]);
+  await cliCase("`--json grep return` (collected)", [...base, "--json", "grep", "return"]);
+  await cliCase("`grep " + RARE + "`", [...base, "grep", RARE]);
+  const exported = path.join(out, "exported");
+  const exportRow = async () => {
+    await rm(exported, { recursive: true, force: true });
+    return cli([...base, "export", exported]);
+  };
+  const exports = [];
+  for (let i = 0; i < RUNS; i++) exports.push(await exportRow());
+  const exportLine = `| \`export\` of the workspace | – | ${median(exports.map((s) => s.total)).toFixed(0)} | ${median(exports.map((s) => s.rss)).toFixed(0)} | – |`;
+  log(exportLine);
+  cliRows.push(exportLine);
+
+  console.log(
+    `Corpus: ${files.length} files, ${mib.toFixed(1)} MiB; stored ${(Number(size) / 1048576).toFixed(0)} MiB.\n`,
+  );
+  console.log(
+    "| case | matching lines | search() ms | stream: first row ms | stream: all ms | ripgrep ms | stream ÷ rg |",
+  );
+  console.log("|---|---|---|---|---|---|---|");
+  for (const r of rows) console.log(r);
+  console.log("\n| CLI | first line ms | total ms | peak RSS MiB | stdout MiB |");
+  console.log("|---|---|---|---|---|");
+  for (const r of cliRows) console.log(r);
+} finally {
+  await backend.close();
+  await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
+  await admin.end();
+  await rm(out, { recursive: true, force: true });
+  await stop();
+}

@@ -177,6 +177,45 @@ test("since: resumes after a given id; retention then makes an old cursor a resy
   );
 });
 
+test("a long backlog read by a slow iterator: the reader keeps at most about a batch ahead, and delivers all", async () => {
+  const b = fresh();
+  const files = Array.from({ length: 3_000 }, (_, i): [string, Uint8Array] => [`/b/f${i}.txt`, Buffer.from("x")]);
+  assert.ok((await b.uploadFiles(files)).every((r) => r.error === null));
+  const sub = await b.watch({ since: 0, batchSize: 100 });
+  const seen: Change[] = [];
+  try {
+    for await (const change of sub) {
+      seen.push(change);
+      if (seen.length === 1) {
+        await sleep(300); // a slow consumer: without backpressure the reader takes the whole backlog meanwhile
+        const ahead = sub.cursor - change.id;
+        assert.ok(ahead <= 200, `the reader is ${ahead} changes ahead of the consumer`);
+      }
+      if (seen.length === 3_000) break;
+    }
+  } finally {
+    await sub.close();
+  }
+  assert.ok(increasing(ids(seen)));
+  assert.equal(new Set(seen.map((c) => c.path)).size, 3_000);
+});
+
+test("onChange and a slow iterator: onChange gets every change while the iterator holds the reader back", async () => {
+  const b = fresh();
+  const got: Change[] = [];
+  const files = Array.from({ length: 50 }, (_, i): [string, Uint8Array] => [`/c/f${i}.txt`, Buffer.from("x")]);
+  await b.uploadFiles(files);
+  const sub = await b.watch({ since: 0, onChange: (c) => got.push(c), batchSize: 10 });
+  for (let i = 0; i < 100 && got.length < 50; i++) await sleep(20);
+  assert.is(got.length, 50, "no iterator yet: the reader did not wait for one");
+  assert.equal(
+    (await collect(sub, 50)).map((c) => c.id),
+    ids(got),
+    "the iterator created later gets them all",
+  );
+  await sub.close();
+});
+
 test("path filter: only matching paths are delivered, the cursor still moves past the rest", async () => {
   const b = fresh();
   const sub = await b.watch({ paths: "src/**/*.ts" });

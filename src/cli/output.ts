@@ -59,14 +59,19 @@ export function orFail<T extends { error?: string }>(result: T): T {
 }
 
 /**
- * Lines written to standard output as they come (grep's matches), waiting while the pipe is full so
- * a slow reader cannot make this process hold the output; false once the reader has gone
- * (`... | head`: EPIPE), so the caller stops producing. Any other write error (a full disk) ends
- * the command with that error on one line.
+ * Lines written to standard output as they come (grep's matches): gathered while they arrive
+ * together (one write per 64 kB, or whenever the producer waits: a write per line cost a third
+ * of a 148,000-line grep), waiting while the pipe is full so a slow reader cannot make this
+ * process hold the output. line() says false once the reader has gone (`... | head`: EPIPE), so
+ * the caller stops producing; any other write error (a full disk) ends the command with that
+ * error on one line. end() writes what is gathered.
  */
 export class LineOutput {
   #gone = false;
   #failed: Error | undefined;
+  #pending: string[] = [];
+  #size = 0;
+  #scheduled = false;
   readonly #stream: NodeJS.WritableStream;
 
   constructor(stream: NodeJS.WritableStream = process.stdout) {
@@ -81,9 +86,32 @@ export class LineOutput {
   async line(text: string): Promise<boolean> {
     this.#check();
     if (this.#gone) return false;
-    if (!this.#stream.write(text + "\n")) await once(this.#stream, "drain");
+    this.#pending.push(text, "\n");
+    this.#size += text.length + 1;
+    if (this.#size >= 65536) await this.end();
+    else if (!this.#scheduled) {
+      // Written as soon as the producer waits (its next rows are a round trip away).
+      this.#scheduled = true;
+      setImmediate(() => void this.#write());
+    }
     this.#check();
     return !this.#gone;
+  }
+
+  /** Writes what is gathered; resolves when the stream can take more. */
+  async end(): Promise<void> {
+    if (!this.#write()) await once(this.#stream, "drain");
+    this.#check();
+  }
+
+  /** Hands what is gathered to the stream; false when the stream asks to wait for "drain". */
+  #write(): boolean {
+    this.#scheduled = false;
+    if (this.#pending.length === 0 || this.#gone) return true;
+    const chunk = this.#pending.join("");
+    this.#pending = [];
+    this.#size = 0;
+    return this.#stream.write(chunk);
   }
 
   #check(): void {

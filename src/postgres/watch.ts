@@ -45,7 +45,18 @@ class ChangeSubscription implements Subscription {
   #cursor: number;
   readonly #listener: Subscriber;
   readonly #patterns: string[] | null;
+  /**
+   * Changes read and not yet taken by the iterator. Once an iterator exists (or from the start,
+   * without onChange), at most about a batch: the reader waits for the consumer (#space), so a
+   * long backlog is not read into memory ahead of a slow consumer. With onChange and no iterator
+   * yet, the reader cannot wait (onChange would stop) and the queue keeps every change for an
+   * iterator that may come later.
+   */
   readonly #queue: Change[] = [];
+  #iterated = false;
+  #space: (() => void) | null = null;
+  /** Set by start() until the first catch-up ends or waits for the consumer. */
+  #blocked: (() => void) | null = null;
   #waiting: { resolve: (r: IteratorResult<Change>) => void; reject: (e: Error) => void } | null = null;
   #failure: Error | null = null;
   #closed = false;
@@ -95,8 +106,12 @@ class ChangeSubscription implements Subscription {
     );
     this.#timer = setInterval(() => this.#read(), this.options.pollIntervalMs ?? 10_000);
     this.#timer.unref();
-    this.#read(); // whatever happened since `since`
-    await this.#reading;
+    // Whatever happened since `since`: start() returns once that is read, or once the reader
+    // waits for the consumer to take a batch (which it can only do once start() returned).
+    const blocked = new Promise<void>((resolve) => (this.#blocked = resolve));
+    this.#read();
+    await Promise.race([this.#reading, blocked]);
+    this.#blocked = null;
   }
 
   #scheduled: NodeJS.Timeout | undefined;
@@ -156,6 +171,11 @@ class ChangeSubscription implements Subscription {
         this.#cursor = change.id;
         if (this.#patterns && !micromatch.isMatch(change.path.slice(1), this.#patterns, GLOB_OPTIONS)) continue;
         this.#deliver(change);
+        // (With onChange and no iterator yet, onChange must go on: the queue is not waited for.)
+        if (this.#queue.length >= batch && (this.#iterated || !this.options.onChange)) {
+          this.#blocked?.();
+          await new Promise<void>((resolve) => (this.#space = resolve));
+        }
       }
       if (rows.length < batch) return;
     }
@@ -176,6 +196,13 @@ class ChangeSubscription implements Subscription {
     }
   }
 
+  /** The consumer took from the queue: a reader waiting for room goes on. */
+  #taken(): void {
+    const space = this.#space;
+    this.#space = null;
+    space?.();
+  }
+
   /** A resync is final (the subscription stops); connection trouble is retried by pg-listen. */
   #report(e: Error): void {
     this.options.onError?.(e);
@@ -189,6 +216,7 @@ class ChangeSubscription implements Subscription {
     this.#closed = true;
     clearInterval(this.#timer);
     clearTimeout(this.#scheduled);
+    this.#taken(); // a reader waiting for room ends (it sees #closed)
     await this.#listener.close().catch(() => {});
     if (this.#waiting) {
       const waiting = this.#waiting;
@@ -199,10 +227,15 @@ class ChangeSubscription implements Subscription {
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Change> {
+    this.#iterated = true;
     return {
       next: () => {
         const next = this.#queue.shift();
-        if (next) return Promise.resolve({ value: next, done: false });
+        if (next) {
+          this.#taken();
+          return Promise.resolve({ value: next, done: false });
+        }
+        this.#taken();
         if (this.#failure) return Promise.reject(this.#failure);
         if (this.#closed) return Promise.resolve({ value: undefined, done: true });
         return new Promise((resolve, reject) => (this.#waiting = { resolve, reject }));

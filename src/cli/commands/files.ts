@@ -220,13 +220,16 @@ async function streamGrep(
       : files.grepStream(pattern, opts.path, opts.glob ?? null, more);
   const out = new LineOutput();
   let printed = 0;
+  let stopped = false;
   for await (const m of matches) {
     if (printed === cap) {
-      console.error(`(stopped after ${cap} matches)`);
+      stopped = true;
       break;
     }
     if (!(await out.line(`${m.path}:${m.line}:${m.text}`))) break;
     printed++;
   }
+  await out.end();
+  if (stopped) console.error(`(stopped after ${cap} matches)`);
   if (printed === 0) process.exitCode = EXIT.failure;
 }

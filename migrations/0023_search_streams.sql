@@ -13,8 +13,8 @@ DO $$ BEGIN EXECUTE format('SET LOCAL search_path = %I, pg_temp', current_schema
 -- line of the scope, ordered by path and line as fs_search orders them. Which query it opens:
 --   - The trigram query (fs_search's, uncapped: candidate chunks from the index, sorted) when
 --     the planner chooses the index for it and the pattern is sparse where the stream starts:
---     of 32 text files under 256 kB spread evenly over the first 1,024 of the scope in path
---     order, fewer than a quarter have a matching chunk. Its sort waits for every candidate,
+--     of 32 to 63 text files under 256 kB spread evenly over the first 1,024 of the scope in
+--     path order, fewer than a quarter have a matching chunk (or there is no such file). Its sort waits for every candidate,
 --     which for a sparse pattern is little. It is opened planned for all its rows
 --     (cursor_tuple_fraction 1, for the OPEN only): planned for its first tenth, as a cursor
 --     is by default, it walked the scope in path order with the index unused (a word in 7% of a
@@ -107,9 +107,9 @@ BEGIN
         p_pattern, p_glob;
   -- (The node's field, quoted: a pattern naming the index appears in the plan escaped.)
   IF position('"Index Name": "chunks_content_trgm_idx"' IN v_plan) > 0 THEN
-    -- How dense the pattern is where the stream reads first: 32 text files under 256 kB spread
-    -- evenly over the first 1,024 of the scope in path order (their rows of `files` read in the
-    -- primary key's order; the text of 32 of them, at most 8 MiB). Over the whole scope, the
+    -- How dense the pattern is where the stream reads first: 32 to 63 text files under 256 kB
+    -- spread evenly over the first 1,024 of the scope in path order (their rows of `files` read
+    -- in the primary key's order; the text of the sampled ones, at most 16 MiB). Over the whole scope, the
     -- sample cost a scan and sort of every file of it: 8 ms of a rare literal's 11 on 6,300 files.
     EXECUTE format($q$
       SELECT count(*), count(*) FILTER (WHERE EXISTS (SELECT 1 FROM chunks c WHERE c.chunk_set = p.chunk_set AND %s))
@@ -128,7 +128,9 @@ BEGIN
     $q$, v_chunk_test, v_rel, v_in_scope) INTO v_seen, v_hits
     USING p_workspace, s.lo, s.hi, v_chunk_pattern, p_glob_basename OR s.exact, p_glob_regex, s.dir,
           p_pattern, p_glob;
-    IF v_hits * 4 < v_seen THEN
+    -- (No file sampled: every file of the range is over 256 kB, or the range is empty; the
+    -- planner's choice stands, rather than a path-order read of big files for a sparse pattern.)
+    IF v_seen = 0 OR v_hits * 4 < v_seen THEN
       -- Planned for all its rows, as the EXPLAIN above was: a cursor is otherwise planned for its
       -- first tenth (cursor_tuple_fraction), and the planner then walks the scope in path order
       -- with the index unused (measured: 202 ms against 27 for a word in 7% of a 20 MiB tree).

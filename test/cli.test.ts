@@ -127,9 +127,9 @@ test("grep streams: --max-count stops after n lines and says so; a reader that g
   const all = await run(["grep", "streamed", "--path", "/stream", "--max-count", "5000"]);
   assert.equal([all.code, all.stdout.split("\n").length - 1, all.stderr], [0, 5_000, ""]);
   // The CLI's grep in a shell pipeline: `"$0" "$@"` is the CLI with its arguments.
-  const shell = (pipeline: string) =>
+  const shell = (pipeline: string, command = ["grep", "streamed"]) =>
     new Promise<Run>((resolve) => {
-      const args = ["--database-url", url, "--schema", TEST_SCHEMA, "-w", workspace, "grep", "streamed"];
+      const args = ["--database-url", url, "--schema", TEST_SCHEMA, "-w", workspace, ...command];
       const child = spawn("bash", ["-c", `set -o pipefail; ${pipeline}`, process.execPath, bin, ...args], {
         stdio: ["ignore", "pipe", "pipe"],
       });
@@ -151,6 +151,9 @@ test("grep streams: --max-count stops after n lines and says so; a reader that g
   const full = await shell('"$0" "$@" > /dev/full');
   assert.equal([full.code, full.stderr.trim().split("\n").length], [1, 1], full.stderr);
   assert.match(full.stderr, /^error: cannot write the output: .*ENOSPC/);
+  // Any command: a reader that goes away is not an error (no stack trace, exit 0).
+  const headed = await shell('"$0" "$@" | head -c 100', ["read", "/stream/many.txt", "--limit", "5000"]);
+  assert.equal([headed.code, headed.stdout.length, headed.stderr], [0, 100, ""]);
   assert.is((await run(["rm", "/stream"])).code, 0);
 });
 

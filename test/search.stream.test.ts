@@ -12,6 +12,7 @@ import * as assert from "uvu/assert";
 import { PostgresBackend, SearchStreamError } from "../src/index.js";
 import type { GrepMatch, SearchOptions } from "../src/protocol.js";
 import { adminClient, databaseUrl, TEST_SCHEMA, testBackend, uniqueName } from "./helpers/db.js";
+import { privateSchema } from "./reliability/private-schema.js";
 
 const FILES = 2_000;
 const backend = await testBackend();
@@ -94,14 +95,19 @@ test("grepStream and searchStream give grep's and search's matches, in their ord
 });
 
 /** fs_search_open on a connection of this test's: the cursor's query and what its first FETCH read. */
-async function openRaw(pattern: string, path = "/"): Promise<{ query: string; chunksRead: number; rows: number }> {
+async function openRaw(
+  pattern: string,
+  path = "/",
+  schema = TEST_SCHEMA,
+  workspace = backend.workspace,
+): Promise<{ query: string; chunksRead: number; rows: number }> {
   const client = new pg.Client({ connectionString: await databaseUrl() });
   await client.connect();
   try {
     await client.query("BEGIN");
     await client.query(
-      `SELECT ${TEST_SCHEMA}.fs_search_open('c', $1, $2, true, NULL, NULL, false, $3, false, false, NULL)`,
-      [backend.workspace, path, pattern],
+      `SELECT ${schema}.fs_search_open('c', $1, $2, true, NULL, NULL, false, $3, false, false, NULL)`,
+      [workspace, path, pattern],
     );
     const [{ statement }] = (await client.query("SELECT statement FROM pg_cursors WHERE name = 'c'")).rows;
     const { rows } = await client.query("FETCH FORWARD 64 FROM c");
@@ -109,7 +115,7 @@ async function openRaw(pattern: string, path = "/"): Promise<{ query: string; ch
     const [{ n }] = (
       await client.query(
         `SELECT coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0) AS n
-           FROM pg_stat_xact_user_tables WHERE relid = '${TEST_SCHEMA}.chunks'::regclass`,
+           FROM pg_stat_xact_user_tables WHERE relid = '${schema}.chunks'::regclass`,
       )
     ).rows;
     return { query: statement, chunksRead: Number(n), rows: rows.length };
@@ -181,6 +187,44 @@ test("a pattern dense in the first files and sparse over the scope: the trigram 
     (await collect(backend.grepStream("omicron"))).map((m) => m.path),
     (await backend.grep("omicron")).matches!.map((m) => m.path),
   );
+});
+
+test("a scope of files too big to sample and the planner on the index: the trigram query, not a path-order read", async () => {
+  // A schema of its own: in the shared one most chunk sets hold one or two chunks, and the
+  // planner reads a few files by key rather than use the index.
+  const big = await privateSchema("streams_big");
+  const b = new PostgresBackend({ connectionString: await databaseUrl(), schema: big.schema, workspace: "w" });
+  try {
+    const files = Array.from({ length: 60 }, (_, i): [string, Uint8Array] => [
+      `/bigs/f${String(i).padStart(2, "0")}.txt`,
+      Buffer.from(`${i === 33 ? "upsilon-rare " : ""}${`filler text line ${i}\n`.repeat(14_000)}`), // 280 kB
+    ]);
+    assert.ok((await b.uploadFiles(files)).every((r) => r.error === null));
+    const { query, rows } = await openRaw("upsilon-rare", "/bigs", big.schema, "w");
+    assert.is(rows, 1);
+    assert.match(query, /ORDER BY c\.path, c\.first_line, l\.n/, "the trigram query");
+  } finally {
+    await b.close();
+    await big.drop();
+  }
+});
+
+test("close() while a stream waits for a connection: the stream fails as closed, never runs on the closed backend", async () => {
+  const pool = new pg.Pool({ connectionString: await databaseUrl(), max: 1 });
+  const b = new PostgresBackend({ pool, schema: TEST_SCHEMA, workspace: backend.workspace });
+  await b.initialize();
+  const held = await pool.connect(); // the pool's only connection: the stream waits for it
+  try {
+    const next = b.grepStream("alpha").next();
+    await new Promise((r) => setTimeout(r, 100));
+    await b.close();
+    held.release();
+    const e = await rejection(() => next);
+    assert.instance(e, SearchStreamError);
+    assert.match(e.message, /closed/);
+  } finally {
+    await pool.end();
+  }
 });
 
 test("leaving the loop early ends the stream's transaction and gives its connection back", async () => {

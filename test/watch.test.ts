@@ -200,7 +200,7 @@ test("a long backlog read by a slow iterator: the reader keeps at most about a b
   assert.equal(new Set(seen.map((c) => c.path)).size, 3_000);
 });
 
-test("onChange and a slow iterator: onChange gets every change while the iterator holds the reader back", async () => {
+test("onChange and an iterator left alone: onChange gets every change; an iterator gets them all too", async () => {
   const b = fresh();
   const got: Change[] = [];
   const files = Array.from({ length: 50 }, (_, i): [string, Uint8Array] => [`/c/f${i}.txt`, Buffer.from("x")]);
@@ -208,10 +208,15 @@ test("onChange and a slow iterator: onChange gets every change while the iterato
   const sub = await b.watch({ since: 0, onChange: (c) => got.push(c), batchSize: 10 });
   for (let i = 0; i < 100 && got.length < 50; i++) await sleep(20);
   assert.is(got.length, 50, "no iterator yet: the reader did not wait for one");
+  const idle = sub[Symbol.asyncIterator]();
+  assert.ok((await idle.next()).value, "an iterator takes one change, then is left alone");
+  await b.uploadFiles(files.slice(0, 5).map(([p]): [string, Uint8Array] => [p, Buffer.from("y")]));
+  for (let i = 0; i < 100 && got.length < 55; i++) await sleep(20);
+  assert.is(got.length, 55, "onChange does not wait for an idle iterator");
   assert.equal(
-    (await collect(sub, 50)).map((c) => c.id),
-    ids(got),
-    "the iterator created later gets them all",
+    (await collect(sub, 54)).map((c) => c.id),
+    ids(got).slice(1),
+    "an iterator gets them all",
   );
   await sub.close();
 });

@@ -17,4 +17,5 @@ const { main } = await import("./main.js");
 const { flushStdout } = await import("./output.js");
 const code = await main(process.argv);
 await flushStdout();
-process.exit(code);
+// A write error reported while flushing (quietStdoutErrors) sets the exit code.
+process.exit(code || Number(process.exitCode ?? 0));

@@ -11,7 +11,7 @@ import { addAdminCommands } from "./commands/admin.js";
 import { addFileCommands } from "./commands/files.js";
 import { addHistoryCommands } from "./commands/history.js";
 import { DEFAULT_DATA_DIR } from "./context.js";
-import { CliError, EXIT, flushStdout } from "./output.js";
+import { CliError, EXIT, flushStdout, quietStdoutErrors } from "./output.js";
 
 const version = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")).version;
 
@@ -46,6 +46,7 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  quietStdoutErrors();
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
@@ -74,6 +75,7 @@ function executed(): boolean {
 if (executed()) {
   main(process.argv).then(async (code) => {
     await flushStdout();
-    process.exit(code);
+    // A write error reported while flushing (quietStdoutErrors) sets the exit code.
+    process.exit(code || Number(process.exitCode ?? 0));
   });
 }

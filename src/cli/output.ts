@@ -62,70 +62,87 @@ export function orFail<T extends { error?: string }>(result: T): T {
  * Lines written to standard output as they come (grep's matches): gathered while they arrive
  * together (one write per 64 kB, or whenever the producer waits: a write per line cost a third
  * of a 148,000-line grep), waiting while the pipe is full so a slow reader cannot make this
- * process hold the output. line() says false once the reader has gone (`... | head`: EPIPE), so
- * the caller stops producing; any other write error (a full disk) ends the command with that
- * error on one line. end() writes what is gathered.
+ * process hold the output. line() says false once nothing more can be written (the reader went
+ * away, `... | head`: EPIPE; or a write failed, which quietStdoutErrors reports), so the caller
+ * stops producing. end() writes what is gathered and waits until it was handed on.
  */
 export class LineOutput {
   #gone = false;
-  #failed: Error | undefined;
   #pending: string[] = [];
   #size = 0;
   #scheduled = false;
+  /** The last write() said the stream's buffer is full: wait for "drain" before more. */
+  #full = false;
   readonly #stream: NodeJS.WritableStream;
 
   constructor(stream: NodeJS.WritableStream = process.stdout) {
     this.#stream = stream;
-    stream.on("error", (e: NodeJS.ErrnoException) => {
-      if (e.code === "EPIPE") this.#gone = true;
-      else this.#failed ??= e;
+    // Whatever the error, nothing more can be written: stop (quietStdoutErrors reports it).
+    stream.on("error", () => {
+      this.#gone = true;
       stream.emit("drain"); // wake a writer waiting for room
     });
+    stream.on("drain", () => (this.#full = false));
   }
 
   async line(text: string): Promise<boolean> {
-    this.#check();
+    if (this.#full) await once(this.#stream, "drain");
     if (this.#gone) return false;
     this.#pending.push(text, "\n");
     this.#size += text.length + 1;
-    if (this.#size >= 65536) await this.end();
+    if (this.#size >= 65536) this.#write();
     else if (!this.#scheduled) {
       // Written as soon as the producer waits (its next rows are a round trip away).
       this.#scheduled = true;
-      setImmediate(() => void this.#write());
+      setImmediate(() => this.#write());
     }
-    this.#check();
-    return !this.#gone;
+    return true;
   }
 
-  /** Writes what is gathered; resolves when the stream can take more. */
+  /** Writes what is gathered; resolves once the stream has handed it on (or failed). */
   async end(): Promise<void> {
-    if (!this.#write()) await once(this.#stream, "drain");
-    this.#check();
+    this.#write();
+    if (!this.#gone) await new Promise<void>((resolve) => this.#stream.write("", () => resolve()));
   }
 
-  /** Hands what is gathered to the stream; false when the stream asks to wait for "drain". */
-  #write(): boolean {
+  #write(): void {
     this.#scheduled = false;
-    if (this.#pending.length === 0 || this.#gone) return true;
+    if (this.#pending.length === 0 || this.#gone) return;
     const chunk = this.#pending.join("");
     this.#pending = [];
     this.#size = 0;
-    return this.#stream.write(chunk);
-  }
-
-  #check(): void {
-    if (this.#failed) throw new CliError(`cannot write the output: ${this.#failed.message}`, EXIT.failure);
+    if (!this.#stream.write(chunk)) this.#full = true;
   }
 }
 
 /**
  * Resolves once what was written to standard output has been handed to the system: process.exit()
- * drops what a slow pipe has not taken yet (a grep into a slow reader lost its last lines).
+ * drops what a slow pipe has not taken yet (a grep into a slow reader lost its last lines). A
+ * stdout that failed or closed resolves it too (quietStdoutErrors reports the error).
  */
 export function flushStdout(): Promise<void> {
   return new Promise((resolve) => {
-    if (process.stdout.destroyed) return resolve();
-    process.stdout.write("", () => resolve());
+    if (process.stdout.destroyed || !process.stdout.writable) return resolve();
+    const done = () => {
+      process.stdout.off("error", done);
+      resolve();
+    };
+    process.stdout.once("error", done);
+    process.stdout.write("", done);
+  });
+}
+
+/**
+ * One handler for standard output's errors for the whole run: a reader that went away (EPIPE:
+ * `... | head`) is not an error of the command; any other (a full disk) is one line on stderr and
+ * exit code 1 — never an unhandled 'error' event with a stack trace.
+ */
+export function quietStdoutErrors(): void {
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") return;
+    if (process.exitCode === undefined || process.exitCode === 0) {
+      console.error(`error: cannot write the output: ${e.message}`);
+      process.exitCode = EXIT.failure;
+    }
   });
 }

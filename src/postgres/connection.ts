@@ -123,6 +123,11 @@ export class Connection {
     for (let attempt = 1; ; attempt++) {
       this.assertOpen();
       const client = await this.pool.connect();
+      if (this.#closed) {
+        // close() ran while this waited for a connection: it could not end a cursor not yet open.
+        client.release();
+        throw new Error(setupErrors.closed());
+      }
       // Between two reads the connection is idle in its transaction, and checked out: the pool no
       // longer listens for its errors. One the server sends then (a terminated session, an
       // idle_in_transaction_session_timeout) would be an unhandled 'error' event, which ends the

@@ -1,6 +1,7 @@
 /**
- * deepagents-backends/postgres: PostgresBackend and its tools. Loads pg, pg-listen and
- * node-pg-migrate (peer dependencies a PostgreSQL user installs), never the AWS SDK.
+ * deepagents-backends/postgres: PostgresBackend and its tools. Loads pg and pg-listen, and
+ * node-pg-migrate when a schema is migrated (peer dependencies a PostgreSQL user installs), never
+ * the AWS SDK.
  */
 export { PostgresBackend } from "./backend.js";
 export type { WriteOptions, InitializeOptions } from "./backend.js";

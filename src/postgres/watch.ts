@@ -46,14 +46,12 @@ class ChangeSubscription implements Subscription {
   readonly #listener: Subscriber;
   readonly #patterns: string[] | null;
   /**
-   * Changes read and not yet taken by the iterator. Once an iterator exists (or from the start,
-   * without onChange), at most about a batch: the reader waits for the consumer (#space), so a
-   * long backlog is not read into memory ahead of a slow consumer. With onChange and no iterator
-   * yet, the reader cannot wait (onChange would stop) and the queue keeps every change for an
-   * iterator that may come later.
+   * Changes read and not yet taken by the iterator. Without onChange, at most about a batch: the
+   * reader waits for the consumer (#space), so a long backlog is not read into memory ahead of a
+   * slow iterator. With onChange the reader cannot wait (onChange would stop behind an iterator),
+   * and the queue keeps every change for an iterator, now or later.
    */
   readonly #queue: Change[] = [];
-  #iterated = false;
   #space: (() => void) | null = null;
   /** Set by start() until the first catch-up ends or waits for the consumer. */
   #blocked: (() => void) | null = null;
@@ -171,8 +169,8 @@ class ChangeSubscription implements Subscription {
         this.#cursor = change.id;
         if (this.#patterns && !micromatch.isMatch(change.path.slice(1), this.#patterns, GLOB_OPTIONS)) continue;
         this.#deliver(change);
-        // (With onChange and no iterator yet, onChange must go on: the queue is not waited for.)
-        if (this.#queue.length >= batch && (this.#iterated || !this.options.onChange)) {
+        // (With onChange, onChange must go on whatever an iterator does: the queue is not waited for.)
+        if (this.#queue.length >= batch && !this.options.onChange) {
           this.#blocked?.();
           await new Promise<void>((resolve) => (this.#space = resolve));
         }
@@ -227,7 +225,6 @@ class ChangeSubscription implements Subscription {
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Change> {
-    this.#iterated = true;
     return {
       next: () => {
         const next = this.#queue.shift();

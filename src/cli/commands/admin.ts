@@ -65,7 +65,7 @@ export function addAdminCommands(program: Command): void {
         ctx.onClose(() => sub.close());
         if (!ctx.options.json)
           console.error(
-            `watching workspace ${backend.workspace} from change ${sub.cursor} (${ctx.source}); Ctrl-C to stop`,
+            `watching workspace ${backend.workspace} from change ${opts.since ?? sub.cursor} (${ctx.source}); Ctrl-C to stop`,
           );
         for await (const c of sub) {
           if (ctx.options.json) process.stdout.write(JSON.stringify(c) + "\n");

@@ -249,15 +249,7 @@ export abstract class PostgresFiles extends BackendCore<number, Shared, SqlMatch
     limit,
     timeoutMs,
   }: LineQuery<SqlMatcher>): Promise<GrepMatch[]> {
-    const where = {
-      workspace: this.workspace,
-      path: scope.path,
-      allowExact: !scope.trailingSlash,
-      glob: glob?.pattern ?? null,
-      globRegex: glob?.regex ?? null,
-      globBasename: glob ? matchesBasename(glob.pattern) : false,
-      limit,
-    };
+    const where = { ...lineScope(this.workspace, scope, glob), limit };
     try {
       if (operation === "grep") return await this.query(sql.grep, { ...where, pattern: matcher.pattern });
       await this.ready();
@@ -285,16 +277,7 @@ export abstract class PostgresFiles extends BackendCore<number, Shared, SqlMatch
       cursor = await this.state.connection.openCursor<sql.SearchOpenParams, GrepMatch>(
         SEARCH_CURSOR,
         sql.searchOpen,
-        {
-          cursor: SEARCH_CURSOR,
-          workspace: this.workspace,
-          path: scope.path,
-          allowExact: !scope.trailingSlash,
-          glob: glob?.pattern ?? null,
-          globRegex: glob?.regex ?? null,
-          globBasename: glob ? matchesBasename(glob.pattern) : false,
-          ...matcher,
-        },
+        { cursor: SEARCH_CURSOR, ...lineScope(this.workspace, scope, glob), ...matcher },
         timeoutMs,
       );
       spent = performance.now() - opening;
@@ -376,6 +359,18 @@ export abstract class PostgresFiles extends BackendCore<number, Shared, SqlMatch
     }
     return found;
   }
+}
+
+/** Where a grep/search looks and which files it keeps, as sql/search.sql and search_open.sql take it. */
+function lineScope(workspace: string, scope: NormalizedPath, glob: CompiledGlob | null) {
+  return {
+    workspace,
+    path: scope.path,
+    allowExact: !scope.trailingSlash,
+    glob: glob?.pattern ?? null,
+    globRegex: glob?.regex ?? null,
+    globBasename: glob ? matchesBasename(glob.pattern) : false,
+  };
 }
 
 /** The name of a stream's cursor (one stream per pooled connection at a time). */

@@ -21,6 +21,10 @@ export interface WatchOptions {
   since?: number;
   /** Only paths matching this glob (or any of these), relative to the root: "src/**\/*.ts". */
   paths?: string | string[];
+  /**
+   * Called with each change as it is read. With it, the subscription's iterator yields the changes
+   * read from the moment the iterator is created (without it, every change from `since` on).
+   */
   onChange?: (change: Change) => void;
   /** Subscription failures (e.g. ResyncRequiredError). Without it they end the iterator. */
   onError?: (error: Error) => void;

@@ -46,12 +46,15 @@ class ChangeSubscription implements Subscription {
   readonly #listener: Subscriber;
   readonly #patterns: string[] | null;
   /**
-   * Changes read and not yet taken by the iterator. Without onChange, at most about a batch: the
-   * reader waits for the consumer (#space), so a long backlog is not read into memory ahead of a
-   * slow iterator. With onChange the reader cannot wait (onChange would stop behind an iterator),
-   * and the queue keeps every change for an iterator, now or later.
+   * Changes read and not yet taken by the iterator. Without onChange, every change from the start
+   * (the iterator may come later), and at most about a batch: the reader waits for the consumer
+   * (#space), so a long backlog is not read into memory ahead of a slow iterator. With onChange,
+   * only changes read once an iterator exists (a subscription used through onChange alone kept
+   * every change here, for an iterator that never came), and the reader never waits (onChange
+   * would stop behind an iterator).
    */
   readonly #queue: Change[] = [];
+  #iterated = false;
   #space: (() => void) | null = null;
   /** Set by start() until the first catch-up ends or waits for the consumer. */
   #blocked: (() => void) | null = null;
@@ -189,7 +192,7 @@ class ChangeSubscription implements Subscription {
       const { resolve } = this.#waiting;
       this.#waiting = null;
       resolve({ value: change, done: false });
-    } else {
+    } else if (this.#iterated || !this.options.onChange) {
       this.#queue.push(change);
     }
   }
@@ -225,6 +228,7 @@ class ChangeSubscription implements Subscription {
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Change> {
+    this.#iterated = true;
     return {
       next: () => {
         const next = this.#queue.shift();

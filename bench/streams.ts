@@ -11,7 +11,9 @@
  *   npm run build && DATABASE_URL=... npm run bench:streams   (else an embedded server)
  *
  * BENCH_CORPUS (default /work/corpus/linux-source-6.1) and BENCH_MIB (default 150): the files of
- * the tree in path order (text, under 1 MiB) until that size.
+ * the tree in path order (text, under 1 MiB) until that size; BENCH_COMMON the common literal
+ * (default "return"). Prose: BENCH_CORPUS=/work/corpus/linux-source-6.1/Documentation
+ * BENCH_MIB=64 BENCH_COMMON=the.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -25,6 +27,8 @@ import { benchDatabase, median } from "./common.js";
 
 const CORPUS = process.env.BENCH_CORPUS ?? "/work/corpus/linux-source-6.1";
 const LIMIT = Number(process.env.BENCH_MIB ?? 150) * 1048576;
+/** The common literal: a C keyword by default; BENCH_COMMON=the for prose (BENCH_CORPUS=.../Documentation). */
+const COMMON = process.env.BENCH_COMMON ?? "return";
 const RUNS = 3;
 const RARE = "zqxjkvbw_rare_token_42";
 const BIN = path.resolve("dist/cli/main.js");
@@ -125,7 +129,7 @@ try {
     return r.stdout.toString().split("\n").length - 1;
   };
   const cases: Array<[string, SearchOptions, string[]]> = [
-    ["common literal 'return', uncapped", { pattern: "return" }, ["-F", "return"]],
+    [`common literal '${COMMON}', uncapped`, { pattern: COMMON }, ["-F", COMMON]],
     ["rare literal", { pattern: RARE }, ["-F", RARE]],
     ["regex without trigrams '\\bu(8|16)\\b'", { pattern: "\\bu(8|16)\\b", regex: true }, ["\\bu(8|16)\\b"]],
     ["case-insensitive 'mutex_lock'", { pattern: "MUTEX_LOCK", ignoreCase: true }, ["-i", "-F", "MUTEX_LOCK"]],
@@ -178,9 +182,9 @@ try {
     cliRows.push(row);
   };
   await cliCase("`--version` (start-up alone)", ["--version"]);
-  await cliCase("`grep return` (streamed)", [...base, "grep", "return"]);
-  await cliCase("`grep return --max-count 10`", [...base, "grep", "return", "--max-count", "10"]);
-  await cliCase("`--json grep return` (collected)", [...base, "--json", "grep", "return"]);
+  await cliCase(`\`grep ${COMMON}\` (streamed)`, [...base, "grep", COMMON]);
+  await cliCase(`\`grep ${COMMON} --max-count 10\``, [...base, "grep", COMMON, "--max-count", "10"]);
+  await cliCase(`\`--json grep ${COMMON}\` (collected)`, [...base, "--json", "grep", COMMON]);
   await cliCase("`grep " + RARE + "`", [...base, "grep", RARE]);
   const exported = path.join(out, "exported");
   const exportRow = async () => {

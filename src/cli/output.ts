@@ -132,12 +132,16 @@ export function flushStdout(): Promise<void> {
   });
 }
 
+let stdoutErrorsHandled = false;
+
 /**
  * One handler for standard output's errors for the whole run: a reader that went away (EPIPE:
  * `... | head`) is not an error of the command; any other (a full disk) is one line on stderr and
  * exit code 1 — never an unhandled 'error' event with a stack trace.
  */
 export function quietStdoutErrors(): void {
+  if (stdoutErrorsHandled) return; // once per process, however many times main() runs
+  stdoutErrorsHandled = true;
   process.stdout.on("error", (e: NodeJS.ErrnoException) => {
     if (e.code === "EPIPE") return;
     if (process.exitCode === undefined || process.exitCode === 0) {

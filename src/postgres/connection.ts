@@ -25,6 +25,11 @@ export function isConnectionLost(e: unknown): boolean {
   );
 }
 
+/** The statement that sets this transaction's statement_timeout, in ms (0: none, as in PostgreSQL). */
+function localTimeout(ms: number): string {
+  return `SET LOCAL statement_timeout = ${Math.max(0, Math.floor(ms))}`;
+}
+
 /** A server-side cursor being read (Connection.openCursor). */
 export interface CursorReader<R> {
   /** Up to `count` more rows, fewer only at the end; the FETCH runs under `timeoutMs` of server time. */
@@ -117,9 +122,8 @@ export class Connection {
     timeoutMs: number,
   ): Promise<CursorReader<R>> {
     const { text, values } = statement.bind(this.schema, params);
-    const settings = (ms: number) => `SET LOCAL statement_timeout = ${Math.max(0, Math.floor(ms))}`;
     const fetch = (count: number, ms: number) =>
-      `${settings(ms)}; FETCH FORWARD ${Math.floor(count)} FROM ${pg.escapeIdentifier(name)}`;
+      `${localTimeout(ms)}; FETCH FORWARD ${Math.floor(count)} FROM ${pg.escapeIdentifier(name)}`;
     for (let attempt = 1; ; attempt++) {
       this.assertOpen();
       const client = await this.pool.connect();
@@ -166,7 +170,7 @@ export class Connection {
       };
       this.#cursors.add(reader);
       try {
-        await client.query(`BEGIN; ${settings(timeoutMs)}`);
+        await client.query(`BEGIN; ${localTimeout(timeoutMs)}`);
         await client.query(text, values);
       } catch (e) {
         await reader.close();
@@ -188,10 +192,7 @@ export class Connection {
     params: P,
   ): Promise<R[]> {
     const { text, values } = statement.bind(this.schema, params);
-    const begin =
-      settings.timeoutMs === undefined
-        ? "BEGIN"
-        : `BEGIN; SET LOCAL statement_timeout = ${Math.floor(settings.timeoutMs)}`;
+    const begin = settings.timeoutMs === undefined ? "BEGIN" : `BEGIN; ${localTimeout(settings.timeoutMs)}`;
     const client = await this.pool.connect();
     let broken: Error | undefined;
     try {

@@ -176,6 +176,7 @@ class ChangeSubscription implements Subscription {
         if (this.#queue.length >= batch && !this.options.onChange) {
           this.#blocked?.();
           await new Promise<void>((resolve) => (this.#space = resolve));
+          if (this.#closed) return; // woken by close(): no further read
         }
       }
       if (rows.length < batch) return;
@@ -197,7 +198,7 @@ class ChangeSubscription implements Subscription {
     }
   }
 
-  /** The consumer took from the queue: a reader waiting for room goes on. */
+  /** The consumer takes from the queue (or closed the subscription): a reader waiting for room goes on. */
   #taken(): void {
     const space = this.#space;
     this.#space = null;
@@ -231,12 +232,9 @@ class ChangeSubscription implements Subscription {
     this.#iterated = true;
     return {
       next: () => {
+        this.#taken(); // the consumer asks for more: a reader waiting for room goes on
         const next = this.#queue.shift();
-        if (next) {
-          this.#taken();
-          return Promise.resolve({ value: next, done: false });
-        }
-        this.#taken();
+        if (next) return Promise.resolve({ value: next, done: false });
         if (this.#failure) return Promise.reject(this.#failure);
         if (this.#closed) return Promise.resolve({ value: undefined, done: true });
         return new Promise((resolve, reject) => (this.#waiting = { resolve, reject }));

@@ -1,4 +1,4 @@
--- deepagents-backends: the database schema after migration 0023_search_streams.
+-- deepagents-backends: the database schema after migration 0024_chunks_compressed_inline.
 --
 -- GENERATED FILE, do not edit: `npm run schema` (scripts/schema.ts) writes it from the catalogs of
 -- a freshly migrated schema. test/schema.test.ts and `npm run schema -- --check` fail when it is
@@ -77,7 +77,7 @@ CREATE TABLE deepagents.chunks (
   line_count integer NOT NULL,
   content text NOT NULL,
   CONSTRAINT chunks_pkey PRIMARY KEY (chunk_set, first_line)
-) WITH (toast_tuple_target=8160);
+) WITH (toast_tuple_target=128);
 
 CREATE TABLE deepagents.file_versions (
   workspace text NOT NULL,

@@ -212,4 +212,49 @@ test("an edit inside a big file rewrites only the chunks whose text or first lin
   ]);
 });
 
+test("chunks are stored compressed with lz4 and inline where the server has lz4 (0024), else inline and plain", async () => {
+  // Prose-like text compresses well; three chunks of it, none out of line.
+  const text = Array.from({ length: 300 }, (_, i) => `line ${i} of a file that says the same thing again`).join("\n");
+  await backend.write("/compressed.txt", text);
+  await assertChunked("/compressed.txt", text);
+  const lz4 = (
+    await admin.query("SELECT 'lz4' = ANY(enumvals) AS lz4 FROM pg_settings WHERE name = 'default_toast_compression'")
+  ).rows[0].lz4 as boolean;
+  const { rows } = await admin.query(
+    `SELECT pg_column_compression(c.content) AS method, pg_column_size(c.content) AS stored,
+            octet_length(c.content) AS bytes
+     FROM ${TEST_SCHEMA}.chunks c JOIN ${TEST_SCHEMA}.files f ON f.chunk_set = c.chunk_set
+     WHERE f.workspace = $1 AND f.path = '/compressed.txt'`,
+    [backend.workspace],
+  );
+  assert.ok(rows.length >= 3, `${rows.length} chunks`);
+  for (const r of rows) {
+    if (lz4) {
+      assert.is(r.method, "lz4", "compressed with lz4");
+      assert.ok(r.stored * 2 < r.bytes, `${r.stored} bytes stored for ${r.bytes}`);
+    } else assert.is(r.method, null, "stored plain");
+  }
+  // Inline: writing more of them adds nothing to the chunks table's TOAST relation (a scan never
+  // fetches TOAST). Counted in one REPEATABLE READ transaction: only its own write shows.
+  const toast = (
+    await admin.query(
+      `SELECT t.oid::regclass::text AS name FROM pg_class c JOIN pg_class t ON t.oid = c.reltoastrelid
+       WHERE c.oid = '${TEST_SCHEMA}.chunks'::regclass`,
+    )
+  ).rows[0].name as string;
+  const toastRows = async () => (await admin.query(`SELECT count(*)::int AS n FROM ${toast}`)).rows[0].n as number;
+  await admin.query("BEGIN ISOLATION LEVEL REPEATABLE READ");
+  try {
+    const before = await toastRows();
+    await admin.query(`SELECT * FROM ${TEST_SCHEMA}.fs_write($1, '/compressed-2.txt', $2, NULL, 'text/plain', NULL)`, [
+      backend.workspace,
+      text.repeat(20),
+    ]);
+    assert.ok((await chunksOf("/compressed-2.txt")).length >= 60, "many chunks written");
+    assert.is(await toastRows(), before, "no chunk moved out of line");
+  } finally {
+    await admin.query("ROLLBACK");
+  }
+});
+
 test.run();

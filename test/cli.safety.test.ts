@@ -185,7 +185,9 @@ test("import of a file that cannot be read reports it, imports the rest, and exi
 
 test("importDir: a file deleted between the walk and its read is a per-file failure; the rest is imported", async () => {
   const dir = path.join(scratch, "vanish");
-  const count = 520; // more than one batch of 500: the second batch is read after the first upload
+  // Three batches of up to 500, two uploads in flight: the third batch is read once an upload has
+  // ended, so after the first upload call has started (and removed the file).
+  const count = 1020;
   await mkdir(path.join(dir, "d"), { recursive: true });
   for (let i = 0; i < count; i++) await writeFile(path.join(dir, `f${String(i).padStart(4, "0")}.md`), `${i}\n`);
   const backend = await testBackend();
@@ -202,6 +204,47 @@ test("importDir: a file deleted between the walk and its read is a per-file fail
     assert.is(report.failed[0].path, `f${String(count - 1).padStart(4, "0")}.md`);
     assert.match(report.failed[0].error, /^cannot read: ENOENT/);
     assert.is((await backend.glob("**", "/")).files?.length, count - 1);
+  } finally {
+    await backend.close();
+  }
+});
+
+test("importDir: two uploads in flight; a storage failure lets the other finish, starts no more, and says how far it got", async () => {
+  const dir = path.join(scratch, "in-flight");
+  await mkdir(dir, { recursive: true });
+  const count = 2100; // five batches of up to 500
+  for (let i = 0; i < count; i++) await writeFile(path.join(dir, `f${String(i).padStart(4, "0")}.md`), `${i}\n`);
+  const backend = await testBackend();
+  const upload = backend.uploadFiles.bind(backend);
+  let calls = 0;
+  let inFlight = 0;
+  let most = 0;
+  const sizes: number[] = [];
+  backend.uploadFiles = async (files) => {
+    const call = calls++;
+    inFlight++;
+    most = Math.max(most, inFlight);
+    try {
+      // The first upload is slow, so the second one fails while the first is still in flight.
+      if (call === 0) await new Promise((r) => setTimeout(r, 300));
+      if (call === 1) throw new Error("connection lost");
+      const results = await upload(files);
+      sizes.push(files.length);
+      return results;
+    } finally {
+      inFlight--;
+    }
+  };
+  try {
+    const err = await importDir(backend, dir, { quiet: true }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    assert.is(err?.message, "connection lost (import stopped: 500 of 2100 files imported)");
+    assert.is(most, 2, "two uploads were in flight at once");
+    assert.is(calls, 2, "no upload started after the failure");
+    assert.equal(sizes, [500], "the upload in flight finished");
+    assert.is((await backend.glob("**", "/")).files?.length, 500);
   } finally {
     await backend.close();
   }

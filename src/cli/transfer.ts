@@ -16,6 +16,12 @@ type Files = DeepAgentsBackend;
 const BATCH_FILES = 500;
 const BATCH_BYTES = 16 * 1024 * 1024;
 const WRITE_CONCURRENCY = 8;
+/**
+ * Uploads in flight during an import. Two use both cores of a small server: the trigram index
+ * and the chunk cut are CPU work in the backend serving each upload (measured: 100 MiB of C
+ * source, PostgreSQL 15, 2 cores: 3.0 MiB/s with one, 6.1 with two).
+ */
+const UPLOAD_CONCURRENCY = 2;
 
 export interface TransferReport {
   files: number;
@@ -61,40 +67,72 @@ export async function importDir(
   });
   const local = withoutCollisions(found, base, report);
   const bar = progress(local.length, "import", quiet);
+  // Batches of up to BATCH_FILES files and BATCH_BYTES (a bigger file alone), by the sizes walk()
+  // saw; each is read when an upload slot takes it, so at most UPLOAD_CONCURRENCY are in memory.
+  const batches: LocalFile[][] = [];
+  for (let i = 0, bytes = 0; i < local.length; i++) {
+    const last = batches.at(-1);
+    if (last && last.length < BATCH_FILES && bytes + local[i].size <= BATCH_BYTES) {
+      last.push(local[i]);
+      bytes += local[i].size;
+    } else {
+      batches.push([local[i]]);
+      bytes = local[i].size;
+    }
+  }
+  // Per batch, in batch order: what it read and what the upload said (merged in order at the end).
+  const outcomes: Array<{
+    read: Array<[string, number]>;
+    unread: TransferReport["failed"];
+    results: FileUploadResponse[];
+  }> = [];
   let done = 0;
-  for (let i = 0; i < local.length; ) {
-    const batch: Array<[string, Uint8Array]> = [];
-    let bytes = 0;
-    let taken = 0;
-    while (i < local.length && taken < BATCH_FILES && (taken === 0 || bytes + local[i].size <= BATCH_BYTES)) {
-      const f = local[i++];
-      taken++;
-      bytes += f.size;
-      try {
-        batch.push([base + f.relative, await readFile(f.file)]);
-      } catch (e) {
-        report.failed.push({ path: f.relative, error: `cannot read: ${(e as Error).message}` });
+  let stored = 0;
+  let failure: Error | undefined;
+  let next = 0;
+  const uploader = async () => {
+    for (let b = next++; b < batches.length && !failure; b = next++) {
+      const batch: Array<[string, Uint8Array]> = [];
+      const outcome: (typeof outcomes)[number] = { read: [], unread: [], results: [] };
+      let bytes = 0;
+      for (const f of batches[b]) {
+        try {
+          const body = await readFile(f.file);
+          batch.push([base + f.relative, body]);
+          outcome.read.push([f.relative, body.byteLength]);
+          bytes += body.byteLength;
+        } catch (e) {
+          outcome.unread.push({ path: f.relative, error: `cannot read: ${(e as Error).message}` });
+        }
       }
+      try {
+        if (batch.length && !failure) outcome.results = await backend.uploadFiles(batch);
+      } catch (e) {
+        failure ??= e as Error; // the other uploads in flight finish; no new one starts
+        return;
+      }
+      outcomes[b] = outcome;
+      stored += outcome.results.filter((r) => !r.error).length;
+      done += batches[b].length;
+      bar.update(done, bytes);
     }
-    let results: FileUploadResponse[] = [];
-    try {
-      if (batch.length) results = await backend.uploadFiles(batch);
-    } catch (e) {
-      // A storage failure ends the run; the message says how far it got.
-      bar.stop();
-      (e as Error).message =
-        `${(e as Error).message} (import stopped: ${report.files} of ${local.length} files imported)`;
-      throw e;
-    }
+  };
+  await Promise.all(Array.from({ length: UPLOAD_CONCURRENCY }, uploader));
+  if (failure) {
+    // A storage failure ends the run; the message says how far it got.
+    bar.stop();
+    failure.message = `${failure.message} (import stopped: ${stored} of ${local.length} files imported)`;
+    throw failure;
+  }
+  for (const { read, unread, results } of outcomes) {
+    report.failed.push(...unread);
     results.forEach((r, j) => {
       if (r.error) report.failed.push({ path: r.path, error: r.error });
       else {
         report.files++;
-        report.bytes += batch[j][1].byteLength;
+        report.bytes += read[j][1];
       }
     });
-    done += taken;
-    bar.update(done, bytes);
   }
   bar.stop();
   report.seconds = (Date.now() - started) / 1000;

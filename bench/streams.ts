@@ -129,6 +129,52 @@ try {
     .join(", ");
   log(`stored: ${(size / 1048576).toFixed(0)} MiB (${(size / total.bytes).toFixed(2)}x the corpus: ${breakdown})`);
 
+  // The same files through deepagents' StoreBackend on LangGraph's PostgresStore, same server, same
+  // run (batches of 200 files, as bench/search.ts): the import it is compared with (issue 14).
+  let storeLine = "";
+  if (!process.env.BENCH_SKIP_STORE) {
+    const { PostgresStore } = await import("@langchain/langgraph-checkpoint-postgres/store");
+    const { StoreBackend } = await import("deepagents");
+    const storeSchema = `${schema}_store`;
+    const pgStore = PostgresStore.fromConnString(url, { schema: storeSchema });
+    await pgStore.setup();
+    const sb = new StoreBackend({ store: pgStore, namespace: ["bench"] });
+    const t0 = performance.now();
+    for (let i = 0; i < files.length; i += 200) {
+      const batch = files.slice(i, i + 200).map(([p, , b]): [string, Uint8Array] => [p, b]);
+      if ((await sb.uploadFiles(batch)).some((r) => r.error)) throw new Error("StoreBackend upload failed");
+    }
+    const storeSeconds = (performance.now() - t0) / 1000;
+    const { rows: storeSize } = await admin.query(
+      `SELECT sum(pg_total_relation_size(c.oid))::bigint AS size FROM pg_class c
+       WHERE c.relnamespace = $1::regnamespace AND c.relkind = 'r'`,
+      [storeSchema],
+    );
+    await pgStore.stop();
+    await admin.query(`DROP SCHEMA IF EXISTS ${storeSchema} CASCADE`);
+    storeLine =
+      `StoreBackend+PostgresStore, same files, same run: imported at ${(mib / storeSeconds).toFixed(1)} MiB/s ` +
+      `(ours ${(storeSeconds / importSeconds).toFixed(2)}x its speed), stored ${(Number(storeSize[0].size) / 1048576).toFixed(0)} MiB.\n`;
+    log(storeLine.trim());
+  }
+
+  // An agent's edit of a file of about 10 KB of this corpus (one replacement, alternating between
+  // two texts so every edit changes the file): the median of 21 after one warm-up.
+  const [editPath, , editBody] = files
+    .filter(([, , b]) => b.length >= 9_000 && b.length <= 11_000 && b.includes("\n"))
+    .sort((a, b) => (a[0] < b[0] ? -1 : 1))[0];
+  await backend.write(editPath, `${editBody.toString("utf8")}\nEDIT_MARK_A\n`);
+  const edits: number[] = [];
+  for (let i = 0; i <= 21; i++) {
+    const [from, to] = i % 2 === 0 ? ["EDIT_MARK_A", "EDIT_MARK_B"] : ["EDIT_MARK_B", "EDIT_MARK_A"];
+    const t0 = performance.now();
+    const r = await backend.edit(editPath, from, to);
+    if (r.error) throw new Error(`edit: ${r.error}`);
+    if (i > 0) edits.push(performance.now() - t0);
+  }
+  const editLine = `Edit of a ${(editBody.length / 1024).toFixed(1)} KiB file (${editPath}), one replacement: p50 ${median(edits).toFixed(2)} ms.\n`;
+  log(editLine.trim());
+
   const ripgrep = (args: string[]) => () => {
     const r = spawnSync("rg", ["--no-ignore", "--hidden", "-n", ...args, disk], { maxBuffer: 1 << 30 });
     if (r.status !== 0 && r.status !== 1) throw new Error(`rg failed: ${r.stderr}`);
@@ -207,6 +253,8 @@ try {
     `Corpus: ${files.length} files, ${mib.toFixed(1)} MiB; imported at ${(mib / importSeconds).toFixed(1)} MiB/s; ` +
       `stored ${(size / 1048576).toFixed(0)} MiB, ${(size / total.bytes).toFixed(2)}x (MiB: ${breakdown}).\n`,
   );
+  if (storeLine) console.log(storeLine);
+  console.log(editLine);
   console.log(
     "| case | matching lines | search() ms | stream: first row ms | stream: all ms | ripgrep ms | stream ÷ rg |",
   );

@@ -10,6 +10,8 @@ import pg from "pg";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { PostgresBackend, SearchStreamError } from "../src/index.js";
+import type { Connection, ReadSession } from "../src/postgres/connection.js";
+import type { Statement } from "../src/postgres/sql/statement.js";
 import type { GrepMatch, SearchOptions } from "../src/protocol.js";
 import { adminClient, databaseUrl, TEST_SCHEMA, testBackend, uniqueName } from "./helpers/db.js";
 import { privateSchema } from "./reliability/private-schema.js";
@@ -106,7 +108,7 @@ async function openRaw(
   try {
     await client.query("BEGIN");
     await client.query(
-      `SELECT ${schema}.fs_search_open('c', $1, $2, true, NULL, NULL, false, $3, false, false, NULL)`,
+      `SELECT ${schema}.fs_search_open('c', $1, $2, true, NULL, NULL, false, $3, false, false, NULL, NULL, NULL)`,
       [workspace, path, pattern],
     );
     const [{ statement }] = (await client.query("SELECT statement FROM pg_cursors WHERE name = 'c'")).rows;
@@ -148,7 +150,7 @@ test("plan shape: the path-order query reads each file's chunks by its own key, 
   try {
     await client.query("BEGIN");
     await client.query(
-      `SELECT ${TEST_SCHEMA}.fs_search_open('c', $1, '/q', true, NULL, NULL, false, 'kappa', false, false, NULL)`,
+      `SELECT ${TEST_SCHEMA}.fs_search_open('c', $1, '/q', true, NULL, NULL, false, 'kappa', false, false, NULL, NULL, NULL)`,
       [backend.workspace],
     );
     const [{ statement }] = (await client.query("SELECT statement FROM pg_cursors WHERE name = 'c'")).rows;
@@ -206,6 +208,147 @@ test("a scope of files too big to sample and the planner on the index: the trigr
   } finally {
     await b.close();
     await big.drop();
+  }
+});
+
+/** The session of a stream's tail once it has read ahead (a head's first FETCH is of 64 rows). */
+const TAIL_READING = `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query LIKE '%FETCH FORWARD 1024 %'`;
+/** Connections of `pool` checked out now (a stream's head and tail hold one each). */
+const checkedOut = (pool: pg.Pool) => pool.totalCount - pool.idleCount;
+async function until(what: string, ok: () => boolean | Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (await ok()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.unreachable(`timed out waiting until ${what}`);
+}
+
+test("a big scope read in path order: its second half on a second connection, in the same snapshot; same rows, same order", async () => {
+  const name = uniqueName("split");
+  const pool = new pg.Pool({ connectionString: await databaseUrl(), max: 4, application_name: name });
+  // aheadBytes 1: the tail reads a batch ahead and waits, its transaction open, for the switch.
+  const b = new PostgresBackend({
+    pool,
+    schema: TEST_SCHEMA,
+    workspace: backend.workspace,
+    streamSplit: { minBytes: 1, aheadBytes: 1 },
+  });
+  try {
+    const want = (await b.search({ pattern: "alpha", path: "/src" })).matches!;
+    assert.is(want.length, FILES * 2);
+    const rows: GrepMatch[] = [];
+    let atLast = -1;
+    for await (const m of b.grepStream("alpha", "/src")) {
+      rows.push(m);
+      if (rows.length === 1) {
+        // The head has given 64 rows; the tail, on its own connection, reads its part ahead.
+        await until("the tail read ahead", async () => (await admin.query(TAIL_READING, [name])).rows.length === 1);
+        assert.is(checkedOut(pool), 2, "head and tail hold a connection each");
+        // Written after the stream began, before and after the cut: neither half sees them.
+        await backend.uploadFiles([
+          ["/src/0-early.txt", Buffer.from("alpha early\n")],
+          ["/src/zz-late.txt", Buffer.from("alpha late\n")],
+        ]);
+      }
+      if (rows.length === want.length) atLast = checkedOut(pool);
+    }
+    assert.equal(rows, want);
+    // At the last row the head was closed at the cut and the tail when it read its last batch:
+    // with the head alone, its connection would still be held here.
+    assert.is(atLast, 0, "the rows after the cut came from the second connection");
+    assert.is((await collect(b.grepStream("alpha", "/src"))).length, want.length + 2, "a new stream sees both");
+  } finally {
+    await backend.delete("/src/0-early.txt");
+    await backend.delete("/src/zz-late.txt");
+    await b.close();
+    await pool.end();
+  }
+});
+
+test("the second connection dropped before the stream reaches it: the first reads on, nothing lost", async () => {
+  const name = uniqueName("tail");
+  const pool = new pg.Pool({ connectionString: await databaseUrl(), max: 4, application_name: name });
+  // aheadBytes 1: the tail reads one batch ahead, then waits with its transaction open.
+  const b = new PostgresBackend({
+    pool,
+    schema: TEST_SCHEMA,
+    workspace: backend.workspace,
+    streamSplit: { minBytes: 1, aheadBytes: 1 },
+  });
+  try {
+    const want = (await b.search({ pattern: "alpha", path: "/src" })).matches!;
+    const rows: GrepMatch[] = [];
+    for await (const m of b.grepStream("alpha", "/src")) {
+      rows.push(m);
+      if (rows.length === 1) {
+        await until("the tail read ahead", async () => (await admin.query(TAIL_READING, [name])).rows.length === 1);
+        await admin.query(`SELECT pg_terminate_backend(pid) FROM (${TAIL_READING}) t`, [name]);
+        await until(
+          "the tail's backend is gone",
+          async () => (await admin.query(TAIL_READING, [name])).rows.length === 0,
+        );
+        await new Promise((r) => setTimeout(r, 100)); // the client hears of it (an 'error' event)
+      }
+    }
+    assert.equal(rows, want);
+    assert.ok(want.length > 2 * 1024 + 64, "the tail had rows to give that the head gave instead");
+  } finally {
+    await b.close();
+    await pool.end();
+  }
+});
+
+test("a read session importing another's snapshot sees exactly its rows, not a file committed in between", async () => {
+  const pool = new pg.Pool({ connectionString: await databaseUrl(), max: 3 });
+  const b = new PostgresBackend({ pool, schema: TEST_SCHEMA, workspace: backend.workspace });
+  await b.initialize();
+  const connection = (b as unknown as { state: { connection: Connection } }).state.connection;
+  // A statement of this test's own (the Statement shape sql/ files are loaded into).
+  const files: Statement<object, { n: number }> = {
+    name: "count_files",
+    params: [],
+    readOnly: true,
+    bind: () => ({
+      text: `SELECT count(*)::int AS n FROM ${TEST_SCHEMA}.files WHERE workspace = $1`,
+      values: [backend.workspace],
+    }),
+    run: () => Promise.reject(new Error("not used")),
+  };
+  const countFiles = async (session: ReadSession) => (await session.run(files, {}))[0].n;
+  const head = (await connection.beginRead(0, { kind: "export" }, { wait: true }))!;
+  try {
+    assert.type(head.snapshot, "string");
+    const before = await countFiles(head);
+    await backend.write("/between-snapshots.txt", "x\n");
+    const tail = (await connection.beginRead(0, { kind: "import", id: head.snapshot! }, { wait: false }))!;
+    const own = (await connection.beginRead(0, { kind: "own" }, { wait: false }))!;
+    try {
+      assert.is(await countFiles(tail), before, "the imported snapshot: as the head saw it");
+      assert.is(await countFiles(own), before + 1, "a snapshot of its own sees the new file");
+      // The pool has no free connection left: a session that must not wait is not begun.
+      assert.is(await connection.beginRead(0, { kind: "own" }, { wait: false }), undefined);
+    } finally {
+      await Promise.all([tail.close(), own.close()]);
+    }
+  } finally {
+    await head.close();
+    await backend.delete("/between-snapshots.txt");
+    await b.close();
+    await pool.end();
+  }
+});
+
+test("streamSplit: a byte count that is not one is refused in one line", () => {
+  for (const [streamSplit, message] of [
+    [{ minBytes: -1 }, "streamSplit.minBytes must be a number of bytes, 0 or more (got -1)"],
+    [{ aheadBytes: "32MB" }, 'streamSplit.aheadBytes must be a number of bytes, 0 or more (got "32MB")'],
+  ] as const) {
+    try {
+      new PostgresBackend({ schema: TEST_SCHEMA, streamSplit: streamSplit as never });
+      assert.unreachable("accepted");
+    } catch (e) {
+      assert.is((e as Error).message, message);
+    }
   }
 });
 
@@ -279,7 +422,7 @@ test("the session's search_path does not change what a stream finds (its chunk t
       CREATE OPERATOR zz_planted.~~ (LEFTARG = text, RIGHTARG = text, FUNCTION = zz_planted.never);
       SET LOCAL search_path = zz_planted, pg_catalog`);
     await client.query(
-      `SELECT ${TEST_SCHEMA}.fs_search_open('c', $1, '/src/d1', false, NULL, NULL, false, 'alpha', false, false, NULL)`,
+      `SELECT ${TEST_SCHEMA}.fs_search_open('c', $1, '/src/d1', false, NULL, NULL, false, 'alpha', false, false, NULL, NULL, NULL)`,
       [backend.workspace],
     );
     const { rows } = await client.query("FETCH ALL FROM c");

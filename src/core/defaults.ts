@@ -27,6 +27,13 @@ export const DEFAULTS = {
     idleTimeoutMs: 30_000,
     /** ms to wait for a connection (from the pool or the server) before failing. */
     connectionTimeoutMs: 10_000,
+    /**
+     * Text in a streamed search's scope from which its second half is read on a second connection
+     * at once (streamSplit.minBytes), in bytes: below it one cursor is fast enough.
+     */
+    streamSplitBytes: 16 * MiB,
+    /** Bytes of matches that second half may read ahead of the consumer (streamSplit.aheadBytes). */
+    streamAheadBytes: 32 * MiB,
   },
   s3: {
     /** Objects fetched at once by grep/search/downloads. */

@@ -22,7 +22,7 @@ import {
 } from "../core/history.js";
 import type { VersionOptions } from "../core/interface.js";
 import type { ReadResult, WriteResult } from "../protocol.js";
-import { type PostgresBackendConfig, validateSchema } from "./config.js";
+import { type PostgresBackendConfig, validateSchema, validateStreamSplit } from "./config.js";
 import { Connection } from "./connection.js";
 import { PostgresFiles, type Shared } from "./files.js";
 import * as history from "./history.js";
@@ -50,6 +50,7 @@ export class PostgresBackend extends PostgresFiles implements VersionedWorkspace
   constructor(config: PostgresBackendConfig, shared: Shared, workspace: string, tag: string | null);
   constructor(config: PostgresBackendConfig = {}, shared?: Shared, workspace?: string, tag?: string | null) {
     const schema = shared?.schema ?? validateSchema(config.schema);
+    if (!shared) validateStreamSplit(config.streamSplit);
     super(
       shared ?? { connection: new Connection(config, schema), schema, config, closed: false },
       shared ? (workspace as string) : (config.workspace ?? DEFAULTS.workspace),

@@ -46,6 +46,14 @@ export interface PostgresBackendConfig extends ConnectionOptions {
    * with an error instead of hanging. Default 10000 ms.
    */
   connectionTimeoutMs?: number;
+  /**
+   * A streamed search (grepStream/searchStream) of a scope holding `minBytes` of text or more
+   * reads its second half at once on a second pooled connection, in the same snapshot, when one
+   * is free (it never waits for one), holding at most `aheadBytes` of its matches ahead of the
+   * consumer: both cores of the server for a scan the trigram index cannot narrow. Same rows,
+   * same order. Defaults: 16 MiB and 32 MiB; false reads every stream on one connection.
+   */
+  streamSplit?: { minBytes?: number; aheadBytes?: number } | false;
   /** Largest file accepted by write/edit/upload, in bytes. Default 64 MiB. */
   maxFileBytes?: number;
   /**
@@ -104,6 +112,17 @@ export function clientConfig(options: ConnectionOptions & { statementTimeoutMs?:
   const ssl = options.ssl ?? sslFromMode(options.sslmode);
   if (ssl !== undefined) config.ssl = ssl;
   return config;
+}
+
+/** Refuses a streamSplit that is not false or { minBytes?, aheadBytes? } of byte counts. */
+export function validateStreamSplit(split: PostgresBackendConfig["streamSplit"]): void {
+  if (split === undefined || split === false) return;
+  for (const field of ["minBytes", "aheadBytes"] as const) {
+    const value = (split as Record<string, unknown>)?.[field];
+    if (value !== undefined && !(typeof value === "number" && value >= 0)) {
+      throw new Error(setupErrors.invalidStreamSplit(field, value));
+    }
+  }
 }
 
 export function poolConfig(options: PostgresBackendConfig): pg.PoolConfig {

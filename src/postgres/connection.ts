@@ -30,11 +30,40 @@ function localTimeout(ms: number): string {
   return `SET LOCAL statement_timeout = ${Math.max(0, Math.floor(ms))}`;
 }
 
-/** A server-side cursor being read (Connection.openCursor). */
+/** A server-side cursor being read (ReadSession.cursor, Connection.openCursor). */
 export interface CursorReader<R> {
   /** Up to `count` more rows, fewer only at the end; the FETCH runs under `timeoutMs` of server time. */
   read(count: number, timeoutMs: number): Promise<R[]>;
   /** Ends the cursor's transaction and gives its connection back to the pool; idempotent. */
+  close(): Promise<void>;
+}
+
+/** Which snapshot a read session (Connection.beginRead) reads in. */
+export type SnapshotChoice =
+  /** Its own, as any transaction (READ COMMITTED: a cursor keeps the one it was opened in). */
+  | { kind: "own" }
+  /** Its own, in REPEATABLE READ, exported (ReadSession.snapshot) for other sessions to share. */
+  | { kind: "export" }
+  /** The snapshot another session exported, in REPEATABLE READ: the same rows as that one. */
+  | { kind: "import"; id: string };
+
+/**
+ * A pooled connection in a transaction of its own, for reads (Connection.beginRead): statements,
+ * then at most one cursor, whose close() ends the session too.
+ */
+export interface ReadSession {
+  /** The id of its snapshot, when it was begun with { kind: "export" } (none on a standby). */
+  readonly snapshot: string | undefined;
+  /** The server dropped its connection (its next step will fail): an error event came while idle. */
+  readonly lost: boolean;
+  run<P extends object, R>(statement: Statement<P, R>, params: P): Promise<R[]>;
+  /** Opens the cursor `name` with `statement` (a function that OPENs it; `opened`: its rows) and reads it. */
+  cursor<P extends object, O, R>(
+    name: string,
+    statement: Statement<P, O>,
+    params: P,
+  ): Promise<{ reader: CursorReader<R>; opened: O[] }>;
+  /** ROLLBACK, and the connection back to the pool (discarded if broken); idempotent. */
   close(): Promise<void>;
 }
 
@@ -45,8 +74,8 @@ export class Connection {
   readonly #config: PostgresBackendConfig;
   readonly #ownsPool: boolean;
   #closed = false;
-  /** The cursors of open streams (openCursor), closed by close(). */
-  readonly #cursors = new Set<CursorReader<unknown>>();
+  /** The read sessions of open streams (beginRead, openCursor), closed by close(). */
+  readonly #sessions = new Set<ReadSession>();
 
   constructor(config: PostgresBackendConfig, schema: string) {
     this.#config = config;
@@ -75,7 +104,7 @@ export class Connection {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.all([...this.#cursors].map((c) => c.close()));
+    await Promise.all([...this.#sessions].map((c) => c.close()));
     if (this.#ownsPool) await this.pool.end();
   }
 
@@ -115,70 +144,126 @@ export class Connection {
    * as in PostgreSQL). Opening a read-only statement is retried once on a connection that turned
    * out to be dead, as run() does.
    */
-  async openCursor<P extends object, R>(
+  async openCursor<P extends object, O, R>(
     name: string,
-    statement: Statement<P, unknown>,
+    statement: Statement<P, O>,
     params: P,
     timeoutMs: number,
-  ): Promise<CursorReader<R>> {
-    const { text, values } = statement.bind(this.schema, params);
-    const fetch = (count: number, ms: number) =>
-      `${localTimeout(ms)}; FETCH FORWARD ${Math.floor(count)} FROM ${pg.escapeIdentifier(name)}`;
+    snapshot: SnapshotChoice = { kind: "own" },
+  ): Promise<{ reader: CursorReader<R>; opened: O[]; snapshot: string | undefined }> {
     for (let attempt = 1; ; attempt++) {
-      this.assertOpen();
-      const client = await this.pool.connect();
-      if (this.#closed) {
-        // close() ran while this waited for a connection: it could not end a cursor not yet open.
-        client.release();
-        throw new Error(setupErrors.closed());
-      }
-      // Between two reads the connection is idle in its transaction, and checked out: the pool no
-      // longer listens for its errors. One the server sends then (a terminated session, an
-      // idle_in_transaction_session_timeout) would be an unhandled 'error' event, which ends the
-      // process; it is kept here and thrown by the next read.
-      let lost: Error | undefined;
-      const onError = (e: Error) => {
-        lost ??= e;
-      };
-      client.on("error", onError);
-      let closed = false;
-      const reader: CursorReader<R> = {
-        async read(count, ms) {
-          if (lost) {
-            await reader.close();
-            throw lost;
-          }
-          if (closed) throw new Error(setupErrors.closed());
-          try {
-            // Two statements, one round trip (the simple protocol): [SET's result, FETCH's].
-            const results = (await client.query(fetch(count, ms))) as unknown as pg.QueryResult[];
-            return results[1].rows as R[];
-          } catch (e) {
-            await reader.close();
-            throw e;
-          }
-        },
-        close: async () => {
-          if (closed) return;
-          closed = true;
-          this.#cursors.delete(reader);
-          let broken: Error | undefined = lost;
-          if (!broken) await client.query("ROLLBACK").catch((e) => (broken = e));
-          client.off("error", onError);
-          client.release(broken); // a connection that cannot even roll back is discarded
-        },
-      };
-      this.#cursors.add(reader);
+      const session = (await this.beginRead(timeoutMs, snapshot, { wait: true }))!;
       try {
-        await client.query(`BEGIN; ${localTimeout(timeoutMs)}`);
-        await client.query(text, values);
+        return { ...(await session.cursor<P, O, R>(name, statement, params)), snapshot: session.snapshot };
       } catch (e) {
-        await reader.close();
         if (attempt === 1 && statement.readOnly && isConnectionLost(e)) continue;
         throw e;
       }
-      return reader;
     }
+  }
+
+  /**
+   * A read session (see ReadSession) under `timeoutMs` of statement_timeout (0: none). With
+   * `wait: false` it takes a connection only if one is free now (idle, or room to open one, and
+   * nobody queued): undefined otherwise — for work that helps but must never wait on the pool,
+   * where it could wait behind the streams that hold it (a second connection of a stream).
+   */
+  async beginRead(
+    timeoutMs: number,
+    snapshot: SnapshotChoice,
+    { wait }: { wait: boolean },
+  ): Promise<ReadSession | undefined> {
+    this.assertOpen();
+    if (!wait) {
+      const pool = this.pool as pg.Pool & { options: { max: number } };
+      if (pool.waitingCount > 0 || (pool.idleCount === 0 && pool.totalCount >= pool.options.max)) return undefined;
+    }
+    const client = await this.pool.connect();
+    if (this.#closed) {
+      // close() ran while this waited for a connection: it could not end a session not yet begun.
+      client.release();
+      throw new Error(setupErrors.closed());
+    }
+    // Between two reads the connection is idle in its transaction, and checked out: the pool no
+    // longer listens for its errors. One the server sends then (a terminated session, an
+    // idle_in_transaction_session_timeout) would be an unhandled 'error' event, which ends the
+    // process; it is kept here and thrown by the next read.
+    let lost: Error | undefined;
+    const onError = (e: Error) => {
+      lost ??= e;
+    };
+    client.on("error", onError);
+    let closed = false;
+    const throwIfUnusable = async () => {
+      if (lost) {
+        await session.close();
+        throw lost;
+      }
+      if (closed) throw new Error(setupErrors.closed());
+    };
+    const session: ReadSession & { snapshot: string | undefined } = {
+      snapshot: undefined,
+      get lost() {
+        return lost !== undefined;
+      },
+      run: async (statement, params) => {
+        await throwIfUnusable();
+        const { text, values } = statement.bind(this.schema, params);
+        try {
+          return (await client.query(text, values)).rows;
+        } catch (e) {
+          await session.close();
+          throw e;
+        }
+      },
+      cursor: async <P extends object, O, R>(name: string, statement: Statement<P, O>, params: P) => {
+        const opened = await session.run(statement, params);
+        const fetch = (count: number, ms: number) =>
+          `${localTimeout(ms)}; FETCH FORWARD ${Math.floor(count)} FROM ${pg.escapeIdentifier(name)}`;
+        const reader: CursorReader<R> = {
+          async read(count, ms) {
+            await throwIfUnusable();
+            try {
+              // Two statements, one round trip (the simple protocol): [SET's result, FETCH's].
+              const results = (await client.query(fetch(count, ms))) as unknown as pg.QueryResult[];
+              return results[1].rows as R[];
+            } catch (e) {
+              await session.close();
+              throw e;
+            }
+          },
+          close: () => session.close(),
+        };
+        return { reader, opened };
+      },
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        this.#sessions.delete(session);
+        let broken: Error | undefined = lost;
+        if (!broken) await client.query("ROLLBACK").catch((e) => (broken = e));
+        client.off("error", onError);
+        client.release(broken); // a connection that cannot even roll back is discarded
+      },
+    };
+    this.#sessions.add(session);
+    // One round trip: BEGIN, the snapshot, the timeout (and the exported id, the last result).
+    const begin =
+      snapshot.kind === "own" ? ["BEGIN"] : ["BEGIN ISOLATION LEVEL REPEATABLE READ", "SET TRANSACTION READ ONLY"];
+    if (snapshot.kind === "import") begin.push(`SET TRANSACTION SNAPSHOT ${pg.escapeLiteral(snapshot.id)}`);
+    begin.push(localTimeout(timeoutMs));
+    // (A standby cannot export a snapshot: there the session has none to share, and says so.)
+    if (snapshot.kind === "export") {
+      begin.push("SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_export_snapshot() END AS id");
+    }
+    try {
+      const results = (await client.query(begin.join("; "))) as unknown as pg.QueryResult[];
+      if (snapshot.kind === "export") session.snapshot = (results.at(-1)!.rows[0].id as string | null) ?? undefined;
+    } catch (e) {
+      await session.close();
+      throw e;
+    }
+    return session;
   }
 
   /**

@@ -117,6 +117,7 @@ const restricted = track(
     rowLevelSecurity: true,
     maxPoolSize: 6,
     minPoolSize: 0,
+    streamSplit: { minBytes: 1 }, // a stream's second connection (0025) reads under the policy too
   }),
 );
 

@@ -104,15 +104,28 @@ export const search = statement<
   LineRow
 >("search", { readOnly: true });
 
-/** Opens a cursor over search's lines, uncapped (fs_search_open, 0023); read by Connection.openCursor. */
+/**
+ * Opens a cursor over search's lines, uncapped, of the part [from, to) of the scope
+ * (fs_search_open, 0023 and 0025); read by ReadSession.cursor.
+ */
 export type SearchOpenParams = Omit<LineScope, "limit"> & {
   cursor: string;
   pattern: string;
   regex: boolean;
   ignoreCase: boolean;
   chunkPattern: string | null;
+  from: string | null;
+  to: string | null;
 };
-export const searchOpen = statement<SearchOpenParams, { cursor: string }>("search_open", { readOnly: true });
+export const searchOpen = statement<SearchOpenParams, { cursor: string; pathOrder: boolean }>("search_open", {
+  readOnly: true,
+});
+
+/** Where a streamed search's scope is cut into parts of about equal bytes (fs_search_split, 0025). */
+export const searchSplit = statement<
+  FileKey & { allowExact: boolean; parts: number; minBytes: number },
+  { bounds: string[] }
+>("search_split", { readOnly: true });
 
 export const glob = statement<
   FileKey & { allowExact: boolean; base: string; pattern: string; regex: string },

@@ -39,8 +39,9 @@ export function runBounded<T>(job: () => T, timeoutMs: number): T {
 export class Deadline {
   #at: number;
 
+  /** `timeoutMs` 0: no deadline (as PostgreSQL's statement_timeout = 0). */
   constructor(readonly timeoutMs: number) {
-    this.#at = Date.now() + timeoutMs;
+    this.#at = timeoutMs === 0 ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;
   }
 
   get at(): number {

@@ -148,6 +148,22 @@ test("a stream's time budget does not count the time its consumer holds a match"
   assert.equal(seen, ["/t/f0.txt", "/t/f1.txt", "/t/f2.txt", "/t/f3.txt"]);
 });
 
+test("searchTimeoutMs 0 is no limit, as PostgreSQL's statementTimeoutMs 0 (it was a budget already spent)", async () => {
+  const b = (await s3.backend({ searchTimeoutMs: 0 })).withWorkspace(`w${Math.random().toString(36).slice(2, 10)}`);
+  try {
+    assert.is((await b.write("/t/a.txt", "hit one\nmiss")).error, undefined);
+    assert.equal((await b.search({ pattern: "hit \\w+", regex: true })).matches, [
+      { path: "/t/a.txt", line: 1, text: "hit one" },
+    ]);
+    const streamed = [];
+    for await (const m of b.grepStream("hit")) streamed.push(m.path);
+    assert.equal(streamed, ["/t/a.txt"]);
+    assert.equal((await b.glob("**/*.txt")).files?.map((f) => f.path), ["/t/a.txt"]);
+  } finally {
+    await b.close();
+  }
+});
+
 test("pagination: more than 1,000 keys in ls, glob, grep and recursive delete", async () => {
   const b = fresh();
   const files: Array<[string, Uint8Array]> = Array.from({ length: 1105 }, (_, i) => [

@@ -223,16 +223,24 @@ async function until(what: string, ok: () => boolean | Promise<boolean>): Promis
   assert.unreachable(`timed out waiting until ${what}`);
 }
 
-test("a big scope read in path order: its second half on a second connection, in the same snapshot; same rows, same order", async () => {
-  const name = uniqueName("split");
+/**
+ * A backend on a pool of its own (named, so its sessions can be found) whose streams always split,
+ * the tail reading one batch ahead and then waiting, its transaction open (aheadBytes 1).
+ */
+async function splittingBackend(label: string) {
+  const name = uniqueName(label);
   const pool = new pg.Pool({ connectionString: await databaseUrl(), max: 4, application_name: name });
-  // aheadBytes 1: the tail reads a batch ahead and waits, its transaction open, for the switch.
   const b = new PostgresBackend({
     pool,
     schema: TEST_SCHEMA,
     workspace: backend.workspace,
     streamSplit: { minBytes: 1, aheadBytes: 1 },
   });
+  return { name, pool, b };
+}
+
+test("a big scope read in path order: its second half on a second connection, in the same snapshot; same rows, same order", async () => {
+  const { name, pool, b } = await splittingBackend("split");
   try {
     const want = (await b.search({ pattern: "alpha", path: "/src" })).matches!;
     assert.is(want.length, FILES * 2);
@@ -266,15 +274,7 @@ test("a big scope read in path order: its second half on a second connection, in
 });
 
 test("the second connection dropped before the stream reaches it: the first reads on, nothing lost", async () => {
-  const name = uniqueName("tail");
-  const pool = new pg.Pool({ connectionString: await databaseUrl(), max: 4, application_name: name });
-  // aheadBytes 1: the tail reads one batch ahead, then waits with its transaction open.
-  const b = new PostgresBackend({
-    pool,
-    schema: TEST_SCHEMA,
-    workspace: backend.workspace,
-    streamSplit: { minBytes: 1, aheadBytes: 1 },
-  });
+  const { name, pool, b } = await splittingBackend("tail");
   try {
     const want = (await b.search({ pattern: "alpha", path: "/src" })).matches!;
     const rows: GrepMatch[] = [];

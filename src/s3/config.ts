@@ -51,7 +51,8 @@ export interface S3BackendConfig {
   /**
    * Longest time grep/search/glob may spend matching in this process (JavaScript regular
    * expressions backtrack: a hostile pattern could otherwise block the event loop for minutes).
-   * Past it the call returns an error. search({ timeoutMs }) overrides it per call. Default 30000.
+   * Past it the call returns an error. search({ timeoutMs }) overrides it per call. Default 30000;
+   * 0 is no limit (as PostgresBackend's statementTimeoutMs: 0), hostile patterns included.
    */
   searchTimeoutMs?: number;
   /** How many times an edit re-reads and re-applies after losing a race. Default 64. */

@@ -158,7 +158,10 @@ test("searchTimeoutMs 0 is no limit, as PostgreSQL's statementTimeoutMs 0 (it wa
     const streamed = [];
     for await (const m of b.grepStream("hit")) streamed.push(m.path);
     assert.equal(streamed, ["/t/a.txt"]);
-    assert.equal((await b.glob("**/*.txt")).files?.map((f) => f.path), ["/t/a.txt"]);
+    assert.equal(
+      (await b.glob("**/*.txt")).files?.map((f) => f.path),
+      ["/t/a.txt"],
+    );
   } finally {
     await b.close();
   }

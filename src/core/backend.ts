@@ -122,11 +122,13 @@ export abstract class BackendCore<V extends Version, S extends CoreState, M> imp
   protected abstract compileMatcher(pattern: string, regex: boolean, ignoreCase: boolean): M;
   protected abstract findLines(query: LineQuery<M>): Promise<GrepMatch[]>;
   /**
-   * The lines findLines would find uncapped, in the same order, as they are found (query.limit
-   * is a hint: the caller stops pulling at its cap). Returning early (the consumer stopped) must
-   * stop the work in the store and release what the stream held.
+   * The lines findLines would find uncapped, in the same order, as they are found, in batches
+   * (one async step per batch, not per line: a stream of 150,000 lines spent 60 ms more on a
+   * second generator step per line); query.limit is a hint: the caller stops pulling at its cap.
+   * Returning early (the consumer stopped) must stop the work in the store and release what the
+   * stream held.
    */
-  protected abstract streamLines(query: LineQuery<M>): AsyncGenerator<GrepMatch>;
+  protected abstract streamLines(query: LineQuery<M>): AsyncGenerator<GrepMatch[]>;
   protected abstract globFiles(glob: CompiledGlob, scope: NormalizedPath): Promise<FileInfo[]>;
   /** Writes a batch of distinct, non-clashing paths; returns the error of each path it refused. */
   protected abstract uploadBatch(batch: Map<string, FileBody>): Promise<Map<string, FileError>>;
@@ -340,9 +342,11 @@ export abstract class BackendCore<V extends Version, S extends CoreState, M> imp
       await this.ready();
       // maxCount 0 yields nothing, but asks the store as search() does (its errors are the same).
       if (cap === 0) return void (await this.findLines({ ...query, limit: 1 }));
-      for await (const match of this.streamLines({ ...query, limit: cap })) {
-        yield match;
-        if (++count === cap) return;
+      for await (const batch of this.streamLines({ ...query, limit: cap })) {
+        for (const match of batch) {
+          yield match;
+          if (++count === cap) return;
+        }
       }
     } catch (e) {
       throw new SearchStreamError(this.#findFailure(operation, options.pattern, query.timeoutMs, e));

@@ -279,7 +279,12 @@ export abstract class PostgresFiles extends BackendCore<number, Shared, SqlMatch
    * the stream waits for its second half (0: no limit); the time the consumer spends between
    * batches is not counted (nothing runs then, but the second half reading ahead).
    */
-  protected async *streamLines({ matcher, scope, glob, timeoutMs }: LineQuery<SqlMatcher>): AsyncGenerator<GrepMatch> {
+  protected async *streamLines({
+    matcher,
+    scope,
+    glob,
+    timeoutMs,
+  }: LineQuery<SqlMatcher>): AsyncGenerator<GrepMatch[]> {
     let head: CursorReader<GrepMatch> | undefined;
     let tail: StreamTail | undefined;
     // A budget of 0 is no limit, as statement_timeout = 0 is (statementTimeoutMs: 0).
@@ -316,24 +321,41 @@ export abstract class PostgresFiles extends BackendCore<number, Shared, SqlMatch
         const started = performance.now();
         const rows = await head.read(batch, budget());
         spent += performance.now() - started;
-        for (const row of rows) {
-          if (tail && !cut && tail.usable) {
-            cut = Buffer.from(tail.from!, "utf8");
-            if (last !== undefined && atOrAfterCut(last)) {
-              await tail.close(); // the head already passed the cut: it reads on alone
-              tail = undefined;
+        if (tail && !cut && tail.usable) {
+          cut = Buffer.from(tail.from!, "utf8");
+          if (last !== undefined && atOrAfterCut(last)) {
+            await tail.close(); // the head already passed the cut: it reads on alone
+            tail = undefined;
+          }
+        }
+        // The head's rows before the cut (all of them without a tail), then the tail's.
+        let before = rows.length;
+        if (tail && cut) {
+          for (let i = 0, path = last; i < rows.length; i++) {
+            if (rows[i].path === path) continue; // one comparison per file
+            path = rows[i].path;
+            if (atOrAfterCut(path)) {
+              before = i;
+              break;
             }
           }
-          if (tail && cut && row.path !== last && atOrAfterCut(row.path) && tail.usable) {
-            await head.close();
-            for await (const more of tail.rows((ms) => (spent += ms))) {
-              if (limited && spent >= timeoutMs) throw new MatchTimeoutError(timeoutMs);
-              yield* more;
-            }
-            return;
+        }
+        if (before > 0) {
+          last = rows[before - 1].path;
+          yield before === rows.length ? rows : rows.slice(0, before);
+        }
+        if (tail && before < rows.length && tail.usable) {
+          await head.close();
+          for await (const more of tail.rows((ms) => (spent += ms))) {
+            if (limited && spent >= timeoutMs) throw new MatchTimeoutError(timeoutMs);
+            yield more;
           }
-          last = row.path;
-          yield row;
+          return;
+        }
+        if (before < rows.length) {
+          // The tail failed after its cut was taken: the head gives the rest itself.
+          last = rows[rows.length - 1].path;
+          yield rows.slice(before);
         }
         if (rows.length < batch) return;
       }

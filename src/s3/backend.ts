@@ -317,7 +317,7 @@ export class S3Backend extends BackendCore<string, Shared, S3Matcher> implements
     return findLines(this.#objects, query);
   }
 
-  protected streamLines(query: LineQuery<S3Matcher>): AsyncGenerator<GrepMatch> {
+  protected streamLines(query: LineQuery<S3Matcher>): AsyncGenerator<GrepMatch[]> {
     return streamLines(this.#objects, query);
   }
 

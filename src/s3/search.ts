@@ -72,7 +72,7 @@ async function cachedText(store: ObjectStore, o: Listed): Promise<string | null>
  * grep/search: every matching line, file by file in path order, as the texts arrive. The time
  * budget does not run while the consumer holds a match (a stream's rule, as on PostgreSQL).
  */
-export async function* streamLines(store: ObjectStore, query: LineQuery<S3Matcher>): AsyncGenerator<GrepMatch> {
+export async function* streamLines(store: ObjectStore, query: LineQuery<S3Matcher>): AsyncGenerator<GrepMatch[]> {
   const { matcher, scope, glob } = query;
   const deadline = new Deadline(query.timeoutMs);
   const filter = glob ? globTest(glob) : null;
@@ -90,11 +90,10 @@ export async function* streamLines(store: ObjectStore, query: LineQuery<S3Matche
     const found = matcher.bounded
       ? deadline.run(() => matchingLines(text, matcher.test))
       : matchingLines(text, matcher.test);
-    for (const m of found) {
-      const paused = Date.now();
-      yield { path: o.path, ...m };
-      deadline.postpone(Date.now() - paused);
-    }
+    if (found.length === 0) continue;
+    const paused = Date.now();
+    yield found.map((m) => ({ path: o.path, ...m })); // a file's matches at a time
+    deadline.postpone(Date.now() - paused);
   }
 }
 
@@ -102,8 +101,8 @@ export async function* streamLines(store: ObjectStore, query: LineQuery<S3Matche
 export async function findLines(store: ObjectStore, query: LineQuery<S3Matcher>): Promise<GrepMatch[]> {
   const matches: GrepMatch[] = [];
   if (query.limit === 0) return matches;
-  for await (const match of streamLines(store, query)) {
-    if (matches.push(match) === query.limit) break;
+  for await (const batch of streamLines(store, query)) {
+    for (const match of batch) if (matches.push(match) === query.limit) return matches;
   }
   return matches;
 }

@@ -104,7 +104,7 @@ export const setupErrors = {
   invalidSslMode: (mode: unknown) => `Invalid sslmode ${JSON.stringify(mode)}`,
   invalidPoolSize: (value: unknown) => `maxPoolSize must be at least 1 (got ${value})`,
   invalidStreamSplit: (field: string, value: unknown) =>
-    `streamSplit.${field} must be a number of bytes, 0 or more (got ${JSON.stringify(value)})`,
+    `streamSplit.${field} must be a whole number of bytes, 0 or more (got ${JSON.stringify(value)})`,
   invalidS3Prefix: (prefix: unknown) =>
     `Invalid S3 prefix ${JSON.stringify(prefix)}: '.' and '..' segments are not allowed`,
   invalidWorkspace: (name: unknown, why: string) => `Invalid workspace name ${JSON.stringify(name)}: ${why}`,

@@ -227,14 +227,20 @@ async function until(what: string, ok: () => boolean | Promise<boolean>): Promis
  * A backend on a pool of its own (named, so its sessions can be found) whose streams always split,
  * the tail reading one batch ahead and then waiting, its transaction open (aheadBytes 1).
  */
-async function splittingBackend(label: string) {
+async function splittingBackend(label: string, { max = 4, aheadBytes = 1 } = {}) {
   const name = uniqueName(label);
-  const pool = new pg.Pool({ connectionString: await databaseUrl(), max: 4, application_name: name });
+  // A call that waits for a connection fails after 3 s instead of hanging.
+  const pool = new pg.Pool({
+    connectionString: await databaseUrl(),
+    max,
+    application_name: name,
+    connectionTimeoutMillis: 3_000,
+  });
   const b = new PostgresBackend({
     pool,
     schema: TEST_SCHEMA,
     workspace: backend.workspace,
-    streamSplit: { minBytes: 1, aheadBytes: 1 },
+    streamSplit: { minBytes: 1, aheadBytes },
   });
   return { name, pool, b };
 }
@@ -298,6 +304,69 @@ test("the second connection dropped before the stream reaches it: the first read
   }
 });
 
+test("the second connection gives way: calls inside the loop that need the pool get it, the stream loses nothing", async () => {
+  // Three connections: the head, the tail, one free. The loop body needs two at once (two
+  // reads), then a connection taken past the backend (pool.connect) while another waits.
+  const { name, pool, b } = await splittingBackend("give-way", { max: 3 });
+  try {
+    const want = (await b.search({ pattern: "alpha", path: "/src" })).matches!;
+    const rows: GrepMatch[] = [];
+    for await (const m of b.grepStream("alpha", "/src")) {
+      rows.push(m);
+      if (rows.length === 1) {
+        await until("the tail read ahead", async () => (await admin.query(TAIL_READING, [name])).rows.length === 1);
+        assert.is(checkedOut(pool), 2);
+        const [one, two] = await Promise.all([b.read(m.path), b.read(m.path)]);
+        assert.is(one.error, undefined);
+        assert.is(two.error, undefined);
+        await until("the tail gave its connection back", () => checkedOut(pool) === 1);
+      }
+    }
+    assert.equal(rows, want);
+    // A second stream's tail, and a waiter the backend does not see (the pool used directly).
+    const again: GrepMatch[] = [];
+    for await (const m of b.grepStream("alpha", "/src")) {
+      again.push(m);
+      if (again.length === 1) {
+        await until("the tail read ahead", async () => (await admin.query(TAIL_READING, [name])).rows.length === 1);
+        const free = await pool.connect(); // the last free one
+        const waiter = await pool.connect(); // waits: the tail sees someone waiting and gives way
+        waiter.release();
+        free.release();
+      }
+    }
+    assert.equal(again, want);
+  } finally {
+    await b.close();
+    await pool.end();
+  }
+});
+
+test("aheadBytes 0 still reads ahead one batch at a time (it never waits for itself)", async () => {
+  const { name, pool, b } = await splittingBackend("ahead-0", { aheadBytes: 0 });
+  try {
+    const want = (await b.search({ pattern: "alpha", path: "/src" })).matches!;
+    const read = async () => {
+      const rows: GrepMatch[] = [];
+      for await (const m of b.grepStream("alpha", "/src")) {
+        // The head waits at its first row until the tail has read ahead: then it switches to it.
+        if (rows.push(m) === 1) {
+          await until("the tail read ahead", async () => (await admin.query(TAIL_READING, [name])).rows.length === 1);
+        }
+      }
+      return rows;
+    };
+    const got = await Promise.race([
+      read(),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error("the stream hung")), 10_000).unref()),
+    ]);
+    assert.equal(got, want);
+  } finally {
+    await b.close();
+    await pool.end();
+  }
+});
+
 test("a read session importing another's snapshot sees exactly its rows, not a file committed in between", async () => {
   const pool = new pg.Pool({ connectionString: await databaseUrl(), max: 3 });
   const b = new PostgresBackend({ pool, schema: TEST_SCHEMA, workspace: backend.workspace });
@@ -315,18 +384,19 @@ test("a read session importing another's snapshot sees exactly its rows, not a f
     run: () => Promise.reject(new Error("not used")),
   };
   const countFiles = async (session: ReadSession) => (await session.run(files, {}))[0].n;
-  const head = (await connection.beginRead(0, { kind: "export" }, { wait: true }))!;
+  const head = (await connection.beginRead(0, { kind: "repeatable" }, { wait: true }))!;
   try {
-    assert.type(head.snapshot, "string");
     const before = await countFiles(head);
+    const snapshot = await head.exportSnapshot();
+    assert.type(snapshot, "string");
     await backend.write("/between-snapshots.txt", "x\n");
-    const tail = (await connection.beginRead(0, { kind: "import", id: head.snapshot! }, { wait: false }))!;
-    const own = (await connection.beginRead(0, { kind: "own" }, { wait: false }))!;
+    const tail = (await connection.beginRead(0, { kind: "import", id: snapshot! }, { wait: false }))!;
+    // One connection left: a session that must not hold one someone else needs is not begun.
+    assert.is(await connection.beginRead(0, { kind: "own" }, { wait: false }), undefined);
+    const own = (await connection.beginRead(0, { kind: "own" }, { wait: true }))!;
     try {
       assert.is(await countFiles(tail), before, "the imported snapshot: as the head saw it");
       assert.is(await countFiles(own), before + 1, "a snapshot of its own sees the new file");
-      // The pool has no free connection left: a session that must not wait is not begun.
-      assert.is(await connection.beginRead(0, { kind: "own" }, { wait: false }), undefined);
     } finally {
       await Promise.all([tail.close(), own.close()]);
     }
@@ -338,10 +408,63 @@ test("a read session importing another's snapshot sees exactly its rows, not a f
   }
 });
 
+test("closing a read session cancels the statement it is running (a read-ahead FETCH), then gives the connection back", async () => {
+  const name = uniqueName("cancel");
+  const pool = new pg.Pool({ connectionString: await databaseUrl(), max: 2, application_name: name });
+  const b = new PostgresBackend({ pool, schema: TEST_SCHEMA, workspace: backend.workspace });
+  await b.initialize();
+  const connection = (b as unknown as { state: { connection: Connection } }).state.connection;
+  const sleep: Statement<object, unknown> = {
+    name: "sleep",
+    params: [],
+    readOnly: true,
+    bind: () => ({ text: "SELECT pg_sleep(60)", values: [] }),
+    run: () => Promise.reject(new Error("not used")),
+  };
+  try {
+    const session = (await connection.beginRead(0, { kind: "repeatable" }, { wait: true }))!;
+    const running = session.run(sleep, {}).then(
+      () => "finished",
+      (e: Error) => e.message,
+    );
+    await until(
+      "the sleep runs",
+      async () =>
+        (
+          await admin.query(
+            "SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND query LIKE '%pg_sleep(60)%' AND state = 'active'",
+            [name],
+          )
+        ).rows.length === 1,
+    );
+    const started = performance.now();
+    await session.close();
+    assert.ok(performance.now() - started < 10_000, "close() did not wait the minute out");
+    assert.match(await running, /canceling statement due to user request/);
+    assert.is(checkedOut(pool), 0, "the connection is back in the pool");
+    const { rows } = await admin.query(
+      "SELECT state FROM pg_stat_activity WHERE application_name = $1 AND query LIKE '%pg_sleep(60)%'",
+      [name],
+    );
+    assert.ok(
+      rows.every((r) => r.state !== "active"),
+      "nothing left running on the server",
+    );
+  } finally {
+    await b.close();
+    await pool.end();
+  }
+});
+
 test("streamSplit: a byte count that is not one is refused in one line", () => {
   for (const [streamSplit, message] of [
-    [{ minBytes: -1 }, "streamSplit.minBytes must be a number of bytes, 0 or more (got -1)"],
-    [{ aheadBytes: "32MB" }, 'streamSplit.aheadBytes must be a number of bytes, 0 or more (got "32MB")'],
+    [{ minBytes: -1 }, "streamSplit.minBytes must be a whole number of bytes, 0 or more (got -1)"],
+    [{ aheadBytes: "32MB" }, 'streamSplit.aheadBytes must be a whole number of bytes, 0 or more (got "32MB")'],
+    [{ minBytes: 1.5 }, "streamSplit.minBytes must be a whole number of bytes, 0 or more (got 1.5)"],
+    [
+      { minBytes: Number.POSITIVE_INFINITY },
+      "streamSplit.minBytes must be a whole number of bytes, 0 or more (got null)",
+    ],
   ] as const) {
     try {
       new PostgresBackend({ schema: TEST_SCHEMA, streamSplit: streamSplit as never });

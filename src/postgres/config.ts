@@ -114,12 +114,15 @@ export function clientConfig(options: ConnectionOptions & { statementTimeoutMs?:
   return config;
 }
 
-/** Refuses a streamSplit that is not false or { minBytes?, aheadBytes? } of byte counts. */
+/**
+ * Refuses a streamSplit that is not false or { minBytes?, aheadBytes? } of whole byte counts
+ * (minBytes goes to SQL as a bigint: 1.5 or Infinity there would fail every split, silently).
+ */
 export function validateStreamSplit(split: PostgresBackendConfig["streamSplit"]): void {
   if (split === undefined || split === false) return;
   for (const field of ["minBytes", "aheadBytes"] as const) {
     const value = (split as Record<string, unknown>)?.[field];
-    if (value !== undefined && !(typeof value === "number" && value >= 0)) {
+    if (value !== undefined && !(Number.isSafeInteger(value) && (value as number) >= 0)) {
       throw new Error(setupErrors.invalidStreamSplit(field, value));
     }
   }

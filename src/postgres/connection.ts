@@ -8,6 +8,13 @@ import { setupErrors } from "../protocol.js";
 import { clientConfig, type PostgresBackendConfig, poolConfig } from "./config.js";
 import { setTag } from "./sql/queries.js";
 import type { Statement } from "./sql/statement.js";
+import {
+  beginReadSession,
+  type CursorReader,
+  localTimeout,
+  type ReadSession,
+  type SnapshotChoice,
+} from "./read-session.js";
 import { isConnectionException, isOperatorIntervention } from "./sqlstate.js";
 
 /** Node's errno codes of a socket that broke under a query. */
@@ -25,47 +32,9 @@ export function isConnectionLost(e: unknown): boolean {
   );
 }
 
-/** The statement that sets this transaction's statement_timeout, in ms (0: none, as in PostgreSQL). */
-function localTimeout(ms: number): string {
-  return `SET LOCAL statement_timeout = ${Math.max(0, Math.floor(ms))}`;
-}
+export type { CursorReader, ReadSession, SnapshotChoice } from "./read-session.js";
 
-/** A server-side cursor being read (ReadSession.cursor, Connection.openCursor). */
-export interface CursorReader<R> {
-  /** Up to `count` more rows, fewer only at the end; the FETCH runs under `timeoutMs` of server time. */
-  read(count: number, timeoutMs: number): Promise<R[]>;
-  /** Ends the cursor's transaction and gives its connection back to the pool; idempotent. */
-  close(): Promise<void>;
-}
-
-/** Which snapshot a read session (Connection.beginRead) reads in. */
-export type SnapshotChoice =
-  /** Its own, as any transaction (READ COMMITTED: a cursor keeps the one it was opened in). */
-  | { kind: "own" }
-  /** Its own, in REPEATABLE READ, exported (ReadSession.snapshot) for other sessions to share. */
-  | { kind: "export" }
-  /** The snapshot another session exported, in REPEATABLE READ: the same rows as that one. */
-  | { kind: "import"; id: string };
-
-/**
- * A pooled connection in a transaction of its own, for reads (Connection.beginRead): statements,
- * then at most one cursor, whose close() ends the session too.
- */
-export interface ReadSession {
-  /** The id of its snapshot, when it was begun with { kind: "export" } (none on a standby). */
-  readonly snapshot: string | undefined;
-  /** The server dropped its connection (its next step will fail): an error event came while idle. */
-  readonly lost: boolean;
-  run<P extends object, R>(statement: Statement<P, R>, params: P): Promise<R[]>;
-  /** Opens the cursor `name` with `statement` (a function that OPENs it; `opened`: its rows) and reads it. */
-  cursor<P extends object, O, R>(
-    name: string,
-    statement: Statement<P, O>,
-    params: P,
-  ): Promise<{ reader: CursorReader<R>; opened: O[] }>;
-  /** ROLLBACK, and the connection back to the pool (discarded if broken); idempotent. */
-  close(): Promise<void>;
-}
+type SizedPool = pg.Pool & { options: { max: number } };
 
 export class Connection {
   /** The pool every statement runs on (shared by all workspaces of a backend). */
@@ -76,6 +45,8 @@ export class Connection {
   #closed = false;
   /** The read sessions of open streams (beginRead, openCursor), closed by close(). */
   readonly #sessions = new Set<ReadSession>();
+  /** Holders of a connection they can give back when a call would wait for the pool (onPoolWait). */
+  readonly #yielders = new Set<() => void>();
 
   constructor(config: PostgresBackendConfig, schema: string) {
     this.#config = config;
@@ -127,6 +98,7 @@ export class Connection {
   async run<P extends object, R>(statement: Statement<P, R>, params: P): Promise<R[]> {
     const { text, values } = statement.bind(this.schema, params);
     const retry = statement.readOnly;
+    this.#relieve();
     try {
       return (await this.pool.query(text, values)).rows;
     } catch (e) {
@@ -141,8 +113,8 @@ export class Connection {
    * one snapshot for every row, and the rows the client holds are one batch. Nothing runs on the
    * server between two reads; close() (ROLLBACK) drops the cursor, and so does close() of this
    * Connection for every cursor still open. `timeoutMs` is the open's statement_timeout (0: none,
-   * as in PostgreSQL). Opening a read-only statement is retried once on a connection that turned
-   * out to be dead, as run() does.
+   * as in PostgreSQL). Beginning and opening are retried once on a connection that turned out to
+   * be dead (a read-only statement), as run() does.
    */
   async openCursor<P extends object, O, R>(
     name: string,
@@ -150,11 +122,11 @@ export class Connection {
     params: P,
     timeoutMs: number,
     snapshot: SnapshotChoice = { kind: "own" },
-  ): Promise<{ reader: CursorReader<R>; opened: O[]; snapshot: string | undefined }> {
+  ): Promise<{ reader: CursorReader<R>; opened: O[]; session: ReadSession }> {
     for (let attempt = 1; ; attempt++) {
-      const session = (await this.beginRead(timeoutMs, snapshot, { wait: true }))!;
       try {
-        return { ...(await session.cursor<P, O, R>(name, statement, params)), snapshot: session.snapshot };
+        const session = (await this.beginRead(timeoutMs, snapshot, { wait: true }))!;
+        return { ...(await session.cursor<P, O, R>(name, statement, params)), session };
       } catch (e) {
         if (attempt === 1 && statement.readOnly && isConnectionLost(e)) continue;
         throw e;
@@ -163,10 +135,10 @@ export class Connection {
   }
 
   /**
-   * A read session (see ReadSession) under `timeoutMs` of statement_timeout (0: none). With
-   * `wait: false` it takes a connection only if one is free now (idle, or room to open one, and
-   * nobody queued): undefined otherwise — for work that helps but must never wait on the pool,
-   * where it could wait behind the streams that hold it (a second connection of a stream).
+   * A read session (read-session.ts) under `timeoutMs` of statement_timeout (0: none). With
+   * `wait: false` it is begun only if the pool would still have a connection free after it
+   * (nobody queued): undefined otherwise — for work that helps but must never hold a connection
+   * that the caller's other calls need (a stream's second connection; see onPoolWait).
    */
   async beginRead(
     timeoutMs: number,
@@ -174,96 +146,47 @@ export class Connection {
     { wait }: { wait: boolean },
   ): Promise<ReadSession | undefined> {
     this.assertOpen();
-    if (!wait) {
-      const pool = this.pool as pg.Pool & { options: { max: number } };
-      if (pool.waitingCount > 0 || (pool.idleCount === 0 && pool.totalCount >= pool.options.max)) return undefined;
-    }
+    if (wait) this.#relieve();
+    else if (this.#free() < 2) return undefined;
     const client = await this.pool.connect();
     if (this.#closed) {
       // close() ran while this waited for a connection: it could not end a session not yet begun.
       client.release();
       throw new Error(setupErrors.closed());
     }
-    // Between two reads the connection is idle in its transaction, and checked out: the pool no
-    // longer listens for its errors. One the server sends then (a terminated session, an
-    // idle_in_transaction_session_timeout) would be an unhandled 'error' event, which ends the
-    // process; it is kept here and thrown by the next read.
-    let lost: Error | undefined;
-    const onError = (e: Error) => {
-      lost ??= e;
-    };
-    client.on("error", onError);
-    let closed = false;
-    const throwIfUnusable = async () => {
-      if (lost) {
-        await session.close();
-        throw lost;
-      }
-      if (closed) throw new Error(setupErrors.closed());
-    };
-    const session: ReadSession & { snapshot: string | undefined } = {
-      snapshot: undefined,
-      get lost() {
-        return lost !== undefined;
-      },
-      run: async (statement, params) => {
-        await throwIfUnusable();
-        const { text, values } = statement.bind(this.schema, params);
-        try {
-          return (await client.query(text, values)).rows;
-        } catch (e) {
-          await session.close();
-          throw e;
-        }
-      },
-      cursor: async <P extends object, O, R>(name: string, statement: Statement<P, O>, params: P) => {
-        const opened = await session.run(statement, params);
-        const fetch = (count: number, ms: number) =>
-          `${localTimeout(ms)}; FETCH FORWARD ${Math.floor(count)} FROM ${pg.escapeIdentifier(name)}`;
-        const reader: CursorReader<R> = {
-          async read(count, ms) {
-            await throwIfUnusable();
-            try {
-              // Two statements, one round trip (the simple protocol): [SET's result, FETCH's].
-              const results = (await client.query(fetch(count, ms))) as unknown as pg.QueryResult[];
-              return results[1].rows as R[];
-            } catch (e) {
-              await session.close();
-              throw e;
-            }
-          },
-          close: () => session.close(),
-        };
-        return { reader, opened };
-      },
-      close: async () => {
-        if (closed) return;
-        closed = true;
-        this.#sessions.delete(session);
-        let broken: Error | undefined = lost;
-        if (!broken) await client.query("ROLLBACK").catch((e) => (broken = e));
-        client.off("error", onError);
-        client.release(broken); // a connection that cannot even roll back is discarded
-      },
-    };
+    const session = await beginReadSession({
+      client,
+      schema: this.schema,
+      snapshot,
+      timeoutMs,
+      clientConfig: () => this.clientConfig(),
+      ended: (s) => this.#sessions.delete(s),
+    });
     this.#sessions.add(session);
-    // One round trip: BEGIN, the snapshot, the timeout (and the exported id, the last result).
-    const begin =
-      snapshot.kind === "own" ? ["BEGIN"] : ["BEGIN ISOLATION LEVEL REPEATABLE READ", "SET TRANSACTION READ ONLY"];
-    if (snapshot.kind === "import") begin.push(`SET TRANSACTION SNAPSHOT ${pg.escapeLiteral(snapshot.id)}`);
-    begin.push(localTimeout(timeoutMs));
-    // (A standby cannot export a snapshot: there the session has none to share, and says so.)
-    if (snapshot.kind === "export") {
-      begin.push("SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_export_snapshot() END AS id");
-    }
-    try {
-      const results = (await client.query(begin.join("; "))) as unknown as pg.QueryResult[];
-      if (snapshot.kind === "export") session.snapshot = (results.at(-1)!.rows[0].id as string | null) ?? undefined;
-    } catch (e) {
-      await session.close();
-      throw e;
-    }
     return session;
+  }
+
+  /**
+   * Registers `giveUp`, called when a call of this Connection is about to wait for the pool (no
+   * connection free): a holder of a connection it can do without gives it back. Returns the
+   * unregistration. Calls made on the pool directly, not through here, are seen only by
+   * pool.waitingCount (which such a holder also checks).
+   */
+  onPoolWait(giveUp: () => void): () => void {
+    this.#yielders.add(giveUp);
+    return () => this.#yielders.delete(giveUp);
+  }
+
+  /** Connections the pool could hand out now without anyone waiting. */
+  #free(): number {
+    const pool = this.pool as SizedPool;
+    return pool.idleCount + Math.max(0, pool.options.max - pool.totalCount) - pool.waitingCount;
+  }
+
+  /** Before a call that may wait for the pool: the holders that can give a connection back do. */
+  #relieve(): void {
+    if (this.#yielders.size === 0 || this.#free() > 0) return;
+    for (const giveUp of [...this.#yielders]) giveUp();
   }
 
   /**
@@ -278,6 +201,7 @@ export class Connection {
   ): Promise<R[]> {
     const { text, values } = statement.bind(this.schema, params);
     const begin = settings.timeoutMs === undefined ? "BEGIN" : `BEGIN; ${localTimeout(settings.timeoutMs)}`;
+    this.#relieve();
     const client = await this.pool.connect();
     let broken: Error | undefined;
     try {

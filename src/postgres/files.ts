@@ -302,14 +302,16 @@ export abstract class PostgresFiles extends BackendCore<number, Shared, SqlMatch
         sql.searchOpen,
         { ...open, from: null, to: null },
         timeoutMs,
-        split ? { kind: "export" } : { kind: "own" },
+        split ? { kind: "repeatable" } : { kind: "own" },
       );
       head = opened.reader;
       spent = performance.now() - opening;
       // A second connection only for a read in path order: each part's trigram query would look
       // up the same index entries again (measured: a case-insensitive literal 154 -> 236 ms).
-      if (split && opened.snapshot && opened.opened[0].pathOrder) {
-        tail = new StreamTail({ connection, snapshot: opened.snapshot, open, ...split, batch: STREAM_BATCH, budget });
+      if (split && opened.opened[0].pathOrder) {
+        // The snapshot the head's cursor reads (REPEATABLE READ: the transaction's), for the tail.
+        const snapshot = await opened.session.exportSnapshot();
+        if (snapshot) tail = new StreamTail({ connection, snapshot, open, ...split, batch: STREAM_BATCH, budget });
       }
       // The head's rows come in path order: once the tail is open (its first path known) and the
       // head has not passed that path, the head stops at the first row there and the tail goes on.
@@ -346,10 +348,11 @@ export abstract class PostgresFiles extends BackendCore<number, Shared, SqlMatch
         }
         if (tail && before < rows.length && tail.usable) {
           await head.close();
-          for await (const more of tail.rows((ms) => (spent += ms))) {
-            if (limited && spent >= timeoutMs) throw new MatchTimeoutError(timeoutMs);
-            yield more;
-          }
+          yield* tail.adopt(
+            (ms) => (spent += ms),
+            () => limited && spent >= timeoutMs,
+            timeoutMs,
+          );
           return;
         }
         if (before < rows.length) {

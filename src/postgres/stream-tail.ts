@@ -6,14 +6,17 @@
  * its start, a tail cuts the scope at its middle by bytes (fs_search_split) and reads the second
  * half on a connection of its own, in the head's snapshot (exported by the head, imported here:
  * the same rows), ahead of the consumer, up to a bounded number of bytes. When the head reaches
- * the cut, the stream closes the head and goes on with the tail: the same rows in the same order
- * as the head alone would have given.
+ * the cut, the stream closes the head and goes on with the tail (adopt()): the same rows in the
+ * same order as the head alone would have given.
  *
- * The tail only ever helps. It starts only if the pool has a connection free at once (waiting for
- * one could wait behind the very streams that hold the pool), and until the stream switches to it
- * any failure of it (no connection, a timeout, a lost connection) just drops it: the head is still
- * open and reads on past the cut, as it would have without a tail.
+ * Until then the tail only ever helps, and never holds a connection someone else needs: it starts
+ * only if the pool would still have one free after it, and it gives its connection back (and is
+ * dropped) as soon as a call of the backend would wait for the pool, or anyone waits on it — the
+ * consumer's own calls inside its loop included. Any failure of it before the switch (no
+ * connection, a timeout, a lost connection) just drops it: the head is still open and reads on
+ * past the cut, as it would have without a tail. Dropping or closing it cancels a FETCH in flight.
  */
+import { MatchTimeoutError } from "../bounded.js";
 import type { GrepMatch } from "../protocol.js";
 import type { Connection, ReadSession } from "./connection.js";
 import * as sql from "./sql/queries.js";
@@ -34,6 +37,8 @@ export interface TailRequest {
 
 /** A row's share of the read-ahead bound: its strings (UTF-16) and the object around them. */
 const rowBytes = (r: GrepMatch) => 2 * (r.path.length + r.text.length) + 64;
+/** How often a tail waiting for the consumer looks whether anyone waits on the pool, in ms. */
+const POOL_CHECK_MS = 50;
 
 export class StreamTail {
   /** The first path of the tail's part, once its cursor is open (the head stops there). */
@@ -41,8 +46,8 @@ export class StreamTail {
   #failed = false;
   #done = false;
   #closed = false;
-  /** A step is in flight on the tail's connection (#busy). */
-  #inFlight = false;
+  /** The stream switched to it: from now on it is the stream's connection, not a helper. */
+  #adopted = false;
   #session: ReadSession | undefined;
   readonly #ahead: GrepMatch[][] = [];
   #aheadBytes = 0;
@@ -52,9 +57,11 @@ export class StreamTail {
   #added: (() => void) | undefined;
   #error: unknown;
   readonly #request: TailRequest;
+  readonly #unregister: () => void;
 
   constructor(request: TailRequest) {
     this.#request = request;
+    this.#unregister = request.connection.onPoolWait(() => this.#drop());
     void this.#run();
   }
 
@@ -66,37 +73,45 @@ export class StreamTail {
     return this.from !== undefined && !this.#failed && !this.#closed && !(!this.#done && this.#session?.lost);
   }
 
+  /** Someone waits for the pool: until the switch, the tail is the one to give way. */
+  #othersWait(): boolean {
+    return !this.#adopted && this.#request.connection.pool.waitingCount > 0;
+  }
+
   async #run(): Promise<void> {
     const r = this.#request;
     try {
-      const session = await this.#busy(() =>
-        r.connection.beginRead(r.budget(), { kind: "import", id: r.snapshot }, { wait: false }),
-      );
+      const session = await r.connection.beginRead(r.budget(), { kind: "import", id: r.snapshot }, { wait: false });
       this.#session = session;
-      if (!session || this.#closed) return this.#fail(undefined);
-      const [{ bounds }] = await this.#busy(() =>
-        session.run(sql.searchSplit, {
-          workspace: r.open.workspace,
-          path: r.open.path,
-          allowExact: r.open.allowExact,
-          parts: 2,
-          minBytes: r.minBytes,
-        }),
-      );
+      if (!session) return this.#fail(undefined);
+      if (this.#closed) return void (await session.close()); // closed while it was being begun
+      const [{ bounds }] = await session.run(sql.searchSplit, {
+        workspace: r.open.workspace,
+        path: r.open.path,
+        allowExact: r.open.allowExact,
+        parts: 2,
+        minBytes: r.minBytes,
+      });
       if (bounds.length === 0 || this.#closed) return this.#fail(undefined);
-      const { reader } = await this.#busy(() =>
-        session.cursor<sql.SearchOpenParams, unknown, GrepMatch>(r.open.cursor, sql.searchOpen, {
-          ...r.open,
-          from: bounds[0],
-          to: null,
-        }),
-      );
+      const { reader } = await session.cursor<sql.SearchOpenParams, unknown, GrepMatch>(r.open.cursor, sql.searchOpen, {
+        ...r.open,
+        from: bounds[0],
+        to: null,
+      });
       if (this.#closed) return this.#fail(undefined);
       this.from = bounds[0];
       while (!this.#closed) {
-        while (this.#aheadBytes >= r.aheadBytes && !this.#closed) await new Promise<void>((go) => (this.#taken = go));
+        // Ahead of the consumer by its bound (always by one batch at least): wait for it to take.
+        while (this.#ahead.length > 0 && this.#aheadBytes >= r.aheadBytes && !this.#closed) {
+          if (this.#othersWait()) return this.#drop();
+          await new Promise<void>((go) => {
+            this.#taken = go;
+            setTimeout(go, POOL_CHECK_MS).unref();
+          });
+        }
         if (this.#closed) return;
-        const rows = await this.#busy(() => reader.read(r.batch, r.budget()));
+        if (this.#othersWait()) return this.#drop();
+        const rows = await reader.read(r.batch, r.budget());
         if (this.#closed) return;
         if (rows.length < r.batch) {
           this.#done = true;
@@ -112,24 +127,17 @@ export class StreamTail {
     }
   }
 
-  /**
-   * Runs one step on the tail's connection. close() does not wait for a step in flight (nor
-   * cancel it: by the time a cancel arrived, the backend could be serving another query); the
-   * session is closed when the step returns, if close() came meanwhile.
-   */
-  async #busy<T>(step: () => Promise<T>): Promise<T> {
-    this.#inFlight = true;
-    try {
-      return await step();
-    } finally {
-      this.#inFlight = false;
-      if (this.#closed) void this.#session?.close();
-    }
+  /** Gives the connection back before the switch (someone else needs it); the head reads on. */
+  #drop(): void {
+    if (!this.#adopted) this.#fail(undefined);
   }
 
   #fail(e: unknown): void {
+    if (this.#failed) return;
     this.#failed = true;
     this.#error = e;
+    this.#ahead.length = 0; // nobody will take them
+    this.#aheadBytes = 0;
     this.#wake();
     void this.close();
   }
@@ -140,15 +148,19 @@ export class StreamTail {
   }
 
   /**
-   * The tail's rows in order, batch by batch, once the stream has switched to it: first what it
-   * read ahead, then the rest as it reads it. A failure after the switch is the stream's failure.
-   * `spend` is told the time the consumer waited for each batch (the stream's budget counts it).
+   * The stream switches to the tail: its rows in order, batch by batch, first what it read ahead,
+   * then the rest as it reads it. A failure from now on is the stream's. `spend` is told the time
+   * the consumer waited for each batch; `overBudget` says the stream's budget is spent (checked
+   * before each wait: a batch already here is handed over).
    */
-  async *rows(spend: (ms: number) => void): AsyncGenerator<GrepMatch[]> {
+  async *adopt(spend: (ms: number) => void, overBudget: () => boolean, timeoutMs: number): AsyncGenerator<GrepMatch[]> {
+    this.#adopted = true;
+    this.#unregister();
     for (;;) {
       if (this.#ahead.length === 0) {
         if (this.#failed) throw this.#error ?? new Error("the second half of the search stopped");
         if (this.#done) return;
+        if (overBudget()) throw new MatchTimeoutError(timeoutMs);
         const waiting = performance.now();
         await new Promise<void>((go) => (this.#added = go));
         spend(performance.now() - waiting);
@@ -163,13 +175,15 @@ export class StreamTail {
   }
 
   /**
-   * Ends the tail's transaction and frees its connection; idempotent. A step in flight is not
-   * waited for (#busy closes the session when it returns, within the stream's budget).
+   * Ends the tail's transaction and frees its connection, cancelling a FETCH in flight (the
+   * read session waits for it to stop); idempotent.
    */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#unregister();
     this.#taken?.();
     this.#taken = undefined;
-    if (!this.#inFlight) await this.#session?.close();
+    this.#wake();
+    await this.#session?.close();
   }
 }

@@ -295,6 +295,12 @@ test("raw SQL as the restricted role cannot read or modify another workspace's r
       [GROUP, "globex"],
     ],
   );
+  // Where a stream's second connection starts (0025): the sizes of files it can read, no others.
+  const splitSql = `SELECT ${s}.fs_search_split($1, '/', true, 4, 0) AS bounds`;
+  const split = async (ws: string) => (await one(splitSql, [ws]))[0].bounds as string[];
+  assert.equal((await admin.query(splitSql, ["acme-corp"])).rows[0].bounds, ["/secret.txt"], "the owner sees it");
+  assert.equal(await split("acme-corp"), []);
+  assert.equal(await split("acme"), ["/secret.txt"]);
   assert.equal(await one(`SELECT * FROM ${s}.fs_read('acme-corp', '/secret.txt', 0, 10)`), []);
   assert.equal(await one(`SELECT * FROM ${s}.fs_grep('acme-corp', '/', false, NULL, NULL, false, 'secret', NULL)`), []);
   assert.equal(

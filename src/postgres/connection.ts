@@ -103,6 +103,7 @@ export class Connection {
       return (await this.pool.query(text, values)).rows;
     } catch (e) {
       if (!retry || !isConnectionLost(e)) throw e;
+      this.#relieve();
       return (await this.pool.query(text, values)).rows;
     }
   }
@@ -162,6 +163,11 @@ export class Connection {
       clientConfig: () => this.clientConfig(),
       ended: (s) => this.#sessions.delete(s),
     });
+    if (this.#closed) {
+      // close() ran during BEGIN: it could not end a session it did not know yet.
+      await session.close();
+      throw new Error(setupErrors.closed());
+    }
     this.#sessions.add(session);
     return session;
   }

@@ -311,7 +311,7 @@ export abstract class PostgresFiles extends BackendCore<number, Shared, SqlMatch
       if (split && opened.opened[0].pathOrder) {
         // The snapshot the head's cursor reads (REPEATABLE READ: the transaction's), for the tail.
         const snapshot = await opened.session.exportSnapshot();
-        if (snapshot) tail = new StreamTail({ connection, snapshot, open, ...split, batch: STREAM_BATCH, budget });
+        if (snapshot) tail = new StreamTail({ connection, snapshot, open, ...split, batch: STREAM_BATCH, timeoutMs });
       }
       // The head's rows come in path order: once the tail is open (its first path known) and the
       // head has not passed that path, the head stops at the first row there and the tail goes on.
@@ -346,7 +346,7 @@ export abstract class PostgresFiles extends BackendCore<number, Shared, SqlMatch
           last = rows[before - 1].path;
           yield before === rows.length ? rows : rows.slice(0, before);
         }
-        if (tail && before < rows.length && tail.usable) {
+        if (tail && before < rows.length && tail.claim()) {
           await head.close();
           yield* tail.adopt(
             (ms) => (spent += ms),

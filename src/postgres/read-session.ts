@@ -54,9 +54,11 @@ export interface ReadSession {
 
 /**
  * Asks the server to cancel what backend `pid` runs, on a connection of its own (the pool may
- * have none free). Called only while the session still holds that backend and its statement is
- * running: a cancel that arrives once it is idle is ignored by the server, and the backend cannot
- * serve anyone else's query before the session has released it, after this returned.
+ * have none free). `pid` is pg_backend_pid() as this session's transaction saw it (behind a
+ * transaction pooler, the client's process id is the pooler's, not the server's). Called only
+ * while the session still holds that backend, in its transaction, and its statement is running:
+ * a cancel that arrives once it is idle is ignored by the server, and the backend cannot serve
+ * anyone else's query before the session has ended its transaction, after this returned.
  */
 async function cancelOn(config: pg.ClientConfig, pid: number): Promise<void> {
   const side = new pg.Client({ ...config, connectionTimeoutMillis: 5_000, statement_timeout: 5_000 });
@@ -92,6 +94,9 @@ export async function beginReadSession(options: {
   };
   client.on("error", onError);
   let closed = false;
+  /** The backend's pid, read in the session's first round trip (for the cancel). */
+  let pid: number | undefined;
+  /** The statement in flight. Steps never overlap: each caller awaits the one before. */
   let running: Promise<unknown> | undefined;
   /** One statement on the connection, remembered while it runs (close() cancels it). */
   const query = async <T>(run: () => Promise<T>): Promise<T> => {
@@ -106,8 +111,9 @@ export async function beginReadSession(options: {
       return await step;
     } catch (e) {
       if (running === step) running = undefined; // it ended: close() has nothing to cancel
+      const closing = closed; // close() came first and cancelled it: the session is closed
       await session.close();
-      throw e;
+      throw closing ? new Error(setupErrors.closed()) : e;
     } finally {
       if (running === step) running = undefined;
     }
@@ -145,8 +151,8 @@ export async function beginReadSession(options: {
       options.ended(session);
       // (The statement as it was now: `running` is cleared when it ends, maybe during the cancel.)
       const pending = running;
-      if (pending && !lost) {
-        await cancelOn(options.clientConfig(), (client as unknown as { processID: number }).processID);
+      if (pending && !lost && pid !== undefined) {
+        await cancelOn(options.clientConfig(), pid);
         await pending.catch(() => {});
       }
       let broken: Error | undefined = lost;
@@ -155,11 +161,12 @@ export async function beginReadSession(options: {
       client.release(broken); // a connection that cannot even roll back is discarded
     },
   };
-  // One round trip: BEGIN, the snapshot, the timeout.
+  // One round trip: BEGIN, the snapshot, the timeout, the backend's pid.
   const begin =
     snapshot.kind === "own" ? ["BEGIN"] : ["BEGIN ISOLATION LEVEL REPEATABLE READ", "SET TRANSACTION READ ONLY"];
   if (snapshot.kind === "import") begin.push(`SET TRANSACTION SNAPSHOT ${pg.escapeLiteral(snapshot.id)}`);
-  begin.push(localTimeout(options.timeoutMs));
-  await query(() => client.query(begin.join("; ")));
+  begin.push(localTimeout(options.timeoutMs), "SELECT pg_backend_pid() AS pid");
+  const results = await query(async () => (await client.query(begin.join("; "))) as unknown as pg.QueryResult[]);
+  pid = results.at(-1)!.rows[0].pid as number;
   return session;
 }

@@ -31,8 +31,8 @@ export interface TailRequest {
   /** Bytes of rows the tail may hold ahead of the consumer (an estimate: JavaScript strings). */
   aheadBytes: number;
   batch: number;
-  /** The server time the stream has left now, in ms (0: no limit). */
-  budget: () => number;
+  /** The stream's budget of server time, in ms (0: no limit); the tail spends its own. */
+  timeoutMs: number;
 }
 
 /** A row's share of the read-ahead bound: its strings (UTF-16) and the object around them. */
@@ -56,6 +56,8 @@ export class StreamTail {
   /** Resolved when the reader adds rows or stops (the consumer waits on it when ahead is empty). */
   #added: (() => void) | undefined;
   #error: unknown;
+  /** The tail's own server time so far (its FETCHes run under what is left of the budget). */
+  #spent = 0;
   readonly #request: TailRequest;
   readonly #unregister: () => void;
 
@@ -81,7 +83,7 @@ export class StreamTail {
   async #run(): Promise<void> {
     const r = this.#request;
     try {
-      const session = await r.connection.beginRead(r.budget(), { kind: "import", id: r.snapshot }, { wait: false });
+      const session = await r.connection.beginRead(r.timeoutMs, { kind: "import", id: r.snapshot }, { wait: false });
       this.#session = session;
       if (!session) return this.#fail(undefined);
       if (this.#closed) return void (await session.close()); // closed while it was being begun
@@ -111,10 +113,13 @@ export class StreamTail {
         }
         if (this.#closed) return;
         if (this.#othersWait()) return this.#drop();
-        const rows = await reader.read(r.batch, r.budget());
+        const started = performance.now();
+        const rows = await reader.read(r.batch, this.#left());
+        this.#spent += performance.now() - started;
         if (this.#closed) return;
         if (rows.length < r.batch) {
           this.#done = true;
+          this.#unregister(); // nothing left to give back
           await session.close(); // every row is here: the connection goes back to the pool first
         }
         this.#ahead.push(rows);
@@ -127,9 +132,29 @@ export class StreamTail {
     }
   }
 
+  /** What is left of the budget for the tail's next FETCH (0: no limit). */
+  #left(): number {
+    const { timeoutMs } = this.#request;
+    if (timeoutMs === 0) return 0;
+    if (this.#spent >= timeoutMs) throw new MatchTimeoutError(timeoutMs);
+    return Math.max(1, timeoutMs - this.#spent);
+  }
+
   /** Gives the connection back before the switch (someone else needs it); the head reads on. */
   #drop(): void {
-    if (!this.#adopted) this.#fail(undefined);
+    if (!this.#adopted && !this.#done) this.#fail(undefined);
+  }
+
+  /**
+   * The stream switches to the tail if it can: true when it was usable, and from now on it is
+   * the stream's (no longer dropped for others); the caller then closes the head and reads
+   * adopt(). Synchronous, so nothing can drop the tail between this check and the switch.
+   */
+  claim(): boolean {
+    if (!this.usable) return false;
+    this.#adopted = true;
+    this.#unregister();
+    return true;
   }
 
   #fail(e: unknown): void {
@@ -148,14 +173,12 @@ export class StreamTail {
   }
 
   /**
-   * The stream switches to the tail: its rows in order, batch by batch, first what it read ahead,
+   * After claim(): the tail's rows in order, batch by batch, first what it read ahead,
    * then the rest as it reads it. A failure from now on is the stream's. `spend` is told the time
    * the consumer waited for each batch; `overBudget` says the stream's budget is spent (checked
    * before each wait: a batch already here is handed over).
    */
   async *adopt(spend: (ms: number) => void, overBudget: () => boolean, timeoutMs: number): AsyncGenerator<GrepMatch[]> {
-    this.#adopted = true;
-    this.#unregister();
     for (;;) {
       if (this.#ahead.length === 0) {
         if (this.#failed) throw this.#error ?? new Error("the second half of the search stopped");

@@ -213,6 +213,9 @@ test("a scope of files too big to sample and the planner on the index: the trigr
 
 /** The session of a stream's tail once it has read ahead (a head's first FETCH is of 64 rows). */
 const TAIL_READING = `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query LIKE '%FETCH FORWARD 1024 %'`;
+/** Waits until the tail of a stream on the pool named `name` has read a batch ahead. */
+const tailReadAhead = (name: string) =>
+  until("the tail read ahead", async () => (await admin.query(TAIL_READING, [name])).rows.length === 1);
 /** Connections of `pool` checked out now (a stream's head and tail hold one each). */
 const checkedOut = (pool: pg.Pool) => pool.totalCount - pool.idleCount;
 async function until(what: string, ok: () => boolean | Promise<boolean>): Promise<void> {
@@ -256,7 +259,7 @@ test("a big scope read in path order: its second half on a second connection, in
       rows.push(m);
       if (rows.length === 1) {
         // The head has given 64 rows; the tail, on its own connection, reads its part ahead.
-        await until("the tail read ahead", async () => (await admin.query(TAIL_READING, [name])).rows.length === 1);
+        await tailReadAhead(name);
         assert.is(checkedOut(pool), 2, "head and tail hold a connection each");
         // Written after the stream began, before and after the cut: neither half sees them.
         await backend.uploadFiles([
@@ -287,7 +290,7 @@ test("the second connection dropped before the stream reaches it: the first read
     for await (const m of b.grepStream("alpha", "/src")) {
       rows.push(m);
       if (rows.length === 1) {
-        await until("the tail read ahead", async () => (await admin.query(TAIL_READING, [name])).rows.length === 1);
+        await tailReadAhead(name);
         await admin.query(`SELECT pg_terminate_backend(pid) FROM (${TAIL_READING}) t`, [name]);
         await until(
           "the tail's backend is gone",
@@ -314,7 +317,7 @@ test("the second connection gives way: calls inside the loop that need the pool 
     for await (const m of b.grepStream("alpha", "/src")) {
       rows.push(m);
       if (rows.length === 1) {
-        await until("the tail read ahead", async () => (await admin.query(TAIL_READING, [name])).rows.length === 1);
+        await tailReadAhead(name);
         assert.is(checkedOut(pool), 2);
         const [one, two] = await Promise.all([b.read(m.path), b.read(m.path)]);
         assert.is(one.error, undefined);
@@ -328,7 +331,7 @@ test("the second connection gives way: calls inside the loop that need the pool 
     for await (const m of b.grepStream("alpha", "/src")) {
       again.push(m);
       if (again.length === 1) {
-        await until("the tail read ahead", async () => (await admin.query(TAIL_READING, [name])).rows.length === 1);
+        await tailReadAhead(name);
         const free = await pool.connect(); // the last free one
         const waiter = await pool.connect(); // waits: the tail sees someone waiting and gives way
         waiter.release();
@@ -351,7 +354,7 @@ test("aheadBytes 0 still reads ahead one batch at a time (it never waits for its
       for await (const m of b.grepStream("alpha", "/src")) {
         // The head waits at its first row until the tail has read ahead: then it switches to it.
         if (rows.push(m) === 1) {
-          await until("the tail read ahead", async () => (await admin.query(TAIL_READING, [name])).rows.length === 1);
+          await tailReadAhead(name);
         }
       }
       return rows;

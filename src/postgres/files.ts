@@ -277,7 +277,7 @@ export abstract class PostgresFiles extends BackendCore<number, Shared, SqlMatch
    * second half read ahead on a second connection in the same snapshot (stream-tail.ts, 0025).
    * `timeoutMs` bounds the server's time over the open and every FETCH together, and the time
    * the stream waits for its second half (0: no limit); the time the consumer spends between
-   * batches is not counted (nothing runs then, but the second half reading ahead).
+   * batches is not counted. The second half's read-ahead spends a budget of its own.
    */
   protected async *streamLines({
     matcher,
@@ -355,8 +355,10 @@ export abstract class PostgresFiles extends BackendCore<number, Shared, SqlMatch
           );
           return;
         }
-        if (before < rows.length) {
-          // The tail failed after its cut was taken: the head gives the rest itself.
+        if (tail && before < rows.length) {
+          // The tail failed after its cut was taken: the head gives the rest itself, alone.
+          await tail.close();
+          tail = undefined;
           last = rows[rows.length - 1].path;
           yield rows.slice(before);
         }

@@ -5,6 +5,7 @@
  */
 import pg from "pg";
 import { setupErrors } from "../protocol.js";
+import { cancelBackend, exportSnapshot } from "./sql/queries.js";
 import type { Statement } from "./sql/statement.js";
 
 /** The statement that sets this transaction's statement_timeout, in ms (0: none, as in PostgreSQL). */
@@ -60,11 +61,11 @@ export interface ReadSession {
  * a cancel that arrives once it is idle is ignored by the server, and the backend cannot serve
  * anyone else's query before the session has ended its transaction, after this returned.
  */
-async function cancelOn(config: pg.ClientConfig, pid: number): Promise<void> {
+async function cancelOn(config: pg.ClientConfig, schema: string, pid: number): Promise<void> {
   const side = new pg.Client({ ...config, connectionTimeoutMillis: 5_000, statement_timeout: 5_000 });
   try {
     await side.connect();
-    await side.query("SELECT pg_cancel_backend($1)", [pid]);
+    await cancelBackend.run(side, schema, { pid });
   } catch {
     // Could not cancel: close() then waits for the statement to end on its own (its timeout).
   } finally {
@@ -138,13 +139,7 @@ export async function beginReadSession(options: {
       };
       return { reader, opened };
     },
-    exportSnapshot: () =>
-      query(async () => {
-        const { rows } = await client.query(
-          "SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_export_snapshot() END AS id",
-        );
-        return (rows[0].id as string | null) ?? undefined;
-      }),
+    exportSnapshot: async () => (await session.run(exportSnapshot, {}))[0].id ?? undefined,
     close: async () => {
       if (closed) return;
       closed = true;
@@ -152,7 +147,7 @@ export async function beginReadSession(options: {
       // (The statement as it was now: `running` is cleared when it ends, maybe during the cancel.)
       const pending = running;
       if (pending && !lost && pid !== undefined) {
-        await cancelOn(options.clientConfig(), pid);
+        await cancelOn(options.clientConfig(), schema, pid);
         await pending.catch(() => {});
       }
       let broken: Error | undefined = lost;
@@ -165,7 +160,7 @@ export async function beginReadSession(options: {
   const begin =
     snapshot.kind === "own" ? ["BEGIN"] : ["BEGIN ISOLATION LEVEL REPEATABLE READ", "SET TRANSACTION READ ONLY"];
   if (snapshot.kind === "import") begin.push(`SET TRANSACTION SNAPSHOT ${pg.escapeLiteral(snapshot.id)}`);
-  begin.push(localTimeout(options.timeoutMs), "SELECT pg_backend_pid() AS pid");
+  begin.push(localTimeout(options.timeoutMs), "SELECT pg_catalog.pg_backend_pid() AS pid");
   const results = await query(async () => (await client.query(begin.join("; "))) as unknown as pg.QueryResult[]);
   pid = results.at(-1)!.rows[0].pid as number;
   return session;

@@ -121,6 +121,12 @@ export const searchOpen = statement<SearchOpenParams, { cursor: string; pathOrde
   readOnly: true,
 });
 
+/** The snapshot a read session's REPEATABLE READ transaction reads, for another to import (read-session.ts). */
+export const exportSnapshot = statement<NoParams, { id: string | null }>("export_snapshot", { readOnly: true });
+
+/** Cancels what one backend runs (a read session's own, on close: read-session.ts). */
+export const cancelBackend = statement<{ pid: number }, { cancelled: boolean }>("cancel_backend");
+
 /** Where a streamed search's scope is cut into parts of about equal bytes (fs_search_split, 0025). */
 export const searchSplit = statement<
   FileKey & { allowExact: boolean; parts: number; minBytes: number },

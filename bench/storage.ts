@@ -6,7 +6,7 @@
  * with its TOAST and indexes) and three uncapped streamed searches (medians of 3).
  *
  *   BENCH_CORPUS (default /work/corpus/linux-source-6.1: see bench/streams.ts's header for how to
- *   get it), BENCH_MIB (default 100), BENCH_VARIANTS (comma-separated names; default all).
+ *   get it), BENCH_MIB (default 100), BENCH_VARIANTS (comma-separated positions in VARIANTS, from 0; default all).
  */
 import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
@@ -24,10 +24,25 @@ const PLAIN_CHUNKS = [
   "ALTER TABLE chunks ALTER COLUMN content SET STORAGE EXTENDED, ALTER COLUMN content SET COMPRESSION DEFAULT",
   "ALTER TABLE chunks SET (toast_tuple_target = 8160)",
 ];
+/** text_chunks with another slot size (0003's cut: a line goes to the slot its first byte is in). */
+const chunksOf = (bytes: number) => [
+  `CREATE OR REPLACE FUNCTION text_chunks(p_content text)
+   RETURNS TABLE(first_line integer, line_count integer, content text) LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+     SELECT min(s.n)::integer, count(*)::integer, string_agg(s.line, E'\\n' ORDER BY s.n)
+     FROM (SELECT t.line, t.n,
+                  (sum(octet_length(t.line) + 1) OVER (ORDER BY t.n ROWS UNBOUNDED PRECEDING)
+                     - octet_length(t.line) - 1) / ${bytes} AS slot
+           FROM string_to_table(p_content, E'\\n') WITH ORDINALITY AS t(line, n)) s
+     GROUP BY s.slot
+     UNION ALL
+     SELECT 1, 1, '' WHERE p_content = '' $$`,
+];
 const VARIANTS: Array<{ name: string; alter: string[]; uploads: number }> = [
   { name: "chunks plain (0023)", alter: PLAIN_CHUNKS, uploads: 1 },
   { name: "chunks lz4 inline (0024)", alter: [], uploads: 1 },
   { name: "0024, two uploads in flight (the CLI's import)", alter: [], uploads: 2 },
+  { name: "0024 + chunks of ~6 kB", alter: chunksOf(6000), uploads: 1 },
+  { name: "0024 + chunks of ~12 kB", alter: chunksOf(12000), uploads: 1 },
   {
     name: "0024 + files.content lz4",
     alter: ["ALTER TABLE files ALTER COLUMN content SET COMPRESSION lz4"],

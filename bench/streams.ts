@@ -12,8 +12,15 @@
  *
  * BENCH_CORPUS (default /work/corpus/linux-source-6.1) and BENCH_MIB (default 150): the files of
  * the tree in path order (text, under 1 MiB) until that size; BENCH_COMMON the common literal
- * (default "return"). Prose: BENCH_CORPUS=/work/corpus/linux-source-6.1/Documentation
+ * (default "return"), BENCH_REGEX a regex without trigrams (default `\bu(8|16)\b`), BENCH_ICASE a
+ * case-insensitive literal (default MUTEX_LOCK). Prose: BENCH_CORPUS=/work/corpus/linux-source-6.1/Documentation
  * BENCH_MIB=64 BENCH_COMMON=the.
+ *
+ * BENCH_FAMILY=markdown: a Markdown-only workspace (the defaults become /work/corpus-md, 64 MiB,
+ * `the`, `^#{1,3} ` (headings), UNICODE). The one measured in BENCHMARKS.md is every `.md` file of
+ * two public documentation repositories, 3,766 files, 40.5 MiB: MicrosoftDocs/PowerShell-Docs
+ * (reference pages) and rust-lang/rfcs (design prose), each under its own directory; any tree of
+ * Markdown of that shape will do (`git clone` both, or `find -name '*.md'` of your own docs).
  */
 import { spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -26,10 +33,16 @@ import { PostgresBackend } from "../src/index.js";
 import type { GrepMatch, SearchOptions } from "../src/protocol.js";
 import { benchDatabase, median } from "./common.js";
 
-const CORPUS = process.env.BENCH_CORPUS ?? "/work/corpus/linux-source-6.1";
-const LIMIT = Number(process.env.BENCH_MIB ?? 150) * 1048576;
+const MARKDOWN = process.env.BENCH_FAMILY === "markdown";
+const CORPUS = process.env.BENCH_CORPUS ?? (MARKDOWN ? "/work/corpus-md" : "/work/corpus/linux-source-6.1");
+const LIMIT = Number(process.env.BENCH_MIB ?? (MARKDOWN ? 64 : 150)) * 1048576;
 /** The common literal: a C keyword by default; BENCH_COMMON=the for prose (BENCH_CORPUS=.../Documentation). */
-const COMMON = process.env.BENCH_COMMON ?? "return";
+const COMMON = process.env.BENCH_COMMON ?? (MARKDOWN ? "the" : "return");
+/** A regex with no trigram (the index cannot narrow it: every chunk is tested). */
+const REGEX = process.env.BENCH_REGEX ?? (MARKDOWN ? "^#{1,3} " : "\\bu(8|16)\\b");
+const ICASE = process.env.BENCH_ICASE ?? (MARKDOWN ? "UNICODE" : "MUTEX_LOCK");
+/** Caps of the capped rows: deepagents' grep default (1,000) and a tighter one. */
+const CAPS = [100, 1000];
 const RUNS = 3;
 const RARE = "zqxjkvbw_rare_token_42";
 const BIN = path.resolve("dist/cli/main.js");
@@ -92,7 +105,11 @@ const total = { bytes: 0 };
 await corpusOf(CORPUS, files, total).catch((e) => {
   throw new Error(`no corpus at ${CORPUS} (${(e as Error).message}); see the header of bench/streams.ts`);
 });
-files.push(["/zz-rare/needle.c", "", Buffer.from(`/* intro */\nint ${RARE} = 1;\n`)]);
+files.push(
+  MARKDOWN
+    ? ["/zz-rare/needle.md", "", Buffer.from(`# intro\n\nthe ${RARE} lives here\n`)]
+    : ["/zz-rare/needle.c", "", Buffer.from(`/* intro */\nint ${RARE} = 1;\n`)],
+);
 const mib = total.bytes / 1048576;
 log(`corpus: ${files.length} files, ${mib.toFixed(1)} MiB from ${CORPUS}`);
 
@@ -183,8 +200,8 @@ try {
   const cases: Array<[string, SearchOptions, string[]]> = [
     [`common literal '${COMMON}', uncapped`, { pattern: COMMON }, ["-F", COMMON]],
     ["rare literal", { pattern: RARE }, ["-F", RARE]],
-    ["regex without trigrams '\\bu(8|16)\\b'", { pattern: "\\bu(8|16)\\b", regex: true }, ["\\bu(8|16)\\b"]],
-    ["case-insensitive 'mutex_lock'", { pattern: "MUTEX_LOCK", ignoreCase: true }, ["-i", "-F", "MUTEX_LOCK"]],
+    [`regex without trigrams '${REGEX}'`, { pattern: REGEX, regex: true }, [REGEX]],
+    [`case-insensitive '${ICASE.toLowerCase()}'`, { pattern: ICASE, ignoreCase: true }, ["-i", "-F", ICASE]],
   ];
   const rows: string[] = [];
   for (const [name, options, rgArgs] of cases) {
@@ -221,6 +238,49 @@ try {
     log(row);
     rows.push(row);
   }
+
+  // Capped searches (what an agent's grep asks for) against `rg | head -n N` (ripgrep stops at
+  // the pipe's close), and the rare literal: right after the import, then after a manual ANALYZE.
+  const cappedRows: string[] = [];
+  const capped = async (state: string) => {
+    const shell = (literal: string, cap: number | null) => {
+      const head = cap === null ? "" : ` | head -n ${cap}`;
+      const r = spawnSync("sh", ["-c", `rg --no-ignore --hidden -n -F '${literal}' '${disk}'${head}`], {
+        maxBuffer: 1 << 30,
+      });
+      if (r.status !== 0) throw new Error(`rg${head} failed: ${r.stderr}`);
+    };
+    const capCases: Array<[string, SearchOptions, number | null]> = [
+      ...CAPS.map((n): [string, SearchOptions, number] => [
+        `common literal '${COMMON}', maxCount ${n}`,
+        { pattern: COMMON, maxCount: n },
+        n,
+      ]),
+      ["rare literal", { pattern: RARE }, null],
+    ];
+    for (const [name, options, cap] of capCases) {
+      const ours: number[] = [];
+      const theirs: number[] = [];
+      for (let i = 0; i <= RUNS + 2; i++) {
+        let t0 = performance.now();
+        const r = await backend.search({ ...options, timeoutMs: 600_000 });
+        if (r.error) throw new Error(r.error);
+        const tOurs = performance.now() - t0;
+        t0 = performance.now();
+        shell(options.pattern, cap);
+        const tTheirs = performance.now() - t0;
+        if (i === 0) continue; // warm-up
+        ours.push(tOurs);
+        theirs.push(tTheirs);
+      }
+      const row = `| ${name} | ${state} | ${median(ours).toFixed(1)} | ${median(theirs).toFixed(1)} | ${(median(ours) / median(theirs)).toFixed(2)}x |`;
+      log(row);
+      cappedRows.push(row);
+    }
+  };
+  await capped("right after the import");
+  await admin.query(`ANALYZE ${schema}.files, ${schema}.chunks`);
+  await capped("after ANALYZE");
 
   const base = ["--database-url", url, "--schema", schema, "-w", "w"];
   const cliRows: string[] = [];
@@ -260,6 +320,9 @@ try {
   );
   console.log("|---|---|---|---|---|---|---|");
   for (const r of rows) console.log(r);
+  console.log("\n| capped case | state | search() ms | rg \\| head ms | ours ÷ rg |");
+  console.log("|---|---|---|---|---|");
+  for (const r of cappedRows) console.log(r);
   console.log("\n| CLI | first line ms | total ms | peak RSS MiB | stdout MiB |");
   console.log("|---|---|---|---|---|");
   for (const r of cliRows) console.log(r);

@@ -8,6 +8,9 @@
  * order), so a machine that slows down or speeds up during the run weighs on all of them alike.
  * Prints medians and ratios to the baseline as a Markdown table.
  *   DATABASE_URL=... node --import tsx bench/write-paths.ts
+ * BENCH_DELETE_BOUND=1 adds a fifth schema, history on, altered as "deleted bodies by reference"
+ * would be at best: a delete keeps no body (no blob; the version row still updated once) and
+ * deletes no chunks. An upper bound for that design, not a working variant (BENCHMARKS.md).
  */
 import pg from "pg";
 import { migrate } from "../src/postgres/migrate.js";
@@ -30,6 +33,22 @@ await migrate({ connectionString: db.url, schema: schemas["0007 (no history)"], 
 await migrate({ connectionString: db.url, schema: schemas["newest, history on"] });
 await migrate({ connectionString: db.url, schema: schemas["newest, history off"] });
 await pool.query(`SELECT * FROM ${schemas["newest, history off"]}.set_history('', false, NULL, NULL)`);
+if (process.env.BENCH_DELETE_BOUND) {
+  const bound = `bench_wb_${tag}`;
+  Object.assign(schemas, { "bound: bodies by reference": bound });
+  await migrate({ connectionString: db.url, schema: bound });
+  const { rows } = await pool.query(`SELECT pg_get_functiondef('${bound}.history_deleted'::regproc) AS def`);
+  const def: string = rows[0].def;
+  const from = def.indexOf("  WITH kept AS MATERIALIZED");
+  const to = def.indexOf("  INSERT INTO file_versions (workspace, path, version, deleted, op, size, tag)");
+  if (from < 0 || to < from) throw new Error("history_deleted has changed: update BENCH_DELETE_BOUND's alteration");
+  const touch = `  UPDATE file_versions v SET depth = 0 FROM old_rows o
+    WHERE v.workspace = o.workspace AND v.path = o.path AND v.version = o.version AND NOT v.deleted
+      AND o.workspace = ANY (v_on);\n`;
+  await pool.query(def.slice(0, from) + touch + def.slice(to));
+  await pool.query(`CREATE OR REPLACE FUNCTION ${bound}.chunks_delete() RETURNS trigger LANGUAGE plpgsql
+    AS $$ BEGIN RETURN NULL; END $$`);
+}
 
 const time = async (fn: () => Promise<unknown>) => {
   const t = performance.now();

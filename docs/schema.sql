@@ -1,4 +1,4 @@
--- deepagents-backends: the database schema after migration 0025_search_split.
+-- deepagents-backends: the database schema after migration 0026_move_copy.
 --
 -- GENERATED FILE, do not edit: `npm run schema` (scripts/schema.ts) writes it from the catalogs of
 -- a freshly migrated schema. test/schema.test.ts and `npm run schema -- --check` fail when it is
@@ -36,6 +36,7 @@ CREATE TABLE deepagents.changes (
   version bigint NOT NULL,
   size bigint NOT NULL,
   at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+  moved text COLLATE "C",
   CONSTRAINT changes_op_check CHECK ((op = ANY (ARRAY['create'::text, 'update'::text, 'delete'::text]))),
   CONSTRAINT changes_pkey PRIMARY KEY (id)
 );
@@ -58,7 +59,8 @@ CREATE UNLOGGED TABLE deepagents.changes_pending (
   path text COLLATE "C" NOT NULL,
   op text NOT NULL,
   version bigint NOT NULL,
-  size bigint NOT NULL
+  size bigint NOT NULL,
+  moved text COLLATE "C"
 );
 
 CREATE TABLE deepagents.checkpoints (
@@ -314,10 +316,10 @@ BEGIN
   DELETE FROM fork_marks m WHERE m.xact = NEW.xact;
   WITH staged AS (
     DELETE FROM changes_pending p WHERE p.xact = NEW.xact
-    RETURNING p.seq, p.workspace, p.path, p.op, p.version, p.size
+    RETURNING p.seq, p.workspace, p.path, p.op, p.version, p.size, p.moved
   ), logged AS (
-    INSERT INTO changes (workspace, path, op, version, size)
-    SELECT s.workspace, s.path, s.op, s.version, s.size FROM staged s ORDER BY s.seq
+    INSERT INTO changes (workspace, path, op, version, size, moved)
+    SELECT s.workspace, s.path, s.op, s.version, s.size, s.moved FROM staged s ORDER BY s.seq
     RETURNING changes.id, changes.workspace, changes.path, changes.op, changes.version
   ), stamped AS (
     UPDATE file_versions v SET change_id = l.id
@@ -407,19 +409,40 @@ BEGIN
     INSERT INTO changes_pending (workspace, path, op, version, size)
     SELECT o.workspace, o.path, 'delete', o.version, o.size FROM old_rows o ORDER BY o.workspace, o.path;
   ELSE
-    -- Old and new rows paired by grouping, not by a join: the planner estimates a transition
-    -- table at a few rows and nested-looped one over the other (quadratic in the statement).
-    INSERT INTO changes_pending (workspace, path, op, version, size)
+    -- Each path of the statement is an update (an old and a new row have it), a create (only a
+    -- new one) or a delete (only an old one), as 0015 logs them: rows grouped by path, not joined
+    -- (the planner estimates a transition table at a few rows and nested-looped one over the
+    -- other: quadratic in the statement). A create or delete that is one side of a moved row also
+    -- names the other side (moved): PostgreSQL appends a row's before- and after-image to the two
+    -- transition tables together (trigger.c, AfterTriggerSaveEvent), so the n-th old row is the
+    -- n-th new row's before-image even when the UPDATE changed its key. The rows are zipped by that
+    -- position (unnest of several arrays pairs them: linear), each carrying the other's path when
+    -- its key changed within the workspace. A rename chain (b -> c while a -> b) keeps b an
+    -- update, as history records it (0019 pairs by key), and names the moves at a and c.
+    INSERT INTO changes_pending (workspace, path, op, version, size, moved)
     SELECT k.workspace, k.path,
            CASE WHEN k.has_new AND k.has_old THEN 'update' WHEN k.has_new THEN 'create' ELSE 'delete' END,
-           k.version, k.size
+           k.version, k.size,
+           CASE WHEN NOT (k.has_new AND k.has_old) THEN k.other END
     FROM (
       SELECT u.workspace, u.path, bool_or(u.is_new) AS has_new, bool_or(NOT u.is_new) AS has_old,
              (array_agg(u.version ORDER BY u.is_new DESC))[1] AS version, -- the new row's, if any
-             (array_agg(u.size ORDER BY u.is_new DESC))[1] AS size
-      FROM (SELECT o.workspace, o.path, o.version, o.size, false AS is_new FROM old_rows o
-            UNION ALL
-            SELECT n.workspace, n.path, n.version, n.size, true FROM new_rows n) u
+             (array_agg(u.size ORDER BY u.is_new DESC))[1] AS size,
+             (array_agg(u.other))[1] AS other
+      FROM (SELECT a.w AS ow, a.p AS op, a.v AS ov, a.s AS os, b.w AS nw, b.p AS np, b.v AS nv, b.s AS ns
+            FROM (SELECT array_agg(o.workspace) AS w, array_agg(o.path) AS p, array_agg(o.version) AS v,
+                         array_agg(o.size) AS s FROM old_rows o) a
+            CROSS JOIN (SELECT array_agg(n.workspace) AS w, array_agg(n.path) AS p, array_agg(n.version) AS v,
+                               array_agg(n.size) AS s FROM new_rows n) b) z
+      CROSS JOIN LATERAL unnest(z.ow, z.op, z.ov, z.os, z.nw, z.np, z.nv, z.ns)
+        AS x(old_workspace, old_path, old_version, old_size, new_workspace, new_path, new_version, new_size)
+      CROSS JOIN LATERAL (
+        SELECT x.old_workspace, x.old_path, x.old_version, x.old_size, false,
+               CASE WHEN x.old_workspace = x.new_workspace AND x.old_path <> x.new_path THEN x.new_path END
+        UNION ALL
+        SELECT x.new_workspace, x.new_path, x.new_version, x.new_size, true,
+               CASE WHEN x.old_workspace = x.new_workspace AND x.old_path <> x.new_path THEN x.old_path END
+      ) u(workspace, path, version, size, is_new, other)
       GROUP BY u.workspace, u.path
     ) k
     ORDER BY k.has_new, k.workspace, k.path;
@@ -673,6 +696,8 @@ CREATE OR REPLACE FUNCTION deepagents.chunks_update()
 AS $function$
 DECLARE
   v_sets bigint[];
+  v_workspaces text[];
+  v_paths text[] COLLATE "C"; -- (as files.path: compared with it below)
   v_texts text[];
   v_cut_sets bigint[];
   v_cut_first_lines integer[];
@@ -688,19 +713,28 @@ BEGIN
   -- 24 ms here, quadratic in the statement).
   -- (With each set, the text to cut it from, taken here: a later filter `= ANY (v_sets)` over
   -- new_rows compared every row with every set under a generic plan, quadratic; 0018.)
-  SELECT array_agg(g.chunk_set), array_agg(g.content) INTO v_sets, v_texts
+  -- (0026: with each set, the key of the row to cut it from, and its text read by that key below,
+  -- only for the sets to cut. Aggregating the text itself detoasted every row of the statement,
+  -- a move's too, whose sets are never cut: 100 MB decompressed to rename a directory of it.)
+  SELECT array_agg(g.chunk_set), array_agg(g.workspace), array_agg(g.path) INTO v_sets, v_workspaces, v_paths
   FROM (
-    SELECT u.chunk_set, (array_agg(u.content) FILTER (WHERE u.is_new))[1] AS content
-    FROM (SELECT n.chunk_set, n.hash, n.content, true AS is_new FROM new_rows n
+    SELECT u.chunk_set, (array_agg(u.workspace) FILTER (WHERE u.is_new))[1] AS workspace,
+           (array_agg(u.path) FILTER (WHERE u.is_new))[1] AS path
+    FROM (SELECT n.chunk_set, n.hash, n.workspace, n.path, true AS is_new FROM new_rows n
           WHERE n.chunk_set IS NOT NULL AND n.content IS NOT NULL
           UNION ALL
-          SELECT o.chunk_set, o.hash, NULL, false FROM old_rows o WHERE o.chunk_set IS NOT NULL) u
+          SELECT o.chunk_set, o.hash, NULL, NULL, false FROM old_rows o WHERE o.chunk_set IS NOT NULL) u
     GROUP BY u.chunk_set
     HAVING bool_or(u.is_new)
        AND NOT (array_agg(u.hash) FILTER (WHERE u.is_new)
                 <@ coalesce(array_agg(u.hash) FILTER (WHERE NOT u.is_new), '{}'))
   ) g;
   IF v_sets IS NOT NULL THEN
+    -- The text as this statement left the row (a key probe each; the row is the new row).
+    SELECT array_agg((SELECT f.content FROM files f WHERE f.workspace = k.workspace AND f.path = k.path)
+                     ORDER BY k.i)
+      INTO v_texts
+    FROM unnest(v_workspaces, v_paths) WITH ORDINALITY AS k(workspace, path, i);
     SELECT array_agg(s.chunk_set), array_agg(c.first_line), array_agg(c.line_count), array_agg(c.content)
       INTO v_cut_sets, v_cut_first_lines, v_cut_line_counts, v_cut_contents
     FROM unnest(v_sets, v_texts) AS s(chunk_set, content)
@@ -851,7 +885,7 @@ END
 $function$;
 
 CREATE OR REPLACE FUNCTION deepagents.fs_changes(p_workspace text, p_after bigint, p_limit integer)
- RETURNS TABLE(id bigint, path text, op text, version bigint, size bigint, at timestamp with time zone)
+ RETURNS TABLE(id bigint, path text, op text, version bigint, size bigint, at timestamp with time zone, moved text)
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
@@ -867,7 +901,7 @@ BEGIN
       USING ERRCODE = 'DA001';
   END IF;
   RETURN QUERY
-    SELECT c.id, c.path, c.op, c.version, c.size, c.at FROM changes c
+    SELECT c.id, c.path, c.op, c.version, c.size, c.at, c.moved FROM changes c
     WHERE c.workspace = p_workspace AND c.id > p_after
     ORDER BY c.id LIMIT p_limit;
 END
@@ -1326,6 +1360,112 @@ AS $function$
     SELECT name FROM sub WHERE name IS NOT NULL
   ) d
   ORDER BY 1
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_move(p_workspace text, p_from text, p_to text, p_overwrite boolean, p_copy boolean, p_max_bytes integer)
+ RETURNS TABLE(status text, files bigint, conflict text)
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
+ SET jit TO 'off'
+AS $function$
+DECLARE
+  v_files bigint;
+  v_single boolean;
+  v_conflict text;
+  -- A moved path is p_to followed by what follows p_from in it (characters, as substr counts).
+  v_rest integer := length(p_from) + 1;
+BEGIN
+  IF p_from = '/' OR p_to = '/' OR p_from = p_to
+     OR starts_with(p_to, p_from || '/') OR starts_with(p_from, p_to || '/') THEN
+    RETURN QUERY SELECT 'into_itself'::text, 0::bigint, p_to;
+    RETURN;
+  END IF;
+  -- Every row either side holds, locked in one statement in path order (every writer's order).
+  PERFORM 1 FROM files f
+   WHERE f.workspace = p_workspace
+     AND (f.path = p_from OR (f.path >= p_from || '/' AND f.path < p_from || '0')
+          OR f.path = p_to OR (f.path >= p_to || '/' AND f.path < p_to || '0'))
+   ORDER BY f.path FOR UPDATE;
+  SELECT count(*), coalesce(bool_or(f.path = p_from), false) INTO v_files, v_single
+  FROM files f
+  WHERE f.workspace = p_workspace AND (f.path = p_from OR (f.path >= p_from || '/' AND f.path < p_from || '0'));
+  IF v_files = 0 THEN
+    RETURN QUERY SELECT 'not_found'::text, 0::bigint, NULL::text;
+    RETURN;
+  END IF;
+
+  -- A new path longer than the client allows (its bytes: what follows p_from keeps its own).
+  IF octet_length(p_to) > octet_length(p_from) THEN
+    SELECT (p_to || substr(s.path, v_rest)) INTO v_conflict FROM files s
+    WHERE s.workspace = p_workspace AND (s.path = p_from OR (s.path >= p_from || '/' AND s.path < p_from || '0'))
+      AND octet_length(s.path) - octet_length(p_from) + octet_length(p_to) > p_max_bytes
+    ORDER BY s.path LIMIT 1;
+    IF v_conflict IS NOT NULL THEN
+      RETURN QUERY SELECT 'too_long'::text, 0::bigint, v_conflict;
+      RETURN;
+    END IF;
+  END IF;
+  -- A directory above p_to that is a file (the first from the root).
+  SELECT a.dir INTO v_conflict FROM unnest(path_ancestors(p_to)) WITH ORDINALITY AS a(dir, i)
+  WHERE (SELECT true FROM files f WHERE f.workspace = p_workspace AND f.path = a.dir COLLATE "C" LIMIT 1)
+  ORDER BY a.i LIMIT 1;
+  IF v_conflict IS NULL AND NOT v_single THEN
+    -- A directory moved onto a file, or a file of the target directory where a moved path needs
+    -- a directory (the source's counterpart of it has files under it).
+    SELECT e.path INTO v_conflict FROM files e
+    WHERE e.workspace = p_workspace AND (e.path = p_to OR (e.path >= p_to || '/' AND e.path < p_to || '0'))
+      AND EXISTS (SELECT 1 FROM files s
+                  WHERE s.workspace = p_workspace
+                    AND s.path >= (p_from || substr(e.path, length(p_to) + 1) || '/') COLLATE "C"
+                    AND s.path < (p_from || substr(e.path, length(p_to) + 1) || '0') COLLATE "C")
+    ORDER BY e.path LIMIT 1;
+  END IF;
+  IF v_conflict IS NOT NULL THEN
+    RETURN QUERY SELECT 'parent_is_file'::text, 0::bigint, v_conflict;
+    RETURN;
+  END IF;
+  -- A moved file whose new path is a directory.
+  SELECT (p_to || substr(s.path, v_rest)) INTO v_conflict FROM files s
+  WHERE s.workspace = p_workspace AND (s.path = p_from OR (s.path >= p_from || '/' AND s.path < p_from || '0'))
+    AND EXISTS (SELECT 1 FROM files e
+                WHERE e.workspace = p_workspace
+                  AND e.path >= (p_to || substr(s.path, v_rest) || '/') COLLATE "C"
+                  AND e.path < (p_to || substr(s.path, v_rest) || '0') COLLATE "C")
+  ORDER BY s.path LIMIT 1;
+  IF v_conflict IS NOT NULL THEN
+    RETURN QUERY SELECT 'is_directory'::text, 0::bigint, v_conflict;
+    RETURN;
+  END IF;
+  -- Files at the paths the move writes: refused, or replaced.
+  SELECT e.path INTO v_conflict FROM files s
+  JOIN files e ON e.workspace = p_workspace AND e.path = (p_to || substr(s.path, v_rest)) COLLATE "C"
+  WHERE s.workspace = p_workspace AND (s.path = p_from OR (s.path >= p_from || '/' AND s.path < p_from || '0'))
+  ORDER BY e.path LIMIT 1;
+  IF v_conflict IS NOT NULL THEN
+    IF NOT p_overwrite THEN
+      RETURN QUERY SELECT 'target_exists'::text, 0::bigint, v_conflict;
+      RETURN;
+    END IF;
+    DELETE FROM files e USING files s
+    WHERE s.workspace = p_workspace AND (s.path = p_from OR (s.path >= p_from || '/' AND s.path < p_from || '0'))
+      AND e.workspace = p_workspace AND e.path = (p_to || substr(s.path, v_rest)) COLLATE "C";
+  END IF;
+
+  IF p_copy THEN
+    INSERT INTO files (workspace, path, content, bytes, mime_type, size, line_count, chunk_set, hash)
+    SELECT p_workspace, p_to || substr(s.path, v_rest), NULL, s.bytes, s.mime_type, s.size, s.line_count,
+           s.chunk_set, s.hash
+    FROM files s
+    WHERE s.workspace = p_workspace AND (s.path = p_from OR (s.path >= p_from || '/' AND s.path < p_from || '0'))
+    ORDER BY s.path;
+  ELSE
+    UPDATE files f SET path = p_to || substr(f.path, v_rest)
+    WHERE f.workspace = p_workspace AND (f.path = p_from OR (f.path >= p_from || '/' AND f.path < p_from || '0'));
+  END IF;
+  GET DIAGNOSTICS v_files = ROW_COUNT;
+  RETURN QUERY SELECT CASE WHEN p_copy THEN 'copied' ELSE 'moved' END, v_files, NULL::text;
+END
 $function$;
 
 CREATE OR REPLACE FUNCTION deepagents.fs_read(p_workspace text, p_path text, p_offset integer, p_limit integer)
@@ -2773,7 +2913,7 @@ CREATE TRIGGER files_chunks_claim AFTER INSERT ON deepagents.files REFERENCING N
 
 CREATE TRIGGER files_chunks_insert AFTER INSERT ON deepagents.files REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.chunks_insert();
 
-CREATE TRIGGER files_chunks_set BEFORE INSERT OR UPDATE ON deepagents.files FOR EACH ROW EXECUTE FUNCTION deepagents.chunks_assign();
+CREATE TRIGGER files_chunks_set BEFORE INSERT OR UPDATE OF content, bytes, chunk_set, hash ON deepagents.files FOR EACH ROW EXECUTE FUNCTION deepagents.chunks_assign();
 
 CREATE TRIGGER files_chunks_truncate AFTER TRUNCATE ON deepagents.files FOR EACH STATEMENT EXECUTE FUNCTION deepagents.chunks_truncate();
 

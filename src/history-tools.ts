@@ -3,30 +3,16 @@
  * checkpoint, list_checkpoints, rewind, diff, file_history and restore_file, over any backend
  * implementing VersionedWorkspace. Like deepagents' own file tools, each answers text and reports
  * a failure as one line starting with "Error:" rather than throwing, so the model can react.
- * Its own entry, deepagents-backends/tools: it loads @langchain/core, which the backends do not.
+ * Its own entry, deepagents-backends/tools (with fileTools: move_file, copy_file): it loads
+ * @langchain/core, which the backends do not.
  */
 import { type StructuredToolInterface, tool } from "@langchain/core/tools";
 import type { Checkpoint, PathChange, RewindResult, VersionedWorkspace } from "./core/history.js";
 
-/** Tool output beyond this many characters is cut (a diff of a big rewrite), with a note saying so. */
-export const HISTORY_TOOL_OUTPUT_MAX = 20_000;
+import { answer, failure } from "./tool-answer.js";
 
-const failure = (e: unknown): string => {
-  const message = ((e as Error)?.message ?? String(e)).split("\n")[0];
-  return message.startsWith("Error:") ? message : `Error: ${message}`;
-};
-
-/** Runs a tool body; a thrown error becomes the one-line answer the model sees. */
-const answer = async (body: () => Promise<string>): Promise<string> => {
-  try {
-    const text = await body();
-    return text.length <= HISTORY_TOOL_OUTPUT_MAX
-      ? text
-      : `${text.slice(0, HISTORY_TOOL_OUTPUT_MAX)}\n... (output cut at ${HISTORY_TOOL_OUTPUT_MAX} characters; narrow it with paths)`;
-  } catch (e) {
-    return failure(e);
-  }
-};
+export { HISTORY_TOOL_OUTPUT_MAX } from "./tool-answer.js";
+export { fileTools } from "./file-tools.js";
 
 const side = (s: { version: number; size: number } | null): string =>
   s ? `v${s.version}, ${s.size} bytes` : "no file";

@@ -64,6 +64,14 @@ export const errors = {
    * existing file (as a filesystem answers ENOTDIR).
    */
   parentIsFile: (path: string, file: string) => `Error: Cannot create '${path}': '${file}' is a file, not a directory`,
+  /** move/copy: the target is the source, inside it, above it, or the root. */
+  relocateOntoItself: (operation: "move" | "copy", from: string, to: string) =>
+    `Error: Cannot ${operation} '${from}' to '${to}': a path cannot be ${operation === "move" ? "moved" : "copied"} onto itself, into itself or onto a directory that holds it, and the root cannot be either end`,
+  /** move/copy without overwrite: a file is where the move would write. */
+  targetExists: (path: string) => `Error: '${path}' already exists (pass overwrite: true to replace it)`,
+  /** move/copy: a new path would be longer than the path limit. */
+  pathTooLong: (path: string, limit: number) => `Error: Invalid path '${path}': path is longer than ${limit} bytes`,
+  invalidOverwrite: (value: unknown) => `Error: overwrite must be true or false (got ${displayInput(String(value))})`,
   tooLarge: (path: string, size: number, limit: number) =>
     `Error: File '${path}' is too large (${size} bytes; the limit is ${limit} bytes)`,
   invalidBase64: (path: string) =>
@@ -167,6 +175,23 @@ export const historyErrors = {
   needsOwner: (operation: string) =>
     `Error: ${operation} is for the schema owner (it changes every workspace's history)`,
 } as const;
+
+/** move() and copy() (extensions beyond the protocol). */
+export interface RelocateOptions {
+  /** Replace files at the paths written (a target directory's other files stay). Default false. */
+  overwrite?: boolean;
+}
+
+export interface RelocateResult {
+  error?: string;
+  /** The new path, as given. */
+  path?: string;
+  /** The old path, as given. */
+  from?: string;
+  /** How many files were moved or copied. */
+  files?: number;
+  filesUpdate?: null;
+}
 
 /** Metadata of one file (an extension beyond the protocol). */
 export interface FileStat<Version = number> {

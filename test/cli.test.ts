@@ -171,6 +171,23 @@ test("write, edit, stat, rm and exit code 1 for not found / no match", async () 
   assert.is((await run(["rm", "/notes"])).code, 1);
 });
 
+test("mv and cp: a directory moved and copied, a file in the way refused (exit 1) unless --overwrite", async () => {
+  assert.is((await run(["write", "/mv/a.md", "alpha"])).code, 0);
+  assert.is((await run(["write", "/mv/sub/b.md", "beta"])).code, 0);
+  const moved = await run(["mv", "/mv", "/moved"]);
+  assert.equal([moved.code, moved.stdout.trim()], [0, "moved /mv to /moved (2 files)"]);
+  const refused = await run(["cp", "/moved/a.md", "/moved/sub/b.md"]);
+  assert.equal(
+    [refused.code, refused.stderr.trim()],
+    [1, "error: '/moved/sub/b.md' already exists (pass overwrite: true to replace it)"],
+  );
+  const overwritten = json(await run(["--json", "cp", "/moved/a.md", "/moved/sub/b.md", "--overwrite"]));
+  assert.equal(overwritten, { path: "/moved/sub/b.md", from: "/moved/a.md", files: 1, filesUpdate: null });
+  assert.is((await run(["read", "/moved/sub/b.md"])).stdout.trim(), "alpha");
+  assert.is((await run(["read", "/mv/a.md"])).code, 1);
+  assert.is((await run(["rm", "/moved"])).code, 0);
+});
+
 test("workspaces and stats", async () => {
   const ws = json(await run(["--json", "workspaces"]));
   const mine = ws.find((w: { workspace: string }) => w.workspace === workspace);

@@ -624,6 +624,54 @@ test("0020 (a rewind writes back every path) replaces fs_rewind; down restores 0
   await migrate({ connectionString: url, schema: "rw" });
 });
 
+test("0026 (move and copy) up from 0025 keeps the change log readable and logs moves; down restores 0025's functions and trigger exactly", async () => {
+  const url = await freshDatabase();
+  const at = ALL.indexOf("0026_move_copy");
+  assert.ok(at > 0, "0026 is shipped");
+  await migrate({ connectionString: url, schema: "mc", count: at }); // up to 0025
+  const definitions = () =>
+    withClient(url, async (c) => {
+      const fns = await c.query(
+        `SELECT p.proname, pg_get_functiondef(p.oid) AS d FROM pg_proc p
+         WHERE p.pronamespace = 'mc'::regnamespace
+           AND p.proname IN ('changes_stage', 'changes_flush_now', 'chunks_update', 'fs_changes', 'fs_move')
+         ORDER BY 1`,
+      );
+      const trigger = await c.query(
+        "SELECT pg_get_triggerdef(oid) AS d FROM pg_trigger WHERE tgname = 'files_chunks_set' AND tgrelid = 'mc.files'::regclass",
+      );
+      return [...fns.rows.map((r) => `${r.proname}: ${r.d}`), trigger.rows[0].d];
+    });
+  const before = await definitions();
+  const run = (sql: string, values: unknown[] = []) => withClient(url, (c) => c.query(sql, values));
+  await run("SELECT * FROM mc.fs_write('w', '/d/a.txt', 'a', NULL, 'text/plain', NULL)");
+  await migrate({ connectionString: url, schema: "mc" });
+  // the log written at 0025 reads at 0026 (moved is NULL), and a move is logged as one
+  await run("SELECT * FROM mc.fs_move('w', '/d', '/e', false, false, 1024)");
+  const log = (await run("SELECT path, op, moved FROM mc.fs_changes('w', 0, 10) ORDER BY id")).rows;
+  assert.equal(log, [
+    { path: "/d/a.txt", op: "create", moved: null },
+    { path: "/d/a.txt", op: "delete", moved: "/e/a.txt" },
+    { path: "/e/a.txt", op: "create", moved: "/d/a.txt" },
+  ]);
+  await migrate({ connectionString: url, schema: "mc", direction: "down", count: ALL.length - at });
+  assert.equal(await definitions(), before);
+  // at 0025 again: a rename through SQL is a plain delete and create, and writes still re-cut chunks
+  await run("UPDATE mc.files SET path = '/f/a.txt' WHERE workspace = 'w' AND path = '/e/a.txt'");
+  await run("SELECT * FROM mc.fs_write('w', '/f/a.txt', 'changed', NULL, 'text/plain', NULL)");
+  const tail = (await run("SELECT path, op FROM mc.fs_changes('w', 3, 10) ORDER BY id")).rows;
+  assert.equal(tail, [
+    { path: "/e/a.txt", op: "delete" },
+    { path: "/f/a.txt", op: "create" },
+    { path: "/f/a.txt", op: "update" },
+  ]);
+  assert.is(
+    (await run("SELECT mc.chunk_set_text(chunk_set) AS t FROM mc.files WHERE path = '/f/a.txt'")).rows[0].t,
+    "changed",
+  );
+  await migrate({ connectionString: url, schema: "mc" });
+});
+
 test("0021 (statistics after bulk writes): an upload of many files into a new workspace analyzes at 0021, not after down", async () => {
   const url = await freshDatabase();
   const at = ALL.indexOf("0021_statistics_after_bulk_writes");

@@ -171,9 +171,9 @@ test("deepagents-backends (root): both backends, as before, and nothing of the C
   assertDeclared(loaded, "deepagents-backends");
 });
 
-test("deepagents-backends/tools: the history tools, on @langchain/core (deepagents' peer), no storage driver", () => {
+test("deepagents-backends/tools: the history and file tools, on @langchain/core (deepagents' peer), no storage driver", () => {
   const loaded = load(`${pkg.name}/tools`);
-  assert.equal([...loaded.exports].sort(), ["HISTORY_TOOL_OUTPUT_MAX", "historyTools"]);
+  assert.equal([...loaded.exports].sort(), ["HISTORY_TOOL_OUTPUT_MAX", "fileTools", "historyTools"]);
   assert.ok(loaded.direct.has("@langchain/core"), "the probe saw @langchain/core");
   assertNone(loaded, (n) => isAws(n) || isPostgresDriver(n) || CLI_ONLY.includes(n), "deepagents-backends/tools");
   assertDeclared(loaded, "deepagents-backends/tools");

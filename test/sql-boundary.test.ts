@@ -283,9 +283,33 @@ test("rows are what the row types declare", async () => {
     { ord: ["string"], content: ["string", "null"], bytes: ["Buffer", "null"], is_dir: ["boolean"] },
   );
   await check(
+    sql.move,
+    { workspace, from: "/d", to: "/d-copy", overwrite: false, copy: true, maxBytes: 1024 },
+    { status: ["string"], files: ["string"], conflict: ["null"] },
+  );
+  await check(
+    sql.move,
+    { workspace, from: "/d-copy", to: "/d", overwrite: false, copy: false, maxBytes: 1024 },
+    { status: ["string"], files: ["string"], conflict: ["string"] },
+  );
+  await check(
+    sql.move,
+    { workspace, from: "/d-copy", to: "/d-moved", overwrite: false, copy: false, maxBytes: 1024 },
+    { status: ["string"], files: ["string"], conflict: ["null"] },
+  );
+  await sql.deleteTree.run(db, s, { workspace, path: "/d-moved" });
+  await check(
     sql.changes,
-    { workspace, after: 0, limit: 10 },
-    { id: ["string"], path: ["string"], op: ["string"], version: ["string"], size: ["string"], at: ["Date"] },
+    { workspace, after: 0, limit: 1000 },
+    {
+      id: ["string"],
+      path: ["string"],
+      op: ["string"],
+      version: ["string"],
+      size: ["string"],
+      at: ["Date"],
+      moved: ["string", "null"],
+    },
   );
   await check(sql.changesHead, { workspace }, { head: ["string"], channel: ["string"] });
   await check(sql.deleteTree, { workspace, path: "/bin.png" }, { deleted: ["string"] });

@@ -22,6 +22,7 @@ import {
   batchClashes,
   dirPrefix,
   fileErrorCode,
+  MAX_PATH_BYTES,
   type NormalizedPath,
   normalizeFilePath,
   normalizePath,
@@ -44,6 +45,8 @@ import {
   type LsResult,
   type ReadRawResult,
   type ReadResult,
+  type RelocateOptions,
+  type RelocateResult,
   readPagination,
   type SearchOptions,
   type SearchResult,
@@ -62,10 +65,22 @@ import type {
   FileError,
   FileWindow,
   LineQuery,
+  RelocateOutcome,
+  RelocateRequest,
   WriteOutcome,
 } from "./requests.js";
 
-export type { CoreState, EditOutcome, EditRequest, FileError, FileWindow, LineQuery, WriteOutcome };
+export type {
+  CoreState,
+  EditOutcome,
+  EditRequest,
+  FileError,
+  FileWindow,
+  LineQuery,
+  RelocateOutcome,
+  RelocateRequest,
+  WriteOutcome,
+};
 
 /**
  * V: the version type (number or ETag). S: the shared state. M: a compiled search pattern
@@ -118,6 +133,8 @@ export abstract class BackendCore<V extends Version, S extends CoreState, M> imp
   ): Promise<EditOutcome<V>>;
   /** Deletes `path` and everything under it; false when there was nothing. */
   protected abstract deleteTree(path: string): Promise<boolean>;
+  /** Moves or copies `from` (a file, or a directory and everything under it) to `to`. */
+  protected abstract relocateTree(request: RelocateRequest): Promise<RelocateOutcome>;
   /** Compiles a search pattern (throws RegexError for one outside the language of src/regex/). */
   protected abstract compileMatcher(pattern: string, regex: boolean, ignoreCase: boolean): M;
   protected abstract findLines(query: LineQuery<M>): Promise<GrepMatch[]>;
@@ -272,6 +289,62 @@ export abstract class BackendCore<V extends Version, S extends CoreState, M> imp
       return { path: filePath, filesUpdate: null };
     } catch (e) {
       return { error: this.failure("delete", e) };
+    }
+  }
+
+  /**
+   * Moves (renames) a file or a whole directory (an extension beyond the protocol). On PostgreSQL
+   * one transaction; on S3 a copy then a delete per file (see the README). A file in the way is
+   * an error unless `overwrite`, which replaces it; a target directory's other files stay.
+   */
+  async move(from: string, to: string, options: RelocateOptions = {}): Promise<RelocateResult> {
+    return this.#relocate("move", from, to, options);
+  }
+
+  /** Copies a file or a whole directory, like move() but leaving the source. */
+  async copy(from: string, to: string, options: RelocateOptions = {}): Promise<RelocateResult> {
+    return this.#relocate("copy", from, to, options);
+  }
+
+  async #relocate(
+    operation: "move" | "copy",
+    from: string,
+    to: string,
+    options: RelocateOptions,
+  ): Promise<RelocateResult> {
+    try {
+      const source = normalizePath(from).path;
+      const target = normalizePath(to).path;
+      const overwrite = options?.overwrite ?? false;
+      if (typeof overwrite !== "boolean") return { error: errors.invalidOverwrite(overwrite) };
+      if (
+        source === "/" ||
+        target === "/" ||
+        source === target ||
+        target.startsWith(`${source}/`) ||
+        source.startsWith(`${target}/`)
+      ) {
+        return { error: errors.relocateOntoItself(operation, from, to) };
+      }
+      await this.ready();
+      this.checkStorablePath(target);
+      const outcome = await this.relocateTree({ operation, from: source, to: target, overwrite });
+      switch (outcome.status) {
+        case "ok":
+          return { path: to, from, files: outcome.files, filesUpdate: null };
+        case "not_found":
+          return { error: errors.notFound(from) };
+        case "target_exists":
+          return { error: errors.targetExists(outcome.path) };
+        case "parent_is_file":
+          return { error: errors.parentIsFile(to, outcome.path) };
+        case "is_directory":
+          return { error: errors.isDirectory(outcome.path) };
+        case "too_long":
+          return { error: errors.pathTooLong(outcome.path, MAX_PATH_BYTES) };
+      }
+    } catch (e) {
+      return { error: this.failure(operation, e) };
     }
   }
 

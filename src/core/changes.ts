@@ -1,7 +1,8 @@
 /**
  * The change feed as a backend offers it (PostgreSQL today: src/postgres/watch.ts delivers it):
  * one change per committed create, update or delete of a file, in commit order, exactly once,
- * resumable from a cursor.
+ * resumable from a cursor. A move is a delete and a create that name each other (movedTo,
+ * movedFrom), logged in the same transaction.
  */
 import { setupErrors } from "../protocol.js";
 
@@ -14,6 +15,10 @@ export interface Change {
   version: number;
   size: number;
   at: string;
+  /** On the delete of a moved file: where it went (same workspace). */
+  movedTo?: string;
+  /** On the create of a moved file: where it came from. A move is logged as the two, together. */
+  movedFrom?: string;
 }
 
 export interface WatchOptions {

@@ -12,6 +12,8 @@ import type {
   FileDownloadResponse,
   FileUploadResponse,
   GrepMatch,
+  RelocateOptions,
+  RelocateResult,
   SearchOptions,
   SearchResult,
   StatResult,
@@ -67,6 +69,10 @@ export interface DeepAgentsBackend<V extends Version = Version>
     options?: VersionOptions<V>,
   ): Promise<EditResult & { version?: V }>;
   delete(path: string): Promise<DeleteResult>;
+  /** Moves (renames) a file or a whole directory; `overwrite` replaces files in the way. */
+  move(from: string, to: string, options?: RelocateOptions): Promise<RelocateResult>;
+  /** Copies a file or a whole directory; `overwrite` replaces files in the way. */
+  copy(from: string, to: string, options?: RelocateOptions): Promise<RelocateResult>;
   uploadFiles(files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]>;
   downloadFiles(paths: string[]): Promise<FileDownloadResponse[]>;
   /** grep beyond the protocol: a regular expression (the language of src/regex/) and/or ignoring case. */

@@ -30,6 +30,23 @@ export type EditOutcome<V> =
   | { status: "conflict"; attempts: number }
   | { status: "not_found" | "binary" | "empty_old" | "no_match" | "multiple"; occurrences?: number };
 
+/**
+ * A move or copy: normalised paths, neither the root, neither inside the other (BackendCore has
+ * checked); `to` within the path limit (each new path still has to be checked by the store).
+ */
+export interface RelocateRequest {
+  operation: "move" | "copy";
+  from: string;
+  to: string;
+  overwrite: boolean;
+}
+
+export type RelocateOutcome =
+  | { status: "ok"; files: number }
+  | { status: "not_found" }
+  /** path: the file in the way, the file above a new path, the directory where a file would go, or the new path too long. */
+  | { status: "target_exists" | "parent_is_file" | "is_directory" | "too_long"; path: string };
+
 export interface EditRequest {
   oldString: string;
   newString: string;

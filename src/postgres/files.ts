@@ -16,12 +16,14 @@ import {
   type FileError,
   type FileWindow,
   type LineQuery,
+  type RelocateOutcome,
+  type RelocateRequest,
   type WriteOutcome,
 } from "../core/backend.js";
 import { DEFAULTS } from "../core/defaults.js";
 import type { BackendFeatures } from "../core/interface.js";
 import { type CompiledGlob, GlobError, matchesBasename } from "../glob.js";
-import type { NormalizedPath } from "../paths.js";
+import { MAX_PATH_BYTES, type NormalizedPath } from "../paths.js";
 import {
   errors,
   type FileData,
@@ -236,6 +238,38 @@ export abstract class PostgresFiles extends BackendCore<number, Shared, SqlMatch
   protected async deleteTree(path: string): Promise<boolean> {
     const [row] = await this.query(sql.deleteTree, { workspace: this.workspace, path });
     return Number(row.deleted) > 0;
+  }
+
+  /** One transaction (fs_move): locks both trees in path order, checks, then moves or copies. */
+  protected async relocateTree(request: RelocateRequest): Promise<RelocateOutcome> {
+    try {
+      const [row] = await this.query(sql.move, {
+        workspace: this.workspace,
+        from: request.from,
+        to: request.to,
+        overwrite: request.overwrite,
+        copy: request.operation === "copy",
+        maxBytes: MAX_PATH_BYTES,
+      });
+      switch (row.status) {
+        case "moved":
+        case "copied":
+          return { status: "ok", files: Number(row.files) };
+        case "not_found":
+          return { status: "not_found" };
+        case "into_itself": // (BackendCore refuses these before asking)
+          throw new InputError(errors.relocateOntoItself(request.operation, request.from, request.to));
+        default:
+          return { status: row.status, path: row.conflict };
+      }
+    } catch (e) {
+      // The file/directory rule, enforced at commit against a transaction that raced this one.
+      const code = sqlstateOf(e);
+      if (code === SQLSTATE.parentIsFile)
+        return { status: "parent_is_file", path: (e as pg.DatabaseError).detail ?? "" };
+      if (code === SQLSTATE.isDirectory) return { status: "is_directory", path: (e as pg.DatabaseError).detail ?? "" };
+      throw e;
+    }
   }
 
   /**

@@ -168,6 +168,7 @@ class ChangeSubscription implements Subscription {
           version: Number(row.version),
           size: Number(row.size),
           at: row.at.toISOString(),
+          ...(row.moved === null ? {} : row.op === "delete" ? { movedTo: row.moved } : { movedFrom: row.moved }),
         };
         this.#cursor = change.id;
         if (this.#patterns && !micromatch.isMatch(change.path.slice(1), this.#patterns, GLOB_OPTIONS)) continue;

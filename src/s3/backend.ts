@@ -16,6 +16,8 @@ import {
   type FileError,
   type FileWindow,
   type LineQuery,
+  type RelocateOutcome,
+  type RelocateRequest,
   type WriteOutcome,
 } from "../core/backend.js";
 import { DEFAULTS } from "../core/defaults.js";
@@ -41,6 +43,7 @@ import { createS3Client, normalizePrefix, type S3BackendConfig, type S3Capabilit
 import { bucketProblem, s3Failure } from "./errors.js";
 import { fileWindowOf, type ObjectShared, ObjectStore, viewOf } from "./objects.js";
 import { probeCapabilities } from "./probe.js";
+import { relocate } from "./relocate.js";
 import { compileS3Matcher, findLines, globFiles, type S3Matcher, streamLines } from "./search.js";
 import { TextCache } from "./text-cache.js";
 import * as history from "./history.js";
@@ -307,6 +310,11 @@ export class S3Backend extends BackendCore<string, Shared, S3Matcher> implements
     if (keys.length === 0) return false;
     await objects.deleteKeys(keys);
     return true;
+  }
+
+  /** Copies, then (a move) deletes: never in neither place, not atomic (relocate.ts). */
+  protected relocateTree(request: RelocateRequest): Promise<RelocateOutcome> {
+    return relocate(this.#objects, request);
   }
 
   protected compileMatcher(pattern: string, regex: boolean, ignoreCase: boolean): S3Matcher {

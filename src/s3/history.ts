@@ -43,7 +43,7 @@ import { getMimeType, isTextMimeType } from "../mime.js";
 import { compareBytewise, inScope, normalizeFilePath } from "../paths.js";
 import { errors, historyErrors, InputError, type ReadResult, readPagination, type WriteResult } from "../protocol.js";
 import { isNotFound, isPreconditionFailed, isSdkError } from "./errors.js";
-import { fileWindowOf, type ObjectShared, type ObjectStore } from "./objects.js";
+import { copySource, fileWindowOf, type ObjectShared, type ObjectStore } from "./objects.js";
 import { deleteVersions, getVersion, listVersions, requireVersioning, type VersionEntry } from "./versions.js";
 
 /** What the backend lends this module. */
@@ -437,10 +437,6 @@ async function diffBetween(
 }
 
 // --- fork -------------------------------------------------------------------------------------
-
-/** CopyObject's source: bucket and URL-encoded key, and the version when one is named. */
-const copySource = (bucket: string, key: string, versionId?: string) =>
-  `${bucket}/${encodeURIComponent(key)}${versionId ? `?versionId=${encodeURIComponent(versionId)}` : ""}`;
 
 /**
  * Every file of this workspace (now, or the versions a checkpoint names) copied server-side into

@@ -71,6 +71,13 @@ export interface ObjectShared {
   capabilities?: S3Capabilities;
 }
 
+/**
+ * CopyObject's source: bucket and URL-encoded key (each segment encoded, the slashes kept: S3
+ * decodes either form, s3rver only this one), and the version when one is named.
+ */
+export const copySource = (bucket: string, key: string, versionId?: string) =>
+  `${bucket}/${key.split("/").map(encodeURIComponent).join("/")}${versionId ? `?versionId=${encodeURIComponent(versionId)}` : ""}`;
+
 const DELETE_BATCH = 1000;
 /** How often DeleteObjects is sent again for the keys it reported as not deleted. */
 const DELETE_ATTEMPTS = 5;

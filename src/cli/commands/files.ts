@@ -132,6 +132,27 @@ export function addFileCommands(program: Command): void {
       }),
     );
 
+  for (const [name, operation, verb] of [
+    ["mv", "move", "moved"],
+    ["cp", "copy", "copied"],
+  ] as const) {
+    program
+      .command(name)
+      .description(
+        `${operation} a file or a directory (recursively) to a new path${operation === "move" ? " (one transaction on PostgreSQL)" : ""}`,
+      )
+      .argument("<from>", "file or directory")
+      .argument("<to>", "its new path (not an existing directory to put it in)")
+      .option("--overwrite", "replace files at the paths written (a target directory's other files stay)")
+      .action(
+        action(async (ctx, from: string, to: string, opts: { overwrite?: boolean }) => {
+          const result = orFail(await (await ctx.files())[operation](from, to, { overwrite: !!opts.overwrite }));
+          if (ctx.options.json) printJson(result);
+          else console.log(`${verb} ${from} to ${to} (${result.files} file${result.files === 1 ? "" : "s"})`);
+        }),
+      );
+  }
+
   program
     .command("grep")
     .description("search file contents, server-side on PostgreSQL (exit 1 when nothing matches)")

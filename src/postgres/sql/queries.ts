@@ -97,6 +97,18 @@ export const edit = statement<
 
 export const deleteTree = statement<FileKey, { deleted: string }>("delete");
 
+/** A move or copy of a file or directory (fs_move, migration 0026). */
+export const move = statement<
+  Workspace & { from: string; to: string; overwrite: boolean; copy: boolean; maxBytes: number },
+  | { status: "moved" | "copied"; files: string; conflict: null }
+  | { status: "not_found"; files: string; conflict: null }
+  | {
+      status: "into_itself" | "target_exists" | "parent_is_file" | "is_directory" | "too_long";
+      files: string;
+      conflict: string;
+    }
+>("move");
+
 export const grep = statement<LineScope & { pattern: string }, LineRow>("grep", { readOnly: true });
 
 export const search = statement<
@@ -158,7 +170,16 @@ export const download = statement<
 
 export const changes = statement<
   Workspace & { after: number; limit: number },
-  { id: string; path: string; op: "create" | "update" | "delete"; version: string; size: string; at: Date }
+  {
+    id: string;
+    path: string;
+    op: "create" | "update" | "delete";
+    version: string;
+    size: string;
+    at: Date;
+    /** A move (0026): the path the file went to (on its delete) or came from (on its create). */
+    moved: string | null;
+  }
 >("changes", { readOnly: true });
 
 export const changesHead = statement<Workspace, { head: string; channel: string }>("changes_head", {

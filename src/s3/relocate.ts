@@ -1,0 +1,111 @@
+/**
+ * move() and copy() on S3: server-side copies (CopyObject), then, for a move, the sources
+ * deleted. Every copy is made before any delete, so a file is never in neither place; S3 has no
+ * transaction over keys, so a move is not atomic: a reader may see a file in both places while
+ * it runs, and a failure half-way is undone as far as it can be (the copies made so far are
+ * deleted; a file they replaced with `overwrite` is not brought back).
+ *
+ * Each copy names its source by the ETag listed (CopySourceIfMatch: a source rewritten meanwhile
+ * is refused, not copied half-new) and, where the endpoint enforces conditional writes, the
+ * target as found (If-None-Match for a new path, If-Match for one replaced with `overwrite`).
+ * Before a source is deleted its ETag is read again: one rewritten since its copy stays (the
+ * move fails, saying so), so no write is lost but for one landing between that read and the
+ * delete (S3's DeleteObject takes no condition on every endpoint).
+ */
+import { CopyObjectCommand } from "@aws-sdk/client-s3";
+import { mapLimit } from "../concurrency.js";
+import type { RelocateOutcome, RelocateRequest } from "../core/requests.js";
+import { ancestorsOf, dirPrefix, MAX_PATH_BYTES } from "../paths.js";
+import { isPreconditionFailed } from "./errors.js";
+import { copySource, type Listed, type ObjectStore } from "./objects.js";
+
+/** A source file and where it goes. */
+interface Transfer {
+  from: Listed;
+  to: string;
+  toKey: string;
+  /** The ETag of the file it replaces (overwrite), or null for a new path. */
+  replaces: string | null;
+}
+
+export class RelocateConflictError extends Error {}
+
+export async function relocate(objects: ObjectStore, request: RelocateRequest): Promise<RelocateOutcome> {
+  const { from, to, overwrite } = request;
+  const [exact, under, toHead, targets, above] = await Promise.all([
+    objects.head(objects.key(from)),
+    objects.list(objects.key(dirPrefix(from))),
+    objects.head(objects.key(to)),
+    objects.list(objects.key(dirPrefix(to))),
+    Promise.all(ancestorsOf(to).map(async (dir) => ((await objects.head(objects.key(dir))) ? dir : null))),
+  ]);
+  const sources: Listed[] = exact ? [exact] : under.objects;
+  if (sources.length === 0) return { status: "not_found" };
+  const fileAbove = above.find((dir) => dir !== null);
+  if (fileAbove) return { status: "parent_is_file", path: fileAbove };
+  if (exact && targets.objects.length > 0) return { status: "is_directory", path: to };
+  if (!exact && toHead) return { status: "parent_is_file", path: to };
+
+  // What is under the target now: its files, and the directories they make.
+  const existing = new Map(targets.objects.map((o) => [o.path, o.etag]));
+  if (toHead) existing.set(to, toHead.etag);
+  const existingDirs = new Set(targets.objects.flatMap((o) => ancestorsOf(o.path)));
+  const transfers: Transfer[] = [];
+  for (const source of sources.sort((a, b) => (a.path < b.path ? -1 : 1))) {
+    const path = to + source.path.slice(from.length);
+    if (Buffer.byteLength(path, "utf8") > MAX_PATH_BYTES) return { status: "too_long", path };
+    if (existingDirs.has(path)) return { status: "is_directory", path };
+    const fileDir = ancestorsOf(path).find((dir) => dir.length > to.length && existing.has(dir));
+    if (fileDir) return { status: "parent_is_file", path: fileDir };
+    const replaces = existing.get(path) ?? null;
+    if (replaces !== null && !overwrite) return { status: "target_exists", path };
+    transfers.push({ from: source, to: path, toKey: objects.key(path), replaces });
+  }
+
+  const { client, bucket, concurrency, capabilities } = objects.shared;
+  const enforced = capabilities?.conditionalWrites === true;
+  const copied: Transfer[] = [];
+  try {
+    await mapLimit(transfers, concurrency, async (t) => {
+      try {
+        await client.send(
+          new CopyObjectCommand({
+            Bucket: bucket,
+            Key: t.toKey,
+            CopySource: copySource(bucket, t.from.key),
+            CopySourceIfMatch: objects.ifMatch(t.from.etag),
+            ...(enforced
+              ? t.replaces === null
+                ? { IfNoneMatch: "*" }
+                : { IfMatch: objects.ifMatch(t.replaces) }
+              : {}),
+          }),
+        );
+      } catch (e) {
+        if (!isPreconditionFailed(e)) throw e;
+        const now = await objects.head(t.toKey);
+        if ((now?.etag ?? null) !== t.replaces) throw new RelocateConflictError(t.to);
+        throw new Error(`'${t.from.path}' changed while it was being copied; nothing was deleted`);
+      }
+      objects.shared.cache.delete(t.toKey);
+      copied.push(t);
+    });
+  } catch (e) {
+    // Undo: the copies made to new paths (a replaced file cannot be brought back).
+    await objects.deleteKeys(copied.filter((t) => t.replaces === null).map((t) => t.toKey)).catch(() => {});
+    if (e instanceof RelocateConflictError) return { status: "target_exists", path: e.message };
+    throw e;
+  }
+  if (request.operation === "move") {
+    const now = await Promise.all(transfers.map((t) => objects.head(t.from.key)));
+    const unchanged = transfers.filter((t, i) => now[i]?.etag === t.from.etag);
+    await objects.deleteKeys(unchanged.map((t) => t.from.key));
+    const changed = transfers.find((t, i) => now[i] !== null && now[i]?.etag !== t.from.etag);
+    if (changed) {
+      throw new Error(
+        `'${changed.from.path}' was rewritten during the move: its earlier content was moved to '${changed.to}' and the rewritten file left in place`,
+      );
+    }
+  }
+  return { status: "ok", files: transfers.length };
+}

@@ -412,36 +412,48 @@ BEGIN
     -- Each path of the statement is an update (an old and a new row have it), a create (only a
     -- new one) or a delete (only an old one), as 0015 logs them: rows grouped by path, not joined
     -- (the planner estimates a transition table at a few rows and nested-looped one over the
-    -- other: quadratic in the statement). A create or delete that is one side of a moved row also
-    -- names the other side (moved): PostgreSQL appends a row's before- and after-image to the two
-    -- transition tables together (trigger.c, AfterTriggerSaveEvent), so the n-th old row is the
-    -- n-th new row's before-image even when the UPDATE changed its key. The rows are zipped by that
-    -- position (unnest of several arrays pairs them: linear), each carrying the other's path when
-    -- its key changed within the workspace. A rename chain (b -> c while a -> b) keeps b an
-    -- update, as history records it (0019 pairs by key), and names the moves at a and c.
+    -- other: quadratic in the statement).
+    -- A moved row also names its other side (moved) on both: PostgreSQL appends a row's before-
+    -- and after-image to the two transition tables together (trigger.c, AfterTriggerSaveEvent),
+    -- so the n-th old row is the n-th new row's before-image even when the UPDATE changed its key.
+    -- The rows are zipped by that position (unnest of several arrays pairs them: linear). A row
+    -- counts as moved only if it kept its body (the same hash), stayed in its workspace, and both
+    -- of its paths are pure: the old one written by no row of the statement, the new one held by
+    -- none before (a rename chain, b -> c while a -> b, logs b as the update it is, as history
+    -- does, and names no move at all: a reader must never apply a move onto a path that changed).
+    -- The two key sets are built only when some row changed its key (sub-selects in the CASE:
+    -- evaluated on first use), so an UPDATE of content pays nothing for them.
     INSERT INTO changes_pending (workspace, path, op, version, size, moved)
     SELECT k.workspace, k.path,
            CASE WHEN k.has_new AND k.has_old THEN 'update' WHEN k.has_new THEN 'create' ELSE 'delete' END,
-           k.version, k.size,
-           CASE WHEN NOT (k.has_new AND k.has_old) THEN k.other END
+           k.version, k.size, k.other
     FROM (
       SELECT u.workspace, u.path, bool_or(u.is_new) AS has_new, bool_or(NOT u.is_new) AS has_old,
              (array_agg(u.version ORDER BY u.is_new DESC))[1] AS version, -- the new row's, if any
              (array_agg(u.size ORDER BY u.is_new DESC))[1] AS size,
              (array_agg(u.other))[1] AS other
-      FROM (SELECT a.w AS ow, a.p AS op, a.v AS ov, a.s AS os, b.w AS nw, b.p AS np, b.v AS nv, b.s AS ns
+      FROM (SELECT a.w AS ow, a.p AS op, a.v AS ov, a.s AS os, a.h AS oh,
+                   b.w AS nw, b.p AS np, b.v AS nv, b.s AS ns, b.h AS nh
             FROM (SELECT array_agg(o.workspace) AS w, array_agg(o.path) AS p, array_agg(o.version) AS v,
-                         array_agg(o.size) AS s FROM old_rows o) a
+                         array_agg(o.size) AS s, array_agg(o.hash) AS h FROM old_rows o) a
             CROSS JOIN (SELECT array_agg(n.workspace) AS w, array_agg(n.path) AS p, array_agg(n.version) AS v,
-                               array_agg(n.size) AS s FROM new_rows n) b) z
-      CROSS JOIN LATERAL unnest(z.ow, z.op, z.ov, z.os, z.nw, z.np, z.nv, z.ns)
-        AS x(old_workspace, old_path, old_version, old_size, new_workspace, new_path, new_version, new_size)
+                               array_agg(n.size) AS s, array_agg(n.hash) AS h FROM new_rows n) b) z
+      CROSS JOIN LATERAL unnest(z.ow, z.op, z.ov, z.os, z.oh, z.nw, z.np, z.nv, z.ns, z.nh)
+        AS x(old_workspace, old_path, old_version, old_size, old_hash,
+             new_workspace, new_path, new_version, new_size, new_hash)
       CROSS JOIN LATERAL (
-        SELECT x.old_workspace, x.old_path, x.old_version, x.old_size, false,
-               CASE WHEN x.old_workspace = x.new_workspace AND x.old_path <> x.new_path THEN x.new_path END
+        SELECT CASE WHEN x.old_workspace = x.new_workspace AND x.old_path <> x.new_path
+                         AND x.old_hash = x.new_hash
+                         AND NOT (SELECT jsonb_object_agg(n.workspace || E'\n' || n.path, true) FROM new_rows n)
+                                 ? (x.old_workspace || E'\n' || x.old_path)
+                         AND NOT (SELECT jsonb_object_agg(o.workspace || E'\n' || o.path, true) FROM old_rows o)
+                                 ? (x.new_workspace || E'\n' || x.new_path)
+                    THEN true ELSE false END AS moved
+      ) m
+      CROSS JOIN LATERAL (
+        SELECT x.old_workspace, x.old_path, x.old_version, x.old_size, false, CASE WHEN m.moved THEN x.new_path END
         UNION ALL
-        SELECT x.new_workspace, x.new_path, x.new_version, x.new_size, true,
-               CASE WHEN x.old_workspace = x.new_workspace AND x.old_path <> x.new_path THEN x.old_path END
+        SELECT x.new_workspace, x.new_path, x.new_version, x.new_size, true, CASE WHEN m.moved THEN x.old_path END
       ) u(workspace, path, version, size, is_new, other)
       GROUP BY u.workspace, u.path
     ) k
@@ -1365,6 +1377,7 @@ $function$;
 CREATE OR REPLACE FUNCTION deepagents.fs_move(p_workspace text, p_from text, p_to text, p_overwrite boolean, p_copy boolean, p_max_bytes integer)
  RETURNS TABLE(status text, files bigint, conflict text)
  LANGUAGE plpgsql
+ STRICT
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
  SET jit TO 'off'
@@ -1373,6 +1386,8 @@ DECLARE
   v_files bigint;
   v_single boolean;
   v_conflict text;
+  -- The new path of each source, in the sources' path order.
+  v_targets text[] COLLATE "C";
   -- A moved path is p_to followed by what follows p_from in it (characters, as substr counts).
   v_rest integer := length(p_from) + 1;
 BEGIN
@@ -1381,90 +1396,99 @@ BEGIN
     RETURN QUERY SELECT 'into_itself'::text, 0::bigint, p_to;
     RETURN;
   END IF;
-  -- Every row either side holds, locked in one statement in path order (every writer's order).
-  PERFORM 1 FROM files f
-   WHERE f.workspace = p_workspace
-     AND (f.path = p_from OR (f.path >= p_from || '/' AND f.path < p_from || '0')
-          OR f.path = p_to OR (f.path >= p_to || '/' AND f.path < p_to || '0'))
-   ORDER BY f.path FOR UPDATE;
-  SELECT count(*), coalesce(bool_or(f.path = p_from), false) INTO v_files, v_single
-  FROM files f
-  WHERE f.workspace = p_workspace AND (f.path = p_from OR (f.path >= p_from || '/' AND f.path < p_from || '0'));
-  IF v_files = 0 THEN
-    RETURN QUERY SELECT 'not_found'::text, 0::bigint, NULL::text;
-    RETURN;
-  END IF;
+  -- A file committed at a new path while this move waited for its writer fails the write with a
+  -- unique violation; the move then looks again (each statement sees what committed before it).
+  FOR v_attempt IN 1..3 LOOP
+    -- Every row either side holds, locked in one statement in path order (every writer's order).
+    -- A new path has no row to lock: a writer holding one there while it waits for a source row
+    -- is a deadlock, which PostgreSQL breaks by failing one of the two (the client retries it).
+    PERFORM 1 FROM files f
+     WHERE f.workspace = p_workspace
+       AND (f.path = p_from OR (f.path >= p_from || '/' AND f.path < p_from || '0')
+            OR f.path = p_to OR (f.path >= p_to || '/' AND f.path < p_to || '0'))
+     ORDER BY f.path FOR UPDATE;
+    SELECT count(*), coalesce(bool_or(f.path = p_from), false),
+           array_agg((p_to || substr(f.path, v_rest)) COLLATE "C" ORDER BY f.path)
+      INTO v_files, v_single, v_targets
+    FROM files f
+    WHERE f.workspace = p_workspace AND (f.path = p_from OR (f.path >= p_from || '/' AND f.path < p_from || '0'));
+    IF v_files = 0 THEN
+      RETURN QUERY SELECT 'not_found'::text, 0::bigint, NULL::text;
+      RETURN;
+    END IF;
 
-  -- A new path longer than the client allows (its bytes: what follows p_from keeps its own).
-  IF octet_length(p_to) > octet_length(p_from) THEN
-    SELECT (p_to || substr(s.path, v_rest)) INTO v_conflict FROM files s
-    WHERE s.workspace = p_workspace AND (s.path = p_from OR (s.path >= p_from || '/' AND s.path < p_from || '0'))
-      AND octet_length(s.path) - octet_length(p_from) + octet_length(p_to) > p_max_bytes
-    ORDER BY s.path LIMIT 1;
+    -- A new path longer than the client allows.
+    SELECT t.path INTO v_conflict FROM unnest(v_targets) AS t(path)
+    WHERE octet_length(t.path) > p_max_bytes ORDER BY t.path LIMIT 1;
     IF v_conflict IS NOT NULL THEN
       RETURN QUERY SELECT 'too_long'::text, 0::bigint, v_conflict;
       RETURN;
     END IF;
-  END IF;
-  -- A directory above p_to that is a file (the first from the root).
-  SELECT a.dir INTO v_conflict FROM unnest(path_ancestors(p_to)) WITH ORDINALITY AS a(dir, i)
-  WHERE (SELECT true FROM files f WHERE f.workspace = p_workspace AND f.path = a.dir COLLATE "C" LIMIT 1)
-  ORDER BY a.i LIMIT 1;
-  IF v_conflict IS NULL AND NOT v_single THEN
-    -- A directory moved onto a file, or a file of the target directory where a moved path needs
-    -- a directory (the source's counterpart of it has files under it).
+    -- A directory above p_to that is a file (the first from the root).
+    SELECT a.dir INTO v_conflict FROM unnest(path_ancestors(p_to)) WITH ORDINALITY AS a(dir, i)
+    WHERE (SELECT true FROM files f WHERE f.workspace = p_workspace AND f.path = a.dir COLLATE "C" LIMIT 1)
+    ORDER BY a.i LIMIT 1;
+    IF v_conflict IS NULL AND NOT v_single THEN
+      -- A directory moved onto a file, or a file of the target directory where a moved path needs
+      -- a directory (the source's counterpart of it has files under it). Each file of the target
+      -- tree probes the source's range by key (a scalar sub-select: never turned into a join).
+      SELECT e.path INTO v_conflict FROM files e
+      WHERE e.workspace = p_workspace AND (e.path = p_to OR (e.path >= p_to || '/' AND e.path < p_to || '0'))
+        AND (SELECT true FROM files s
+             WHERE s.workspace = p_workspace
+               AND s.path >= (p_from || substr(e.path, length(p_to) + 1) || '/') COLLATE "C"
+               AND s.path < (p_from || substr(e.path, length(p_to) + 1) || '0') COLLATE "C"
+             LIMIT 1)
+      ORDER BY e.path LIMIT 1;
+    END IF;
+    IF v_conflict IS NOT NULL THEN
+      RETURN QUERY SELECT 'parent_is_file'::text, 0::bigint, v_conflict;
+      RETURN;
+    END IF;
+    -- A moved file whose new path is a directory: one range probe per new path.
+    SELECT t.path INTO v_conflict FROM unnest(v_targets) AS t(path)
+    WHERE (SELECT true FROM files e
+           WHERE e.workspace = p_workspace AND e.path >= t.path || '/' AND e.path < t.path || '0' LIMIT 1)
+    ORDER BY t.path LIMIT 1;
+    IF v_conflict IS NOT NULL THEN
+      RETURN QUERY SELECT 'is_directory'::text, 0::bigint, v_conflict;
+      RETURN;
+    END IF;
+    -- Files at the new paths (found by key, = ANY of the array: a join of the two sides was
+    -- planned as a loop over both, 10,000 x 10,000 comparisons): refused, or replaced.
     SELECT e.path INTO v_conflict FROM files e
-    WHERE e.workspace = p_workspace AND (e.path = p_to OR (e.path >= p_to || '/' AND e.path < p_to || '0'))
-      AND EXISTS (SELECT 1 FROM files s
-                  WHERE s.workspace = p_workspace
-                    AND s.path >= (p_from || substr(e.path, length(p_to) + 1) || '/') COLLATE "C"
-                    AND s.path < (p_from || substr(e.path, length(p_to) + 1) || '0') COLLATE "C")
-    ORDER BY e.path LIMIT 1;
-  END IF;
-  IF v_conflict IS NOT NULL THEN
-    RETURN QUERY SELECT 'parent_is_file'::text, 0::bigint, v_conflict;
-    RETURN;
-  END IF;
-  -- A moved file whose new path is a directory.
-  SELECT (p_to || substr(s.path, v_rest)) INTO v_conflict FROM files s
-  WHERE s.workspace = p_workspace AND (s.path = p_from OR (s.path >= p_from || '/' AND s.path < p_from || '0'))
-    AND EXISTS (SELECT 1 FROM files e
-                WHERE e.workspace = p_workspace
-                  AND e.path >= (p_to || substr(s.path, v_rest) || '/') COLLATE "C"
-                  AND e.path < (p_to || substr(s.path, v_rest) || '0') COLLATE "C")
-  ORDER BY s.path LIMIT 1;
-  IF v_conflict IS NOT NULL THEN
-    RETURN QUERY SELECT 'is_directory'::text, 0::bigint, v_conflict;
-    RETURN;
-  END IF;
-  -- Files at the paths the move writes: refused, or replaced.
-  SELECT e.path INTO v_conflict FROM files s
-  JOIN files e ON e.workspace = p_workspace AND e.path = (p_to || substr(s.path, v_rest)) COLLATE "C"
-  WHERE s.workspace = p_workspace AND (s.path = p_from OR (s.path >= p_from || '/' AND s.path < p_from || '0'))
-  ORDER BY e.path LIMIT 1;
-  IF v_conflict IS NOT NULL THEN
-    IF NOT p_overwrite THEN
+    WHERE e.workspace = p_workspace AND e.path = ANY (v_targets) ORDER BY e.path LIMIT 1;
+    IF v_conflict IS NOT NULL AND NOT p_overwrite THEN
       RETURN QUERY SELECT 'target_exists'::text, 0::bigint, v_conflict;
       RETURN;
     END IF;
-    DELETE FROM files e USING files s
-    WHERE s.workspace = p_workspace AND (s.path = p_from OR (s.path >= p_from || '/' AND s.path < p_from || '0'))
-      AND e.workspace = p_workspace AND e.path = (p_to || substr(s.path, v_rest)) COLLATE "C";
-  END IF;
 
-  IF p_copy THEN
-    INSERT INTO files (workspace, path, content, bytes, mime_type, size, line_count, chunk_set, hash)
-    SELECT p_workspace, p_to || substr(s.path, v_rest), NULL, s.bytes, s.mime_type, s.size, s.line_count,
-           s.chunk_set, s.hash
-    FROM files s
-    WHERE s.workspace = p_workspace AND (s.path = p_from OR (s.path >= p_from || '/' AND s.path < p_from || '0'))
-    ORDER BY s.path;
-  ELSE
-    UPDATE files f SET path = p_to || substr(f.path, v_rest)
-    WHERE f.workspace = p_workspace AND (f.path = p_from OR (f.path >= p_from || '/' AND f.path < p_from || '0'));
-  END IF;
-  GET DIAGNOSTICS v_files = ROW_COUNT;
-  RETURN QUERY SELECT CASE WHEN p_copy THEN 'copied' ELSE 'moved' END, v_files, NULL::text;
+    BEGIN
+      IF v_conflict IS NOT NULL THEN
+        DELETE FROM files e WHERE e.workspace = p_workspace AND e.path = ANY (v_targets);
+      END IF;
+      IF p_copy THEN
+        INSERT INTO files (workspace, path, content, bytes, mime_type, size, line_count, chunk_set, hash)
+        SELECT p_workspace, p_to || substr(s.path, v_rest), NULL, s.bytes, s.mime_type, s.size, s.line_count,
+               s.chunk_set, s.hash
+        FROM files s
+        WHERE s.workspace = p_workspace AND (s.path = p_from OR (s.path >= p_from || '/' AND s.path < p_from || '0'))
+        ORDER BY s.path;
+      ELSE
+        UPDATE files f SET path = p_to || substr(f.path, v_rest)
+        WHERE f.workspace = p_workspace AND (f.path = p_from OR (f.path >= p_from || '/' AND f.path < p_from || '0'));
+      END IF;
+      GET DIAGNOSTICS v_files = ROW_COUNT;
+      RETURN QUERY SELECT CASE WHEN p_copy THEN 'copied' ELSE 'moved' END, v_files, NULL::text;
+      RETURN;
+    EXCEPTION WHEN unique_violation THEN
+      NULL; -- undone (a subtransaction): look again
+    END;
+  END LOOP;
+  -- Files kept appearing at the new paths: what is there now.
+  SELECT e.path INTO v_conflict FROM files e
+  WHERE e.workspace = p_workspace AND e.path = ANY (v_targets) ORDER BY e.path LIMIT 1;
+  RETURN QUERY SELECT 'target_exists'::text, 0::bigint, coalesce(v_conflict, p_to);
 END
 $function$;
 

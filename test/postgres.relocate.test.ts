@@ -168,6 +168,100 @@ test("a move racing writes into its source: each write lands either before (and 
   }
 });
 
+/** Waits until some backend of the database waits on a lock held by another transaction. */
+async function someoneWaits(): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const { rows } = await admin.query(
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    );
+    if (rows[0].n > 0) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error("no backend came to wait on a lock");
+}
+
+test("a move whose new path a writer holds while it waits for a source row: the deadlock is broken and the move retried", async () => {
+  const b = await fresh();
+  await b.write("/b/x.txt", "source");
+  const writer = await adminClient();
+  try {
+    // The writer never detects the deadlock first: the move is the one PostgreSQL fails, and the
+    // backend runs it again (without that retry the call answers "deadlock detected").
+    await writer.query("BEGIN");
+    await writer.query("SET LOCAL deadlock_timeout = '10s'");
+    await writer.query(`SELECT * FROM ${b.schema}.fs_write($1, '/a/x.txt', 'writer', NULL, 'text/plain', NULL)`, [
+      b.workspace,
+    ]);
+    const move = b.move("/b", "/a"); // locks /b/x.txt, then waits on the writer's /a/x.txt
+    await someoneWaits();
+    const second = writer.query(
+      `SELECT * FROM ${b.schema}.fs_write($1, '/b/x.txt', 'rewritten', NULL, 'text/plain', NULL)`,
+      [b.workspace],
+    ); // waits on the move's lock of /b/x.txt: a cycle; the move is failed after 1 s and retried
+    await second;
+    await writer.query("COMMIT");
+    assert.equal(await move, { error: errors.targetExists("/a/x.txt") });
+    assert.is((await b.readRaw("/b/x.txt")).data?.content, "rewritten");
+    assert.is((await b.readRaw("/a/x.txt")).data?.content, "writer");
+  } finally {
+    await writer.query("ROLLBACK").catch(() => {});
+    await writer.end();
+  }
+});
+
+test("a file committed at a new path while the move waited for its writer: refused, or replaced with overwrite", async () => {
+  for (const overwrite of [false, true]) {
+    const b = await fresh();
+    await b.write("/a/x.txt", "moved");
+    const writer = await adminClient();
+    try {
+      await writer.query("BEGIN");
+      await writer.query(`SELECT * FROM ${b.schema}.fs_write($1, '/b/x.txt', 'theirs', NULL, 'text/plain', NULL)`, [
+        b.workspace,
+      ]);
+      const move = b.move("/a", "/b", { overwrite }); // sees no /b/x.txt, then waits on it
+      await someoneWaits();
+      await writer.query("COMMIT");
+      const r = await move;
+      if (overwrite) {
+        assert.equal([r.error, r.files], [undefined, 1]);
+        assert.is((await b.readRaw("/b/x.txt")).data?.content, "moved");
+      } else {
+        assert.equal(r, { error: errors.targetExists("/b/x.txt") });
+        assert.is((await b.readRaw("/a/x.txt")).data?.content, "moved");
+      }
+    } finally {
+      await writer.query("ROLLBACK").catch(() => {});
+      await writer.end();
+    }
+  }
+});
+
+test("the log names a move only where the body went unchanged from one pure path to another", async () => {
+  const b = await fresh();
+  for (const p of ["/a.txt", "/b.txt", "/z.txt"]) await b.write(p, `body of ${p}`);
+  const since = await head(b);
+  // one statement: a rename that rewrites the body, and a chain (z -> b while b -> c)
+  await admin.query(
+    `UPDATE ${b.schema}.files SET
+       path = CASE path WHEN '/a.txt' THEN '/y.txt' WHEN '/b.txt' THEN '/c.txt' ELSE '/b.txt' END,
+       content = CASE path WHEN '/a.txt' THEN 'rewritten' ELSE content END
+     WHERE workspace = $1`,
+    [b.workspace],
+  );
+  const got = await changes(b, since, 5);
+  assert.equal(
+    got.map((c) => [c.op, c.path, c.movedTo ?? null, c.movedFrom ?? null]),
+    [
+      ["delete", "/a.txt", null, null],
+      ["delete", "/z.txt", null, null],
+      ["update", "/b.txt", null, null],
+      ["create", "/c.txt", null, null],
+      ["create", "/y.txt", null, null],
+    ],
+  );
+});
+
 test("row-level security: a restricted role moves within its workspace only, through the backend and raw SQL", async () => {
   const mine = uniqueName("mine");
   const theirs = uniqueName("theirs");

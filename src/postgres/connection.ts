@@ -15,7 +15,7 @@ import {
   type ReadSession,
   type SnapshotChoice,
 } from "./read-session.js";
-import { isConnectionException, isOperatorIntervention } from "./sqlstate.js";
+import { isConnectionException, isOperatorIntervention, SQLSTATE, sqlstateOf } from "./sqlstate.js";
 
 /** Node's errno codes of a socket that broke under a query. */
 const SOCKET_BROKE = new Set(["ECONNRESET", "EPIPE"]);
@@ -31,6 +31,11 @@ export function isConnectionLost(e: unknown): boolean {
     )
   );
 }
+
+/** PostgreSQL failed the statement's transaction to break a deadlock (it was rolled back whole). */
+const isDeadlock = (e: unknown) => sqlstateOf(e) === SQLSTATE.deadlockDetected;
+/** How often a deadlock victim is run in all before its error is the answer. */
+const DEADLOCK_ATTEMPTS = 3;
 
 export type { CursorReader, ReadSession, SnapshotChoice } from "./read-session.js";
 
@@ -92,19 +97,21 @@ export class Connection {
   /**
    * One round trip. A read-only statement (`readOnly` in its definition, sql/queries.ts) is
    * retried once on a connection that turned out to be dead (killed by the server, dropped by the
-   * network): nothing it did can have taken effect. Writes are never retried here: a lost reply
-   * could hide a committed change.
+   * network): nothing it did can have taken effect. Writes are never retried for that: a lost
+   * reply could hide a committed change. Any statement the server failed as a deadlock victim is
+   * run again (up to DEADLOCK_ATTEMPTS in all): its transaction was rolled back whole.
    */
   async run<P extends object, R>(statement: Statement<P, R>, params: P): Promise<R[]> {
     const { text, values } = statement.bind(this.schema, params);
-    const retry = statement.readOnly;
-    this.#relieve();
-    try {
-      return (await this.pool.query(text, values)).rows;
-    } catch (e) {
-      if (!retry || !isConnectionLost(e)) throw e;
+    let reconnected = !statement.readOnly;
+    for (let attempt = 1; ; attempt++) {
       this.#relieve();
-      return (await this.pool.query(text, values)).rows;
+      try {
+        return (await this.pool.query(text, values)).rows;
+      } catch (e) {
+        if (!reconnected && isConnectionLost(e)) reconnected = true;
+        else if (!(isDeadlock(e) && attempt < DEADLOCK_ATTEMPTS)) throw e;
+      }
     }
   }
 
@@ -201,6 +208,21 @@ export class Connection {
    * begin, one to set the tag, one for the statement, one to commit.
    */
   async runInTransaction<P extends object, R>(
+    settings: { timeoutMs?: number; tag?: string | null },
+    statement: Statement<P, R>,
+    params: P,
+  ): Promise<R[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#transaction(settings, statement, params);
+      } catch (e) {
+        // (a deadlock victim's transaction was rolled back whole: run it again, as run() does)
+        if (!(isDeadlock(e) && attempt < DEADLOCK_ATTEMPTS)) throw e;
+      }
+    }
+  }
+
+  async #transaction<P extends object, R>(
     settings: { timeoutMs?: number; tag?: string | null },
     statement: Statement<P, R>,
     params: P,

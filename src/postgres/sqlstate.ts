@@ -5,6 +5,12 @@
 export const SQLSTATE = {
   /** Privilege missing, or a row-level security policy refused the row. */
   insufficientPrivilege: "42501",
+  /**
+   * deadlock_detected: PostgreSQL broke a cycle of lock waits by failing this transaction, which
+   * was rolled back whole: run again (connection.ts). A move locks its source rows before it
+   * writes its new paths, the one order writers do not share.
+   */
+  deadlockDetected: "40P01",
   /** unique_violation: a row with that key was written meanwhile (e.g. into a fork's target). */
   uniqueViolation: "23505",
   /** A regular expression PostgreSQL could not compile. */

@@ -2,12 +2,15 @@
  * move() and copy() on S3: server-side copies (CopyObject), then, for a move, the sources
  * deleted. Every copy is made before any delete, so a file is never in neither place; S3 has no
  * transaction over keys, so a move is not atomic: a reader may see a file in both places while
- * it runs, and a failure half-way is undone as far as it can be (the copies made so far are
- * deleted; a file they replaced with `overwrite` is not brought back).
+ * it runs, and a failure half-way is undone as far as it can be: no copy is sent after the first
+ * failure, those in flight are waited for, then each copy made to a new path is deleted while it
+ * is still ours (its ETag); a file replaced with `overwrite` is not brought back.
  *
  * Each copy names its source by the ETag listed (CopySourceIfMatch: a source rewritten meanwhile
  * is refused, not copied half-new) and, where the endpoint enforces conditional writes, the
  * target as found (If-None-Match for a new path, If-Match for one replaced with `overwrite`).
+ * Whether it enforces them is probed on PUT (probe.ts), not on CopyObject: an endpoint that
+ * honours them on PUT only would let a copy replace a file written at its target meanwhile.
  * Before a source is deleted its ETag is read again: one rewritten since its copy stays (the
  * move fails, saying so), so no write is lost but for one landing between that read and the
  * delete (S3's DeleteObject takes no condition on every endpoint).
@@ -17,6 +20,7 @@ import { mapLimit } from "../concurrency.js";
 import type { RelocateOutcome, RelocateRequest } from "../core/requests.js";
 import { ancestorsOf, dirPrefix, MAX_PATH_BYTES } from "../paths.js";
 import { isPreconditionFailed } from "./errors.js";
+import { unquote } from "./lineage.js";
 import { copySource, type Listed, type ObjectStore } from "./objects.js";
 
 /** A source file and where it goes. */
@@ -64,11 +68,16 @@ export async function relocate(objects: ObjectStore, request: RelocateRequest): 
 
   const { client, bucket, concurrency, capabilities } = objects.shared;
   const enforced = capabilities?.conditionalWrites === true;
-  const copied: Transfer[] = [];
-  try {
-    await mapLimit(transfers, concurrency, async (t) => {
+  const copied: Array<Transfer & { etag: string | undefined }> = [];
+  // The first failure stops the copies not yet sent; those in flight are waited for (settled)
+  // before anything is undone, so no copy lands after the call has answered.
+  let failure: unknown = null;
+  await mapLimit(transfers, concurrency, async (t) => {
+    if (failure !== null) return;
+    try {
+      let etag: string | undefined;
       try {
-        await client.send(
+        const r = await client.send(
           new CopyObjectCommand({
             Bucket: bucket,
             Key: t.toKey,
@@ -81,20 +90,30 @@ export async function relocate(objects: ObjectStore, request: RelocateRequest): 
               : {}),
           }),
         );
+        etag = r.CopyObjectResult?.ETag === undefined ? undefined : unquote(r.CopyObjectResult.ETag);
       } catch (e) {
         if (!isPreconditionFailed(e)) throw e;
         const now = await objects.head(t.toKey);
         if ((now?.etag ?? null) !== t.replaces) throw new RelocateConflictError(t.to);
         throw new Error(`'${t.from.path}' changed while it was being copied; nothing was deleted`);
+      } finally {
+        objects.shared.cache.delete(t.toKey);
       }
-      objects.shared.cache.delete(t.toKey);
-      copied.push(t);
-    });
-  } catch (e) {
-    // Undo: the copies made to new paths (a replaced file cannot be brought back).
-    await objects.deleteKeys(copied.filter((t) => t.replaces === null).map((t) => t.toKey)).catch(() => {});
-    if (e instanceof RelocateConflictError) return { status: "target_exists", path: e.message };
-    throw e;
+      copied.push({ ...t, etag });
+    } catch (e) {
+      failure ??= e;
+    }
+  });
+  if (failure !== null) {
+    // Undo: the copies made to new paths, each only while it is still our copy (a file a writer
+    // put there since stays; a file replaced with `overwrite` cannot be brought back).
+    const ours = copied.filter((t) => t.replaces === null);
+    const now = await Promise.all(ours.map((t) => objects.head(t.toKey)));
+    await objects
+      .deleteKeys(ours.filter((t, i) => t.etag !== undefined && now[i]?.etag === t.etag).map((t) => t.toKey))
+      .catch(() => {});
+    if (failure instanceof RelocateConflictError) return { status: "target_exists", path: failure.message };
+    throw failure;
   }
   if (request.operation === "move") {
     const now = await Promise.all(transfers.map((t) => objects.head(t.from.key)));

@@ -6,6 +6,7 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import type pg from "pg";
 import type { Change, PostgresBackend } from "../src/index.js";
 import { errors } from "../src/protocol.js";
 import { relocateCases } from "./conformance/relocate.js";
@@ -168,16 +169,19 @@ test("a move racing writes into its source: each write lands either before (and 
   }
 });
 
-/** Waits until some backend of the database waits on a lock held by another transaction. */
-async function someoneWaits(): Promise<void> {
+/** Waits until a move waits on a lock `writer` holds. */
+async function moveWaits(writer: pg.Client): Promise<void> {
+  const pid = (await writer.query("SELECT pg_backend_pid() AS pid")).rows[0].pid;
   for (let i = 0; i < 200; i++) {
     const { rows } = await admin.query(
-      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+      `SELECT count(*)::int AS n FROM pg_stat_activity
+       WHERE query LIKE '%fs_move(%' AND $1 = ANY (pg_blocking_pids(pid))`,
+      [pid],
     );
     if (rows[0].n > 0) return;
     await new Promise((r) => setTimeout(r, 25));
   }
-  throw new Error("no backend came to wait on a lock");
+  throw new Error("the move did not come to wait on a lock");
 }
 
 test("a move whose new path a writer holds while it waits for a source row: the deadlock is broken and the move retried", async () => {
@@ -193,7 +197,7 @@ test("a move whose new path a writer holds while it waits for a source row: the 
       b.workspace,
     ]);
     const move = b.move("/b", "/a"); // locks /b/x.txt, then waits on the writer's /a/x.txt
-    await someoneWaits();
+    await moveWaits(writer);
     const second = writer.query(
       `SELECT * FROM ${b.schema}.fs_write($1, '/b/x.txt', 'rewritten', NULL, 'text/plain', NULL)`,
       [b.workspace],
@@ -220,7 +224,7 @@ test("a file committed at a new path while the move waited for its writer: refus
         b.workspace,
       ]);
       const move = b.move("/a", "/b", { overwrite }); // sees no /b/x.txt, then waits on it
-      await someoneWaits();
+      await moveWaits(writer);
       await writer.query("COMMIT");
       const r = await move;
       if (overwrite) {

@@ -93,6 +93,7 @@ BEGIN
                          AND NOT (SELECT jsonb_object_agg(o.workspace || E'\n' || o.path, true) FROM old_rows o)
                                  ? (x.new_workspace || E'\n' || x.new_path)
                     THEN true ELSE false END AS moved
+        OFFSET 0 -- (a fence: pulled up, the CASE was copied into both arms below, each key set built twice)
       ) m
       CROSS JOIN LATERAL (
         SELECT x.old_workspace, x.old_path, x.old_version, x.old_size, false, CASE WHEN m.moved THEN x.new_path END
@@ -343,6 +344,7 @@ DECLARE
   v_conflict text;
   -- The new path of each source, in the sources' path order.
   v_targets text[] COLLATE "C";
+  v_constraint text;
   -- A moved path is p_to followed by what follows p_from in it (characters, as substr counts).
   v_rest integer := length(p_from) + 1;
 BEGIN
@@ -352,7 +354,8 @@ BEGIN
     RETURN;
   END IF;
   -- A file committed at a new path while this move waited for its writer fails the write with a
-  -- unique violation; the move then looks again (each statement sees what committed before it).
+  -- unique violation; the move then looks again (each statement sees what committed before it),
+  -- three times at most (then SQLSTATE 40001, "try again").
   FOR v_attempt IN 1..3 LOOP
     -- Every row either side holds, locked in one statement in path order (every writer's order).
     -- A new path has no row to lock: a writer holding one there while it waits for a source row
@@ -437,13 +440,16 @@ BEGIN
       RETURN QUERY SELECT CASE WHEN p_copy THEN 'copied' ELSE 'moved' END, v_files, NULL::text;
       RETURN;
     EXCEPTION WHEN unique_violation THEN
-      NULL; -- undone (a subtransaction): look again
+      -- Undone (a subtransaction). A file at a new path: look again; any other key is not ours.
+      GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
+      IF v_constraint IS DISTINCT FROM 'files_pkey' THEN
+        RAISE;
+      END IF;
     END;
   END LOOP;
-  -- Files kept appearing at the new paths: what is there now.
-  SELECT e.path INTO v_conflict FROM files e
-  WHERE e.workspace = p_workspace AND e.path = ANY (v_targets) ORDER BY e.path LIMIT 1;
-  RETURN QUERY SELECT 'target_exists'::text, 0::bigint, coalesce(v_conflict, p_to);
+  -- Files kept appearing at the new paths while the move waited for their writers.
+  RAISE EXCEPTION 'files kept being written at the new paths of the move of "%" to "%"; try again', p_from, p_to
+    USING ERRCODE = 'serialization_failure';
 END
 $$;
 

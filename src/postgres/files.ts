@@ -251,6 +251,7 @@ export abstract class PostgresFiles extends BackendCore<number, Shared, SqlMatch
         copy: request.operation === "copy",
         maxBytes: MAX_PATH_BYTES,
       });
+      if (!row) throw new Error("fs_move answered no row (a null argument)");
       switch (row.status) {
         case "moved":
         case "copied":

@@ -4,7 +4,8 @@
  * transaction over keys, so a move is not atomic: a reader may see a file in both places while
  * it runs, and a failure half-way is undone as far as it can be: no copy is sent after the first
  * failure, those in flight are waited for, then each copy made to a new path is deleted while it
- * is still ours (its ETag); a file replaced with `overwrite` is not brought back.
+ * is still ours (its ETag, read just before: a file written there in between could go too, the
+ * same window as a source's below); a file replaced with `overwrite` is not brought back.
  *
  * Each copy names its source by the ETag listed (CopySourceIfMatch: a source rewritten meanwhile
  * is refused, not copied half-new) and, where the endpoint enforces conditional writes, the
@@ -94,8 +95,11 @@ export async function relocate(objects: ObjectStore, request: RelocateRequest): 
       } catch (e) {
         if (!isPreconditionFailed(e)) throw e;
         const now = await objects.head(t.toKey);
-        if ((now?.etag ?? null) !== t.replaces) throw new RelocateConflictError(t.to);
-        throw new Error(`'${t.from.path}' changed while it was being copied; nothing was deleted`);
+        // Our own copy, landed on an attempt whose answer was lost (the SDK's retry then met its
+        // condition): the source's bytes are there (a copy keeps the ETag of a one-part object).
+        if (now !== null && now.etag === t.from.etag) etag = now.etag;
+        else if ((now?.etag ?? null) !== t.replaces) throw new RelocateConflictError(t.to);
+        else throw new Error(`'${t.from.path}' changed while it was being copied; nothing was deleted`);
       } finally {
         objects.shared.cache.delete(t.toKey);
       }
@@ -107,11 +111,15 @@ export async function relocate(objects: ObjectStore, request: RelocateRequest): 
   if (failure !== null) {
     // Undo: the copies made to new paths, each only while it is still our copy (a file a writer
     // put there since stays; a file replaced with `overwrite` cannot be brought back).
+    // (Settled, not Promise.all: a failed check skips that copy's undo, never the others', and the
+    // answer stays the failure that stopped the move.)
     const ours = copied.filter((t) => t.replaces === null);
-    const now = await Promise.all(ours.map((t) => objects.head(t.toKey)));
-    await objects
-      .deleteKeys(ours.filter((t, i) => t.etag !== undefined && now[i]?.etag === t.etag).map((t) => t.toKey))
-      .catch(() => {});
+    const now = await Promise.allSettled(ours.map((t) => objects.head(t.toKey)));
+    const stillOurs = ours.filter((t, i) => {
+      const head = now[i];
+      return t.etag !== undefined && head.status === "fulfilled" && head.value?.etag === t.etag;
+    });
+    await objects.deleteKeys(stillOurs.map((t) => t.toKey)).catch(() => {});
     if (failure instanceof RelocateConflictError) return { status: "target_exists", path: failure.message };
     throw failure;
   }

@@ -99,6 +99,7 @@ CREATE TABLE deepagents.file_versions (
   delta_suffix integer,
   delta_middle bytea,
   depth integer DEFAULT 0 NOT NULL,
+  moved text COLLATE "C",
   CONSTRAINT file_versions_body CHECK (((deleted = (hash IS NULL)) AND ((blob IS NULL) OR (delta_middle IS NULL)) AND ((delta_middle IS NULL) = (delta_prefix IS NULL)) AND ((delta_middle IS NULL) = (delta_suffix IS NULL)) AND ((NOT deleted) OR ((blob IS NULL) AND (delta_middle IS NULL))))),
   CONSTRAINT file_versions_op_check CHECK ((op = ANY (ARRAY['create'::text, 'update'::text, 'delete'::text]))),
   CONSTRAINT file_versions_pkey PRIMARY KEY (workspace, path, version, deleted)
@@ -320,9 +321,9 @@ BEGIN
   ), logged AS (
     INSERT INTO changes (workspace, path, op, version, size, moved)
     SELECT s.workspace, s.path, s.op, s.version, s.size, s.moved FROM staged s ORDER BY s.seq
-    RETURNING changes.id, changes.workspace, changes.path, changes.op, changes.version
+    RETURNING changes.id, changes.workspace, changes.path, changes.op, changes.version, changes.moved
   ), stamped AS (
-    UPDATE file_versions v SET change_id = l.id
+    UPDATE file_versions v SET change_id = l.id, moved = l.moved
     FROM (SELECT DISTINCT ON (l.workspace, l.path, l.version, l.op = 'delete') l.*
           FROM logged l ORDER BY l.workspace, l.path, l.version, l.op = 'delete', l.id) l
     WHERE v.workspace = l.workspace AND v.path = l.path AND v.version = l.version
@@ -1318,22 +1319,22 @@ AS $function$
 $function$;
 
 CREATE OR REPLACE FUNCTION deepagents.fs_history(p_workspace text, p_path text)
- RETURNS TABLE(version bigint, op text, change_id bigint, size bigint, mime_type text, at timestamp with time zone, tag text)
+ RETURNS TABLE(version bigint, op text, change_id bigint, size bigint, mime_type text, at timestamp with time zone, tag text, moved text)
  LANGUAGE sql
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
  SET enable_seqscan TO 'off'
  SET jit TO 'off'
 AS $function$
-  SELECT s.version, s.op, s.change_id, s.size, s.mime_type, s.at, s.tag FROM (
-    SELECT v.version, v.deleted, v.op, v.change_id, v.size, v.mime_type, v.at, v.tag
+  SELECT s.version, s.op, s.change_id, s.size, s.mime_type, s.at, s.tag, s.moved FROM (
+    SELECT v.version, v.deleted, v.op, v.change_id, v.size, v.mime_type, v.at, v.tag, v.moved::text
     FROM file_versions v
     WHERE v.workspace = p_workspace AND v.path = p_path
     UNION ALL
     -- The current version when no row records it yet (see version_meta): there since before the
     -- log (change id 0), as a version written before history was kept is recorded.
     SELECT f.version, false, CASE WHEN f.version = 1 THEN 'create' ELSE 'update' END, 0, f.size, f.mime_type,
-           f.modified_at, NULL
+           f.modified_at, NULL, NULL
     FROM files f
     WHERE f.workspace = p_workspace AND f.path = p_path AND history_enabled(p_workspace)
       AND NOT EXISTS (SELECT 1 FROM file_versions v WHERE v.workspace = p_workspace AND v.path = p_path

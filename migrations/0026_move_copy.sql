@@ -6,6 +6,8 @@ DO $$ BEGIN EXECUTE format('SET LOCAL search_path = %I, pg_temp', current_schema
 -- What:
 --   - fs_move(workspace, from, to, overwrite, copy): a file or a whole directory moved or copied
 --     in one transaction (the function's header says what it refuses and why).
+--   - History keeps the same: file_versions.moved, stamped at commit with the change id from the
+--     log row (fs_history returns it: dropped and created again).
 --   - The change log tells a move from a delete and a create: changes.moved (and
 --     changes_pending.moved) is, on the 'delete' of a moved file, the path it went to, and on the
 --     'create', the path it came from (NULL on every other change, and across workspaces).
@@ -27,6 +29,9 @@ DO $$ BEGIN EXECUTE format('SET LOCAL search_path = %I, pg_temp', current_schema
 
 ALTER TABLE changes ADD COLUMN moved text COLLATE "C";
 ALTER TABLE changes_pending ADD COLUMN moved text COLLATE "C";
+-- The same on a version row: its deletion (moved to) or its first version at the new path
+-- (moved from), written with the version's change id when the log is written at commit.
+ALTER TABLE file_versions ADD COLUMN moved text COLLATE "C";
 
 DROP TRIGGER files_chunks_set ON files;
 CREATE TRIGGER files_chunks_set BEFORE INSERT OR UPDATE OF content, bytes, chunk_set, hash ON files
@@ -150,9 +155,9 @@ BEGIN
   ), logged AS (
     INSERT INTO changes (workspace, path, op, version, size, moved)
     SELECT s.workspace, s.path, s.op, s.version, s.size, s.moved FROM staged s ORDER BY s.seq
-    RETURNING changes.id, changes.workspace, changes.path, changes.op, changes.version
+    RETURNING changes.id, changes.workspace, changes.path, changes.op, changes.version, changes.moved
   ), stamped AS (
-    UPDATE file_versions v SET change_id = l.id
+    UPDATE file_versions v SET change_id = l.id, moved = l.moved
     FROM (SELECT DISTINCT ON (l.workspace, l.path, l.version, l.op = 'delete') l.*
           FROM logged l ORDER BY l.workspace, l.path, l.version, l.op = 'delete', l.id) l
     WHERE v.workspace = l.workspace AND v.path = l.path AND v.version = l.version
@@ -291,6 +296,32 @@ BEGIN
   END IF;
   RETURN NULL;
 END
+$function$;
+
+DROP FUNCTION fs_history(text, text);
+CREATE FUNCTION fs_history(p_workspace text, p_path text)
+ RETURNS TABLE(version bigint, op text, change_id bigint, size bigint, mime_type text, at timestamp with time zone, tag text, moved text)
+ LANGUAGE sql
+ STABLE
+ SET search_path FROM CURRENT
+ SET enable_seqscan TO 'off'
+ SET jit TO 'off'
+AS $function$
+  SELECT s.version, s.op, s.change_id, s.size, s.mime_type, s.at, s.tag, s.moved FROM (
+    SELECT v.version, v.deleted, v.op, v.change_id, v.size, v.mime_type, v.at, v.tag, v.moved::text
+    FROM file_versions v
+    WHERE v.workspace = p_workspace AND v.path = p_path
+    UNION ALL
+    -- The current version when no row records it yet (see version_meta): there since before the
+    -- log (change id 0), as a version written before history was kept is recorded.
+    SELECT f.version, false, CASE WHEN f.version = 1 THEN 'create' ELSE 'update' END, 0, f.size, f.mime_type,
+           f.modified_at, NULL, NULL
+    FROM files f
+    WHERE f.workspace = p_workspace AND f.path = p_path AND history_enabled(p_workspace)
+      AND NOT EXISTS (SELECT 1 FROM file_versions v WHERE v.workspace = p_workspace AND v.path = p_path
+                                                       AND v.version = f.version AND NOT v.deleted)
+  ) s
+  ORDER BY s.version, s.deleted
 $function$;
 
 DROP FUNCTION fs_changes(text, bigint, integer);
@@ -456,6 +487,32 @@ $$;
 -- Down Migration
 DO $$ BEGIN EXECUTE format('SET LOCAL search_path = %I, pg_temp', current_schema()); END $$;
 DROP FUNCTION fs_move(text, text, text, boolean, boolean, integer);
+DROP FUNCTION fs_history(text, text);
+-- 0017's
+CREATE FUNCTION fs_history(p_workspace text, p_path text)
+ RETURNS TABLE(version bigint, op text, change_id bigint, size bigint, mime_type text, at timestamp with time zone, tag text)
+ LANGUAGE sql
+ STABLE
+ SET search_path FROM CURRENT
+ SET enable_seqscan TO 'off'
+ SET jit TO 'off'
+AS $function$
+  SELECT s.version, s.op, s.change_id, s.size, s.mime_type, s.at, s.tag FROM (
+    SELECT v.version, v.deleted, v.op, v.change_id, v.size, v.mime_type, v.at, v.tag
+    FROM file_versions v
+    WHERE v.workspace = p_workspace AND v.path = p_path
+    UNION ALL
+    -- The current version when no row records it yet (see version_meta): there since before the
+    -- log (change id 0), as a version written before history was kept is recorded.
+    SELECT f.version, false, CASE WHEN f.version = 1 THEN 'create' ELSE 'update' END, 0, f.size, f.mime_type,
+           f.modified_at, NULL
+    FROM files f
+    WHERE f.workspace = p_workspace AND f.path = p_path AND history_enabled(p_workspace)
+      AND NOT EXISTS (SELECT 1 FROM file_versions v WHERE v.workspace = p_workspace AND v.path = p_path
+                                                       AND v.version = f.version AND NOT v.deleted)
+  ) s
+  ORDER BY s.version, s.deleted
+$function$;
 DROP FUNCTION fs_changes(text, bigint, integer);
 -- 0002's (with the settings 0005 and later gave it)
 CREATE FUNCTION fs_changes(p_workspace text, p_after bigint, p_limit integer)
@@ -702,5 +759,6 @@ $function$;
 DROP TRIGGER files_chunks_set ON files;
 CREATE TRIGGER files_chunks_set BEFORE INSERT OR UPDATE ON files FOR EACH ROW EXECUTE FUNCTION chunks_assign();
 
+ALTER TABLE file_versions DROP COLUMN moved;
 ALTER TABLE changes_pending DROP COLUMN moved;
 ALTER TABLE changes DROP COLUMN moved;

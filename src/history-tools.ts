@@ -125,7 +125,9 @@ export function historyTools(backend: VersionedWorkspace): StructuredToolInterfa
           const result = await backend.history(input.file_path);
           if (result.error !== undefined) return failure(result.error);
           const lines = result.versions.map(
-            (v) => `v${v.version}  ${v.op}  ${v.size} bytes  ${v.at}${v.tag ? `  [${v.tag}]` : ""}`,
+            (v) =>
+              `v${v.version}  ${v.op}  ${v.size} bytes  ${v.at}${v.tag ? `  [${v.tag}]` : ""}` +
+              `${v.movedFrom ? `  (moved from ${v.movedFrom})` : ""}${v.movedTo ? `  (moved to ${v.movedTo})` : ""}`,
           );
           return `Versions of ${input.file_path}, oldest first:\n${lines.join("\n")}`;
         }),

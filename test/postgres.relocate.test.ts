@@ -114,24 +114,24 @@ test("a move keeps every file's chunk set and chunks (no re-cut) and gives each 
   );
 });
 
-test("history keeps both sides: the old path's versions readable and restorable, the new path's first version a create", async () => {
+test("history keeps both sides: the old path's versions readable and restorable, ending in a deletion naming the new path, whose first version names the old one", async () => {
   const b = await fresh();
   await b.write("/h/a.txt", "one");
   await b.edit("/h/a.txt", "one", "two");
   assert.is((await b.move("/h/a.txt", "/k/a.txt")).files, 1);
   const old = await b.history("/h/a.txt");
   assert.equal(
-    old.versions?.map((v) => [v.version, v.op]),
+    old.versions?.map((v) => [v.version, v.op, v.movedTo ?? null, v.movedFrom ?? null]),
     [
-      [1, "create"],
-      [2, "update"],
-      [2, "delete"],
+      [1, "create", null, null],
+      [2, "update", null, null],
+      [2, "delete", "/k/a.txt", null],
     ],
   );
   assert.is((await b.readVersion("/h/a.txt", 1)).content, "one");
   assert.equal(
-    (await b.history("/k/a.txt")).versions?.map((v) => [v.version, v.op]),
-    [[1, "create"]],
+    (await b.history("/k/a.txt")).versions?.map((v) => [v.version, v.op, v.movedFrom ?? null]),
+    [[1, "create", "/h/a.txt"]],
   );
   assert.is((await b.restore("/h/a.txt", 2)).error, undefined);
   assert.is((await b.readRaw("/h/a.txt")).data?.content, "two");

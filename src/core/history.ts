@@ -27,6 +27,10 @@ export interface FileVersion {
   tag: string | null;
   /** S3: the object version's id, its stable name (numbers shift if the bucket expires old versions). */
   versionId?: string;
+  /** PostgreSQL: on the deletion of a moved file, the path it went to (move()). */
+  movedTo?: string;
+  /** PostgreSQL: on a moved file's first version at its new path, the path it came from. */
+  movedFrom?: string;
 }
 
 export interface Checkpoint {

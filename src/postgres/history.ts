@@ -88,6 +88,7 @@ export async function fileHistory(ctx: HistoryContext, filePath: string): Promis
       mimeType: r.mime_type,
       at: r.at.toISOString(),
       tag: r.tag,
+      ...(r.moved === null ? {} : r.op === "delete" ? { movedTo: r.moved } : { movedFrom: r.moved }),
     }));
     return { versions };
   } catch (e) {

@@ -203,6 +203,8 @@ export const history = statement<
     mime_type: string | null;
     at: Date;
     tag: string | null;
+    /** A move (0026): where the file went (its deletion) or came from (its first version here). */
+    moved: string | null;
   }
 >("history", { readOnly: true });
 

@@ -3,7 +3,15 @@
  * deepagents-backends/postgres, deepagents-backends/s3) re-exports it, so a user of one backend
  * gets the errors, path and MIME helpers without loading the other backend's driver.
  */
-export type { FileStat, GrepMatch, StatResult, SearchOptions, SearchResult } from "./protocol.js";
+export type {
+  FileStat,
+  GrepMatch,
+  RelocateOptions,
+  RelocateResult,
+  StatResult,
+  SearchOptions,
+  SearchResult,
+} from "./protocol.js";
 export { EMPTY_FILE_CONTENT, errors } from "./protocol.js";
 export { normalizePath, normalizeFilePath, PathError, MAX_PATH_BYTES } from "./paths.js";
 export { getMimeType, isTextMimeType } from "./mime.js";
@@ -12,15 +20,7 @@ export { DEFAULTS } from "./core/defaults.js";
 // For a backend of another store (GCS, Azure Blob, ...): extend BackendCore and implement its
 // primitives (docs/ARCHITECTURE.md, "Adding a backend").
 export { BackendCore, SearchStreamError } from "./core/backend.js";
-export type {
-  CoreState,
-  EditOutcome,
-  EditRequest,
-  FileError,
-  FileWindow,
-  LineQuery,
-  WriteOutcome,
-} from "./core/backend.js";
+export type * from "./core/requests.js";
 // File history and checkpoints (PostgresBackend implements VersionedWorkspace).
 export type {
   Checkpoint,

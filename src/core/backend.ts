@@ -70,17 +70,7 @@ import type {
   WriteOutcome,
 } from "./requests.js";
 
-export type {
-  CoreState,
-  EditOutcome,
-  EditRequest,
-  FileError,
-  FileWindow,
-  LineQuery,
-  RelocateOutcome,
-  RelocateRequest,
-  WriteOutcome,
-};
+export type * from "./requests.js";
 
 /**
  * V: the version type (number or ETag). S: the shared state. M: a compiled search pattern

@@ -185,6 +185,9 @@ test("mv and cp: a directory moved and copied, a file in the way refused (exit 1
   assert.equal(overwritten, { path: "/moved/sub/b.md", from: "/moved/a.md", files: 1, filesUpdate: null });
   assert.is((await run(["read", "/moved/sub/b.md"])).stdout.trim(), "alpha");
   assert.is((await run(["read", "/mv/a.md"])).code, 1);
+  // history links the two paths (PostgreSQL)
+  assert.match((await run(["history", "/moved/a.md"])).stdout, /^ *1 +create .* from \/mv\/a\.md$/m);
+  assert.match((await run(["history", "/mv/a.md"])).stdout, /^ *1 +delete .* to \/moved\/a\.md$/m);
   assert.is((await run(["rm", "/moved"])).code, 0);
 });
 

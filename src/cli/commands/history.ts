@@ -37,8 +37,16 @@ export function addHistoryCommands(program: Command): void {
         if (ctx.options.json) return printJson(versions);
         console.log(
           table(
-            ["version", "op", "size", "at", "change", "tag"],
-            versions!.map((v) => [v.version, v.op, v.size, v.at, v.changeId ?? "", v.tag ?? ""]),
+            ["version", "op", "size", "at", "change", "tag", "moved"],
+            versions!.map((v) => [
+              v.version,
+              v.op,
+              v.size,
+              v.at,
+              v.changeId ?? "",
+              v.tag ?? "",
+              v.movedFrom ? `from ${v.movedFrom}` : v.movedTo ? `to ${v.movedTo}` : "",
+            ]),
           ),
         );
       }),

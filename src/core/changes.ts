@@ -21,6 +21,15 @@ export interface Change {
   movedFrom?: string;
 }
 
+/**
+ * A change's or a version's other path, as the log and history store it (one column, `moved`):
+ * on a delete, where the file went; on a create, where it came from.
+ */
+export function movedSide(op: string, moved: string | null): { movedTo?: string; movedFrom?: string } {
+  if (moved === null) return {};
+  return op === "delete" ? { movedTo: moved } : { movedFrom: moved };
+}
+
 export interface WatchOptions {
   /** Deliver changes with an id above this one; default: only changes from now on. */
   since?: number;

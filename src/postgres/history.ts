@@ -6,6 +6,7 @@
  */
 import type pg from "pg";
 import { readResult, writeResult } from "../core/backend.js";
+import { movedSide } from "../core/changes.js";
 import {
   type LoggedCheckpoint,
   type DiffOptions,
@@ -88,7 +89,7 @@ export async function fileHistory(ctx: HistoryContext, filePath: string): Promis
       mimeType: r.mime_type,
       at: r.at.toISOString(),
       tag: r.tag,
-      ...(r.moved === null ? {} : r.op === "delete" ? { movedTo: r.moved } : { movedFrom: r.moved }),
+      ...movedSide(r.op, r.moved),
     }));
     return { versions };
   } catch (e) {

@@ -15,7 +15,7 @@ import * as sql from "./sql/queries.js";
 import type { RowOf } from "./sql/statement.js";
 import { SQLSTATE, sqlstateOf } from "./sqlstate.js";
 import { setupErrors } from "../protocol.js";
-import { type Change, ResyncRequiredError, type Subscription, type WatchOptions } from "../core/changes.js";
+import { type Change, movedSide, ResyncRequiredError, type Subscription, type WatchOptions } from "../core/changes.js";
 
 export { type Change, ResyncRequiredError, type Subscription, type WatchOptions } from "../core/changes.js";
 
@@ -168,7 +168,7 @@ class ChangeSubscription implements Subscription {
           version: Number(row.version),
           size: Number(row.size),
           at: row.at.toISOString(),
-          ...(row.moved === null ? {} : row.op === "delete" ? { movedTo: row.moved } : { movedFrom: row.moved }),
+          ...movedSide(row.op, row.moved),
         };
         this.#cursor = change.id;
         if (this.#patterns && !micromatch.isMatch(change.path.slice(1), this.#patterns, GLOB_OPTIONS)) continue;

@@ -1,4 +1,4 @@
--- deepagents-backends: the database schema after migration 0026_move_copy.
+-- deepagents-backends: the database schema after migration 0027_directories.
 --
 -- GENERATED FILE, do not edit: `npm run schema` (scripts/schema.ts) writes it from the catalogs of
 -- a freshly migrated schema. test/schema.test.ts and `npm run schema -- --check` fail when it is
@@ -80,6 +80,15 @@ CREATE TABLE deepagents.chunks (
   content text NOT NULL,
   CONSTRAINT chunks_pkey PRIMARY KEY (chunk_set, first_line)
 ) WITH (toast_tuple_target=128);
+
+CREATE TABLE deepagents.directories (
+  workspace text NOT NULL,
+  path text COLLATE "C" NOT NULL,
+  parent text COLLATE "C" GENERATED ALWAYS AS (regexp_replace(path, '[^/]*$'::text, ''::text)) STORED NOT NULL,
+  created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+  CONSTRAINT directories_path_shape CHECK ((("left"(path, 1) = '/'::text) AND ("right"(path, 1) <> '/'::text) AND (strpos(path, '//'::text) = 0))),
+  CONSTRAINT directories_pkey PRIMARY KEY (workspace, path)
+);
 
 CREATE TABLE deepagents.file_versions (
   workspace text NOT NULL,
@@ -182,6 +191,8 @@ CREATE INDEX changes_workspace_id_idx ON deepagents.changes USING btree (workspa
 CREATE INDEX checkpoints_workspace_idx ON deepagents.checkpoints USING btree (workspace, id);
 
 CREATE INDEX chunks_content_trgm_idx ON deepagents.chunks USING gin (content @extschema:pg_trgm@.gin_trgm_ops);
+
+CREATE INDEX directories_parent_idx ON deepagents.directories USING btree (workspace, parent, path);
 
 CREATE INDEX file_versions_blob_idx ON deepagents.file_versions USING btree (blob) WHERE (blob IS NOT NULL);
 
@@ -338,7 +349,7 @@ BEGIN
   END IF;
 
   -- The file/directory rule, for each create whose file is still there (0005's check, per set):
-  -- no ancestor of it is a file, and it is not a directory. The first broken one, in log order.
+  -- no ancestor of it is a file, and it is not a directory (holding files, or made by mkdir: 0027). The first broken one, in log order.
   -- Every file of a forked workspace counts as created (none of them was logged).
   SELECT c.path, b.file INTO v_bad
   FROM (SELECT * FROM unnest(v_ids, v_workspaces, v_paths, v_ops) AS l(id, workspace, path, op)
@@ -354,6 +365,10 @@ BEGIN
       WHERE (SELECT true FROM files f WHERE f.workspace = c.workspace
              AND f.path >= c.path || '/' AND f.path < c.path || '0'
              AND f.parent >= c.path || '/' AND f.parent < c.path || '0' LIMIT 1)
+         -- A directory made by mkdir (0027), empty or not: the path itself or a path below it.
+         OR (SELECT true FROM directories d WHERE d.workspace = c.workspace AND d.path = c.path LIMIT 1)
+         OR (SELECT true FROM directories d WHERE d.workspace = c.workspace
+             AND d.path >= c.path || '/' AND d.path < c.path || '0' LIMIT 1)
     ) x ORDER BY x.i LIMIT 1
   ) b
   WHERE c.op = 'create'
@@ -795,6 +810,31 @@ CREATE OR REPLACE FUNCTION deepagents.dir_upper_bound(dir text)
  IMMUTABLE PARALLEL SAFE
 RETURN ("left"(dir, '-1'::integer) || '0'::text);
 
+CREATE OR REPLACE FUNCTION deepagents.directories_check()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
+ SET jit TO 'off'
+AS $function$
+DECLARE
+  v_file text;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM directories d WHERE d.workspace = NEW.workspace AND d.path = NEW.path) THEN
+    RETURN NULL;
+  END IF;
+  PERFORM changes_lock();
+  SELECT a.dir INTO v_file FROM unnest(path_ancestors(NEW.path) || NEW.path::text) WITH ORDINALITY AS a(dir, i)
+  WHERE (SELECT true FROM files f WHERE f.workspace = NEW.workspace AND f.path = a.dir COLLATE "C" LIMIT 1)
+  ORDER BY a.i LIMIT 1;
+  IF v_file IS NOT NULL THEN
+    RAISE EXCEPTION 'cannot create "%": "%" is a file, not a directory', NEW.path, v_file
+      USING ERRCODE = 'DA002', DETAIL = v_file;
+  END IF;
+  RETURN NULL;
+END
+$function$;
+
 CREATE OR REPLACE FUNCTION deepagents.file_body(p_content text, p_bytes bytea)
  RETURNS bytea
  LANGUAGE sql
@@ -825,276 +865,7 @@ BEGIN
 END
 $function$;
 
-CREATE OR REPLACE FUNCTION deepagents.files_renamed_version()
- RETURNS trigger
- LANGUAGE plpgsql
- SECURITY DEFINER
- SET search_path TO 'deepagents', 'pg_temp'
- SET enable_seqscan TO 'off'
- SET jit TO 'off'
- SET plan_cache_mode TO 'force_generic_plan'
-AS $function$
-BEGIN
-  IF (OLD.workspace, OLD.path) IS NOT DISTINCT FROM (NEW.workspace, NEW.path) THEN
-    RETURN NEW;
-  END IF;
-  INSERT INTO tombstones AS t (workspace, path, version) VALUES (OLD.workspace, OLD.path, OLD.version)
-  ON CONFLICT (workspace, path) DO UPDATE SET version = greatest(t.version, excluded.version);
-  NEW.version := coalesce((SELECT t.version FROM tombstones t
-                           WHERE t.workspace = NEW.workspace AND t.path = NEW.path), 0) + 1;
-  DELETE FROM tombstones t WHERE t.workspace = NEW.workspace AND t.path = NEW.path;
-  RETURN NEW;
-END
-$function$;
-
-CREATE OR REPLACE FUNCTION deepagents.files_version_rises()
- RETURNS trigger
- LANGUAGE plpgsql
- SET search_path TO 'deepagents', 'pg_temp'
- SET enable_seqscan TO 'off'
- SET jit TO 'off'
-AS $function$
-BEGIN
-  IF (OLD.workspace, OLD.path) IS DISTINCT FROM (NEW.workspace, NEW.path) THEN
-    RETURN NEW; -- a rename: files_renamed_version numbers the new name
-  END IF;
-  -- (chunks_assign, which fires first, has set NEW.hash from the new body)
-  IF (NEW.hash, NEW.bytes IS NULL, NEW.mime_type) IS DISTINCT FROM (OLD.hash, OLD.bytes IS NULL, OLD.mime_type) THEN
-    NEW.version := greatest(NEW.version, OLD.version + 1);
-  ELSE
-    NEW.version := greatest(NEW.version, OLD.version);
-  END IF;
-  RETURN NEW;
-END
-$function$;
-
-CREATE OR REPLACE FUNCTION deepagents.fork_log_start()
- RETURNS trigger
- LANGUAGE plpgsql
- SECURITY DEFINER
- SET search_path TO 'deepagents', 'pg_temp'
- SET enable_seqscan TO 'off'
- SET jit TO 'off'
-AS $function$
-BEGIN
-  IF NEW.xact <> pg_current_xact_id() THEN
-    RAISE EXCEPTION 'a fork mark is for the transaction that writes it' USING ERRCODE = 'insufficient_privilege';
-  END IF;
-  -- fs_fork's lock on the target (held already when it is the caller): one fork at a time.
-  PERFORM pg_advisory_xact_lock(hashtext('deepagents-backends:fork:' || current_schema() || E'\n' || NEW.workspace)::bigint);
-  IF EXISTS (SELECT 1 FROM files f WHERE f.workspace = NEW.workspace)
-     OR EXISTS (SELECT 1 FROM changes c WHERE c.workspace = NEW.workspace)
-     OR EXISTS (SELECT 1 FROM changes_horizon h WHERE h.workspace = NEW.workspace)
-     OR EXISTS (SELECT 1 FROM file_versions v WHERE v.workspace = NEW.workspace)
-     OR EXISTS (SELECT 1 FROM checkpoints c WHERE c.workspace = NEW.workspace)
-     OR EXISTS (SELECT 1 FROM tombstones t WHERE t.workspace = NEW.workspace) THEN
-    RAISE EXCEPTION 'the change log of workspace "%" can start at a fork only while the workspace is new', NEW.workspace
-      USING ERRCODE = 'DA017', DETAIL = NEW.workspace;
-  END IF;
-  -- The horizon is taken at commit (changes_flush_now), in commit order like every change id.
-  INSERT INTO changes_pending (workspace, path, op, version, size) VALUES (NEW.workspace, '', 'horizon', 0, 0);
-  INSERT INTO changes_flush (xact) VALUES (pg_current_xact_id()) ON CONFLICT DO NOTHING;
-  RETURN NULL;
-END
-$function$;
-
-CREATE OR REPLACE FUNCTION deepagents.fs_changes(p_workspace text, p_after bigint, p_limit integer)
- RETURNS TABLE(id bigint, path text, op text, version bigint, size bigint, at timestamp with time zone, moved text)
- LANGUAGE plpgsql
- STABLE
- SET search_path TO 'deepagents', 'pg_temp'
- SET enable_seqscan TO 'off'
- SET jit TO 'off'
-AS $function$
-DECLARE
-  v_pruned bigint;
-BEGIN
-  SELECT h.pruned_to INTO v_pruned FROM changes_horizon h WHERE h.workspace = p_workspace;
-  IF v_pruned IS NOT NULL AND p_after < v_pruned THEN
-    RAISE EXCEPTION 'change cursor % is older than the retained log (changes up to % were pruned)', p_after, v_pruned
-      USING ERRCODE = 'DA001';
-  END IF;
-  RETURN QUERY
-    SELECT c.id, c.path, c.op, c.version, c.size, c.at, c.moved FROM changes c
-    WHERE c.workspace = p_workspace AND c.id > p_after
-    ORDER BY c.id LIMIT p_limit;
-END
-$function$;
-
-CREATE OR REPLACE FUNCTION deepagents.fs_changes_head()
- RETURNS bigint
- LANGUAGE sql
- STABLE
- SET search_path TO 'deepagents', 'pg_temp'
-RETURN COALESCE((SELECT max(changes.id) AS max FROM deepagents.changes), (0)::bigint);
-
-CREATE OR REPLACE FUNCTION deepagents.fs_changes_head(p_workspace text)
- RETURNS bigint
- LANGUAGE sql
- STABLE
- SET search_path TO 'deepagents', 'pg_temp'
-RETURN GREATEST(deepagents.fs_changes_head(), (SELECT h.pruned_to FROM deepagents.changes_horizon h WHERE (h.workspace = fs_changes_head.p_workspace)));
-
-CREATE OR REPLACE FUNCTION deepagents.fs_checkpoint(p_workspace text, p_label text, p_tag text)
- RETURNS TABLE(id bigint, change_id bigint, created_at timestamp with time zone)
- LANGUAGE plpgsql
- SET search_path TO 'deepagents', 'pg_temp'
- SET enable_seqscan TO 'off'
- SET jit TO 'off'
-AS $function$
-BEGIN
-  IF NOT history_enabled(p_workspace) THEN
-    RAISE EXCEPTION 'history is off for workspace "%": a checkpoint could not be rewound to', p_workspace
-      USING ERRCODE = 'DA011';
-  END IF;
-  RETURN QUERY
-    INSERT INTO checkpoints AS c (workspace, change_id, label, tag)
-    VALUES (p_workspace, history_head(p_workspace), p_label, p_tag)
-    RETURNING c.id, c.change_id, c.created_at;
-END
-$function$;
-
-CREATE OR REPLACE FUNCTION deepagents.fs_checkpoints(p_workspace text)
- RETURNS TABLE(id bigint, change_id bigint, label text, tag text, created_at timestamp with time zone)
- LANGUAGE sql
- STABLE
- SET search_path TO 'deepagents', 'pg_temp'
- SET enable_seqscan TO 'off'
- SET jit TO 'off'
-AS $function$
-  SELECT c.id, c.change_id, c.label, c.tag, c.created_at FROM checkpoints c
-  WHERE c.workspace = p_workspace ORDER BY c.id
-$function$;
-
-CREATE OR REPLACE FUNCTION deepagents.fs_delete(p_workspace text, p_path text)
- RETURNS bigint
- LANGUAGE plpgsql
- SET search_path TO 'deepagents', 'pg_temp'
- SET enable_seqscan TO 'off'
- SET jit TO 'off'
-AS $function$
-DECLARE
-  v_count bigint;
-BEGIN
-  IF p_path = '/' THEN
-    PERFORM 1 FROM files f WHERE f.workspace = p_workspace ORDER BY f.path FOR UPDATE;
-    DELETE FROM files f WHERE f.workspace = p_workspace;
-  ELSE
-    PERFORM 1 FROM files f
-     WHERE f.workspace = p_workspace
-       AND (f.path = p_path OR (f.path >= p_path || '/' AND f.path < p_path || '0'))
-     ORDER BY f.path FOR UPDATE;
-    DELETE FROM files f
-     WHERE f.workspace = p_workspace
-       AND (f.path = p_path OR (f.path >= p_path || '/' AND f.path < p_path || '0'));
-  END IF;
-  GET DIAGNOSTICS v_count = ROW_COUNT;
-  RETURN v_count;
-END
-$function$;
-
-CREATE OR REPLACE FUNCTION deepagents.fs_delete_checkpoint(p_workspace text, p_id bigint)
- RETURNS boolean
- LANGUAGE plpgsql
- SET search_path TO 'deepagents', 'pg_temp'
- SET enable_seqscan TO 'off'
- SET jit TO 'off'
-AS $function$
-BEGIN
-  DELETE FROM checkpoints c WHERE c.workspace = p_workspace AND c.id = p_id;
-  RETURN FOUND;
-END
-$function$;
-
-CREATE OR REPLACE FUNCTION deepagents.fs_diff(p_workspace text, p_from bigint, p_to bigint, p_scope text[])
- RETURNS TABLE(path text, op text, from_version bigint, from_size bigint, to_version bigint, to_size bigint, binary_change boolean)
- LANGUAGE sql
- STABLE
- SET search_path TO 'deepagents', 'pg_temp'
- SET enable_seqscan TO 'off'
- SET jit TO 'off'
-AS $function$
-  SELECT d.path,
-         CASE WHEN d.from_version IS NULL THEN 'created' WHEN d.to_version IS NULL THEN 'deleted' ELSE 'updated' END,
-         d.from_version, d.from_size, d.to_version, d.to_size,
-         coalesce(d.from_mime, d.to_mime) IS NOT NULL AND NOT coalesce(
-           (SELECT bool_and(v.is_text) FROM file_versions v WHERE v.workspace = p_workspace AND v.path = d.path
-              AND NOT v.deleted AND v.version IN (d.from_version, d.to_version)), true)
-  FROM history_compare(p_workspace, checkpoint_position(p_workspace, p_from),
-                       CASE WHEN p_to IS NULL THEN NULL ELSE checkpoint_position(p_workspace, p_to) END, p_scope) d
-$function$;
-
-CREATE OR REPLACE FUNCTION deepagents.fs_download(p_workspace text, p_paths text[])
- RETURNS TABLE(ord bigint, content text, bytes bytea, is_dir boolean)
- LANGUAGE sql
- STABLE
- SET search_path TO 'deepagents', 'pg_temp'
- SET enable_seqscan TO 'off'
- SET jit TO 'off'
-AS $function$
-  SELECT u.ord, file_text(f.content, f.chunk_set), f.bytes,
-         f.path IS NULL AND EXISTS (
-           SELECT 1 FROM files d
-           WHERE d.workspace = p_workspace AND d.path >= u.path || '/' AND d.path < u.path || '0')
-  FROM unnest(p_paths) WITH ORDINALITY AS u(path, ord)
-  LEFT JOIN files f ON f.workspace = p_workspace AND f.path = u.path
-  ORDER BY u.ord
-$function$;
-
-CREATE OR REPLACE FUNCTION deepagents.fs_edit(p_workspace text, p_path text, p_old text, p_new text, p_replace_all boolean, p_if_version bigint, p_max_bytes bigint)
- RETURNS TABLE(status text, occurrences integer, version bigint)
- LANGUAGE plpgsql
- SET search_path TO 'deepagents', 'pg_temp'
- SET enable_seqscan TO 'off'
- SET jit TO 'off'
-AS $function$
-DECLARE
-  v_content text;
-  v_binary  boolean;
-  v_version bigint;
-  v_count   integer;
-  v_new     text;
-BEGIN
-  SELECT file_text(f.content, f.chunk_set), f.bytes IS NOT NULL, f.version INTO v_content, v_binary, v_version
-    FROM files f WHERE f.workspace = p_workspace AND f.path = p_path FOR UPDATE;
-  IF NOT FOUND THEN
-    RETURN QUERY SELECT 'not_found'::text, 0, NULL::bigint; RETURN;
-  END IF;
-  IF p_if_version IS NOT NULL AND p_if_version <> v_version THEN
-    RETURN QUERY SELECT 'version_mismatch'::text, 0, v_version; RETURN;
-  END IF;
-  IF v_binary THEN
-    RETURN QUERY SELECT 'binary'::text, 0, v_version; RETURN;
-  END IF;
-
-  IF v_content = '' AND p_old = '' THEN
-    v_new := p_new; v_count := 0;
-  ELSIF p_old = '' THEN
-    RETURN QUERY SELECT 'empty_old'::text, 0, v_version; RETURN;
-  ELSE
-    v_count := (length(v_content) - length(replace(v_content, p_old, ''))) / length(p_old);
-    IF v_count = 0 THEN
-      RETURN QUERY SELECT 'no_match'::text, 0, v_version; RETURN;
-    END IF;
-    IF v_count > 1 AND NOT p_replace_all THEN
-      RETURN QUERY SELECT 'multiple'::text, v_count, v_version; RETURN;
-    END IF;
-    v_new := replace(v_content, p_old, p_new);
-  END IF;
-  IF octet_length(v_new) > p_max_bytes THEN
-    RETURN QUERY SELECT 'too_large'::text, v_count, octet_length(v_new)::bigint; RETURN;
-  END IF;
-
-  UPDATE files f
-     SET content = v_new, size = octet_length(v_new), line_count = text_line_count(v_new),
-         version = f.version + 1, modified_at = clock_timestamp()
-   WHERE f.workspace = p_workspace AND f.path = p_path
-  RETURNING f.version INTO v_version;
-  RETURN QUERY SELECT 'ok'::text, v_count, v_version;
-END
-$function$;
-
-CREATE OR REPLACE FUNCTION deepagents.fs_fork(p_source text, p_target text, p_at bigint, p_history boolean DEFAULT false)
+CREATE OR REPLACE FUNCTION deepagents.files_fork(p_source text, p_target text, p_at bigint, p_history boolean DEFAULT false)
  RETURNS TABLE(files bigint, bytes bigint, versions bigint)
  LANGUAGE plpgsql
  SET search_path TO 'deepagents', 'pg_temp'
@@ -1285,98 +1056,7 @@ BEGIN
 END
 $function$;
 
-CREATE OR REPLACE FUNCTION deepagents.fs_glob(p_workspace text, p_path text, p_allow_exact boolean, p_base text, p_pattern text, p_regex text)
- RETURNS TABLE(path text, size bigint, modified_at timestamp with time zone)
- LANGUAGE plpgsql
- STABLE
- SET search_path TO 'deepagents', 'pg_temp'
- SET enable_seqscan TO 'off'
- SET jit TO 'off'
-AS $function$
-DECLARE
-  s record;
-BEGIN
-  s := search_scope(p_workspace, p_path, p_allow_exact, p_base);
-  RETURN QUERY
-    SELECT f.path, f.size, f.modified_at
-    FROM files f
-    CROSS JOIN LATERAL (SELECT CASE WHEN s.exact THEN substr(f.path, length(f.parent) + 1)
-                                    ELSE substr(f.path, length(s.dir) + 1) END AS rel) r
-    WHERE f.workspace = p_workspace AND f.path >= s.lo AND f.path < s.hi
-      AND (r.rel = p_pattern OR r.rel ~ p_regex)
-    ORDER BY f.modified_at DESC, f.path;
-END
-$function$;
-
-CREATE OR REPLACE FUNCTION deepagents.fs_grep(p_workspace text, p_path text, p_allow_exact boolean, p_glob text, p_glob_regex text, p_glob_basename boolean, p_pattern text, p_limit bigint)
- RETURNS TABLE(path text, line integer, text text)
- LANGUAGE sql
- STABLE
- SET search_path TO 'deepagents', 'pg_temp'
-AS $function$
-  SELECT * FROM fs_search(p_workspace, p_path, p_allow_exact, p_glob, p_glob_regex, p_glob_basename,
-                          p_pattern, false, false, p_limit)
-$function$;
-
-CREATE OR REPLACE FUNCTION deepagents.fs_history(p_workspace text, p_path text)
- RETURNS TABLE(version bigint, op text, change_id bigint, size bigint, mime_type text, at timestamp with time zone, tag text, moved text)
- LANGUAGE sql
- STABLE
- SET search_path TO 'deepagents', 'pg_temp'
- SET enable_seqscan TO 'off'
- SET jit TO 'off'
-AS $function$
-  SELECT s.version, s.op, s.change_id, s.size, s.mime_type, s.at, s.tag, s.moved FROM (
-    SELECT v.version, v.deleted, v.op, v.change_id, v.size, v.mime_type, v.at, v.tag, v.moved::text
-    FROM file_versions v
-    WHERE v.workspace = p_workspace AND v.path = p_path
-    UNION ALL
-    -- The current version when no row records it yet (see version_meta): there since before the
-    -- log (change id 0), as a version written before history was kept is recorded.
-    SELECT f.version, false, CASE WHEN f.version = 1 THEN 'create' ELSE 'update' END, 0, f.size, f.mime_type,
-           f.modified_at, NULL, NULL
-    FROM files f
-    WHERE f.workspace = p_workspace AND f.path = p_path AND history_enabled(p_workspace)
-      AND NOT EXISTS (SELECT 1 FROM file_versions v WHERE v.workspace = p_workspace AND v.path = p_path
-                                                       AND v.version = f.version AND NOT v.deleted)
-  ) s
-  ORDER BY s.version, s.deleted
-$function$;
-
-CREATE OR REPLACE FUNCTION deepagents.fs_ls(p_workspace text, p_dir text)
- RETURNS TABLE(path text, is_dir boolean, size bigint, modified_at timestamp with time zone)
- LANGUAGE sql
- STABLE
- SET search_path TO 'deepagents', 'pg_temp'
- SET enable_seqscan TO 'off'
- SET jit TO 'off'
-AS $function$
-  SELECT f.path, false, f.size, f.modified_at
-  FROM files f WHERE f.workspace = p_workspace AND f.parent = p_dir
-  UNION ALL
-  SELECT p_dir || d.name || '/', true, 0::bigint, NULL::timestamptz
-  FROM (
-    WITH RECURSIVE sub(name) AS (
-      SELECT (SELECT split_part(substr(f.path, length(p_dir) + 1), '/', 1)
-              FROM files f
-              WHERE f.workspace = p_workspace AND f.path >= p_dir AND f.path < dir_upper_bound(p_dir)
-                AND strpos(substr(f.path, length(p_dir) + 1), '/') > 0
-              ORDER BY f.path LIMIT 1)
-      UNION ALL
-      SELECT (SELECT split_part(substr(f.path, length(p_dir) + 1), '/', 1)
-              FROM files f
-              WHERE f.workspace = p_workspace AND f.path >= p_dir || s.name || '0'
-                AND f.path < dir_upper_bound(p_dir)
-                AND strpos(substr(f.path, length(p_dir) + 1), '/') > 0
-              ORDER BY f.path LIMIT 1)
-      FROM sub s WHERE s.name IS NOT NULL
-    )
-    SELECT name FROM sub WHERE name IS NOT NULL
-  ) d
-  ORDER BY 1
-$function$;
-
-CREATE OR REPLACE FUNCTION deepagents.fs_move(p_workspace text, p_from text, p_to text, p_overwrite boolean, p_copy boolean, p_max_bytes integer)
+CREATE OR REPLACE FUNCTION deepagents.files_move(p_workspace text, p_from text, p_to text, p_overwrite boolean, p_copy boolean, p_max_bytes integer)
  RETURNS TABLE(status text, files bigint, conflict text)
  LANGUAGE plpgsql
  STRICT
@@ -1496,6 +1176,532 @@ BEGIN
   -- Files kept appearing at the new paths while the move waited for their writers.
   RAISE EXCEPTION 'files kept being written at the new paths of the move of "%" to "%"; try again', p_from, p_to
     USING ERRCODE = 'serialization_failure';
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.files_renamed_version()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
+ SET jit TO 'off'
+ SET plan_cache_mode TO 'force_generic_plan'
+AS $function$
+BEGIN
+  IF (OLD.workspace, OLD.path) IS NOT DISTINCT FROM (NEW.workspace, NEW.path) THEN
+    RETURN NEW;
+  END IF;
+  INSERT INTO tombstones AS t (workspace, path, version) VALUES (OLD.workspace, OLD.path, OLD.version)
+  ON CONFLICT (workspace, path) DO UPDATE SET version = greatest(t.version, excluded.version);
+  NEW.version := coalesce((SELECT t.version FROM tombstones t
+                           WHERE t.workspace = NEW.workspace AND t.path = NEW.path), 0) + 1;
+  DELETE FROM tombstones t WHERE t.workspace = NEW.workspace AND t.path = NEW.path;
+  RETURN NEW;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.files_version_rises()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
+ SET jit TO 'off'
+AS $function$
+BEGIN
+  IF (OLD.workspace, OLD.path) IS DISTINCT FROM (NEW.workspace, NEW.path) THEN
+    RETURN NEW; -- a rename: files_renamed_version numbers the new name
+  END IF;
+  -- (chunks_assign, which fires first, has set NEW.hash from the new body)
+  IF (NEW.hash, NEW.bytes IS NULL, NEW.mime_type) IS DISTINCT FROM (OLD.hash, OLD.bytes IS NULL, OLD.mime_type) THEN
+    NEW.version := greatest(NEW.version, OLD.version + 1);
+  ELSE
+    NEW.version := greatest(NEW.version, OLD.version);
+  END IF;
+  RETURN NEW;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fork_log_start()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
+ SET jit TO 'off'
+AS $function$
+BEGIN
+  IF NEW.xact <> pg_current_xact_id() THEN
+    RAISE EXCEPTION 'a fork mark is for the transaction that writes it' USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  -- fs_fork's lock on the target (held already when it is the caller): one fork at a time.
+  PERFORM pg_advisory_xact_lock(hashtext('deepagents-backends:fork:' || current_schema() || E'\n' || NEW.workspace)::bigint);
+  IF EXISTS (SELECT 1 FROM files f WHERE f.workspace = NEW.workspace)
+     OR EXISTS (SELECT 1 FROM changes c WHERE c.workspace = NEW.workspace)
+     OR EXISTS (SELECT 1 FROM changes_horizon h WHERE h.workspace = NEW.workspace)
+     OR EXISTS (SELECT 1 FROM file_versions v WHERE v.workspace = NEW.workspace)
+     OR EXISTS (SELECT 1 FROM checkpoints c WHERE c.workspace = NEW.workspace)
+     OR EXISTS (SELECT 1 FROM tombstones t WHERE t.workspace = NEW.workspace) THEN
+    RAISE EXCEPTION 'the change log of workspace "%" can start at a fork only while the workspace is new', NEW.workspace
+      USING ERRCODE = 'DA017', DETAIL = NEW.workspace;
+  END IF;
+  -- The horizon is taken at commit (changes_flush_now), in commit order like every change id.
+  INSERT INTO changes_pending (workspace, path, op, version, size) VALUES (NEW.workspace, '', 'horizon', 0, 0);
+  INSERT INTO changes_flush (xact) VALUES (pg_current_xact_id()) ON CONFLICT DO NOTHING;
+  RETURN NULL;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_changes(p_workspace text, p_after bigint, p_limit integer)
+ RETURNS TABLE(id bigint, path text, op text, version bigint, size bigint, at timestamp with time zone, moved text)
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
+ SET jit TO 'off'
+AS $function$
+DECLARE
+  v_pruned bigint;
+BEGIN
+  SELECT h.pruned_to INTO v_pruned FROM changes_horizon h WHERE h.workspace = p_workspace;
+  IF v_pruned IS NOT NULL AND p_after < v_pruned THEN
+    RAISE EXCEPTION 'change cursor % is older than the retained log (changes up to % were pruned)', p_after, v_pruned
+      USING ERRCODE = 'DA001';
+  END IF;
+  RETURN QUERY
+    SELECT c.id, c.path, c.op, c.version, c.size, c.at, c.moved FROM changes c
+    WHERE c.workspace = p_workspace AND c.id > p_after
+    ORDER BY c.id LIMIT p_limit;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_changes_head()
+ RETURNS bigint
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+RETURN COALESCE((SELECT max(changes.id) AS max FROM deepagents.changes), (0)::bigint);
+
+CREATE OR REPLACE FUNCTION deepagents.fs_changes_head(p_workspace text)
+ RETURNS bigint
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+RETURN GREATEST(deepagents.fs_changes_head(), (SELECT h.pruned_to FROM deepagents.changes_horizon h WHERE (h.workspace = fs_changes_head.p_workspace)));
+
+CREATE OR REPLACE FUNCTION deepagents.fs_checkpoint(p_workspace text, p_label text, p_tag text)
+ RETURNS TABLE(id bigint, change_id bigint, created_at timestamp with time zone)
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
+ SET jit TO 'off'
+AS $function$
+BEGIN
+  IF NOT history_enabled(p_workspace) THEN
+    RAISE EXCEPTION 'history is off for workspace "%": a checkpoint could not be rewound to', p_workspace
+      USING ERRCODE = 'DA011';
+  END IF;
+  RETURN QUERY
+    INSERT INTO checkpoints AS c (workspace, change_id, label, tag)
+    VALUES (p_workspace, history_head(p_workspace), p_label, p_tag)
+    RETURNING c.id, c.change_id, c.created_at;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_checkpoints(p_workspace text)
+ RETURNS TABLE(id bigint, change_id bigint, label text, tag text, created_at timestamp with time zone)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
+ SET jit TO 'off'
+AS $function$
+  SELECT c.id, c.change_id, c.label, c.tag, c.created_at FROM checkpoints c
+  WHERE c.workspace = p_workspace ORDER BY c.id
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_delete(p_workspace text, p_path text)
+ RETURNS bigint
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
+ SET jit TO 'off'
+AS $function$
+DECLARE
+  v_files bigint;
+  v_dirs bigint;
+BEGIN
+  -- Files first, then directories: the order every writer locks them in.
+  IF p_path = '/' THEN
+    PERFORM 1 FROM files f WHERE f.workspace = p_workspace ORDER BY f.path FOR UPDATE;
+    DELETE FROM files f WHERE f.workspace = p_workspace;
+    GET DIAGNOSTICS v_files = ROW_COUNT;
+    DELETE FROM directories d WHERE d.workspace = p_workspace;
+  ELSE
+    PERFORM 1 FROM files f
+     WHERE f.workspace = p_workspace
+       AND (f.path = p_path OR (f.path >= p_path || '/' AND f.path < p_path || '0'))
+     ORDER BY f.path FOR UPDATE;
+    DELETE FROM files f
+     WHERE f.workspace = p_workspace
+       AND (f.path = p_path OR (f.path >= p_path || '/' AND f.path < p_path || '0'));
+    GET DIAGNOSTICS v_files = ROW_COUNT;
+    DELETE FROM directories d
+     WHERE d.workspace = p_workspace
+       AND (d.path = p_path OR (d.path >= p_path || '/' AND d.path < p_path || '0'));
+  END IF;
+  GET DIAGNOSTICS v_dirs = ROW_COUNT;
+  RETURN v_files + v_dirs;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_delete_checkpoint(p_workspace text, p_id bigint)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
+ SET jit TO 'off'
+AS $function$
+BEGIN
+  DELETE FROM checkpoints c WHERE c.workspace = p_workspace AND c.id = p_id;
+  RETURN FOUND;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_diff(p_workspace text, p_from bigint, p_to bigint, p_scope text[])
+ RETURNS TABLE(path text, op text, from_version bigint, from_size bigint, to_version bigint, to_size bigint, binary_change boolean)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
+ SET jit TO 'off'
+AS $function$
+  SELECT d.path,
+         CASE WHEN d.from_version IS NULL THEN 'created' WHEN d.to_version IS NULL THEN 'deleted' ELSE 'updated' END,
+         d.from_version, d.from_size, d.to_version, d.to_size,
+         coalesce(d.from_mime, d.to_mime) IS NOT NULL AND NOT coalesce(
+           (SELECT bool_and(v.is_text) FROM file_versions v WHERE v.workspace = p_workspace AND v.path = d.path
+              AND NOT v.deleted AND v.version IN (d.from_version, d.to_version)), true)
+  FROM history_compare(p_workspace, checkpoint_position(p_workspace, p_from),
+                       CASE WHEN p_to IS NULL THEN NULL ELSE checkpoint_position(p_workspace, p_to) END, p_scope) d
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_download(p_workspace text, p_paths text[])
+ RETURNS TABLE(ord bigint, content text, bytes bytea, is_dir boolean)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
+ SET jit TO 'off'
+AS $function$
+  SELECT u.ord, file_text(f.content, f.chunk_set), f.bytes,
+         f.path IS NULL AND fs_is_directory(p_workspace, u.path)
+  FROM unnest(p_paths) WITH ORDINALITY AS u(path, ord)
+  LEFT JOIN files f ON f.workspace = p_workspace AND f.path = u.path
+  ORDER BY u.ord
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_edit(p_workspace text, p_path text, p_old text, p_new text, p_replace_all boolean, p_if_version bigint, p_max_bytes bigint)
+ RETURNS TABLE(status text, occurrences integer, version bigint)
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
+ SET jit TO 'off'
+AS $function$
+DECLARE
+  v_content text;
+  v_binary  boolean;
+  v_version bigint;
+  v_count   integer;
+  v_new     text;
+BEGIN
+  SELECT file_text(f.content, f.chunk_set), f.bytes IS NOT NULL, f.version INTO v_content, v_binary, v_version
+    FROM files f WHERE f.workspace = p_workspace AND f.path = p_path FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN QUERY SELECT 'not_found'::text, 0, NULL::bigint; RETURN;
+  END IF;
+  IF p_if_version IS NOT NULL AND p_if_version <> v_version THEN
+    RETURN QUERY SELECT 'version_mismatch'::text, 0, v_version; RETURN;
+  END IF;
+  IF v_binary THEN
+    RETURN QUERY SELECT 'binary'::text, 0, v_version; RETURN;
+  END IF;
+
+  IF v_content = '' AND p_old = '' THEN
+    v_new := p_new; v_count := 0;
+  ELSIF p_old = '' THEN
+    RETURN QUERY SELECT 'empty_old'::text, 0, v_version; RETURN;
+  ELSE
+    v_count := (length(v_content) - length(replace(v_content, p_old, ''))) / length(p_old);
+    IF v_count = 0 THEN
+      RETURN QUERY SELECT 'no_match'::text, 0, v_version; RETURN;
+    END IF;
+    IF v_count > 1 AND NOT p_replace_all THEN
+      RETURN QUERY SELECT 'multiple'::text, v_count, v_version; RETURN;
+    END IF;
+    v_new := replace(v_content, p_old, p_new);
+  END IF;
+  IF octet_length(v_new) > p_max_bytes THEN
+    RETURN QUERY SELECT 'too_large'::text, v_count, octet_length(v_new)::bigint; RETURN;
+  END IF;
+
+  UPDATE files f
+     SET content = v_new, size = octet_length(v_new), line_count = text_line_count(v_new),
+         version = f.version + 1, modified_at = clock_timestamp()
+   WHERE f.workspace = p_workspace AND f.path = p_path
+  RETURNING f.version INTO v_version;
+  RETURN QUERY SELECT 'ok'::text, v_count, v_version;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_fork(p_source text, p_target text, p_at bigint, p_history boolean DEFAULT false)
+ RETURNS TABLE(files bigint, bytes bigint, versions bigint)
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
+ SET jit TO 'off'
+AS $function$
+BEGIN
+  RETURN QUERY SELECT * FROM files_fork(p_source, p_target, p_at, p_history);
+  IF p_at IS NULL THEN
+    INSERT INTO directories (workspace, path)
+    SELECT p_target, d.path FROM directories d WHERE d.workspace = p_source ORDER BY d.path
+    ON CONFLICT DO NOTHING;
+  END IF;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_glob(p_workspace text, p_path text, p_allow_exact boolean, p_base text, p_pattern text, p_regex text)
+ RETURNS TABLE(path text, size bigint, modified_at timestamp with time zone)
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
+ SET jit TO 'off'
+AS $function$
+DECLARE
+  s record;
+BEGIN
+  s := search_scope(p_workspace, p_path, p_allow_exact, p_base);
+  RETURN QUERY
+    SELECT f.path, f.size, f.modified_at
+    FROM files f
+    CROSS JOIN LATERAL (SELECT CASE WHEN s.exact THEN substr(f.path, length(f.parent) + 1)
+                                    ELSE substr(f.path, length(s.dir) + 1) END AS rel) r
+    WHERE f.workspace = p_workspace AND f.path >= s.lo AND f.path < s.hi
+      AND (r.rel = p_pattern OR r.rel ~ p_regex)
+    ORDER BY f.modified_at DESC, f.path;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_grep(p_workspace text, p_path text, p_allow_exact boolean, p_glob text, p_glob_regex text, p_glob_basename boolean, p_pattern text, p_limit bigint)
+ RETURNS TABLE(path text, line integer, text text)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+  SELECT * FROM fs_search(p_workspace, p_path, p_allow_exact, p_glob, p_glob_regex, p_glob_basename,
+                          p_pattern, false, false, p_limit)
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_history(p_workspace text, p_path text)
+ RETURNS TABLE(version bigint, op text, change_id bigint, size bigint, mime_type text, at timestamp with time zone, tag text, moved text)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
+ SET jit TO 'off'
+AS $function$
+  SELECT s.version, s.op, s.change_id, s.size, s.mime_type, s.at, s.tag, s.moved FROM (
+    SELECT v.version, v.deleted, v.op, v.change_id, v.size, v.mime_type, v.at, v.tag, v.moved::text
+    FROM file_versions v
+    WHERE v.workspace = p_workspace AND v.path = p_path
+    UNION ALL
+    -- The current version when no row records it yet (see version_meta): there since before the
+    -- log (change id 0), as a version written before history was kept is recorded.
+    SELECT f.version, false, CASE WHEN f.version = 1 THEN 'create' ELSE 'update' END, 0, f.size, f.mime_type,
+           f.modified_at, NULL, NULL
+    FROM files f
+    WHERE f.workspace = p_workspace AND f.path = p_path AND history_enabled(p_workspace)
+      AND NOT EXISTS (SELECT 1 FROM file_versions v WHERE v.workspace = p_workspace AND v.path = p_path
+                                                       AND v.version = f.version AND NOT v.deleted)
+  ) s
+  ORDER BY s.version, s.deleted
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_is_directory(p_workspace text, p_path text)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE STRICT
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
+ SET jit TO 'off'
+AS $function$
+  SELECT EXISTS (SELECT 1 FROM directories d WHERE d.workspace = p_workspace AND d.path = p_path)
+      OR EXISTS (SELECT 1 FROM directories d WHERE d.workspace = p_workspace
+                 AND d.path >= p_path || '/' AND d.path < p_path || '0')
+      OR EXISTS (SELECT 1 FROM files f WHERE f.workspace = p_workspace
+                 AND f.path >= p_path || '/' AND f.path < p_path || '0')
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_ls(p_workspace text, p_dir text)
+ RETURNS TABLE(path text, is_dir boolean, size bigint, modified_at timestamp with time zone)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
+ SET jit TO 'off'
+AS $function$
+  SELECT f.path, false, f.size, f.modified_at
+  FROM files f WHERE f.workspace = p_workspace AND f.parent = p_dir
+  UNION ALL
+  SELECT p_dir || d.name || '/', true, 0::bigint, NULL::timestamptz
+  FROM (
+    -- Directories made by mkdir (every ancestor of one is one too: fs_mkdir and fs_move make them)
+    SELECT substr(m.path, length(p_dir) + 1) AS name
+    FROM directories m WHERE m.workspace = p_workspace AND m.parent = p_dir
+    UNION
+    -- and those holding files: one probe per name, skipping each one's subtree.
+    SELECT e.name FROM (
+    WITH RECURSIVE sub(name) AS (
+      SELECT (SELECT split_part(substr(f.path, length(p_dir) + 1), '/', 1)
+              FROM files f
+              WHERE f.workspace = p_workspace AND f.path >= p_dir AND f.path < dir_upper_bound(p_dir)
+                AND strpos(substr(f.path, length(p_dir) + 1), '/') > 0
+              ORDER BY f.path LIMIT 1)
+      UNION ALL
+      SELECT (SELECT split_part(substr(f.path, length(p_dir) + 1), '/', 1)
+              FROM files f
+              WHERE f.workspace = p_workspace AND f.path >= p_dir || s.name || '0'
+                AND f.path < dir_upper_bound(p_dir)
+                AND strpos(substr(f.path, length(p_dir) + 1), '/') > 0
+              ORDER BY f.path LIMIT 1)
+      FROM sub s WHERE s.name IS NOT NULL
+    )
+    SELECT name FROM sub WHERE name IS NOT NULL
+    ) e
+  ) d
+  ORDER BY 1
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_mkdir(p_workspace text, p_path text, p_parents boolean)
+ RETURNS TABLE(status text, conflict text)
+ LANGUAGE plpgsql
+ STRICT
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
+ SET jit TO 'off'
+AS $function$
+DECLARE
+  v_file text;
+  v_parent text := regexp_replace(p_path, '/[^/]*$', '');
+BEGIN
+  SELECT a.dir INTO v_file FROM unnest(path_ancestors(p_path) || p_path) WITH ORDINALITY AS a(dir, i)
+  WHERE (SELECT true FROM files f WHERE f.workspace = p_workspace AND f.path = a.dir COLLATE "C" LIMIT 1)
+  ORDER BY a.i LIMIT 1;
+  IF v_file = p_path THEN
+    RETURN QUERY SELECT 'is_file'::text, p_path; RETURN;
+  ELSIF v_file IS NOT NULL THEN
+    RETURN QUERY SELECT 'parent_is_file'::text, v_file; RETURN;
+  END IF;
+  IF fs_is_directory(p_workspace, p_path) THEN
+    IF p_parents THEN
+      INSERT INTO directories (workspace, path)
+      SELECT p_workspace, a.dir FROM unnest(path_ancestors(p_path) || p_path) AS a(dir) ORDER BY a.dir COLLATE "C"
+      ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN QUERY SELECT 'exists'::text, NULL::text; RETURN;
+  END IF;
+  IF NOT p_parents AND v_parent <> '' AND NOT fs_is_directory(p_workspace, v_parent) THEN
+    RETURN QUERY SELECT 'parent_missing'::text, v_parent; RETURN;
+  END IF;
+  -- In path order, as every writer takes keys.
+  INSERT INTO directories (workspace, path)
+  SELECT p_workspace, a.dir FROM unnest(path_ancestors(p_path) || p_path) AS a(dir) ORDER BY a.dir COLLATE "C"
+  ON CONFLICT DO NOTHING;
+  RETURN QUERY SELECT 'created'::text, NULL::text;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION deepagents.fs_move(p_workspace text, p_from text, p_to text, p_overwrite boolean, p_copy boolean, p_max_bytes integer)
+ RETURNS TABLE(status text, files bigint, conflict text)
+ LANGUAGE plpgsql
+ STRICT
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
+ SET jit TO 'off'
+AS $function$
+DECLARE
+  -- Directory rows at and below p_from, in path order.
+  v_dirs text[] COLLATE "C";
+  v_conflict text;
+  v_rest integer := length(p_from) + 1;
+  v_moved record;
+BEGIN
+  IF p_from = '/' OR p_to = '/' OR p_from = p_to
+     OR starts_with(p_to, p_from || '/') OR starts_with(p_from, p_to || '/') THEN
+    RETURN QUERY SELECT 'into_itself'::text, 0::bigint, p_to;
+    RETURN;
+  END IF;
+  -- A directory made by mkdir where a moved file would go (its counterpart in the source is a file).
+  SELECT e.path INTO v_conflict FROM directories e
+  WHERE e.workspace = p_workspace AND (e.path = p_to OR (e.path >= p_to || '/' AND e.path < p_to || '0'))
+    AND (SELECT true FROM files s WHERE s.workspace = p_workspace
+         AND s.path = (p_from || substr(e.path, length(p_to) + 1)) COLLATE "C" LIMIT 1)
+  ORDER BY e.path LIMIT 1;
+  IF v_conflict IS NOT NULL THEN
+    RETURN QUERY SELECT 'is_directory'::text, 0::bigint, v_conflict;
+    RETURN;
+  END IF;
+  SELECT array_agg(d.path ORDER BY d.path) INTO v_dirs FROM directories d
+  WHERE d.workspace = p_workspace AND (d.path = p_from OR (d.path >= p_from || '/' AND d.path < p_from || '0'));
+  IF v_dirs IS NULL THEN
+    RETURN QUERY SELECT * FROM files_move(p_workspace, p_from, p_to, p_overwrite, p_copy, p_max_bytes);
+    RETURN;
+  END IF;
+
+  SELECT t.path INTO v_conflict FROM unnest(v_dirs) AS d(path), LATERAL (SELECT p_to || substr(d.path, v_rest)) AS t(path)
+  WHERE octet_length(t.path) > p_max_bytes ORDER BY t.path LIMIT 1;
+  IF v_conflict IS NOT NULL THEN
+    RETURN QUERY SELECT 'too_long'::text, 0::bigint, v_conflict;
+    RETURN;
+  END IF;
+  -- A file at or above a new directory path (the first from the root).
+  SELECT a.dir INTO v_conflict
+  FROM (SELECT a.dir, a.i FROM unnest(path_ancestors(p_to)) WITH ORDINALITY AS a(dir, i)
+        UNION ALL
+        SELECT p_to || substr(d.path, v_rest), 1000000 + d.i FROM unnest(v_dirs) WITH ORDINALITY AS d(path, i)) a
+  WHERE (SELECT true FROM files f WHERE f.workspace = p_workspace AND f.path = a.dir COLLATE "C" LIMIT 1)
+  ORDER BY a.i LIMIT 1;
+  IF v_conflict IS NOT NULL THEN
+    RETURN QUERY SELECT 'parent_is_file'::text, 0::bigint, v_conflict;
+    RETURN;
+  END IF;
+
+  IF EXISTS (SELECT 1 FROM files f WHERE f.workspace = p_workspace
+             AND (f.path = p_from OR (f.path >= p_from || '/' AND f.path < p_from || '0'))) THEN
+    SELECT * INTO v_moved FROM files_move(p_workspace, p_from, p_to, p_overwrite, p_copy, p_max_bytes);
+    IF v_moved.status NOT IN ('moved', 'copied') THEN
+      RETURN QUERY SELECT v_moved.status, v_moved.files, v_moved.conflict;
+      RETURN;
+    END IF;
+  ELSE
+    SELECT CASE WHEN p_copy THEN 'copied' ELSE 'moved' END AS status, 0::bigint AS files INTO v_moved;
+  END IF;
+  -- The new rows (and p_to's ancestors: every ancestor of a directory row is one), in path order,
+  -- then the old ones go.
+  INSERT INTO directories (workspace, path)
+  SELECT p_workspace, n.path FROM (
+    SELECT a.dir FROM unnest(path_ancestors(p_to)) AS a(dir)
+    UNION
+    SELECT p_to || substr(d.path, v_rest) FROM unnest(v_dirs) AS d(path)
+  ) n(path)
+  ORDER BY n.path COLLATE "C"
+  ON CONFLICT DO NOTHING;
+  IF NOT p_copy THEN
+    DELETE FROM directories d WHERE d.workspace = p_workspace AND d.path = ANY (v_dirs);
+  END IF;
+  RETURN QUERY SELECT v_moved.status, v_moved.files, NULL::text;
 END
 $function$;
 
@@ -2080,8 +2286,11 @@ BEGIN
       SELECT (SELECT a.dir FROM unnest(path_ancestors(b.path)) WITH ORDINALITY AS a(dir, i)
               WHERE (SELECT true FROM files f WHERE f.workspace = p_workspace AND f.path = a.dir COLLATE "C" LIMIT 1)
               ORDER BY a.i LIMIT 1) AS file,
-             (SELECT true FROM files f WHERE f.workspace = p_workspace
-              AND f.path >= b.path || '/' AND f.path < b.path || '0' LIMIT 1) AS is_dir
+             coalesce((SELECT true FROM files f WHERE f.workspace = p_workspace
+                       AND f.path >= b.path || '/' AND f.path < b.path || '0' LIMIT 1),
+                      (SELECT true FROM directories d WHERE d.workspace = p_workspace AND d.path = b.path LIMIT 1),
+                      (SELECT true FROM directories d WHERE d.workspace = p_workspace
+                       AND d.path >= b.path || '/' AND d.path < b.path || '0' LIMIT 1)) AS is_dir
     ) x
     WHERE x.file IS NOT NULL OR x.is_dir
   ) r;
@@ -2121,7 +2330,10 @@ BEGIN
     RETURN QUERY SELECT 'parent_is_file'::text, 0::bigint, v_file; RETURN;
   END IF;
   IF EXISTS (SELECT 1 FROM files f WHERE f.workspace = p_workspace
-             AND f.path >= p_path || '/' AND f.path < p_path || '0') THEN
+             AND f.path >= p_path || '/' AND f.path < p_path || '0')
+     OR EXISTS (SELECT 1 FROM directories d WHERE d.workspace = p_workspace AND d.path = p_path)
+     OR EXISTS (SELECT 1 FROM directories d WHERE d.workspace = p_workspace
+                AND d.path >= p_path || '/' AND d.path < p_path || '0') THEN
     RETURN QUERY SELECT 'is_directory'::text, 0::bigint, p_path; RETURN;
   END IF;
 
@@ -2175,7 +2387,7 @@ BEGIN
     RAISE EXCEPTION 'role "%" does not exist', p_role USING ERRCODE = 'undefined_object';
   END IF;
   EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', v_schema, p_role);
-  EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I.files TO %I', v_schema, p_role);
+  EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I.files, %I.directories TO %I', v_schema, v_schema, p_role);
   EXECUTE format('GRANT SELECT ON %I.chunks, %I.changes, %I.changes_horizon, %I.migrations TO %I',
                  v_schema, v_schema, v_schema, v_schema, p_role);
   PERFORM history_grant(p_role);
@@ -2670,8 +2882,9 @@ BEGIN
   IF NOT EXISTS (SELECT 1 FROM workspace_grants g WHERE g.role_name = p_role)
      AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = p_role) THEN
     EXECUTE format('REVOKE ALL ON %I.files, %I.chunks, %I.changes, %I.changes_horizon, %I.migrations, '
-                   '%I.file_versions, %I.blobs, %I.history_settings, %I.checkpoints FROM %I',
-                   v_schema, v_schema, v_schema, v_schema, v_schema, v_schema, v_schema, v_schema, v_schema, p_role);
+                   '%I.file_versions, %I.blobs, %I.history_settings, %I.checkpoints, %I.directories FROM %I',
+                   v_schema, v_schema, v_schema, v_schema, v_schema, v_schema, v_schema, v_schema, v_schema,
+                   v_schema, p_role);
     EXECUTE format('REVOKE USAGE ON SCHEMA %I FROM %I', v_schema, p_role);
   END IF;
   RETURN v_removed;
@@ -2938,6 +3151,8 @@ $function$;
 
 CREATE CONSTRAINT TRIGGER changes_flush_at_commit AFTER INSERT ON deepagents.changes_flush DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION deepagents.changes_flush_now();
 
+CREATE CONSTRAINT TRIGGER directories_checked_at_commit AFTER INSERT OR UPDATE ON deepagents.directories DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION deepagents.directories_check();
+
 CREATE TRIGGER files_a_history_updated AFTER UPDATE ON deepagents.files REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.history_updated();
 
 CREATE TRIGGER files_chunks_claim AFTER INSERT ON deepagents.files REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.chunks_claim();
@@ -2987,6 +3202,8 @@ ALTER TABLE deepagents.changes_horizon ENABLE ROW LEVEL SECURITY;
 ALTER TABLE deepagents.checkpoints ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE deepagents.chunks ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE deepagents.directories ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE deepagents.file_versions ENABLE ROW LEVEL SECURITY;
 
@@ -3046,6 +3263,17 @@ CREATE POLICY chunks_readable ON deepagents.chunks
   USING ((EXISTS ( SELECT 1
    FROM deepagents.files f
   WHERE (f.chunk_set = chunks.chunk_set))));
+
+CREATE POLICY directories_granted ON deepagents.directories
+  AS PERMISSIVE FOR ALL TO PUBLIC
+  USING (((workspace IN ( SELECT g.workspace
+   FROM deepagents.workspace_grants g)) OR (EXISTS ( SELECT 1
+   FROM deepagents.workspace_grants g
+  WHERE (g.workspace IS NULL)))))
+  WITH CHECK (((workspace IN ( SELECT g.workspace
+   FROM deepagents.workspace_grants g)) OR (EXISTS ( SELECT 1
+   FROM deepagents.workspace_grants g
+  WHERE (g.workspace IS NULL)))));
 
 CREATE POLICY file_versions_granted ON deepagents.file_versions
   AS PERMISSIVE FOR ALL TO PUBLIC

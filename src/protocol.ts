@@ -71,6 +71,14 @@ export const errors = {
   targetExists: (path: string) => `Error: '${path}' already exists (pass overwrite: true to replace it)`,
   /** move/copy: a new path would be longer than the path limit. */
   pathTooLong: (path: string, limit: number) => `Error: Invalid path '${path}': path is longer than ${limit} bytes`,
+  /** mkdir: the directory is there already (without `parents`, as mkdir answers EEXIST). */
+  directoryExists: (path: string) => `Error: Cannot create directory '${path}': it already exists`,
+  /** mkdir: a file has the name. */
+  fileExists: (path: string) => `Error: Cannot create directory '${path}': a file with that name exists`,
+  /** mkdir without `parents`: the directory above is missing. */
+  parentMissing: (path: string, parent: string) =>
+    `Error: Cannot create directory '${path}': '${parent}' does not exist (pass parents: true to create it)`,
+  invalidParents: (value: unknown) => `Error: parents must be true or false (got ${displayInput(String(value))})`,
   invalidOverwrite: (value: unknown) => `Error: overwrite must be true or false (got ${displayInput(String(value))})`,
   tooLarge: (path: string, size: number, limit: number) =>
     `Error: File '${path}' is too large (${size} bytes; the limit is ${limit} bytes)`,
@@ -193,6 +201,20 @@ export interface RelocateResult {
   filesUpdate?: null;
 }
 
+/** mkdir() (an extension beyond the protocol). */
+export interface MkdirOptions {
+  /** Make missing parent directories too, and accept a directory that exists (mkdir -p). Default false. */
+  parents?: boolean;
+}
+
+export interface MkdirResult {
+  error?: string;
+  /** The directory, as given. */
+  path?: string;
+  /** false: it was a directory already (only with `parents`). */
+  created?: boolean;
+}
+
 /** Metadata of one file (an extension beyond the protocol). */
 export interface FileStat<Version = number> {
   path: string;
@@ -211,6 +233,8 @@ export interface FileStat<Version = number> {
 export interface StatResult<Version = number> {
   error?: string;
   data?: FileStat<Version>;
+  /** Set with the error when the path is a directory (made by mkdir, or holding files). */
+  isDirectory?: true;
 }
 
 /** search(): grep beyond the protocol (regex, case-insensitive). */

@@ -6,6 +6,8 @@
 export type {
   FileStat,
   GrepMatch,
+  MkdirOptions,
+  MkdirResult,
   RelocateOptions,
   RelocateResult,
   StatResult,

@@ -191,6 +191,23 @@ test("mv and cp: a directory moved and copied, a file in the way refused (exit 1
   assert.is((await run(["rm", "/moved"])).code, 0);
 });
 
+test("mkdir: an empty directory ls lists and rm removes; -p for parents; a missing parent is exit 1", async () => {
+  const missing = await run(["mkdir", "/mk/a/b"]);
+  assert.equal(
+    [missing.code, missing.stderr.trim()],
+    [1, "error: Cannot create directory '/mk/a/b': '/mk/a' does not exist (pass parents: true to create it)"],
+  );
+  assert.equal((await run(["mkdir", "-p", "/mk/a/b"])).stdout.trim(), "made /mk/a/b");
+  assert.equal((await run(["mkdir", "--parents", "/mk/a"])).stdout.trim(), "/mk/a exists");
+  assert.equal(json(await run(["--json", "mkdir", "/mk/c"])), { path: "/mk/c", created: true });
+  assert.equal(
+    json(await run(["--json", "ls", "/mk"])).map((f: { path: string }) => f.path),
+    ["/mk/a/", "/mk/c/"],
+  );
+  assert.is((await run(["rm", "/mk"])).code, 0);
+  assert.is((await run(["rm", "/mk"])).code, 1);
+});
+
 test("workspaces and stats", async () => {
   const ws = json(await run(["--json", "workspaces"]));
   const mine = ws.find((w: { workspace: string }) => w.workspace === workspace);

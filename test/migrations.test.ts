@@ -686,6 +686,62 @@ test("0026 (move and copy) up from 0025 keeps the change log readable and logs m
   await migrate({ connectionString: url, schema: "mc" });
 });
 
+test("0027 (directories) up from 0026: roles granted before it get the table, moves and writes work; down restores 0026's functions exactly", async () => {
+  const url = await freshDatabase();
+  const at = ALL.indexOf("0027_directories");
+  assert.ok(at > 0, "0027 is shipped");
+  await migrate({ connectionString: url, schema: "dr", count: at }); // up to 0026
+  const changed = [
+    "changes_flush_now",
+    "fs_delete",
+    "fs_download",
+    "fs_fork",
+    "fs_ls",
+    "fs_move",
+    "fs_upload",
+    "fs_write",
+    "grant_workspace",
+    "revoke_workspace",
+  ];
+  const definitions = () =>
+    withClient(url, async (c) => {
+      const fns = await c.query(
+        `SELECT p.proname, pg_get_functiondef(p.oid) AS d, p.proacl::text AS acl FROM pg_proc p
+         WHERE p.pronamespace = 'dr'::regnamespace AND p.proname = ANY ($1) ORDER BY 1`,
+        [changed],
+      );
+      return fns.rows.map((r) => `${r.proname} ${r.acl}: ${r.d}`);
+    });
+  const before = await definitions();
+  assert.is(before.length, changed.length);
+  const run = (sql: string, values: unknown[] = []) => withClient(url, (c) => c.query(sql, values));
+  const role = `dr_${Date.now().toString(36)}`;
+  roles.push(role);
+  await run(`CREATE ROLE ${role} NOLOGIN`);
+  await run("SELECT dr.grant_workspace($1, 'w')", [role]);
+  await run("SELECT * FROM dr.fs_write('w', '/d/a.txt', 'a', NULL, 'text/plain', NULL)");
+  await migrate({ connectionString: url, schema: "dr" });
+  const may = await run("SELECT has_table_privilege($1, 'dr.directories', 'INSERT') AS ok", [role]);
+  assert.is(may.rows[0].ok, true, "a role granted at 0026 may make directories");
+  assert.equal((await run("SELECT * FROM dr.fs_mkdir('w', '/d/e', false)")).rows, [
+    { status: "created", conflict: null },
+  ]);
+  await run("SELECT * FROM dr.fs_move('w', '/d', '/m', false, false, 1024)");
+  assert.equal((await run("SELECT path, is_dir FROM dr.fs_ls('w', '/m/')")).rows, [
+    { path: "/m/a.txt", is_dir: false },
+    { path: "/m/e/", is_dir: true },
+  ]);
+  await migrate({ connectionString: url, schema: "dr", direction: "down", count: ALL.length - at });
+  assert.equal(await definitions(), before);
+  assert.is((await run("SELECT to_regclass('dr.directories') AS t")).rows[0].t, null);
+  // at 0026 again: the file moved is there, the directory went with its table
+  assert.equal((await run("SELECT path FROM dr.fs_ls('w', '/m/')")).rows, [{ path: "/m/a.txt" }]);
+  await migrate({ connectionString: url, schema: "dr" });
+  await run("SELECT dr.revoke_workspace($1, 'w')", [role]);
+  const revoked = await run("SELECT has_table_privilege($1, 'dr.directories', 'SELECT') AS ok", [role]);
+  assert.is(revoked.rows[0].ok, false, "revoke_workspace takes the table back");
+});
+
 test("0021 (statistics after bulk writes): an upload of many files into a new workspace analyzes at 0021, not after down", async () => {
   const url = await freshDatabase();
   const at = ALL.indexOf("0021_statistics_after_bulk_writes");

@@ -42,6 +42,8 @@ import {
   type GrepMatch,
   type GrepResult,
   grepLimit,
+  type MkdirOptions,
+  type MkdirResult,
   type LsResult,
   type ReadRawResult,
   type ReadResult,
@@ -65,6 +67,7 @@ import type {
   FileError,
   FileWindow,
   LineQuery,
+  MkdirOutcome,
   RelocateOutcome,
   RelocateRequest,
   WriteOutcome,
@@ -123,6 +126,10 @@ export abstract class BackendCore<V extends Version, S extends CoreState, M> imp
   ): Promise<EditOutcome<V>>;
   /** Deletes `path` and everything under it; false when there was nothing. */
   protected abstract deleteTree(path: string): Promise<boolean>;
+  /** mkdir of a normalised path other than the root; `parents` as mkdir -p. */
+  protected abstract makeDirectory(path: string, parents: boolean): Promise<MkdirOutcome>;
+  /** A directory is at the path: made by mkdir, or holding a file. */
+  protected abstract directoryExists(path: string): Promise<boolean>;
   /** Moves or copies `from` (a file, or a directory and everything under it) to `to`. */
   protected abstract relocateTree(request: RelocateRequest): Promise<RelocateOutcome>;
   /** Compiles a search pattern (throws RegexError for one outside the language of src/regex/). */
@@ -205,13 +212,45 @@ export abstract class BackendCore<V extends Version, S extends CoreState, M> imp
     }
   }
 
+  /**
+   * Makes a directory that exists while empty, until delete() takes it (an extension beyond the
+   * protocol). Files still make their parents implicitly; those exist while a file is below.
+   */
+  async mkdir(dirPath: string, options: MkdirOptions = {}): Promise<MkdirResult> {
+    try {
+      const { path } = normalizePath(dirPath, { emptyIsRoot: true });
+      const parents = options?.parents ?? false;
+      if (typeof parents !== "boolean") return { error: errors.invalidParents(parents) };
+      if (path === "/") return parents ? { path: dirPath, created: false } : { error: errors.directoryExists(dirPath) };
+      await this.ready();
+      this.checkStorablePath(path);
+      const outcome = await this.makeDirectory(path, parents);
+      switch (outcome.status) {
+        case "created":
+          return { path: dirPath, created: true };
+        case "exists":
+          return parents ? { path: dirPath, created: false } : { error: errors.directoryExists(dirPath) };
+        case "is_file":
+          return { error: errors.fileExists(dirPath) };
+        case "parent_is_file":
+          return { error: errors.parentIsFile(dirPath, outcome.path) };
+        case "parent_missing":
+          return { error: errors.parentMissing(dirPath, outcome.path) };
+      }
+    } catch (e) {
+      return { error: this.failure("mkdir", e) };
+    }
+  }
+
   /** Metadata of one file without its content (an extension beyond the protocol). */
   async stat(filePath: string): Promise<StatResult<V>> {
     try {
       const path = normalizeFilePath(filePath);
       await this.ready();
       const data = await this.statFile(path);
-      return data ? { data } : { error: errors.readNotFound(filePath) };
+      if (data) return { data };
+      if (await this.directoryExists(path)) return { error: errors.isDirectory(filePath), isDirectory: true };
+      return { error: errors.readNotFound(filePath) };
     } catch (e) {
       return { error: this.failure("stat", e) };
     }

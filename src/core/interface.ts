@@ -12,6 +12,8 @@ import type {
   FileDownloadResponse,
   FileUploadResponse,
   GrepMatch,
+  MkdirOptions,
+  MkdirResult,
   RelocateOptions,
   RelocateResult,
   SearchOptions,
@@ -58,8 +60,10 @@ export interface DeepAgentsBackend<V extends Version = Version>
   close(): Promise<void>;
   /** A view of another workspace over the same connections and settings. */
   withWorkspace(name: string): DeepAgentsBackend<V>;
-  /** Metadata of one file without its content. */
+  /** Metadata of one file without its content; a directory answers an error with `isDirectory`. */
   stat(path: string): Promise<StatResult<V>>;
+  /** Makes a directory that exists while empty; `parents` makes missing parents (mkdir -p). */
+  mkdir(path: string, options?: MkdirOptions): Promise<MkdirResult>;
   write(path: string, content: string, options?: VersionOptions<V>): Promise<WriteResult & { version?: V }>;
   edit(
     path: string,

@@ -47,6 +47,14 @@ export type RelocateOutcome =
   /** path: the file in the way, the file above a new path, the directory where a file would go, or the new path too long. */
   | { status: "target_exists" | "parent_is_file" | "is_directory" | "too_long"; path: string };
 
+/**
+ * mkdir: made; already a directory; or why not (path: the file in the way, or the missing
+ * parent). A directory exists while a file lies below it or mkdir made it and no delete took it.
+ */
+export type MkdirOutcome =
+  | { status: "created" | "exists" | "is_file" }
+  | { status: "parent_is_file" | "parent_missing"; path: string };
+
 export interface EditRequest {
   oldString: string;
   newString: string;

@@ -16,6 +16,7 @@ import {
   type FileError,
   type FileWindow,
   type LineQuery,
+  type MkdirOutcome,
   type RelocateOutcome,
   type RelocateRequest,
   type WriteOutcome,
@@ -238,6 +239,30 @@ export abstract class PostgresFiles extends BackendCore<number, Shared, SqlMatch
   protected async deleteTree(path: string): Promise<boolean> {
     const [row] = await this.query(sql.deleteTree, { workspace: this.workspace, path });
     return Number(row.deleted) > 0;
+  }
+
+  /** fs_mkdir: one statement; a file committed at the path meanwhile fails it at commit (DA002). */
+  protected async makeDirectory(path: string, parents: boolean): Promise<MkdirOutcome> {
+    try {
+      const [row] = await this.query(sql.mkdir, { workspace: this.workspace, path, parents });
+      switch (row.status) {
+        case "created":
+        case "exists":
+        case "is_file":
+          return { status: row.status };
+        default:
+          return { status: row.status, path: row.conflict };
+      }
+    } catch (e) {
+      if (sqlstateOf(e) !== SQLSTATE.parentIsFile) throw e;
+      const file = (e as pg.DatabaseError).detail ?? "";
+      return file === path ? { status: "is_file" } : { status: "parent_is_file", path: file };
+    }
+  }
+
+  protected async directoryExists(path: string): Promise<boolean> {
+    const [row] = await this.query(sql.isDirectory, { workspace: this.workspace, path });
+    return row.is_dir;
   }
 
   /** One transaction (fs_move): locks both trees in path order, checks, then moves or copies. */

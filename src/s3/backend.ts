@@ -16,6 +16,7 @@ import {
   type FileError,
   type FileWindow,
   type LineQuery,
+  type MkdirOutcome,
   type RelocateOutcome,
   type RelocateRequest,
   type WriteOutcome,
@@ -37,7 +38,7 @@ import {
   setupErrors,
   type WriteResult,
 } from "../protocol.js";
-import { dirPrefix } from "../paths.js";
+import { ancestorsOf, dirPrefix } from "../paths.js";
 import { replaceText } from "../text.js";
 import { createS3Client, normalizePrefix, type S3BackendConfig, type S3Capabilities } from "./config.js";
 import { bucketProblem, s3Failure } from "./errors.js";
@@ -299,17 +300,47 @@ export class S3Backend extends BackendCore<string, Shared, S3Matcher> implements
     return { status: "conflict", attempts };
   }
 
-  /** The object and everything under `path/`. */
+  /** The object and everything under `path/`, directory markers included. */
   protected async deleteTree(path: string): Promise<boolean> {
     const objects = this.#objects;
     const [under, exact] = await Promise.all([
       objects.list(objects.key(dirPrefix(path))),
       path === "/" ? null : objects.head(objects.key(path)),
     ]);
-    const keys = [...(exact ? [exact.key] : []), ...under.objects.map((o) => o.key)];
+    const keys = [
+      ...(exact ? [exact.key] : []),
+      ...under.objects.map((o) => o.key),
+      ...under.markers.map((o) => o.key),
+    ];
     if (keys.length === 0) return false;
     await objects.deleteKeys(keys);
     return true;
+  }
+
+  /**
+   * A marker object per directory, the ancestors' too (mkdir -p's: they stay when it goes). The
+   * checks and the PUTs are not one atomic step: S3 has no condition over several keys, so a file
+   * written at the path meanwhile can share its name with the directory (as for files, README).
+   */
+  protected async makeDirectory(path: string, parents: boolean): Promise<MkdirOutcome> {
+    const objects = this.#objects;
+    const [self, clash] = await Promise.all([objects.head(objects.key(path)), objects.clash(path)]);
+    if (clash !== null && clash !== "directory") return { status: "parent_is_file", path: clash.file };
+    if (self) return { status: "is_file" };
+    if (clash === "directory" && !parents) return { status: "exists" };
+    if (clash === null && !parents) {
+      const parent = ancestorsOf(path).at(-1);
+      if (parent !== undefined && !(await objects.hasChildren(objects.key(parent))))
+        return { status: "parent_missing", path: parent };
+    }
+    const dirs = [...ancestorsOf(path), path];
+    const marked = await Promise.all(dirs.map((dir) => objects.head(objects.key(`${dir}/`))));
+    await Promise.all(dirs.filter((_, i) => marked[i] === null).map((dir) => objects.putMarker(dir)));
+    return { status: clash === "directory" ? "exists" : "created" };
+  }
+
+  protected directoryExists(path: string): Promise<boolean> {
+    return this.#objects.hasChildren(this.#objects.key(path));
   }
 
   /** Copies, then (a move) deletes: never in neither place, not atomic (relocate.ts). */

@@ -460,7 +460,9 @@ export async function fork(
     if (history) return await forkHistory(ctx, target);
     let sources: Array<{ path: string; size: number; versionId?: string }>;
     if (at === null) {
-      sources = (await ctx.objects.list(`${ctx.objects.root}/`)).objects;
+      // (Directory markers too: a fork of the present has its empty directories.)
+      const listing = await ctx.objects.list(`${ctx.objects.root}/`);
+      sources = [...listing.objects, ...listing.markers];
     } else {
       await ensureVersioning(ctx);
       sources = Object.entries((await loadManifest(ctx, at)).files).map(([path, [versionId, , size]]) => ({
@@ -478,7 +480,8 @@ export async function fork(
       ),
     );
     const bytes = sources.reduce((n, s) => n + s.size, 0);
-    return { workspace: target.workspace, files: sources.length, bytes, at, versions: 0 };
+    const files = sources.filter((s) => !s.path.endsWith("/")).length;
+    return { workspace: target.workspace, files, bytes, at, versions: 0 };
   });
 }
 

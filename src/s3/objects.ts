@@ -38,6 +38,9 @@ import {
 } from "./lineage.js";
 import type { TextCache } from "./text-cache.js";
 
+/** The content type of a directory marker (as s3fs and the AWS console write them). */
+const DIRECTORY_CONTENT_TYPE = "application/x-directory";
+
 export interface Listed {
   key: string;
   path: string;
@@ -147,9 +150,16 @@ export class ObjectStore {
     return this.shared.capabilities?.etagQuoting === "unquoted" ? etag : `"${etag}"`;
   }
 
-  /** Every object under `prefix` (all pages); with a delimiter, also the common prefixes. */
-  async list(prefix: string, delimiter?: string): Promise<{ objects: Listed[]; prefixes: string[] }> {
+  /**
+   * Every object under `prefix` (all pages); with a delimiter, also the common prefixes. Directory
+   * markers (keys ending in "/", which mkdir makes) are not files: they come apart, as `markers`.
+   */
+  async list(
+    prefix: string,
+    delimiter?: string,
+  ): Promise<{ objects: Listed[]; prefixes: string[]; markers: Listed[] }> {
     const objects: Listed[] = [];
+    const markers: Listed[] = [];
     const prefixes = new Set<string>(); // a set: a common prefix may span pages
     let token: string | undefined;
     do {
@@ -162,17 +172,35 @@ export class ObjectStore {
         }),
       );
       for (const o of page.Contents ?? []) {
-        if (!o.Key || o.Key.endsWith("/")) continue; // "directory marker" objects are not files
+        if (!o.Key) continue;
         const modified = o.LastModified ?? new Date(0);
-        objects.push({ key: o.Key, path: this.path(o.Key), size: o.Size ?? 0, etag: unquote(o.ETag), modified });
+        const listed = { key: o.Key, path: this.path(o.Key), size: o.Size ?? 0, etag: unquote(o.ETag), modified };
+        (o.Key.endsWith("/") ? markers : objects).push(listed);
       }
       for (const p of page.CommonPrefixes ?? []) if (p.Prefix) prefixes.add(p.Prefix);
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
-    return { objects, prefixes: [...prefixes] };
+    return { objects, prefixes: [...prefixes], markers };
   }
 
-  /** Whether any object lies under `key/` (one-key listing). */
+  /**
+   * A directory that exists while empty: the marker object `<key of path>/`, empty, as the S3 consoles and
+   * s3fs make one (a listing with a delimiter shows it as a common prefix). A PUT without
+   * condition: writing it twice leaves one.
+   */
+  async putMarker(path: string): Promise<void> {
+    await this.#client.send(
+      new PutObjectCommand({
+        Bucket: this.#bucket,
+        Key: this.key(`${path}/`),
+        Body: Buffer.alloc(0),
+        ContentLength: 0,
+        ContentType: DIRECTORY_CONTENT_TYPE,
+      }),
+    );
+  }
+
+  /** Whether any object lies under `key/`, a directory marker included (one-key listing). */
   async hasChildren(key: string): Promise<boolean> {
     const page = await this.#client.send(
       new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: `${key}/`, MaxKeys: 1 }),

@@ -45,16 +45,29 @@ export async function relocate(objects: ObjectStore, request: RelocateRequest): 
     Promise.all(ancestorsOf(to).map(async (dir) => ((await objects.head(objects.key(dir))) ? dir : null))),
   ]);
   const sources: Listed[] = exact ? [exact] : under.objects;
-  if (sources.length === 0) return { status: "not_found" };
+  // Directories made by mkdir in the source (its own marker too): made again under the target.
+  const markers = exact ? [] : under.markers.map((m) => m.path.slice(0, -1));
+  if (sources.length === 0 && markers.length === 0) return { status: "not_found" };
   const fileAbove = above.find((dir) => dir !== null);
   if (fileAbove) return { status: "parent_is_file", path: fileAbove };
-  if (exact && targets.objects.length > 0) return { status: "is_directory", path: to };
+  if (exact && (targets.objects.length > 0 || targets.markers.length > 0)) return { status: "is_directory", path: to };
   if (!exact && toHead) return { status: "parent_is_file", path: to };
 
-  // What is under the target now: its files, and the directories they make.
+  // What is under the target now: its files, and the directories they and its markers make.
   const existing = new Map(targets.objects.map((o) => [o.path, o.etag]));
   if (toHead) existing.set(to, toHead.etag);
-  const existingDirs = new Set(targets.objects.flatMap((o) => ancestorsOf(o.path)));
+  const targetMarkers = new Set(targets.markers.map((m) => m.path.slice(0, -1)));
+  const existingDirs = new Set([
+    ...targets.objects.flatMap((o) => ancestorsOf(o.path)),
+    ...[...targetMarkers].flatMap((dir) => [...ancestorsOf(dir), dir]),
+  ]);
+  const newMarkers: string[] = [];
+  for (const marker of markers) {
+    const dir = to + marker.slice(from.length);
+    if (Buffer.byteLength(dir, "utf8") > MAX_PATH_BYTES) return { status: "too_long", path: dir };
+    if (existing.has(dir)) return { status: "parent_is_file", path: dir };
+    if (!targetMarkers.has(dir)) newMarkers.push(dir);
+  }
   const transfers: Transfer[] = [];
   for (const source of sources.sort((a, b) => (a.path < b.path ? -1 : 1))) {
     const path = to + source.path.slice(from.length);
@@ -108,8 +121,14 @@ export async function relocate(objects: ObjectStore, request: RelocateRequest): 
       failure ??= e;
     }
   });
+  // The directories made by mkdir, once every file is there.
+  if (failure === null) {
+    await Promise.all(newMarkers.map((dir) => objects.putMarker(dir))).catch((e) => {
+      failure = e;
+    });
+  }
   if (failure !== null) {
-    // Undo: the copies made to new paths, each only while it is still our copy (a file a writer
+    // Undo (the markers made, too): the copies made to new paths, each only while it is still our copy (a file a writer
     // put there since stays; a file replaced with `overwrite` cannot be brought back).
     // (Settled, not Promise.all: a failed check skips that copy's undo, never the others', and the
     // answer stays the failure that stopped the move.)
@@ -119,14 +138,15 @@ export async function relocate(objects: ObjectStore, request: RelocateRequest): 
       const head = now[i];
       return t.etag !== undefined && head.status === "fulfilled" && head.value?.etag === t.etag;
     });
-    await objects.deleteKeys(stillOurs.map((t) => t.toKey)).catch(() => {});
+    const made = newMarkers.map((dir) => objects.key(`${dir}/`));
+    await objects.deleteKeys([...stillOurs.map((t) => t.toKey), ...made]).catch(() => {});
     if (failure instanceof RelocateConflictError) return { status: "target_exists", path: failure.message };
     throw failure;
   }
   if (request.operation === "move") {
     const now = await Promise.all(transfers.map((t) => objects.head(t.from.key)));
     const unchanged = transfers.filter((t, i) => now[i]?.etag === t.from.etag);
-    await objects.deleteKeys(unchanged.map((t) => t.from.key));
+    await objects.deleteKeys([...unchanged.map((t) => t.from.key), ...under.markers.map((m) => m.key)]);
     const changed = transfers.find((t, i) => now[i] !== null && now[i]?.etag !== t.from.etag);
     if (changed) {
       throw new Error(

@@ -132,6 +132,19 @@ export function addFileCommands(program: Command): void {
       }),
     );
 
+  program
+    .command("mkdir")
+    .description("make a directory that exists while empty (files make their parents without it)")
+    .argument("<path>", "directory")
+    .option("-p, --parents", "make missing parents too; an existing directory is fine")
+    .action(
+      action(async (ctx, path: string, opts: { parents?: boolean }) => {
+        const result = orFail(await (await ctx.files()).mkdir(path, { parents: !!opts.parents }));
+        if (ctx.options.json) printJson(result);
+        else console.log(result.created ? `made ${path}` : `${path} exists`);
+      }),
+    );
+
   for (const [name, operation, verb] of [
     ["mv", "move", "moved"],
     ["cp", "copy", "copied"],

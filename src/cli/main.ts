@@ -10,6 +10,7 @@ import { DEFAULTS } from "../core/defaults.js";
 import { addAdminCommands } from "./commands/admin.js";
 import { addFileCommands } from "./commands/files.js";
 import { addHistoryCommands } from "./commands/history.js";
+import { addMcpCommand } from "./commands/mcp.js";
 import { DEFAULT_DATA_DIR } from "./context.js";
 import { CliError, EXIT, flushStdout, quietStdoutErrors } from "./output.js";
 
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   addAdminCommands(program);
   addFileCommands(program);
   addHistoryCommands(program);
+  addMcpCommand(program);
 
   return program;
 }

@@ -84,7 +84,6 @@ CREATE TABLE deepagents.chunks (
 CREATE TABLE deepagents.directories (
   workspace text NOT NULL,
   path text COLLATE "C" NOT NULL,
-  parent text COLLATE "C" GENERATED ALWAYS AS (regexp_replace(path, '[^/]*$'::text, ''::text)) STORED NOT NULL,
   created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
   CONSTRAINT directories_path_shape CHECK ((("left"(path, 1) = '/'::text) AND ("right"(path, 1) <> '/'::text) AND (strpos(path, '//'::text) = 0))),
   CONSTRAINT directories_pkey PRIMARY KEY (workspace, path)
@@ -191,8 +190,6 @@ CREATE INDEX changes_workspace_id_idx ON deepagents.changes USING btree (workspa
 CREATE INDEX checkpoints_workspace_idx ON deepagents.checkpoints USING btree (workspace, id);
 
 CREATE INDEX chunks_content_trgm_idx ON deepagents.chunks USING gin (content @extschema:pg_trgm@.gin_trgm_ops);
-
-CREATE INDEX directories_parent_idx ON deepagents.directories USING btree (workspace, parent, path);
 
 CREATE INDEX file_versions_blob_idx ON deepagents.file_versions USING btree (blob) WHERE (blob IS NOT NULL);
 
@@ -1462,6 +1459,10 @@ CREATE OR REPLACE FUNCTION deepagents.fs_fork(p_source text, p_target text, p_at
  SET jit TO 'off'
 AS $function$
 BEGIN
+  -- A target with directories of its own is not new either (files_fork looks at files only).
+  IF p_source <> p_target AND EXISTS (SELECT 1 FROM directories d WHERE d.workspace = p_target) THEN
+    RAISE EXCEPTION 'cannot fork into workspace "%": it has files', p_target USING ERRCODE = 'DA014', DETAIL = p_target;
+  END IF;
   RETURN QUERY SELECT * FROM files_fork(p_source, p_target, p_at, p_history);
   IF p_at IS NULL THEN
     INSERT INTO directories (workspace, path)
@@ -1557,9 +1558,12 @@ AS $function$
   UNION ALL
   SELECT p_dir || d.name || '/', true, 0::bigint, NULL::timestamptz
   FROM (
-    -- Directories made by mkdir (every ancestor of one is one too: fs_mkdir and fs_move make them)
-    SELECT substr(m.path, length(p_dir) + 1) AS name
-    FROM directories m WHERE m.workspace = p_workspace AND m.parent = p_dir
+    -- Directories made by mkdir: the first name of every row below p_dir, not only the rows whose
+    -- parent it is (a delete racing mkdir -p can take a parent row and leave its child). One
+    -- range of the key; directory rows are few beside files.
+    SELECT split_part(substr(m.path, length(p_dir) + 1), '/', 1) AS name
+    FROM directories m
+    WHERE m.workspace = p_workspace AND m.path > p_dir AND m.path < dir_upper_bound(p_dir)
     UNION
     -- and those holding files: one probe per name, skipping each one's subtree.
     SELECT e.name FROM (

@@ -5,9 +5,10 @@ DO $$ BEGIN EXECUTE format('SET LOCAL search_path = %I, pg_temp', current_schema
 --
 -- What:
 --   - directories: a row per directory made by mkdir (fs_mkdir). It exists while empty, until a
---     delete of it or of a directory above it; every ancestor of one is one too (fs_mkdir and
---     fs_move add them, as mkdir -p would), so fs_ls lists a level from `parent` alone. A
---     directory that only holds files stays implicit, as before: it goes with its last file.
+--     delete of it or of a directory above it; fs_mkdir and fs_move make a row for every ancestor
+--     too, as mkdir -p would (fs_ls still lists a directory whose rows are all deeper: a delete
+--     racing mkdir -p can leave one so). A directory that only holds files stays implicit, as
+--     before: it goes with its last file.
 --   - A file and a directory never share a path, whichever made the directory: fs_write and
 --     fs_upload refuse a file at a directory made by mkdir ("is_directory"); fs_mkdir refuses a
 --     directory at or below a file. Each side checks again at commit under changes_lock(), so two
@@ -30,12 +31,10 @@ DO $$ BEGIN EXECUTE format('SET LOCAL search_path = %I, pg_temp', current_schema
 CREATE TABLE directories (
   workspace text NOT NULL,
   path text COLLATE "C" NOT NULL,
-  parent text COLLATE "C" GENERATED ALWAYS AS (regexp_replace(path, '[^/]*$', '')) STORED NOT NULL,
   created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
   CONSTRAINT directories_path_shape CHECK (left(path, 1) = '/' AND right(path, 1) <> '/' AND strpos(path, '//') = 0),
   CONSTRAINT directories_pkey PRIMARY KEY (workspace, path)
 );
-CREATE INDEX directories_parent_idx ON directories (workspace, parent, path);
 
 ALTER TABLE directories ENABLE ROW LEVEL SECURITY;
 CREATE POLICY directories_granted ON directories
@@ -259,6 +258,10 @@ CREATE FUNCTION fs_fork(p_source text, p_target text, p_at bigint, p_history boo
 RETURNS TABLE (files bigint, bytes bigint, versions bigint)
 LANGUAGE plpgsql SET search_path FROM CURRENT SET enable_seqscan = off SET jit = off AS $$
 BEGIN
+  -- A target with directories of its own is not new either (files_fork looks at files only).
+  IF p_source <> p_target AND EXISTS (SELECT 1 FROM directories d WHERE d.workspace = p_target) THEN
+    RAISE EXCEPTION 'cannot fork into workspace "%": it has files', p_target USING ERRCODE = 'DA014', DETAIL = p_target;
+  END IF;
   RETURN QUERY SELECT * FROM files_fork(p_source, p_target, p_at, p_history);
   IF p_at IS NULL THEN
     INSERT INTO directories (workspace, path)
@@ -502,9 +505,12 @@ AS $function$
   UNION ALL
   SELECT p_dir || d.name || '/', true, 0::bigint, NULL::timestamptz
   FROM (
-    -- Directories made by mkdir (every ancestor of one is one too: fs_mkdir and fs_move make them)
-    SELECT substr(m.path, length(p_dir) + 1) AS name
-    FROM directories m WHERE m.workspace = p_workspace AND m.parent = p_dir
+    -- Directories made by mkdir: the first name of every row below p_dir, not only the rows whose
+    -- parent it is (a delete racing mkdir -p can take a parent row and leave its child). One
+    -- range of the key; directory rows are few beside files.
+    SELECT split_part(substr(m.path, length(p_dir) + 1), '/', 1) AS name
+    FROM directories m
+    WHERE m.workspace = p_workspace AND m.path > p_dir AND m.path < dir_upper_bound(p_dir)
     UNION
     -- and those holding files: one probe per name, skipping each one's subtree.
     SELECT e.name FROM (

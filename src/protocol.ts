@@ -169,6 +169,11 @@ export const historyErrors = {
     `Error: file history on S3 needs bucket versioning, which the endpoint of bucket '${bucket}' does not implement: use one that does (AWS S3, MinIO, Ceph RGW)`,
   s3CheckpointRefused: (first: number, last: number) =>
     `Error: the endpoint refused every checkpoint manifest id from ${first} to ${last} (If-None-Match)`,
+  /**
+   * A rewind would put a file back where a directory is now (one made by mkdir since): refused
+   * whole. PostgreSQL's commit check (DA003) words it the same.
+   */
+  rewindOntoDirectory: (path: string) => `Error: cannot create file "${path}": it is a directory`,
   forkIntoItself: (workspace: string) => `Error: cannot fork workspace '${workspace}' into itself`,
   forkTargetHasFiles: (workspace: string) =>
     `Error: cannot fork into workspace '${workspace}': it has files (fork into a new workspace)`,

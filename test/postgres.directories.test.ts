@@ -121,6 +121,33 @@ test("fork: of the present, empty directories come along; at a checkpoint, none 
   assert.equal(await names(base.withWorkspace(then), "/"), ["/kept/"]);
 });
 
+test("ls lists a directory whose rows are all deeper (a delete racing mkdir -p leaves one so), and names that sort between a row and its subtree", async () => {
+  const ws = uniqueName("ls");
+  const b = base.withWorkspace(ws);
+  // as a delete of /o committed between mkdir -p /o/b/c's look at /o and its commit leaves them
+  await admin.query(`INSERT INTO ${base.schema}.directories (workspace, path) VALUES ($1, '/o/b'), ($1, '/o/b/c')`, [
+    ws,
+  ]);
+  await b.mkdir("/x/a", { parents: true });
+  await b.mkdir("/x/a-b/c", { parents: true });
+  await b.mkdir("/x/a/d", { parents: true });
+  await b.write("/x/a.txt", "file");
+  assert.equal(await names(b, "/"), ["/o/", "/x/"]);
+  assert.equal(await names(b, "/o"), ["/o/b/"]);
+  assert.equal(await names(b, "/x"), ["/x/a-b/", "/x/a.txt", "/x/a/"]);
+  assert.equal(await b.delete("/o"), { path: "/o", filesUpdate: null });
+  assert.equal(await names(b, "/"), ["/x/"]);
+});
+
+test("fork into a workspace that has only directories: refused as one with files", async () => {
+  const source = base.withWorkspace(uniqueName("src"));
+  await source.write("/a.txt", "a");
+  const target = uniqueName("tgt");
+  await base.withWorkspace(target).mkdir("/mine");
+  await assertRejects(() => source.fork(target), /it has files/);
+  assert.equal(await names(base.withWorkspace(target), "/"), ["/mine/"]);
+});
+
 test("rewind to before a file became a directory: refused in one line, nothing changed", async () => {
   const b = base.withWorkspace(uniqueName("rw"));
   await b.setHistory({ enabled: true });

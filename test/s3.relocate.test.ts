@@ -5,8 +5,10 @@
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { errors } from "../src/protocol.js";
 import { relocateCases } from "./conformance/relocate.js";
 import { startTestS3 } from "./helpers/s3.js";
 
@@ -27,6 +29,19 @@ test("a moved directory leaves no object under the old prefix, and the copies ke
   assert.is(stat.data?.mimeType, (await b.stat("/e/a.md")).data?.mimeType);
   assert.match(stat.data!.mimeType, /^text\/markdown/);
   assert.is((await b.stat("/e/x.bin")).data?.isBinary, true);
+});
+
+test("an empty directory another tool made without its parents' markers: moved where a file is above it, refused", async () => {
+  const b = await s3.backend();
+  // s3fs and the consoles make a marker per directory; a tool that made only the deepest one:
+  await b.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `test/${b.workspace}/src/a/b/`, Body: "" }));
+  await b.write("/t/a", "a file");
+  assert.equal(await b.move("/src", "/t"), { error: errors.parentIsFile("/t", "/t/a") });
+  assert.equal(
+    (await b.ls("/src/a")).files?.map((f) => f.path),
+    ["/src/a/b/"],
+  );
+  assert.is((await b.readRaw("/t/a")).data?.content, "a file");
 });
 
 /**

@@ -40,7 +40,7 @@ import {
 } from "../core/history.js";
 import { mapLimit } from "../concurrency.js";
 import { getMimeType, isTextMimeType } from "../mime.js";
-import { compareBytewise, inScope, normalizeFilePath } from "../paths.js";
+import { compareBytewise, dirPrefix, inScope, normalizeFilePath } from "../paths.js";
 import { errors, historyErrors, InputError, type ReadResult, readPagination, type WriteResult } from "../protocol.js";
 import { isNotFound, isPreconditionFailed, isSdkError } from "./errors.js";
 import { copySource, fileWindowOf, type ObjectShared, type ObjectStore } from "./objects.js";
@@ -376,11 +376,24 @@ async function rewindTo(ctx: S3HistoryContext, id: number, options: RewindOption
     if (from && !timelines.get(c.path)?.some((e) => e.versionId === from.versionId))
       throw new InputError(historyErrors.noVersion(c.path, from.versionId));
   }
+  // A path to write back that is a directory now, and stays one after the deletions (a directory
+  // made by mkdir since, or files the rewind's scope leaves): refused before anything changes.
+  const { client, bucket, concurrency } = ctx.objects.shared;
+  const deleted = new Set(changes.filter((c) => c.op === "deleted").map((c) => c.path));
+  const blocked = await mapLimit(
+    changes.filter((c) => c.op !== "deleted"),
+    concurrency,
+    async (c) => {
+      const under = await ctx.objects.list(ctx.objects.key(dirPrefix(c.path)));
+      return under.markers.length > 0 || under.objects.some((o) => !deleted.has(o.path)) ? c.path : null;
+    },
+  );
+  const directory = blocked.find((path) => path !== null);
+  if (directory) throw new InputError(historyErrors.rewindOntoDirectory(directory));
   const undo = (await takeCheckpoint(ctx, { label: `before rewind to checkpoint ${checked}` })).id;
   // Deletions first: they can only free names the files written back need (the checkpoint's
   // files never clashed with each other).
   await ctx.objects.deleteKeys(changes.filter((c) => c.op === "deleted").map((c) => ctx.objects.key(c.path)));
-  const { client, bucket, concurrency } = ctx.objects.shared;
   await mapLimit(
     changes.filter((c) => c.op !== "deleted"),
     concurrency,
@@ -518,6 +531,9 @@ async function forkHistory(ctx: S3HistoryContext, target: S3HistoryContext): Pro
       }
     }
   });
+  // The empty directories as they are now (directories have no history), as a fork of the present.
+  const markers = (await ctx.objects.list(`${ctx.objects.root}/`)).markers;
+  await mapLimit(markers, concurrency, (m) => target.objects.putMarker(m.path.slice(0, -1)));
   const live = [...liveFiles(new Map(timelines.map((t) => [t.path, t.entries]))).values()];
   const bytes = live.reduce((n, v) => n + v.size, 0);
   return { workspace: target.workspace, files: live.length, bytes, at: null, versions };

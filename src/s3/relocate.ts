@@ -65,7 +65,9 @@ export async function relocate(objects: ObjectStore, request: RelocateRequest): 
   for (const marker of markers) {
     const dir = to + marker.slice(from.length);
     if (Buffer.byteLength(dir, "utf8") > MAX_PATH_BYTES) return { status: "too_long", path: dir };
-    if (existing.has(dir)) return { status: "parent_is_file", path: dir };
+    // A file of the target where the directory, or one above it (below `to`), would go.
+    const file = [...ancestorsOf(dir), dir].find((d) => d.length >= to.length && existing.has(d));
+    if (file) return { status: "parent_is_file", path: file };
     if (!targetMarkers.has(dir)) newMarkers.push(dir);
   }
   const transfers: Transfer[] = [];

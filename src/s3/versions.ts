@@ -85,7 +85,7 @@ export async function listVersions(
       });
     }
     for (const m of page.DeleteMarkers ?? []) {
-      if (!m.Key) continue;
+      if (!m.Key || m.Key.endsWith("/")) continue; // (a directory marker's: directories have no history)
       add(m.Key, {
         versionId: m.VersionId ?? "null",
         etag: null,

@@ -363,5 +363,36 @@ export function historyConformance(name: string, target: HistoryTarget): void {
     assert.equal(await snapshot(b.withWorkspace(`${b.workspace}-nope`)), {});
   });
 
+  t(
+    "directories: a rewind onto one made since is refused whole; forks with history carry them; a directory made and deleted is no history",
+    async () => {
+      const b = await target.fresh();
+      await b.write("/p", "a file\n");
+      await b.write("/q.txt", "q1\n");
+      const before = await b.checkpoint();
+      await b.delete("/p");
+      await b.mkdir("/p");
+      await b.write("/q.txt", "q2\n");
+      await rejects(() => b.rewind(before.id), /^Error: cannot create file "\/p": it is a directory$/);
+      assert.equal(await snapshot(b), { "/q.txt": Buffer.from("q2\n").toString("base64") }, "nothing changed");
+      assert.equal((await b.stat("/p")).isDirectory, true);
+      // a workspace that only ever had a directory, made and deleted, has no history of its own
+      const into = b.withWorkspace(`${b.workspace}-dirs`);
+      await into.mkdir("/tmp");
+      await into.delete("/tmp");
+      await b.mkdir("/empty/inner", { parents: true });
+      const r = await b.fork(into.workspace, { history: true });
+      assert.is(r.files, 1);
+      assert.equal(
+        ((await into.ls("/")).files ?? []).map((f) => f.path),
+        ["/empty/", "/p/", "/q.txt"],
+      );
+      assert.equal(
+        ((await into.ls("/empty")).files ?? []).map((f) => f.path),
+        ["/empty/inner/"],
+      );
+    },
+  );
+
   t.run();
 }

@@ -142,11 +142,58 @@ test("limits: time, output size, loops, no network, no way out of the workspace"
   assert.is((await shell.execute("cd /../../..; pwd; cat ../../inside.txt")).output, "/\nin\n");
   assert.is((await shell.execute("cat /etc/passwd")).exitCode, 1);
   assert.is((await shell.execute("ls /proc")).exitCode, 2);
+  // the application's environment (its database URL, keys) is not the script's
+  process.env.SHELL_TEST_SECRET = "s3cr3t-value";
+  const env = (await withShell(backend).execute('env; printenv SHELL_TEST_SECRET; echo "[$SHELL_TEST_SECRET]"')).output;
+  delete process.env.SHELL_TEST_SECRET;
+  assert.not.match(env, /s3cr3t-value|DATABASE_URL|postgres:/);
+  assert.match(env, /^\[\]$/m);
   const aborted = new AbortController();
   // Each ls waits on the store, so the abort is seen between two of them.
   const pending = withShell(backend).execute("while true; do ls > /dev/null; done", { signal: aborted.signal });
   setTimeout(() => aborted.abort(), 100);
   assert.is.not((await pending).exitCode, 0);
+});
+
+test("the caller's patterns tested in this process (grep -w, --exclude, find -path) stop at the time limit", async () => {
+  const backend = pg.withWorkspace(uniqueName("redos"));
+  // Each of these backtracks for years on its input unless interrupted (2^60 steps).
+  await backend.write(`/${"a".repeat(60)}c.txt`, `${"a".repeat(60)}c ab\n`);
+  const shell = withShell(backend, { timeoutMs: 1000 });
+  // Each is interrupted when the command's time is up: the command answers its timeout.
+  for (const command of [
+    "grep -rwE '(a+)+b' .",
+    `grep -r --exclude='${"*a".repeat(30)}b' ab .`,
+    `find . -type f -path '${"*a".repeat(30)}b'`,
+  ]) {
+    const r = await shell.execute(command);
+    assert.equal([r.exitCode, r.output], [124, "Error: Command timed out after 1.0 seconds."], command);
+  }
+  // the shell still answers afterwards: nothing was left running
+  assert.is((await shell.execute("echo alive")).output, "alive\n");
+});
+
+test("a workspace's own bin/, usr/ and dev/ stay its files; the command stubs and /dev/null are the system's", async () => {
+  const backend = pg.withWorkspace(uniqueName("sys"));
+  await backend.write("/bin/deploy.sh", "echo deploying\n");
+  const shell = withShell(backend);
+  const said = async (command: string) => (await shell.execute(command)).output;
+  assert.is(await said("cat bin/deploy.sh"), "echo deploying\n");
+  assert.is(await said("ls /bin | grep -c '^deploy.sh$'; ls /bin | grep -c '^cat$'"), "1\n1\n");
+  assert.is(await said("grep -rn deploying bin"), "bin/deploy.sh:1:echo deploying\n");
+  assert.is(await said("echo x > bin/new.sh && cat bin/new.sh && rm bin/new.sh && echo gone"), "x\ngone\n");
+  assert.is(await said("mkdir -p /usr/local/lib && ls /usr"), "bin\nlocal\n");
+  assert.match(await said("echo x > /bin/cat"), /EROFS: read-only file system/);
+  assert.is(await said("cat /bin/cat | head -1"), "#!/bin/bash\n");
+  assert.is(await said("echo gone > /dev/null; cat /dev/null; echo ok"), "ok\n");
+  assert.equal(
+    ((await backend.glob("**/*")).files ?? []).map((f) => f.path),
+    ["/bin/deploy.sh"],
+  );
+  assert.equal(
+    ((await backend.ls("/usr/local")).files ?? []).map((f) => f.path),
+    ["/usr/local/lib/"],
+  );
 });
 
 test("PostgreSQL: every write through the shell is a change in the change feed, per file", async () => {

@@ -14,7 +14,7 @@
 import { type Command, defineCommand, type ExecResult } from "just-bash";
 import type { DeepAgentsBackend } from "../core/interface.js";
 import { fnmatchRegex } from "./fnmatch.js";
-import { hostCall } from "./host-call.js";
+import { HOST_MATCH_TIMEOUT, hostCall, hostRegexTests } from "./host-call.js";
 import { compareTreeOrder, isWithin, resolveShellPath } from "./shell-paths.js";
 import type { SystemPaths } from "./system-paths.js";
 
@@ -95,16 +95,20 @@ async function findInStore(
     }
     const candidates = isDirectory ? await filesBelow(backend, root, request.suffix) : [root];
     if (candidates === null) return null;
-    for (const path of candidates) {
-      const below = isDirectory ? path.slice(root === "/" ? 1 : root.length + 1) : "";
-      const depth = below === "" ? 0 : below.split("/").length;
-      const printed = below === "" ? start : start.endsWith("/") ? start + below : `${start}/${below}`;
-      const name = below === "" ? start.replace(/\/+$/, "").split("/").pop() || start : path.split("/").pop()!;
-      if (depth < request.minDepth || depth > request.maxDepth) continue;
-      if (request.name.every((t) => t.test(name)) && request.path.every((t) => t.test(printed))) {
-        stdout += `${printed}\n`;
-      }
-    }
+    // The name and path tests are the caller's wildcards as JavaScript regexes, which backtrack:
+    // run under the command's time limit, not on the event loop's.
+    const matched = hostRegexTests(ctx, () =>
+      candidates.flatMap((path) => {
+        const below = isDirectory ? path.slice(root === "/" ? 1 : root.length + 1) : "";
+        const depth = below === "" ? 0 : below.split("/").length;
+        const printed = below === "" ? start : start.endsWith("/") ? start + below : `${start}/${below}`;
+        const name = below === "" ? start.replace(/\/+$/, "").split("/").pop() || start : path.split("/").pop()!;
+        if (depth < request.minDepth || depth > request.maxDepth) return [];
+        return request.name.every((t) => t.test(name)) && request.path.every((t) => t.test(printed)) ? [printed] : [];
+      }),
+    );
+    if (matched === null) return { stdout, stderr: `find: ${HOST_MATCH_TIMEOUT}\n`, exitCode: 1 };
+    for (const printed of matched) stdout += `${printed}\n`;
   }
   return { stdout, stderr: "", exitCode: 0 };
 }

@@ -19,7 +19,7 @@ import { errors, type GrepMatch } from "../protocol.js";
 import { fnmatchRegex } from "./fnmatch.js";
 import { type GrepRequest, parseGrep } from "./grep-options.js";
 import { translatePattern } from "./grep-pattern.js";
-import { hostCall } from "./host-call.js";
+import { HOST_MATCH_TIMEOUT, hostCall, hostRegexTests } from "./host-call.js";
 import { isMissing } from "./posix-error.js";
 import { escapeRegex } from "./regex-text.js";
 import { compareTreeOrder, isWithin, resolveShellPath } from "./shell-paths.js";
@@ -114,15 +114,17 @@ async function searchInStore(
     if (answer.truncated || matches.length > cap) {
       return { stdout, stderr: `${stderr}grep: more than ${cap} matching lines; narrow the search\n`, exitCode: 2 };
     }
-    const byFile = groupByFile(
+    // (-w and the --include/--exclude globs are JavaScript regexes: tested under the time limit.)
+    const kept = hostRegexTests(ctx, () =>
       matches.filter((m) => isWithin(target.path, m.path) && wanted(m.path) && (query.lineTest?.test(m.text) ?? true)),
-      request.maxCount,
     );
+    if (kept === null) return { stdout, stderr: `${stderr}grep: ${HOST_MATCH_TIMEOUT}\n`, exitCode: 2 };
+    const byFile = groupByFile(kept, request.maxCount);
     if (byFile.size > 0) matched = true;
     if (request.quiet && matched) return { stdout: "", stderr: "", exitCode: 0 };
     if (request.count) {
       // Every file searched gets a count, 0 included: that needs the list of files too.
-      const files = await filesOf(backend, target, wanted);
+      const files = await filesOf(backend, target, wanted, ctx);
       if (typeof files === "string") return { stdout, stderr: `${stderr}grep: ${files}\n`, exitCode: 2 };
       for (const path of files) {
         const n = byFile.get(path)?.length ?? 0;
@@ -184,14 +186,15 @@ async function filesOf(
   backend: DeepAgentsBackend,
   target: Target,
   wanted: (path: string) => boolean,
+  ctx: Context,
 ): Promise<string[] | string> {
   if (!target.isDirectory) return wanted(target.path) ? [target.path] : [];
   const listing = await hostCall(() => backend.glob("**/*", target.path));
   if (listing.error) return listing.error.replace(/^Error: /, "");
-  return (listing.files ?? [])
-    .map((f) => f.path)
-    .filter((p) => !p.endsWith("/") && isWithin(target.path, p) && wanted(p))
-    .sort(compareTreeOrder);
+  const kept = hostRegexTests(ctx, () =>
+    (listing.files ?? []).map((f) => f.path).filter((p) => !p.endsWith("/") && isWithin(target.path, p) && wanted(p)),
+  );
+  return kept === null ? HOST_MATCH_TIMEOUT : kept.sort(compareTreeOrder);
 }
 
 /** GNU skips a directory below an operand whose name matches --exclude-dir. */

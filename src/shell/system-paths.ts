@@ -2,18 +2,19 @@
  * The few paths of the shell that are not the workspace's. just-bash looks every command up on
  * PATH in the filesystem (/usr/bin/<name>, /bin/<name>, then whether /usr/bin exists) before it
  * runs it: answered by the store, that is three round trips per command, and a workspace holding
- * a /usr/bin would hide every command. So /bin and /usr/bin are answered here, as read-only
- * directories of the commands (as on a Linux system), and so is /dev: /dev/null reads empty and
- * swallows writes, and nothing else is there (process substitution then uses just-bash's own
- * private /dev/fd). They are not listed in the workspace root: `ls /` shows the workspace.
+ * a file /usr/bin/cat would shadow the command. So the command stubs /bin/<command> and
+ * /usr/bin/<command> are answered here (read-only scripts naming the command, as just-bash's
+ * own filesystem has them), and so is /dev/null (reads empty, swallows writes). /bin, /usr,
+ * /usr/bin and /dev exist as directories even when the workspace has none; where it has them,
+ * their other files are the workspace's (a repository's bin/ stays readable and writable), and a
+ * listing shows both. Nothing here is listed in the workspace root: `ls /` shows the workspace.
  */
 import type { FsStat, IFileSystem } from "just-bash";
-import { isWithin } from "./shell-paths.js";
 
 type DirentEntry = Awaited<ReturnType<NonNullable<IFileSystem["readdirWithFileTypes"]>>>[number];
 
 export const DEV_NULL = "/dev/null";
-const ROOTS = ["/bin", "/usr", "/dev"];
+const DIRECTORIES = new Set(["/bin", "/usr", "/usr/bin", "/dev"]);
 const EPOCH = new Date(0);
 
 export class SystemPaths {
@@ -23,9 +24,14 @@ export class SystemPaths {
     this.#commands = new Set(commandNames);
   }
 
-  /** The path is one of these (reads answer from here, writes are refused). */
+  /** The path is a command stub or /dev/null: reads answer from here, writes are refused. */
   owns(path: string): boolean {
-    return ROOTS.some((root) => isWithin(root, path));
+    return path === DEV_NULL || this.#stub(path) !== null;
+  }
+
+  /** A directory every system has (it exists whether or not the workspace has it). */
+  isDirectory(path: string): boolean {
+    return DIRECTORIES.has(path);
   }
 
   /** null: no such path. */
@@ -36,7 +42,7 @@ export class SystemPaths {
     return stub ? stat(0o755, stub.length, path) : null;
   }
 
-  /** null: not a directory of these. */
+  /** What a directory of these holds besides the workspace's files; null: not one of them. */
   list(path: string): DirentEntry[] | null {
     const dir = (name: string) => ({ name, isFile: false, isDirectory: true, isSymbolicLink: false });
     const file = (name: string) => ({ name, isFile: true, isDirectory: false, isSymbolicLink: false });
@@ -53,7 +59,7 @@ export class SystemPaths {
   }
 
   #directory(path: string): boolean {
-    return path === "/bin" || path === "/usr" || path === "/usr/bin" || path === "/dev";
+    return DIRECTORIES.has(path);
   }
 
   /** What just-bash's own filesystem holds for a command: a script naming it. */

@@ -70,6 +70,7 @@ export class WorkspaceFs<V extends Version = Version> implements IFileSystem {
     const stored = this.#stored(p, "open", path, "read");
     const [answer] = await this.#call("open", path, () => this.store.downloadFiles([stored]));
     if (answer.content) return answer.content;
+    if (this.system.isDirectory(p)) throw new PosixError("EISDIR", "open", path);
     throw new PosixError(TRANSFER_ERRORS[answer.error ?? "file_not_found"], "open", path);
   }
 
@@ -145,12 +146,15 @@ export class WorkspaceFs<V extends Version = Version> implements IFileSystem {
       if (recursive) return;
       throw new PosixError("EEXIST", "mkdir", path);
     }
-    if (this.system.owns(p)) {
-      if (recursive && this.system.stat(p)?.isDirectory) return;
-      throw new PosixError("EROFS", "mkdir", path);
+    if (this.system.owns(p)) throw new PosixError("EEXIST", "mkdir", path);
+    if (this.system.isDirectory(p)) {
+      if (recursive) return;
+      throw new PosixError("EEXIST", "mkdir", path);
     }
     const stored = this.#stored(p, "mkdir", path, "write");
-    const answer = await this.#call("mkdir", path, () => this.store.mkdir(stored, { parents: recursive }));
+    // A system directory is there even when the store has none: the store makes it with the child.
+    const parents = recursive || this.system.isDirectory(parentOf(stored));
+    const answer = await this.#call("mkdir", path, () => this.store.mkdir(stored, { parents }));
     if (answer.error) throw await this.#explain(answer.error, stored, "mkdir", path);
   }
 
@@ -173,19 +177,19 @@ export class WorkspaceFs<V extends Version = Version> implements IFileSystem {
 
   async readdirWithFileTypes(path: string): Promise<DirentEntry[]> {
     const p = normalizeShellPath(path);
-    if (this.system.owns(p)) {
-      const entries = this.system.list(p);
-      if (entries) return entries;
-      throw new PosixError(this.system.stat(p) ? "ENOTDIR" : "ENOENT", "scandir", path);
-    }
+    if (this.system.owns(p)) throw new PosixError("ENOTDIR", "scandir", path);
     const stored = this.#stored(p, "scandir", path, "read");
     const listing = await this.#call("scandir", path, () => this.store.ls(stored));
     if (listing.error) throw new PosixError("EIO", "scandir", path, listing.error);
-    const entries = (listing.files ?? []).map((info) => {
+    const storedEntries = (listing.files ?? []).map((info) => {
       const name = info.path.replace(/\/$/, "").split("/").pop()!;
       const isDirectory = info.is_dir === true;
       return { name, isFile: !isDirectory, isDirectory, isSymbolicLink: false };
     });
+    // A system directory: its commands (or bin, null) with whatever the workspace keeps there.
+    const system = this.system.list(p) ?? [];
+    const names = new Set(system.map((e) => e.name));
+    const entries = [...system, ...storedEntries.filter((e) => !names.has(e.name))];
     // An empty listing is an empty directory, a file or nothing: the store tells which.
     if (entries.length === 0 && p !== "/") {
       const kind = await this.#kind(stored, "scandir", path);
@@ -201,6 +205,9 @@ export class WorkspaceFs<V extends Version = Version> implements IFileSystem {
     if (p === "/") throw new PosixError("EPERM", "rm", path, "the workspace root cannot be removed");
     if (this.system.owns(p)) throw new PosixError("EROFS", "rm", path);
     const stored = this.#stored(p, "rm", path, "read");
+    // A system directory goes only as far as the workspace keeps it (its commands stay).
+    if (this.system.isDirectory(p) && (await this.#stat(stored, "rm", path)).type === "missing")
+      throw new PosixError("EROFS", "rm", path);
     const kind = await this.#kind(stored, "rm", path);
     if (kind.type === "missing") {
       if (options?.force) return;
@@ -295,8 +302,14 @@ export class WorkspaceFs<V extends Version = Version> implements IFileSystem {
     throw new PosixError(use === "read" ? "ENOENT" : "EINVAL", syscall, display, reason);
   }
 
-  /** File, directory or nothing, in one call of the store. */
+  /** File, directory or nothing, in one call of the store; a system directory is always there. */
   async #kind(stored: string, syscall: string, display: string): Promise<Kind<V>> {
+    const kind = await this.#stat(stored, syscall, display);
+    return kind.type === "missing" && this.system.isDirectory(stored) ? { type: "directory" } : kind;
+  }
+
+  /** What the store alone has at the path. */
+  async #stat(stored: string, syscall: string, display: string): Promise<Kind<V>> {
     if (stored === "/") return { type: "directory" };
     const answer = await this.#call(syscall, display, () => this.store.stat(stored));
     if (answer.data) return { type: "file", stat: answer.data };

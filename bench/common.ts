@@ -1,5 +1,5 @@
 /** Shared by the benchmarks: medians of timed runs, and a database (DATABASE_URL or embedded). */
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { startEmbeddedPostgres } from "../src/postgres/embedded/index.js";
@@ -31,4 +31,41 @@ export async function benchDatabase(): Promise<{ url: string; embedded: boolean;
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A file of a benchmark corpus: its workspace path, its path on disk ("" if planted), its bytes. */
+export type CorpusFile = [path: string, disk: string, bytes: Buffer];
+
+/**
+ * The text files under `root` in path order (non-empty, under 1 MiB, no NUL byte) until `limit`
+ * bytes: the corpus of bench:streams and bench:shell.
+ */
+export async function corpusFiles(root: string, limit: number): Promise<{ files: CorpusFile[]; bytes: number }> {
+  const files: CorpusFile[] = [];
+  const total = { bytes: 0 };
+  async function walk(dir: string): Promise<void> {
+    for (const e of (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      if (total.bytes >= limit) return;
+      const full = path.join(dir, e.name);
+      if (e.isDirectory()) await walk(full);
+      else if (e.isFile()) {
+        const s = await stat(full);
+        if (s.size === 0 || s.size > 1 << 20) continue;
+        const b = await readFile(full);
+        if (b.includes(0)) continue;
+        files.push([`/${path.relative(root, full).split(path.sep).join("/")}`, full, b]);
+        total.bytes += b.length;
+      }
+    }
+  }
+  await walk(root);
+  return { files, bytes: total.bytes };
+}
+
+/** Writes the corpus under `dir` (the same tree on local disk, for GNU tools and imports). */
+export async function writeCorpus(dir: string, files: CorpusFile[]): Promise<void> {
+  for (const [p, , b] of files) {
+    await mkdir(path.dirname(path.join(dir, p)), { recursive: true });
+    await writeFile(path.join(dir, p), b);
+  }
 }

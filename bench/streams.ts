@@ -24,14 +24,14 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
 import { importDir } from "../src/cli/transfer.js";
 import { PostgresBackend } from "../src/index.js";
 import type { GrepMatch, SearchOptions } from "../src/protocol.js";
-import { benchDatabase, median } from "./common.js";
+import { benchDatabase, corpusFiles, median, writeCorpus } from "./common.js";
 
 const MARKDOWN = process.env.BENCH_FAMILY === "markdown";
 const CORPUS = process.env.BENCH_CORPUS ?? (MARKDOWN ? "/work/corpus-md" : "/work/corpus/linux-source-6.1");
@@ -47,22 +47,6 @@ const RUNS = 3;
 const RARE = "zqxjkvbw_rare_token_42";
 const BIN = path.resolve("dist/cli/main.js");
 const log = (...a: unknown[]) => console.error("[bench]", ...a);
-
-async function corpusOf(dir: string, out: Array<[string, string, Buffer]>, total: { bytes: number }) {
-  for (const e of (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    if (total.bytes >= LIMIT) return;
-    const full = path.join(dir, e.name);
-    if (e.isDirectory()) await corpusOf(full, out, total);
-    else if (e.isFile()) {
-      const s = await stat(full);
-      if (s.size === 0 || s.size > 1 << 20) continue;
-      const b = await readFile(full);
-      if (b.includes(0)) continue;
-      out.push([`/${path.relative(CORPUS, full).split(path.sep).join("/")}`, full, b]);
-      total.bytes += b.length;
-    }
-  }
-}
 
 /** Peak RSS (VmHWM) of a child process in MiB, read from /proc every 20 ms until it exits. */
 function watchPeak(pid: number): { stop: () => number } {
@@ -100,9 +84,7 @@ function cli(args: string[]): Promise<{ first: number; total: number; bytes: num
   });
 }
 
-const files: Array<[string, string, Buffer]> = [];
-const total = { bytes: 0 };
-await corpusOf(CORPUS, files, total).catch((e) => {
+const { files, bytes: corpusBytes } = await corpusFiles(CORPUS, LIMIT).catch((e) => {
   throw new Error(`no corpus at ${CORPUS} (${(e as Error).message}); see the header of bench/streams.ts`);
 });
 files.push(
@@ -110,7 +92,7 @@ files.push(
     ? ["/zz-rare/needle.md", "", Buffer.from(`# intro\n\nthe ${RARE} lives here\n`)]
     : ["/zz-rare/needle.c", "", Buffer.from(`/* intro */\nint ${RARE} = 1;\n`)],
 );
-const mib = total.bytes / 1048576;
+const mib = corpusBytes / 1048576;
 log(`corpus: ${files.length} files, ${mib.toFixed(1)} MiB from ${CORPUS}`);
 
 const { url, stop } = await benchDatabase();
@@ -122,10 +104,7 @@ const out = await mkdtemp(path.join(tmpdir(), "bench-streams-"));
 try {
   // The same files on local disk (page cache), for ripgrep and for the CLI's import.
   const disk = path.join(out, "disk");
-  for (const [p, , b] of files) {
-    await mkdir(path.dirname(path.join(disk, p)), { recursive: true });
-    await writeFile(path.join(disk, p), b);
-  }
+  await writeCorpus(disk, files);
   // Imported as `deepagents-backends import` does it (importDir: batches of 500 files / 16 MiB,
   // two uploads in flight), every file taken (no .gitignore rules).
   const t = performance.now();
@@ -144,7 +123,7 @@ try {
     .filter((r) => Number(r.size) >= 1048576)
     .map((r) => `${r.name} ${(Number(r.size) / 1048576).toFixed(0)}`)
     .join(", ");
-  log(`stored: ${(size / 1048576).toFixed(0)} MiB (${(size / total.bytes).toFixed(2)}x the corpus: ${breakdown})`);
+  log(`stored: ${(size / 1048576).toFixed(0)} MiB (${(size / corpusBytes).toFixed(2)}x the corpus: ${breakdown})`);
 
   // The same files through deepagents' StoreBackend on LangGraph's PostgresStore, same server, same
   // run (batches of 200 files, as bench/search.ts): the import it is compared with (issue 14).
@@ -311,7 +290,7 @@ try {
 
   console.log(
     `Corpus: ${files.length} files, ${mib.toFixed(1)} MiB; imported at ${(mib / importSeconds).toFixed(1)} MiB/s; ` +
-      `stored ${(size / 1048576).toFixed(0)} MiB, ${(size / total.bytes).toFixed(2)}x (MiB: ${breakdown}).\n`,
+      `stored ${(size / 1048576).toFixed(0)} MiB, ${(size / corpusBytes).toFixed(2)}x (MiB: ${breakdown}).\n`,
   );
   if (storeLine) console.log(storeLine);
   console.log(editLine);

@@ -78,7 +78,9 @@ if (!env.DATABASE_URL) {
 env.TEST_SCHEMA = `deepagents_test_${process.pid}_${Date.now().toString(36)}`;
 
 const started = Date.now();
-const files = (await testFiles(path.join(root, "test"))).filter((f) => !filter || f.includes(filter));
+// The filter: parts of a file name, `|` between alternatives ("s3|shell" runs every file naming either).
+const wanted = filter ? filter.split("|") : null;
+const files = (await testFiles(path.join(root, "test"))).filter((f) => !wanted || wanted.some((w) => f.includes(w)));
 const results: FileResult[] = [];
 try {
   const queue = [...files];

@@ -2,7 +2,8 @@
  * The workspace's files as MCP resources: `deepagents:///<path>` (the path's segments
  * percent-encoded; a server serves one workspace, so the URI names none), text as text and
  * binary files as base64 blobs. resources/list names the first RESOURCE_LIST_MAX files in path
- * order; any file can be read by its URI.
+ * order, found by listing directories from the root until it has them (not by reading the whole
+ * workspace's file list: it may hold millions); any file can be read by its URI.
  */
 import { type McpServer, ResourceTemplate } from "@modelcontextprotocol/server";
 import type { DeepAgentsBackend } from "../core/interface.js";
@@ -21,14 +22,13 @@ export function registerFileResources(server: McpServer, backend: DeepAgentsBack
   server.registerResource(
     "file",
     new ResourceTemplate(`${URI_SCHEME}//{+path}`, {
-      list: async () => {
-        const found = await backend.glob("**/*", "/");
-        if (found.error) throw new Error(found.error);
-        const files = (found.files ?? []).sort((a, b) => compareBytewise(a.path, b.path)).slice(0, RESOURCE_LIST_MAX);
-        return {
-          resources: files.map((f) => ({ uri: uriOf(f.path), name: f.path, mimeType: getMimeType(f.path) })),
-        };
-      },
+      list: async () => ({
+        resources: (await firstFiles(backend, RESOURCE_LIST_MAX)).map((path) => ({
+          uri: uriOf(path),
+          name: path,
+          mimeType: getMimeType(path),
+        })),
+      }),
     }),
     { description: `A file of workspace '${backend.workspace}'` },
     async (uri, variables) => {
@@ -48,4 +48,21 @@ export function registerFileResources(server: McpServer, backend: DeepAgentsBack
       };
     },
   );
+}
+
+/** The first `max` files in path order: a depth-first walk of ls() answers, stopping at `max`. */
+async function firstFiles(backend: DeepAgentsBackend, max: number): Promise<string[]> {
+  const found: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    const listing = await backend.ls(dir);
+    if (listing.error) throw new Error(listing.error);
+    // (A directory's entry ends in "/", so byte order here is the order of the paths below it.)
+    for (const entry of (listing.files ?? []).sort((a, b) => compareBytewise(a.path, b.path))) {
+      if (found.length >= max) return;
+      if (entry.is_dir) await walk(entry.path);
+      else found.push(entry.path);
+    }
+  };
+  await walk("/");
+  return found;
 }

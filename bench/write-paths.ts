@@ -8,6 +8,7 @@
  * order), so a machine that slows down or speeds up during the run weighs on all of them alike.
  * Prints medians and ratios to the baseline as a Markdown table.
  *   DATABASE_URL=... node --import tsx bench/write-paths.ts
+ * BENCH_BEFORE=N adds a schema at migration N, history on (the cost of what came after it).
  * BENCH_DELETE_BOUND=1 adds a fifth schema, history on, altered as "deleted bodies by reference"
  * would be at best: a delete keeps no body (no blob; the version row still updated once) and
  * deletes no chunks. An upper bound for that design, not a working variant (BENCHMARKS.md).
@@ -33,6 +34,14 @@ await migrate({ connectionString: db.url, schema: schemas["0007 (no history)"], 
 await migrate({ connectionString: db.url, schema: schemas["newest, history on"] });
 await migrate({ connectionString: db.url, schema: schemas["newest, history off"] });
 await pool.query(`SELECT * FROM ${schemas["newest, history off"]}.set_history('', false, NULL, NULL)`);
+// BENCH_BEFORE=N adds the schema at migration N with history on (the default): what the
+// migrations since N cost the write paths, in the same run.
+if (process.env.BENCH_BEFORE) {
+  const count = Number(process.env.BENCH_BEFORE);
+  const before = `bench_wp_${tag}`;
+  Object.assign(schemas, { [`${String(count).padStart(4, "0")}, history on`]: before });
+  await migrate({ connectionString: db.url, schema: before, count });
+}
 if (process.env.BENCH_DELETE_BOUND) {
   const bound = `bench_wb_${tag}`;
   Object.assign(schemas, { "bound: bodies by reference": bound });

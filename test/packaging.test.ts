@@ -232,9 +232,13 @@ test("the CLI: what it loads at start is what bin.ts checks, and packages/cli br
   assert.equal(cliPkg.version, pkg.version, "packages/cli is versioned with the package");
   assert.is(cliPkg.dependencies?.[pkg.name], pkg.version, "packages/cli pins this exact version (it imports ./cli)");
   assert.is(cliPkg.dependencies?.deepagents, pkg.devDependencies?.deepagents, "packages/cli brings deepagents (demo)");
-  for (const name of optionalPeers) {
+  // Every optional peer the CLI can load; not the shell's just-bash (no command uses it, and it
+  // is a third of the CLI install's size).
+  for (const name of optionalPeers.filter((n) => !SHELL.includes(n))) {
     assert.is(cliPkg.dependencies?.[name], pkg.peerDependencies?.[name], `packages/cli's ${name} range`);
   }
+  for (const name of SHELL)
+    assert.not.ok(cliPkg.dependencies?.[name], `packages/cli brings ${name}, which it never loads`);
   assert.equal(Object.keys(cliPkg.bin ?? {}), Object.keys(pkg.bin ?? {}), "same command name");
   const cliBin = readFileSync(path.join(root, "packages/cli", Object.values(cliPkg.bin ?? {})[0]), "utf8");
   assert.match(cliBin, `import "${pkg.name}/cli";`);

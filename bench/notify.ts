@@ -12,7 +12,8 @@
  * workspaces; BENCH_SECONDS (default 5) per measurement; BENCH_RUNS (default 3) measurements,
  * median; BENCH_WORKSPACES (default "1,4,16"); BENCH_WATCHERS (default "0,10"), round-robin over
  * the workspaces, each a backend.watch() (its own LISTEN connection, reading the log after
- * wake-ups), which must receive every change of its workspace.
+ * wake-ups), which must receive every change of its workspace. BENCH_BOUNDS=1 adds the upper
+ * bounds below.
  */
 import pg from "pg";
 import { migrate, PostgresBackend, type Subscription } from "../src/index.js";
@@ -36,6 +37,38 @@ for (const schema of Object.values(schemas)) {
 }
 for (const t of ["inserted", "updated", "deleted"])
   await admin.query(`ALTER TABLE ${schemas.nolog}.files DISABLE TRIGGER files_zz_log_${t}`);
+
+/**
+ * BENCH_BOUNDS=1: two more schemas with the log, each without one of the two locks every commit
+ * takes — upper bounds for item 5's design, not working variants (without the commit-order lock,
+ * ids are not in commit order; without NOTIFY, watchers wake only by polling). Measured without
+ * watchers.
+ */
+const bounds: Array<[string, string]> = [];
+if (process.env.BENCH_BOUNDS) {
+  const noLock = `bench_nolock_${tag}`;
+  const noNotify = `bench_nonotify_${tag}`;
+  const neither = `bench_neither_${tag}`;
+  for (const schema of [noLock, noNotify, neither]) {
+    await migrate({ connectionString: url, schema });
+    await admin.query(`SELECT * FROM ${schema}.set_history('', false, NULL, NULL)`);
+  }
+  for (const schema of [noLock, neither])
+    await admin.query(`CREATE OR REPLACE FUNCTION ${schema}.changes_lock() RETURNS void LANGUAGE sql AS 'SELECT'`);
+  for (const schema of [noNotify, neither]) {
+    const { rows } = await admin.query(`SELECT pg_get_functiondef('${schema}.changes_flush_now'::regproc) AS def`);
+    const def: string = rows[0].def;
+    const notify = /\n\s*PERFORM pg_notify\([^;]*;/;
+    if (!notify.test(def)) throw new Error("changes_flush_now has changed: update BENCH_BOUNDS' alteration");
+    await admin.query(def.replace(notify, "\n    NULL;"));
+  }
+  bounds.push(
+    ["bound: no commit-order lock", noLock],
+    ["bound: no NOTIFY", noNotify],
+    ["bound: neither lock", neither],
+  );
+  Object.assign(schemas, { noLock, noNotify, neither });
+}
 
 let round = 0;
 
@@ -89,6 +122,13 @@ for (const workspaces of WORKSPACES) {
   const baseline = await throughput(schemas.nolog, workspaces, 0);
   log(`${workspaces} workspaces, no log: ${baseline.perSecond.toFixed(0)} writes/s`);
   rows.push(`| ${workspaces} | no change log (triggers disabled) | ${baseline.perSecond.toFixed(0)} | 1.00× | — |`);
+  for (const [name, schema] of bounds) {
+    const r = await throughput(schema, workspaces, 0);
+    log(`${workspaces} workspaces, ${name}: ${r.perSecond.toFixed(0)} writes/s`);
+    rows.push(
+      `| ${workspaces} | ${name} | ${r.perSecond.toFixed(0)} | ${(r.perSecond / baseline.perSecond).toFixed(2)}× | — |`,
+    );
+  }
   for (const watchers of WATCHERS) {
     const r = await throughput(schemas.log, workspaces, watchers);
     log(`${workspaces} workspaces, log, ${watchers} watchers: ${r.perSecond.toFixed(0)} writes/s`);

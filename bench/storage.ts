@@ -8,12 +8,10 @@
  *   BENCH_CORPUS (default /work/corpus/linux-source-6.1: see bench/streams.ts's header for how to
  *   get it), BENCH_MIB (default 100), BENCH_VARIANTS (comma-separated positions in VARIANTS, from 0; default all).
  */
-import { readdir, readFile, stat } from "node:fs/promises";
-import path from "node:path";
 import pg from "pg";
 import { PostgresBackend } from "../src/index.js";
 import type { SearchOptions } from "../src/protocol.js";
-import { benchDatabase, median } from "./common.js";
+import { benchDatabase, corpusFiles, median } from "./common.js";
 
 const CORPUS = process.env.BENCH_CORPUS ?? "/work/corpus/linux-source-6.1";
 const LIMIT = Number(process.env.BENCH_MIB ?? 100) * 1048576;
@@ -70,26 +68,11 @@ const SEARCHES: Array<[string, SearchOptions]> = [
   ["case-insensitive 'MUTEX_LOCK'", { pattern: "MUTEX_LOCK", ignoreCase: true }],
 ];
 
-const files: Array<[string, Buffer]> = [];
-let bytes = 0;
-async function walk(dir: string) {
-  for (const e of (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    if (bytes >= LIMIT) return;
-    const full = path.join(dir, e.name);
-    if (e.isDirectory()) await walk(full);
-    else if (e.isFile()) {
-      const s = await stat(full);
-      if (s.size === 0 || s.size > 1 << 20) continue;
-      const b = await readFile(full);
-      if (b.includes(0)) continue;
-      files.push([`/${path.relative(CORPUS, full).split(path.sep).join("/")}`, b]);
-      bytes += b.length;
-    }
-  }
-}
-await walk(CORPUS).catch((e) => {
+const corpus = await corpusFiles(CORPUS, LIMIT).catch((e) => {
   throw new Error(`no corpus at ${CORPUS} (${(e as Error).message}); see the header of bench/streams.ts`);
 });
+const files = corpus.files.map(([p, , b]): [string, Buffer] => [p, b]);
+const bytes = corpus.bytes;
 const mib = bytes / 1048576;
 log(`corpus: ${files.length} files, ${mib.toFixed(1)} MiB from ${CORPUS}`);
 const batches: Array<Array<[string, Uint8Array]>> = [];

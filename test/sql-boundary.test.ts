@@ -112,8 +112,10 @@ test("a parameter object with a key missing or extra throws, naming it, before a
   // @ts-expect-error serverInfo takes none
   assert.throws(() => sql.serverInfo.bind(TEST_SCHEMA, { workspace }), /takes no parameters; unexpected :workspace/);
   assert.is(sent, 0);
-  // A key present with the value undefined is present (the driver sends NULL).
-  assert.equal(await sql.stat.run(counting, TEST_SCHEMA, { workspace, path: undefined as unknown as string }), []);
+  // A key present with the value undefined is present (the driver sends NULL): no file, and
+  // fs_is_directory (STRICT) answers NULL for a NULL path.
+  const [row] = await sql.stat.run(counting, TEST_SCHEMA, { workspace, path: undefined as unknown as string });
+  assert.equal([row.mime_type, row.is_dir], [null, null]);
   assert.is(sent, 1);
 });
 
@@ -255,8 +257,27 @@ test("rows are what the row types declare", async () => {
       version: ["string"],
       created_at: ["Date"],
       modified_at: ["Date"],
+      is_dir: ["boolean"],
     },
   );
+  // no file: NULLs, and is_dir true for a directory ("/d" holds a file), false for nothing
+  const none = ["null"] as const;
+  for (const path of ["/d", "/nothing"]) {
+    await check(
+      sql.stat,
+      { workspace, path },
+      {
+        mime_type: [...none],
+        is_binary: [...none],
+        size: [...none],
+        line_count: [...none],
+        version: [...none],
+        created_at: [...none],
+        modified_at: [...none],
+        is_dir: ["boolean"],
+      },
+    );
+  }
   const scope = { workspace, path: "/", allowExact: false, glob: null, globRegex: null, globBasename: false, limit: 5 };
   const line = { path: ["string"], line: ["number"], text: ["string"] } as const;
   await check(sql.grep, { ...scope, pattern: "two" }, line);

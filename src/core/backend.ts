@@ -111,7 +111,8 @@ export abstract class BackendCore<V extends Version, S extends CoreState, M> imp
     window: { offset: number; limit: number },
   ): Promise<FileWindow | null>;
   protected abstract readData(path: string, display: string): Promise<FileData | null>;
-  protected abstract statFile(path: string): Promise<FileStat<V> | null>;
+  /** The file's metadata, "directory" when a directory is there (made, or holding files), or null. */
+  protected abstract statFile(path: string): Promise<FileStat<V> | "directory" | null>;
   protected abstract writeFile(
     path: string,
     display: string,
@@ -128,8 +129,6 @@ export abstract class BackendCore<V extends Version, S extends CoreState, M> imp
   protected abstract deleteTree(path: string): Promise<boolean>;
   /** mkdir of a normalised path other than the root; `parents` as mkdir -p. */
   protected abstract makeDirectory(path: string, parents: boolean): Promise<MkdirOutcome>;
-  /** A directory is at the path: made by mkdir, or holding a file. */
-  protected abstract directoryExists(path: string): Promise<boolean>;
   /** Moves or copies `from` (a file, or a directory and everything under it) to `to`. */
   protected abstract relocateTree(request: RelocateRequest): Promise<RelocateOutcome>;
   /** Compiles a search pattern (throws RegexError for one outside the language of src/regex/). */
@@ -248,9 +247,8 @@ export abstract class BackendCore<V extends Version, S extends CoreState, M> imp
       const path = normalizeFilePath(filePath);
       await this.ready();
       const data = await this.statFile(path);
-      if (data) return { data };
-      if (await this.directoryExists(path)) return { error: errors.isDirectory(filePath), isDirectory: true };
-      return { error: errors.readNotFound(filePath) };
+      if (data === "directory") return { error: errors.isDirectory(filePath), isDirectory: true };
+      return data ? { data } : { error: errors.readNotFound(filePath) };
     } catch (e) {
       return { error: this.failure("stat", e) };
     }

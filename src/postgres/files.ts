@@ -171,18 +171,20 @@ export abstract class PostgresFiles extends BackendCore<number, Shared, SqlMatch
     };
   }
 
-  protected async statFile(path: string): Promise<FileStat<number> | null> {
+  /** One statement: the file, else whether a directory is there (sql/stat.sql). */
+  protected async statFile(path: string): Promise<FileStat<number> | "directory" | null> {
     const [row] = await this.query(sql.stat, { workspace: this.workspace, path });
-    if (!row) return null;
+    if (row.mime_type === null) return row.is_dir ? "directory" : null;
+    // (a file's row: every column is set)
     return {
       path,
       mimeType: row.mime_type,
-      isBinary: row.is_binary,
+      isBinary: row.is_binary!,
       size: Number(row.size),
-      lines: row.line_count,
+      lines: row.line_count!,
       version: Number(row.version),
-      created_at: row.created_at.toISOString(),
-      modified_at: row.modified_at.toISOString(),
+      created_at: row.created_at!.toISOString(),
+      modified_at: row.modified_at!.toISOString(),
     };
   }
 
@@ -258,11 +260,6 @@ export abstract class PostgresFiles extends BackendCore<number, Shared, SqlMatch
       const file = (e as pg.DatabaseError).detail ?? "";
       return file === path ? { status: "is_file" } : { status: "parent_is_file", path: file };
     }
-  }
-
-  protected async directoryExists(path: string): Promise<boolean> {
-    const [row] = await this.query(sql.isDirectory, { workspace: this.workspace, path });
-    return row.is_dir;
   }
 
   /** One transaction (fs_move): locks both trees in path order, checks, then moves or copies. */

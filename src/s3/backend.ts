@@ -227,10 +227,14 @@ export class S3Backend extends BackendCore<string, Shared, S3Matcher> implements
     };
   }
 
-  /** `version` is the ETag; `lines` null for objects we did not write. */
-  protected async statFile(path: string): Promise<FileStat<string> | null> {
-    const head = await this.#objects.head(this.#objects.key(path));
-    if (!head) return null;
+  /**
+   * `version` is the ETag; `lines` null for objects we did not write. No object: a one-key listing
+   * tells whether a directory is there.
+   */
+  protected async statFile(path: string): Promise<FileStat<string> | "directory" | null> {
+    const key = this.#objects.key(path);
+    const head = await this.#objects.head(key);
+    if (!head) return (await this.#objects.hasChildren(key)) ? "directory" : null;
     return {
       path,
       mimeType: head.contentType,
@@ -337,10 +341,6 @@ export class S3Backend extends BackendCore<string, Shared, S3Matcher> implements
     const marked = await Promise.all(dirs.map((dir) => objects.head(objects.key(`${dir}/`))));
     await Promise.all(dirs.filter((_, i) => marked[i] === null).map((dir) => objects.putMarker(dir)));
     return { status: clash === "directory" ? "exists" : "created" };
-  }
-
-  protected directoryExists(path: string): Promise<boolean> {
-    return this.#objects.hasChildren(this.#objects.key(path));
   }
 
   /** Copies, then (a move) deletes: never in neither place, not atomic (relocate.ts). */

@@ -48,16 +48,18 @@ export const readRaw = statement<FileKey, { mime_type: string; created_at: Date;
   { readOnly: true },
 );
 
+/** A file's metadata; no file: NULLs, and whether a directory is there (else is_dir false). */
 export const stat = statement<
   FileKey,
   {
-    mime_type: string;
-    is_binary: boolean;
-    size: string;
-    line_count: number;
-    version: string;
-    created_at: Date;
-    modified_at: Date;
+    mime_type: string | null;
+    is_binary: boolean | null;
+    size: string | null;
+    line_count: number | null;
+    version: string | null;
+    created_at: Date | null;
+    modified_at: Date | null;
+    is_dir: boolean;
   }
 >("stat", { readOnly: true });
 
@@ -104,9 +106,6 @@ export const mkdir = statement<
   | { status: "is_file"; conflict: string }
   | { status: "parent_is_file" | "parent_missing"; conflict: string }
 >("mkdir");
-
-/** A directory is at the path (fs_is_directory, migration 0027). */
-export const isDirectory = statement<FileKey, { is_dir: boolean }>("is_directory", { readOnly: true });
 
 /** A move or copy of a file or directory (fs_move, migration 0026). */
 export const move = statement<

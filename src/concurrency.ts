@@ -1,4 +1,11 @@
-/** Bounded concurrency for backends that make one request per file (S3). */
+/** Bounded concurrency for backends that make one request per file (S3), and retry pacing. */
+
+/**
+ * The pause before the next try of a read-modify-write that lost a race (attempt from 1): random,
+ * up to 5 ms doubling to 200 ms, so writers that collided do not collide again in step.
+ */
+export const jitteredBackoff = (attempt: number): Promise<void> =>
+  new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(200, 5 * 2 ** Math.min(attempt, 6))));
 
 /** Maps `items` with at most `limit` calls in flight; results in input order. */
 export async function mapLimit<T, R>(

@@ -196,6 +196,29 @@ test("a workspace's own bin/, usr/ and dev/ stay its files; the command stubs an
   );
 });
 
+test("appends racing on one file lose nothing (>> writes at the version it read, and retries); chmod changes nothing; a grep of more than 100,000 lines stops", async () => {
+  const backend = pg.withWorkspace(uniqueName("append"));
+  const appends = (tag: string) =>
+    withShell(backend).execute(`for i in $(seq 1 25); do echo ${tag}$i >> log.txt; done`);
+  const [a, b] = await Promise.all([appends("a"), appends("b")]);
+  assert.equal([a.exitCode, b.exitCode], [0, 0], `${a.output} ${b.output}`);
+  const lines = ((await backend.readRaw("/log.txt")).data?.content as string).split("\n").filter(Boolean);
+  assert.is(lines.length, 50, "every append landed");
+  assert.equal(
+    lines.filter((l) => l.startsWith("a")),
+    Array.from({ length: 25 }, (_, i) => `a${i + 1}`),
+  );
+  const shell = withShell(backend);
+  assert.is((await shell.execute("chmod +x log.txt && echo ok")).output, "ok\n");
+  assert.is((await shell.execute("chmod +x missing.txt")).exitCode, 1);
+  await backend.write("/big.txt", `${Array.from({ length: 100_001 }, (_, i) => `x ${i}`).join("\n")}\n`);
+  const big = await shell.execute("grep -rn x .");
+  assert.equal(
+    [big.exitCode, big.output],
+    [2, "[stderr] grep: more than 100000 matching lines; narrow the search\n\nExit code: 2"],
+  );
+});
+
 test("PostgreSQL: every write through the shell is a change in the change feed, per file", async () => {
   const backend = pg.withWorkspace(uniqueName("feed")) as PostgresBackend;
   const shell = withShell(backend);

@@ -23,7 +23,7 @@ import {
 } from "../core/backend.js";
 import { DEFAULTS } from "../core/defaults.js";
 import type { BackendFeatures, VersionOptions } from "../core/interface.js";
-import { mapLimit } from "../concurrency.js";
+import { jitteredBackoff, mapLimit } from "../concurrency.js";
 import type { CompiledGlob } from "../glob.js";
 import { isTextMimeType } from "../mime.js";
 import type { NormalizedPath } from "../paths.js";
@@ -73,8 +73,6 @@ interface Shared extends CoreState, ObjectShared {
 
 /** The start of the names of the backend's own objects beside the workspaces (checkpoints, probe). */
 const RESERVED = ".deepagents-backends";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A workspace name that is a key segment and cannot climb out of the prefix. */
 function checkS3Workspace(name: string): void {
@@ -299,7 +297,7 @@ export class S3Backend extends BackendCore<string, Shared, S3Matcher> implements
       const etag = await objects.put(key, display, body, createdAt, object, { IfMatch: objects.ifMatch(object.etag) });
       if (etag !== null) return { status: "ok", occurrences: result.occurrences, version: etag };
       if (ifVersion !== null) return { status: "version_mismatch", current: (await objects.head(key))?.etag ?? null };
-      await sleep(Math.random() * Math.min(200, 5 * 2 ** Math.min(attempt, 6))); // jittered backoff
+      await jitteredBackoff(attempt);
     }
     return { status: "conflict", attempts };
   }

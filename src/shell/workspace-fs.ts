@@ -24,6 +24,7 @@ import type { DeepAgentsBackend, Version } from "../core/interface.js";
 import { getMimeType, isTextMimeType } from "../mime.js";
 import { normalizePath, PathError } from "../paths.js";
 import { errors, type FileStat } from "../protocol.js";
+import { jitteredBackoff } from "../concurrency.js";
 import { hostCall } from "./host-call.js";
 import { isMissing, type PosixCode, PosixError } from "./posix-error.js";
 import { normalizeShellPath, parentOf, resolveShellPath } from "./shell-paths.js";
@@ -34,8 +35,11 @@ type EncodingOption = Parameters<IFileSystem["readFile"]>[1];
 
 const FILE_MODE = 0o644;
 const DIR_MODE = 0o755;
-/** An append is read, concatenated and written if the file is still at the version read. */
-const APPEND_ATTEMPTS = 5;
+/**
+ * An append is read, concatenated and written if the file is still at the version read; a lost
+ * race is tried again after a jittered pause, as many times as an S3 edit (DEFAULTS.s3).
+ */
+const APPEND_ATTEMPTS = 64;
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 type Kind<V> = { type: "file"; stat: FileStat<V> } | { type: "directory" } | { type: "missing" };
@@ -102,6 +106,8 @@ export class WorkspaceFs<V extends Version = Version> implements IFileSystem {
       const after = await this.#kind(stored, "open", path);
       const moved = after.type === "file" ? after.stat.version !== version : before.type === "file";
       if (!moved) throw await this.#explain(failure, stored, "open", path);
+      // (Timers are the host's: just-bash's hardening blocks them in the script's context.)
+      await hostCall(() => jitteredBackoff(attempt + 1));
     }
     throw new PosixError("EBUSY", "open", path, "the file kept changing under concurrent writers");
   }
@@ -249,8 +255,13 @@ export class WorkspaceFs<V extends Version = Version> implements IFileSystem {
     await this.#keepParent(source);
   }
 
+  /**
+   * Modes are not stored: an existing path is left as it is (as utimes), a missing one is ENOENT.
+   * Refusing made just-bash's chmod say "cannot access … No such file or directory" of a file that
+   * is there, and `chmod +x run.sh` is a step agents take by habit.
+   */
   async chmod(path: string): Promise<void> {
-    throw new PosixError("EPERM", "chmod", path, "the workspace stores no file modes");
+    await this.stat(path);
   }
 
   async symlink(_target: string, linkPath: string): Promise<void> {

@@ -202,7 +202,9 @@ test("appends racing on one file lose nothing (>> writes at the version it read,
     withShell(backend).execute(`for i in $(seq 1 25); do echo ${tag}$i >> log.txt; done`);
   const [a, b] = await Promise.all([appends("a"), appends("b")]);
   assert.equal([a.exitCode, b.exitCode], [0, 0], `${a.output} ${b.output}`);
-  const lines = ((await backend.readRaw("/log.txt")).data?.content as string).split("\n").filter(Boolean);
+  const lines = String((await backend.readRaw("/log.txt")).data?.content ?? "")
+    .split("\n")
+    .filter(Boolean);
   assert.is(lines.length, 50, "every append landed");
   assert.equal(
     lines.filter((l) => l.startsWith("a")),

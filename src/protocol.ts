@@ -140,6 +140,27 @@ export const setupErrors = {
     `Workspace ${JSON.stringify(workspace)} is not granted to role "${role}": grantWorkspace(pool, "${schema}", "${role}", workspace) as the schema owner`,
 } as const;
 
+/** A sharded deployment (src/postgres/cluster/, docs/CLUSTER.md). */
+export const clusterErrors = {
+  noPartitions: () => "cluster.partitions must be a non-empty array of postgres:// URLs",
+  notPowerOfTwo: (count: number) =>
+    `A cluster needs a power of two partitions (1, 2, 4, ...: PL/Proxy maps hashtext(workspace) & (count - 1)); got ${count}`,
+  invalidPartition: (index: number, value: unknown) =>
+    `cluster.partitions[${index}] is not a postgres:// URL with a host and a database (got ${JSON.stringify(
+      typeof value === "string" ? value.replace(/\/\/[^@/]*@/, "//***@") : value,
+    )})`,
+  samePartitionTwice: (where: string) => `cluster.partitions names one database twice (${where})`,
+  proxyOutdated: (schema: string, missing: string[]) =>
+    `Schema "${schema}" on this PL/Proxy database is not up to date (missing migrations: ${missing.join(", ")}); ` +
+    "run migrate({ cluster }) (`deepagents-backends migrate --partition URL ...`) first",
+  proxyNotMigratable: (schema: string) =>
+    `Schema "${schema}" in this database is the PL/Proxy front of a cluster: migrate it with migrate({ cluster }) (\`deepagents-backends migrate --partition URL ...\`)`,
+  noPlProxy: () =>
+    "PL/Proxy is not installed on the server of the cluster's front database (Debian: apt-get install postgresql-15-plproxy, for its PostgreSQL version)",
+  partitionsDiffer: (first: string, other: string) =>
+    `The partitions are not at one migration (${first} against ${other}): run migrate({ cluster }) again`,
+} as const;
+
 /**
  * File history and checkpoints (src/core/history.ts). The file-level ones are returned to the
  * agent like `errors`; the workspace-level ones are thrown to the application.
@@ -175,6 +196,8 @@ export const historyErrors = {
    */
   rewindOntoDirectory: (path: string) => `Error: cannot create file "${path}": it is a directory`,
   forkIntoItself: (workspace: string) => `Error: cannot fork workspace '${workspace}' into itself`,
+  forkAcrossPartitions: (source: string, target: string) =>
+    `Error: workspaces '${source}' and '${target}' are on different partitions of the cluster: a fork stays on one (PL/Proxy commits each partition on its own); fork into a workspace name on the same partition`,
   forkTargetHasFiles: (workspace: string) =>
     `Error: cannot fork into workspace '${workspace}': it has files (fork into a new workspace)`,
   s3ForkHistoryAt:

@@ -11,6 +11,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { startEmbeddedPostgres, type EmbeddedServer } from "../src/postgres/embedded/index.js";
+import { clusterServers, dropCluster, prepareCluster } from "./helpers/cluster.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const filter = process.argv[2];
@@ -82,22 +83,40 @@ const started = Date.now();
 const wanted = filter ? filter.split("|") : null;
 const files = (await testFiles(path.join(root, "test"))).filter((f) => !wanted || wanted.some((w) => f.includes(w)));
 const results: FileResult[] = [];
+// The sharded suites' cluster (helpers/cluster.ts), migrated once for every file that uses it.
+const servers = files.some((f) => path.basename(f).startsWith("cluster.")) ? clusterServers() : null;
 try {
-  const queue = [...files];
-  await Promise.all(
-    Array.from({ length: Math.min(CONCURRENCY, queue.length) }, async () => {
-      for (let file = queue.shift(); file; file = queue.shift()) {
-        const result = await runFile(file, env);
-        results.push(result);
-        const status = result.failed > 0 ? "FAIL" : "ok  ";
-        console.log(
-          `${status} ${result.file}: ${result.passed} passed, ${result.failed} failed, ${result.skipped} skipped`,
-        );
-        if (result.failed > 0 || process.env.TEST_VERBOSE) console.log(result.output.replace(/^/gm, "    "));
-      }
-    }),
-  );
+  if (servers) {
+    const cluster = await prepareCluster(servers, env.DATABASE_URL!, env.TEST_SCHEMA);
+    env.CLUSTER_PROXY_URL = cluster.proxyUrl;
+    console.log(`PL/Proxy cluster: ${cluster.partitions.length} partitions on ${servers.length} servers`);
+  }
+  // A *.alone.test.ts file disturbs what else runs (it restarts a server): after the others, by itself.
+  const alone = (f: string) => path.basename(f).includes(".alone.");
+  const queue = files.filter((f) => !alone(f));
+  const run = (concurrency: number) =>
+    Promise.all(
+      Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
+        for (let file = queue.shift(); file; file = queue.shift()) {
+          const result = await runFile(file, env);
+          results.push(result);
+          const status = result.failed > 0 ? "FAIL" : "ok  ";
+          console.log(
+            `${status} ${result.file}: ${result.passed} passed, ${result.failed} failed, ${result.skipped} skipped`,
+          );
+          if (result.failed > 0 || process.env.TEST_VERBOSE) console.log(result.output.replace(/^/gm, "    "));
+        }
+      }),
+    );
+  await run(CONCURRENCY);
+  queue.push(...files.filter(alone));
+  await run(1);
 } finally {
+  if (servers) {
+    await dropCluster(servers, env.DATABASE_URL!, env.TEST_SCHEMA).catch((e) =>
+      console.log(`could not drop the cluster's ${env.TEST_SCHEMA}: ${e.message}`),
+    );
+  }
   const admin = new pg.Client({ connectionString: env.DATABASE_URL });
   await admin
     .connect()

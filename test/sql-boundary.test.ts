@@ -109,8 +109,8 @@ test("a parameter object with a key missing or extra throws, naming it, before a
     () => assert.unreachable("extra key accepted"),
     (e: Error) => assert.match(e.message, /unexpected :extra$/),
   );
-  // @ts-expect-error serverInfo takes none
-  assert.throws(() => sql.serverInfo.bind(TEST_SCHEMA, { workspace }), /takes no parameters; unexpected :workspace/);
+  // @ts-expect-error schemaVersion takes none
+  assert.throws(() => sql.schemaVersion.bind(TEST_SCHEMA, { workspace }), /takes no parameters; unexpected :workspace/);
   assert.is(sent, 0);
   // A key present with the value undefined is present (the driver sends NULL): no file, and
   // fs_is_directory (STRICT) answers NULL for a NULL path.
@@ -335,7 +335,19 @@ test("rows are what the row types declare", async () => {
   await check(sql.changesHead, { workspace }, { head: ["string"], channel: ["string"] });
   await check(sql.deleteTree, { workspace, path: "/bin.png" }, { deleted: ["string"] });
   await check(sql.pruneChanges, { olderThan: null, keepPerWorkspace: 1_000_000 }, { pruned: ["string"] });
-  await check(sql.serverInfo, {}, { version: ["number"], encoding: ["string"] });
+  await check(sql.serverInfo, { schema: s }, { version: ["number"], encoding: ["string"], proxy: ["boolean"] });
+  await check(sql.clusterMigrations, {}, { name: ["string"], run_on: ["Date"] });
+  // (cluster_signatures has array columns, which Shape cannot say: their kinds are checked here)
+  const signatures = await sql.clusterSignatures.run(db, s, { schema: s });
+  const write = signatures.find((f) => f.name === "fs_write");
+  assert.ok(write, "fs_write's signature");
+  assert.equal(write.inputs.slice(0, 2), ["p_workspace", "p_path"]);
+  assert.equal(typeof write.arguments, "string");
+  assert.equal(typeof write.result, "string");
+  assert.ok(Array.isArray(write.output_types) && typeof write.returns_set === "boolean");
+  assert.equal(typeof write.public_execute, "boolean");
+  // (the proxy's statements run in cluster.test.ts; this database has no cluster)
+  assert.equal(await sql.clusterPartitions.run(db, s, { schema: s }), []);
   await check(sql.rlsCheck, { workspace }, { role: ["string"], active: ["boolean"], granted: ["boolean"] });
   await check(
     sql.workspaces,

@@ -4,7 +4,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import pg from "pg";
-import { ResyncRequiredError, type Change, type Subscription } from "../src/index.js";
+import { ResyncRequiredError, type Change } from "../src/index.js";
+import { collect, ids, increasing } from "./helpers/changes.js";
 import { adminClient, databaseUrl, testBackend, uniqueName, TEST_SCHEMA } from "./helpers/db.js";
 
 const backend = await testBackend({ maxPoolSize: 12 });
@@ -16,21 +17,6 @@ test.after(async () => {
   await backend.close();
   await admin.end();
 });
-
-/** Collects a subscription's changes until `n` arrived (or the deadline passes). */
-async function collect(sub: Subscription, n: number, timeoutMs = 20_000): Promise<Change[]> {
-  const out: Change[] = [];
-  const deadline = setTimeout(() => void sub.close(), timeoutMs);
-  for await (const change of sub) {
-    out.push(change);
-    if (out.length >= n) break;
-  }
-  clearTimeout(deadline);
-  return out;
-}
-
-const ids = (changes: Change[]) => changes.map((c) => c.id);
-const increasing = (xs: number[]) => xs.every((x, i) => i === 0 || x > xs[i - 1]);
 
 test("each mutation is one change: create, update, delete (one per file), upload", async () => {
   const b = fresh();

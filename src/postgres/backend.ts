@@ -23,10 +23,11 @@ import {
 import type { VersionOptions } from "../core/interface.js";
 import type { ReadResult, WriteResult } from "../protocol.js";
 import { type PostgresBackendConfig, validateSchema, validateStreamSplit } from "./config.js";
+import { Partitions } from "./cluster/partitions.js";
 import { Connection } from "./connection.js";
 import { PostgresFiles, type Shared } from "./files.js";
 import * as history from "./history.js";
-import { type OpenOptions, openSchema } from "./open.js";
+import { checkRowLevelSecurity, type OpenOptions, openSchema } from "./open.js";
 import * as sql from "./sql/queries.js";
 import { type Subscription, type WatchOptions, watchChanges } from "./watch.js";
 
@@ -52,10 +53,15 @@ export class PostgresBackend extends PostgresFiles implements VersionedWorkspace
     const schema = shared?.schema ?? validateSchema(config.schema);
     if (!shared) validateStreamSplit(config.streamSplit);
     super(
-      shared ?? { connection: new Connection(config, schema), schema, config, closed: false },
+      shared ?? PostgresBackend.#shared(config, schema),
       shared ? (workspace as string) : (config.workspace ?? DEFAULTS.workspace),
       shared ? (tag ?? null) : validateTag(config.tag),
     );
+  }
+
+  static #shared(config: PostgresBackendConfig, schema: string): Shared {
+    const connection = new Connection(config, schema);
+    return { connection, partitions: new Partitions(connection, config, schema), schema, config, closed: false };
   }
 
   get schema(): string {
@@ -74,8 +80,12 @@ export class PostgresBackend extends PostgresFiles implements VersionedWorkspace
    * connection problems early.
    */
   initialize(options: InitializeOptions = {}): Promise<void> {
-    const { connection, schema, config } = this.state;
-    return this.initializeOnce(() => openSchema(connection.pool, schema, this.workspace, config, options));
+    const { connection, partitions, schema, config } = this.state;
+    return this.initializeOnce(async () => {
+      partitions.active = (await openSchema(connection.pool, schema, this.workspace, config, options)).proxy;
+      if (partitions.active && config.rowLevelSecurity)
+        await checkRowLevelSecurity((await partitions.of(this.workspace)).pool, schema, this.workspace);
+    });
   }
 
   withWorkspace(name: string): PostgresBackend {
@@ -93,7 +103,9 @@ export class PostgresBackend extends PostgresFiles implements VersionedWorkspace
    */
   async watch(options: WatchOptions = {}): Promise<Subscription> {
     await this.ready();
-    const { connection, schema } = this.state;
+    const { schema } = this.state;
+    // On a cluster's front: the partition's (NOTIFY is per server), where the log is read too.
+    const connection = await this.sessionConnection();
     // The listener needs a connection of its own, with the same settings as the pool's.
     const listener = connection.clientConfig();
     return watchChanges({ pool: connection.pool, schema, listener, workspace: this.workspace }, options);

@@ -5,6 +5,7 @@
  */
 import pg from "pg";
 import { setupErrors } from "../protocol.js";
+import { unwrapRemoteError } from "./cluster/remote-errors.js";
 import { clientConfig, type PostgresBackendConfig, poolConfig } from "./config.js";
 import { setTag } from "./sql/queries.js";
 import type { Statement } from "./sql/statement.js";
@@ -109,6 +110,7 @@ export class Connection {
       try {
         return (await this.pool.query(text, values)).rows;
       } catch (e) {
+        unwrapRemoteError(e);
         if (!reconnected && isConnectionLost(e)) reconnected = true;
         else if (!(isDeadlock(e) && attempt < DEADLOCK_ATTEMPTS)) throw e;
       }
@@ -243,7 +245,7 @@ export class Connection {
       return rows;
     } catch (e) {
       await client.query("ROLLBACK").catch((rollback) => (broken = rollback));
-      throw e;
+      throw unwrapRemoteError(e);
     } finally {
       client.release(broken); // a connection that cannot even roll back is discarded
     }

@@ -36,6 +36,7 @@ import {
 } from "../protocol.js";
 import { RegexError, translateRegex } from "../regex/index.js";
 import type { PostgresBackendConfig } from "./config.js";
+import type { Partitions } from "./cluster/partitions.js";
 import type { Connection, CursorReader } from "./connection.js";
 import * as sql from "./sql/queries.js";
 import { StreamTail } from "./stream-tail.js";
@@ -60,6 +61,8 @@ export function fileWindow(row: sql.WindowRow): FileWindow {
 /** What every view (withWorkspace, withTag) of one backend shares. */
 export interface Shared extends CoreState {
   readonly connection: Connection;
+  /** The partitions, when `connection` is the PL/Proxy front of a cluster (cluster/partitions.ts). */
+  readonly partitions: Partitions;
   readonly schema: string;
   readonly config: PostgresBackendConfig;
 }
@@ -92,7 +95,7 @@ export abstract class PostgresFiles extends BackendCore<number, Shared, SqlMatch
 
   /** Ends the pool if this backend created it (never a pool passed in). */
   protected release(): Promise<void> {
-    return this.state.connection.close();
+    return Promise.all([this.state.connection.close(), this.state.partitions.close()]).then(() => {});
   }
 
   protected get maxFileBytes(): number {
@@ -123,6 +126,15 @@ export abstract class PostgresFiles extends BackendCore<number, Shared, SqlMatch
       return this.state.connection.runInTransaction({ tag: this.tag }, statement, params);
     }
     return this.state.connection.run(statement, params);
+  }
+
+  /**
+   * Where a session of this workspace runs (a cursor, a LISTEN): this backend's database, or on a
+   * cluster's front the partition holding the workspace (cluster/partitions.ts).
+   */
+  protected sessionConnection(): Promise<Connection> {
+    const { connection, partitions } = this.state;
+    return partitions.active ? partitions.of(this.workspace) : Promise.resolve(connection);
   }
 
   protected checkVersion(ifVersion: unknown): number | null {
@@ -351,7 +363,7 @@ export abstract class PostgresFiles extends BackendCore<number, Shared, SqlMatch
     const open = { cursor: SEARCH_CURSOR, ...lineScope(this.workspace, scope, glob), ...matcher };
     try {
       await this.ready();
-      const connection = this.state.connection;
+      const connection = await this.sessionConnection();
       const split = this.#streamSplit;
       const opening = performance.now();
       const opened = await connection.openCursor<sql.SearchOpenParams, { pathOrder: boolean }, GrepMatch>(

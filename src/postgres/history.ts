@@ -294,6 +294,8 @@ export async function fork(ctx: HistoryContext, target: string, options: ForkOpt
     if (code === SQLSTATE.historyOff) throw new Error(historyErrors.forkHistoryOff(workspace));
     if (code === SQLSTATE.forkHistoryNeedsOwner) throw new Error(historyErrors.forkHistoryNeedsOwner(workspace));
     if (code === SQLSTATE.forkTargetHasHistory) throw new InputError(historyErrors.forkTargetHasHistory(workspace));
+    if (code === SQLSTATE.forkAcrossPartitions)
+      throw new InputError(historyErrors.forkAcrossPartitions(ctx.workspace, workspace));
     throw thrown(ctx, "fork", e);
   }
 }

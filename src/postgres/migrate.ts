@@ -10,7 +10,8 @@ import type { runner } from "node-pg-migrate";
 import { clientConfig, validateSchema, type ConnectionOptions } from "./config.js";
 import * as sql from "./sql/queries.js";
 import { SQLSTATE, sqlstateOf } from "./sqlstate.js";
-import { setupErrors } from "../protocol.js";
+import { clusterErrors, setupErrors } from "../protocol.js";
+import type { ClusterOptions } from "./cluster/options.js";
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL("../../migrations/", import.meta.url));
 export const MIGRATIONS_TABLE = "migrations";
@@ -28,6 +29,11 @@ export interface MigrateOptions extends ConnectionOptions {
   dryRun?: boolean;
   /** Progress messages; silent by default. */
   log?: (message: string) => void;
+  /**
+   * A sharded deployment: migrate every partition, then install the PL/Proxy front on the
+   * database this connects to (cluster/install.ts, docs/CLUSTER.md).
+   */
+  cluster?: ClusterOptions;
 }
 
 export interface MigrationRecord {
@@ -44,6 +50,10 @@ export function migrationLockValue(schema: string): number {
 }
 
 export async function migrate(options: MigrateOptions): Promise<MigrationRecord[]> {
+  if (options.cluster !== undefined) {
+    const { migrateCluster } = await import("./cluster/install.js");
+    return migrateCluster({ ...options, cluster: options.cluster });
+  }
   const schema = validateSchema(options.schema);
   const direction = options.direction ?? "up";
   if (direction !== "up" && direction !== "down") throw new Error(setupErrors.invalidDirection(direction));
@@ -52,6 +62,10 @@ export async function migrate(options: MigrateOptions): Promise<MigrationRecord[
   const { client, release } = await connect(options);
   try {
     await client.query("SET statement_timeout = 0"); // index builds in later migrations may be slow
+    // The PL/Proxy front of a cluster holds proxies of our functions: migrating it as a database
+    // of its own would put the real ones over them.
+    if ((await sql.serverInfo.run(client, schema, { schema }))[0].proxy)
+      throw new Error(clusterErrors.proxyNotMigratable(schema));
     if (direction === "down" && !(await schemaInstalled(client, schema))) return [];
     if (!options.dryRun) await placePgTrgm(client, schema, direction, log);
     // Loaded here, when there is something to migrate: opening a backend on an up-to-date schema

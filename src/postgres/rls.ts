@@ -9,6 +9,7 @@ import { validateSchema } from "./config.js";
 import * as sql from "./sql/queries.js";
 import { validateWorkspace } from "../paths.js";
 import { setupErrors } from "../protocol.js";
+import { unwrapRemoteError } from "./cluster/remote-errors.js";
 
 function checkRole(role: unknown): string {
   if (typeof role !== "string" || role.length === 0 || Buffer.byteLength(role) > 63) {
@@ -28,10 +29,12 @@ export async function grantWorkspace(
   role: string,
   workspace: string | null,
 ): Promise<boolean> {
-  const rows = await sql.grantWorkspace.run(pool, validateSchema(schema), {
-    role: checkRole(role),
-    workspace: workspace === null ? null : validateWorkspace(workspace),
-  });
+  const rows = await sql.grantWorkspace
+    .run(pool, validateSchema(schema), {
+      role: checkRole(role),
+      workspace: workspace === null ? null : validateWorkspace(workspace),
+    })
+    .catch((e) => Promise.reject(unwrapRemoteError(e)));
   return rows[0].granted;
 }
 
@@ -45,9 +48,11 @@ export async function revokeWorkspace(
   role: string,
   workspace: string | null,
 ): Promise<boolean> {
-  const rows = await sql.revokeWorkspace.run(pool, validateSchema(schema), {
-    role: checkRole(role),
-    workspace: workspace === null ? null : validateWorkspace(workspace),
-  });
+  const rows = await sql.revokeWorkspace
+    .run(pool, validateSchema(schema), {
+      role: checkRole(role),
+      workspace: workspace === null ? null : validateWorkspace(workspace),
+    })
+    .catch((e) => Promise.reject(unwrapRemoteError(e)));
   return rows[0].revoked;
 }

@@ -57,6 +57,10 @@ export const SQLSTATE = {
   checkpointBeforeLog: "DA018",
   /** 0020 fs_rewind: a version the rewind would write back went meanwhile (DETAIL: the path; HINT: the version). */
   rewindVersionGone: "DA019",
+  /** sql/cluster_install.sql, on a PL/Proxy database: a fork between workspaces of two partitions. */
+  forkAcrossPartitions: "DA020",
+  /** sql/cluster_install.sql: the cluster was installed with another number of partitions. */
+  partitionCountChanged: "DA021",
 } as const;
 
 /** The SQLSTATE of a database error, or undefined for anything else. */

@@ -15,8 +15,15 @@ export function addAdminCommands(program: Command): void {
     .description("apply (up), revert (down) or show (status) the schema migrations")
     .argument("[direction]", "up | down | status", "up")
     .option("--dry-run", "show what would run without changing anything")
+    .option(
+      "--partition <url>",
+      "a sharded deployment: a partition's database, once per partition, in order (2^k of them); " +
+        "the database given is then the PL/Proxy front (docs/CLUSTER.md)",
+      (url: string, all: string[]) => [...all, url],
+      [] as string[],
+    )
     .action(
-      action(async (ctx, direction: string, opts: { dryRun?: boolean }) => {
+      action(async (ctx, direction: string, opts: { dryRun?: boolean; partition: string[] }) => {
         if (!["up", "down", "status"].includes(direction))
           throw new CliError(`unknown direction '${direction}' (use up, down or status)`, EXIT.usage);
         const connectionString = await ctx.connectionString();
@@ -37,6 +44,7 @@ export function addAdminCommands(program: Command): void {
           schema,
           direction: direction as "up" | "down",
           dryRun: opts.dryRun,
+          cluster: opts.partition.length > 0 ? { partitions: opts.partition } : undefined,
         }).catch((e) => {
           throw connectionFailure(e, ctx.source);
         });

@@ -296,9 +296,12 @@ export const historySettings = statement<
 
 // --- setup and operators (backend initialize(), admin.ts, rls.ts) ------------------------------
 
-export const serverInfo = statement<NoParams, { version: number; encoding: string }>("server_info", {
-  readOnly: true,
-});
+export const serverInfo = statement<{ schema: string }, { version: number; encoding: string; proxy: boolean }>(
+  "server_info",
+  {
+    readOnly: true,
+  },
+);
 
 export const rlsCheck = statement<Workspace, { role: string; active: boolean; granted: boolean }>("rls_check", {
   readOnly: true,
@@ -347,3 +350,41 @@ export const pgTrgmScope = statement<{ schema: string; direction: "up" | "down" 
 
 /** A DO block: no rows. */
 export const pgTrgmHome = statement<NoParams, never>("pg_trgm_home");
+
+// --- a sharded deployment (cluster/) ----------------------------------------------------------
+
+/** A partition's functions (sql/cluster_install.sql reads them as JSON). */
+export type FunctionSignature = {
+  name: string;
+  arguments: string;
+  result: string;
+  inputs: string[];
+  output_types: string[];
+  returns_set: boolean;
+  public_execute: boolean;
+};
+
+export const clusterSignatures = statement<{ schema: string }, FunctionSignature>("cluster_signatures", {
+  readOnly: true,
+});
+
+export const clusterMigrations = statement<NoParams, { name: string; run_on: Date }>("cluster_migrations", {
+  readOnly: true,
+});
+
+export const clusterScope = statement<{ definition: string }, { set_config: string }>("cluster_scope");
+
+/** DO blocks: no rows. */
+export const clusterInstall = statement<NoParams, never>("cluster_install");
+export const clusterUninstall = statement<NoParams, never>("cluster_uninstall");
+
+/** The partition holding a workspace, and its libpq options. */
+export const clusterPartition = statement<Workspace, { partition: number; options: string }>("cluster_partition", {
+  readOnly: true,
+});
+
+/** Every partition of the schema's cluster when this database is its proxy; no rows otherwise. */
+export const clusterPartitions = statement<{ schema: string }, { partition: number; options: string }>(
+  "cluster_partitions",
+  { readOnly: true },
+);

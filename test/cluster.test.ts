@@ -1,0 +1,373 @@
+/**
+ * What a sharded deployment adds (issue 16, docs/CLUSTER.md), through its PL/Proxy front: each
+ * workspace lives on the one partition PL/Proxy's hashtext mapping names; the calls that span
+ * workspaces reach every partition; a fork stays on one; the writer's tag, timeouts and our
+ * errors cross the proxy unchanged; grants made through the front restrict a role on the
+ * partitions; and migrate() refuses what would break the front.
+ */
+import pg from "pg";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { grantWorkspace, migrate, PostgresBackend, revokeWorkspace } from "../src/index.js";
+import { listWorkspaces, migrationStatus, storageStats } from "../src/postgres/admin.js";
+import { clusterErrors, historyErrors, setupErrors } from "../src/protocol.js";
+import { validateCluster } from "../src/postgres/cluster/options.js";
+import { clusterBackend, PartitionView, PARTITIONS, skipWithoutCluster, testCluster } from "./helpers/cluster.js";
+import { databaseUrl, TEST_SCHEMA, uniqueName } from "./helpers/db.js";
+
+if (!skipWithoutCluster("PL/Proxy cluster")) {
+  const cluster = (await testCluster())!;
+  const backend = await clusterBackend({ maxPoolSize: 6 });
+  const partitions = await Promise.all(
+    cluster.partitions.map(async (url) => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      return client;
+    }),
+  );
+  const proxy = new pg.Client({ connectionString: cluster.proxyUrl });
+  await proxy.connect();
+  const schema = pg.escapeIdentifier(TEST_SCHEMA);
+  test.after(async () => {
+    await backend.close();
+    await Promise.all([...partitions, proxy].map((c) => c.end()));
+    await view.end();
+  });
+
+  const view = await PartitionView.open(cluster);
+  const partitionOf = (workspace: string) => view.of(workspace);
+  const nameOn = (p: number, on = true) => view.nameOn(p, on);
+  /** Which partitions hold files of `workspace` (read on each partition itself). */
+  const holders = async (workspace: string) => {
+    const out: number[] = [];
+    for (const [i, db] of partitions.entries()) {
+      const { rows } = await db.query(`SELECT count(*)::int AS n FROM ${schema}.files WHERE workspace = $1`, [
+        workspace,
+      ]);
+      if (rows[0].n > 0) out.push(i);
+    }
+    return out;
+  };
+  test("each workspace's files are on exactly the partition PL/Proxy maps it to, and 16 workspaces use all four", async () => {
+    const names = Array.from({ length: 16 }, () => uniqueName("spread"));
+    await Promise.all(names.map((n) => backend.withWorkspace(n).write("/f.txt", n)));
+    const used = new Set<number>();
+    for (const name of names) {
+      const p = await partitionOf(name);
+      assert.equal(await holders(name), [p], name);
+      used.add(p);
+      assert.is((await backend.withWorkspace(name).read("/f.txt")).content, name);
+    }
+    assert.is(used.size, PARTITIONS, "16 names over 4 partitions use every one (a 1% chance of failing is not this)");
+    // The proxy database holds no data: no files table there.
+    const { rows } = await proxy.query("SELECT to_regclass($1) AS t", [`${schema}.files`]);
+    assert.is(rows[0].t, null);
+  });
+
+  test("workspaces and stats merge every partition; pruneChanges and pruneHistory run on all", async () => {
+    const names = [await nameOn(0), await nameOn(1), await nameOn(2), await nameOn(3)];
+    for (const n of names) await backend.withWorkspace(n).write("/a.txt", "x".repeat(10));
+    const listed = await listWorkspaces(backend.pool, TEST_SCHEMA);
+    for (const n of names) assert.equal(listed.find((w) => w.workspace === n)?.files, 1, n);
+    const sorted = listed.map((w) => w.workspace);
+    assert.equal(sorted, [...sorted].sort());
+    const stats = await storageStats(backend.pool, TEST_SCHEMA);
+    const files = stats.find((s) => s.name === "files")!;
+    let bytes = 0;
+    for (const db of partitions) {
+      bytes += Number(
+        (await db.query("SELECT pg_total_relation_size($1::regclass) AS b", [`${schema}.files`])).rows[0].b,
+      );
+    }
+    assert.is(files.bytes, bytes, "the files table's size summed over the partitions");
+    // 1,002 changes in each of the four workspaces; keeping 1,000 per workspace drops two of
+    // each, on each partition (and nothing of other files' smaller workspaces running meanwhile).
+    const many = (w: string) =>
+      Array.from({ length: 1002 }, (_, i): [string, Uint8Array] => [`/m/${i}.txt`, Buffer.from(w)]);
+    for (const n of names) await backend.withWorkspace(n).uploadFiles(many(n));
+    const pruned = await backend.pruneChanges({ keepPerWorkspace: 1000 });
+    assert.ok(pruned >= 4 * 3, `${pruned} changes pruned over the partitions`);
+    for (const n of names) {
+      const db = partitions[await partitionOf(n)];
+      const { rows } = await db.query(`SELECT count(*)::int AS n FROM ${schema}.changes WHERE workspace = $1`, [n]);
+      assert.is(rows[0].n, 1000, n);
+    }
+    const all = await backend.pruneHistory({ allWorkspaces: true });
+    assert.equal(Object.keys(all).sort(), ["blobs", "chunkSets", "versions"]);
+  });
+
+  test("a fork stays on one partition: across two it is refused with one clear error and changes nothing", async () => {
+    const source = backend.withWorkspace(await nameOn(1));
+    await source.write("/s.txt", "source\n");
+    const far = await nameOn(1, false);
+    try {
+      await source.fork(far);
+      assert.unreachable("a fork across partitions");
+    } catch (e) {
+      assert.is((e as Error).message, historyErrors.forkAcrossPartitions(source.workspace, far));
+    }
+    assert.equal(await holders(far), []);
+    const near = await nameOn(1);
+    const r = await source.fork(near);
+    assert.is(r.files, 1);
+    assert.equal(await holders(near), [1]);
+  });
+
+  test("the writer's tag reaches the partition with the write, and never a later untagged one", async () => {
+    const b = backend.withWorkspace(uniqueName("tag"));
+    await b.setHistory({ enabled: true });
+    await b.withTag("agent:proxy").write("/t.txt", "1\n");
+    await b.write("/t.txt", "2\n"); // over the same proxy connections to the partition
+    await b.withTag("agent:other").edit("/t.txt", "2", "3");
+    const h = await b.history("/t.txt");
+    assert.equal(
+      h.versions?.map((v) => v.tag ?? null),
+      ["agent:proxy", null, "agent:other"],
+    );
+  });
+
+  test("our errors come back as the partition words them, not as PL/Proxy's REMOTE ERROR", async () => {
+    const b = backend.withWorkspace(uniqueName("err"));
+    await b.write("/file", "x");
+    const under = await b.write("/file/child.txt", "y");
+    assert.match(under.error ?? "", /'\/file' is a file/);
+    assert.not.match(under.error ?? "", /REMOTE|__px/);
+    await b.setHistory({ enabled: true });
+    try {
+      await b.rewind(987654);
+      assert.unreachable();
+    } catch (e) {
+      // (the checkpoint id comes from the error's DETAIL, which PL/Proxy prefixes)
+      assert.is((e as Error).message, historyErrors.noCheckpoint(987654, b.workspace));
+    }
+  });
+
+  test("a search's time budget cancels the query on the partition, and the connections stay usable", async () => {
+    const b = await clusterBackend({ maxPoolSize: 1 });
+    const line = "ab".repeat(200) + "\n";
+    await b.write("/big.txt", line.repeat(20_000)); // 8 MB
+    const slow = await b.search({ pattern: "(a|b)*(a|b)*(a|b)*c", regex: true, timeoutMs: 1 });
+    assert.is(slow.error, "Error: search timed out after 1 ms; narrow the path, glob or pattern");
+    const db = partitions[await partitionOf(b.workspace)];
+    for (let i = 0; ; i++) {
+      const { rows } = await db.query(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%fs_search%' AND pid <> pg_backend_pid()",
+      );
+      if (rows[0].n === 0) break;
+      assert.ok(i < 50, "the partition's query was cancelled");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal((await b.search({ pattern: "zzz", regex: true })).matches, []);
+    assert.is((await b.read("/big.txt", 0, 1)).content, "ab".repeat(200));
+    await b.close();
+  });
+
+  test("a streamed search reads on the workspace's partition: the same lines as search()", async () => {
+    const b = await clusterBackend({ streamSplit: { minBytes: 0 } });
+    const files: Array<[string, Uint8Array]> = Array.from({ length: 40 }, (_, i) => [
+      `/s/${String(i).padStart(2, "0")}.txt`,
+      Buffer.from(`line one ${i}\nneedle ${i}\nline three\n`),
+    ]);
+    await b.uploadFiles(files);
+    const streamed: unknown[] = [];
+    const db = partitions[await partitionOf(b.workspace)];
+    for await (const match of b.grepStream("needle")) {
+      if (streamed.length === 0) {
+        // The stream's transaction is open on the workspace's partition while it is read.
+        const { rows } = await db.query(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction' AND pid <> pg_backend_pid()",
+        );
+        assert.ok(rows[0].n >= 1, "a session of the stream on the partition");
+      }
+      streamed.push(match);
+    }
+    assert.is(streamed.length, 40);
+    assert.equal(streamed, (await b.grep("needle")).matches);
+    await b.close();
+  });
+
+  test("grants made through the front restrict a role on the partition holding the workspace", async () => {
+    const role = uniqueName("px_role");
+    const servers = [await databaseUrl(), ...new Set(cluster.partitions.map((u) => new URL(u).port))].map((x) =>
+      x.startsWith("postgres") ? x : cluster.partitions.find((u) => new URL(u).port === x)!,
+    );
+    // Roles are per server: the role exists on the front's and on every partition's.
+    for (const url of servers) {
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      await c.query(`CREATE ROLE ${role} LOGIN`);
+      await c.end();
+    }
+    const granted = await nameOn(2);
+    const other = await nameOn(2); // same partition, not granted
+    const elsewhere = await nameOn(2, false);
+    for (const w of [granted, other, elsewhere]) await backend.withWorkspace(w).write("/secret.txt", `secret of ${w}`);
+    try {
+      assert.is(await grantWorkspace(backend.pool, TEST_SCHEMA, role, granted), true);
+      // The grant row is on the workspace's partition only.
+      for (const [i, db] of partitions.entries()) {
+        const { rows } = await db.query(
+          `SELECT count(*)::int AS n FROM ${schema}.workspace_grants WHERE role_name = $1`,
+          [role],
+        );
+        assert.is(rows[0].n, i === 2 ? 1 : 0, `partition ${i}`);
+      }
+      const url = new URL(cluster.proxyUrl);
+      url.username = role;
+      const as = new PostgresBackend({
+        connectionString: url.toString(),
+        schema: TEST_SCHEMA,
+        workspace: granted,
+        rowLevelSecurity: true,
+        maxPoolSize: 2,
+      });
+      try {
+        await as.initialize();
+        assert.is((await as.read("/secret.txt")).content, `secret of ${granted}`);
+        assert.is((await as.write("/mine.txt", "ok")).error, undefined);
+        for (const w of [other, elsewhere]) {
+          const r = await as.withWorkspace(w).read("/secret.txt");
+          assert.ok(r.error, `${w}: ${JSON.stringify(r)}`);
+          assert.not.match(r.error!, /secret of/);
+          assert.match(
+            (await as.withWorkspace(w).write("/x.txt", "x")).error ?? "",
+            /permission denied|not granted|row-level/i,
+          );
+        }
+        const refused = new PostgresBackend({
+          connectionString: url.toString(),
+          schema: TEST_SCHEMA,
+          workspace: other,
+          rowLevelSecurity: true,
+        });
+        try {
+          await refused.initialize();
+          assert.unreachable("a workspace not granted");
+        } catch (e) {
+          assert.is((e as Error).message, setupErrors.workspaceNotGranted(other, role, TEST_SCHEMA));
+        } finally {
+          await refused.close();
+        }
+        // Raw calls of the front's functions reach the partitions as the role: on the granted
+        // workspace's partition row-level security hides another workspace's rows; on a partition
+        // where the role has no grant at all, it may not even use the schema.
+        const raw = new pg.Client({ connectionString: url.toString() });
+        await raw.connect();
+        try {
+          const read = `SELECT * FROM ${schema}.fs_read_raw($1, '/secret.txt')`;
+          assert.is((await raw.query(read, [granted])).rows.length, 1);
+          assert.equal((await raw.query(read, [other])).rows, []);
+          await raw.query(read, [elsewhere]).then(
+            () => assert.unreachable("a partition without a grant"),
+            (e) => assert.match(e.message, /permission denied for schema/),
+          );
+          // The owner's functions are the owner's on the front too.
+          await raw.query(`SELECT ${schema}.grant_workspace($1, $2)`, [role, elsewhere]).then(
+            () => assert.unreachable("grant_workspace as the role"),
+            (e) => assert.match(e.message, /permission denied for function grant_workspace/),
+          );
+          // USAGE on the cluster's server would let the role map itself to another user of the
+          // partitions (PL/Proxy prefers a role's own mapping to PUBLIC's): the front refuses it.
+          for (const [ddl, refusal] of [
+            [
+              `CREATE USER MAPPING FOR CURRENT_USER SERVER ${schema} OPTIONS (user 'postgres')`,
+              /^only the owner of PL\/Proxy cluster .* makes its user mappings/,
+            ],
+            [`ALTER USER MAPPING FOR PUBLIC SERVER ${schema} OPTIONS (ADD user 'postgres')`, /must be owner/],
+          ] as const) {
+            await raw.query(ddl).then(
+              () => assert.unreachable(ddl),
+              (e) => assert.match(e.message, refusal),
+            );
+          }
+          const { rows: mappings } = await proxy.query(
+            "SELECT count(*)::int AS n FROM pg_user_mappings WHERE srvname = $1 AND usename <> 'public'",
+            [TEST_SCHEMA],
+          );
+          assert.is(mappings[0].n, 0);
+          assert.is((await raw.query(read, [granted])).rows.length, 1, "still the role on the partition");
+        } finally {
+          await raw.end();
+        }
+      } finally {
+        await as.close();
+      }
+      assert.is(await revokeWorkspace(backend.pool, TEST_SCHEMA, role, granted), true);
+    } finally {
+      for (const url of servers) {
+        const c = new pg.Client({ connectionString: url });
+        await c.connect();
+        await c.query(`DROP OWNED BY ${role}`).catch(() => {});
+        await c.query(`DROP ROLE IF EXISTS ${role}`).catch(() => {});
+        await c.end();
+      }
+    }
+  });
+
+  test("migrate() refuses the front as a database of its own, and an outdated front refuses to open", async () => {
+    try {
+      await migrate({ connectionString: cluster.proxyUrl, schema: TEST_SCHEMA });
+      assert.unreachable();
+    } catch (e) {
+      assert.is((e as Error).message, clusterErrors.proxyNotMigratable(TEST_SCHEMA));
+    }
+    const status = await migrationStatus(backend.pool, TEST_SCHEMA);
+    assert.equal(status.pending, []);
+    const last = status.applied[status.applied.length - 1];
+    await proxy.query(`DELETE FROM ${schema}.migrations WHERE name = $1`, [last]);
+    const b = new PostgresBackend({ connectionString: cluster.proxyUrl, schema: TEST_SCHEMA });
+    try {
+      await b.initialize();
+      assert.unreachable();
+    } catch (e) {
+      assert.is((e as Error).message, clusterErrors.proxyOutdated(TEST_SCHEMA, [last]));
+    } finally {
+      await b.close();
+      // Installing again (as an upgrade does) puts the mirror back, and changes nothing else.
+      await migrate({
+        connectionString: cluster.proxyUrl,
+        schema: TEST_SCHEMA,
+        cluster: { partitions: cluster.partitions },
+      });
+    }
+    assert.equal((await migrationStatus(backend.pool, TEST_SCHEMA)).pending, []);
+    try {
+      await migrate({
+        connectionString: cluster.proxyUrl,
+        schema: TEST_SCHEMA,
+        cluster: { partitions: cluster.partitions.slice(0, 2) },
+      });
+      assert.unreachable();
+    } catch (e) {
+      assert.match((e as Error).message, /has 4 partitions, not 2: changing the number of partitions moves workspaces/);
+    }
+    assert.is((await backend.withWorkspace(uniqueName("after")).write("/a", "a")).error, undefined);
+  });
+
+  test("a cluster description is checked before anything is touched", () => {
+    const ok = "postgres://u:p@h:5432/db";
+    assert.throws(
+      () => validateCluster({ partitions: [] }),
+      (e: Error) => e.message === clusterErrors.noPartitions(),
+    );
+    assert.throws(
+      () => validateCluster(undefined),
+      (e: Error) => e.message === clusterErrors.noPartitions(),
+    );
+    assert.throws(
+      () => validateCluster({ partitions: [ok, `${ok}1`, `${ok}2`] }),
+      (e: Error) => e.message === clusterErrors.notPowerOfTwo(3),
+    );
+    assert.throws(
+      () => validateCluster({ partitions: ["postgres://u:secret@h:5432/"] }),
+      (e: Error) => /partitions\[0\]/.test(e.message) && !e.message.includes("secret"),
+    );
+    assert.throws(
+      () => validateCluster({ partitions: [ok, "postgres://other@h/db"] }),
+      (e: Error) => e.message === clusterErrors.samePartitionTwice("host=h port=5432 dbname=db"),
+    );
+    assert.is(validateCluster({ partitions: [ok, `${ok}2`] }).length, 2);
+  });
+
+  test.run();
+}

@@ -1,8 +1,8 @@
 /**
  * A sharded deployment (issue 16) against one database, in one run:
  *   1. the PL/Proxy hop: the median latency of each call, sequential, on one database of the
- *      main server against the same call through a front (on the main server) to 4 partitions
- *      (2 on each of two more servers);
+ *      first partition server against the same call through a front (on the main server) to 4
+ *      partitions (2 on each of the two partition servers, configured alike);
  *   2. aggregate throughput with 8 clients, each in a workspace of its own: small writes/s and
  *      greps/s (a literal over 200 files), 1 server against 4 partitions on 2 servers; with the
  *      CPU seconds each server spent per call (summed from /proc over the server's processes),
@@ -18,7 +18,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import pg from "pg";
 import { migrate, PostgresBackend } from "../src/index.js";
-import { dropCluster, prepareCluster } from "../test/helpers/cluster.js";
+import { createDatabase, dropCluster, prepareCluster, withDatabase } from "../test/helpers/cluster.js";
 import { median } from "./common.js";
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 300);
@@ -31,7 +31,10 @@ const main = process.env.DATABASE_URL;
 const servers = process.env.CLUSTER_SERVERS?.split(",").filter(Boolean);
 if (!main || !servers) throw new Error("bench:cluster needs DATABASE_URL and CLUSTER_SERVERS (start-partitions.sh)");
 const schema = `bench_cluster_${Date.now().toString(36)}`;
-await migrate({ connectionString: main, schema });
+// One database alone on a partition server: the same server settings as the partitions'.
+const single = withDatabase(servers[0], "deepagents_bench_single");
+await createDatabase(single);
+await migrate({ connectionString: single, schema });
 const cluster = await prepareCluster(servers, main, schema);
 const open = (connectionString: string, workspace: string) =>
   new PostgresBackend({ connectionString, schema, workspace, maxPoolSize: 2, minPoolSize: 1 });
@@ -74,7 +77,7 @@ async function latencies(connectionString: string): Promise<Map<string, number>>
 }
 
 log("latency: one database");
-const direct = await latencies(main);
+const direct = await latencies(single);
 log("latency: through the front");
 const proxied = await latencies(cluster.proxyUrl);
 console.log(`\n## The PL/Proxy hop: median of ${CALLS} sequential calls\n`);
@@ -159,7 +162,7 @@ console.log(`| call | deployment | calls/s | ratio | ${ports.map((p) => `CPU :${
 console.log(`|---|---|---:|---:|${ports.map(() => "---:").join("|")}|`);
 for (const op of ["write", "grep"] as const) {
   log(`throughput: ${op}, one server`);
-  const one = await throughput(main, op);
+  const one = await throughput(single, op);
   log(`throughput: ${op}, through the front`);
   const four = await throughput(cluster.proxyUrl, op);
   const row = (label: string, r: typeof one) =>
@@ -168,12 +171,12 @@ for (const op of ["write", "grep"] as const) {
         .map((p) => `${r.cpu.get(p)!.toFixed(0)} µs`)
         .join(" | ")} |`,
     );
-  row("1 server (5432)", one);
-  row("front (5432) + 4 partitions on 5433, 5434", four);
+  row(`1 server (:${new URL(single).port})`, one);
+  row("front (:5432) + 4 partitions on :5433, :5434", four);
 }
 
 await dropCluster(servers, main, schema);
-const admin = new pg.Client({ connectionString: main });
+const admin = new pg.Client({ connectionString: single });
 await admin.connect();
 await admin.query(`DROP SCHEMA ${schema} CASCADE`);
 await admin.end();

@@ -22,7 +22,7 @@ export function clusterServers(): string[] | null {
   return servers.length > 0 ? servers : null;
 }
 
-const withDatabase = (url: string, database: string) => {
+export const withDatabase = (url: string, database: string) => {
   const u = new URL(url);
   u.pathname = `/${database}`;
   return u.toString();
@@ -45,7 +45,8 @@ export function clusterLayout(servers: string[], main: string): TestCluster {
   };
 }
 
-async function createDatabase(url: string): Promise<void> {
+/** Creates the database of `url` when it is missing (on its server's `postgres` database). */
+export async function createDatabase(url: string): Promise<void> {
   const u = new URL(url);
   const name = u.pathname.slice(1);
   const admin = new pg.Client({ connectionString: withDatabase(url, "postgres") });

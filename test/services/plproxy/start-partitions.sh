@@ -23,11 +23,13 @@ for i in "${!PORTS[@]}"; do
     # Local test servers: the suites connect as postgres over TCP without a password, as they
     # do to the main server.
     printf 'local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n' >"$conf/pg_hba.conf"
-    # Small: two of these share the machine with the main server and the suites.
-    printf "listen_addresses = '127.0.0.1'\nshared_buffers = 64MB\nmax_connections = 100\nfsync = off\n" \
-      >"$conf/conf.d/deepagents-tests.conf"
   fi
-  pg_ctlcluster --skip-systemctl-redirect "$VERSION" "$name" start >/dev/null 2>&1 || true
+  # Small (two of these share the machine with the main server and the suites), and durable as
+  # the main server is: bench:cluster compares them.
+  printf "listen_addresses = '127.0.0.1'\nshared_buffers = 64MB\nmax_connections = 100\n" \
+    >"/etc/postgresql/$VERSION/$name/conf.d/deepagents-tests.conf"
+  pg_ctlcluster --skip-systemctl-redirect "$VERSION" "$name" start >/dev/null 2>&1 \
+    || pg_ctlcluster --skip-systemctl-redirect "$VERSION" "$name" reload >/dev/null 2>&1 || true
   for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p "$port" && break; sleep 1; done
   pg_isready -q -h 127.0.0.1 -p "$port" || { echo "the cluster $name on port $port did not start" >&2; exit 1; }
   servers+=("postgres://postgres@127.0.0.1:$port/postgres")

@@ -5,8 +5,9 @@
 -- partitions' schema that the package calls, with the same name, arguments and result. Each runs
 -- its original on the partition that holds the workspace:
 --   workspace  on hashtext(p_workspace) (or p_source / p_scope): the workspace's partition;
---   fork       both workspaces must be on one partition (DA020 otherwise: a fork across
---              partitions would be two transactions, and PL/Proxy has no two-phase commit);
+--   fork       both workspaces must be on one partition: PL/Proxy's RUN ON function
+--              (cluster_fork_route) refuses two (DA020: a fork across partitions would be two
+--              transactions, and PL/Proxy has no two-phase commit);
 --   or-all     NULL (or '' for set_history's scope) means every workspace: run on all partitions
 --              and merge (sum of counts, bool_or of booleans); otherwise as "workspace";
 --   all        on all partitions, merged the same way.
@@ -24,7 +25,8 @@ DECLARE
   v_server  name := v_schema; -- the SQL/MED server is named after the schema
   v_count   int := jsonb_array_length(v_def->'partitions');
   v_mark    text := 'deepagents-backends proxy';
-  v_guard   name := left('deepagents_cluster_mappings_' || v_schema, 63);
+  -- (a digest: two schemas with one long prefix must not share a guard)
+  v_guard   name := 'deepagents_cluster_mappings_' || left(md5(v_schema), 24);
   v_options text;
   v_had     int;
   v_cluster text;
@@ -59,6 +61,10 @@ DECLARE
     'prune_changes all', 'prune_chunks all'];
 BEGIN
   PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('deepagents-backends:cluster:' || v_schema));
+  -- PL/Proxy adds user=<current_user> only when "user=" is nowhere in a partition's options.
+  IF EXISTS (SELECT 1 FROM jsonb_array_elements_text(v_def->'partitions') AS t(p) WHERE strpos(t.p, 'user=') > 0) THEN
+    RAISE EXCEPTION 'a partition''s options contain "user=": every role would reach it as one user';
+  END IF;
   CREATE EXTENSION IF NOT EXISTS plproxy;
 
   SELECT string_agg(format('%s %L', 'p' || (i - 1), p), ', ' ORDER BY i) INTO v_options
@@ -68,13 +74,15 @@ BEGIN
   WHERE s.srvname = v_server AND o.option_name ~ '^p[0-9]+$';
   IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_foreign_server WHERE srvname = v_server) THEN
     EXECUTE format('CREATE SERVER %I FOREIGN DATA WRAPPER plproxy OPTIONS (%s)', v_server, v_options);
-  ELSIF v_had <> v_count THEN
+  ELSIF v_had <> v_count AND NOT (coalesce((v_def->>'split')::boolean, false) AND v_count = 2 * v_had) THEN
     RAISE EXCEPTION USING ERRCODE = 'DA021',
-      MESSAGE = format('cluster %s has %s partitions, not %s: changing the number of partitions moves workspaces between them',
+      MESSAGE = format('cluster %s has %s partitions, not %s: changing the number of partitions moves workspaces between them (splitCluster() doubles it)',
                        v_server, v_had, v_count);
   ELSE
-    -- Same number of partitions, maybe new addresses (a partition moved to another server).
-    SELECT string_agg(format('SET %s %L', 'p' || (i - 1), p), ', ' ORDER BY i) INTO v_options
+    -- The same partitions, maybe at new addresses (a partition moved to another server); or, from
+    -- splitCluster() (src/postgres/cluster/split.ts), twice as many: the new ones added.
+    SELECT string_agg(format('%s %s %L', CASE WHEN i <= v_had THEN 'SET' ELSE 'ADD' END, 'p' || (i - 1), p), ', ' ORDER BY i)
+    INTO v_options
     FROM jsonb_array_elements_text(v_def->'partitions') WITH ORDINALITY AS t(p, i);
     EXECUTE format('ALTER SERVER %I OPTIONS (%s)', v_server, v_options);
   END IF;
@@ -130,24 +138,25 @@ BEGIN
   -- Which partition holds a workspace (PL/Proxy's own mapping: hashtext & (count - 1)), and
   -- its connection options: watch() and streamed searches connect there (src/postgres/cluster/).
   EXECUTE format($f$CREATE FUNCTION %1$I.cluster_partition(p_workspace text, OUT partition int, OUT options text)
-    LANGUAGE sql STABLE AS $b$
-      SELECT i, o.option_value
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $b$
+      SELECT h.i, o.option_value
       FROM (SELECT pg_catalog.hashtext(p_workspace) & %2$s) AS h(i),
            pg_catalog.pg_foreign_server s, pg_catalog.pg_options_to_table(s.srvoptions) o
-      WHERE s.srvname = %3$L AND o.option_name = 'p' || h.i
+      WHERE s.srvname = %3$L AND o.option_name = 'p' || h.i::text
     $b$$f$, v_schema, v_count - 1, v_server);
   EXECUTE format('COMMENT ON FUNCTION %I.cluster_partition(text) IS %L', v_schema, v_mark);
-  -- fork's guard: both workspaces on one partition, or DA020.
-  EXECUTE format($f$CREATE FUNCTION %1$I.cluster_same_partition(p_source text, p_target text) RETURNS boolean
+  -- A fork's route (PL/Proxy's RUN ON, so a direct call of the proxy cannot skip it): the
+  -- source's partition, when the target's is the same; DA020 otherwise.
+  EXECUTE format($f$CREATE FUNCTION %1$I.cluster_fork_route(p_source text, p_target text) RETURNS integer
     LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $b$
     BEGIN
-      IF (pg_catalog.hashtext(p_source) & %2$s) <> (pg_catalog.hashtext(p_target) & %2$s) THEN
+      IF (hashtext(p_source) & %2$s) <> (hashtext(p_target) & %2$s) THEN
         RAISE EXCEPTION USING ERRCODE = 'DA020',
           MESSAGE = format('workspaces %%s and %%s are on different partitions of the cluster', p_source, p_target);
       END IF;
-      RETURN true;
+      RETURN hashtext(p_source);
     END $b$$f$, v_schema, v_count - 1);
-  EXECUTE format('COMMENT ON FUNCTION %I.cluster_same_partition(text, text) IS %L', v_schema, v_mark);
+  EXECUTE format('COMMENT ON FUNCTION %I.cluster_fork_route(text, text) IS %L', v_schema, v_mark);
 
   FOR f IN
     SELECT s.*, r.route, r.arg
@@ -164,11 +173,15 @@ BEGIN
     IF f.route <> 'all' THEN
       -- The original on the workspace's partition, after the tag is set there.
       EXECUTE format($f$CREATE FUNCTION %1$I.%2$I(p__tag text, %3$s) RETURNS %4$s LANGUAGE plproxy AS $b$
-          %5$s RUN ON pg_catalog.hashtext(%6$s);
+          %5$s RUN ON %6$s;
           SELECT * FROM %1$I.%7$I(%8$s);
-        $b$$f$, v_schema, f.name || '__px', f.arguments, v_returns, v_cluster, f.arg, f.name,
+        $b$$f$, v_schema, f.name || '__px', f.arguments, v_returns, v_cluster,
+        CASE WHEN f.route = 'fork' THEN format('%I.cluster_fork_route(p_source, p_target)', v_schema)
+             ELSE format('pg_catalog.hashtext(%s)', f.arg) END,
+        f.name,
         array_to_string(array_replace(f.inputs, f.arg,
-          format('substr(pg_catalog.set_config(%L, p__tag, true), 1, 0) || %s', 'deepagents_backends.tag', f.arg)), ', '));
+          format('pg_catalog.substr(pg_catalog.set_config(%L, p__tag, true), 1, 0) OPERATOR(pg_catalog.||) %s',
+                 'deepagents_backends.tag', f.arg)), ', '));
       EXECUTE format('COMMENT ON FUNCTION %I.%I IS %L', v_schema, f.name || '__px', v_mark);
       v_made := v_made || (f.name || '__px');
     END IF;
@@ -189,14 +202,13 @@ BEGIN
     END IF;
     v_body := CASE f.route
       WHEN 'all' THEN v_merge
-      WHEN 'workspace' THEN format('SELECT * FROM %I.%I(%s, %s)', v_schema, f.name || '__px', v_tag, v_calls)
-      WHEN 'fork' THEN format('SELECT * FROM %I.%I(%s, %s) WHERE %I.cluster_same_partition(p_source, p_target)',
-                              v_schema, f.name || '__px', v_tag, v_calls, v_schema)
-      -- Each branch has a condition on the arguments alone, so PostgreSQL runs only the chosen one.
-      ELSE format('SELECT * FROM %I.%I(%s, %s) WHERE %s IS NOT NULL AND %s <> '''' UNION ALL %s HAVING %s IS NULL OR %s = ''''',
-                  v_schema, f.name || '__px', v_tag, v_calls,
-                  f.arg, f.arg, v_merge, f.arg, f.arg)
+      WHEN 'or-all' THEN NULL
+      ELSE format('SELECT * FROM %I.%I(%s, %s)', v_schema, f.name || '__px', v_tag, v_calls)
     END;
+    -- Each branch has a condition on the arguments alone, so PostgreSQL runs only the chosen one.
+    v_body := coalesce(v_body, format('SELECT * FROM %I.%I(%s, %s) WHERE %s IS NOT NULL AND %s <> '''' UNION ALL %s HAVING %s IS NULL OR %s = ''''',
+                  v_schema, f.name || '__px', v_tag, v_calls,
+                  f.arg, f.arg, v_merge, f.arg, f.arg));
     EXECUTE format('CREATE FUNCTION %I.%I(%s) RETURNS %s LANGUAGE sql AS %L', v_schema, f.name, f.arguments, v_returns, v_body);
     EXECUTE format('COMMENT ON FUNCTION %I.%I IS %L', v_schema, f.name, v_mark);
     v_made := v_made || f.name;

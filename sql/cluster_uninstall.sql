@@ -17,7 +17,7 @@ BEGIN
              AND pg_catalog.obj_description(p.oid, 'pg_proc') = 'deepagents-backends proxy' LOOP
     EXECUTE format('DROP FUNCTION %s', f.signature);
   END LOOP;
-  EXECUTE format('DROP EVENT TRIGGER IF EXISTS %I', left('deepagents_cluster_mappings_' || v_schema, 63));
+  EXECUTE format('DROP EVENT TRIGGER IF EXISTS %I', 'deepagents_cluster_mappings_' || left(md5(v_schema), 24));
   EXECUTE format('DROP FUNCTION IF EXISTS %I.cluster_mappings_guard()', v_schema);
   EXECUTE format('DROP TABLE IF EXISTS %I.migrations', v_schema);
   EXECUTE format('DROP SERVER IF EXISTS %I CASCADE', v_schema);

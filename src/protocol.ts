@@ -145,10 +145,11 @@ export const clusterErrors = {
   noPartitions: () => "cluster.partitions must be a non-empty array of postgres:// URLs",
   notPowerOfTwo: (count: number) =>
     `A cluster needs a power of two partitions (1, 2, 4, ...: PL/Proxy maps hashtext(workspace) & (count - 1)); got ${count}`,
-  invalidPartition: (index: number, value: unknown) =>
-    `cluster.partitions[${index}] is not a postgres:// URL with a host and a database (got ${JSON.stringify(
-      typeof value === "string" ? value.replace(/\/\/[^@/]*@/, "//***@") : value,
-    )})`,
+  // (never the value: a URL that does not parse may still hold a password)
+  invalidPartition: (index: number) =>
+    `cluster.partitions[${index}] is not a postgres:// URL with a host and a database`,
+  userInOptions: (index: number) =>
+    `cluster.partitions[${index}]: its host or database name contains "user=", which would make PL/Proxy connect every role as one user`,
   samePartitionTwice: (where: string) => `cluster.partitions names one database twice (${where})`,
   proxyOutdated: (schema: string, missing: string[]) =>
     `Schema "${schema}" on this PL/Proxy database is not up to date (missing migrations: ${missing.join(", ")}); ` +
@@ -157,6 +158,13 @@ export const clusterErrors = {
     `Schema "${schema}" in this database is the PL/Proxy front of a cluster: migrate it with migrate({ cluster }) (\`deepagents-backends migrate --partition URL ...\`)`,
   noPlProxy: () =>
     "PL/Proxy is not installed on the server of the cluster's front database (Debian: apt-get install postgresql-15-plproxy, for its PostgreSQL version)",
+  noCount: () =>
+    "migrate({ cluster }) applies or reverts every migration: count is not taken (partitions and front stay at one version)",
+  splitMismatch: (current: string[], count: number) =>
+    `splitCluster() doubles the partitions: give the front's ${current.length} partitions in order (${current.join("; ")}), then as many new ones (got ${count} in all)`,
+  splitTargetNotEmpty: (where: string) => `A new partition must be empty (${where} has files)`,
+  splitUnknownTables: (tables: string[]) =>
+    `splitCluster() does not know how to split the table(s) ${tables.join(", ")}: this version of the package cannot split this schema`,
   partitionsDiffer: (first: string, other: string) =>
     `The partitions are not at one migration (${first} against ${other}): run migrate({ cluster }) again`,
 } as const;

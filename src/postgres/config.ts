@@ -81,7 +81,7 @@ export function validateSchema(schema: string | undefined): string {
   return name;
 }
 
-function sslFromMode(mode: SslMode | undefined): pg.ClientConfig["ssl"] {
+export function sslFromMode(mode: SslMode | undefined): pg.ClientConfig["ssl"] {
   switch (mode) {
     case undefined:
     case "disable":

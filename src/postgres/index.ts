@@ -8,6 +8,7 @@ export type { WriteOptions, InitializeOptions } from "./backend.js";
 export { migrate } from "./migrate.js";
 export type { MigrateOptions, MigrationRecord } from "./migrate.js";
 export type { ClusterOptions } from "./cluster/options.js";
+export { splitCluster, type SplitReport } from "./cluster/split.js";
 export { grantWorkspace, revokeWorkspace } from "./rls.js";
 export type { PostgresBackendConfig, ConnectionOptions, SslMode } from "./config.js";
 export { ResyncRequiredError } from "./watch.js";

@@ -4,6 +4,7 @@
  */
 import type { Command } from "commander";
 import { listWorkspaces, migrationStatus, storageStats } from "../../postgres/admin.js";
+import { splitCluster } from "../../postgres/cluster/split.js";
 import { migrate } from "../../postgres/migrate.js";
 import { action, int } from "../action.js";
 import { connectionFailure } from "../context.js";
@@ -22,8 +23,13 @@ export function addAdminCommands(program: Command): void {
       (url: string, all: string[]) => [...all, url],
       [] as string[],
     )
+    .option(
+      "--split",
+      "with --partition: double the partitions: the front's ones in order, then as many new empty ones; " +
+        "half of each partition's workspaces move to its new twin (docs/CLUSTER.md)",
+    )
     .action(
-      action(async (ctx, direction: string, opts: { dryRun?: boolean; partition: string[] }) => {
+      action(async (ctx, direction: string, opts: { dryRun?: boolean; partition: string[]; split?: boolean }) => {
         if (!["up", "down", "status"].includes(direction))
           throw new CliError(`unknown direction '${direction}' (use up, down or status)`, EXIT.usage);
         const connectionString = await ctx.connectionString();
@@ -37,6 +43,24 @@ export function addAdminCommands(program: Command): void {
           console.log(`schema ${schema} (${ctx.source})`);
           for (const name of status.applied) console.log(`  applied  ${name}`);
           for (const name of status.pending) console.log(`  pending  ${name}`);
+          return;
+        }
+        if (opts.split) {
+          if (direction !== "up" || opts.partition.length === 0 || opts.dryRun)
+            throw new CliError(
+              "--split takes the partitions (--partition, in order) and no direction or --dry-run",
+              EXIT.usage,
+            );
+          const report = await splitCluster({
+            connectionString,
+            schema,
+            cluster: { partitions: opts.partition },
+          }).catch((e) => {
+            throw connectionFailure(e, ctx.source);
+          });
+          if (json) return printJson({ schema, split: report.moved });
+          for (const m of report.moved)
+            console.log(`partition ${m.from} -> ${m.to}: ${m.workspaces} workspaces moved (${m.rows} rows)`);
           return;
         }
         const applied = await migrate({

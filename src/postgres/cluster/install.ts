@@ -6,7 +6,7 @@
  */
 import pg from "pg";
 import { clusterErrors } from "../../protocol.js";
-import { clientConfig, validateSchema } from "../config.js";
+import { type ConnectionOptions, clientConfig, validateSchema } from "../config.js";
 import { type MigrateOptions, type MigrationRecord, migrate } from "../migrate.js";
 import * as sql from "../sql/queries.js";
 import { sqlstateOf } from "../sqlstate.js";
@@ -18,78 +18,138 @@ export async function migrateCluster(
   const schema = validateSchema(options.schema);
   const urls = validateCluster(options.cluster);
   const log = options.log ?? (() => {});
-  const { cluster: _, pool, ...rest } = options;
-  const onPartition = (url: URL) => ({ ...rest, pool: undefined, connectionString: url.toString(), schema });
+  // Partitions at different migrations, or a front removed over partitions still migrated.
+  if (options.count !== undefined) throw new Error(clusterErrors.noCount());
   if (options.direction === "down") {
     if (!options.dryRun)
-      await onProxy(options, (client) => runDefinition(client, schema, { schema }, sql.clusterUninstall));
-    const reverted: MigrationRecord[] = [];
-    for (const [i, url] of urls.entries()) {
-      log(`partition ${i}: ${libpqOptions(url)}`);
-      const done = await migrate(onPartition(url));
-      if (i === 0) reverted.push(...done);
-    }
-    return reverted;
+      await onFront(options, (client) => runDefinition(client, schema, { schema }, sql.clusterUninstall));
+    return migratePartitions(options, schema, urls);
   }
-  const applied: MigrationRecord[] = [];
-  for (const [i, url] of urls.entries()) {
-    log(`partition ${i}: ${libpqOptions(url)}`);
-    const done = await migrate(onPartition(url));
-    if (i === 0) applied.push(...done);
-  }
+  const applied = await migratePartitions(options, schema, urls);
   if (options.dryRun) return applied;
-  const first = await catalog(urls[0], schema);
-  for (const url of urls.slice(1)) {
-    const other = await catalog(url, schema);
-    const [a, b] = [first, other].map((c) => c.migrations.map((m) => m.name).join(","));
-    if (a !== b) throw new Error(clusterErrors.partitionsDiffer(libpqOptions(urls[0]), libpqOptions(url)));
+  for (const [index, url] of urls.entries()) {
+    await onPartition(options, url, (client) => partitionCheck(client, schema, urls.length, index, "add"));
+    await onPartition(options, url, (client) => partitionCheck(client, schema, urls.length, index, "validate"));
   }
-  log(`proxy: ${urls.length} partitions, ${first.functions.length} functions read from partition 0`);
-  await onProxy(options, (client) =>
-    runDefinition(
-      client,
-      schema,
-      {
-        schema,
-        partitions: urls.map(libpqOptions),
-        functions: first.functions,
-        migrations: first.migrations.map((m) => ({ name: m.name, run_on: m.run_on.toISOString() })),
-      },
-      sql.clusterInstall,
-    ),
-  );
+  log(`front: ${urls.length} partitions`);
+  await installFront(options, schema, urls);
   return applied;
 }
 
+/** migrate() on each partition in order; what partition 0 applied (or reverted). */
+export async function migratePartitions(
+  options: MigrateOptions,
+  schema: string,
+  urls: URL[],
+): Promise<MigrationRecord[]> {
+  const { cluster: _, pool: __, ...rest } = options;
+  const done: MigrationRecord[] = [];
+  for (const [i, url] of urls.entries()) {
+    options.log?.(`partition ${i}: ${libpqOptions(url)}`);
+    const records = await migrate({ ...rest, connectionString: url.toString(), schema });
+    if (i === 0) done.push(...records);
+  }
+  return done;
+}
+
+/**
+ * The front's server, user mapping and functions for `urls` (sql/cluster_install.sql), from the
+ * partitions' catalog; every partition must be at one migration. `split`: the front had half as
+ * many partitions (splitCluster()).
+ */
+export async function installFront(
+  options: MigrateOptions,
+  schema: string,
+  urls: URL[],
+  { split = false }: { split?: boolean } = {},
+): Promise<void> {
+  const first = await onPartition(options, urls[0], (client) => catalog(client, schema));
+  for (const url of urls.slice(1)) {
+    const other = await onPartition(options, url, (client) => catalog(client, schema));
+    const [a, b] = [first, other].map((c) => c.migrations.map((m) => m.name).join(","));
+    if (a !== b) throw new Error(clusterErrors.partitionsDiffer(libpqOptions(urls[0]), libpqOptions(url)));
+  }
+  const definition = {
+    schema,
+    split,
+    partitions: urls.map(libpqOptions),
+    functions: first.functions,
+    migrations: first.migrations.map((m) => ({ name: m.name, run_on: m.run_on.toISOString() })),
+  };
+  await onFront(options, (client) => runDefinition(client, schema, definition, sql.clusterInstall));
+}
+
+/**
+ * The partition's CHECK that its files and directories are of workspaces PL/Proxy maps to it
+ * (sql/cluster_partition_check.sql): "add" NOT VALID, then "validate".
+ */
+export function partitionCheck(
+  client: pg.ClientBase,
+  schema: string,
+  count: number,
+  index: number,
+  step: "add" | "validate",
+): Promise<void> {
+  return runDefinition(client, schema, { schema, mask: count - 1, index, step }, sql.clusterPartitionCheck);
+}
+
+/** The scope (sql/cluster_scope.sql) and a block, inside the caller's open transaction. */
+export async function runInOpenTransaction(
+  client: pg.ClientBase,
+  schema: string,
+  definition: object,
+  block: typeof sql.clusterInstall,
+): Promise<void> {
+  await sql.clusterScope.run(client, schema, { definition: JSON.stringify(definition) });
+  await block.run(client, schema, {});
+}
+
 /** A partition's migrations and function signatures (sql/cluster_migrations.sql, cluster_signatures.sql). */
-async function catalog(url: URL, schema: string) {
-  const client = new pg.Client(clientConfig({ connectionString: url.toString() }));
+async function catalog(client: pg.ClientBase, schema: string) {
+  return {
+    migrations: await sql.clusterMigrations.run(client, schema, {}),
+    functions: await sql.clusterSignatures.run(client, schema, { schema }),
+  };
+}
+
+/**
+ * How migrate() reaches a partition: its URL (role, password, place, sslmode), and the TLS
+ * settings given for the front (options.ssl, options.sslmode), which a URL cannot carry.
+ */
+export function partitionConnection(options: ConnectionOptions, url: URL): ConnectionOptions {
+  return { connectionString: url.toString(), ssl: options.ssl, sslmode: options.sslmode };
+}
+
+/** `work` on a connection of its own to a partition (partitionConnection). */
+export async function onPartition<R>(
+  options: ConnectionOptions,
+  url: URL,
+  work: (client: pg.Client) => Promise<R>,
+): Promise<R> {
+  const client = new pg.Client(clientConfig({ ...partitionConnection(options, url), statementTimeoutMs: 0 }));
   await client.connect();
   try {
-    return {
-      migrations: await sql.clusterMigrations.run(client, schema, {}),
-      functions: await sql.clusterSignatures.run(client, schema, { schema }),
-    };
+    return await work(client);
   } finally {
     await client.end().catch(() => {});
   }
 }
 
-/** A connection to the proxy database: one of options.pool's (discarded after), or its own. */
-async function onProxy(options: MigrateOptions, work: (client: pg.ClientBase) => Promise<void>): Promise<void> {
+/** `work` on a connection to the front: one of options.pool's (discarded after), or its own. */
+export async function onFront<R>(options: MigrateOptions, work: (client: pg.ClientBase) => Promise<R>): Promise<R> {
   const pooled = options.pool ? await options.pool.connect() : undefined;
   const own = pooled ? undefined : new pg.Client(clientConfig(options));
   await own?.connect();
   const client = (pooled ?? own)!;
   try {
-    await work(client);
+    return await work(client);
   } finally {
     pooled?.release(true);
     await own?.end().catch(() => {});
   }
 }
 
-/** The definition set for the DO block (sql/cluster_scope.sql), then the block, in one transaction. */
+/** The definition set for a DO block (sql/cluster_scope.sql), then the block, in one transaction. */
 async function runDefinition(
   client: pg.ClientBase,
   schema: string,

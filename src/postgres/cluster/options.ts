@@ -31,11 +31,15 @@ export function validateCluster(cluster: unknown): URL[] {
       url = typeof p === "string" ? new URL(p) : undefined;
     } catch {}
     if (!url || !/^postgres(ql)?:$/.test(url.protocol) || !url.hostname || url.pathname.length < 2) {
-      throw new Error(clusterErrors.invalidPartition(i, p));
+      throw new Error(clusterErrors.invalidPartition(i));
     }
     return url;
   });
   const places = urls.map(libpqOptions);
+  // PL/Proxy adds user=<the calling role> only when "user=" appears nowhere in the options: a
+  // database or host name holding it would make every role connect as the front's OS user.
+  const named = places.findIndex((p) => p.includes("user="));
+  if (named >= 0) throw new Error(clusterErrors.userInOptions(named));
   const twice = places.findIndex((p, i) => places.indexOf(p) !== i);
   if (twice >= 0) throw new Error(clusterErrors.samePartitionTwice(places[twice]));
   return urls;

@@ -7,7 +7,7 @@
  * partition's host, port and database. Pools open on first use, one per partition.
  */
 import pg from "pg";
-import { type PostgresBackendConfig, poolConfig } from "../config.js";
+import { type PostgresBackendConfig, poolConfig, type SslMode, sslFromMode } from "../config.js";
 import { Connection } from "../connection.js";
 import * as sql from "../sql/queries.js";
 import { parseLibpqOptions } from "./options.js";
@@ -18,9 +18,9 @@ export class Partitions {
   readonly #proxy: Connection;
   readonly #config: PostgresBackendConfig;
   readonly #schema: string;
-  readonly #byIndex = new Map<number, Connection>();
+  /** One pool per partition, by where it is (its libpq options on the front). */
+  readonly #byPlace = new Map<string, Connection>();
   readonly #pools: pg.Pool[] = [];
-  readonly #byWorkspace = new Map<string, Promise<Connection>>();
 
   constructor(proxy: Connection, config: PostgresBackendConfig, schema: string) {
     this.#proxy = proxy;
@@ -28,25 +28,17 @@ export class Partitions {
     this.#schema = schema;
   }
 
-  /** The partition holding `workspace` (asked of the front once per workspace). */
-  of(workspace: string): Promise<Connection> {
-    let found = this.#byWorkspace.get(workspace);
-    if (!found) {
-      found = this.#proxy.run(sql.clusterPartition, { workspace }).then(([row]) => this.#open(row));
-      found.catch(() => this.#byWorkspace.delete(workspace)); // asked again next time
-      this.#byWorkspace.set(workspace, found);
-    }
-    return found;
+  /**
+   * The partition holding `workspace`, asked of the front each time (a round trip per watch()
+   * or stream opened): splitCluster() may have moved the workspace since.
+   */
+  async of(workspace: string): Promise<Connection> {
+    const [row] = await this.#proxy.run(sql.clusterPartition, { workspace });
+    return this.#open(row.options);
   }
 
-  /** Every partition, in order (admin.ts merges what spans workspaces). */
-  async all(): Promise<Connection[]> {
-    const rows = await this.#proxy.run(sql.clusterPartitions, { schema: this.#schema });
-    return rows.map((row) => this.#open(row));
-  }
-
-  #open({ partition, options }: { partition: number; options: string }): Connection {
-    let connection = this.#byIndex.get(partition);
+  #open(options: string): Connection {
+    let connection = this.#byPlace.get(options);
     if (!connection) {
       const pool = new pg.Pool({
         ...poolConfig(this.#config),
@@ -55,40 +47,54 @@ export class Partitions {
       pool.on("error", () => {}); // an idle connection killed by the server: the pool drops it
       this.#pools.push(pool);
       connection = new Connection({ ...this.#config, pool }, this.#schema);
-      this.#byIndex.set(partition, connection);
+      this.#byPlace.set(options, connection);
     }
     return connection;
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.#byIndex.values()].map((c) => c.close()));
+    await Promise.all([...this.#byPlace.values()].map((c) => c.close()));
     await Promise.all(this.#pools.map((p) => p.end()));
   }
 }
 
+/** libpq's sslmodes, weakest first. */
+const SSL_MODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
+
 /**
  * The settings of a connection to a partition: the front's (role, password, TLS, timeouts) with
- * the partition's host, port and database (its libpq options on the front's SQL/MED server).
+ * the partition's host, port and database (its libpq options on the front's SQL/MED server), and
+ * the stricter of the two sslmodes.
  */
 export function partitionClient(front: pg.ClientConfig, libpq: string): pg.ClientConfig {
   const options = parseLibpqOptions(libpq);
   const host = options.get("host");
   const port = options.get("port");
   const database = options.get("dbname");
+  const sslmode = options.get("sslmode");
   if (!front.connectionString) {
-    return {
+    const config = {
       ...front,
       host: host ?? front.host,
       port: port ? Number(port) : front.port,
       database: database ?? front.database,
     };
+    // The partition asks for TLS and the front's settings have none: the partition's mode.
+    if (sslmode && SSL_MODES.indexOf(sslmode) >= SSL_MODES.indexOf("prefer") && !front.ssl) {
+      config.ssl = sslFromMode(sslmode as SslMode);
+    }
+    return config;
   }
-  // A connection string wins over separate fields in node-postgres: rewrite it instead.
-  const url = new URL(front.connectionString);
+  // A connection string wins over separate fields in node-postgres: rewrite it. Its own host and
+  // port parameters would win over the rewritten place: they go.
+  const url = new URL(front.connectionString.replace(/^(postgres(?:ql)?:\/\/[^/?#]*@)(?=[/?#]|$)/, "$1localhost"));
+  for (const key of ["host", "hostaddr", "port"]) url.searchParams.delete(key);
   if (host?.startsWith("/"))
     url.searchParams.set("host", host); // a Unix socket directory
   else if (host) url.hostname = host.includes(":") ? `[${host}]` : host;
-  if (port) url.port = port;
+  url.port = port ?? "";
   if (database) url.pathname = `/${encodeURIComponent(database)}`;
+  const mode = url.searchParams.get("sslmode") ?? "disable";
+  if (sslmode && SSL_MODES.indexOf(sslmode) > SSL_MODES.indexOf(mode)) url.searchParams.set("sslmode", sslmode);
   return { ...front, connectionString: url.toString() };
 }

@@ -377,6 +377,7 @@ export const clusterScope = statement<{ definition: string }, { set_config: stri
 /** DO blocks: no rows. */
 export const clusterInstall = statement<NoParams, never>("cluster_install");
 export const clusterUninstall = statement<NoParams, never>("cluster_uninstall");
+export const clusterPartitionCheck = statement<NoParams, never>("cluster_partition_check");
 
 /** The partition holding a workspace, and its libpq options. */
 export const clusterPartition = statement<Workspace, { partition: number; options: string }>("cluster_partition", {

@@ -36,6 +36,7 @@ DECLARE
   v_body    text;
   v_calls   text;
   v_returns text;
+  v_lock    text;
   v_tag     text := 'coalesce(pg_catalog.current_setting(''deepagents_backends.tag'', true), '''')';
   v_made    text[] := '{}';
   f         record;
@@ -161,7 +162,7 @@ BEGIN
   FOR f IN
     SELECT s.*, r.route, r.arg
     FROM jsonb_to_recordset(v_def->'functions')
-           AS s(name text, arguments text, result text, inputs text[], output_types text[], returns_set boolean, public_execute boolean)
+           AS s(name text, arguments text, result text, inputs text[], output_types text[], returns_set boolean, volatile boolean, public_execute boolean)
     JOIN (SELECT split_part(r, ' ', 1), split_part(r, ' ', 2), nullif(split_part(r, ' ', 3), '')
           FROM unnest(v_routes) AS r) AS r(name, route, arg) ON r.name = s.name
     -- an overload without the routing argument (fs_changes_head()) is not the package's call
@@ -179,9 +180,12 @@ BEGIN
         CASE WHEN f.route = 'fork' THEN format('%I.cluster_fork_route(p_source, p_target)', v_schema)
              ELSE format('pg_catalog.hashtext(%s)', f.arg) END,
         f.name,
-        array_to_string(array_replace(f.inputs, f.arg,
-          format('pg_catalog.substr(pg_catalog.set_config(%L, p__tag, true), 1, 0) OPERATOR(pg_catalog.||) %s',
-                 'deepagents_backends.tag', f.arg)), ', '));
+        array_to_string(array_replace(array_replace(f.inputs, f.arg,
+          format('%I.cluster_here(pg_catalog.substr(pg_catalog.set_config(%L, p__tag, true), 1, 0) OPERATOR(pg_catalog.||) %s, %s)',
+                 v_schema, 'deepagents_backends.tag', f.arg,
+                 CASE WHEN f.volatile AND f.name <> 'fs_search' THEN 'true' ELSE 'false' END)),
+          -- (a fork writes its target too)
+          CASE WHEN f.route = 'fork' THEN 'p_target' END, format('%I.cluster_here(p_target, true)', v_schema)), ', '));
       EXECUTE format('COMMENT ON FUNCTION %I.%I IS %L', v_schema, f.name || '__px', v_mark);
       v_made := v_made || (f.name || '__px');
     END IF;
@@ -200,14 +204,19 @@ BEGIN
       FROM unnest(f.output_types) WITH ORDINALITY AS o(t, i);
       v_merge := format('SELECT %s FROM %I.%I(%s) AS r(%s)', v_merge, v_schema, f.name || '__all', v_calls, v_body);
     END IF;
+    -- A call on every partition holds the front's cluster lock shared: splitCluster() holds it
+    -- exclusively, so such a call waits for a split instead of reaching some partitions before
+    -- their workspaces moved and others after.
+    v_lock := format('SELECT pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtext(%L))',
+                     'deepagents-backends:cluster-split:' || v_schema);
     v_body := CASE f.route
-      WHEN 'all' THEN v_merge
+      WHEN 'all' THEN v_lock || '; ' || v_merge
       WHEN 'or-all' THEN NULL
       ELSE format('SELECT * FROM %I.%I(%s, %s)', v_schema, f.name || '__px', v_tag, v_calls)
     END;
     -- Each branch has a condition on the arguments alone, so PostgreSQL runs only the chosen one.
-    v_body := coalesce(v_body, format('SELECT * FROM %I.%I(%s, %s) WHERE %s IS NOT NULL AND %s <> '''' UNION ALL %s HAVING %s IS NULL OR %s = ''''',
-                  v_schema, f.name || '__px', v_tag, v_calls,
+    v_body := coalesce(v_body, format('%s WHERE %s IS NULL OR %s = ''''; SELECT * FROM %I.%I(%s, %s) WHERE %s IS NOT NULL AND %s <> '''' UNION ALL %s HAVING %s IS NULL OR %s = ''''',
+                  v_lock, f.arg, f.arg, v_schema, f.name || '__px', v_tag, v_calls,
                   f.arg, f.arg, v_merge, f.arg, f.arg));
     EXECUTE format('CREATE FUNCTION %I.%I(%s) RETURNS %s LANGUAGE sql AS %L', v_schema, f.name, f.arguments, v_returns, v_body);
     EXECUTE format('COMMENT ON FUNCTION %I.%I IS %L', v_schema, f.name, v_mark);

@@ -1,8 +1,8 @@
 -- On a migrated partition of a cluster (src/postgres/cluster/): every function of the schema,
 -- with what sql/cluster_install.sql needs to define a proxy of it on the proxy database: the
 -- argument list as declared (defaults included), the names of its inputs in order, its result,
--- the types of its output columns, and whether PUBLIC may execute it (the proxy repeats the
--- partition's grant).
+-- the types of its output columns, whether it may write (volatile), and whether PUBLIC may
+-- execute it (the proxy repeats the partition's grant).
 SELECT p.proname AS name,
        pg_catalog.pg_get_function_arguments(p.oid) AS arguments,
        pg_catalog.pg_get_function_result(p.oid) AS result,
@@ -17,6 +17,7 @@ SELECT p.proname AS name,
                        WHERE a.m IN ('o', 'b', 't') ORDER BY a.i)
        END AS output_types,
        p.proretset AS returns_set,
+       p.provolatile = 'v' AS volatile,
        pg_catalog.has_function_privilege('public', p.oid, 'EXECUTE') AS public_execute
 FROM pg_catalog.pg_proc p
 WHERE p.pronamespace = :schema::regnamespace AND p.prokind = 'f'

@@ -162,7 +162,10 @@ export const clusterErrors = {
     "migrate({ cluster }) applies or reverts every migration: count is not taken (partitions and front stay at one version)",
   splitMismatch: (current: string[], count: number) =>
     `splitCluster() doubles the partitions: give the front's ${current.length} partitions in order (${current.join("; ")}), then as many new ones (got ${count} in all)`,
-  splitTargetNotEmpty: (where: string) => `A new partition must be empty (${where} has files)`,
+  splitTargetNotEmpty: (where: string) => `A new partition must be empty (${where} has rows in the schema)`,
+  splitRunning: (schema: string) => `A split of the cluster of schema "${schema}" is already running`,
+  splitUndoFailed: (cause: string, failures: string[]) =>
+    `The split failed (${cause}) and could not be undone everywhere (${failures.join("; ")}): run splitCluster() again once the partitions answer`,
   splitUnknownTables: (tables: string[]) =>
     `splitCluster() does not know how to split the table(s) ${tables.join(", ")}: this version of the package cannot split this schema`,
   partitionsDiffer: (first: string, other: string) =>

@@ -71,7 +71,7 @@ if (!skipWithoutCluster("splitCluster")) {
       for (const moves of [true, true, true, false, false, false]) names.push(await nameFor(p, moves));
     const views = names.map((n) => front.withWorkspace(n) as unknown as Versioned & PostgresBackend);
     for (const [i, v] of views.entries()) {
-      await v.setHistory({ enabled: i % 2 === 0 });
+      await v.setHistory({ enabled: i % 2 === 0 || i === 7 }); // (7: the second writer checkpoints)
       await v.write("/a.txt", `alpha ${i}\n`);
       await v.edit("/a.txt", "alpha", "beta");
       await v.uploadFiles([["/bin/b.bin", Uint8Array.from([0, 1, 2, i])]]);
@@ -132,11 +132,79 @@ if (!skipWithoutCluster("splitCluster")) {
         else await new Promise((r) => setTimeout(r, 20));
       }
     })();
+    // And on a moving workspace with history, the writes that are not files: checkpoints taken
+    // and files deleted, each acknowledged one owed after the split.
+    const taken: Array<{ id: number; label: string | null }> = [];
+    const deleted: string[] = [];
+    const other = views[7]; // partition 1 -> 3
+    const others = (async () => {
+      for (let n = 0; writing; n++) {
+        const c = await other.checkpoint({ label: `during ${n}` }).catch(() => null);
+        if (c) taken.push({ id: c.id, label: c.label ?? null });
+        const made = await other.write(`/d/${n}.txt`, "d").catch(() => ({ error: "failed" }));
+        if (!made.error) {
+          const gone = await other.delete(`/d/${n}.txt`).catch(() => ({ error: "failed" }));
+          if (!gone.error) deleted.push(`/d/${n}.txt`);
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
     await new Promise((r) => setTimeout(r, 300));
+    // One split at a time: while the front's split lock is held, another is refused.
+    const held = await frontDb.query("SELECT pg_advisory_lock(hashtext($1))", [
+      `deepagents-backends:cluster-split:${schema}`,
+    ]);
+    void held;
+    try {
+      await splitCluster({ connectionString: layout.proxyUrl, schema, cluster: { partitions: after } });
+      assert.unreachable("a second split");
+    } catch (e) {
+      assert.is((e as Error).message, clusterErrors.splitRunning(schema));
+    } finally {
+      await frontDb.query("SELECT pg_advisory_unlock(hashtext($1))", [`deepagents-backends:cluster-split:${schema}`]);
+    }
+    const versionsBefore = new Map<string, string[]>();
+    for (const v of views.filter((_, i) => i % 2 === 0)) {
+      const h = (await v.history("/a.txt")).versions ?? [];
+      versionsBefore.set(
+        v.workspace,
+        await Promise.all(
+          h.map(async (x) => String((await v.readVersion("/a.txt", x.version as number)).content ?? "")),
+        ),
+      );
+    }
     const report = await splitCluster({ connectionString: layout.proxyUrl, schema, cluster: { partitions: after } });
     await new Promise((r) => setTimeout(r, 300));
     writing = false;
-    await writer;
+    await Promise.all([writer, others]);
+    // Every acknowledged checkpoint is there, with its id and label; ids stay unique; every
+    // acknowledged delete holds.
+    const kept = await other.checkpoints();
+    for (const c of taken)
+      assert.ok(
+        kept.some((k) => k.id === c.id && (k.label ?? null) === c.label),
+        `checkpoint ${c.id}`,
+      );
+    assert.is(new Set(kept.map((k) => k.id)).size, kept.length);
+    const fresh = await other.checkpoint({ label: "after" });
+    assert.ok(
+      kept.every((k) => k.id < fresh.id),
+      "a checkpoint id is never reused",
+    );
+    for (const path of deleted) assert.ok((await other.read(path)).error, `${path} stays deleted`);
+    assert.ok(taken.length > 0 && deleted.length > 0, "the second writer wrote");
+    // Every version's content came along.
+    for (const [w, texts] of versionsBefore) {
+      const v = front.withWorkspace(w) as unknown as Versioned & PostgresBackend;
+      const h = (await v.history("/a.txt")).versions ?? [];
+      assert.equal(
+        await Promise.all(
+          h.map(async (x) => String((await v.readVersion("/a.txt", x.version as number)).content ?? "")),
+        ),
+        texts,
+        w,
+      );
+    }
     assert.equal(
       report.moved.map((m) => [m.from, m.to, m.workspaces > 0]),
       [
@@ -155,14 +223,17 @@ if (!skipWithoutCluster("splitCluster")) {
         ]);
         assert.ok(i === home ? rows[0].n > 0 : rows[0].n === 0, `${v.workspace}: ${rows[0].n} files on partition ${i}`);
       }
-      const own = Object.fromEntries(Object.entries(await snapshot(v)).filter(([path]) => !path.startsWith("/w/")));
+      const own = Object.fromEntries(Object.entries(await snapshot(v)).filter(([path]) => !/^\/[wd]\//.test(path)));
       assert.equal(own, snaps.get(v.workspace), `files of ${v.workspace}`);
       assert.equal(
         (await v.ls("/empty")).files?.map((f) => f.path),
         ["/empty/dir/"],
       );
       assert.equal((await v.history("/a.txt")).versions, histories.get(v.workspace), `history of ${v.workspace}`);
-      assert.equal(await v.checkpoints(), checkpoints.get(v.workspace));
+      // (the second writer adds checkpoints to its workspace: the ones from before are all there)
+      const now = await v.checkpoints();
+      const then = checkpoints.get(v.workspace) as typeof now;
+      assert.equal(now.slice(0, then.length), then, `checkpoints of ${v.workspace}`);
       assert.equal((await v.grep("needle")).matches?.length, 1);
     }
     for (const [key, content] of acknowledged) {
@@ -187,6 +258,14 @@ if (!skipWithoutCluster("splitCluster")) {
     await stale.close();
     assert.instance(outcome, ResyncRequiredError);
 
+    // A call that reaches the old partition for a moved workspace is refused there: by the
+    // partition's map (what the front's proxies call first), and by its CHECK (raw SQL).
+    await partitionDbs[(await hash(moved.workspace, 3)) - 2]
+      .query(`SELECT ${s}.cluster_here($1, false)`, [moved.workspace])
+      .then(
+        () => assert.unreachable("the old partition's map"),
+        (e) => assert.match(e.message, /is moving to another partition: try again/),
+      );
     // A write that reaches the old partition for a moved workspace is refused there.
     const old = partitionDbs[(await hash(moved.workspace, 3)) - 2];
     await old

@@ -61,6 +61,8 @@ export const SQLSTATE = {
   forkAcrossPartitions: "DA020",
   /** sql/cluster_install.sql: the cluster was installed with another number of partitions. */
   partitionCountChanged: "DA021",
+  /** sql/cluster_partition_guard.sql cluster_here(): the workspace is not (or no longer) on this partition: a split moves it. */
+  workspaceMoving: "DA022",
 } as const;
 
 /** The SQLSTATE of a database error, or undefined for anything else. */

@@ -21,15 +21,25 @@ export async function migrateCluster(
   // Partitions at different migrations, or a front removed over partitions still migrated.
   if (options.count !== undefined) throw new Error(clusterErrors.noCount());
   if (options.direction === "down") {
-    if (!options.dryRun)
+    if (!options.dryRun) {
       await onFront(options, (client) => runDefinition(client, schema, { schema }, sql.clusterUninstall));
+      for (const url of urls) {
+        await onPartition(options, url, (client) =>
+          runDefinition(client, schema, { schema }, sql.clusterPartitionDrop),
+        );
+      }
+    }
     return migratePartitions(options, schema, urls);
   }
   const applied = await migratePartitions(options, schema, urls);
   if (options.dryRun) return applied;
+  const mask = urls.length - 1;
   for (const [index, url] of urls.entries()) {
-    await onPartition(options, url, (client) => partitionCheck(client, schema, urls.length, index, "add"));
-    await onPartition(options, url, (client) => partitionCheck(client, schema, urls.length, index, "validate"));
+    await onPartition(options, url, async (client) => {
+      await partitionMap(client, schema, { mask, index }, { mask, index });
+      await partitionCheck(client, schema, urls.length, index, "add");
+      await partitionCheck(client, schema, urls.length, index, "validate");
+    });
   }
   log(`front: ${urls.length} partitions`);
   await installFront(options, schema, urls);
@@ -91,6 +101,26 @@ export function partitionCheck(
   step: "add" | "validate",
 ): Promise<void> {
   return runDefinition(client, schema, { schema, mask: count - 1, index, step }, sql.clusterPartitionCheck);
+}
+
+/**
+ * Which workspaces the partition answers for, to writes and to reads (sql/cluster_partition_guard.sql);
+ * waits for the calls in flight there.
+ */
+export function partitionMap(
+  client: pg.ClientBase,
+  schema: string,
+  write: { mask: number; index: number },
+  read: { mask: number; index: number },
+): Promise<void> {
+  const definition = {
+    schema,
+    write_mask: write.mask,
+    write_index: write.index,
+    read_mask: read.mask,
+    read_index: read.index,
+  };
+  return runDefinition(client, schema, definition, sql.clusterPartitionGuard);
 }
 
 /** The scope (sql/cluster_scope.sql) and a block, inside the caller's open transaction. */

@@ -1,38 +1,34 @@
 /**
  * splitCluster(): twice as many partitions (docs/CLUSTER.md, "Adding partitions"). PL/Proxy maps
- * a workspace to hashtext(workspace) & (count - 1), so doubling the count keeps each workspace on
- * its partition j or moves it to j + count: half of each partition's workspaces move, each to a
- * new partition of its own.
- *   0. A fence on each old partition: the CHECK that its files and directories belong to it under
- *      the new map (NOT VALID). From then on a moving workspace's writes fail there (the caller
- *      retries; nothing acknowledged can land where the copy has already passed).
- *   1. For each old partition j, in one transaction there that makes its other writers wait
- *      (SHARE locks on every workspace table; reads go on): the moving workspaces' rows are
- *      copied to partition j + count as they are (the target's triggers off: files, chunks,
- *      history, checkpoints, change log; ids and versions kept, so change-feed cursors and
- *      checkpoint ids stay valid), grants made again with grant_workspace(), the target's
- *      sequences moved past the source's, the target fenced for its own index, and committed;
- *      then the rows are deleted from j (triggers off: a move is not a delete in any log), and
- *      each moved workspace's log there gets a horizon above every id (a watch still reading it
- *      there is told to resync).
- *   2. The front is made again for the new count; only then do the old partitions commit.
- *   3. The fences are validated and the old partitions' unused chunks and blobs swept.
- * A failure before step 2 undoes steps 0 and 1 (the new partitions are emptied again).
+ * a workspace to hashtext(workspace) & (count - 1), so doubling the count keeps each workspace of
+ * partition j on j or moves it to j + count: half of each partition's workspaces move, each to a
+ * new partition of its own. Each partition answers only for the workspaces of its maps
+ * (sql/cluster_partition_guard.sql: a write map and a read map, checked by every routed call,
+ * changed only once the calls in flight are done). The split moves the maps in this order:
+ *   0. The front's split lock, held to the end: one split at a time, and the calls on every
+ *      partition (pruneChanges, grants to every workspace, ...) wait for it.
+ *   1. The fence: each old partition's write map becomes the new one. A moving workspace's
+ *      writes are refused from then on (DA022, "try again"); its reads go on where it is.
+ *   2. The copy, old partition by old partition, from one snapshot: the moving workspaces' rows
+ *      to partition j + count as they are (the target's triggers off: files, chunks, history,
+ *      checkpoints, change log; ids and versions kept, so change-feed cursors and checkpoint ids
+ *      stay valid), grants made again with grant_workspace(), the target's sequences moved past
+ *      the source's. Nobody else writes these rows: the fence.
+ *   3. The switch: the front is made again for the new count.
+ *   4. Each old partition's read map becomes the new one, and the moved rows are deleted there
+ *      (triggers off: a move is not a delete in any log), each moved workspace's log there closed
+ *      with a horizon above every id (a watch still reading it there is told to resync).
+ *   5. The CHECKs on files and directories for the new map, and a sweep of the old partitions'
+ *      unused chunks and blobs.
+ * A failure before step 3 puts the old maps back and empties the new partitions (they were
+ * empty); the split can then be run again.
  */
 import pg from "pg";
 import { clusterErrors } from "../../protocol.js";
 import { clientConfig, validateSchema } from "../config.js";
 import type { MigrateOptions } from "../migrate.js";
 import * as sql from "../sql/queries.js";
-import {
-  installFront,
-  migratePartitions,
-  onFront,
-  onPartition,
-  partitionCheck,
-  partitionConnection,
-  runInOpenTransaction,
-} from "./install.js";
+import { installFront, migratePartitions, onPartition, partitionCheck, partitionMap } from "./install.js";
 import { type ClusterOptions, libpqOptions, validateCluster } from "./options.js";
 
 export interface SplitReport {
@@ -68,188 +64,262 @@ const TABLES: Record<string, { moves: (m: (column: string) => string) => string 
 };
 /** The tables whose moving rows are deleted from the source (not the shared ones, swept later). */
 const OWN_ROWS = ["files", "directories", "changes", "changes_horizon", "checkpoints", "file_versions", "tombstones"];
-/** Rows per INSERT on the target (a file may be 64 MiB: the batch is held in memory twice). */
+/** Rows per FETCH, and the most JSON sent to the target in one INSERT (a larger row goes alone). */
 const BATCH = 50;
+const BATCH_CHARS = 32 << 20;
 
 export async function splitCluster(options: MigrateOptions & { cluster: ClusterOptions }): Promise<SplitReport> {
   const schema = validateSchema(options.schema);
   const urls = validateCluster(options.cluster);
   const count = urls.length / 2;
   const log = options.log ?? (() => {});
-  const current = await onFront(options, (c) => sql.clusterPartitions.run(c, schema, { schema }));
-  const expected = urls.slice(0, count).map(libpqOptions);
-  if (count < 1 || current.length !== count || current.some((p, i) => p.options !== expected[i])) {
-    throw new Error(
-      clusterErrors.splitMismatch(
-        current.map((p) => p.options),
-        urls.length,
-      ),
-    );
-  }
-  // The new partitions: migrated, and empty.
-  await migratePartitions(options, schema, urls.slice(count));
-  for (const url of urls.slice(count)) {
-    const [{ n }] = (
-      await onPartition(options, url, (c) => c.query(`SELECT count(*)::int AS n FROM ${id(schema)}.files`))
-    ).rows;
-    if (n > 0) throw new Error(clusterErrors.splitTargetNotEmpty(libpqOptions(url)));
-  }
-  const report: SplitReport = { moved: [] };
-  const sources: pg.Client[] = [];
-  let switched = false;
+  const mask = 2 * count - 1;
+  const lock = new pg.Client(clientConfig({ ...options, statementTimeoutMs: 0 }));
+  await lock.connect();
   try {
-    // The fence, first and in a short transaction of its own on each old partition: from here on
-    // a moving workspace's rows cannot be written there (CHECK with the new map, NOT VALID), so a
-    // write of one fails until the front routes it to its new partition. (Adding it needs an
-    // ACCESS EXCLUSIVE lock for a moment: inside the long transaction below it would deadlock
-    // with the writers that transaction makes wait.)
-    for (let j = 0; j < count; j++)
-      await onPartition(options, urls[j], (c) => partitionCheck(c, schema, 2 * count, j, "add"));
-    for (let j = 0; j < count; j++) {
-      const source = await open(options, urls[j]);
-      sources.push(source);
-      log(`partition ${j} -> ${j + count}`);
-      report.moved.push(await moveHalf(options, source, urls[j + count], schema, j, count));
+    const [{ locked }] = (
+      await lock.query("SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtext($1)) AS locked", [
+        `deepagents-backends:cluster-split:${schema}`,
+      ])
+    ).rows;
+    if (!locked) throw new Error(clusterErrors.splitRunning(schema));
+    const current = await sql.clusterPartitions.run(lock, schema, { schema });
+    const expected = urls.slice(0, count).map(libpqOptions);
+    if (count < 1 || current.length !== count || current.some((p, i) => p.options !== expected[i])) {
+      throw new Error(
+        clusterErrors.splitMismatch(
+          current.map((p) => p.options),
+          urls.length,
+        ),
+      );
     }
-    log(`front: ${urls.length} partitions`);
-    await installFront(options, schema, urls, { split: true });
-    switched = true;
-    for (const source of sources) await source.query("COMMIT");
-  } catch (e) {
-    await Promise.all(sources.map((s) => s.query("ROLLBACK").catch(() => {})));
-    if (!switched) {
-      // Nothing moved: the old partitions get their fence back for the old map, the new ones are
-      // emptied again (they were empty), and the front still routes as before.
-      for (let j = 0; j < count; j++) {
-        await onPartition(options, urls[j], (c) => partitionCheck(c, schema, count, j, "add")).catch(() => {});
-        await onPartition(options, urls[j + count], (c) => emptyPartition(c, schema)).catch(() => {});
-      }
-    }
-    throw e;
-  } finally {
-    await Promise.all(sources.map((s) => s.end().catch(() => {})));
-  }
-  // Outside the switch: check the rows already there, and sweep what the sources no longer use.
-  for (const [index, url] of urls.entries()) {
-    await onPartition(options, url, (c) => partitionCheck(c, schema, urls.length, index, "validate"));
-    if (index < count) {
+    // The new partitions: migrated, and empty.
+    await migratePartitions(options, schema, urls.slice(count));
+    for (const [k, url] of urls.slice(count).entries()) {
       await onPartition(options, url, async (c) => {
-        await sql.pruneChunks.run(c, schema, {});
-        await c.query(`SELECT ${id(schema)}.history_collect_blobs()`);
+        if ((await countRows(c, schema)) === 0) return;
+        // What an interrupted split of this cluster left on its target is emptied; anything else
+        // there is someone's data.
+        if (!(await leftOfSplit(c, schema, mask, k + count))) {
+          throw new Error(clusterErrors.splitTargetNotEmpty(libpqOptions(url)));
+        }
+        await emptyPartition(c, schema);
       });
     }
+    const report: SplitReport = { moved: [] };
+    let switched = false;
+    try {
+      for (let j = 0; j < count; j++) {
+        const target = { mask, index: j + count };
+        await onPartition(options, urls[j + count], (c) => partitionMap(c, schema, target, target));
+        await onPartition(options, urls[j], (c) =>
+          partitionMap(c, schema, { mask, index: j }, { mask: count - 1, index: j }),
+        );
+      }
+      for (let j = 0; j < count; j++) {
+        log(`partition ${j} -> ${j + count}`);
+        report.moved.push(await copyHalf(options, urls[j], urls[j + count], schema, j, count));
+      }
+      log(`front: ${urls.length} partitions`);
+      await installFront(options, schema, urls, { split: true });
+      switched = true;
+    } catch (e) {
+      if (!switched) await undo(options, urls, schema, count, e);
+      throw e;
+    }
+    for (let j = 0; j < count; j++) await onPartition(options, urls[j], (c) => forget(c, schema, j, count));
+    // The CHECKs for the new map, and the sweep of what the old partitions no longer use.
+    for (const [index, url] of urls.entries()) {
+      await onPartition(options, url, async (c) => {
+        await partitionCheck(c, schema, urls.length, index, "add");
+        await partitionCheck(c, schema, urls.length, index, "validate");
+        if (index < count) {
+          await sql.pruneChunks.run(c, schema, {});
+          await c.query(`SELECT ${id(schema)}.history_collect_blobs()`);
+        }
+      });
+    }
+    return report;
+  } finally {
+    await lock.end().catch(() => {}); // (ending the session releases the split lock)
   }
-  return report;
-}
-
-const id = (name: string) => `"${name.replace(/"/g, '""')}"`;
-
-async function open(options: MigrateOptions, url: URL): Promise<pg.Client> {
-  const client = new pg.Client(clientConfig({ ...partitionConnection(options, url), statementTimeoutMs: 0 }));
-  await client.connect();
-  return client;
 }
 
 /**
- * Partition j's moving half to `targetUrl` (committed there), and deleted from `source` in the
- * open transaction it begins there (left open: the caller commits it once the front routes to
- * the target).
+ * Before the switch nothing has moved: the old partitions' maps back to the old count, the new
+ * partitions emptied again. Each step is tried even if another fails; their failures are
+ * reported with the split's own.
  */
-async function moveHalf(
+async function undo(
   options: MigrateOptions,
-  source: pg.Client,
+  urls: URL[],
+  schema: string,
+  count: number,
+  cause: unknown,
+): Promise<void> {
+  const failures: string[] = [];
+  for (let j = 0; j < count; j++) {
+    const old = { mask: count - 1, index: j };
+    await onPartition(options, urls[j], (c) => partitionMap(c, schema, old, old)).catch((e) =>
+      failures.push(`partition ${j}: ${(e as Error).message}`),
+    );
+    await onPartition(options, urls[j + count], (c) => emptyPartition(c, schema)).catch((e) =>
+      failures.push(`partition ${j + count}: ${(e as Error).message}`),
+    );
+  }
+  if (failures.length > 0) {
+    throw new Error(clusterErrors.splitUndoFailed((cause as Error)?.message ?? String(cause), failures));
+  }
+}
+
+const id = (name: string) => `"${name.replace(/"/g, '""')}"`;
+/** The data tables (not the migrations table). */
+const DATA_TABLES = Object.keys(TABLES).filter((t) => t !== "migrations");
+/** The test that a row (its workspace column) belongs to partition `to` of 2 × count. */
+const movesTo = (to: number, count: number) => (column: string) =>
+  `(pg_catalog.hashtext(${column.includes(".") ? column : `t.${column}`}) & ${2 * count - 1}) = ${to}`;
+/** The moving workspaces among the rows of the workspace tables. */
+const movingWorkspaces = (s: string, moving: (c: string) => string) =>
+  `SELECT DISTINCT t.workspace FROM (${OWN_ROWS.map((t) => `SELECT workspace FROM ${s}.${t}`).join(" UNION ")}) t WHERE ${moving("workspace")}`;
+
+/** The partition is the target `index` of a split to `mask` that did not finish (its map says so). */
+async function leftOfSplit(client: pg.ClientBase, schema: string, mask: number, index: number): Promise<boolean> {
+  const { rows } = await client
+    .query(
+      `SELECT EXISTS (SELECT 1 FROM ${id(schema)}.cluster_map m WHERE m.write_mask = $1 AND m.write_index = $2) AS left`,
+      [mask, index],
+    )
+    .catch(() => ({ rows: [{ left: false }] })); // (no map: never part of a cluster)
+  return rows[0].left;
+}
+
+/** Rows of workspaces in the schema (a new partition has none; it may have a default setting). */
+async function countRows(client: pg.ClientBase, schema: string): Promise<number> {
+  let rows = 0;
+  for (const table of [...OWN_ROWS, "chunks", "blobs", "workspace_grants"]) {
+    rows += (await client.query(`SELECT count(*)::int AS n FROM ${id(schema)}.${id(table)}`)).rows[0].n;
+  }
+  return rows;
+}
+
+/**
+ * Partition j's moving workspaces to `targetUrl`, read in one snapshot of the source (REPEATABLE
+ * READ) and committed on the target. The fence keeps every writer off these rows.
+ */
+async function copyHalf(
+  options: MigrateOptions,
+  sourceUrl: URL,
   targetUrl: URL,
   schema: string,
   j: number,
   count: number,
 ): Promise<SplitReport["moved"][number]> {
   const s = id(schema);
-  const mask = 2 * count - 1;
   const to = j + count;
-  const moving = (column: string) =>
-    `(pg_catalog.hashtext(${column.includes(".") ? column : `t.${column}`}) & ${mask}) = ${to}`;
-  await source.query("BEGIN");
-  await source.query("SET LOCAL statement_timeout = 0");
-  const tables = (
-    await source.query<{ name: string }>(
-      "SELECT c.relname AS name FROM pg_catalog.pg_class c WHERE c.relnamespace = $1::regnamespace AND c.relkind = 'r' ORDER BY 1",
-      [schema],
-    )
-  ).rows.map((r) => r.name);
-  const unknown = tables.filter((t) => !(t in TABLES));
-  if (unknown.length > 0) throw new Error(clusterErrors.splitUnknownTables(unknown));
-  // Writers wait from here (a write in flight finishes first; the fence already refuses a moving
-  // workspace's inserts and updates, and this makes its deletes wait too); readers go on.
-  await source.query(
-    `LOCK TABLE ${OWN_ROWS.concat("history_settings", "workspace_grants")
-      .map((t) => `${s}.${t}`)
-      .join(", ")} IN SHARE MODE`,
-  );
-  let rows = 0;
-  await onPartition(options, targetUrl, async (target) => {
-    await target.query("BEGIN");
+  const moving = movesTo(to, count);
+  return onPartition(options, sourceUrl, async (source) => {
+    await source.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     try {
-      await target.query("SET LOCAL session_replication_role = replica"); // as they are: no trigger runs
-      await target.query(`DELETE FROM ${s}.history_settings WHERE scope = ''`); // the source's default wins
-      for (const table of tables) {
-        const where = TABLES[table].moves(moving);
-        if (where) rows += await copyRows(source, target, schema, table, where.replaceAll("{{schema}}", s));
-      }
-      const grants = await source.query<{ role_name: string; workspace: string | null }>(
-        `SELECT t.role_name, t.workspace FROM ${s}.workspace_grants t WHERE t.workspace IS NULL OR ${moving("workspace")}`,
-      );
-      await target.query("SET LOCAL session_replication_role = origin");
-      for (const g of grants.rows)
-        await sql.grantWorkspace.run(target, schema, { role: g.role_name, workspace: g.workspace });
-      // Ids and versions go on from the source's: a change id or checkpoint id is never reused.
-      const sequences = await source.query<{ name: string; last: string | null }>(
-        "SELECT sequencename AS name, last_value::text AS last FROM pg_catalog.pg_sequences WHERE schemaname = $1",
-        [schema],
-      );
-      for (const q of sequences.rows) {
-        if (q.last !== null) await target.query("SELECT pg_catalog.setval($1, $2)", [`${s}.${id(q.name)}`, q.last]);
-      }
-      await runInOpenTransaction(target, schema, { schema, mask, index: to, step: "add" }, sql.clusterPartitionCheck);
-      await target.query("COMMIT");
-    } catch (e) {
-      await target.query("ROLLBACK").catch(() => {});
-      throw e;
+      const tables = (
+        await source.query<{ name: string }>(
+          "SELECT c.relname AS name FROM pg_catalog.pg_class c WHERE c.relnamespace = $1::regnamespace AND c.relkind = 'r' ORDER BY 1",
+          [schema],
+        )
+      ).rows.map((r) => r.name);
+      const unknown = tables.filter((t) => !(t in TABLES) && t !== "cluster_map");
+      if (unknown.length > 0) throw new Error(clusterErrors.splitUnknownTables(unknown));
+      const workspaces = (await source.query(movingWorkspaces(s, moving))).rows.length;
+      let rows = 0;
+      await onPartition(options, targetUrl, async (target) => {
+        await target.query("BEGIN");
+        try {
+          await target.query("SET LOCAL session_replication_role = replica"); // as they are: no trigger runs
+          await target.query(`DELETE FROM ${s}.history_settings WHERE scope = ''`); // the source's default wins
+          for (const table of tables) {
+            const where = TABLES[table]?.moves(moving);
+            if (where) rows += await copyRows(source, target, schema, table, where.replaceAll("{{schema}}", s));
+          }
+          const grants = await source.query<{ role_name: string; workspace: string | null }>(
+            `SELECT t.role_name, t.workspace FROM ${s}.workspace_grants t WHERE t.workspace IS NULL OR ${moving("workspace")}`,
+          );
+          await target.query("SET LOCAL session_replication_role = origin");
+          for (const g of grants.rows) {
+            await sql.grantWorkspace.run(target, schema, { role: g.role_name, workspace: g.workspace });
+          }
+          // Ids and versions go on past the source's: a change id or checkpoint id is never
+          // reused. (pg_sequence_last_value, not pg_sequences: that shows NULL to a role
+          // without USAGE on the sequence.)
+          const sequences = await source.query<{ name: string; last: string | null }>(
+            `SELECT c.relname AS name, pg_catalog.pg_sequence_last_value(c.oid)::text AS last
+             FROM pg_catalog.pg_class c WHERE c.relnamespace = $1::regnamespace AND c.relkind = 'S'`,
+            [schema],
+          );
+          for (const q of sequences.rows) {
+            if (q.last === null) continue; // never used
+            await target.query(
+              `SELECT pg_catalog.setval($1::regclass, greatest($2::bigint,
+                 coalesce(pg_catalog.pg_sequence_last_value($1::regclass), 0)))`,
+              [`${s}.${id(q.name)}`, q.last],
+            );
+          }
+          await target.query("COMMIT");
+        } catch (e) {
+          await target.query("ROLLBACK").catch(() => {});
+          throw e;
+        }
+      });
+      return { from: j, to, workspaces, rows };
+    } finally {
+      await source.query("ROLLBACK").catch(() => {});
     }
   });
-  // The source forgets them: rows deleted with triggers off (a move is not a delete in any log),
-  // each moved workspace's log closed with a horizon above every id (a watcher still reading it
-  // here is told to resync, and a new watch() asks the front, which now names the target).
-  await source.query("SET LOCAL session_replication_role = replica");
-  const moved = await source.query<{ workspace: string }>(
-    `SELECT DISTINCT t.workspace FROM (${OWN_ROWS.map((t) => `SELECT workspace FROM ${s}.${t}`).join(" UNION ")}) t WHERE ${moving("workspace")}`,
-  );
-  for (const table of OWN_ROWS) await source.query(`DELETE FROM ${s}.${table} t WHERE ${moving("workspace")}`);
-  await source.query(`DELETE FROM ${s}.history_settings t WHERE t.scope <> '' AND ${moving("scope")}`);
-  await source.query(`DELETE FROM ${s}.workspace_grants t WHERE ${moving("workspace")}`);
-  await source.query(
-    `INSERT INTO ${s}.changes_horizon (workspace, pruned_to) SELECT w, 9223372036854775807 FROM unnest($1::text[]) AS w`,
-    [moved.rows.map((r) => r.workspace)],
-  );
-  await source.query("SET LOCAL session_replication_role = origin");
-  return { from: j, to, workspaces: moved.rows.length, rows };
+}
+
+/**
+ * After the switch, on old partition j: its read map is the new one (waiting for the calls in
+ * flight: a read already routed here finishes first), the moved rows are deleted (triggers off),
+ * and each moved workspace's log is closed with a horizon above every id.
+ */
+async function forget(client: pg.ClientBase, schema: string, j: number, count: number): Promise<void> {
+  const s = id(schema);
+  const moving = movesTo(j + count, count);
+  const map = { mask: 2 * count - 1, index: j };
+  await partitionMap(client, schema, map, map);
+  await client.query("BEGIN");
+  try {
+    await client.query("SET LOCAL session_replication_role = replica");
+    const moved = (await client.query<{ workspace: string }>(movingWorkspaces(s, moving))).rows.map((r) => r.workspace);
+    for (const table of OWN_ROWS) await client.query(`DELETE FROM ${s}.${table} t WHERE ${moving("workspace")}`);
+    await client.query(`DELETE FROM ${s}.history_settings t WHERE t.scope <> '' AND ${moving("scope")}`);
+    await client.query(`DELETE FROM ${s}.workspace_grants t WHERE ${moving("workspace")}`);
+    await client.query(
+      `INSERT INTO ${s}.changes_horizon (workspace, pruned_to) SELECT w, 9223372036854775807 FROM unnest($1::text[]) AS w`,
+      [moved],
+    );
+    await client.query("COMMIT");
+  } catch (e) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw e;
+  }
 }
 
 /** Every row of the schema's data tables deleted, triggers off: a new partition as it was. */
 async function emptyPartition(client: pg.ClientBase, schema: string): Promise<void> {
   await client.query("BEGIN");
-  await client.query("SET LOCAL session_replication_role = replica");
-  for (const [table, rule] of Object.entries(TABLES)) {
-    if (table !== "migrations" && (rule.moves(() => "true") !== null || table === "workspace_grants")) {
-      await client.query(`DELETE FROM ${id(schema)}.${id(table)}`);
-    }
+  try {
+    await client.query("SET LOCAL session_replication_role = replica");
+    for (const table of DATA_TABLES) await client.query(`DELETE FROM ${id(schema)}.${id(table)}`);
+    await client.query("COMMIT");
+  } catch (e) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw e;
   }
-  await client.query("COMMIT");
 }
 
 /** The rows of `table` matching `where` (alias t), from source to target in batches; how many. */
 async function copyRows(
-  source: pg.Client,
-  target: pg.Client,
+  source: pg.ClientBase,
+  target: pg.ClientBase,
   schema: string,
   table: string,
   where: string,
@@ -265,31 +335,39 @@ async function copyRows(
     )
   ).rows.map((r) => id(r.name));
   const list = columns.join(", ");
-  // A cursor in the source's open transaction (its snapshot, under its locks).
+  // Every value as its text form (bytea as \x hex, timestamps to the microsecond), which
+  // jsonb_populate_recordset reads back with each column's own input function.
   await source.query(
-    `DECLARE split_rows NO SCROLL CURSOR FOR SELECT ${columns.map((c) => `t.${c}`).join(", ")} FROM ${s}.${id(table)} t WHERE ${where}`,
+    `DECLARE split_rows NO SCROLL CURSOR FOR SELECT ${columns.map((c) => `t.${c}::text AS ${c}`).join(", ")} FROM ${s}.${id(table)} t WHERE ${where}`,
   );
+  const insert = (rows: string[]) =>
+    target.query(
+      `INSERT INTO ${s}.${id(table)} (${list}) OVERRIDING SYSTEM VALUE
+       SELECT ${list} FROM jsonb_populate_recordset(NULL::${s}.${id(table)}, $1::jsonb)`,
+      [`[${rows.join(",")}]`],
+    );
   let copied = 0;
   try {
     for (;;) {
-      const batch = (await source.query(`FETCH ${BATCH} FROM split_rows`)).rows as Record<string, unknown>[];
+      const batch = (await source.query(`FETCH ${BATCH} FROM split_rows`)).rows;
       if (batch.length === 0) break;
-      await target.query(
-        `INSERT INTO ${s}.${id(table)} (${list}) OVERRIDING SYSTEM VALUE
-         SELECT ${list} FROM jsonb_populate_recordset(NULL::${s}.${id(table)}, $1::jsonb)`,
-        [JSON.stringify(batch.map(jsonRow))],
-      );
+      let pending: string[] = [];
+      let chars = 0;
+      for (const row of batch) {
+        const json = JSON.stringify(row);
+        if (pending.length > 0 && chars + json.length > BATCH_CHARS) {
+          await insert(pending);
+          pending = [];
+          chars = 0;
+        }
+        pending.push(json);
+        chars += json.length;
+      }
+      if (pending.length > 0) await insert(pending);
       copied += batch.length;
     }
   } finally {
     await source.query("CLOSE split_rows").catch(() => {}); // (a failed transaction dropped it)
   }
   return copied;
-}
-
-/** A row as jsonb_populate_recordset reads it: bytea as '\x' hex (JSON has no bytes). */
-function jsonRow(row: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(row)) out[k] = Buffer.isBuffer(v) ? `\\x${v.toString("hex")}` : v;
-  return out;
 }

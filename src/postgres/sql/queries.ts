@@ -361,6 +361,7 @@ export type FunctionSignature = {
   inputs: string[];
   output_types: string[];
   returns_set: boolean;
+  volatile: boolean;
   public_execute: boolean;
 };
 
@@ -378,6 +379,8 @@ export const clusterScope = statement<{ definition: string }, { set_config: stri
 export const clusterInstall = statement<NoParams, never>("cluster_install");
 export const clusterUninstall = statement<NoParams, never>("cluster_uninstall");
 export const clusterPartitionCheck = statement<NoParams, never>("cluster_partition_check");
+export const clusterPartitionGuard = statement<NoParams, never>("cluster_partition_guard");
+export const clusterPartitionDrop = statement<NoParams, never>("cluster_partition_drop");
 
 /** The partition holding a workspace, and its libpq options. */
 export const clusterPartition = statement<Workspace, { partition: number; options: string }>("cluster_partition", {

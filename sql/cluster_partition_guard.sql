@@ -5,20 +5,23 @@
 -- PL/Proxy's map (hashtext(workspace) & mask = index) does not put here: for a write by the
 -- write map, for a read by the read map. splitCluster() changes the maps as it moves workspaces
 -- (src/postgres/cluster/split.ts): a moving workspace's writes are refused from the fence on,
--- its reads once its rows are gone. Each call holds a shared advisory lock while it runs, and a
--- change of the map takes it exclusively: a call in flight when the map changes finishes first,
--- and every later call sees the new map.
+-- its reads once its rows are gone. Each call reads cluster_map, so it holds that table's ACCESS
+-- SHARE lock until it commits, and a change of the maps takes ACCESS EXCLUSIVE (which a role that
+-- can only read the table cannot take): a call in flight when the maps change finishes first, and
+-- every later call sees the new maps. The change gives up after lock_timeout rather than keep the
+-- calls queued behind it waiting on a transaction that holds the table open (the caller retries).
 DO $guard$
 DECLARE
   v_def    jsonb := current_setting('deepagents_backends.cluster')::jsonb;
   v_schema name := v_def->>'schema';
 BEGIN
-  PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('deepagents-backends:cluster-map:' || v_schema));
+  PERFORM pg_catalog.set_config('lock_timeout', '2s', true);
   EXECUTE format($f$CREATE TABLE IF NOT EXISTS %I.cluster_map (
     only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
     write_mask integer NOT NULL, write_index integer NOT NULL,
     read_mask integer NOT NULL, read_index integer NOT NULL)$f$, v_schema);
   EXECUTE format('GRANT SELECT ON %I.cluster_map TO PUBLIC', v_schema);
+  EXECUTE format('LOCK TABLE %I.cluster_map IN ACCESS EXCLUSIVE MODE', v_schema);
   EXECUTE format($f$INSERT INTO %I.cluster_map AS m (write_mask, write_index, read_mask, read_index)
     VALUES (%s, %s, %s, %s)
     ON CONFLICT (only_row) DO UPDATE SET write_mask = excluded.write_mask, write_index = excluded.write_index,
@@ -31,8 +34,8 @@ BEGIN
       v_mask integer;
       v_index integer;
     BEGIN
-      PERFORM pg_advisory_xact_lock_shared(hashtext('deepagents-backends:cluster-map:' || %2$L));
-      -- (a CASE inside IF would end the condition at its first THEN)
+      -- (reading the map holds its ACCESS SHARE lock until this call commits; a CASE inside IF
+      -- would end the condition at its first THEN)
       SELECT CASE WHEN p_write THEN m.write_mask ELSE m.read_mask END,
              CASE WHEN p_write THEN m.write_index ELSE m.read_index END
       INTO v_mask, v_index FROM %1$I.cluster_map m;
@@ -41,6 +44,6 @@ BEGIN
           MESSAGE = format('workspace %%s is moving to another partition: try again', p_workspace);
       END IF;
       RETURN p_workspace;
-    END $b$$f$, v_schema, v_schema);
+    END $b$$f$, v_schema);
 END
 $guard$

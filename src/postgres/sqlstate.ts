@@ -17,6 +17,8 @@ export const SQLSTATE = {
   invalidRegex: "2201B",
   /** statement_timeout ran out (or the query was cancelled). */
   queryCanceled: "57014",
+  /** lock_not_available: lock_timeout ran out (cluster/install.ts retries a change of a partition's maps). */
+  lockNotAvailable: "55P03",
   /** undefined_table: e.g. the migrations table of a schema never migrated. */
   undefinedTable: "42P01",
   /** invalid_schema_name: the schema does not exist. */

@@ -9,7 +9,7 @@ import { clusterErrors } from "../../protocol.js";
 import { type ConnectionOptions, clientConfig, validateSchema } from "../config.js";
 import { type MigrateOptions, type MigrationRecord, migrate } from "../migrate.js";
 import * as sql from "../sql/queries.js";
-import { sqlstateOf } from "../sqlstate.js";
+import { SQLSTATE, sqlstateOf } from "../sqlstate.js";
 import { type ClusterOptions, libpqOptions, validateCluster } from "./options.js";
 
 export async function migrateCluster(
@@ -34,15 +34,23 @@ export async function migrateCluster(
   const applied = await migratePartitions(options, schema, urls);
   if (options.dryRun) return applied;
   const mask = urls.length - 1;
-  for (const [index, url] of urls.entries()) {
-    await onPartition(options, url, async (client) => {
-      await partitionMap(client, schema, { mask, index }, { mask, index });
-      await partitionCheck(client, schema, urls.length, index, "add");
-      await partitionCheck(client, schema, urls.length, index, "validate");
-    });
-  }
-  log(`front: ${urls.length} partitions`);
-  await installFront(options, schema, urls);
+  // (not while a split moves the maps)
+  await onFront(options, async (lock) => {
+    await takeSplitLock(lock, schema);
+    try {
+      for (const [index, url] of urls.entries()) {
+        await onPartition(options, url, async (client) => {
+          await partitionMap(client, schema, { mask, index }, { mask, index });
+          await partitionCheck(client, schema, urls.length, index, "add");
+          await partitionCheck(client, schema, urls.length, index, "validate");
+        });
+      }
+      log(`front: ${urls.length} partitions`);
+      await installFront(options, schema, urls);
+    } finally {
+      await lock.query("SELECT pg_catalog.pg_advisory_unlock_all()");
+    }
+  });
   return applied;
 }
 
@@ -120,7 +128,32 @@ export function partitionMap(
     read_mask: read.mask,
     read_index: read.index,
   };
-  return runDefinition(client, schema, definition, sql.clusterPartitionGuard);
+  return retryLockTimeout(() => runDefinition(client, schema, definition, sql.clusterPartitionGuard));
+}
+
+/** Changing the maps gives up after its lock_timeout (a transaction holds the map open): again, a few times. */
+async function retryLockTimeout(work: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (e) {
+      if (sqlstateOf(e) !== SQLSTATE.lockNotAvailable || attempt >= 10) throw e;
+      await new Promise((r) => setTimeout(r, 200 * attempt));
+    }
+  }
+}
+
+/**
+ * The front's split lock (a session advisory lock on `client`'s connection, released when it
+ * ends): one split or cluster migration at a time, and the calls on every partition wait for it.
+ */
+export async function takeSplitLock(client: pg.ClientBase, schema: string): Promise<void> {
+  const [{ locked }] = (
+    await client.query("SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtext($1)) AS locked", [
+      `deepagents-backends:cluster-split:${schema}`,
+    ])
+  ).rows;
+  if (!locked) throw new Error(clusterErrors.splitRunning(schema));
 }
 
 /** The scope (sql/cluster_scope.sql) and a block, inside the caller's open transaction. */

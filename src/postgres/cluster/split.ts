@@ -28,7 +28,14 @@ import { clusterErrors } from "../../protocol.js";
 import { clientConfig, validateSchema } from "../config.js";
 import type { MigrateOptions } from "../migrate.js";
 import * as sql from "../sql/queries.js";
-import { installFront, migratePartitions, onPartition, partitionCheck, partitionMap } from "./install.js";
+import {
+  installFront,
+  migratePartitions,
+  onPartition,
+  partitionCheck,
+  partitionMap,
+  takeSplitLock,
+} from "./install.js";
 import { type ClusterOptions, libpqOptions, validateCluster } from "./options.js";
 
 export interface SplitReport {
@@ -77,12 +84,7 @@ export async function splitCluster(options: MigrateOptions & { cluster: ClusterO
   const lock = new pg.Client(clientConfig({ ...options, statementTimeoutMs: 0 }));
   await lock.connect();
   try {
-    const [{ locked }] = (
-      await lock.query("SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtext($1)) AS locked", [
-        `deepagents-backends:cluster-split:${schema}`,
-      ])
-    ).rows;
-    if (!locked) throw new Error(clusterErrors.splitRunning(schema));
+    await takeSplitLock(lock, schema);
     const current = await sql.clusterPartitions.run(lock, schema, { schema });
     const expected = urls.slice(0, count).map(libpqOptions);
     if (count < 1 || current.length !== count || current.some((p, i) => p.options !== expected[i])) {
@@ -93,6 +95,13 @@ export async function splitCluster(options: MigrateOptions & { cluster: ClusterO
         ),
       );
     }
+    // The old partitions' maps and the front's proxies as this version makes them (a front made
+    // by an older version would not pass its calls through the maps: the fence would not hold).
+    for (let j = 0; j < count; j++) {
+      const old = { mask: count - 1, index: j };
+      await onPartition(options, urls[j], (c) => partitionMap(c, schema, old, old));
+    }
+    await installFront(options, schema, urls.slice(0, count));
     // The new partitions: migrated, and empty.
     await migratePartitions(options, schema, urls.slice(count));
     for (const [k, url] of urls.slice(count).entries()) {
@@ -107,7 +116,6 @@ export async function splitCluster(options: MigrateOptions & { cluster: ClusterO
       });
     }
     const report: SplitReport = { moved: [] };
-    let switched = false;
     try {
       for (let j = 0; j < count; j++) {
         const target = { mask, index: j + count };
@@ -122,10 +130,14 @@ export async function splitCluster(options: MigrateOptions & { cluster: ClusterO
       }
       log(`front: ${urls.length} partitions`);
       await installFront(options, schema, urls, { split: true });
-      switched = true;
     } catch (e) {
-      if (!switched) await undo(options, urls, schema, count, e);
-      throw e;
+      // Before the switch, undone. (A switch whose commit went through but whose answer was lost
+      // is a switch: the front has the new count, and the split goes forward.)
+      const front = await sql.clusterPartitions.run(lock, schema, { schema }).catch(() => []);
+      if (front.length !== urls.length) {
+        await undo(options, urls, schema, count, e);
+        throw e;
+      }
     }
     for (let j = 0; j < count; j++) await onPartition(options, urls[j], (c) => forget(c, schema, j, count));
     // The CHECKs for the new map, and the sweep of what the old partitions no longer use.

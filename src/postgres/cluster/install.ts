@@ -156,17 +156,6 @@ export async function takeSplitLock(client: pg.ClientBase, schema: string): Prom
   if (!locked) throw new Error(clusterErrors.splitRunning(schema));
 }
 
-/** The scope (sql/cluster_scope.sql) and a block, inside the caller's open transaction. */
-export async function runInOpenTransaction(
-  client: pg.ClientBase,
-  schema: string,
-  definition: object,
-  block: typeof sql.clusterInstall,
-): Promise<void> {
-  await sql.clusterScope.run(client, schema, { definition: JSON.stringify(definition) });
-  await block.run(client, schema, {});
-}
-
 /** A partition's migrations and function signatures (sql/cluster_migrations.sql, cluster_signatures.sql). */
 async function catalog(client: pg.ClientBase, schema: string) {
   return {
@@ -213,7 +202,7 @@ export async function onFront<R>(options: MigrateOptions, work: (client: pg.Clie
 }
 
 /** The definition set for a DO block (sql/cluster_scope.sql), then the block, in one transaction. */
-async function runDefinition(
+export async function runDefinition(
   client: pg.ClientBase,
   schema: string,
   definition: object,

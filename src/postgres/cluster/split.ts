@@ -34,6 +34,7 @@ import {
   onPartition,
   partitionCheck,
   partitionMap,
+  runDefinition,
   takeSplitLock,
 } from "./install.js";
 import { type ClusterOptions, libpqOptions, validateCluster } from "./options.js";
@@ -69,7 +70,7 @@ const TABLES: Record<string, { moves: (m: (column: string) => string) => string 
   fork_marks: { moves: () => null },
   migrations: { moves: () => null },
 };
-/** The tables whose moving rows are deleted from the source (not the shared ones, swept later). */
+/** The tables of one workspace's rows (sql/cluster_forget.sql deletes the moved ones from the source). */
 const OWN_ROWS = ["files", "directories", "changes", "changes_horizon", "checkpoints", "file_versions", "tombstones"];
 /** Rows per FETCH, and the most JSON sent to the target in one INSERT (a larger row goes alone). */
 const BATCH = 50;
@@ -185,8 +186,6 @@ async function undo(
 }
 
 const id = (name: string) => `"${name.replace(/"/g, '""')}"`;
-/** The data tables (not the migrations table). */
-const DATA_TABLES = Object.keys(TABLES).filter((t) => t !== "migrations");
 /** The test that a row (its workspace column) belongs to partition `to` of 2 × count. */
 const movesTo = (to: number, count: number) => (column: string) =>
   `(pg_catalog.hashtext(${column.includes(".") ? column : `t.${column}`}) & ${2 * count - 1}) = ${to}`;
@@ -293,39 +292,14 @@ async function copyHalf(
  * and each moved workspace's log is closed with a horizon above every id.
  */
 async function forget(client: pg.ClientBase, schema: string, j: number, count: number): Promise<void> {
-  const s = id(schema);
-  const moving = movesTo(j + count, count);
   const map = { mask: 2 * count - 1, index: j };
   await partitionMap(client, schema, map, map);
-  await client.query("BEGIN");
-  try {
-    await client.query("SET LOCAL session_replication_role = replica");
-    const moved = (await client.query<{ workspace: string }>(movingWorkspaces(s, moving))).rows.map((r) => r.workspace);
-    for (const table of OWN_ROWS) await client.query(`DELETE FROM ${s}.${table} t WHERE ${moving("workspace")}`);
-    await client.query(`DELETE FROM ${s}.history_settings t WHERE t.scope <> '' AND ${moving("scope")}`);
-    await client.query(`DELETE FROM ${s}.workspace_grants t WHERE ${moving("workspace")}`);
-    await client.query(
-      `INSERT INTO ${s}.changes_horizon (workspace, pruned_to) SELECT w, 9223372036854775807 FROM unnest($1::text[]) AS w`,
-      [moved],
-    );
-    await client.query("COMMIT");
-  } catch (e) {
-    await client.query("ROLLBACK").catch(() => {});
-    throw e;
-  }
+  await runDefinition(client, schema, { schema, mask: map.mask, moved_to: j + count }, sql.clusterForget);
 }
 
-/** Every row of the schema's data tables deleted, triggers off: a new partition as it was. */
-async function emptyPartition(client: pg.ClientBase, schema: string): Promise<void> {
-  await client.query("BEGIN");
-  try {
-    await client.query("SET LOCAL session_replication_role = replica");
-    for (const table of DATA_TABLES) await client.query(`DELETE FROM ${id(schema)}.${id(table)}`);
-    await client.query("COMMIT");
-  } catch (e) {
-    await client.query("ROLLBACK").catch(() => {});
-    throw e;
-  }
+/** A new partition as it was before the split copied into it (sql/cluster_partition_empty.sql). */
+function emptyPartition(client: pg.ClientBase, schema: string): Promise<void> {
+  return runDefinition(client, schema, { schema }, sql.clusterPartitionEmpty);
 }
 
 /** The rows of `table` matching `where` (alias t), from source to target in batches; how many. */

@@ -381,6 +381,8 @@ export const clusterUninstall = statement<NoParams, never>("cluster_uninstall");
 export const clusterPartitionCheck = statement<NoParams, never>("cluster_partition_check");
 export const clusterPartitionGuard = statement<NoParams, never>("cluster_partition_guard");
 export const clusterPartitionDrop = statement<NoParams, never>("cluster_partition_drop");
+export const clusterForget = statement<NoParams, never>("cluster_forget");
+export const clusterPartitionEmpty = statement<NoParams, never>("cluster_partition_empty");
 
 /** The partition holding a workspace, and its libpq options. */
 export const clusterPartition = statement<Workspace, { partition: number; options: string }>("cluster_partition", {

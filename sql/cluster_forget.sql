@@ -1,0 +1,33 @@
+-- On an old partition after splitCluster() switched the front (src/postgres/cluster/split.ts),
+-- in the transaction of sql/cluster_scope.sql (the definition: schema, mask, moved_to): the rows
+-- of the workspaces that moved to partition moved_to (hashtext(workspace) & mask = moved_to),
+-- deleted with triggers off (a move is not a delete in any log), and each moved workspace's log
+-- closed with a horizon above every id (a watch still reading it here is told to resync). The
+-- tables are split.ts's TABLES whose rows belong to one workspace; the shared ones (chunks,
+-- blobs) are swept afterwards.
+DO $forget$
+DECLARE
+  v_def    jsonb := current_setting('deepagents_backends.cluster')::jsonb;
+  v_schema name := v_def->>'schema';
+  v_mask   integer := (v_def->>'mask')::int;
+  v_to     integer := (v_def->>'moved_to')::int;
+  v_moved  text[];
+  v_table  name;
+BEGIN
+  PERFORM pg_catalog.set_config('session_replication_role', 'replica', true);
+  EXECUTE format($f$SELECT coalesce(array_agg(DISTINCT t.workspace), '{}') FROM (
+      SELECT workspace FROM %1$I.files UNION SELECT workspace FROM %1$I.directories
+      UNION SELECT workspace FROM %1$I.changes UNION SELECT workspace FROM %1$I.changes_horizon
+      UNION SELECT workspace FROM %1$I.checkpoints UNION SELECT workspace FROM %1$I.file_versions
+      UNION SELECT workspace FROM %1$I.tombstones) t
+    WHERE (pg_catalog.hashtext(t.workspace) & %2$s) = %3$s$f$, v_schema, v_mask, v_to)
+    INTO v_moved;
+  FOREACH v_table IN ARRAY ARRAY['files', 'directories', 'changes', 'changes_horizon', 'checkpoints',
+                                 'file_versions', 'tombstones', 'workspace_grants']::name[] LOOP
+    EXECUTE format('DELETE FROM %I.%I t WHERE t.workspace = ANY (%L::text[])', v_schema, v_table, v_moved);
+  END LOOP;
+  EXECUTE format('DELETE FROM %I.history_settings t WHERE t.scope = ANY (%L::text[])', v_schema, v_moved);
+  EXECUTE format('INSERT INTO %I.changes_horizon (workspace, pruned_to) SELECT w, 9223372036854775807 FROM unnest(%L::text[]) AS w',
+                 v_schema, v_moved);
+END
+$forget$

@@ -301,6 +301,23 @@ if (!skipWithoutCluster("PL/Proxy cluster")) {
         } finally {
           await raw.end();
         }
+        // On the partition itself, the role can read the partition's map but not take the lock
+        // that changes it (which would hold every routed call there).
+        const direct = new URL(cluster.partitions[2]);
+        direct.username = role;
+        const onPartition = new pg.Client({ connectionString: direct.toString() });
+        await onPartition.connect();
+        try {
+          assert.is((await onPartition.query(`SELECT count(*)::int AS n FROM ${schema}.cluster_map`)).rows[0].n, 1);
+          await onPartition.query("BEGIN");
+          await onPartition.query(`LOCK TABLE ${schema}.cluster_map IN ACCESS EXCLUSIVE MODE`).then(
+            () => assert.unreachable("ACCESS EXCLUSIVE on cluster_map as the role"),
+            (e) => assert.match(e.message, /permission denied/),
+          );
+        } finally {
+          await onPartition.query("ROLLBACK").catch(() => {});
+          await onPartition.end();
+        }
       } finally {
         await as.close();
       }

@@ -1,10 +1,20 @@
 /**
- * Write throughput with the change log and NOTIFY (issue 16, item 5), in one run: concurrent
- * writers spread over 1, 4 and 16 workspaces, with 0 and 10 watchers, against the same schema
- * with no change log (its three statement triggers disabled). History is off in both schemas, so
- * the figures are the log's own cost (history is per-workspace work and does not serialize).
- * Whether commits in different workspaces queue behind each other shows as writes/s that do not
- * rise with the workspaces while the no-log baseline does.
+ * Write throughput with the change log and its wake-ups (issue 16, item 5), in one run:
+ * concurrent writers spread over 1, 4 and 16 workspaces, with 0 and 10 watchers, against the same
+ * schema with no change log (its three statement triggers disabled). History is off in every
+ * schema, so the figures are the log's own cost (history is per-workspace work and does not
+ * serialize). Whether commits in different workspaces queue behind each other shows as writes/s
+ * that do not rise with the workspaces while the no-log baseline does.
+ *
+ * Configurations, each its own schema migrated to the latest version:
+ *   - no change log: the baseline;
+ *   - change log (0028): per-workspace commit-order locks, wake-ups after commit (the backend's
+ *     own pool, whose sessions say so: src/postgres/wake-ups.ts);
+ *   - NOTIFY in commit: the same, written through a pool passed in, whose commits notify (what
+ *     raw SQL and callers' pools get);
+ *   - before 0028: also through a pool passed in, on a schema taken down to migration 0027 (one
+ *     commit-order lock per schema, NOTIFY in every commit): the design this run replaces,
+ *     measured in the same run.
  *
  *   node --import tsx bench/notify.ts        (DATABASE_URL, else an embedded server)
  *
@@ -12,8 +22,9 @@
  * workspaces; BENCH_SECONDS (default 5) per measurement; BENCH_RUNS (default 3) measurements,
  * median; BENCH_WORKSPACES (default "1,4,16"); BENCH_WATCHERS (default "0,10"), round-robin over
  * the workspaces, each a backend.watch() (its own LISTEN connection, reading the log after
- * wake-ups), which must receive every change of its workspace. BENCH_BOUNDS=1 adds the upper
- * bounds below.
+ * wake-ups), which must receive every change of its workspace. BENCH_BOUNDS=1 adds an upper
+ * bound: the log with no lock and no NOTIFY at all (not a working variant: ids not in commit
+ * order, watchers woken only by their poll), measured without watchers.
  */
 import pg from "pg";
 import { migrate, PostgresBackend, type Subscription } from "../src/index.js";
@@ -30,45 +41,43 @@ const { url, stop } = await benchDatabase();
 const admin = new pg.Client({ connectionString: url });
 await admin.connect();
 const tag = Date.now().toString(36);
-const schemas = { nolog: `bench_nolog_${tag}`, log: `bench_log_${tag}` };
-for (const schema of Object.values(schemas)) {
+const schemas = { nolog: `bench_nolog_${tag}`, log: `bench_log_${tag}`, before: `bench_before_${tag}` };
+const bound = `bench_bound_${tag}`;
+const all = [...Object.values(schemas), ...(process.env.BENCH_BOUNDS ? [bound] : [])];
+for (const schema of all) {
   await migrate({ connectionString: url, schema });
   await admin.query(`SELECT * FROM ${schema}.set_history('', false, NULL, NULL)`);
 }
 for (const t of ["inserted", "updated", "deleted"])
   await admin.query(`ALTER TABLE ${schemas.nolog}.files DISABLE TRIGGER files_zz_log_${t}`);
-
-/**
- * BENCH_BOUNDS=1: two more schemas with the log, each without one of the two locks every commit
- * takes — upper bounds for item 5's design, not working variants (without the commit-order lock,
- * ids are not in commit order; without NOTIFY, watchers wake only by polling). Measured without
- * watchers.
- */
-const bounds: Array<[string, string]> = [];
+// Before 0028: the schema taken down to 0027 (its functions exactly), then recorded as current
+// again so that PostgresBackend opens it (it calls nothing 0028 added through a pool passed in).
+await migrate({ connectionString: url, schema: schemas.before, direction: "down", count: 1 });
+await admin.query(
+  `INSERT INTO ${schemas.before}.migrations (name, run_on) VALUES ('0028_commits_ordered_per_workspace', now())`,
+);
 if (process.env.BENCH_BOUNDS) {
-  const noLock = `bench_nolock_${tag}`;
-  const noNotify = `bench_nonotify_${tag}`;
-  const neither = `bench_neither_${tag}`;
-  for (const schema of [noLock, noNotify, neither]) {
-    await migrate({ connectionString: url, schema });
-    await admin.query(`SELECT * FROM ${schema}.set_history('', false, NULL, NULL)`);
-  }
-  for (const schema of [noLock, neither])
-    await admin.query(`CREATE OR REPLACE FUNCTION ${schema}.changes_lock() RETURNS void LANGUAGE sql AS 'SELECT'`);
-  for (const schema of [noNotify, neither]) {
-    const { rows } = await admin.query(`SELECT pg_get_functiondef('${schema}.changes_flush_now'::regproc) AS def`);
-    const def: string = rows[0].def;
-    const notify = /\n\s*PERFORM pg_notify\([^;]*;/;
-    if (!notify.test(def)) throw new Error("changes_flush_now has changed: update BENCH_BOUNDS' alteration");
-    await admin.query(def.replace(notify, "\n    NULL;"));
-  }
-  bounds.push(
-    ["bound: no commit-order lock", noLock],
-    ["bound: no NOTIFY", noNotify],
-    ["bound: neither lock", neither],
+  await admin.query(
+    `CREATE OR REPLACE FUNCTION ${bound}.changes_lock(p_workspaces text[]) RETURNS void LANGUAGE sql AS 'SELECT'`,
   );
-  Object.assign(schemas, { noLock, noNotify, neither });
+  const { rows } = await admin.query(`SELECT pg_get_functiondef('${bound}.changes_flush_now'::regproc) AS def`);
+  const def: string = rows[0].def;
+  const notify = /\n\s*PERFORM pg_notify\([^;]*;/;
+  if (!notify.test(def)) throw new Error("changes_flush_now has changed: update BENCH_BOUNDS' alteration");
+  await admin.query(def.replace(notify, "\n    NULL;"));
 }
+
+interface Configuration {
+  name: string;
+  schema: string;
+  /** Written through a pool passed in (its commits notify), not the backend's own. */
+  passedPool: boolean;
+}
+const configurations: Configuration[] = [
+  { name: "change log (0028: per-workspace locks, wake-ups after commit)", schema: schemas.log, passedPool: false },
+  { name: "change log, NOTIFY in commit (a pool passed in)", schema: schemas.log, passedPool: true },
+  { name: "before 0028 (one lock per schema, NOTIFY in commit)", schema: schemas.before, passedPool: true },
+];
 
 let round = 0;
 
@@ -77,9 +86,11 @@ async function throughput(
   schema: string,
   workspaces: number,
   watchers: number,
+  passedPool = false,
 ): Promise<{ perSecond: number; delivered: number; expected: number }> {
   round++;
-  const base = new PostgresBackend({ connectionString: url, schema, workspace: "w", maxPoolSize: WRITERS + 2 });
+  const pool = passedPool ? new pg.Pool({ connectionString: url, max: WRITERS + 2 }) : undefined;
+  const base = new PostgresBackend({ connectionString: url, pool, schema, workspace: "w", maxPoolSize: WRITERS + 2 });
   await base.initialize();
   const views = Array.from({ length: workspaces }, (_, i) => base.withWorkspace(`r${round}-w${i}`));
   const subs: Subscription[] = [];
@@ -114,27 +125,31 @@ async function throughput(
   for (let i = 0; i < 600 && delivered < expected; i++) await new Promise((r) => setTimeout(r, 50));
   await Promise.all(subs.map((s) => s.close()));
   await base.close();
+  await pool?.end();
   return { perSecond: median(samples), delivered, expected };
 }
 
 const rows: string[] = [];
+const row = (workspaces: number, name: string, perSecond: number, baseline: number, delivered: string) =>
+  rows.push(
+    `| ${workspaces} | ${name} | ${perSecond.toFixed(0)} | ${(perSecond / baseline).toFixed(2)}× | ${delivered} |`,
+  );
 for (const workspaces of WORKSPACES) {
   const baseline = await throughput(schemas.nolog, workspaces, 0);
   log(`${workspaces} workspaces, no log: ${baseline.perSecond.toFixed(0)} writes/s`);
-  rows.push(`| ${workspaces} | no change log (triggers disabled) | ${baseline.perSecond.toFixed(0)} | 1.00× | — |`);
-  for (const [name, schema] of bounds) {
-    const r = await throughput(schema, workspaces, 0);
-    log(`${workspaces} workspaces, ${name}: ${r.perSecond.toFixed(0)} writes/s`);
-    rows.push(
-      `| ${workspaces} | ${name} | ${r.perSecond.toFixed(0)} | ${(r.perSecond / baseline.perSecond).toFixed(2)}× | — |`,
-    );
+  row(workspaces, "no change log (triggers disabled)", baseline.perSecond, baseline.perSecond, "—");
+  if (process.env.BENCH_BOUNDS) {
+    const r = await throughput(bound, workspaces, 0);
+    log(`${workspaces} workspaces, bound: ${r.perSecond.toFixed(0)} writes/s`);
+    row(workspaces, "bound: log with no lock and no NOTIFY", r.perSecond, baseline.perSecond, "—");
   }
-  for (const watchers of WATCHERS) {
-    const r = await throughput(schemas.log, workspaces, watchers);
-    log(`${workspaces} workspaces, log, ${watchers} watchers: ${r.perSecond.toFixed(0)} writes/s`);
-    rows.push(
-      `| ${workspaces} | change log + NOTIFY, ${watchers} watcher${watchers === 1 ? "" : "s"} | ${r.perSecond.toFixed(0)} | ${(r.perSecond / baseline.perSecond).toFixed(2)}× | ${watchers === 0 ? "—" : `${r.delivered} / ${r.expected}`} |`,
-    );
+  for (const c of configurations) {
+    for (const watchers of WATCHERS) {
+      const r = await throughput(c.schema, workspaces, watchers, c.passedPool);
+      log(`${workspaces} workspaces, ${c.name}, ${watchers} watchers: ${r.perSecond.toFixed(0)} writes/s`);
+      const name = `${c.name}, ${watchers} watcher${watchers === 1 ? "" : "s"}`;
+      row(workspaces, name, r.perSecond, baseline.perSecond, watchers === 0 ? "—" : `${r.delivered} / ${r.expected}`);
+    }
   }
 }
 
@@ -146,6 +161,6 @@ console.log("| workspaces | configuration | writes/s | vs no log | changes deliv
 console.log("|---:|---|---:|---:|---:|");
 for (const row of rows) console.log(row);
 
-for (const schema of Object.values(schemas)) await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+for (const schema of all) await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
 await admin.end();
 await stop();

@@ -1,4 +1,4 @@
--- deepagents-backends: the database schema after migration 0027_directories.
+-- deepagents-backends: the database schema after migration 0028_commits_ordered_per_workspace.
 --
 -- GENERATED FILE, do not edit: `npm run schema` (scripts/schema.ts) writes it from the catalogs of
 -- a freshly migrated schema. test/schema.test.ts and `npm run schema -- --check` fail when it is
@@ -310,20 +310,52 @@ DECLARE
   v_forked text[];
   v_horizons bigint[];
   v_with_dirs text[];
+  v_staged record;
 BEGIN
   DELETE FROM changes_flush f WHERE f.xact = NEW.xact;
-  PERFORM changes_lock();
-  -- Forks' horizons (0017), before any change id of this transaction is taken.
-  WITH started AS (
-    DELETE FROM changes_pending p WHERE p.xact = NEW.xact AND p.op = 'horizon' RETURNING p.seq, p.workspace
-  ), horizon AS (
-    INSERT INTO changes_horizon AS h (workspace, pruned_to)
-    SELECT s.workspace, nextval('changes_id_seq') FROM (SELECT s.workspace FROM started s ORDER BY s.seq) s
-    ON CONFLICT (workspace) DO UPDATE SET pruned_to = greatest(h.pruned_to, excluded.pruned_to)
-    RETURNING h.workspace, h.pruned_to
-  )
-  SELECT array_agg(h.workspace), array_agg(h.pruned_to) INTO v_forked, v_horizons FROM horizon h;
-  DELETE FROM fork_marks m WHERE m.xact = NEW.xact;
+  -- What was staged: the workspaces, and which kinds of rows, so that a commit runs only the
+  -- statements it needs (most change files and create none: no directory, horizon or tree check).
+  SELECT array_agg(DISTINCT p.workspace) AS workspaces, bool_or(p.op = 'directory') AS directories,
+         bool_or(p.op = 'horizon') AS horizons, bool_or(p.op = 'create') AS creates
+    INTO v_staged
+  FROM changes_pending p WHERE p.xact = NEW.xact;
+  -- The commit-order locks of every workspace staged (changes, forks' horizons, directories),
+  -- before any id is drawn.
+  PERFORM changes_lock(v_staged.workspaces);
+  -- New directory rows still there (0027's directories_check): no file has the directory's path
+  -- or lies above it. Committed files cannot appear meanwhile: their commit waits for the lock.
+  IF v_staged.directories THEN
+    WITH made AS (
+      DELETE FROM changes_pending p WHERE p.xact = NEW.xact AND p.op = 'directory' RETURNING p.seq, p.workspace, p.path
+    )
+    SELECT m.path, b.file INTO v_bad
+    FROM made m
+    CROSS JOIN LATERAL (
+      SELECT a.dir AS file FROM unnest(path_ancestors(m.path) || m.path::text) WITH ORDINALITY AS a(dir, i)
+      WHERE (SELECT true FROM files f WHERE f.workspace = m.workspace AND f.path = a.dir COLLATE "C" LIMIT 1)
+      ORDER BY a.i LIMIT 1
+    ) b
+    WHERE (SELECT true FROM directories d WHERE d.workspace = m.workspace AND d.path = m.path LIMIT 1)
+    ORDER BY m.seq LIMIT 1;
+    IF FOUND THEN
+      RAISE EXCEPTION 'cannot create "%": "%" is a file, not a directory', v_bad.path, v_bad.file
+        USING ERRCODE = 'DA002', DETAIL = v_bad.file;
+    END IF;
+  END IF;
+  -- Forks' horizons (0017), before any change id of this transaction is taken. (A fork mark
+  -- always stages one: fork_log_start.)
+  IF v_staged.horizons THEN
+    WITH started AS (
+      DELETE FROM changes_pending p WHERE p.xact = NEW.xact AND p.op = 'horizon' RETURNING p.seq, p.workspace
+    ), horizon AS (
+      INSERT INTO changes_horizon AS h (workspace, pruned_to)
+      SELECT s.workspace, nextval('changes_id_seq') FROM (SELECT s.workspace FROM started s ORDER BY s.seq) s
+      ON CONFLICT (workspace) DO UPDATE SET pruned_to = greatest(h.pruned_to, excluded.pruned_to)
+      RETURNING h.workspace, h.pruned_to
+    )
+    SELECT array_agg(h.workspace), array_agg(h.pruned_to) INTO v_forked, v_horizons FROM horizon h;
+    DELETE FROM fork_marks m WHERE m.xact = NEW.xact;
+  END IF;
   WITH staged AS (
     DELETE FROM changes_pending p WHERE p.xact = NEW.xact
     RETURNING p.seq, p.workspace, p.path, p.op, p.version, p.size, p.moved
@@ -346,69 +378,85 @@ BEGIN
     RETURN NULL;
   END IF;
 
-  -- The workspaces of this commit that have directory rows: only their creates probe them (most
-  -- workspaces have none; two probes per created file were 6% of an upload's cost). Committed
-  -- directory rows cannot appear meanwhile: their commit waits for changes_lock, held here.
-  SELECT array_agg(w.workspace) INTO v_with_dirs
-  FROM (SELECT DISTINCT x.workspace FROM unnest(v_workspaces || v_forked) AS x(workspace)) w
-  WHERE EXISTS (SELECT 1 FROM directories d WHERE d.workspace = w.workspace);
+  IF v_staged.creates OR v_forked IS NOT NULL THEN
+    -- The workspaces of this commit that have directory rows: only their creates probe them (most
+    -- workspaces have none; two probes per created file were 6% of an upload's cost). Committed
+    -- directory rows cannot appear meanwhile: their commit waits for the workspace's lock, held here.
+    SELECT array_agg(w.workspace) INTO v_with_dirs
+    FROM (SELECT DISTINCT x.workspace FROM unnest(v_workspaces || v_forked) AS x(workspace)) w
+    WHERE EXISTS (SELECT 1 FROM directories d WHERE d.workspace = w.workspace);
 
-  -- The file/directory rule, for each create whose file is still there (0005's check, per set):
-  -- no ancestor of it is a file, and it is not a directory (holding files, or made by mkdir: 0027). The first broken one, in log order.
-  -- Every file of a forked workspace counts as created (none of them was logged).
-  SELECT c.path, b.file INTO v_bad
-  FROM (SELECT * FROM unnest(v_ids, v_workspaces, v_paths, v_ops) AS l(id, workspace, path, op)
+    -- The file/directory rule, for each create whose file is still there (0005's check, per set):
+    -- no ancestor of it is a file, and it is not a directory (holding files, or made by mkdir:
+    -- 0027). The first broken one, in log order. Every file of a forked workspace counts as created
+    -- (none of them was logged).
+    SELECT c.path, b.file INTO v_bad
+    FROM (SELECT * FROM unnest(v_ids, v_workspaces, v_paths, v_ops) AS l(id, workspace, path, op)
+          UNION ALL
+          SELECT 0, f.workspace, f.path, 'create' FROM files f WHERE f.workspace = ANY (v_forked)) c
+    CROSS JOIN LATERAL (
+      SELECT x.file FROM (
+        SELECT a.dir AS file, a.i FROM unnest(path_ancestors(c.path)) WITH ORDINALITY AS a(dir, i)
+        WHERE (SELECT true FROM files f WHERE f.workspace = c.workspace AND f.path = a.dir COLLATE "C"
+               AND f.parent = regexp_replace(a.dir, '[^/]*$', '') COLLATE "C" LIMIT 1)
         UNION ALL
-        SELECT 0, f.workspace, f.path, 'create' FROM files f WHERE f.workspace = ANY (v_forked)) c
-  CROSS JOIN LATERAL (
-    SELECT x.file FROM (
-      SELECT a.dir AS file, a.i FROM unnest(path_ancestors(c.path)) WITH ORDINALITY AS a(dir, i)
-      WHERE (SELECT true FROM files f WHERE f.workspace = c.workspace AND f.path = a.dir COLLATE "C"
-             AND f.parent = regexp_replace(a.dir, '[^/]*$', '') COLLATE "C" LIMIT 1)
-      UNION ALL
-      SELECT NULL, 2147483647
-      WHERE (SELECT true FROM files f WHERE f.workspace = c.workspace
-             AND f.path >= c.path || '/' AND f.path < c.path || '0'
-             AND f.parent >= c.path || '/' AND f.parent < c.path || '0' LIMIT 1)
-         -- A directory made by mkdir (0027), empty or not: the path itself or a path below it.
-         OR (c.workspace = ANY (v_with_dirs)
-             AND ((SELECT true FROM directories d WHERE d.workspace = c.workspace AND d.path = c.path LIMIT 1)
-                  OR (SELECT true FROM directories d WHERE d.workspace = c.workspace
-                      AND d.path >= c.path || '/' AND d.path < c.path || '0' LIMIT 1)))
-    ) x ORDER BY x.i LIMIT 1
-  ) b
-  WHERE c.op = 'create'
-    AND (SELECT true FROM files n WHERE n.workspace = c.workspace AND n.path = c.path
-         AND n.parent = regexp_replace(c.path, '[^/]*$', '') LIMIT 1)
-  ORDER BY c.id LIMIT 1;
-  IF FOUND THEN
-    IF v_bad.file IS NOT NULL THEN
-      RAISE EXCEPTION 'cannot create "%": "%" is a file, not a directory', v_bad.path, v_bad.file
-        USING ERRCODE = 'DA002', DETAIL = v_bad.file;
+        SELECT NULL, 2147483647
+        WHERE (SELECT true FROM files f WHERE f.workspace = c.workspace
+               AND f.path >= c.path || '/' AND f.path < c.path || '0'
+               AND f.parent >= c.path || '/' AND f.parent < c.path || '0' LIMIT 1)
+           -- A directory made by mkdir (0027), empty or not: the path itself or a path below it.
+           OR (c.workspace = ANY (v_with_dirs)
+               AND ((SELECT true FROM directories d WHERE d.workspace = c.workspace AND d.path = c.path LIMIT 1)
+                    OR (SELECT true FROM directories d WHERE d.workspace = c.workspace
+                        AND d.path >= c.path || '/' AND d.path < c.path || '0' LIMIT 1)))
+      ) x ORDER BY x.i LIMIT 1
+    ) b
+    WHERE c.op = 'create'
+      AND (SELECT true FROM files n WHERE n.workspace = c.workspace AND n.path = c.path
+           AND n.parent = regexp_replace(c.path, '[^/]*$', '') LIMIT 1)
+    ORDER BY c.id LIMIT 1;
+    IF FOUND THEN
+      IF v_bad.file IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot create "%": "%" is a file, not a directory', v_bad.path, v_bad.file
+          USING ERRCODE = 'DA002', DETAIL = v_bad.file;
+      END IF;
+      RAISE EXCEPTION 'cannot create file "%": it is a directory', v_bad.path
+        USING ERRCODE = 'DA003', DETAIL = v_bad.path;
     END IF;
-    RAISE EXCEPTION 'cannot create file "%": it is a directory', v_bad.path
-      USING ERRCODE = 'DA003', DETAIL = v_bad.path;
   END IF;
 
-  -- One notification per workspace: the last change id, or a fork's horizon (watchers read the log
-  -- from their cursor; one older than the horizon is told to resync).
-  FOR v_note IN
-    SELECT c.workspace, max(c.id) AS id
-    FROM (SELECT * FROM unnest(v_ids, v_workspaces) AS l(id, workspace)
-          UNION ALL
-          SELECT * FROM unnest(v_horizons, v_forked)) c
-    GROUP BY c.workspace
-  LOOP
-    PERFORM pg_notify(changes_channel(v_note.workspace), json_build_object('id', v_note.id)::text);
-  END LOOP;
+  -- One wake-up per workspace: the last change id, or a fork's horizon (watchers read the log
+  -- from their cursor; one older than the horizon is told to resync). Not from this commit when
+  -- the session sends its wake-ups after it (4 above): NOTIFY would hold the database-wide lock
+  -- through this commit's WAL flush.
+  IF current_setting('deepagents_backends.wake_up', true) IS DISTINCT FROM 'after_commit' THEN
+    FOR v_note IN
+      SELECT c.workspace, max(c.id) AS id
+      FROM (SELECT * FROM unnest(v_ids, v_workspaces) AS l(id, workspace)
+            UNION ALL
+            SELECT * FROM unnest(v_horizons, v_forked)) c
+      GROUP BY c.workspace
+    LOOP
+      PERFORM pg_notify(changes_channel(v_note.workspace), json_build_object('id', v_note.id)::text);
+    END LOOP;
+  END IF;
   RETURN NULL;
 END
 $function$;
 
-CREATE OR REPLACE FUNCTION deepagents.changes_lock()
+CREATE OR REPLACE FUNCTION deepagents.changes_lock(p_workspaces text[])
  RETURNS void
- LANGUAGE sql
-RETURN pg_advisory_xact_lock((hashtext(('deepagents-backends:changes:'::text || ("current_schema"())::text)))::bigint);
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+AS $function$
+DECLARE
+  v_key integer;
+BEGIN
+  FOR v_key IN SELECT DISTINCT hashtext(w.workspace) FROM unnest(p_workspaces) AS w(workspace) ORDER BY 1 LOOP
+    PERFORM pg_advisory_xact_lock(hashtext('deepagents-backends:changes:' || current_schema()), v_key);
+  END LOOP;
+END
+$function$;
 
 CREATE OR REPLACE FUNCTION deepagents.changes_stage()
  RETURNS trigger
@@ -816,26 +864,19 @@ CREATE OR REPLACE FUNCTION deepagents.dir_upper_bound(dir text)
  IMMUTABLE PARALLEL SAFE
 RETURN ("left"(dir, '-1'::integer) || '0'::text);
 
-CREATE OR REPLACE FUNCTION deepagents.directories_check()
+CREATE OR REPLACE FUNCTION deepagents.directories_stage()
  RETURNS trigger
  LANGUAGE plpgsql
+ SECURITY DEFINER
  SET search_path TO 'deepagents', 'pg_temp'
- SET enable_seqscan TO 'off'
  SET jit TO 'off'
+ SET plan_cache_mode TO 'force_custom_plan'
 AS $function$
-DECLARE
-  v_file text;
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM directories d WHERE d.workspace = NEW.workspace AND d.path = NEW.path) THEN
-    RETURN NULL;
-  END IF;
-  PERFORM changes_lock();
-  SELECT a.dir INTO v_file FROM unnest(path_ancestors(NEW.path) || NEW.path::text) WITH ORDINALITY AS a(dir, i)
-  WHERE (SELECT true FROM files f WHERE f.workspace = NEW.workspace AND f.path = a.dir COLLATE "C" LIMIT 1)
-  ORDER BY a.i LIMIT 1;
-  IF v_file IS NOT NULL THEN
-    RAISE EXCEPTION 'cannot create "%": "%" is a file, not a directory', NEW.path, v_file
-      USING ERRCODE = 'DA002', DETAIL = v_file;
+  INSERT INTO changes_pending (workspace, path, op, version, size)
+  SELECT n.workspace, n.path, 'directory', 0, 0 FROM new_rows n ORDER BY n.workspace, n.path;
+  IF FOUND THEN
+    INSERT INTO changes_flush (xact) VALUES (pg_current_xact_id()) ON CONFLICT DO NOTHING;
   END IF;
   RETURN NULL;
 END
@@ -1293,7 +1334,7 @@ CREATE OR REPLACE FUNCTION deepagents.fs_changes_head(p_workspace text)
  LANGUAGE sql
  STABLE
  SET search_path TO 'deepagents', 'pg_temp'
-RETURN GREATEST(deepagents.fs_changes_head(), (SELECT h.pruned_to FROM deepagents.changes_horizon h WHERE (h.workspace = fs_changes_head.p_workspace)));
+RETURN deepagents.history_head(p_workspace);
 
 CREATE OR REPLACE FUNCTION deepagents.fs_checkpoint(p_workspace text, p_label text, p_tag text)
  RETURNS TABLE(id bigint, change_id bigint, created_at timestamp with time zone)
@@ -2325,6 +2366,30 @@ BEGIN
 END
 $function$;
 
+CREATE OR REPLACE FUNCTION deepagents.fs_wake_up(p_workspaces text[])
+ RETURNS integer
+ LANGUAGE plpgsql
+ SET search_path TO 'deepagents', 'pg_temp'
+ SET enable_seqscan TO 'off'
+ SET jit TO 'off'
+AS $function$
+DECLARE
+  v_note record;
+  v_count integer := 0;
+BEGIN
+  PERFORM set_config('synchronous_commit', 'off', true);
+  FOR v_note IN
+    SELECT w.workspace, history_head(w.workspace) AS id
+    FROM (SELECT DISTINCT x.workspace FROM unnest(p_workspaces) AS x(workspace) WHERE x.workspace IS NOT NULL) w
+  LOOP
+    CONTINUE WHEN v_note.id = 0;
+    PERFORM pg_notify(changes_channel(v_note.workspace), json_build_object('id', v_note.id)::text);
+    v_count := v_count + 1;
+  END LOOP;
+  RETURN v_count;
+END
+$function$;
+
 CREATE OR REPLACE FUNCTION deepagents.fs_write(p_workspace text, p_path text, p_content text, p_bytes bytea, p_mime_type text, p_if_version bigint)
  RETURNS TABLE(status text, version bigint, conflict text)
  LANGUAGE plpgsql
@@ -3167,7 +3232,9 @@ $function$;
 
 CREATE CONSTRAINT TRIGGER changes_flush_at_commit AFTER INSERT ON deepagents.changes_flush DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION deepagents.changes_flush_now();
 
-CREATE CONSTRAINT TRIGGER directories_checked_at_commit AFTER INSERT OR UPDATE ON deepagents.directories DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION deepagents.directories_check();
+CREATE TRIGGER directories_zz_stage_inserted AFTER INSERT ON deepagents.directories REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.directories_stage();
+
+CREATE TRIGGER directories_zz_stage_updated AFTER UPDATE ON deepagents.directories REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.directories_stage();
 
 CREATE TRIGGER files_a_history_updated AFTER UPDATE ON deepagents.files REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.history_updated();
 
@@ -3339,6 +3406,8 @@ REVOKE EXECUTE ON FUNCTION deepagents.blob_keep(bytea) FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION deepagents.changes_flush_now() FROM PUBLIC;
 
+REVOKE EXECUTE ON FUNCTION deepagents.changes_lock(text[]) FROM PUBLIC;
+
 REVOKE EXECUTE ON FUNCTION deepagents.changes_stage() FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION deepagents.chunks_assign() FROM PUBLIC;
@@ -3352,6 +3421,8 @@ REVOKE EXECUTE ON FUNCTION deepagents.chunks_insert() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION deepagents.chunks_truncate() FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION deepagents.chunks_update() FROM PUBLIC;
+
+REVOKE EXECUTE ON FUNCTION deepagents.directories_stage() FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION deepagents.files_first_version() FROM PUBLIC;
 

@@ -1,7 +1,9 @@
 /**
  * The change log as migration 0015 writes it: staged per statement, moved into `changes` once per
  * transaction at commit (or at the end of each statement under SET CONSTRAINTS ALL IMMEDIATE),
- * one notification per workspace. Raw SQL on the tables, as the schema owner.
+ * one notification per workspace. Since 0028, ids follow commit order per workspace (one lock
+ * each), and a pool the backend opened wakes watchers after its commits instead of from them.
+ * Raw SQL on the tables, as the schema owner.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -50,6 +52,16 @@ async function notificationsDuring(ws: string, body: () => Promise<void>): Promi
   }
   return got;
 }
+
+/** A session of its own (a transaction held open across the test's other steps). */
+async function session(): Promise<pg.Client> {
+  const c = await adminClient();
+  await c.query(`SET search_path = ${TEST_SCHEMA}`);
+  return c;
+}
+const lockKey = "hashtext('deepagents-backends:changes:' || current_schema()), hashtext($1)";
+const settled = (p: Promise<unknown>, ms: number) =>
+  Promise.race([p.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
 
 test("a transaction of several statements: its changes in statement order, ids contiguous, one notification with the last id", async () => {
   const ws = uniqueName("log");
@@ -147,6 +159,108 @@ test("the file/directory rule is checked at commit over the whole transaction", 
   await admin.query("DELETE FROM files WHERE workspace = $1 AND path = '/e'", [ws]);
   await admin.query("COMMIT");
   assert.equal(opsOf(await log(ws)), ["create /e", "create /e/inner.txt", "delete /e"]);
+});
+
+test("0028: a commit waits only for the commit-order lock of its own workspaces, not another workspace's", async () => {
+  const [a, b] = [uniqueName("order-a"), uniqueName("order-b")];
+  const holder = await session();
+  const writer = await session();
+  try {
+    await holder.query(`SELECT pg_advisory_lock(${lockKey})`, [a]);
+    assert.ok(await settled(insert(writer, b, ["/b.txt"]), 3_000), "a write of another workspace committed");
+    const blocked = insert(writer, a, ["/a.txt"]);
+    assert.not.ok(await settled(blocked, 500), "a write of the locked workspace waits at commit");
+    await holder.query(`SELECT pg_advisory_unlock(${lockKey})`, [a]);
+    await blocked;
+    assert.equal(opsOf(await log(a)), ["create /a.txt"]);
+  } finally {
+    await holder.end();
+    await writer.end();
+  }
+});
+
+test("0028: two transactions that write the same two workspaces take their locks in one order (no deadlock)", async () => {
+  const [a, b] = [uniqueName("pair-a"), uniqueName("pair-b")];
+  const [holder, t1, t2] = [await session(), await session(), await session()];
+  try {
+    await t1.query("BEGIN");
+    await insert(t1, a, ["/t1.txt"]);
+    await insert(t1, b, ["/t1.txt"]);
+    await t2.query("BEGIN");
+    await insert(t2, b, ["/t2.txt"]);
+    await insert(t2, a, ["/t2.txt"]);
+    // Both commits reach their flush while a's lock is held elsewhere. Locks taken in staging
+    // order would deadlock: t1 waits for a, t2 takes b and waits for a behind t1, then t1 waits
+    // for b. In one order for all (changes_lock sorts its keys), whichever lock comes first.
+    await holder.query(`SELECT pg_advisory_lock(${lockKey})`, [a]);
+    const commits = Promise.allSettled([t1.query("COMMIT"), t2.query("COMMIT")]);
+    await new Promise((r) => setTimeout(r, 300));
+    await holder.query(`SELECT pg_advisory_unlock(${lockKey})`, [a]);
+    const outcomes = await commits;
+    assert.equal(
+      outcomes.map((o) => (o.status === "fulfilled" ? "committed" : (o.reason as Error).message)),
+      ["committed", "committed"],
+    );
+    for (const ws of [a, b]) assert.equal(opsOf(await log(ws)).sort(), ["create /t1.txt", "create /t2.txt"]);
+  } finally {
+    await Promise.all([holder.end(), t1.end(), t2.end()]);
+  }
+});
+
+test("0028: a watch started while a change of its workspace is drawn but not committed delivers it (its head is the workspace's own, not the schema's newest id)", async () => {
+  const [ws, other] = [uniqueName("head"), uniqueName("head-other")];
+  const inFlight = await session();
+  try {
+    await inFlight.query("BEGIN");
+    await insert(inFlight, ws, ["/late.txt"]);
+    await inFlight.query("SET CONSTRAINTS ALL IMMEDIATE"); // the flush runs now: an id drawn, the lock held
+    const [{ id: lateId }] = (await inFlight.query("SELECT id::int FROM changes WHERE workspace = $1", [ws])).rows;
+    await insert(admin, other, ["/later.txt"]); // another workspace commits a higher id meanwhile
+    const [{ id: otherId }] = (await admin.query("SELECT id::int FROM changes WHERE workspace = $1", [other])).rows;
+    assert.ok(otherId > lateId, `a later id (${otherId}) committed before ${lateId}`);
+    const view = backend.withWorkspace(ws);
+    const seen: string[] = [];
+    const sub = await view.watch({ pollIntervalMs: 200, onChange: (c) => seen.push(c.path) });
+    try {
+      await inFlight.query("COMMIT");
+      for (let i = 0; i < 60 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(seen, ["/late.txt"]);
+      assert.ok(sub.cursor >= lateId);
+    } finally {
+      await sub.close();
+    }
+  } finally {
+    await inFlight.end();
+  }
+});
+
+test("0028: a pool the backend opened leaves its commits' NOTIFY to one wake-up after them, which commits without waiting for a flush", async () => {
+  const ws = uniqueName("wake");
+  const view = backend.withWorkspace(ws);
+  const setting = await view.pool.query("SELECT current_setting('deepagents_backends.wake_up', true) AS v");
+  assert.is(setting.rows[0].v, "after_commit");
+  const notes = await notificationsDuring(ws, async () => {
+    assert.is((await view.write("/a.txt", "a\n")).error, undefined);
+  });
+  const [{ id }] = (await admin.query("SELECT id::int FROM changes WHERE workspace = $1", [ws])).rows;
+  assert.equal(notes, [id], "one wake-up, with the change's id");
+  // fs_wake_up's transaction, and only it, commits asynchronously.
+  await admin.query("BEGIN");
+  await admin.query("SELECT fs_wake_up(ARRAY[$1])", [ws]);
+  const inside = (await admin.query("SHOW synchronous_commit")).rows[0].synchronous_commit;
+  await admin.query("COMMIT");
+  const after = (await admin.query("SHOW synchronous_commit")).rows[0].synchronous_commit;
+  assert.equal([inside, after], ["off", "on"]);
+});
+
+test("0028: fs_wake_up wakes only workspaces whose changes the caller can read, and says how many", async () => {
+  const [ws, empty] = [uniqueName("woken"), uniqueName("never-written")];
+  await insert(admin, ws, ["/x.txt"]);
+  const notes = await notificationsDuring(ws, async () => {
+    const [{ woken }] = (await admin.query("SELECT fs_wake_up(ARRAY[$1, $2, $1, NULL]) AS woken", [ws, empty])).rows;
+    assert.is(woken, 1);
+  });
+  assert.is(notes.length, 1);
 });
 
 test.run();

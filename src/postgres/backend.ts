@@ -83,6 +83,7 @@ export class PostgresBackend extends PostgresFiles implements VersionedWorkspace
     const { connection, partitions, schema, config } = this.state;
     return this.initializeOnce(async () => {
       partitions.active = (await openSchema(connection.pool, schema, this.workspace, config, options)).proxy;
+      if (partitions.active) connection.wakeUpsFromCommits();
       if (partitions.active && config.rowLevelSecurity)
         await checkRowLevelSecurity((await partitions.of(this.workspace)).pool, schema, this.workspace);
     });

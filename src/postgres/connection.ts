@@ -6,8 +6,8 @@
 import pg from "pg";
 import { setupErrors } from "../protocol.js";
 import { unwrapRemoteError } from "./cluster/remote-errors.js";
-import { clientConfig, type PostgresBackendConfig, poolConfig } from "./config.js";
-import { setTag } from "./sql/queries.js";
+import { clientConfig, type PostgresBackendConfig, poolConfig, wakeUpsAfterCommit } from "./config.js";
+import { setTag, wakeUp } from "./sql/queries.js";
 import type { Statement } from "./sql/statement.js";
 import {
   beginReadSession,
@@ -17,6 +17,7 @@ import {
   type SnapshotChoice,
 } from "./read-session.js";
 import { isConnectionException, isOperatorIntervention, SQLSTATE, sqlstateOf } from "./sqlstate.js";
+import { WakeUps } from "./wake-ups.js";
 
 /** Node's errno codes of a socket that broke under a query. */
 const SOCKET_BROKE = new Set(["ECONNRESET", "EPIPE"]);
@@ -53,16 +54,40 @@ export class Connection {
   readonly #sessions = new Set<ReadSession>();
   /** Holders of a connection they can give back when a call would wait for the pool (onPoolWait). */
   readonly #yielders = new Set<() => void>();
+  /**
+   * Wake-ups sent after commit (wake-ups.ts), for a pool opened here: its sessions are set up to
+   * leave them to it. A pool passed in is the caller's, and so are its sessions' settings: their
+   * commits notify as before. Null too once wakeUpsFromCommits() said the server notifies itself.
+   */
+  #wakeUps: WakeUps | null = null;
 
   constructor(config: PostgresBackendConfig, schema: string) {
     this.#config = config;
     this.schema = schema;
     this.#ownsPool = !config.pool;
-    this.pool = config.pool ?? new pg.Pool(poolConfig(config));
-    if (this.#ownsPool) {
-      // An idle connection killed by the server must not crash the process; the pool drops it.
-      this.pool.on("error", () => {});
+    if (config.pool) {
+      this.pool = config.pool;
+      return;
     }
+    const settings = poolConfig(config);
+    const afterCommit = wakeUpsAfterCommit(settings);
+    this.pool = new pg.Pool(afterCommit ?? settings);
+    // An idle connection killed by the server must not crash the process; the pool drops it.
+    this.pool.on("error", () => {});
+    if (afterCommit) this.#wakeUps = new WakeUps((workspaces) => wakeUp.run(this.pool, schema, { workspaces }));
+  }
+
+  /**
+   * The server this pool reaches sends wake-ups from the writers' commits itself (a cluster's
+   * front: the partitions' commits notify, sql/cluster_install.sql), so none is sent after them.
+   */
+  wakeUpsFromCommits(): void {
+    this.#wakeUps = null;
+  }
+
+  /** After `statement` succeeded: the watchers of the workspace whose files it may have changed. */
+  #committed<P extends object>(statement: Statement<P, unknown>, params: P): void {
+    if (this.#wakeUps && statement.wakes !== undefined) this.#wakeUps.committed(String(params[statement.wakes]));
   }
 
   get closed(): boolean {
@@ -82,6 +107,7 @@ export class Connection {
     if (this.#closed) return;
     this.#closed = true;
     await Promise.all([...this.#sessions].map((c) => c.close()));
+    await this.#wakeUps?.settled();
     if (this.#ownsPool) await this.pool.end();
   }
 
@@ -108,7 +134,9 @@ export class Connection {
     for (let attempt = 1; ; attempt++) {
       this.#relieve();
       try {
-        return (await this.pool.query(text, values)).rows;
+        const { rows } = await this.pool.query(text, values);
+        this.#committed(statement, params);
+        return rows;
       } catch (e) {
         unwrapRemoteError(e);
         if (!reconnected && isConnectionLost(e)) reconnected = true;
@@ -216,7 +244,9 @@ export class Connection {
   ): Promise<R[]> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#transaction(settings, statement, params);
+        const rows = await this.#transaction(settings, statement, params);
+        this.#committed(statement, params);
+        return rows;
       } catch (e) {
         // (a deadlock victim's transaction was rolled back whole: run it again, as run() does)
         if (!(isDeadlock(e) && attempt < DEADLOCK_ATTEMPTS)) throw e;

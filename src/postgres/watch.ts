@@ -2,8 +2,8 @@
  * watch(): a resumable subscription to a workspace's change log (migrations/0002_changes.sql).
  *
  * The log is the truth; NOTIFY (through pg-listen, on a connection of its own) only says "read
- * now". Every read asks for `id > cursor` in id order, and ids are given out in commit order, so
- * each change is delivered exactly once and in order — after a dropped connection too: on
+ * now". Every read asks for `id > cursor` in id order, and a workspace's ids are given out in its
+ * commit order (migrations/0028), so each change is delivered exactly once and in order — after a dropped connection too: on
  * reconnect the subscriber simply reads from its cursor again. A slow periodic read covers a
  * notification that never arrives.
  */

@@ -14,7 +14,6 @@ import { adminClient, testBackend, TEST_SCHEMA } from "../helpers/db.js";
 const UNPINNED = [
   "bytes_common_prefix",
   "bytes_common_suffix",
-  "changes_lock",
   "chunk_lines",
   "chunk_matches",
   "content_has",

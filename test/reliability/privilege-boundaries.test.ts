@@ -550,7 +550,8 @@ test("pg_temp functions and operators named like those our functions call: never
 /**
  * Migration 0002's transaction-local markers are custom settings, which any role may also set for
  * its whole session; a preset marker must not let it skip the change log's ordering lock or its
- * notification. The lock's key is 0002's: hashtext('deepagents-backends:changes:' || schema).
+ * notification. The lock's key is workspace acme's (0028): the two-key advisory lock
+ * (hashtext('deepagents-backends:changes:' || schema), hashtext('acme')).
  */
 async function listen(): Promise<{ notes: Array<{ workspace: string; id: number }>; end(): Promise<void> }> {
   const c = await adminClient();
@@ -571,12 +572,16 @@ async function listen(): Promise<{ notes: Array<{ workspace: string; id: number 
 async function waitsForChangeLock(write: () => Promise<unknown>): Promise<boolean> {
   const holder = await adminClient();
   try {
-    await holder.query("SELECT pg_advisory_lock(hashtext('deepagents-backends:changes:' || $1))", [S]);
+    await holder.query("SELECT pg_advisory_lock(hashtext('deepagents-backends:changes:' || $1), hashtext('acme'))", [
+      S,
+    ]);
     let done = false;
     const running = write().finally(() => (done = true));
     await sleep(700);
     const waited = !done;
-    await holder.query("SELECT pg_advisory_unlock(hashtext('deepagents-backends:changes:' || $1))", [S]);
+    await holder.query("SELECT pg_advisory_unlock(hashtext('deepagents-backends:changes:' || $1), hashtext('acme'))", [
+      S,
+    ]);
     await running;
     return waited;
   } finally {
@@ -643,6 +648,36 @@ test("a session-level deepagents_backends.first_change does not skip the commit-
     const notified = listener.notes.some((n) => n.workspace === "acme" && n.id === Number(rows[0].id));
     assert.equal({ waitedForCommitOrderLock: waited, notified }, { waitedForCommitOrderLock: true, notified: true });
   } finally {
+    await session.end();
+    await listener.end();
+  }
+});
+
+test("a session-level deepagents_backends.wake_up = 'after_commit' (0028) silences only the NOTIFY of the role's own commits: they are logged in order under the workspace's lock, and a watcher reads them at its next poll", async () => {
+  const listener = await listen();
+  const watched: Change[] = [];
+  const sub = await owner.watch({ pollIntervalMs: 300, coalesceMs: 0, onChange: (c) => watched.push(c) });
+  const session = await roleSession("SET deepagents_backends.wake_up = 'after_commit'");
+  try {
+    const waited = await waitsForChangeLock(() =>
+      session.sql(`SELECT * FROM ${S}.fs_write('acme', '/silent/a.txt', 'a\n', NULL, 'text/plain', NULL)`),
+    );
+    assert.ok(waited, "the write waited for workspace acme's commit-order lock");
+    const [{ id }] = (
+      await admin.query(`SELECT id FROM ${S}.changes WHERE workspace = 'acme' AND path = '/silent/a.txt'`)
+    ).rows;
+    for (let i = 0; i < 60 && !watched.some((c) => c.path === "/silent/a.txt"); i++) await sleep(50);
+    assert.equal(
+      watched.filter((c) => c.path === "/silent/a.txt").map((c) => c.id),
+      [Number(id)],
+      "the watcher read the change at its poll",
+    );
+    assert.not.ok(
+      listener.notes.some((n) => n.id === Number(id)),
+      "no NOTIFY from the commit of a session that said it wakes watchers itself",
+    );
+  } finally {
+    await sub.close();
     await session.end();
     await listener.end();
   }

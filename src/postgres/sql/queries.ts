@@ -73,7 +73,7 @@ export const write = statement<
     | { status: "created" | "updated" | "version_mismatch"; conflict: null }
     | { status: "parent_is_file" | "is_directory"; conflict: string }
   )
->("write");
+>("write", { wakes: "workspace" });
 
 export type EditStatus =
   | "ok"
@@ -95,9 +95,9 @@ export const edit = statement<
   },
   /** version: the new one, the current one, or for too_large the size it would have (NULL: not_found). */
   { status: EditStatus; occurrences: number; version: string | null }
->("edit");
+>("edit", { wakes: "workspace" });
 
-export const deleteTree = statement<FileKey, { deleted: string }>("delete");
+export const deleteTree = statement<FileKey, { deleted: string }>("delete", { wakes: "workspace" });
 
 /** mkdir (fs_mkdir, migration 0027). */
 export const mkdir = statement<
@@ -117,7 +117,7 @@ export const move = statement<
       files: string;
       conflict: string;
     }
->("move");
+>("move", { wakes: "workspace" });
 
 export const grep = statement<LineScope & { pattern: string }, LineRow>("grep", { readOnly: true });
 
@@ -168,7 +168,7 @@ export const upload = statement<
     mimeTypes: string[];
   },
   { path: string; status: "parent_is_file" | "is_directory"; conflict: string }
->("upload");
+>("upload", { wakes: "workspace" });
 
 export const download = statement<
   Workspace & { paths: string[] },
@@ -195,6 +195,9 @@ export const changes = statement<
 export const changesHead = statement<Workspace, { head: string; channel: string }>("changes_head", {
   readOnly: true,
 });
+
+/** Wakes the watchers of workspaces changed by commits that sent no NOTIFY (wake-ups.ts). */
+export const wakeUp = statement<{ workspaces: string[] }, { woken: number }>("wake_up");
 
 export const pruneChanges = statement<
   { olderThan: string | null; keepPerWorkspace: number | null },
@@ -232,7 +235,7 @@ export const restore = statement<
     | { status: "created" | "updated" | "version_mismatch" | "no_version"; conflict: null }
     | { status: "parent_is_file" | "is_directory"; conflict: string }
   )
->("restore");
+>("restore", { wakes: "workspace" });
 
 export const checkpoint = statement<
   Workspace & { label: string | null; tag: string | null },
@@ -271,12 +274,12 @@ export const rewind = statement<
     version: string | null;
     undo_checkpoint: string | null;
   }
->("rewind");
+>("rewind", { wakes: "workspace" });
 
 export const fork = statement<
   Workspace & { target: string; at: number | null; history: boolean },
   { files: string; bytes: string; versions: string }
->("fork");
+>("fork", { wakes: "target" });
 
 export const pruneHistory = statement<{ workspace: string | null }, { versions: string; blobs: string }>(
   "prune_history",

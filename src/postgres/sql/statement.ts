@@ -27,6 +27,11 @@ export interface Statement<P extends object, R> {
   readonly params: readonly string[];
   /** It changes nothing (so a lost connection may safely run it again; see connection.ts). */
   readonly readOnly: boolean;
+  /**
+   * The parameter naming the workspace whose files it may change, whose watchers are woken once
+   * it committed (connection.ts, wake-ups.ts); undefined when it changes no file.
+   */
+  readonly wakes?: keyof P;
   /** The text for `schema` and the values in $n order. Throws unless `params` has exactly the file's keys. */
   bind(schema: string, params: P): { text: string; values: unknown[] };
   /** One round trip on `db`; the rows as the driver returns them. */
@@ -63,7 +68,10 @@ export function statementNames(): string[] {
   return [...sources.keys()];
 }
 
-export function statement<P extends object, R>(name: string, options: { readOnly?: boolean } = {}): Statement<P, R> {
+export function statement<P extends object, R>(
+  name: string,
+  options: { readOnly?: boolean; wakes?: keyof P & string } = {},
+): Statement<P, R> {
   const source = sources.get(name);
   if (!source) throw new Error(`deepagents-backends: no sql/${name}.sql for the statement "${name}"`);
   if (defined.has(name)) throw new Error(`deepagents-backends: sql/${name}.sql is defined twice`);
@@ -87,6 +95,7 @@ export function statement<P extends object, R>(name: string, options: { readOnly
     name,
     params,
     readOnly: options.readOnly ?? false,
+    wakes: options.wakes,
     bind,
     async run(db, schema, values) {
       const query = bind(schema, values);

@@ -8,11 +8,11 @@
  *
  * Configurations, each its own schema migrated to the latest version:
  *   - no change log: the baseline;
- *   - change log (0028): per-workspace commit-order locks, wake-ups after commit (the backend's
- *     own pool, whose sessions say so: src/postgres/wake-ups.ts);
- *   - NOTIFY in commit: the same, written through a pool passed in, whose commits notify (what
- *     raw SQL and callers' pools get);
- *   - before 0028: also through a pool passed in, on a schema taken down to migration 0027 (one
+ *   - change log (0028): per-workspace commit-order locks, wake-ups after commit
+ *     (src/postgres/wake-ups.ts);
+ *   - NOTIFY in commit: the same, with the backend's wake-ups turned off and the schema's flush
+ *     altered to notify from every commit (what raw SQL's commits do);
+ *   - before 0028: the backend's wake-ups off, on a schema taken down to migration 0027 (one
  *     commit-order lock per schema, NOTIFY in every commit): the design this run replaces,
  *     measured in the same run.
  *
@@ -28,6 +28,7 @@
  */
 import pg from "pg";
 import { migrate, PostgresBackend, type Subscription } from "../src/index.js";
+import type { Connection } from "../src/postgres/connection.js";
 import { benchDatabase, median } from "./common.js";
 
 const WRITERS = Number(process.env.BENCH_WRITERS ?? 16);
@@ -41,7 +42,12 @@ const { url, stop } = await benchDatabase();
 const admin = new pg.Client({ connectionString: url });
 await admin.connect();
 const tag = Date.now().toString(36);
-const schemas = { nolog: `bench_nolog_${tag}`, log: `bench_log_${tag}`, before: `bench_before_${tag}` };
+const schemas = {
+  nolog: `bench_nolog_${tag}`,
+  log: `bench_log_${tag}`,
+  inCommit: `bench_incommit_${tag}`,
+  before: `bench_before_${tag}`,
+};
 const bound = `bench_bound_${tag}`;
 const all = [...Object.values(schemas), ...(process.env.BENCH_BOUNDS ? [bound] : [])];
 for (const schema of all) {
@@ -51,32 +57,41 @@ for (const schema of all) {
 for (const t of ["inserted", "updated", "deleted"])
   await admin.query(`ALTER TABLE ${schemas.nolog}.files DISABLE TRIGGER files_zz_log_${t}`);
 // Before 0028: the schema taken down to 0027 (its functions exactly), then recorded as current
-// again so that PostgresBackend opens it (it calls nothing 0028 added through a pool passed in).
+// again so that PostgresBackend opens it (with its wake-ups off, it calls nothing 0028 added).
 await migrate({ connectionString: url, schema: schemas.before, direction: "down", count: 1 });
 await admin.query(
   `INSERT INTO ${schemas.before}.migrations (name, run_on) VALUES ('0028_commits_ordered_per_workspace', now())`,
+);
+/** `schema`'s changes_flush_now with `pattern` (which must match) replaced. */
+async function alterFlush(schema: string, pattern: RegExp, replacement: string): Promise<void> {
+  const { rows } = await admin.query(`SELECT pg_get_functiondef('${schema}.changes_flush_now'::regproc) AS def`);
+  const def: string = rows[0].def;
+  if (!pattern.test(def)) throw new Error(`changes_flush_now has changed: update bench/notify.ts (${pattern})`);
+  await admin.query(def.replace(pattern, replacement));
+}
+// NOTIFY in commit: the flush notifies whatever the transaction says.
+await alterFlush(
+  schemas.inCommit,
+  /current_setting\('deepagents_backends\.wake_up', true\) IS DISTINCT FROM 'after_commit'/,
+  "true",
 );
 if (process.env.BENCH_BOUNDS) {
   await admin.query(
     `CREATE OR REPLACE FUNCTION ${bound}.changes_lock(p_workspaces text[]) RETURNS void LANGUAGE sql AS 'SELECT'`,
   );
-  const { rows } = await admin.query(`SELECT pg_get_functiondef('${bound}.changes_flush_now'::regproc) AS def`);
-  const def: string = rows[0].def;
-  const notify = /\n\s*PERFORM pg_notify\([^;]*;/;
-  if (!notify.test(def)) throw new Error("changes_flush_now has changed: update BENCH_BOUNDS' alteration");
-  await admin.query(def.replace(notify, "\n    NULL;"));
+  await alterFlush(bound, /\n\s*PERFORM pg_notify\([^;]*;/, "\n    NULL;");
 }
 
 interface Configuration {
   name: string;
   schema: string;
-  /** Written through a pool passed in (its commits notify), not the backend's own. */
-  passedPool: boolean;
+  /** The backend sends no wake-up after its commits (the schema's commits notify). */
+  wakeUpsOff: boolean;
 }
 const configurations: Configuration[] = [
-  { name: "change log (0028: per-workspace locks, wake-ups after commit)", schema: schemas.log, passedPool: false },
-  { name: "change log, NOTIFY in commit (a pool passed in)", schema: schemas.log, passedPool: true },
-  { name: "before 0028 (one lock per schema, NOTIFY in commit)", schema: schemas.before, passedPool: true },
+  { name: "change log (0028: per-workspace locks, wake-ups after commit)", schema: schemas.log, wakeUpsOff: false },
+  { name: "change log, NOTIFY in commit", schema: schemas.inCommit, wakeUpsOff: true },
+  { name: "before 0028 (one lock per schema, NOTIFY in commit)", schema: schemas.before, wakeUpsOff: true },
 ];
 
 let round = 0;
@@ -86,12 +101,13 @@ async function throughput(
   schema: string,
   workspaces: number,
   watchers: number,
-  passedPool = false,
+  wakeUpsOff = false,
 ): Promise<{ perSecond: number; delivered: number; expected: number }> {
   round++;
-  const pool = passedPool ? new pg.Pool({ connectionString: url, max: WRITERS + 2 }) : undefined;
-  const base = new PostgresBackend({ connectionString: url, pool, schema, workspace: "w", maxPoolSize: WRITERS + 2 });
+  const base = new PostgresBackend({ connectionString: url, schema, workspace: "w", maxPoolSize: WRITERS + 2 });
   await base.initialize();
+  // (What a cluster's front does: the backend's internal switch, reached for the run only.)
+  if (wakeUpsOff) (base as unknown as { state: { connection: Connection } }).state.connection.wakeUpsFromCommits();
   const views = Array.from({ length: workspaces }, (_, i) => base.withWorkspace(`r${round}-w${i}`));
   const subs: Subscription[] = [];
   const watched = new Map<string, number>(); // workspace -> watchers on it
@@ -125,7 +141,6 @@ async function throughput(
   for (let i = 0; i < 600 && delivered < expected; i++) await new Promise((r) => setTimeout(r, 50));
   await Promise.all(subs.map((s) => s.close()));
   await base.close();
-  await pool?.end();
   return { perSecond: median(samples), delivered, expected };
 }
 
@@ -145,7 +160,7 @@ for (const workspaces of WORKSPACES) {
   }
   for (const c of configurations) {
     for (const watchers of WATCHERS) {
-      const r = await throughput(c.schema, workspaces, watchers, c.passedPool);
+      const r = await throughput(c.schema, workspaces, watchers, c.wakeUpsOff);
       log(`${workspaces} workspaces, ${c.name}, ${watchers} watchers: ${r.perSecond.toFixed(0)} writes/s`);
       const name = `${c.name}, ${watchers} watcher${watchers === 1 ? "" : "s"}`;
       row(workspaces, name, r.perSecond, baseline.perSecond, watchers === 0 ? "—" : `${r.delivered} / ${r.expected}`);

@@ -427,7 +427,7 @@ BEGIN
 
   -- One wake-up per workspace: the last change id, or a fork's horizon (watchers read the log
   -- from their cursor; one older than the horizon is told to resync). Not from this commit when
-  -- the session sends its wake-ups after it (4 above): NOTIFY would hold the database-wide lock
+  -- the writer sends its wake-ups after it (4 above): NOTIFY would hold the database-wide lock
   -- through this commit's WAL flush.
   IF current_setting('deepagents_backends.wake_up', true) IS DISTINCT FROM 'after_commit' THEN
     FOR v_note IN
@@ -468,8 +468,16 @@ CREATE OR REPLACE FUNCTION deepagents.changes_stage()
 AS $function$
 DECLARE
   v_rows bigint;
+  v_new record;
+  v_old record;
 BEGIN
   IF TG_OP = 'INSERT' THEN
+    -- An INSERT ... ON CONFLICT DO UPDATE that updated (every write of an existing file) fires
+    -- this with no row: return before planning the statement below.
+    PERFORM FROM new_rows LIMIT 1;
+    IF NOT FOUND THEN
+      RETURN NULL;
+    END IF;
     -- (Not a fork's own rows: its target's log starts after them, at fork_log_start's horizon.)
     INSERT INTO changes_pending (workspace, path, op, version, size)
     SELECT n.workspace, n.path, 'create', n.version, n.size FROM new_rows n
@@ -479,6 +487,18 @@ BEGIN
     INSERT INTO changes_pending (workspace, path, op, version, size)
     SELECT o.workspace, o.path, 'delete', o.version, o.size FROM old_rows o ORDER BY o.workspace, o.path;
   ELSE
+    -- One row updated in place (a write or an edit of an existing file: the common case): one
+    -- 'update', as the statement below would log it, without planning that statement for it.
+    IF (SELECT count(*) FROM (SELECT FROM new_rows LIMIT 2) n) = 1 THEN
+      SELECT n.workspace, n.path, n.version, n.size INTO v_new FROM new_rows n;
+      SELECT o.workspace, o.path INTO v_old FROM old_rows o;
+      IF v_old.workspace = v_new.workspace AND v_old.path = v_new.path THEN
+        INSERT INTO changes_pending (workspace, path, op, version, size)
+        VALUES (v_new.workspace, v_new.path, 'update', v_new.version, v_new.size);
+        INSERT INTO changes_flush (xact) VALUES (pg_current_xact_id()) ON CONFLICT DO NOTHING;
+        RETURN NULL;
+      END IF;
+    END IF;
     -- Each path of the statement is an update (an old and a new row have it), a create (only a
     -- new one) or a delete (only an old one), as 0015 logs them: rows grouped by path, not joined
     -- (the planner estimates a transition table at a few rows and nested-looped one over the
@@ -2377,7 +2397,11 @@ DECLARE
   v_note record;
   v_count integer := 0;
 BEGIN
-  PERFORM set_config('synchronous_commit', 'off', true);
+  -- (Only in a transaction that has written nothing yet: called after writes in the same
+  -- transaction, it would make their commit asynchronous too.)
+  IF pg_current_xact_id_if_assigned() IS NULL THEN
+    PERFORM set_config('synchronous_commit', 'off', true);
+  END IF;
   FOR v_note IN
     SELECT w.workspace, history_head(w.workspace) AS id
     FROM (SELECT DISTINCT x.workspace FROM unnest(p_workspaces) AS x(workspace) WHERE x.workspace IS NOT NULL) w
@@ -3399,6 +3423,10 @@ CREATE POLICY workspace_grants_own ON deepagents.workspace_grants
   USING ((EXISTS ( SELECT 1
    FROM pg_roles r
   WHERE ((r.rolname = workspace_grants.role_name) AND pg_has_role(r.oid, 'USAGE'::text)))));
+
+-- Comments ---------------------------------------------------------------------------------------
+
+COMMENT ON FUNCTION deepagents.fs_changes_head() IS 'The schema''s newest committed change id. Since 0028 ids follow commit order only within a workspace: this is no place to start a watch (fs_changes_head(workspace) is).';
 
 -- Grants and revokes (relative to PostgreSQL's default privileges of each object) ----------------
 

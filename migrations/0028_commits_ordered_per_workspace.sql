@@ -28,14 +28,15 @@ DO $$ BEGIN EXECUTE format('SET LOCAL search_path = %I, pg_temp', current_schema
 --    a 'horizon') and the flush checks them under the same locks, taken once, in one order. A
 --    caller-rights trigger could lock only its own workspace, before the flush locked the others:
 --    two transactions writing the same two workspaces could deadlock.
--- 4. A wake-up after the commit, not in it. A session whose setting deepagents_backends.wake_up
---    is 'after_commit' sends no NOTIFY from its commit: it says it will call fs_wake_up()
---    afterwards, in a transaction of its own (PostgresBackend does, for a pool it opened:
---    src/postgres/wake-ups.ts). That transaction commits without waiting for its WAL flush
---    (synchronous_commit off: a wake-up is not data, and the changes it announces were flushed by
---    their own commits), so it holds the database-wide lock for microseconds, not for a flush.
---    Every other session (raw SQL, a pool passed in) is woken from the commit, as before. The
---    setting is the session's own: a role that sets it silences only its own commits, whose
+-- 4. A wake-up after the commit, not in it. A transaction whose setting
+--    deepagents_backends.wake_up is 'after_commit' sends no NOTIFY from its commit: it says its
+--    writer will call fs_wake_up() afterwards, in a transaction of its own. PostgresBackend sets
+--    it for the transaction of each of its statements that change files
+--    (sql/wake_up_after_commit.sql) and then does (src/postgres/wake-ups.ts). That transaction
+--    commits without waiting for its WAL flush (synchronous_commit off: a wake-up is not data, and
+--    the changes it announces were flushed by their own commits), so it holds the database-wide
+--    lock for microseconds, not for a flush. Every other transaction (raw SQL, on any connection)
+--    is woken from its commit, as before. A role that sets it silences only its own commits, whose
 --    changes its workspaces' watchers still read at their next poll (SECURITY.md).
 -- 5. The log's own work per commit, once the locks no longer queue commits, is what is left
 --    between the change log and none: changes_flush_now runs its directory, fork and
@@ -43,6 +44,12 @@ DO $$ BEGIN EXECUTE format('SET LOCAL search_path = %I, pg_temp', current_schema
 --    changes_stage logs a one-row in-place update (and the empty INSERT half of an upsert)
 --    without planning its general statement.
 -- Released: never edit this file; add a new migration instead.
+
+-- Every writer of files, directories or fork marks that is still running finishes first, and new
+-- ones wait for this commit: a flush with 0027's body (the schema's lock) and one with this body
+-- (a workspace's lock) do not exclude each other, and could draw a workspace's ids out of commit
+-- order if they ran at the same time.
+LOCK TABLE files, directories, fork_marks IN SHARE ROW EXCLUSIVE MODE;
 
 -- 1. One lock per workspace, in key order. (Pinned although it reads no table: plpgsql, never
 -- inlined.)
@@ -62,6 +69,8 @@ REVOKE EXECUTE ON FUNCTION changes_lock(text[]) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION fs_changes_head(p_workspace text) RETURNS bigint
 LANGUAGE sql STABLE SET search_path FROM CURRENT
 RETURN history_head(p_workspace);
+COMMENT ON FUNCTION fs_changes_head() IS
+  'The schema''s newest committed change id. Since 0028 ids follow commit order only within a workspace: this is no place to start a watch (fs_changes_head(workspace) is).';
 
 -- 3. Directory rows, staged for the flush (statement triggers: one event each, as transition
 -- tables require).
@@ -85,19 +94,23 @@ REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION directorie
 CREATE TRIGGER directories_zz_stage_updated AFTER UPDATE ON directories
 REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION directories_stage();
 
--- 4. A wake-up sent after the writer's commit, by the writer's session (see above).
+-- 4. A wake-up sent after the writer's commit, by the writer (see above).
 -- Each workspace of p_workspaces with a change the caller can read (row-level security applies:
 -- a role wakes only the workspaces granted to it) is notified with its newest change id, as the
--- flush does; the result is how many were. Commits without waiting for the WAL flush: the setting
--- is the transaction's (the function itself has no SET clause for it, which would undo it on
--- return).
+-- flush does; the result is how many were. Its transaction commits without waiting for the WAL
+-- flush: the setting is the transaction's (the function itself has no SET clause for it, which
+-- would undo it on return).
 CREATE FUNCTION fs_wake_up(p_workspaces text[]) RETURNS integer
 LANGUAGE plpgsql SET search_path FROM CURRENT SET enable_seqscan = off SET jit = off AS $$
 DECLARE
   v_note record;
   v_count integer := 0;
 BEGIN
-  PERFORM set_config('synchronous_commit', 'off', true);
+  -- (Only in a transaction that has written nothing yet: called after writes in the same
+  -- transaction, it would make their commit asynchronous too.)
+  IF pg_current_xact_id_if_assigned() IS NULL THEN
+    PERFORM set_config('synchronous_commit', 'off', true);
+  END IF;
   FOR v_note IN
     SELECT w.workspace, history_head(w.workspace) AS id
     FROM (SELECT DISTINCT x.workspace FROM unnest(p_workspaces) AS x(workspace) WHERE x.workspace IS NOT NULL) w
@@ -214,7 +227,7 @@ END
 $function$;
 
 -- changes_flush_now: 0027's, under per-workspace locks, with the directory rows' check, and
--- without NOTIFY when the session wakes watchers after its commit. The blocks that only some
+-- without NOTIFY when the writer wakes watchers after its commit. The blocks that only some
 -- commits need (directories, horizons, the file/directory rule of creates) run only for them.
 CREATE OR REPLACE FUNCTION changes_flush_now()
  RETURNS trigger
@@ -352,7 +365,7 @@ BEGIN
 
   -- One wake-up per workspace: the last change id, or a fork's horizon (watchers read the log
   -- from their cursor; one older than the horizon is told to resync). Not from this commit when
-  -- the session sends its wake-ups after it (4 above): NOTIFY would hold the database-wide lock
+  -- the writer sends its wake-ups after it (4 above): NOTIFY would hold the database-wide lock
   -- through this commit's WAL flush.
   IF current_setting('deepagents_backends.wake_up', true) IS DISTINCT FROM 'after_commit' THEN
     FOR v_note IN
@@ -373,6 +386,8 @@ DROP FUNCTION changes_lock();
 
 -- Down Migration
 DO $$ BEGIN EXECUTE format('SET LOCAL search_path = %I, pg_temp', current_schema()); END $$;
+LOCK TABLE files, directories, fork_marks IN SHARE ROW EXCLUSIVE MODE; -- (as up: no two bodies at once)
+COMMENT ON FUNCTION fs_changes_head() IS NULL;
 
 -- 0005's lock and 0027's directories_check, with its trigger.
 CREATE FUNCTION changes_lock() RETURNS void

@@ -8,6 +8,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type pg from "pg";
+import * as sql from "../src/postgres/sql/queries.js";
 import { adminClient, testBackend, uniqueName, TEST_SCHEMA } from "./helpers/db.js";
 
 const backend = await testBackend(); // installs the schema
@@ -34,8 +35,11 @@ const log = async (ws: string) =>
 const opsOf = (rows: { path: string; op: string }[]) => rows.map((r) => `${r.op} ${r.path}`);
 const contiguous = (rows: { id: number }[]) => rows.every((r, i) => i === 0 || r.id === rows[i - 1].id + 1);
 
-/** Notifications on `ws`'s channel while `body` runs (and a moment after). */
-async function notificationsDuring(ws: string, body: () => Promise<void>): Promise<number[]> {
+/**
+ * Notifications on `ws`'s channel while `body` runs and a moment after (300 ms); with `expected`,
+ * first up to 5 s until that many arrived (a wake-up after commit comes asynchronously).
+ */
+async function notificationsDuring(ws: string, body: () => Promise<void>, expected = 0): Promise<number[]> {
   const channel = (await listener.query("SELECT changes_channel($1) AS c", [ws])).rows[0].c;
   const got: number[] = [];
   const on = (n: pg.Notification) => {
@@ -45,6 +49,7 @@ async function notificationsDuring(ws: string, body: () => Promise<void>): Promi
   await listener.query(`LISTEN "${channel}"`);
   try {
     await body();
+    for (let i = 0; i < 100 && got.length < expected; i++) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 300));
   } finally {
     await listener.query(`UNLISTEN "${channel}"`);
@@ -194,7 +199,21 @@ test("0028: two transactions that write the same two workspaces take their locks
     // for b. In one order for all (changes_lock sorts its keys), whichever lock comes first.
     await holder.query(`SELECT pg_advisory_lock(${lockKey})`, [a]);
     const commits = Promise.allSettled([t1.query("COMMIT"), t2.query("COMMIT")]);
-    await new Promise((r) => setTimeout(r, 300));
+    const pids = [
+      (t1 as unknown as { processID: number }).processID,
+      (t2 as unknown as { processID: number }).processID,
+    ];
+    const waiting = async () =>
+      Number(
+        (
+          await admin.query(
+            "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND pid = ANY ($1)",
+            [pids],
+          )
+        ).rows[0].n,
+      );
+    for (let i = 0; i < 100 && (await waiting()) < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.is(await waiting(), 2, "both commits wait for a workspace lock before it is released");
     await holder.query(`SELECT pg_advisory_unlock(${lockKey})`, [a]);
     const outcomes = await commits;
     assert.equal(
@@ -234,32 +253,73 @@ test("0028: a watch started while a change of its workspace is drawn but not com
   }
 });
 
-test("0028: a pool the backend opened leaves its commits' NOTIFY to one wake-up after them, which commits without waiting for a flush", async () => {
+test("0028: a statement of the backend that changes files leaves its commit's NOTIFY to one wake-up after it; other statements on its pool notify from their commits", async () => {
   const ws = uniqueName("wake");
   const view = backend.withWorkspace(ws);
-  const setting = await view.pool.query("SELECT current_setting('deepagents_backends.wake_up', true) AS v");
-  assert.is(setting.rows[0].v, "after_commit");
-  const notes = await notificationsDuring(ws, async () => {
-    assert.is((await view.write("/a.txt", "a\n")).error, undefined);
+  // The wrapped statement alone (sql/wake_up_after_commit.sql), as the backend sends it: its
+  // commit notifies nobody.
+  const wrapped = sql.write.bind(TEST_SCHEMA, {
+    workspace: ws,
+    path: "/silent.txt",
+    text: "s\n",
+    bytes: null,
+    mimeType: "text/plain",
+    ifVersion: null,
   });
-  const [{ id }] = (await admin.query("SELECT id::int FROM changes WHERE workspace = $1", [ws])).rows;
-  assert.equal(notes, [id], "one wake-up, with the change's id");
-  // fs_wake_up's transaction, and only it, commits asynchronously.
-  await admin.query("BEGIN");
-  await admin.query("SELECT fs_wake_up(ARRAY[$1])", [ws]);
-  const inside = (await admin.query("SHOW synchronous_commit")).rows[0].synchronous_commit;
-  await admin.query("COMMIT");
-  const after = (await admin.query("SHOW synchronous_commit")).rows[0].synchronous_commit;
-  assert.equal([inside, after], ["off", "on"]);
+  const silent = await notificationsDuring(ws, async () => {
+    await view.pool.query(wrapped.text, wrapped.values);
+  });
+  assert.equal(silent, [], "no NOTIFY from the commit of a wrapped statement");
+  // Through the backend: that commit, then exactly one wake-up, with the change's id.
+  const woken = await notificationsDuring(
+    ws,
+    async () => assert.is((await view.write("/a.txt", "a\n")).error, undefined),
+    1,
+  );
+  const [{ id }] = (await admin.query("SELECT id::int FROM changes WHERE workspace = $1 AND path = '/a.txt'", [ws]))
+    .rows;
+  assert.equal(woken, [id], "one wake-up, with the change's id");
+  // Raw SQL on the backend's own pool: the setting was the wrapped transaction's only.
+  const raw = await notificationsDuring(
+    ws,
+    async () => {
+      await view.pool.query(`SELECT * FROM ${TEST_SCHEMA}.fs_write($1, '/raw.txt', 'r', NULL, 'text/plain', NULL)`, [
+        ws,
+      ]);
+    },
+    1,
+  );
+  assert.is(raw.length, 1, "a raw write on backend.pool notifies from its commit");
+});
+
+test("0028: fs_wake_up's transaction commits without waiting for its WAL flush, unless it wrote before (then its writes keep theirs)", async () => {
+  const ws = uniqueName("async");
+  await insert(admin, ws, ["/x.txt"]);
+  const settingIn = async (writeFirst: boolean) => {
+    await admin.query("BEGIN");
+    try {
+      if (writeFirst) await insert(admin, ws, [`/w${Date.now()}.txt`]);
+      await admin.query("SELECT fs_wake_up(ARRAY[$1])", [ws]);
+      return (await admin.query("SHOW synchronous_commit")).rows[0].synchronous_commit;
+    } finally {
+      await admin.query("COMMIT");
+    }
+  };
+  assert.equal([await settingIn(false), await settingIn(true)], ["off", "on"]);
+  assert.is((await admin.query("SHOW synchronous_commit")).rows[0].synchronous_commit, "on", "the session's is kept");
 });
 
 test("0028: fs_wake_up wakes only workspaces whose changes the caller can read, and says how many", async () => {
   const [ws, empty] = [uniqueName("woken"), uniqueName("never-written")];
   await insert(admin, ws, ["/x.txt"]);
-  const notes = await notificationsDuring(ws, async () => {
-    const [{ woken }] = (await admin.query("SELECT fs_wake_up(ARRAY[$1, $2, $1, NULL]) AS woken", [ws, empty])).rows;
-    assert.is(woken, 1);
-  });
+  const notes = await notificationsDuring(
+    ws,
+    async () => {
+      const [{ woken }] = (await admin.query("SELECT fs_wake_up(ARRAY[$1, $2, $1, NULL]) AS woken", [ws, empty])).rows;
+      assert.is(woken, 1);
+    },
+    1,
+  );
   assert.is(notes.length, 1);
 });
 

@@ -10,7 +10,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { compileNamedParameters } from "../src/postgres/sql/params.js";
 import * as sql from "../src/postgres/sql/queries.js";
-import { type Statement, statement, statementNames } from "../src/postgres/sql/statement.js";
+import { type Statement, statement, statementNames, WAKE_UP_WRAPPER } from "../src/postgres/sql/statement.js";
 import { adminClient, TEST_SCHEMA, testBackend } from "./helpers/db.js";
 
 const backend = await testBackend();
@@ -23,6 +23,7 @@ test.after(async () => {
 const files = readdirSync(new URL("../sql/", import.meta.url))
   .filter((f) => f.endsWith(".sql"))
   .map((f) => f.slice(0, -4))
+  .filter((f) => f !== WAKE_UP_WRAPPER) // (the wrapper of the statements with `wakes`)
   .sort();
 type AnyStatement = Statement<any, unknown>;
 const definitions = Object.values(sql as Record<string, unknown>).filter(
@@ -37,6 +38,21 @@ test("every sql/*.sql file has exactly one typed definition, and every definitio
   assert.equal(names, files);
   assert.throws(() => statement("ls"), /sql\/ls\.sql is defined twice/);
   assert.throws(() => statement("no_such_statement"), /no sql\/no_such_statement\.sql/);
+});
+
+test("exactly the statements that change files are wrapped to leave their commit's NOTIFY to the backend's wake-up (sql/wake_up_after_commit.sql)", () => {
+  const wrapped = definitions
+    .filter((d) => d.bind("s", Object.fromEntries(d.params.map((p) => [p, null]))).text.includes("after_commit"))
+    .map((d) => d.name)
+    .sort();
+  assert.equal(wrapped, ["delete", "edit", "fork", "move", "restore", "rewind", "upload", "write"]);
+  assert.equal(
+    definitions
+      .filter((d) => d.wakes !== undefined)
+      .map((d) => d.name)
+      .sort(),
+    wrapped,
+  );
 });
 
 test("every statement binds to the schema, with one $n per named parameter", () => {

@@ -6,7 +6,6 @@
 import type pg from "pg";
 import { DEFAULTS } from "../core/defaults.js";
 import { setupErrors } from "../protocol.js";
-import { AFTER_COMMIT, WAKE_UP_SETTING } from "./wake-ups.js";
 
 export type SslMode = "disable" | "prefer" | "require" | "verify-ca" | "verify-full";
 
@@ -140,16 +139,4 @@ export function poolConfig(options: PostgresBackendConfig): pg.PoolConfig {
     idleTimeoutMillis: DEFAULTS.postgres.idleTimeoutMs,
     connectionTimeoutMillis: options.connectionTimeoutMs ?? DEFAULTS.postgres.connectionTimeoutMs,
   };
-}
-
-/**
- * `config` with its sessions set to leave their commits' NOTIFY to the backend (wake-ups.ts), or
- * null when that cannot be said: a connection string with options of its own (node-postgres lets
- * them replace any given here; such a pool notifies from its commits, as before). PGOPTIONS, which
- * options given here replace, is kept in front.
- */
-export function wakeUpsAfterCommit(config: pg.PoolConfig): pg.PoolConfig | null {
-  if (/[?&]options=/.test(config.connectionString ?? "")) return null;
-  const options = [process.env.PGOPTIONS, `-c ${WAKE_UP_SETTING}=${AFTER_COMMIT}`].filter(Boolean).join(" ");
-  return { ...config, options };
 }

@@ -6,7 +6,7 @@
 import pg from "pg";
 import { setupErrors } from "../protocol.js";
 import { unwrapRemoteError } from "./cluster/remote-errors.js";
-import { clientConfig, type PostgresBackendConfig, poolConfig, wakeUpsAfterCommit } from "./config.js";
+import { clientConfig, type PostgresBackendConfig, poolConfig } from "./config.js";
 import { setTag, wakeUp } from "./sql/queries.js";
 import type { Statement } from "./sql/statement.js";
 import {
@@ -55,26 +55,21 @@ export class Connection {
   /** Holders of a connection they can give back when a call would wait for the pool (onPoolWait). */
   readonly #yielders = new Set<() => void>();
   /**
-   * Wake-ups sent after commit (wake-ups.ts), for a pool opened here: its sessions are set up to
-   * leave them to it. A pool passed in is the caller's, and so are its sessions' settings: their
-   * commits notify as before. Null too once wakeUpsFromCommits() said the server notifies itself.
+   * Wake-ups sent after the commits of statements that change files (wake-ups.ts); null once
+   * wakeUpsFromCommits() said the server notifies from the commits itself.
    */
-  #wakeUps: WakeUps | null = null;
+  #wakeUps: WakeUps | null;
 
   constructor(config: PostgresBackendConfig, schema: string) {
     this.#config = config;
     this.schema = schema;
     this.#ownsPool = !config.pool;
-    if (config.pool) {
-      this.pool = config.pool;
-      return;
+    this.pool = config.pool ?? new pg.Pool(poolConfig(config));
+    if (this.#ownsPool) {
+      // An idle connection killed by the server must not crash the process; the pool drops it.
+      this.pool.on("error", () => {});
     }
-    const settings = poolConfig(config);
-    const afterCommit = wakeUpsAfterCommit(settings);
-    this.pool = new pg.Pool(afterCommit ?? settings);
-    // An idle connection killed by the server must not crash the process; the pool drops it.
-    this.pool.on("error", () => {});
-    if (afterCommit) this.#wakeUps = new WakeUps((workspaces) => wakeUp.run(this.pool, schema, { workspaces }));
+    this.#wakeUps = new WakeUps((workspaces) => wakeUp.run(this.pool, schema, { workspaces }));
   }
 
   /**

@@ -2,10 +2,10 @@
  * Wake-ups after commit (migrations/0028_commits_ordered_per_workspace.sql, part 4).
  *
  * A NOTIFY sent from a writer's commit holds PostgreSQL's database-wide notification lock until
- * that commit is flushed to disk, so every notifying writer of the database commits alone. The
- * sessions of a pool the backend opened say so (WAKE_UP_SETTING below) and send no NOTIFY
- * from their commits; instead, once a statement that changes files has committed, its workspace
- * is handed here, and fs_wake_up() notifies it from a transaction of its own that commits without
+ * that commit is flushed to disk, so every notifying writer of the database commits alone. Each
+ * statement of the backend that changes files says, for its own transaction, that its commit
+ * sends no NOTIFY (sql/wake_up_after_commit.sql wraps it); once it has committed, its workspace is
+ * handed here, and fs_wake_up() notifies it from a transaction of its own that commits without
  * waiting for a flush. One such call is in flight at a time: the workspaces of commits that end
  * meanwhile wait and go in the next call together, so under load one wake-up serves many writes.
  *
@@ -13,14 +13,6 @@
  * (the connection broke, the process ended) delays watchers until their next poll and loses
  * nothing, so a failure here is never the writer's error.
  */
-/**
- * The session setting that says so (migrations/0028 reads it at commit), and its value. It is a
- * startup option of the pool's sessions (config.ts, wakeUpsAfterCommit): set before any
- * statement, with no round trip of its own.
- */
-export const WAKE_UP_SETTING = "deepagents_backends.wake_up";
-export const AFTER_COMMIT = "after_commit";
-
 export class WakeUps {
   readonly #send: (workspaces: string[]) => Promise<unknown>;
   readonly #pending = new Set<string>();

@@ -676,6 +676,16 @@ test("a session-level deepagents_backends.wake_up = 'after_commit' (0028) silenc
       listener.notes.some((n) => n.id === Number(id)),
       "no NOTIFY from the commit of a session that said it wakes watchers itself",
     );
+    // Another session's commit in the same workspace is still notified.
+    await admin.query(`SELECT * FROM ${S}.fs_write('acme', '/silent/b.txt', 'b\n', NULL, 'text/plain', NULL)`);
+    const [{ id: other }] = (
+      await admin.query(`SELECT id FROM ${S}.changes WHERE workspace = 'acme' AND path = '/silent/b.txt'`)
+    ).rows;
+    for (let i = 0; i < 60 && !listener.notes.some((n) => n.id === Number(other)); i++) await sleep(50);
+    assert.ok(
+      listener.notes.some((n) => n.id === Number(other)),
+      "the next commit of another session notifies",
+    );
   } finally {
     await sub.close();
     await session.end();

@@ -28,8 +28,9 @@ export interface Statement<P extends object, R> {
   /** It changes nothing (so a lost connection may safely run it again; see connection.ts). */
   readonly readOnly: boolean;
   /**
-   * The parameter naming the workspace whose files it may change, whose watchers are woken once
-   * it committed (connection.ts, wake-ups.ts); undefined when it changes no file.
+   * The parameter naming the workspace whose files it may change, whose watchers the backend wakes
+   * once it committed (connection.ts, wake-ups.ts), instead of its commit
+   * (sql/wake_up_after_commit.sql wraps it); undefined when it changes no file.
    */
   readonly wakes?: keyof P;
   /** The text for `schema` and the values in $n order. Throws unless `params` has exactly the file's keys. */
@@ -60,22 +61,37 @@ function loadDirectory(dir: URL): ReadonlyMap<string, NamedSql> {
   );
 }
 
-const sources = loadDirectory(SQL_DIR);
+const sources = new Map(loadDirectory(SQL_DIR));
+/** The file that wraps each statement with `wakes` (at its one {{statement}}), not a statement itself. */
+export const WAKE_UP_WRAPPER = "wake_up_after_commit";
+const wakeUpWrapper = sources.get(WAKE_UP_WRAPPER);
+sources.delete(WAKE_UP_WRAPPER);
 const defined = new Set<string>();
 
-/** Every statement of sql/ (file names without .sql), sorted. */
+/** Every statement of sql/ (file names without .sql, but the wrapper's), sorted. */
 export function statementNames(): string[] {
   return [...sources.keys()];
+}
+
+/** `source` wrapped by sql/wake_up_after_commit.sql (no parameters of its own: the $n stay). */
+function wrappedForWakeUps(name: string, source: NamedSql): NamedSql {
+  if (wakeUpWrapper?.text.split("{{statement}}").length !== 2 || wakeUpWrapper.params.length > 0)
+    throw new Error(`deepagents-backends: sql/${WAKE_UP_WRAPPER}.sql cannot wrap sql/${name}.sql`);
+  // Without the wrapper's own comment: pg_stat_activity shows a query's first 1 kB
+  // (track_activity_query_size), which should name the wrapped function.
+  const wrapper = wakeUpWrapper.text.replace(/^(?:--[^\n]*\n)+/, "");
+  return { text: wrapper.replace("{{statement}}", () => source.text), params: source.params };
 }
 
 export function statement<P extends object, R>(
   name: string,
   options: { readOnly?: boolean; wakes?: keyof P & string } = {},
 ): Statement<P, R> {
-  const source = sources.get(name);
-  if (!source) throw new Error(`deepagents-backends: no sql/${name}.sql for the statement "${name}"`);
+  const file = sources.get(name);
+  if (!file) throw new Error(`deepagents-backends: no sql/${name}.sql for the statement "${name}"`);
   if (defined.has(name)) throw new Error(`deepagents-backends: sql/${name}.sql is defined twice`);
   defined.add(name);
+  const source = options.wakes === undefined ? file : wrappedForWakeUps(name, file);
   const { params } = source;
   const texts = new Map<string, string>();
   const textFor = (schema: string) => {

@@ -444,6 +444,11 @@ BEGIN
 END
 $function$;
 
+CREATE OR REPLACE FUNCTION deepagents.changes_lock()
+ RETURNS void
+ LANGUAGE sql
+RETURN pg_advisory_xact_lock((hashtext(('deepagents-backends:changes:'::text || ("current_schema"())::text)))::bigint);
+
 CREATE OR REPLACE FUNCTION deepagents.changes_lock(p_workspaces text[])
  RETURNS void
  LANGUAGE plpgsql
@@ -452,6 +457,7 @@ AS $function$
 DECLARE
   v_key integer;
 BEGIN
+  PERFORM pg_advisory_xact_lock_shared(hashtext('deepagents-backends:changes:' || current_schema()));
   FOR v_key IN SELECT DISTINCT hashtext(w.workspace) FROM unnest(p_workspaces) AS w(workspace) ORDER BY 1 LOOP
     PERFORM pg_advisory_xact_lock(hashtext('deepagents-backends:changes:' || current_schema()), v_key);
   END LOOP;
@@ -2397,11 +2403,6 @@ DECLARE
   v_note record;
   v_count integer := 0;
 BEGIN
-  -- (Only in a transaction that has written nothing yet: called after writes in the same
-  -- transaction, it would make their commit asynchronous too.)
-  IF pg_current_xact_id_if_assigned() IS NULL THEN
-    PERFORM set_config('synchronous_commit', 'off', true);
-  END IF;
   FOR v_note IN
     SELECT w.workspace, history_head(w.workspace) AS id
     FROM (SELECT DISTINCT x.workspace FROM unnest(p_workspaces) AS x(workspace) WHERE x.workspace IS NOT NULL) w

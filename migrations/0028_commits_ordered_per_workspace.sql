@@ -32,12 +32,13 @@ DO $$ BEGIN EXECUTE format('SET LOCAL search_path = %I, pg_temp', current_schema
 --    deepagents_backends.wake_up is 'after_commit' sends no NOTIFY from its commit: it says its
 --    writer will call fs_wake_up() afterwards, in a transaction of its own. PostgresBackend sets
 --    it for the transaction of each of its statements that change files
---    (sql/wake_up_after_commit.sql) and then does (src/postgres/wake-ups.ts). That transaction
---    commits without waiting for its WAL flush (synchronous_commit off: a wake-up is not data, and
---    the changes it announces were flushed by their own commits), so it holds the database-wide
---    lock for microseconds, not for a flush. Every other transaction (raw SQL, on any connection)
---    is woken from its commit, as before. A role that sets it silences only its own commits, whose
---    changes its workspaces' watchers still read at their next poll (SECURITY.md).
+--    (sql/wake_up_after_commit.sql) and then does (sql/wake_up.sql, src/postgres/wake-ups.ts),
+--    in a transaction that commits without waiting for its WAL flush (synchronous_commit off: a
+--    wake-up is not data, and the changes it announces were flushed by their own commits), so it
+--    holds the database-wide lock for microseconds, not for a flush. Every other transaction (raw
+--    SQL, on any connection) is woken from its commit, as before. A role that sets it silences
+--    only its own commits, whose changes its workspaces' watchers still read at their next poll
+--    (SECURITY.md).
 -- 5. The log's own work per commit, once the locks no longer queue commits, is what is left
 --    between the change log and none: changes_flush_now runs its directory, fork and
 --    file/directory-rule statements only when the commit staged what they check, and
@@ -45,19 +46,18 @@ DO $$ BEGIN EXECUTE format('SET LOCAL search_path = %I, pg_temp', current_schema
 --    without planning its general statement.
 -- Released: never edit this file; add a new migration instead.
 
--- Every writer of files, directories or fork marks that is still running finishes first, and new
--- ones wait for this commit: a flush with 0027's body (the schema's lock) and one with this body
--- (a workspace's lock) do not exclude each other, and could draw a workspace's ids out of commit
--- order if they ran at the same time.
-LOCK TABLE files, directories, fork_marks IN SHARE ROW EXCLUSIVE MODE;
-
--- 1. One lock per workspace, in key order. (Pinned although it reads no table: plpgsql, never
--- inlined.)
+-- 1. One lock per workspace, in key order. First the schema's lock of 0005-0027, shared: a flush
+-- with 0027's body, still running when this migration commits (or one of a schema taken down
+-- again), takes it exclusively, so it and a flush with this body never draw ids at the same time.
+-- Shared holders do not wait for each other; a later migration may drop it once no 0027 body can
+-- run. (Locking the tables in the migration instead deadlocked with writers: fs_write reads
+-- directories before it writes files. Pinned although it reads no table: plpgsql, never inlined.)
 CREATE FUNCTION changes_lock(p_workspaces text[]) RETURNS void
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
   v_key integer;
 BEGIN
+  PERFORM pg_advisory_xact_lock_shared(hashtext('deepagents-backends:changes:' || current_schema()));
   FOR v_key IN SELECT DISTINCT hashtext(w.workspace) FROM unnest(p_workspaces) AS w(workspace) ORDER BY 1 LOOP
     PERFORM pg_advisory_xact_lock(hashtext('deepagents-backends:changes:' || current_schema()), v_key);
   END LOOP;
@@ -97,20 +97,15 @@ REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION directorie
 -- 4. A wake-up sent after the writer's commit, by the writer (see above).
 -- Each workspace of p_workspaces with a change the caller can read (row-level security applies:
 -- a role wakes only the workspaces granted to it) is notified with its newest change id, as the
--- flush does; the result is how many were. Its transaction commits without waiting for the WAL
--- flush: the setting is the transaction's (the function itself has no SET clause for it, which
--- would undo it on return).
+-- flush does; the result is how many were. (The backend's call, sql/wake_up.sql, alone in its
+-- transaction, also turns synchronous_commit off for it; the function does not, as it would for
+-- whatever else its caller's transaction writes.)
 CREATE FUNCTION fs_wake_up(p_workspaces text[]) RETURNS integer
 LANGUAGE plpgsql SET search_path FROM CURRENT SET enable_seqscan = off SET jit = off AS $$
 DECLARE
   v_note record;
   v_count integer := 0;
 BEGIN
-  -- (Only in a transaction that has written nothing yet: called after writes in the same
-  -- transaction, it would make their commit asynchronous too.)
-  IF pg_current_xact_id_if_assigned() IS NULL THEN
-    PERFORM set_config('synchronous_commit', 'off', true);
-  END IF;
   FOR v_note IN
     SELECT w.workspace, history_head(w.workspace) AS id
     FROM (SELECT DISTINCT x.workspace FROM unnest(p_workspaces) AS x(workspace) WHERE x.workspace IS NOT NULL) w
@@ -382,17 +377,21 @@ BEGIN
 END
 $function$;
 
-DROP FUNCTION changes_lock();
+-- (0005's changes_lock() stays: a flush with 0027's body that runs while this migration commits
+-- still calls it. Nothing of this version does.)
 
 -- Down Migration
 DO $$ BEGIN EXECUTE format('SET LOCAL search_path = %I, pg_temp', current_schema()); END $$;
-LOCK TABLE files, directories, fork_marks IN SHARE ROW EXCLUSIVE MODE; -- (as up: no two bodies at once)
 COMMENT ON FUNCTION fs_changes_head() IS NULL;
 
--- 0005's lock and 0027's directories_check, with its trigger.
-CREATE FUNCTION changes_lock() RETURNS void
-LANGUAGE sql
-RETURN pg_advisory_xact_lock(hashtext('deepagents-backends:changes:' || current_schema()));
+-- The staging triggers go first: their ACCESS EXCLUSIVE lock on directories is this migration's
+-- first lock on the table (taken after a weaker one, it could deadlock with a writer that read
+-- directories and waits to write it).
+DROP TRIGGER directories_zz_stage_inserted ON directories;
+DROP TRIGGER directories_zz_stage_updated ON directories;
+DROP FUNCTION directories_stage();
+
+-- 0027's directories_check, with its trigger.
 
 -- At commit, for each directory row still there: no file has its path or is above it. Under
 -- changes_lock(), as changes_flush_now checks created files: of a file and a directory committed
@@ -419,9 +418,6 @@ END
 $$;
 CREATE CONSTRAINT TRIGGER directories_checked_at_commit AFTER INSERT OR UPDATE ON directories
 DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION directories_check();
-DROP TRIGGER directories_zz_stage_inserted ON directories;
-DROP TRIGGER directories_zz_stage_updated ON directories;
-DROP FUNCTION directories_stage();
 DROP FUNCTION fs_wake_up(text[]);
 
 -- 0017's head: the schema's newest change, or the workspace's horizon.

@@ -2,7 +2,7 @@
  * The change log as migration 0015 writes it: staged per statement, moved into `changes` once per
  * transaction at commit (or at the end of each statement under SET CONSTRAINTS ALL IMMEDIATE),
  * one notification per workspace. Since 0028, ids follow commit order per workspace (one lock
- * each), and a pool the backend opened wakes watchers after its commits instead of from them.
+ * each), and the backend wakes watchers just after the commits of its writes instead of from them.
  * Raw SQL on the tables, as the schema owner.
  */
 import { test } from "uvu";
@@ -184,6 +184,23 @@ test("0028: a commit waits only for the commit-order lock of its own workspaces,
   }
 });
 
+test("0028: a commit waits while the schema's lock of 0005-0027 is held exclusively, as a flush of 0027's body still running through the upgrade holds it", async () => {
+  const ws = uniqueName("upgrade");
+  const holder = await session();
+  const writer = await session();
+  try {
+    await holder.query("SELECT pg_advisory_lock(hashtext('deepagents-backends:changes:' || current_schema()))");
+    const blocked = insert(writer, ws, ["/a.txt"]);
+    assert.not.ok(await settled(blocked, 500), "the commit waits for the old body's lock");
+    await holder.query("SELECT pg_advisory_unlock(hashtext('deepagents-backends:changes:' || current_schema()))");
+    await blocked;
+    assert.equal(opsOf(await log(ws)), ["create /a.txt"]);
+  } finally {
+    await holder.end();
+    await writer.end();
+  }
+});
+
 test("0028: two transactions that write the same two workspaces take their locks in one order (no deadlock)", async () => {
   const [a, b] = [uniqueName("pair-a"), uniqueName("pair-b")];
   const [holder, t1, t2] = [await session(), await session(), await session()];
@@ -253,11 +270,12 @@ test("0028: a watch started while a change of its workspace is drawn but not com
   }
 });
 
-test("0028: a statement of the backend that changes files leaves its commit's NOTIFY to one wake-up after it; other statements on its pool notify from their commits", async () => {
+test("0028: a statement of the backend that changes files leaves its commit's NOTIFY to one wake-up after it; the next statement on the same connection notifies from its commit", async () => {
   const ws = uniqueName("wake");
   const view = backend.withWorkspace(ws);
-  // The wrapped statement alone (sql/wake_up_after_commit.sql), as the backend sends it: its
-  // commit notifies nobody.
+  // The wrapped statement (sql/wake_up_after_commit.sql) as the backend sends it, then raw SQL, on
+  // one connection of the backend's pool: the first commit notifies nobody, the second does (the
+  // setting was the first transaction's).
   const wrapped = sql.write.bind(TEST_SCHEMA, {
     workspace: ws,
     path: "/silent.txt",
@@ -266,11 +284,26 @@ test("0028: a statement of the backend that changes files leaves its commit's NO
     mimeType: "text/plain",
     ifVersion: null,
   });
-  const silent = await notificationsDuring(ws, async () => {
-    await view.pool.query(wrapped.text, wrapped.values);
-  });
-  assert.equal(silent, [], "no NOTIFY from the commit of a wrapped statement");
-  // Through the backend: that commit, then exactly one wake-up, with the change's id.
+  const client = await view.pool.connect();
+  try {
+    const silent = await notificationsDuring(ws, async () => {
+      await client.query(wrapped.text, wrapped.values);
+    });
+    assert.equal(silent, [], "no NOTIFY from the commit of a wrapped statement");
+    const raw = await notificationsDuring(
+      ws,
+      async () => {
+        await client.query(`SELECT * FROM ${TEST_SCHEMA}.fs_write($1, '/raw.txt', 'r', NULL, 'text/plain', NULL)`, [
+          ws,
+        ]);
+      },
+      1,
+    );
+    assert.is(raw.length, 1, "a raw write on the same connection notifies from its commit");
+  } finally {
+    client.release();
+  }
+  // Through the backend: the commit, then exactly one wake-up, with the change's id.
   const woken = await notificationsDuring(
     ws,
     async () => assert.is((await view.write("/a.txt", "a\n")).error, undefined),
@@ -279,34 +312,66 @@ test("0028: a statement of the backend that changes files leaves its commit's NO
   const [{ id }] = (await admin.query("SELECT id::int FROM changes WHERE workspace = $1 AND path = '/a.txt'", [ws]))
     .rows;
   assert.equal(woken, [id], "one wake-up, with the change's id");
-  // Raw SQL on the backend's own pool: the setting was the wrapped transaction's only.
-  const raw = await notificationsDuring(
-    ws,
-    async () => {
-      await view.pool.query(`SELECT * FROM ${TEST_SCHEMA}.fs_write($1, '/raw.txt', 'r', NULL, 'text/plain', NULL)`, [
-        ws,
-      ]);
-    },
-    1,
-  );
-  assert.is(raw.length, 1, "a raw write on backend.pool notifies from its commit");
 });
 
-test("0028: fs_wake_up's transaction commits without waiting for its WAL flush, unless it wrote before (then its writes keep theirs)", async () => {
+test("0028: the backend's wake-up (sql/wake_up.sql) commits without waiting for its WAL flush; fs_wake_up itself leaves synchronous_commit alone", async () => {
   const ws = uniqueName("async");
   await insert(admin, ws, ["/x.txt"]);
-  const settingIn = async (writeFirst: boolean) => {
+  const session = (await admin.query("SHOW synchronous_commit")).rows[0].synchronous_commit;
+  const settingAfter = async (text: string, values: unknown[]) => {
     await admin.query("BEGIN");
     try {
-      if (writeFirst) await insert(admin, ws, [`/w${Date.now()}.txt`]);
-      await admin.query("SELECT fs_wake_up(ARRAY[$1])", [ws]);
+      await admin.query(text, values);
       return (await admin.query("SHOW synchronous_commit")).rows[0].synchronous_commit;
     } finally {
       await admin.query("COMMIT");
     }
   };
-  assert.equal([await settingIn(false), await settingIn(true)], ["off", "on"]);
-  assert.is((await admin.query("SHOW synchronous_commit")).rows[0].synchronous_commit, "on", "the session's is kept");
+  const wakeUp = sql.wakeUp.bind(TEST_SCHEMA, { workspaces: [ws] });
+  assert.equal(
+    [await settingAfter(wakeUp.text, wakeUp.values), await settingAfter("SELECT fs_wake_up(ARRAY[$1])", [ws])],
+    ["off", session],
+  );
+  assert.is(
+    (await admin.query("SHOW synchronous_commit")).rows[0].synchronous_commit,
+    session,
+    "the session's is kept",
+  );
+});
+
+test("0028: close() waits for a write still running, then sends its wake-up", async () => {
+  const ws = uniqueName("closing");
+  const own = await testBackend();
+  const view = own.withWorkspace(ws);
+  await view.write("/first.txt", "1\n");
+  const holder = await session();
+  try {
+    await holder.query(`SELECT pg_advisory_lock(${lockKey})`, [ws]); // the write waits at commit
+    const notes = await notificationsDuring(
+      ws,
+      async () => {
+        const writing = view.write("/a.txt", "a\n");
+        for (let i = 0; i < 200; i++) {
+          const { rows } = await admin.query(
+            "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND pid <> pg_backend_pid()",
+          );
+          if (rows[0].n > 0) break;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        const closing = own.close();
+        await holder.query(`SELECT pg_advisory_unlock(${lockKey})`, [ws]);
+        await closing;
+        assert.is((await writing).error, undefined, "the write committed");
+      },
+      1,
+    );
+    const [{ id }] = (await admin.query("SELECT id::int FROM changes WHERE workspace = $1 AND path = '/a.txt'", [ws]))
+      .rows;
+    assert.equal(notes, [id], "its wake-up was sent before the pool ended");
+  } finally {
+    await holder.end();
+    await own.close();
+  }
 });
 
 test("0028: fs_wake_up wakes only workspaces whose changes the caller can read, and says how many", async () => {

@@ -80,9 +80,10 @@ export class Connection {
     this.#wakeUps = null;
   }
 
-  /** After `statement` succeeded: the watchers of the workspace whose files it may have changed. */
-  #committed<P extends object>(statement: Statement<P, unknown>, params: P): void {
-    if (this.#wakeUps && statement.wakes !== undefined) this.#wakeUps.committed(String(params[statement.wakes]));
+  /** `run()` of `statement`, and for one that may change files, the wake-up of its watchers after. */
+  #waking<P extends object, R>(statement: Statement<P, R>, params: P, run: () => Promise<R[]>): Promise<R[]> {
+    if (!this.#wakeUps || statement.wakes === undefined) return run();
+    return this.#wakeUps.around(String(params[statement.wakes]), run);
   }
 
   get closed(): boolean {
@@ -123,15 +124,17 @@ export class Connection {
    * reply could hide a committed change. Any statement the server failed as a deadlock victim is
    * run again (up to DEADLOCK_ATTEMPTS in all): its transaction was rolled back whole.
    */
-  async run<P extends object, R>(statement: Statement<P, R>, params: P): Promise<R[]> {
+  run<P extends object, R>(statement: Statement<P, R>, params: P): Promise<R[]> {
+    return this.#waking(statement, params, () => this.#run(statement, params));
+  }
+
+  async #run<P extends object, R>(statement: Statement<P, R>, params: P): Promise<R[]> {
     const { text, values } = statement.bind(this.schema, params);
     let reconnected = !statement.readOnly;
     for (let attempt = 1; ; attempt++) {
       this.#relieve();
       try {
-        const { rows } = await this.pool.query(text, values);
-        this.#committed(statement, params);
-        return rows;
+        return (await this.pool.query(text, values)).rows;
       } catch (e) {
         unwrapRemoteError(e);
         if (!reconnected && isConnectionLost(e)) reconnected = true;
@@ -232,16 +235,22 @@ export class Connection {
    * writer's tag (sql/set_tag.sql: the session setting file history records): a round trip to
    * begin, one to set the tag, one for the statement, one to commit.
    */
-  async runInTransaction<P extends object, R>(
+  runInTransaction<P extends object, R>(
+    settings: { timeoutMs?: number; tag?: string | null },
+    statement: Statement<P, R>,
+    params: P,
+  ): Promise<R[]> {
+    return this.#waking(statement, params, () => this.#runInTransaction(settings, statement, params));
+  }
+
+  async #runInTransaction<P extends object, R>(
     settings: { timeoutMs?: number; tag?: string | null },
     statement: Statement<P, R>,
     params: P,
   ): Promise<R[]> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const rows = await this.#transaction(settings, statement, params);
-        this.#committed(statement, params);
-        return rows;
+        return await this.#transaction(settings, statement, params);
       } catch (e) {
         // (a deadlock victim's transaction was rolled back whole: run it again, as run() does)
         if (!(isDeadlock(e) && attempt < DEADLOCK_ATTEMPTS)) throw e;

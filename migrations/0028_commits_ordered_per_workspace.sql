@@ -384,6 +384,10 @@ $function$;
 DO $$ BEGIN EXECUTE format('SET LOCAL search_path = %I, pg_temp', current_schema()); END $$;
 COMMENT ON FUNCTION fs_changes_head() IS NULL;
 
+-- (A transaction that flushed under 0028's body before this commits, with SET CONSTRAINTS ALL
+-- IMMEDIATE, holds the schema's lock shared; its next flush, with 0027's body, asks for it
+-- exclusively, and two such transactions deadlock: PostgreSQL fails one. Better than two bodies
+-- drawing ids at once.)
 -- The staging triggers go first: their ACCESS EXCLUSIVE lock on directories is this migration's
 -- first lock on the table (taken after a weaker one, it could deadlock with a writer that read
 -- directories and waits to write it).

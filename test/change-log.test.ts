@@ -191,7 +191,8 @@ test("0028: a commit waits while the schema's lock of 0005-0027 is held exclusiv
   try {
     await holder.query("SELECT pg_advisory_lock(hashtext('deepagents-backends:changes:' || current_schema()))");
     const blocked = insert(writer, ws, ["/a.txt"]);
-    assert.not.ok(await settled(blocked, 500), "the commit waits for the old body's lock");
+    // (Briefly: every writer of the test schema waits meanwhile.)
+    assert.not.ok(await settled(blocked, 200), "the commit waits for the old body's lock");
     await holder.query("SELECT pg_advisory_unlock(hashtext('deepagents-backends:changes:' || current_schema()))");
     await blocked;
     assert.equal(opsOf(await log(ws)), ["create /a.txt"]);
@@ -317,10 +318,11 @@ test("0028: a statement of the backend that changes files leaves its commit's NO
 test("0028: the backend's wake-up (sql/wake_up.sql) commits without waiting for its WAL flush; fs_wake_up itself leaves synchronous_commit alone", async () => {
   const ws = uniqueName("async");
   await insert(admin, ws, ["/x.txt"]);
-  const session = (await admin.query("SHOW synchronous_commit")).rows[0].synchronous_commit;
+  const before = (await admin.query("SHOW synchronous_commit")).rows[0].synchronous_commit;
   const settingAfter = async (text: string, values: unknown[]) => {
     await admin.query("BEGIN");
     try {
+      await admin.query("SET LOCAL synchronous_commit = on"); // (whatever the server's default)
       await admin.query(text, values);
       return (await admin.query("SHOW synchronous_commit")).rows[0].synchronous_commit;
     } finally {
@@ -330,13 +332,9 @@ test("0028: the backend's wake-up (sql/wake_up.sql) commits without waiting for 
   const wakeUp = sql.wakeUp.bind(TEST_SCHEMA, { workspaces: [ws] });
   assert.equal(
     [await settingAfter(wakeUp.text, wakeUp.values), await settingAfter("SELECT fs_wake_up(ARRAY[$1])", [ws])],
-    ["off", session],
+    ["off", "on"],
   );
-  assert.is(
-    (await admin.query("SHOW synchronous_commit")).rows[0].synchronous_commit,
-    session,
-    "the session's is kept",
-  );
+  assert.is((await admin.query("SHOW synchronous_commit")).rows[0].synchronous_commit, before, "the session's is kept");
 });
 
 test("0028: close() waits for a write still running, then sends its wake-up", async () => {
@@ -351,14 +349,20 @@ test("0028: close() waits for a write still running, then sends its wake-up", as
       ws,
       async () => {
         const writing = view.write("/a.txt", "a\n");
-        for (let i = 0; i < 200; i++) {
-          const { rows } = await admin.query(
-            "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND pid <> pg_backend_pid()",
-          );
-          if (rows[0].n > 0) break;
-          await new Promise((r) => setTimeout(r, 20));
-        }
+        // Until the write waits for this workspace's lock (the two-key form: objsubid 2).
+        const waits = async () =>
+          (
+            await admin.query(
+              `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objsubid = 2
+                 AND classid = hashtext('deepagents-backends:changes:' || current_schema())::oid
+                 AND objid = hashtext($1)::oid`,
+              [ws],
+            )
+          ).rows[0].n > 0;
+        for (let i = 0; i < 200 && !(await waits()); i++) await new Promise((r) => setTimeout(r, 20));
+        assert.ok(await waits(), "the write waits at its commit");
         const closing = own.close();
+        assert.not.ok(await settled(closing, 200), "close() waits for the write");
         await holder.query(`SELECT pg_advisory_unlock(${lockKey})`, [ws]);
         await closing;
         assert.is((await writing).error, undefined, "the write committed");

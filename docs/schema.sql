@@ -1,4 +1,4 @@
--- deepagents-backends: the database schema after migration 0028_commits_ordered_per_workspace.
+-- deepagents-backends: the database schema after migration 0029_path_ancestors_planned_once.
 --
 -- GENERATED FILE, do not edit: `npm run schema` (scripts/schema.ts) writes it from the catalogs of
 -- a freshly migrated schema. test/schema.test.ts and `npm run schema -- --check` fail when it is
@@ -2863,9 +2863,19 @@ $function$;
 
 CREATE OR REPLACE FUNCTION deepagents.path_ancestors(p_path text)
  RETURNS text[]
- LANGUAGE sql
+ LANGUAGE plpgsql
  IMMUTABLE PARALLEL SAFE STRICT
-RETURN ARRAY(SELECT array_to_string(s.parts[1:i.i], '/'::text) AS array_to_string FROM ((SELECT string_to_array(path_ancestors.p_path, '/'::text) AS parts) s CROSS JOIN LATERAL generate_series(2, (cardinality(s.parts) - 1)) i(i)) ORDER BY i.i);
+AS $function$
+DECLARE
+  v_parts pg_catalog.text[] := pg_catalog.string_to_array(p_path, '/');
+  v_dirs pg_catalog.text[] := '{}';
+BEGIN
+  FOR i IN 2 .. pg_catalog.cardinality(v_parts) - 1 LOOP
+    v_dirs := v_dirs || pg_catalog.array_to_string(v_parts[1:i], '/');
+  END LOOP;
+  RETURN v_dirs;
+END
+$function$;
 
 CREATE OR REPLACE FUNCTION deepagents.prune_changes(p_older_than interval DEFAULT NULL::interval, p_keep integer DEFAULT NULL::integer)
  RETURNS bigint

@@ -181,6 +181,29 @@ test("the statement triggers, which read their transition tables, re-plan their 
   );
 });
 
+test("path_ancestors (PL/pgSQL since 0029, planned once) gives 0005's answers: the directories above a path, outermost first", async () => {
+  const { rows } = await admin.query(`SELECT p, ${TEST_SCHEMA}.path_ancestors(p) AS a FROM unnest($1::text[]) p`, [
+    ["/a/b/c.txt", "/a", "/", "", "//", "/a//b", "/a b/ü/x"],
+  ]);
+  assert.equal(
+    rows.map((r) => [r.p, r.a]),
+    [
+      ["/a/b/c.txt", ["/a", "/a/b"]],
+      ["/a", []],
+      ["/", []],
+      ["", []],
+      ["//", ["/"]],
+      ["/a//b", ["/a", "/a/"]],
+      ["/a b/ü/x", ["/a b", "/a b/ü"]],
+    ],
+  );
+  const { rows: language } = await admin.query(
+    `SELECT l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+     WHERE p.oid = '${TEST_SCHEMA}.path_ancestors(text)'::regprocedure`,
+  );
+  assert.is(language[0].lanname, "plpgsql", "a SQL body with a sub-select is never inlined: planned on every call");
+});
+
 test("file_text and file_body are inlined where they are used (0018): not inlined, each use was a SQL-function call planned anew", async () => {
   const { rows } = await admin.query(
     `EXPLAIN (VERBOSE, COSTS OFF)

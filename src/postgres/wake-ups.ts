@@ -6,8 +6,9 @@
  * statement of the backend that changes files says, for its own transaction, that its commit
  * sends no NOTIFY (sql/wake_up_after_commit.sql wraps it) and runs here (around()); once it has
  * committed, fs_wake_up() notifies its workspace from a transaction of its own that commits
- * without waiting for a flush (sql/wake_up.sql). One such call is in flight at a time: the workspaces of commits that end
- * meanwhile wait and go in the next call together, so under load one wake-up serves many writes.
+ * without waiting for a flush (sql/wake_up.sql). One such call is in flight at a time: the
+ * workspaces of commits that end meanwhile wait and go in the next call together, so under load
+ * one wake-up serves many writes.
  *
  * A wake-up is only a hint (watch.ts reads the durable log from its cursor): one that is lost
  * (the connection broke, the process ended) delays watchers until their next poll and loses

@@ -3,9 +3,9 @@
  *
  * The log is the truth; NOTIFY (through pg-listen, on a connection of its own) only says "read
  * now". Every read asks for `id > cursor` in id order, and a workspace's ids are given out in its
- * commit order (migrations/0028), so each change is delivered exactly once and in order — after a dropped connection too: on
- * reconnect the subscriber simply reads from its cursor again. A slow periodic read covers a
- * notification that never arrives.
+ * commit order (migrations/0028), so each change is delivered exactly once and in order — after a
+ * dropped connection too: on reconnect the subscriber simply reads from its cursor again. A slow
+ * periodic read covers a notification that never arrives.
  */
 import micromatch from "micromatch";
 import type pg from "pg";

@@ -8,8 +8,9 @@
  *
  * Configurations, each its own schema migrated to the latest version:
  *   - no change log: the baseline;
- *   - change log (0028): per-workspace commit-order locks, wake-ups after commit
- *     (src/postgres/wake-ups.ts);
+ *   - change log, latest migrations: per-workspace commit-order locks (0028), wake-ups after commit
+ *     (src/postgres/wake-ups.ts), the staging and flush of 0030;
+ *   - before 0030: the same on a schema taken down to 0029 (0028's staging and flush);
  *   - NOTIFY in commit: the same, with the backend's wake-ups turned off and the schema's flush
  *     altered to notify from every commit (what raw SQL's commits do);
  *   - before 0028: the backend's wake-ups off, on a schema taken down to migration 0027 (one
@@ -19,8 +20,8 @@
  *   node --import tsx bench/notify.ts        (DATABASE_URL, else an embedded server)
  *
  * BENCH_WRITERS (default 16) concurrent writers, each its own connection, round-robin over the
- * workspaces; BENCH_SECONDS (default 5) per measurement; BENCH_RUNS (default 3) measurements,
- * median; BENCH_WORKSPACES (default "1,4,16"); BENCH_WATCHERS (default "0,10"), round-robin over
+ * workspaces; BENCH_SECONDS (default 5) per measurement; BENCH_RUNS (default 3) rounds, each
+ * measuring every configuration once, interleaved; BENCH_WORKSPACES (default "1,4,16"); BENCH_WATCHERS (default "0,10"), round-robin over
  * the workspaces, each a backend.watch() (its own LISTEN connection, reading the log after
  * wake-ups), which must receive every change of its workspace. BENCH_BOUNDS=1 adds an upper
  * bound: the log with no lock and no NOTIFY at all (not a working variant: ids not in commit
@@ -37,6 +38,7 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const WORKSPACES = (process.env.BENCH_WORKSPACES ?? "1,4,16").split(",").map(Number);
 const WATCHERS = (process.env.BENCH_WATCHERS ?? "0,10").split(",").map(Number);
 const log = (...a: unknown[]) => console.error("[bench]", ...a);
+const WARM_UP_SECONDS = 1;
 
 const { url, stop } = await benchDatabase();
 const admin = new pg.Client({ connectionString: url });
@@ -46,6 +48,7 @@ const schemas = {
   nolog: `bench_nolog_${tag}`,
   log: `bench_log_${tag}`,
   inCommit: `bench_incommit_${tag}`,
+  before30: `bench_before30_${tag}`,
   before: `bench_before_${tag}`,
 };
 const bound = `bench_bound_${tag}`;
@@ -58,9 +61,18 @@ for (const t of ["inserted", "updated", "deleted"])
   await admin.query(`ALTER TABLE ${schemas.nolog}.files DISABLE TRIGGER files_zz_log_${t}`);
 // Before 0028: the schema taken down to 0027 (its functions exactly), then recorded as current
 // again so that PostgresBackend opens it (with its wake-ups off, it calls nothing 0028 added).
-await migrate({ connectionString: url, schema: schemas.before, direction: "down", count: 1 });
+// (Every migration after 0027 is taken down, and recorded again: 0029's faster path_ancestors too,
+// so "before 0028" is the schema exactly as 0027 left it.)
+const after0027: string[] = (
+  await admin.query(`SELECT name FROM ${schemas.before}.migrations WHERE name > '0028' ORDER BY name`)
+).rows.map((r) => r.name);
+await migrate({ connectionString: url, schema: schemas.before, direction: "down", count: after0027.length });
+for (const name of after0027)
+  await admin.query(`INSERT INTO ${schemas.before}.migrations (name, run_on) VALUES ($1, now())`, [name]);
+// Before 0030: 0028's staging and flush (0030 taken down, and recorded again).
+await migrate({ connectionString: url, schema: schemas.before30, direction: "down", count: 1 });
 await admin.query(
-  `INSERT INTO ${schemas.before}.migrations (name, run_on) VALUES ('0028_commits_ordered_per_workspace', now())`,
+  `INSERT INTO ${schemas.before30}.migrations (name, run_on) VALUES ('0030_change_log_staged_cheaply', now())`,
 );
 /** `schema`'s changes_flush_now with `pattern` (which must match) replaced. */
 async function alterFlush(schema: string, pattern: RegExp, replacement: string): Promise<void> {
@@ -80,6 +92,12 @@ if (process.env.BENCH_BOUNDS) {
     `CREATE OR REPLACE FUNCTION ${bound}.changes_lock(p_workspaces text[]) RETURNS void LANGUAGE sql AS 'SELECT'`,
   );
   await alterFlush(bound, /\n\s*PERFORM pg_notify\([^;]*;/, "\n    NULL;");
+  // (0030: the flush takes one workspace's locks itself.)
+  await alterFlush(
+    bound,
+    /PERFORM pg_advisory_xact_lock_shared\(v_key\);\s*PERFORM pg_advisory_xact_lock\([^;]*\);/,
+    "NULL;",
+  );
 }
 
 interface Configuration {
@@ -89,93 +107,119 @@ interface Configuration {
   wakeUpsOff: boolean;
 }
 const configurations: Configuration[] = [
-  { name: "change log (0028: per-workspace locks, wake-ups after commit)", schema: schemas.log, wakeUpsOff: false },
+  { name: "change log (latest: per-workspace locks, wake-ups after commit)", schema: schemas.log, wakeUpsOff: false },
+  { name: "change log before 0030 (0028's staging and flush)", schema: schemas.before30, wakeUpsOff: false },
   { name: "change log, NOTIFY in commit", schema: schemas.inCommit, wakeUpsOff: true },
   { name: "before 0028 (one lock per schema, NOTIFY in commit)", schema: schemas.before, wakeUpsOff: true },
 ];
 
-let round = 0;
+let opened = 0;
+// One pool for every configuration (their statements name their schemas): the server's
+// max_connections would not hold each configuration's writers at once.
+const pool = new pg.Pool({ connectionString: url, max: WRITERS + 2 });
 
-/** Median writes/s of `WRITERS` writers over `workspaces` workspaces with `watchers` watchers. */
-async function throughput(
-  schema: string,
-  workspaces: number,
-  watchers: number,
-  wakeUpsOff = false,
-): Promise<{ perSecond: number; delivered: number; expected: number }> {
-  round++;
-  const base = new PostgresBackend({ connectionString: url, schema, workspace: "w", maxPoolSize: WRITERS + 2 });
+/**
+ * One configuration's writers and watchers, over `workspaces` workspaces of its own: measure()
+ * runs `WRITERS` writers for `SECONDS` and says how many writes per second they made.
+ */
+async function open(schema: string, workspaces: number, watchers: number, wakeUpsOff: boolean) {
+  opened++;
+  const base = new PostgresBackend({ pool, schema, workspace: "w" });
   await base.initialize();
   // (What a cluster's front does: the backend's internal switch, reached for the run only.)
   if (wakeUpsOff) (base as unknown as { state: { connection: Connection } }).state.connection.wakeUpsFromCommits();
-  const views = Array.from({ length: workspaces }, (_, i) => base.withWorkspace(`r${round}-w${i}`));
+  const views = Array.from({ length: workspaces }, (_, i) => base.withWorkspace(`r${opened}-w${i}`));
   const subs: Subscription[] = [];
   const watched = new Map<string, number>(); // workspace -> watchers on it
+  const written = new Map<string, number>();
   let delivered = 0;
   for (let i = 0; i < watchers; i++) {
     const view = views[i % workspaces] as PostgresBackend;
     subs.push(await view.watch({ onChange: () => delivered++ }));
     watched.set(view.workspace, (watched.get(view.workspace) ?? 0) + 1);
   }
-  const written = new Map<string, number>();
-  const samples: number[] = [];
-  for (let run = 0; run < RUNS; run++) {
-    const until = performance.now() + SECONDS * 1000;
-    let count = 0;
-    const t = performance.now();
-    await Promise.all(
-      Array.from({ length: WRITERS }, async (_, w) => {
-        const view = views[w % workspaces];
-        for (let i = 0; performance.now() < until; i++) {
-          const r = await view.write(`/writer${w}/f${i % 50}.txt`, `run ${run} write ${i}`);
-          if (r.error) throw new Error(r.error);
-          count++;
-          written.set(view.workspace, (written.get(view.workspace) ?? 0) + 1);
-        }
-      }),
-    );
-    samples.push(count / ((performance.now() - t) / 1000));
-  }
-  let expected = 0;
-  for (const [workspace, n] of watched) expected += n * (written.get(workspace) ?? 0);
-  for (let i = 0; i < 600 && delivered < expected; i++) await new Promise((r) => setTimeout(r, 50));
-  await Promise.all(subs.map((s) => s.close()));
-  await base.close();
-  return { perSecond: median(samples), delivered, expected };
+  let run = 0;
+  return {
+    async measure(seconds = SECONDS): Promise<number> {
+      run++;
+      const until = performance.now() + seconds * 1000;
+      let count = 0;
+      const t = performance.now();
+      await Promise.all(
+        Array.from({ length: WRITERS }, async (_, w) => {
+          const view = views[w % workspaces];
+          for (let i = 0; performance.now() < until; i++) {
+            const r = await view.write(`/writer${w}/f${i % 50}.txt`, `run ${run} write ${i}`);
+            if (r.error) throw new Error(r.error);
+            count++;
+            written.set(view.workspace, (written.get(view.workspace) ?? 0) + 1);
+          }
+        }),
+      );
+      return count / ((performance.now() - t) / 1000);
+    },
+    /** Waits (up to 30 s) for the watchers to receive every change of their workspaces; closes. */
+    async close(): Promise<{ delivered: number; expected: number }> {
+      let expected = 0;
+      for (const [workspace, n] of watched) expected += n * (written.get(workspace) ?? 0);
+      for (let i = 0; i < 600 && delivered < expected; i++) await new Promise((r) => setTimeout(r, 50));
+      await Promise.all(subs.map((sub) => sub.close()));
+      await base.close();
+      return { delivered, expected };
+    },
+  };
 }
 
+// Per workspace count, every configuration's measurements are interleaved, round by round (the
+// machine's speed drifts by 10-15% over minutes: a configuration measured after another would
+// carry that drift into its ratio); each round's ratio is taken against that round's baseline,
+// and the table gives the medians.
 const rows: string[] = [];
-const row = (workspaces: number, name: string, perSecond: number, baseline: number, delivered: string) =>
-  rows.push(
-    `| ${workspaces} | ${name} | ${perSecond.toFixed(0)} | ${(perSecond / baseline).toFixed(2)}× | ${delivered} |`,
-  );
 for (const workspaces of WORKSPACES) {
-  const baseline = await throughput(schemas.nolog, workspaces, 0);
-  log(`${workspaces} workspaces, no log: ${baseline.perSecond.toFixed(0)} writes/s`);
-  row(workspaces, "no change log (triggers disabled)", baseline.perSecond, baseline.perSecond, "—");
-  if (process.env.BENCH_BOUNDS) {
-    const r = await throughput(bound, workspaces, 0);
-    log(`${workspaces} workspaces, bound: ${r.perSecond.toFixed(0)} writes/s`);
-    row(workspaces, "bound: log with no lock and no NOTIFY", r.perSecond, baseline.perSecond, "—");
+  const runs = [
+    { name: "no change log (triggers disabled)", schema: schemas.nolog, watchers: 0, wakeUpsOff: false },
+    ...(process.env.BENCH_BOUNDS
+      ? [{ name: "bound: log with no lock and no NOTIFY", schema: bound, watchers: 0, wakeUpsOff: false }]
+      : []),
+    ...configurations.flatMap((c) =>
+      WATCHERS.map((watchers) => ({
+        name: `${c.name}, ${watchers} watcher${watchers === 1 ? "" : "s"}`,
+        schema: c.schema,
+        watchers,
+        wakeUpsOff: c.wakeUpsOff,
+      })),
+    ),
+  ];
+  const setups = [];
+  for (const r of runs) setups.push(await open(r.schema, workspaces, r.watchers, r.wakeUpsOff));
+  // A round not counted: every connection of the pool has then planned each configuration's
+  // statements (a fresh connection compiles and plans them anew, the log's more than the rest).
+  for (const setup of setups) await setup.measure(WARM_UP_SECONDS);
+  const rates: number[][] = runs.map(() => []);
+  for (let round = 0; round < RUNS; round++) {
+    for (const [k, setup] of setups.entries()) rates[k].push(await setup.measure());
+    log(`${workspaces} workspaces, round ${round + 1}: ${rates.map((r) => r[round].toFixed(0)).join(" ")} writes/s`);
   }
-  for (const c of configurations) {
-    for (const watchers of WATCHERS) {
-      const r = await throughput(c.schema, workspaces, watchers, c.wakeUpsOff);
-      log(`${workspaces} workspaces, ${c.name}, ${watchers} watchers: ${r.perSecond.toFixed(0)} writes/s`);
-      const name = `${c.name}, ${watchers} watcher${watchers === 1 ? "" : "s"}`;
-      row(workspaces, name, r.perSecond, baseline.perSecond, watchers === 0 ? "—" : `${r.delivered} / ${r.expected}`);
-    }
+  for (const [k, r] of runs.entries()) {
+    const { delivered, expected } = await setups[k].close();
+    const ratio = median(rates[k].map((rate, round) => rate / rates[0][round]));
+    rows.push(
+      `| ${workspaces} | ${r.name} | ${median(rates[k]).toFixed(0)} | ${ratio.toFixed(2)}× | ${
+        r.watchers === 0 ? "—" : `${delivered} / ${expected}`
+      } |`,
+    );
   }
 }
 
 const version = (await admin.query("SHOW server_version")).rows[0].server_version;
 console.log(
-  `PostgreSQL ${version}; ${WRITERS} concurrent writers (small files), history off, median of ${RUNS} runs of ${SECONDS} s.\n`,
+  `PostgreSQL ${version}; ${WRITERS} concurrent writers (small files), history off; ${RUNS} rounds of ${SECONDS} s per configuration, interleaved: median writes/s, and median of each round's ratio to that round's no-log rate.\n`,
 );
 console.log("| workspaces | configuration | writes/s | vs no log | changes delivered |");
 console.log("|---:|---|---:|---:|---:|");
 for (const row of rows) console.log(row);
 
+await pool.end();
 for (const schema of all) await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
 await admin.end();
 await stop();

@@ -9,11 +9,9 @@
  *   DATABASE_URL=... node --import tsx bench/after-upload.ts   (else an embedded server)
  *   BENCH_FILES=12000 to change the code corpus size, BENCH_FAMILIES=prose for one family
  */
-import { readdir, readFile, stat } from "node:fs/promises";
-import path from "node:path";
 import pg from "pg";
 import { PostgresBackend } from "../src/index.js";
-import { benchDatabase, timeMedian } from "./common.js";
+import { benchDatabase, corpusOf, timeMedian } from "./common.js";
 
 const CODE_FILES = Number(process.env.BENCH_FILES ?? 12_000);
 const RARE = "zqxjkvbw_rare_token_42";
@@ -23,22 +21,6 @@ const timeOnce = async (fn: () => Promise<unknown>) => {
   await fn();
   return performance.now() - t;
 };
-
-async function corpusOf(dir: string, ext: RegExp, out: Array<[string, Buffer]> = []): Promise<Array<[string, Buffer]>> {
-  for (const e of (await readdir(dir, { withFileTypes: true }).catch(() => [])).sort((a, b) =>
-    a.name < b.name ? -1 : 1,
-  )) {
-    const full = path.join(dir, e.name);
-    if (e.isDirectory()) await corpusOf(full, ext, out);
-    else if (e.isFile() && ext.test(e.name)) {
-      const s = await stat(full);
-      if (s.size === 0 || s.size > 1 << 20) continue;
-      const b = await readFile(full);
-      if (!b.includes(0)) out.push([`/${path.relative("node_modules", full).split(path.sep).join("/")}`, b]);
-    }
-  }
-  return out;
-}
 
 // Prose: the Markdown files of node_modules, copied under numbered prefixes to ~4,000 files (a
 // documentation site's size; node_modules alone holds a few hundred).

@@ -4,9 +4,10 @@
  *      first partition server against the same call through a front (on the main server) to 4
  *      partitions (2 on each of the two partition servers, configured alike);
  *   2. aggregate throughput with 8 clients, each in a workspace of its own: small writes/s and
- *      greps/s (a literal over 200 files), 1 server against 4 partitions on 2 servers; with the
- *      CPU seconds each server spent per call (summed from /proc over the server's processes),
- *      the figures an estimate for N machines is made from.
+ *      greps/s, 1 server against 4 partitions on 2 servers, over three corpora (synthetic; code
+ *      and prose from node_modules, a rare literal and a common word each), right after the
+ *      upload and after ANALYZE; with the CPU seconds each server spent per call (summed from
+ *      /proc over the server's processes), the figures an estimate for N machines is made from.
  *
  *   bash test/services/plproxy/start-partitions.sh          (prints CLUSTER_SERVERS, CLUSTER_CONTROL)
  *   CLUSTER_SERVERS=... CLUSTER_CONTROL=... DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
@@ -19,7 +20,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import pg from "pg";
 import { migrate, PostgresBackend } from "../src/index.js";
 import { createDatabase, dropCluster, prepareCluster, withDatabase } from "../test/helpers/cluster.js";
-import { median } from "./common.js";
+import { corpusOf, median } from "./common.js";
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 300);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -120,17 +121,24 @@ const control = new Map(
 );
 const ports = ["5432", ...control.keys()];
 
-async function throughput(
-  connectionString: string,
-  op: "write" | "grep",
-): Promise<{ perSecond: number; cpu: Map<string, number> }> {
-  const clients = Array.from({ length: CLIENTS }, (_, i) =>
-    open(connectionString, `tp_${op}_${i}_${Date.now().toString(36)}`),
-  );
-  for (const c of clients) {
-    if (op === "grep") await c.uploadFiles(files);
-    await c.write("/w.txt", "start");
+/** The databases that hold the workspaces of a deployment: the one server, or the 4 partitions. */
+const holders = (connectionString: string) => (connectionString === single ? [single] : cluster.partitions);
+
+/** ANALYZE of the tables a grep reads, on every database of the deployment. */
+async function analyze(connectionString: string): Promise<void> {
+  for (const url of holders(connectionString)) {
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    await c.query(`ANALYZE ${schema}.files, ${schema}.chunks`);
+    await c.end();
   }
+}
+
+/** `CLIENTS` clients, one workspace each, calling `call` for SECONDS, RUNS times: calls/s, CPU µs per call by server. */
+async function throughput(
+  clients: PostgresBackend[],
+  call: (c: PostgresBackend, i: number, n: number) => Promise<unknown>,
+): Promise<{ perSecond: number; cpu: Map<string, number> }> {
   const rates: number[] = [];
   const cpu = new Map<string, number[]>(ports.map((p) => [p, []]));
   for (let run = 0; run < RUNS; run++) {
@@ -141,8 +149,8 @@ async function throughput(
     await Promise.all(
       clients.map(async (c, i) => {
         for (let n = 0; performance.now() < end; n++) {
-          const r = op === "write" ? await c.write("/w.txt", `${i} ${n}\n`) : await c.grep("needle", "/src");
-          if ((r as { error?: string }).error) throw new Error((r as { error: string }).error);
+          const r = (await call(c, i, n)) as { error?: string };
+          if (r.error) throw new Error(r.error);
           done++;
         }
       }),
@@ -151,28 +159,95 @@ async function throughput(
     rates.push(done / seconds);
     for (const p of ports) cpu.get(p)!.push(((serverCpu(p) - before.get(p)!) / done) * 1e6); // µs per call
   }
-  await Promise.all(clients.map((c) => c.close()));
   return { perSecond: median(rates), cpu: new Map([...cpu].map(([p, xs]) => [p, median(xs)])) };
 }
+
+// Corpora: the synthetic one above (200 small files), and this repository's node_modules — code
+// (the first 400 .js/.ts/.json files) and prose (the first 400 .md files) — each with a rare
+// literal planted in 4 files and a common word. Greps right after each client uploaded its copy
+// (with what migration 0021's statistics refresh does during the upload) and after ANALYZE.
+const RARE = "zqxjkvbw_rare_token_42";
+const plant = (files: Array<[string, Buffer | Uint8Array]>) =>
+  files.map(([p, b], i): [string, Uint8Array] =>
+    i % 100 === 7 ? [p, Buffer.concat([Buffer.from(b), Buffer.from(`\n${RARE}\n`)])] : [p, b],
+  );
+const corpora: Array<{ family: string; files: Array<[string, Uint8Array]>; patterns: string[] }> = [
+  { family: "synthetic (200 files)", files, patterns: ["needle"] },
+  {
+    family: "code (400 files)",
+    files: plant((await corpusOf("node_modules", /\.(js|mjs|cjs|ts|json)$/)).slice(0, 400)),
+    patterns: [RARE, "function"],
+  },
+  {
+    family: "prose (400 files)",
+    files: plant((await corpusOf("node_modules", /\.md$/)).slice(0, 400)),
+    patterns: [RARE, "the"],
+  },
+];
 
 console.log(
   `\n## ${CLIENTS} clients, one workspace each: calls/s (median of ${RUNS} × ${SECONDS} s), and CPU µs per call by server\n`,
 );
-console.log(`| call | deployment | calls/s | ratio | ${ports.map((p) => `CPU :${p}`).join(" | ")} |`);
-console.log(`|---|---|---:|---:|${ports.map(() => "---:").join("|")}|`);
-for (const op of ["write", "grep"] as const) {
-  log(`throughput: ${op}, one server`);
-  const one = await throughput(single, op);
-  log(`throughput: ${op}, through the front`);
-  const four = await throughput(cluster.proxyUrl, op);
-  const row = (label: string, r: typeof one) =>
-    console.log(
-      `| ${op} | ${label} | ${r.perSecond.toFixed(0)} | ${(r.perSecond / one.perSecond).toFixed(2)}× | ${ports
-        .map((p) => `${r.cpu.get(p)!.toFixed(0)} µs`)
-        .join(" | ")} |`,
-    );
-  row(`1 server (:${new URL(single).port})`, one);
-  row("front (:5432) + 4 partitions on :5433, :5434", four);
+console.log(`| call | corpus | state | deployment | calls/s | ratio | ${ports.map((p) => `CPU :${p}`).join(" | ")} |`);
+console.log(`|---|---|---|---|---:|---:|${ports.map(() => "---:").join("|")}|`);
+const row = (
+  call: string,
+  corpus: string,
+  state: string,
+  label: string,
+  r: Awaited<ReturnType<typeof throughput>>,
+  base: number,
+) =>
+  console.log(
+    `| ${call} | ${corpus} | ${state} | ${label} | ${r.perSecond.toFixed(0)} | ${(r.perSecond / base).toFixed(2)}× | ${ports
+      .map((p) => `${r.cpu.get(p)!.toFixed(0)} µs`)
+      .join(" | ")} |`,
+  );
+const deployments: Array<[string, string]> = [
+  [single, `1 server (:${new URL(single).port})`],
+  [cluster.proxyUrl, "front (:5432) + 4 partitions on :5433, :5434"],
+];
+const workspacesOf = (tag: string, connectionString: string) =>
+  Array.from({ length: CLIENTS }, (_, i) => open(connectionString, `tp_${tag}_${i}_${Date.now().toString(36)}`));
+
+// Small writes.
+{
+  const results = [];
+  for (const [url, label] of deployments) {
+    log(`throughput: write, ${label}`);
+    const clients = workspacesOf("write", url);
+    for (const c of clients) await c.write("/w.txt", "start");
+    results.push([label, await throughput(clients, (c, i, n) => c.write("/w.txt", `${i} ${n}\n`))] as const);
+    await Promise.all(clients.map((c) => c.close()));
+  }
+  for (const [label, r] of results) row("write (update, 40 B)", "—", "—", label, r, results[0][1].perSecond);
+}
+// Greps, per corpus and state.
+for (const { family, files: corpus, patterns } of corpora) {
+  const results = new Map<string, Array<[string, Awaited<ReturnType<typeof throughput>>]>>();
+  for (const [url, label] of deployments) {
+    const clients = workspacesOf("grep", url);
+    log(`throughput: grep, ${family}, ${label}: uploading`);
+    for (const c of clients) {
+      const r = await c.uploadFiles(corpus.map(([p, b]) => [`/src${p}`, b]));
+      if (r.some((x) => x.error)) throw new Error(`upload: ${r.find((x) => x.error)?.error}`);
+    }
+    for (const state of ["after upload", "after ANALYZE"]) {
+      if (state === "after ANALYZE") await analyze(url);
+      for (const pattern of patterns) {
+        const key = `${state}\u0000${pattern}`;
+        log(`throughput: grep ${pattern}, ${family}, ${state}, ${label}`);
+        const r = await throughput(clients, (c) => c.grep(pattern, "/src"));
+        results.set(key, [...(results.get(key) ?? []), [label, r]]);
+      }
+    }
+    await Promise.all(clients.map((c) => c.close()));
+  }
+  for (const [key, rs] of results) {
+    const [state, pattern] = key.split("\u0000");
+    const call = `grep (literal${pattern === RARE ? ", rare: 4 files" : `, "${pattern}"`})`;
+    for (const [label, r] of rs) row(call, family, state, label, r, rs[0][1].perSecond);
+  }
 }
 
 await dropCluster(servers, main, schema);

@@ -37,10 +37,15 @@ export async function benchDatabase(): Promise<{ url: string; embedded: boolean;
 export type CorpusFile = [path: string, disk: string, bytes: Buffer];
 
 /**
- * The text files under `root` in path order (non-empty, under 1 MiB, no NUL byte) until `limit`
- * bytes: the corpus of bench:streams and bench:shell.
+ * The text files under `root` in path order (non-empty, under 1 MiB, no NUL byte; with `name`,
+ * only those whose name it matches) until `limit` bytes: the corpus of bench:streams and
+ * bench:shell, and through corpusOf() those of bench:after-upload and bench:cluster.
  */
-export async function corpusFiles(root: string, limit: number): Promise<{ files: CorpusFile[]; bytes: number }> {
+export async function corpusFiles(
+  root: string,
+  limit: number,
+  name?: RegExp,
+): Promise<{ files: CorpusFile[]; bytes: number }> {
   const files: CorpusFile[] = [];
   const total = { bytes: 0 };
   async function walk(dir: string): Promise<void> {
@@ -48,7 +53,7 @@ export async function corpusFiles(root: string, limit: number): Promise<{ files:
       if (total.bytes >= limit) return;
       const full = path.join(dir, e.name);
       if (e.isDirectory()) await walk(full);
-      else if (e.isFile()) {
+      else if (e.isFile() && (!name || name.test(e.name))) {
         const s = await stat(full);
         if (s.size === 0 || s.size > 1 << 20) continue;
         const b = await readFile(full);
@@ -68,4 +73,9 @@ export async function writeCorpus(dir: string, files: CorpusFile[]): Promise<voi
     await mkdir(path.dirname(path.join(dir, p)), { recursive: true });
     await writeFile(path.join(dir, p), b);
   }
+}
+
+/** The files of `root` (this repository's node_modules) whose names match `name`: [path, bytes]. */
+export async function corpusOf(root: string, name: RegExp): Promise<Array<[string, Buffer]>> {
+  return (await corpusFiles(root, Number.POSITIVE_INFINITY, name)).files.map(([p, , b]) => [p, b]);
 }

@@ -23,9 +23,13 @@ BEGIN
     WHERE (pg_catalog.hashtext(t.workspace) & %2$s) = %3$s$f$, v_schema, v_mask, v_to)
     INTO v_moved;
   FOREACH v_table IN ARRAY ARRAY['files', 'directories', 'changes', 'changes_horizon', 'checkpoints',
-                                 'file_versions', 'tombstones', 'workspace_grants']::name[] LOOP
+                                 'file_versions', 'tombstones']::name[] LOOP
     EXECUTE format('DELETE FROM %I.%I t WHERE t.workspace = ANY (%L::text[])', v_schema, v_table, v_moved);
   END LOOP;
+  -- Their grants through revoke_workspace(), which also takes back a role's privileges on the
+  -- schema here once it has no grant left here.
+  EXECUTE format('SELECT count(%1$I.revoke_workspace(g.role_name, g.workspace)) FROM %1$I.workspace_grants g
+                  WHERE g.workspace = ANY (%2$L::text[])', v_schema, v_moved);
   EXECUTE format('DELETE FROM %I.history_settings t WHERE t.scope = ANY (%L::text[])', v_schema, v_moved);
   EXECUTE format('INSERT INTO %I.changes_horizon (workspace, pruned_to) SELECT w, 9223372036854775807 FROM unnest(%L::text[]) AS w',
                  v_schema, v_moved);

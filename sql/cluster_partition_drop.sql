@@ -5,6 +5,7 @@ DO $drop$
 DECLARE
   v_schema name := current_setting('deepagents_backends.cluster')::jsonb->>'schema';
 BEGIN
+  EXECUTE format('DROP FUNCTION IF EXISTS %I.cluster_reads_here(text)', v_schema);
   EXECUTE format('DROP FUNCTION IF EXISTS %I.cluster_here(text, boolean)', v_schema);
   EXECUTE format('DROP TABLE IF EXISTS %I.cluster_map', v_schema);
   IF to_regclass(format('%I.files', v_schema)) IS NOT NULL THEN

@@ -45,5 +45,20 @@ BEGIN
       END IF;
       RETURN p_workspace;
     END $b$$f$, v_schema);
+  -- For a session opened on the partition directly (a streamed search, files.ts): the read map's
+  -- answer once the session's snapshot is taken, without the lock on the map for the session's
+  -- life (a stream may stay open for minutes, and the split's change of the map would wait for
+  -- it): the check runs in a block always rolled back (DA099, caught here), which releases the
+  -- lock. DA022 as cluster_here's, raised through.
+  EXECUTE format($f$CREATE OR REPLACE FUNCTION %1$I.cluster_reads_here(p_workspace text) RETURNS boolean
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $b$
+    BEGIN
+      BEGIN
+        PERFORM %1$I.cluster_here(p_workspace, false);
+        RAISE EXCEPTION USING ERRCODE = 'DA099', MESSAGE = 'read here: rolled back to release the map';
+      EXCEPTION WHEN SQLSTATE 'DA099' THEN
+        RETURN true;
+      END;
+    END $b$$f$, v_schema);
 END
 $guard$

@@ -37,7 +37,7 @@ import {
 import { RegexError, translateRegex } from "../regex/index.js";
 import type { PostgresBackendConfig } from "./config.js";
 import type { Partitions } from "./cluster/partitions.js";
-import type { Connection, CursorReader } from "./connection.js";
+import type { Connection, CursorReader, ReadSession } from "./connection.js";
 import * as sql from "./sql/queries.js";
 import { StreamTail } from "./stream-tail.js";
 import type { Statement } from "./sql/statement.js";
@@ -135,6 +135,29 @@ export abstract class PostgresFiles extends BackendCore<number, Shared, SqlMatch
   protected sessionConnection(): Promise<Connection> {
     const { connection, partitions } = this.state;
     return partitions.active ? partitions.of(this.workspace) : Promise.resolve(connection);
+  }
+
+  /**
+   * A read session opened by `open` where the workspace's rows are (sessionConnection()). On a
+   * cluster's front the partition is checked once the session's snapshot is taken: a split may
+   * have moved the workspace after the front answered, and the old partition then reads nothing
+   * of it. Moved (DA022): the front is asked again, and the session opened there.
+   */
+  async #openWhereRead<T extends { session: ReadSession }>(
+    open: (connection: Connection) => Promise<T>,
+  ): Promise<{ connection: Connection; opened: T }> {
+    for (let attempt = 1; ; attempt++) {
+      const connection = await this.sessionConnection();
+      const opened = await open(connection);
+      if (!this.state.partitions.active) return { connection, opened };
+      try {
+        await opened.session.run(sql.clusterReadsHere, { workspace: this.workspace });
+        return { connection, opened };
+      } catch (e) {
+        await opened.session.close(); // (a failed statement closed it already: idempotent)
+        if (sqlstateOf(e) !== SQLSTATE.workspaceMoving || attempt >= MOVED_ATTEMPTS) throw e;
+      }
+    }
   }
 
   protected checkVersion(ifVersion: unknown): number | null {
@@ -363,15 +386,16 @@ export abstract class PostgresFiles extends BackendCore<number, Shared, SqlMatch
     const open = { cursor: SEARCH_CURSOR, ...lineScope(this.workspace, scope, glob), ...matcher };
     try {
       await this.ready();
-      const connection = await this.sessionConnection();
       const split = this.#streamSplit;
       const opening = performance.now();
-      const opened = await connection.openCursor<sql.SearchOpenParams, { pathOrder: boolean }, GrepMatch>(
-        SEARCH_CURSOR,
-        sql.searchOpen,
-        { ...open, from: null, to: null },
-        timeoutMs,
-        split ? { kind: "repeatable" } : { kind: "own" },
+      const { connection, opened } = await this.#openWhereRead((c) =>
+        c.openCursor<sql.SearchOpenParams, { pathOrder: boolean }, GrepMatch>(
+          SEARCH_CURSOR,
+          sql.searchOpen,
+          { ...open, from: null, to: null },
+          timeoutMs,
+          split ? { kind: "repeatable" } : { kind: "own" },
+        ),
       );
       head = opened.reader;
       spent = performance.now() - opening;
@@ -519,6 +543,8 @@ function lineScope(workspace: string, scope: NormalizedPath, glob: CompiledGlob 
 
 /** The name of a stream's cursor (one stream per pooled connection at a time). */
 const SEARCH_CURSOR = "deepagents_search";
+/** Sessions a stream opens on a cluster before a workspace that keeps moving fails it (DA022). */
+const MOVED_ATTEMPTS = 3;
 /** Rows of a stream's first FETCH (its first match comes as soon as these are found), then of each. */
 const STREAM_FIRST_BATCH = 64;
 const STREAM_BATCH = 1024;

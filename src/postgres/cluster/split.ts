@@ -12,12 +12,13 @@
  *   2. The copy, old partition by old partition, from one snapshot: the moving workspaces' rows
  *      to partition j + count as they are (the target's triggers off: files, chunks, history,
  *      checkpoints, change log; ids and versions kept, so change-feed cursors and checkpoint ids
- *      stay valid), grants made again with grant_workspace(), the target's sequences moved past
- *      the source's. Nobody else writes these rows: the fence.
+ *      stay valid), grants made again with grant_workspace() (with their time of grant), the
+ *      target's sequences moved past the source's. Nobody else writes these rows: the fence.
  *   3. The switch: the front is made again for the new count.
  *   4. Each old partition's read map becomes the new one, and the moved rows are deleted there
  *      (triggers off: a move is not a delete in any log), each moved workspace's log there closed
- *      with a horizon above every id (a watch still reading it there is told to resync).
+ *      with a horizon above every id (a watch still reading it there is told to resync), its
+ *      grants revoked there (a role's privileges too, once it has no grant left there).
  *   5. The CHECKs on files and directories for the new map, and a sweep of the old partitions'
  *      unused chunks and blobs.
  * A failure before step 3 puts the old maps back and empties the new partitions (they were
@@ -250,12 +251,19 @@ async function copyHalf(
             const where = TABLES[table]?.moves(moving);
             if (where) rows += await copyRows(source, target, schema, table, where.replaceAll("{{schema}}", s));
           }
-          const grants = await source.query<{ role_name: string; workspace: string | null }>(
-            `SELECT t.role_name, t.workspace FROM ${s}.workspace_grants t WHERE t.workspace IS NULL OR ${moving("workspace")}`,
+          const grants = await source.query<{ role_name: string; workspace: string | null; granted_at: string }>(
+            `SELECT t.role_name, t.workspace, t.granted_at::text FROM ${s}.workspace_grants t
+             WHERE t.workspace IS NULL OR ${moving("workspace")}`,
           );
           await target.query("SET LOCAL session_replication_role = origin");
           for (const g of grants.rows) {
             await sql.grantWorkspace.run(target, schema, { role: g.role_name, workspace: g.workspace });
+            // (When it was granted, as the source says, not the split's time.)
+            await target.query(
+              `UPDATE ${s}.workspace_grants t SET granted_at = $3::timestamptz
+               WHERE t.role_name = $1 AND t.workspace IS NOT DISTINCT FROM $2`,
+              [g.role_name, g.workspace, g.granted_at],
+            );
           }
           // Ids and versions go on past the source's: a change id or checkpoint id is never
           // reused. (pg_sequence_last_value, not pg_sequences: that shows NULL to a role

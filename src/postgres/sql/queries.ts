@@ -392,6 +392,9 @@ export const clusterPartition = statement<Workspace, { partition: number; option
   readOnly: true,
 });
 
+/** On a partition: whether its read map holds the workspace (DA022 if not), in a read session. */
+export const clusterReadsHere = statement<Workspace, { here: boolean }>("cluster_reads_here", { readOnly: true });
+
 /** Every partition of the schema's cluster when this database is its proxy; no rows otherwise. */
 export const clusterPartitions = statement<{ schema: string }, { partition: number; options: string }>(
   "cluster_partitions",

@@ -168,6 +168,10 @@ export const clusterErrors = {
     `The split failed (${cause}) and could not be undone everywhere (${failures.join("; ")}): run splitCluster() again once the partitions answer`,
   splitUnknownTables: (tables: string[]) =>
     `splitCluster() does not know how to split the table(s) ${tables.join(", ")}: this version of the package cannot split this schema`,
+  watchMoved: (workspace: string, cause: string) =>
+    `Workspace "${workspace}" is no longer read on the partition this watch reads (a split moved it: ${cause}); watch again from your cursor`,
+  partitionOutdated: (schema: string) =>
+    `A partition of the cluster of schema "${schema}" lacks cluster_reads_here(): run migrate({ cluster }) again`,
   partitionsDiffer: (first: string, other: string) =>
     `The partitions are not at one migration (${first} against ${other}): run migrate({ cluster }) again`,
 } as const;

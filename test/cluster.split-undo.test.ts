@@ -10,7 +10,14 @@
 import pg from "pg";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { grantWorkspace, migrate, PostgresBackend, splitCluster } from "../src/index.js";
+import {
+  grantWorkspace,
+  migrate,
+  PostgresBackend,
+  ResyncRequiredError,
+  type Subscription,
+  splitCluster,
+} from "../src/index.js";
 import { clusterLayout, clusterServers, createDatabase, dropCluster, skipWithoutCluster } from "./helpers/cluster.js";
 import { databaseUrl, uniqueName } from "./helpers/db.js";
 
@@ -199,6 +206,76 @@ if (!skipWithoutCluster("splitCluster undone")) {
       assert.is((await collectAll(view.grepStream("needle"))).length, 1);
     } finally {
       await view.close();
+    }
+  });
+
+  test("a watch on a partition its workspace moved away from is told to resync, also for a restricted role (rows hidden, or its privileges there revoked with its last grant)", async () => {
+    // Two workspaces on the first partition (hashtext & 1 = 0), both granted to the role of the
+    // first test (which exists on every server by now).
+    const names: string[] = [];
+    while (names.length < 2) {
+      const n = uniqueName("un");
+      const { rows } = await on(layout.proxyUrl, (c) => c.query("SELECT pg_catalog.hashtext($1) & 1 AS p", [n]));
+      if (rows[0].p === 0) names.push(n);
+    }
+    const [x, y] = names;
+    for (const n of names) {
+      await grantWorkspace(front.pool, schema, role, n);
+      await front.withWorkspace(n).write("/a.txt", "a\n");
+    }
+    const url = new URL(layout.proxyUrl);
+    url.username = role;
+    const as = new PostgresBackend({ connectionString: url.toString(), schema, workspace: x, rowLevelSecurity: true });
+    const subs: Subscription[] = [];
+    const watchOf = async (view: PostgresBackend) => {
+      const errors: Error[] = [];
+      const seen: string[] = [];
+      const sub = await view.watch({
+        since: 0,
+        pollIntervalMs: 100,
+        onError: (e) => errors.push(e),
+        onChange: (c) => seen.push(c.path),
+      });
+      subs.push(sub);
+      return { sub, errors, seen };
+    };
+    const until = async (what: () => boolean) => {
+      for (let i = 0; i < 100 && !what(); i++) await new Promise((r) => setTimeout(r, 50));
+    };
+    try {
+      await as.initialize();
+      const onX = await watchOf(as);
+      const onY = await watchOf(as.withWorkspace(y) as PostgresBackend);
+      await until(() => onX.seen.length > 0 && onY.seen.length > 0);
+      assert.equal([onX.seen, onY.seen], [["/a.txt"], ["/a.txt"]]);
+
+      // x forgotten by the first partition, as a split's last step does: its read map moves on
+      // and its grant goes (the role keeps y's there). Its rows stay hidden from the role: only the
+      // map says why nothing comes.
+      await on(first, async (c) => {
+        await c.query(`UPDATE ${s}.cluster_map SET read_mask = 1, read_index = 1`);
+        await c.query(`SELECT ${s}.revoke_workspace($1, $2)`, [role, x]);
+      });
+      await until(() => onX.errors.length > 0);
+      assert.instance(onX.errors[0], ResyncRequiredError);
+      assert.match(onX.errors[0].message, /no longer read on the partition/);
+
+      // y's grant goes too (the map back as it was): the role has no privilege left there.
+      await on(first, async (c) => {
+        await c.query(`UPDATE ${s}.cluster_map SET read_mask = 1, read_index = 0`);
+        await c.query(`SELECT ${s}.revoke_workspace($1, $2)`, [role, y]);
+      });
+      await until(() => onY.errors.length > 0);
+      assert.instance(
+        onY.errors[0],
+        ResyncRequiredError,
+        String(onY.errors.map((e) => `${e.constructor.name}: ${e.message}`)),
+      );
+      assert.match(onY.errors[0].message, /no longer read on the partition/);
+    } finally {
+      await Promise.all(subs.map((sub) => sub.close()));
+      await on(first, (c) => c.query(`UPDATE ${s}.cluster_map SET read_mask = 1, read_index = 0`));
+      await as.close();
     }
   });
 

@@ -109,7 +109,10 @@ export class PostgresBackend extends PostgresFiles implements VersionedWorkspace
     const connection = await this.sessionConnection();
     // The listener needs a connection of its own, with the same settings as the pool's.
     const listener = connection.clientConfig();
-    return watchChanges({ pool: connection.pool, schema, listener, workspace: this.workspace }, options);
+    return watchChanges(
+      { pool: connection.pool, schema, listener, workspace: this.workspace, partition: this.state.partitions.active },
+      options,
+    );
   }
 
   /**

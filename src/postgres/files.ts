@@ -26,6 +26,7 @@ import type { BackendFeatures } from "../core/interface.js";
 import { type CompiledGlob, GlobError, matchesBasename } from "../glob.js";
 import { MAX_PATH_BYTES, type NormalizedPath } from "../paths.js";
 import {
+  clusterErrors,
   errors,
   type FileData,
   type FileInfo,
@@ -41,7 +42,7 @@ import type { Connection, CursorReader, ReadSession } from "./connection.js";
 import * as sql from "./sql/queries.js";
 import { StreamTail } from "./stream-tail.js";
 import type { Statement } from "./sql/statement.js";
-import { isCancelled, SQLSTATE, sqlstateOf } from "./sqlstate.js";
+import { isCancelled, movedAwayFromPartition, SQLSTATE, sqlstateOf } from "./sqlstate.js";
 
 /** A read window as read.sql and read_version.sql take it (an offset past INT4 reads nothing). */
 export function sqlWindow(window: { offset: number; limit: number }): { offset: number; limit: number } {
@@ -141,21 +142,30 @@ export abstract class PostgresFiles extends BackendCore<number, Shared, SqlMatch
    * A read session opened by `open` where the workspace's rows are (sessionConnection()). On a
    * cluster's front the partition is checked once the session's snapshot is taken: a split may
    * have moved the workspace after the front answered, and the old partition then reads nothing
-   * of it. Moved (DA022): the front is asked again, and the session opened there.
+   * of it. Moved (movedAwayFromPartition): the front is asked again, and the session opened there.
    */
   async #openWhereRead<T extends { session: ReadSession }>(
     open: (connection: Connection) => Promise<T>,
   ): Promise<{ connection: Connection; opened: T }> {
     for (let attempt = 1; ; attempt++) {
       const connection = await this.sessionConnection();
-      const opened = await open(connection);
+      let opened: T;
+      try {
+        opened = await open(connection);
+      } catch (e) {
+        // (A split's old partition revoked a restricted role's privileges there with its last grant.)
+        if (!this.state.partitions.active || !movedAwayFromPartition(e) || attempt >= MOVED_ATTEMPTS) throw e;
+        continue;
+      }
       if (!this.state.partitions.active) return { connection, opened };
       try {
         await opened.session.run(sql.clusterReadsHere, { workspace: this.workspace });
         return { connection, opened };
       } catch (e) {
         await opened.session.close(); // (a failed statement closed it already: idempotent)
-        if (sqlstateOf(e) !== SQLSTATE.workspaceMoving || attempt >= MOVED_ATTEMPTS) throw e;
+        if (sqlstateOf(e) === SQLSTATE.undefinedFunction)
+          throw new Error(clusterErrors.partitionOutdated(this.state.schema));
+        if (!movedAwayFromPartition(e) || attempt >= MOVED_ATTEMPTS) throw e;
       }
     }
   }

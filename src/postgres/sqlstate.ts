@@ -11,6 +11,8 @@ export const SQLSTATE = {
    * writes its new paths, the one order writers do not share.
    */
   deadlockDetected: "40P01",
+  /** undefined_function: a cluster partition made by an older version (files.ts, cluster_reads_here). */
+  undefinedFunction: "42883",
   /** unique_violation: a row with that key was written meanwhile (e.g. into a fork's target). */
   uniqueViolation: "23505",
   /** A regular expression PostgreSQL could not compile. */
@@ -19,7 +21,7 @@ export const SQLSTATE = {
   queryCanceled: "57014",
   /** lock_not_available: lock_timeout ran out (cluster/install.ts retries a change of a partition's maps). */
   lockNotAvailable: "55P03",
-  /** undefined_table: e.g. the migrations table of a schema never migrated. */
+  /** undefined_table: e.g. the migrations table of a schema never migrated (also what a name in a schema the role may no longer use resolves to: movedAwayFromPartition). */
   undefinedTable: "42P01",
   /** invalid_schema_name: the schema does not exist. */
   invalidSchemaName: "3F000",
@@ -111,5 +113,19 @@ export function isConnectRefusal(code: string): boolean {
     code === SQLSTATE.invalidAuthorization ||
     code === SQLSTATE.invalidCatalogName ||
     code === SQLSTATE.cannotConnectNow
+  );
+}
+
+/**
+ * A session opened on a cluster's partition directly (a watch, a streamed search) failed because
+ * a split moved its workspace away: the partition's read map refuses it (DA022), or a restricted
+ * role's privileges there went with its last grant (permission denied; or, for a name the
+ * function resolves through its search_path in a schema the role may no longer use, "does not
+ * exist").
+ */
+export function movedAwayFromPartition(e: unknown): boolean {
+  const code = sqlstateOf(e);
+  return (
+    code === SQLSTATE.workspaceMoving || code === SQLSTATE.insufficientPrivilege || code === SQLSTATE.undefinedTable
   );
 }

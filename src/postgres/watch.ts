@@ -13,8 +13,8 @@ import pgListen, { type Subscriber } from "pg-listen";
 import { GLOB_OPTIONS } from "../glob.js";
 import * as sql from "./sql/queries.js";
 import type { RowOf } from "./sql/statement.js";
-import { SQLSTATE, sqlstateOf } from "./sqlstate.js";
-import { setupErrors } from "../protocol.js";
+import { movedAwayFromPartition, SQLSTATE, sqlstateOf } from "./sqlstate.js";
+import { clusterErrors, setupErrors } from "../protocol.js";
 import { type Change, movedSide, ResyncRequiredError, type Subscription, type WatchOptions } from "../core/changes.js";
 
 export { type Change, ResyncRequiredError, type Subscription, type WatchOptions } from "../core/changes.js";
@@ -26,6 +26,12 @@ interface WatchDeps {
   /** Settings of the LISTEN connection (one of its own). */
   listener: pg.ClientConfig;
   workspace: string;
+  /**
+   * `pool` is a partition of a cluster, reached without the front's maps: an empty read checks
+   * that its read map still holds the workspace, and a split's move (DA022, or the role's
+   * privileges there revoked with its last grant) is a resync.
+   */
+  partition?: boolean;
 }
 
 export async function watchChanges(deps: WatchDeps, options: WatchOptions): Promise<Subscription> {
@@ -150,12 +156,17 @@ class ChangeSubscription implements Subscription {
     const batch = this.options.batchSize ?? 1000;
     for (;;) {
       let rows: RowOf<typeof sql.changes>[];
+      const { pool, schema, workspace, partition } = this.deps;
       try {
-        const { pool, schema, workspace } = this.deps;
         rows = await sql.changes.run(pool, schema, { workspace, after: this.#cursor, limit: batch });
+        // (A split's old partition keeps no row of a moved workspace a restricted role could read:
+        // nothing would ever come, and nothing would say so.)
+        if (partition && rows.length === 0) await sql.clusterReadsHere.run(pool, schema, { workspace });
       } catch (e) {
         if (sqlstateOf(e) === SQLSTATE.resyncRequired)
           throw new ResyncRequiredError(this.#cursor, (e as Error).message);
+        if (partition && movedAwayFromPartition(e))
+          throw new ResyncRequiredError(this.#cursor, clusterErrors.watchMoved(workspace, (e as Error).message));
         throw e;
       }
       for (const row of rows) {

@@ -512,12 +512,14 @@ BEGIN
       SELECT n.workspace, n.path, 'create', n.version, n.size, $1 AND row_number() OVER () = 1
       FROM (SELECT n.* FROM new_rows n
             WHERE n.workspace NOT IN (SELECT m.workspace FROM fork_marks m WHERE m.xact = pg_current_xact_id())
-            ORDER BY n.workspace, n.path) n$general$ USING v_arms;
+            ORDER BY n.workspace, n.path) n
+      ORDER BY n.workspace, n.path$general$ USING v_arms;
   ELSIF TG_OP = 'DELETE' THEN
     EXECUTE $general$
       INSERT INTO changes_pending (workspace, path, op, version, size, arms)
       SELECT o.workspace, o.path, 'delete', o.version, o.size, $1 AND row_number() OVER () = 1
-      FROM (SELECT o.* FROM old_rows o ORDER BY o.workspace, o.path) o$general$ USING v_arms;
+      FROM (SELECT o.* FROM old_rows o ORDER BY o.workspace, o.path) o
+      ORDER BY o.workspace, o.path$general$ USING v_arms;
   ELSE
     -- One row updated in place (a write or an edit of an existing file: the common case): one
     -- 'update', as the statement below would log it.

@@ -9,8 +9,8 @@
  * Configurations, each its own schema migrated to the latest version:
  *   - no change log: the baseline;
  *   - change log, latest migrations: per-workspace commit-order locks (0028), wake-ups after commit
- *     (src/postgres/wake-ups.ts), the staging and flush of 0030;
- *   - before 0030: the same on a schema taken down to 0029 (0028's staging and flush);
+ *     (src/postgres/wake-ups.ts), the flush of 0030;
+ *   - before 0030: the same on a schema taken down to 0029 (0028's flush);
  *   - NOTIFY in commit: the same, with the backend's wake-ups turned off and the schema's flush
  *     altered to notify from every commit (what raw SQL's commits do);
  *   - before 0028: the backend's wake-ups off, on a schema taken down to migration 0027 (one
@@ -69,10 +69,10 @@ const after0027: string[] = (
 await migrate({ connectionString: url, schema: schemas.before, direction: "down", count: after0027.length });
 for (const name of after0027)
   await admin.query(`INSERT INTO ${schemas.before}.migrations (name, run_on) VALUES ($1, now())`, [name]);
-// Before 0030: 0028's staging and flush (0030 taken down, and recorded again).
+// Before 0030: 0028's flush (0030 taken down, and recorded again).
 await migrate({ connectionString: url, schema: schemas.before30, direction: "down", count: 1 });
 await admin.query(
-  `INSERT INTO ${schemas.before30}.migrations (name, run_on) VALUES ('0030_change_log_staged_cheaply', now())`,
+  `INSERT INTO ${schemas.before30}.migrations (name, run_on) VALUES ('0030_flush_one_workspace_lock_inline', now())`,
 );
 /** `schema`'s changes_flush_now with `pattern` (which must match) replaced. */
 async function alterFlush(schema: string, pattern: RegExp, replacement: string): Promise<void> {
@@ -108,7 +108,7 @@ interface Configuration {
 }
 const configurations: Configuration[] = [
   { name: "change log (latest: per-workspace locks, wake-ups after commit)", schema: schemas.log, wakeUpsOff: false },
-  { name: "change log before 0030 (0028's staging and flush)", schema: schemas.before30, wakeUpsOff: false },
+  { name: "change log before 0030 (0028's flush)", schema: schemas.before30, wakeUpsOff: false },
   { name: "change log, NOTIFY in commit", schema: schemas.inCommit, wakeUpsOff: true },
   { name: "before 0028 (one lock per schema, NOTIFY in commit)", schema: schemas.before, wakeUpsOff: true },
 ];

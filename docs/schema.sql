@@ -1,4 +1,4 @@
--- deepagents-backends: the database schema after migration 0030_change_log_staged_cheaply.
+-- deepagents-backends: the database schema after migration 0030_flush_one_workspace_lock_inline.
 --
 -- GENERATED FILE, do not edit: `npm run schema` (scripts/schema.ts) writes it from the catalogs of
 -- a freshly migrated schema. test/schema.test.ts and `npm run schema -- --check` fail when it is
@@ -60,8 +60,7 @@ CREATE UNLOGGED TABLE deepagents.changes_pending (
   op text NOT NULL,
   version bigint NOT NULL,
   size bigint NOT NULL,
-  moved text COLLATE "C",
-  arms boolean DEFAULT false NOT NULL
+  moved text COLLATE "C"
 );
 
 CREATE TABLE deepagents.checkpoints (
@@ -314,21 +313,18 @@ DECLARE
   v_staged record;
   v_key integer;
 BEGIN
-  IF TG_TABLE_NAME = 'changes_flush' THEN
-    DELETE FROM changes_flush f WHERE f.xact = NEW.xact;
-  END IF;
+  DELETE FROM changes_flush f WHERE f.xact = NEW.xact;
   -- What was staged: the workspaces, and which kinds of rows, so that a commit runs only the
   -- statements it needs (most change files and create none: no directory, horizon or tree check).
   SELECT array_agg(DISTINCT p.workspace) AS workspaces, bool_or(p.op = 'directory') AS directories,
          bool_or(p.op = 'horizon') AS horizons, bool_or(p.op = 'create') AS creates
     INTO v_staged
   FROM changes_pending p WHERE p.xact = NEW.xact;
-  IF v_staged.workspaces IS NULL THEN
-    RETURN NULL; -- armed twice (a fork or a directory row arms through changes_flush): done
-  END IF;
   -- The commit-order locks of every workspace staged (changes, forks' horizons, directories),
-  -- before any id is drawn. One workspace (most commits): changes_lock(text[])'s two locks, taken
-  -- here (the same keys), without the call.
+  -- before any id is drawn.
+  -- One workspace (most commits): changes_lock(text[])'s two locks, taken here with the same
+  -- keys, without calling it (a call of a function with settings of its own: 15-20 us of every
+  -- commit's 125).
   IF cardinality(v_staged.workspaces) = 1 THEN
     v_key := hashtext('deepagents-backends:changes:' || current_schema());
     PERFORM pg_advisory_xact_lock_shared(v_key);
@@ -484,92 +480,95 @@ CREATE OR REPLACE FUNCTION deepagents.changes_stage()
  SECURITY DEFINER
  SET search_path TO 'deepagents', 'pg_temp'
  SET jit TO 'off'
+ SET plan_cache_mode TO 'force_custom_plan'
 AS $function$
 DECLARE
-  v_arms boolean;
+  v_rows bigint;
+  v_new record;
+  v_old record;
 BEGIN
   IF TG_OP = 'INSERT' THEN
     -- An INSERT ... ON CONFLICT DO UPDATE that updated (every write of an existing file) fires
-    -- this with no row.
+    -- this with no row: return before planning the statement below.
     PERFORM FROM new_rows LIMIT 1;
     IF NOT FOUND THEN
       RETURN NULL;
     END IF;
-  END IF;
-  -- The first statement of the transaction to stage a change arms the flush with its first row;
-  -- the later ones find rows staged and arm nothing (one flush per transaction).
-  v_arms := NOT EXISTS (SELECT FROM changes_pending p WHERE p.xact = pg_current_xact_id());
-  IF TG_OP = 'INSERT' THEN
     -- (Not a fork's own rows: its target's log starts after them, at fork_log_start's horizon.)
-    IF (SELECT count(*) FROM (SELECT FROM new_rows LIMIT 2) n) = 1 THEN
-      INSERT INTO changes_pending (workspace, path, op, version, size, arms)
-      SELECT n.workspace, n.path, 'create', n.version, n.size, v_arms FROM new_rows n
-      WHERE n.workspace NOT IN (SELECT m.workspace FROM fork_marks m WHERE m.xact = pg_current_xact_id());
-      RETURN NULL;
-    END IF;
-    EXECUTE $general$
-      INSERT INTO changes_pending (workspace, path, op, version, size, arms)
-      SELECT n.workspace, n.path, 'create', n.version, n.size, $1 AND row_number() OVER () = 1
-      FROM (SELECT n.* FROM new_rows n
-            WHERE n.workspace NOT IN (SELECT m.workspace FROM fork_marks m WHERE m.xact = pg_current_xact_id())
-            ORDER BY n.workspace, n.path) n
-      ORDER BY n.workspace, n.path$general$ USING v_arms;
+    INSERT INTO changes_pending (workspace, path, op, version, size)
+    SELECT n.workspace, n.path, 'create', n.version, n.size FROM new_rows n
+    WHERE n.workspace NOT IN (SELECT m.workspace FROM fork_marks m WHERE m.xact = pg_current_xact_id())
+    ORDER BY n.workspace, n.path;
   ELSIF TG_OP = 'DELETE' THEN
-    EXECUTE $general$
-      INSERT INTO changes_pending (workspace, path, op, version, size, arms)
-      SELECT o.workspace, o.path, 'delete', o.version, o.size, $1 AND row_number() OVER () = 1
-      FROM (SELECT o.* FROM old_rows o ORDER BY o.workspace, o.path) o
-      ORDER BY o.workspace, o.path$general$ USING v_arms;
+    INSERT INTO changes_pending (workspace, path, op, version, size)
+    SELECT o.workspace, o.path, 'delete', o.version, o.size FROM old_rows o ORDER BY o.workspace, o.path;
   ELSE
     -- One row updated in place (a write or an edit of an existing file: the common case): one
-    -- 'update', as the statement below would log it.
-    INSERT INTO changes_pending (workspace, path, op, version, size, arms)
-    SELECT n.workspace, n.path, 'update', n.version, n.size, v_arms
-    FROM new_rows n JOIN old_rows o ON o.workspace = n.workspace AND o.path = n.path
-    WHERE (SELECT count(*) FROM (SELECT FROM new_rows LIMIT 2) c) = 1;
-    IF FOUND THEN
-      RETURN NULL;
+    -- 'update', as the statement below would log it, without planning that statement for it.
+    IF (SELECT count(*) FROM (SELECT FROM new_rows LIMIT 2) n) = 1 THEN
+      SELECT n.workspace, n.path, n.version, n.size INTO v_new FROM new_rows n;
+      SELECT o.workspace, o.path INTO v_old FROM old_rows o;
+      IF v_old.workspace = v_new.workspace AND v_old.path = v_new.path THEN
+        INSERT INTO changes_pending (workspace, path, op, version, size)
+        VALUES (v_new.workspace, v_new.path, 'update', v_new.version, v_new.size);
+        INSERT INTO changes_flush (xact) VALUES (pg_current_xact_id()) ON CONFLICT DO NOTHING;
+        RETURN NULL;
+      END IF;
     END IF;
     -- Each path of the statement is an update (an old and a new row have it), a create (only a
-    -- new one) or a delete (only an old one): 0026's statement, unchanged but for the arming row.
-    EXECUTE $general$
-      INSERT INTO changes_pending (workspace, path, op, version, size, moved, arms)
-      SELECT k.workspace, k.path,
-             CASE WHEN k.has_new AND k.has_old THEN 'update' WHEN k.has_new THEN 'create' ELSE 'delete' END,
-             k.version, k.size, k.other,
-             $1 AND row_number() OVER (ORDER BY k.has_new, k.workspace, k.path) = 1
-      FROM (
-        SELECT u.workspace, u.path, bool_or(u.is_new) AS has_new, bool_or(NOT u.is_new) AS has_old,
-               (array_agg(u.version ORDER BY u.is_new DESC))[1] AS version, -- the new row's, if any
-               (array_agg(u.size ORDER BY u.is_new DESC))[1] AS size,
-               (array_agg(u.other))[1] AS other
-        FROM (SELECT a.w AS ow, a.p AS op, a.v AS ov, a.s AS os, a.h AS oh,
-                     b.w AS nw, b.p AS np, b.v AS nv, b.s AS ns, b.h AS nh
-              FROM (SELECT array_agg(o.workspace) AS w, array_agg(o.path) AS p, array_agg(o.version) AS v,
-                           array_agg(o.size) AS s, array_agg(o.hash) AS h FROM old_rows o) a
-              CROSS JOIN (SELECT array_agg(n.workspace) AS w, array_agg(n.path) AS p, array_agg(n.version) AS v,
-                                 array_agg(n.size) AS s, array_agg(n.hash) AS h FROM new_rows n) b) z
-        CROSS JOIN LATERAL unnest(z.ow, z.op, z.ov, z.os, z.oh, z.nw, z.np, z.nv, z.ns, z.nh)
-          AS x(old_workspace, old_path, old_version, old_size, old_hash,
-               new_workspace, new_path, new_version, new_size, new_hash)
-        CROSS JOIN LATERAL (
-          SELECT CASE WHEN x.old_workspace = x.new_workspace AND x.old_path <> x.new_path
-                           AND x.old_hash = x.new_hash
-                           AND NOT (SELECT jsonb_object_agg(n.workspace || E'\n' || n.path, true) FROM new_rows n)
-                                   ? (x.old_workspace || E'\n' || x.old_path)
-                           AND NOT (SELECT jsonb_object_agg(o.workspace || E'\n' || o.path, true) FROM old_rows o)
-                                   ? (x.new_workspace || E'\n' || x.new_path)
-                      THEN true ELSE false END AS moved
-          OFFSET 0 -- (a fence: pulled up, the CASE was copied into both arms below, each key set built twice)
-        ) m
-        CROSS JOIN LATERAL (
-          SELECT x.old_workspace, x.old_path, x.old_version, x.old_size, false, CASE WHEN m.moved THEN x.new_path END
-          UNION ALL
-          SELECT x.new_workspace, x.new_path, x.new_version, x.new_size, true, CASE WHEN m.moved THEN x.old_path END
-        ) u(workspace, path, version, size, is_new, other)
-        GROUP BY u.workspace, u.path
-      ) k
-      ORDER BY k.has_new, k.workspace, k.path$general$ USING v_arms;
+    -- new one) or a delete (only an old one), as 0015 logs them: rows grouped by path, not joined
+    -- (the planner estimates a transition table at a few rows and nested-looped one over the
+    -- other: quadratic in the statement).
+    -- A moved row also names its other side (moved) on both: PostgreSQL appends a row's before-
+    -- and after-image to the two transition tables together (trigger.c, AfterTriggerSaveEvent),
+    -- so the n-th old row is the n-th new row's before-image even when the UPDATE changed its key.
+    -- The rows are zipped by that position (unnest of several arrays pairs them: linear). A row
+    -- counts as moved only if it kept its body (the same hash), stayed in its workspace, and both
+    -- of its paths are pure: the old one written by no row of the statement, the new one held by
+    -- none before (a rename chain, b -> c while a -> b, logs b as the update it is, as history
+    -- does, and names no move at all: a reader must never apply a move onto a path that changed).
+    -- The two key sets are built only when some row changed its key (sub-selects in the CASE:
+    -- evaluated on first use), so an UPDATE of content pays nothing for them.
+    INSERT INTO changes_pending (workspace, path, op, version, size, moved)
+    SELECT k.workspace, k.path,
+           CASE WHEN k.has_new AND k.has_old THEN 'update' WHEN k.has_new THEN 'create' ELSE 'delete' END,
+           k.version, k.size, k.other
+    FROM (
+      SELECT u.workspace, u.path, bool_or(u.is_new) AS has_new, bool_or(NOT u.is_new) AS has_old,
+             (array_agg(u.version ORDER BY u.is_new DESC))[1] AS version, -- the new row's, if any
+             (array_agg(u.size ORDER BY u.is_new DESC))[1] AS size,
+             (array_agg(u.other))[1] AS other
+      FROM (SELECT a.w AS ow, a.p AS op, a.v AS ov, a.s AS os, a.h AS oh,
+                   b.w AS nw, b.p AS np, b.v AS nv, b.s AS ns, b.h AS nh
+            FROM (SELECT array_agg(o.workspace) AS w, array_agg(o.path) AS p, array_agg(o.version) AS v,
+                         array_agg(o.size) AS s, array_agg(o.hash) AS h FROM old_rows o) a
+            CROSS JOIN (SELECT array_agg(n.workspace) AS w, array_agg(n.path) AS p, array_agg(n.version) AS v,
+                               array_agg(n.size) AS s, array_agg(n.hash) AS h FROM new_rows n) b) z
+      CROSS JOIN LATERAL unnest(z.ow, z.op, z.ov, z.os, z.oh, z.nw, z.np, z.nv, z.ns, z.nh)
+        AS x(old_workspace, old_path, old_version, old_size, old_hash,
+             new_workspace, new_path, new_version, new_size, new_hash)
+      CROSS JOIN LATERAL (
+        SELECT CASE WHEN x.old_workspace = x.new_workspace AND x.old_path <> x.new_path
+                         AND x.old_hash = x.new_hash
+                         AND NOT (SELECT jsonb_object_agg(n.workspace || E'\n' || n.path, true) FROM new_rows n)
+                                 ? (x.old_workspace || E'\n' || x.old_path)
+                         AND NOT (SELECT jsonb_object_agg(o.workspace || E'\n' || o.path, true) FROM old_rows o)
+                                 ? (x.new_workspace || E'\n' || x.new_path)
+                    THEN true ELSE false END AS moved
+        OFFSET 0 -- (a fence: pulled up, the CASE was copied into both arms below, each key set built twice)
+      ) m
+      CROSS JOIN LATERAL (
+        SELECT x.old_workspace, x.old_path, x.old_version, x.old_size, false, CASE WHEN m.moved THEN x.new_path END
+        UNION ALL
+        SELECT x.new_workspace, x.new_path, x.new_version, x.new_size, true, CASE WHEN m.moved THEN x.old_path END
+      ) u(workspace, path, version, size, is_new, other)
+      GROUP BY u.workspace, u.path
+    ) k
+    ORDER BY k.has_new, k.workspace, k.path;
+  END IF;
+  GET DIAGNOSTICS v_rows = ROW_COUNT;
+  IF v_rows > 0 THEN
+    INSERT INTO changes_flush (xact) VALUES (pg_current_xact_id()) ON CONFLICT DO NOTHING;
   END IF;
   RETURN NULL;
 END
@@ -3277,8 +3276,6 @@ $function$;
 -- Triggers ---------------------------------------------------------------------------------------
 
 CREATE CONSTRAINT TRIGGER changes_flush_at_commit AFTER INSERT ON deepagents.changes_flush DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION deepagents.changes_flush_now();
-
-CREATE CONSTRAINT TRIGGER changes_pending_flush_at_commit AFTER INSERT ON deepagents.changes_pending DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (new.arms) EXECUTE FUNCTION deepagents.changes_flush_now();
 
 CREATE TRIGGER directories_zz_stage_inserted AFTER INSERT ON deepagents.directories REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION deepagents.directories_stage();
 

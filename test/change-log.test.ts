@@ -99,40 +99,6 @@ test("a statement rolled back to a savepoint leaves no change; the rest of the t
   assert.equal(opsOf(await log(ws)), ["create /kept.txt", "create /later.txt"]);
 });
 
-test("0030: the transaction's first statement that stages a change arms its flush, with one row; if a savepoint takes that statement back, the next one arms it", async () => {
-  const ws = uniqueName("log");
-  const armed = async () =>
-    (await admin.query("SELECT count(*)::int AS n FROM changes_pending WHERE xact = pg_current_xact_id() AND arms"))
-      .rows[0].n;
-  await admin.query("BEGIN");
-  try {
-    await admin.query("SAVEPOINT s");
-    await insert(admin, ws, ["/undone.txt", "/undone2.txt"]);
-    assert.is(await armed(), 1);
-    await admin.query("ROLLBACK TO SAVEPOINT s");
-    assert.is(await armed(), 0);
-    // A one-row create, a two-row create, a one-row update and a two-row delete: their fast and
-    // general statements alike arm nothing once a row of the transaction is staged.
-    await insert(admin, ws, ["/a.txt"]);
-    await insert(admin, ws, ["/b.txt", "/c.txt"]);
-    await admin.query("UPDATE files SET content = 'x', size = 1 WHERE workspace = $1 AND path = '/a.txt'", [ws]);
-    await admin.query("DELETE FROM files WHERE workspace = $1 AND path IN ('/b.txt', '/c.txt')", [ws]);
-    assert.is(await armed(), 1);
-    await admin.query("COMMIT");
-  } catch (e) {
-    await admin.query("ROLLBACK");
-    throw e;
-  }
-  assert.equal(opsOf(await log(ws)), [
-    "create /a.txt",
-    "create /b.txt",
-    "create /c.txt",
-    "update /a.txt",
-    "delete /b.txt",
-    "delete /c.txt",
-  ]);
-});
-
 test("a raw-SQL rename is a delete and a create; deletes of a statement are logged before its creates and updates", async () => {
   const ws = uniqueName("log");
   await insert(admin, ws, ["/a.txt", "/b.txt", "/c.txt"]);

@@ -38,6 +38,14 @@ export function isConnectionLost(e: unknown): boolean {
 const isDeadlock = (e: unknown) => sqlstateOf(e) === SQLSTATE.deadlockDetected;
 /** How often a deadlock victim is run in all before its error is the answer. */
 const DEADLOCK_ATTEMPTS = 3;
+/**
+ * Before a deadlock victim runs again: a pause (attempt × 25-75 ms), so that the transactions it
+ * waited for take the row locks its abort freed. PostgreSQL hands a freed row lock to whoever asks
+ * next: a retry sent at once could take it again and close the same cycle (seen in CI: three
+ * attempts of a move, three deadlocks).
+ */
+const afterDeadlock = (attempt: number) =>
+  new Promise<void>((resolve) => setTimeout(resolve, attempt * 50 * (0.5 + Math.random())));
 
 export type { CursorReader, ReadSession, SnapshotChoice } from "./read-session.js";
 
@@ -138,7 +146,8 @@ export class Connection {
       } catch (e) {
         unwrapRemoteError(e);
         if (!reconnected && isConnectionLost(e)) reconnected = true;
-        else if (!(isDeadlock(e) && attempt < DEADLOCK_ATTEMPTS)) throw e;
+        else if (isDeadlock(e) && attempt < DEADLOCK_ATTEMPTS) await afterDeadlock(attempt);
+        else throw e;
       }
     }
   }
@@ -254,6 +263,7 @@ export class Connection {
       } catch (e) {
         // (a deadlock victim's transaction was rolled back whole: run it again, as run() does)
         if (!(isDeadlock(e) && attempt < DEADLOCK_ATTEMPTS)) throw e;
+        await afterDeadlock(attempt);
       }
     }
   }

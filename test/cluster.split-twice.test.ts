@@ -17,6 +17,7 @@ import {
   dropCluster,
   skipWithoutCluster,
   withDatabase,
+  onDatabase as on,
 } from "./helpers/cluster.js";
 import { databaseUrl, uniqueName } from "./helpers/db.js";
 
@@ -34,15 +35,6 @@ if (!skipWithoutCluster("splitCluster twice")) {
   await migrate({ connectionString: layout.proxyUrl, schema, cluster: { partitions: partitions.slice(0, 1) } });
   const front = new PostgresBackend({ connectionString: layout.proxyUrl, schema, maxPoolSize: 4, minPoolSize: 0 });
   const s = pg.escapeIdentifier(schema);
-  const on = async <T>(url: string, body: (c: pg.Client) => Promise<T>): Promise<T> => {
-    const c = new pg.Client({ connectionString: url });
-    await c.connect();
-    try {
-      return await body(c);
-    } finally {
-      await c.end();
-    }
-  };
   test.after(async () => {
     await front.close();
     await dropCluster(servers, main, schema);

@@ -18,7 +18,14 @@ import {
   type Subscription,
   splitCluster,
 } from "../src/index.js";
-import { clusterLayout, clusterServers, createDatabase, dropCluster, skipWithoutCluster } from "./helpers/cluster.js";
+import {
+  clusterLayout,
+  clusterServers,
+  createDatabase,
+  dropCluster,
+  onDatabase as on,
+  skipWithoutCluster,
+} from "./helpers/cluster.js";
 import { databaseUrl, uniqueName } from "./helpers/db.js";
 
 if (!skipWithoutCluster("splitCluster undone")) {
@@ -34,15 +41,6 @@ if (!skipWithoutCluster("splitCluster undone")) {
   const front = new PostgresBackend({ connectionString: layout.proxyUrl, schema, maxPoolSize: 4, minPoolSize: 0 });
   const role = uniqueName("px_undo_role");
   const s = pg.escapeIdentifier(schema);
-  const on = async <T>(url: string, body: (c: pg.Client) => Promise<T>): Promise<T> => {
-    const c = new pg.Client({ connectionString: url });
-    await c.connect();
-    try {
-      return await body(c);
-    } finally {
-      await c.end();
-    }
-  };
   const serverOf = (url: string) => {
     const u = new URL(url);
     u.pathname = "/postgres";

@@ -45,6 +45,17 @@ export function clusterLayout(servers: string[], main: string): TestCluster {
   };
 }
 
+/** `body` on a client of its own connected to `url` (ended afterwards). */
+export async function onDatabase<T>(url: string, body: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return await body(c);
+  } finally {
+    await c.end();
+  }
+}
+
 /** Creates the database of `url` when it is missing (on its server's `postgres` database). */
 export async function createDatabase(url: string): Promise<void> {
   const u = new URL(url);
@@ -73,15 +84,7 @@ export async function prepareCluster(servers: string[], main: string, schema: st
 /** Drops what prepareCluster made under `schema` (the databases stay for the next run). */
 export async function dropCluster(servers: string[], main: string, schema: string): Promise<void> {
   const layout = clusterLayout(servers, main);
-  const run = async (url: string, sql: string) => {
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    try {
-      await client.query(sql);
-    } finally {
-      await client.end();
-    }
-  };
+  const run = (url: string, sql: string) => onDatabase(url, (c) => c.query(sql));
   const id = pg.escapeIdentifier(schema);
   await run(layout.proxyUrl, `DROP SERVER IF EXISTS ${id} CASCADE; DROP SCHEMA IF EXISTS ${id} CASCADE`);
   for (const url of layout.partitions) await run(url, `DROP SCHEMA IF EXISTS ${id} CASCADE`);

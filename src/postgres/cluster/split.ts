@@ -257,13 +257,9 @@ async function copyHalf(
           );
           await target.query("SET LOCAL session_replication_role = origin");
           for (const g of grants.rows) {
-            await sql.grantWorkspace.run(target, schema, { role: g.role_name, workspace: g.workspace });
-            // (When it was granted, as the source says, not the split's time.)
-            await target.query(
-              `UPDATE ${s}.workspace_grants t SET granted_at = $3::timestamptz
-               WHERE t.role_name = $1 AND t.workspace IS NOT DISTINCT FROM $2`,
-              [g.role_name, g.workspace, g.granted_at],
-            );
+            const grant = { role: g.role_name, workspace: g.workspace };
+            await sql.grantWorkspace.run(target, schema, grant);
+            await sql.clusterGrantTime.run(target, schema, { ...grant, grantedAt: g.granted_at });
           }
           // Ids and versions go on past the source's: a change id or checkpoint id is never
           // reused. (pg_sequence_last_value, not pg_sequences: that shows NULL to a role

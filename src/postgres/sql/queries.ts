@@ -392,6 +392,11 @@ export const clusterPartition = statement<Workspace, { partition: number; option
   readOnly: true,
 });
 
+/** On a split's new partition: a copied grant's time of grant (after grant_workspace made it again). */
+export const clusterGrantTime = statement<{ role: string; workspace: string | null; grantedAt: string }, never>(
+  "cluster_grant_time",
+);
+
 /** On a partition: whether its read map holds the workspace (DA022 if not), in a read session. */
 export const clusterReadsHere = statement<Workspace, { here: boolean }>("cluster_reads_here", { readOnly: true });
 

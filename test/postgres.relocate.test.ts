@@ -245,14 +245,25 @@ test("the log names a move only where the body went unchanged from one pure path
   const b = await fresh();
   for (const p of ["/a.txt", "/b.txt", "/z.txt"]) await b.write(p, `body of ${p}`);
   const since = await head(b);
-  // one statement: a rename that rewrites the body, and a chain (z -> b while b -> c)
-  await admin.query(
-    `UPDATE ${b.schema}.files SET
-       path = CASE path WHEN '/a.txt' THEN '/y.txt' WHEN '/b.txt' THEN '/c.txt' ELSE '/b.txt' END,
-       content = CASE path WHEN '/a.txt' THEN 'rewritten' ELSE content END
-     WHERE workspace = $1`,
-    [b.workspace],
-  );
+  // one statement: a rename that rewrites the body, and a chain (z -> b while b -> c). The primary
+  // key is checked row by row: b must move before z takes its path, so the rows are visited in
+  // path order (an index scan: the three share a parent); a sequential scan follows where other
+  // tests' writes left each row.
+  await admin.query("BEGIN");
+  try {
+    await admin.query("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off");
+    await admin.query(
+      `UPDATE ${b.schema}.files SET
+         path = CASE path WHEN '/a.txt' THEN '/y.txt' WHEN '/b.txt' THEN '/c.txt' ELSE '/b.txt' END,
+         content = CASE path WHEN '/a.txt' THEN 'rewritten' ELSE content END
+       WHERE workspace = $1`,
+      [b.workspace],
+    );
+    await admin.query("COMMIT");
+  } catch (e) {
+    await admin.query("ROLLBACK");
+    throw e;
+  }
   const got = await changes(b, since, 5);
   assert.equal(
     got.map((c) => [c.op, c.path, c.movedTo ?? null, c.movedFrom ?? null]),
